@@ -1,0 +1,303 @@
+//! Paired devices: names, the device list, rename, push registration, and the headers that
+//! authenticate every device call.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ids::{DeviceId, Nonce};
+use crate::sign::Signature;
+use crate::{Error, UnixSeconds};
+
+/// How far a device call's timestamp may be from the server's clock, either way (seconds). The
+/// server remembers each nonce at least this long, so a replayed call is refused either as stale or
+/// as seen.
+pub const DEVICE_CALL_MAX_SKEW_SECS: u64 = 60;
+
+/// The HTTP headers that authenticate a device call (lower case, as HTTP/2 writes them).
+pub mod headers {
+    /// The device id.
+    pub const DEVICE: &str = "civkey-device";
+    /// The Unix time the device signed at.
+    pub const TIMESTAMP: &str = "civkey-timestamp";
+    /// A fresh random nonce, base64url.
+    pub const NONCE: &str = "civkey-nonce";
+    /// The signature over [`crate::sign::DeviceCall::signed_bytes`], base64url.
+    pub const SIGNATURE: &str = "civkey-signature";
+}
+
+/// The authentication a device call carries in its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCallAuth {
+    /// The calling device.
+    pub device_id: DeviceId,
+    /// When it signed.
+    pub timestamp: UnixSeconds,
+    /// The call's nonce.
+    pub nonce: Nonce,
+    /// The signature over the call.
+    pub signature: Signature,
+}
+
+impl DeviceCallAuth {
+    /// The four headers, name and value.
+    pub fn to_headers(&self) -> [(&'static str, String); 4] {
+        [
+            (headers::DEVICE, self.device_id.to_text()),
+            (headers::TIMESTAMP, self.timestamp.to_string()),
+            (headers::NONCE, self.nonce.to_text()),
+            (headers::SIGNATURE, self.signature.to_text()),
+        ]
+    }
+
+    /// Reads the four headers through `get` (a header lookup by lower-case name).
+    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, Error> {
+        let header = |name: &'static str| get(name).ok_or(Error::MissingParam(name));
+        let timestamp = header(headers::TIMESTAMP)?;
+        Ok(DeviceCallAuth {
+            device_id: DeviceId::parse(header(headers::DEVICE)?)?,
+            timestamp: parse_decimal(timestamp, headers::TIMESTAMP)?,
+            nonce: Nonce::parse(header(headers::NONCE)?)?,
+            signature: Signature::parse(header(headers::SIGNATURE)?)?,
+        })
+    }
+}
+
+/// Reads a decimal number written without sign, spaces or leading zeros (at most 20 digits).
+pub(crate) fn parse_decimal(text: &str, param: &'static str) -> Result<u64, Error> {
+    let invalid = |reason| Error::InvalidParam { param, reason };
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("not a decimal number"));
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return Err(invalid("has leading zeros"));
+    }
+    text.parse().map_err(|_| invalid("out of range"))
+}
+
+/// What kind of device a key lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// A phone.
+    Phone,
+    /// A tablet.
+    Tablet,
+    /// A desktop or laptop computer.
+    Desktop,
+}
+
+macro_rules! short_text {
+    ($(#[$meta:meta])* $name:ident, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The most characters allowed.
+            pub const MAX_CHARS: usize = 64;
+
+            /// Trims the text and checks it: 1 to 64 characters, no control characters.
+            pub fn parse(text: &str) -> Result<Self, Error> {
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    return Err(Error::Invalid { what: $what, reason: "is empty" });
+                }
+                if trimmed.chars().count() > Self::MAX_CHARS {
+                    return Err(Error::Invalid { what: $what, reason: "is longer than 64 characters" });
+                }
+                if trimmed.chars().any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+                    return Err(Error::Invalid { what: $what, reason: "contains control characters" });
+                }
+                Ok(Self(trimmed.to_string()))
+            }
+
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+short_text!(
+    /// The name a citizen gives a device ("Jana's phone"): 1–64 characters, no control characters
+    /// (bidirectional overrides included, so a name cannot disguise itself).
+    DeviceName, "device name"
+);
+short_text!(
+    /// The device model the app reports ("Pixel 8", "Linux desktop").
+    DeviceModel, "device model"
+);
+
+/// One paired device, as the portal and the app list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    /// The device's id.
+    pub id: DeviceId,
+    /// Its name.
+    pub name: DeviceName,
+    /// Its model.
+    pub model: DeviceModel,
+    /// Its kind.
+    pub kind: DeviceKind,
+    /// When it was paired.
+    pub paired_at: UnixSeconds,
+    /// When it last made a call or approved a login; `None` if never.
+    pub last_used_at: Option<UnixSeconds>,
+}
+
+/// `GET /api/v1/device/list`: the citizen's paired devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    /// The devices, most recently paired first.
+    pub devices: Vec<DeviceSummary>,
+}
+
+/// `POST /api/v1/device/rename`: the calling device's new name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameDeviceRequest {
+    /// The new name.
+    pub name: DeviceName,
+}
+
+/// `POST /api/v1/device/push`: where the server should POST this device's events
+/// (UnifiedPush / WebPush style: any provider, no single vendor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRegistrationRequest {
+    /// The push endpoint: an `https://` URL (plain `http://` only on loopback), at most 2048 bytes;
+    /// `None` removes the registration.
+    pub endpoint: Option<PushEndpoint>,
+}
+
+/// A push endpoint URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushEndpoint(String);
+
+impl PushEndpoint {
+    /// Checks a push endpoint: https (http only on loopback), no user info, at most 2048 bytes.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let invalid = |reason| Error::Invalid {
+            what: "push endpoint",
+            reason,
+        };
+        if text.len() > 2048 {
+            return Err(invalid("is longer than 2048 bytes"));
+        }
+        let url = url::Url::parse(text).map_err(|_| invalid("is not a URL"))?;
+        crate::Origin::normalise(&url.origin().ascii_serialization())
+            .map_err(|_| invalid("must be https (plain http only on this computer)"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("must not contain a user name or password"));
+        }
+        if url.fragment().is_some() {
+            return Err(invalid("must not contain a fragment"));
+        }
+        Ok(PushEndpoint(url.to_string()))
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for PushEndpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PushEndpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PushEndpoint::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_are_trimmed_and_bounded() {
+        assert_eq!(
+            DeviceName::parse("  Jana's phone ").unwrap().as_str(),
+            "Jana's phone"
+        );
+        assert!(DeviceName::parse("   ").is_err());
+        assert!(DeviceName::parse(&"x".repeat(65)).is_err());
+        assert!(
+            DeviceName::parse(&"ř".repeat(64)).is_ok(),
+            "64 characters, not bytes"
+        );
+        assert!(DeviceName::parse("a\u{0}b").is_err());
+        assert!(DeviceName::parse("evil\u{202e}gnp.exe").is_err());
+    }
+
+    #[test]
+    fn rename_refuses_unknown_fields() {
+        assert!(serde_json::from_str::<RenameDeviceRequest>(r#"{"name":"A","x":1}"#).is_err());
+        assert!(serde_json::from_str::<RenameDeviceRequest>(r#"{"name":""}"#).is_err());
+    }
+
+    #[test]
+    fn push_endpoints_must_be_https_or_loopback() {
+        assert!(PushEndpoint::parse("https://push.example.org/up/abc?x=1").is_ok());
+        assert!(PushEndpoint::parse("http://127.0.0.1:9000/push").is_ok());
+        assert!(PushEndpoint::parse("http://push.example.org/up").is_err());
+        assert!(PushEndpoint::parse("https://u:p@push.example.org/").is_err());
+        assert!(PushEndpoint::parse(&format!("https://a.org/{}", "x".repeat(2048))).is_err());
+    }
+
+    #[test]
+    fn device_call_headers_round_trip_and_refuse_garbage() {
+        let auth = DeviceCallAuth {
+            device_id: DeviceId::from_bytes([1; 16]),
+            timestamp: 1_700_000_000,
+            nonce: Nonce::from_bytes([2; 16]),
+            signature: crate::sign::Signature::from_bytes(&[3; 64]).unwrap(),
+        };
+        let headers = auth.to_headers();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(DeviceCallAuth::from_headers(get).unwrap(), auth);
+        let missing = |name: &str| {
+            if name == headers::NONCE {
+                None
+            } else {
+                get(name)
+            }
+        };
+        assert_eq!(
+            DeviceCallAuth::from_headers(missing),
+            Err(Error::MissingParam("civkey-nonce"))
+        );
+        for bad in ["", "-1", "01", "1e9", "99999999999999999999999"] {
+            assert!(parse_decimal(bad, "t").is_err(), "{bad}");
+        }
+    }
+}
