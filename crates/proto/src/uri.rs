@@ -75,6 +75,9 @@ impl<'a> CivkeyParams<'a> {
         if found_kind != kind {
             return Err(Error::UnknownKind(truncate(found_kind)));
         }
+        if query.split('&').any(|part| !part.contains('=')) {
+            return Err(Error::Malformed("every parameter must be written name=value"));
+        }
         let params = split_query(query)?;
         match params.iter().find(|(k, _)| *k == "v") {
             None => return Err(Error::MissingParam("v")),

@@ -60,8 +60,9 @@ fn origin() -> impl Strategy<Value = Origin> {
 }
 
 fn label_text() -> impl Strategy<Value = String> {
-    // No ':' (it separates issuer and account), no control characters, no leading space.
-    "[^:\\p{Cc} ][^:\\p{Cc}]{0,30}"
+    // No ':' (it separates issuer and account), no control characters, and no surrounding
+    // whitespace of any kind (the Key URI format lets spaces follow the ':', so they are trimmed).
+    "[^:\\p{Cc}]{1,30}".prop_filter("trimmed", |s| s.trim() == s)
 }
 
 fn otp_account(totp_period: impl Strategy<Value = u32>) -> impl Strategy<Value = OtpAccount> {
