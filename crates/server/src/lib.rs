@@ -1,0 +1,124 @@
+//! The civkey companion identity server.
+//!
+//! For now it serves a placeholder page and a health check; the citizen portal, the pairing API
+//! and the OpenID Connect provider are built on this skeleton. Layering, as in DESIGN.md:
+//! routes → handlers → services → store, with [`router`] as the one entry point that `main` and
+//! the tests share.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use civkey_i18n::{tr, Locale};
+use civkey_proto::{ApiError, ErrorCode, Origin, PROTOCOL_VERSION};
+use serde::Deserialize;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    public_origin: Origin,
+}
+
+impl AppState {
+    /// State for a server reachable at `public_origin`.
+    pub fn new(public_origin: Origin) -> Self {
+        AppState {
+            inner: Arc::new(Inner { public_origin }),
+        }
+    }
+
+    /// Where citizens and apps reach this server.
+    pub fn public_origin(&self) -> &Origin {
+        &self.inner.public_origin
+    }
+}
+
+/// The whole HTTP interface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+fn locale(query: &LangQuery, headers: &HeaderMap) -> Locale {
+    query
+        .lang
+        .as_deref()
+        .and_then(Locale::from_tag)
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Locale::from_accept_language)
+        })
+        .unwrap_or(Locale::DEFAULT)
+}
+
+async fn home(
+    State(state): State<AppState>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let l = locale(&query, &headers);
+    let page = format!(
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head>\
+         <body><main><h1>{title}</h1><p>{text}</p><p><code>{origin}</code></p></main></body></html>\n",
+        lang = l.tag(),
+        title = escape_html(tr(l, "server.title")),
+        text = escape_html(tr(l, "server.placeholder")),
+        origin = escape_html(state.public_origin().as_str()),
+    );
+    (
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'",
+        )],
+        Html(page),
+    )
+        .into_response()
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": PROTOCOL_VERSION,
+    }))
+}
+
+async fn not_found() -> Response {
+    let body = ApiError::new(ErrorCode::NotFound, "no such page or endpoint");
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}

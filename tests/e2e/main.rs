@@ -1,0 +1,7 @@
+//! civkey's end-to-end suite: one test binary that boots real parts and drives them.
+
+// Test-only code: fixtures outside #[test] functions fail loudly on broken setup.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod app_window;
+mod server;
