@@ -76,7 +76,9 @@ impl<'a> CivkeyParams<'a> {
             return Err(Error::UnknownKind(truncate(found_kind)));
         }
         if query.split('&').any(|part| !part.contains('=')) {
-            return Err(Error::Malformed("every parameter must be written name=value"));
+            return Err(Error::Malformed(
+                "every parameter must be written name=value",
+            ));
         }
         let params = split_query(query)?;
         match params.iter().find(|(k, _)| *k == "v") {
