@@ -9,7 +9,9 @@ async fn start_server() -> String {
     let address = listener.local_addr().unwrap();
     let origin = Origin::normalise(&format!("http://{address}")).unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, router(AppState::new(origin))).await.unwrap();
+        axum::serve(listener, router(AppState::new(origin)))
+            .await
+            .unwrap();
     });
     format!("http://{address}")
 }
@@ -17,8 +19,12 @@ async fn start_server() -> String {
 #[tokio::test]
 async fn health_check_reports_version_and_protocol() {
     let base = start_server().await;
-    let body: serde_json::Value =
-        reqwest::get(format!("{base}/healthz")).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["protocol"], 1);
 }
@@ -26,10 +32,26 @@ async fn health_check_reports_version_and_protocol() {
 #[tokio::test]
 async fn home_page_speaks_czech_by_default_and_hungarian_on_request() {
     let base = start_server().await;
-    let czech = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
-    assert!(czech.contains("lang=\"cs\"") && czech.contains("Identitní server civkey"), "{czech}");
-    let hungarian = reqwest::get(format!("{base}/?lang=hu")).await.unwrap().text().await.unwrap();
-    assert!(hungarian.contains("civkey azonosítási szerver"), "{hungarian}");
+    let czech = reqwest::get(format!("{base}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        czech.contains("lang=\"cs\"") && czech.contains("Identitní server civkey"),
+        "{czech}"
+    );
+    let hungarian = reqwest::get(format!("{base}/?lang=hu"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        hungarian.contains("civkey azonosítási szerver"),
+        "{hungarian}"
+    );
 }
 
 #[tokio::test]

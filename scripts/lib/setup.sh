@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# Shared by scripts/run and scripts/test: checks what civkey needs, installs what is missing.
+#
+# Source it, then call the `need_*` functions. Settings (environment):
+#   CIVKEY_SKIP_SYSTEM_PACKAGES=1  do not check or install Debian/Ubuntu packages
+#                                  (other distributions, or a machine you set up yourself)
+
+# Debian/Ubuntu packages: the Tauri/WebKitGTK build, the window test (Xvfb, ImageMagick, xwininfo),
+# WebDriver, the camera bindings (libclang) and the OS keystore tests. (Browser tests will add
+# Chromium, whose package is named differently on Ubuntu, when the first one lands.)
+CIVKEY_SYSTEM_PACKAGES=(
+  libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev build-essential curl wget
+  file libssl-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config libgtk-3-dev
+  xvfb xauth imagemagick webkit2gtk-driver x11-utils libclang-dev
+  gnome-keyring dbus dbus-x11 libsecret-tools keyutils
+)
+CIVKEY_MIN_RUST="1.90"
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# version_at_least HAVE WANT: true when dotted version HAVE >= WANT.
+version_at_least() {
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]
+}
+
+need_system_packages() {
+  say "checking system packages"
+  if [ "${CIVKEY_SKIP_SYSTEM_PACKAGES:-0}" = "1" ]; then
+    say "skipped (CIVKEY_SKIP_SYSTEM_PACKAGES=1)"
+    return 0
+  fi
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    warn "not a Debian/Ubuntu system: install the equivalents of these packages yourself," \
+      "then set CIVKEY_SKIP_SYSTEM_PACKAGES=1:"
+    warn "  ${CIVKEY_SYSTEM_PACKAGES[*]}"
+    return 0
+  fi
+  local missing=() pkg
+  for pkg in "${CIVKEY_SYSTEM_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${db:Status-Status}\n' "$pkg" 2>/dev/null | grep -qx installed; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  say "installing ${#missing[@]} missing package(s): ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      printf 'error: these packages are missing: %s\n' "${missing[*]}" >&2
+      printf 'install them as root with:\n  apt-get update && apt-get install -y --no-install-recommends %s\n' \
+        "${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  if ! "${sudo[@]}" apt-get update -q \
+    || ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+    printf 'error: could not install: %s\n' "${missing[*]}" >&2
+    printf 'install them as root with:\n  apt-get update && apt-get install -y --no-install-recommends %s\n' \
+      "${missing[*]}" >&2
+    exit 1
+  fi
+}
+
+need_rust() {
+  say "checking Rust (cargo >= ${CIVKEY_MIN_RUST})"
+  if ! command -v cargo >/dev/null 2>&1; then
+    die "cargo is not installed: install Rust from https://rustup.rs, then run this again"
+  fi
+  local version
+  version="$(cargo --version | awk '{print $2}')"
+  if ! version_at_least "${version%%-*}" "$CIVKEY_MIN_RUST"; then
+    die "cargo ${version} is too old (need ${CIVKEY_MIN_RUST} or newer): run \`rustup update stable\`"
+  fi
+}
+
+# rustfmt and clippy, which scripts/test runs; rustup adds them when they are missing.
+need_rust_tools() {
+  say "checking rustfmt and clippy"
+  local missing=()
+  cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+  cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if command -v rustup >/dev/null 2>&1; then
+    rustup component add "${missing[@]}"
+  else
+    die "missing Rust components: ${missing[*]} (install them with your Rust distribution)"
+  fi
+}
+
+# Sets CIVKEY_NEXTEST=1 when `cargo nextest` can be used, 0 to fall back to `cargo test`.
+# shellcheck disable=SC2034 # read by the scripts that source this file
+need_nextest() {
+  say "checking cargo-nextest"
+  CIVKEY_NEXTEST=1
+  if cargo nextest --version >/dev/null 2>&1; then
+    return 0
+  fi
+  say "installing cargo-nextest (cargo install cargo-nextest --locked; a few minutes, once)"
+  if cargo install cargo-nextest --locked; then
+    return 0
+  fi
+  warn "cargo-nextest could not be installed: the suite runs with \`cargo test\` instead"
+  CIVKEY_NEXTEST=0
+}
