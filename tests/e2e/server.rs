@@ -1,24 +1,15 @@
 //! The server answers over real HTTP on a loopback port chosen by the OS.
 
-use civkey_proto::{ApiError, ErrorCode, Origin};
-use civkey_server::{router, AppState};
+use civkey_proto::{ApiError, ErrorCode};
 
-/// A server on `127.0.0.1:0`, running until the test's runtime ends.
-async fn start_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let origin = Origin::normalise(&format!("http://{address}")).unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, router(AppState::new(origin)))
-            .await
-            .unwrap();
-    });
-    format!("http://{address}")
+async fn start_server() -> (String, civkey_tests::TestServer) {
+    let server = civkey_tests::TestServer::start().await;
+    (server.base.clone(), server)
 }
 
 #[tokio::test]
 async fn health_check_reports_version_and_protocol() {
-    let base = start_server().await;
+    let (base, _server) = start_server().await;
     let body: serde_json::Value = reqwest::get(format!("{base}/healthz"))
         .await
         .unwrap()
@@ -31,7 +22,7 @@ async fn health_check_reports_version_and_protocol() {
 
 #[tokio::test]
 async fn home_page_speaks_czech_by_default_and_hungarian_on_request() {
-    let base = start_server().await;
+    let (base, _server) = start_server().await;
     let czech = reqwest::get(format!("{base}/"))
         .await
         .unwrap()
@@ -56,7 +47,7 @@ async fn home_page_speaks_czech_by_default_and_hungarian_on_request() {
 
 #[tokio::test]
 async fn unknown_paths_get_the_documented_error_body() {
-    let base = start_server().await;
+    let (base, _server) = start_server().await;
     let response = reqwest::get(format!("{base}/nope")).await.unwrap();
     assert_eq!(response.status(), 404);
     let body: ApiError = response.json().await.unwrap();

@@ -5,6 +5,11 @@
 //! routes → handlers → services → store, with [`router`] as the one entry point that `main` and
 //! the tests share.
 
+pub mod clock;
+pub mod config;
+pub mod services;
+pub mod store;
+
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -24,14 +29,23 @@ pub struct AppState {
 
 struct Inner {
     public_origin: Origin,
+    store: store::Store,
 }
 
 impl AppState {
-    /// State for a server reachable at `public_origin`.
-    pub fn new(public_origin: Origin) -> Self {
+    /// State for a server reachable at `public_origin`, backed by `store`.
+    pub fn new(public_origin: Origin, store: store::Store) -> Self {
         AppState {
-            inner: Arc::new(Inner { public_origin }),
+            inner: Arc::new(Inner {
+                public_origin,
+                store,
+            }),
         }
+    }
+
+    /// The database.
+    pub fn store(&self) -> &store::Store {
+        &self.inner.store
     }
 
     /// Where citizens and apps reach this server.

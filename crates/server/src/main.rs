@@ -1,11 +1,18 @@
-//! `civkey-server`: parses configuration and serves [`civkey_server::router`].
+//! `civkey-server`: reads configuration, opens the store and serves [`civkey_server::router`];
+//! admin commands print JSON.
 
+use std::io::Read;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use anyhow::Context;
-use civkey_proto::Origin;
+use anyhow::{bail, Context};
+use civkey_server::clock::{Clock, SystemClock};
+use civkey_server::config::{Config, FileConfig};
+use civkey_server::services::{citizens, ServiceError};
+use civkey_server::store::Store;
 use civkey_server::{router, AppState};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(
@@ -14,57 +21,220 @@ use clap::{Parser, Subcommand};
     about = "The civkey companion identity server"
 )]
 struct Cli {
+    /// A TOML configuration file (settings given as flags or CIVKEY_* variables win over it).
+    #[arg(long, env = "CIVKEY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default: DATA_DIR/civkey.db) or postgres://…
+    #[arg(long, env = "CIVKEY_DATABASE", global = true)]
+    database: Option<String>,
+    /// Folder for the embedded database and the demo mailbox (default: ./civkey-data).
+    #[arg(long, env = "CIVKEY_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "CIVKEY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The origin citizens and apps use to reach this server (default: http://LISTEN).
+    #[arg(long, env = "CIVKEY_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the portal and the app API.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "CIVKEY_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// The origin citizens and apps use to reach this server (default: http://LISTEN).
-        #[arg(long, env = "CIVKEY_PUBLIC_URL")]
-        public_url: Option<String>,
-    },
-    /// Serve a demonstration instance on 127.0.0.1:8080 and print how to use it.
-    Demo {
-        /// Address to listen on.
-        #[arg(long, env = "CIVKEY_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-    },
+    Serve(ServeArgs),
+    /// Serve with a demo citizen (created on first start) and print how to log in.
+    Demo(ServeArgs),
+    /// Manage citizens.
+    #[command(subcommand)]
+    Citizen(CitizenCommand),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[derive(Subcommand)]
+enum CitizenCommand {
+    /// Create a citizen; prints the TOTP enrolment URI and the one-time deletion code as JSON.
+    Add {
+        /// Login name (3–32 characters: a-z, 0-9, '.', '_', '-').
+        username: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// E-mail address (for e-mail codes and notifications).
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List citizens as JSON.
+    List,
+}
+
+/// The demo citizen's login name and password (printed by `civkey-server demo`).
+const DEMO_USERNAME: &str = "demo";
+const DEMO_PASSWORD: &str = "civkey-demo-password";
+
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the chain of causes; no backtrace for operators.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CIVKEY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let (listen, public_url, demo) = match cli.command {
-        Command::Serve { listen, public_url } => (listen, public_url, false),
-        Command::Demo { listen } => (listen, None, true),
+    let file = match &cli.config {
+        Some(path) => FileConfig::read(path)?,
+        None => FileConfig::default(),
     };
-    let listener = tokio::net::TcpListener::bind(listen)
+    let (listen, public_url) = match &cli.command {
+        Command::Serve(a) | Command::Demo(a) => (a.listen, a.public_url.clone()),
+        Command::Citizen(_) => (None, None),
+    };
+    let config = Config::merge(listen, cli.database, public_url, cli.data_dir, file);
+    let store = Store::open(&config.database_url)
         .await
-        .with_context(|| format!("cannot listen on {listen} (is another server running there?)"))?;
+        .with_context(|| format!("cannot open the database {}", config.database_url))?;
+
+    match cli.command {
+        Command::Serve(_) => serve(&config, store, false).await,
+        Command::Demo(_) => serve(&config, store, true).await,
+        Command::Citizen(CitizenCommand::Add {
+            username,
+            name,
+            email,
+            password_stdin: _,
+        }) => {
+            let mut password = Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let enrolment = citizens::add_citizen(
+                &store,
+                SystemClock.now(),
+                &username,
+                &name,
+                email.as_deref(),
+                password,
+            )
+            .await
+            .map_err(refusal)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": enrolment.citizen_id,
+                    "username": username,
+                    "totp_uri": enrolment.otpauth_uri.as_str(),
+                    "deletion_code": enrolment.deletion_code.as_str(),
+                })
+            );
+            Ok(())
+        }
+        Command::Citizen(CitizenCommand::List) => {
+            for c in store.list_citizens().await? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": c.id,
+                        "username": c.username,
+                        "full_name": c.full_name,
+                        "email": c.email,
+                        "totp_enrolled": c.totp_secret.is_some(),
+                        "created_at": c.created_at,
+                    })
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn refusal(e: ServiceError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server running there?)",
+                config.listen
+            )
+        })?;
     let bound = listener.local_addr()?;
-    let public_url = public_url.unwrap_or_else(|| format!("http://{bound}"));
-    let origin = Origin::normalise(&public_url)
-        .with_context(|| format!("--public-url {public_url:?} is not a usable origin"))?;
+    let origin = config.public_origin(bound)?;
     if demo {
-        println!("civkey demo server: open {origin}/ in a browser (Ctrl+C stops it)");
+        let existing = store.citizen_by_username(DEMO_USERNAME).await?;
+        match existing {
+            Some(c) => {
+                let uri = c.totp_secret.map(|s| {
+                    format!("otpauth://totp/civkey:{DEMO_USERNAME}?secret={s}&issuer=civkey")
+                });
+                print_demo(&origin, uri.as_deref(), None);
+            }
+            None => {
+                let e = citizens::add_citizen(
+                    &store,
+                    SystemClock.now(),
+                    DEMO_USERNAME,
+                    "Jana Nováková (demo)",
+                    Some("demo@civkey.invalid"),
+                    DEMO_PASSWORD,
+                )
+                .await
+                .map_err(refusal)?;
+                print_demo(&origin, Some(&e.otpauth_uri), Some(&e.deletion_code));
+            }
+        }
+    } else if store.list_citizens().await?.is_empty() {
+        tracing::warn!("no citizens yet: add one with `civkey-server citizen add`");
+    }
+    if origin.as_str().starts_with("http://") && !origin.is_loopback() {
+        bail!("refusing to serve plain http on a non-loopback origin");
     }
     tracing::info!(%origin, "listening on {bound}");
-    axum::serve(listener, router(AppState::new(origin)))
+    axum::serve(listener, router(AppState::new(origin, store)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .context("server failed")
+}
+
+fn print_demo(origin: &civkey_proto::Origin, totp_uri: Option<&str>, deletion_code: Option<&str>) {
+    println!("civkey demo server: open {origin}/ in a browser (Ctrl+C stops it)");
+    println!("  demo citizen: {DEMO_USERNAME} / {DEMO_PASSWORD}");
+    if let Some(uri) = totp_uri {
+        println!("  authenticator (add to any TOTP app, or `civkey inspect`): {uri}");
+    }
+    if let Some(code) = deletion_code {
+        println!("  TOTP deletion code (shown once): {code}");
+    }
 }

@@ -1,0 +1,172 @@
+//! Server configuration: command-line flags, then `CIVKEY_*` environment variables (both read by
+//! clap in `main`), then a TOML file, then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use civkey_proto::Origin;
+use serde::Deserialize;
+
+/// The folder for the embedded database (and the demo's mailbox) unless configured otherwise.
+pub const DEFAULT_DATA_DIR: &str = "civkey-data";
+/// The default listening address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Settings from a TOML file; every field is optional.
+///
+/// ```toml
+/// listen = "0.0.0.0:8080"
+/// public_url = "https://id.example.gov"
+/// database = "postgres://civkey@db/civkey"
+/// data_dir = "/var/lib/civkey"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// The public origin.
+    pub public_url: Option<String>,
+    /// Database URL.
+    pub database: Option<String>,
+    /// Data folder.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown settings.
+    #[error("the configuration file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// The public URL is not a usable origin.
+    #[error("the public URL {url:?} is not usable: {reason}")]
+    PublicUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: civkey_proto::Error,
+    },
+}
+
+impl FileConfig {
+    /// Reads a TOML file.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// The settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Database URL (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
+    /// Where citizens and apps reach the server; `None` means `http://` + the bound address.
+    pub public_url: Option<String>,
+    /// Data folder (embedded database, demo mailbox).
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    /// Merges what the command line (and environment) said over the file and the defaults.
+    pub fn merge(
+        listen: Option<SocketAddr>,
+        database: Option<String>,
+        public_url: Option<String>,
+        data_dir: Option<PathBuf>,
+        file: FileConfig,
+    ) -> Config {
+        let data_dir = data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = database
+            .or(file.database)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("civkey.db").display()));
+        let listen = listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        Config {
+            listen,
+            database_url,
+            public_url: public_url.or(file.public_url),
+            data_dir,
+        }
+    }
+
+    /// The public origin, given the address actually bound.
+    pub fn public_origin(&self, bound: SocketAddr) -> Result<Origin, ConfigError> {
+        let url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        Origin::normalise(&url).map_err(|reason| ConfigError::PublicUrl { url, reason })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\npublic_url = \"https://id.example.gov\"\ndata_dir = \"/srv/civkey\"",
+        )
+        .unwrap();
+        let c = Config::merge(
+            Some("127.0.0.1:1234".parse().unwrap()),
+            None,
+            None,
+            None,
+            file,
+        );
+        assert_eq!(c.listen.port(), 1234);
+        assert_eq!(c.public_url.as_deref(), Some("https://id.example.gov"));
+        assert_eq!(c.database_url, "sqlite:///srv/civkey/civkey.db");
+        let d = Config::merge(None, None, None, None, FileConfig::default());
+        assert_eq!(d.database_url, "sqlite://civkey-data/civkey.db");
+        assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn unknown_settings_and_plain_http_public_urls_are_refused() {
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+        let c = Config::merge(
+            None,
+            None,
+            Some("http://id.example.gov".into()),
+            None,
+            FileConfig::default(),
+        );
+        let err = c
+            .public_origin("127.0.0.1:8080".parse().unwrap())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("plain http is allowed only for localhost"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Enrolling citizens with their existing means: a password (Argon2id) and a TOTP authenticator,
+//! with a deletion code shown once.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use civkey_proto::otp::{Algorithm as OtpAlgorithm, OtpAccount, OtpKind, OtpSecret};
+use civkey_proto::ErrorCode;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::ServiceError;
+use crate::store::{NewCitizen, Store};
+
+/// The issuer name in TOTP enrolment URIs.
+pub const TOTP_ISSUER: &str = "civkey";
+
+/// What enrolment hands out once: the authenticator URI and the deletion code. Neither is stored
+/// in a form that could show them again.
+pub struct Enrolment {
+    /// The new citizen's id.
+    pub citizen_id: String,
+    /// `otpauth://totp/civkey:USERNAME?…` for the citizen's authenticator app.
+    pub otpauth_uri: Zeroizing<String>,
+    /// Removes the TOTP enrolment when the authenticator is lost (`XXXX-XXXX-XXXX-XXXX`).
+    pub deletion_code: Zeroizing<String>,
+}
+
+/// Argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane).
+fn argon2() -> Argon2<'static> {
+    match Params::new(19 * 1024, 2, 1, None) {
+        Ok(params) => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        Err(_) => Argon2::default(),
+    }
+}
+
+/// Hashes a password (or BOK) as an Argon2id PHC string with a random salt.
+pub fn hash_secret(secret: &str) -> Result<String, ServiceError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
+}
+
+/// Checks `secret` against an Argon2id PHC string (constant time inside argon2).
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|hash| argon2().verify_password(secret.as_bytes(), &hash).is_ok())
+        .unwrap_or(false)
+}
+
+/// SHA-256 in hex, for high-entropy tokens (session tokens, deletion codes) that need no stretching.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks a username: 3–32 characters from `a-z 0-9 . _ -`, starting with a letter or digit.
+pub fn check_username(username: &str) -> Result<(), ServiceError> {
+    let ok = (3..=32).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && username
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::refused(
+            ErrorCode::BadRequest,
+            "a username has 3 to 32 characters: lower-case letters, digits, '.', '_' or '-'",
+        ))
+    }
+}
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Creates a citizen with a password and a fresh TOTP enrolment.
+pub async fn add_citizen(
+    store: &Store,
+    now: u64,
+    username: &str,
+    full_name: &str,
+    email: Option<&str>,
+    password: &str,
+) -> Result<Enrolment, ServiceError> {
+    check_username(username)?;
+    let full_name = full_name.trim();
+    if full_name.is_empty()
+        || full_name.chars().count() > 100
+        || full_name.chars().any(char::is_control)
+    {
+        return Err(ServiceError::refused(
+            ErrorCode::BadRequest,
+            "the full name must be 1 to 100 characters",
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ServiceError::refused(
+            ErrorCode::BadRequest,
+            format!("the password must have at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if let Some(email) = email {
+        if !looks_like_email(email) {
+            return Err(ServiceError::refused(
+                ErrorCode::BadRequest,
+                "the e-mail address is not valid",
+            ));
+        }
+    }
+
+    let mut secret_bytes = Zeroizing::new(vec![0u8; 20]);
+    rand::rngs::OsRng.fill_bytes(&mut secret_bytes);
+    let secret = OtpSecret::from_bytes(secret_bytes.to_vec())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let account = OtpAccount {
+        kind: OtpKind::Totp { period: 30 },
+        issuer: Some(TOTP_ISSUER.to_string()),
+        account: username.to_string(),
+        secret,
+        algorithm: OtpAlgorithm::Sha1,
+        digits: 6,
+    };
+    let deletion_code = Zeroizing::new(new_deletion_code());
+    let id = random_id();
+    store
+        .insert_citizen(
+            &NewCitizen {
+                id: id.clone(),
+                username: username.to_string(),
+                full_name: full_name.to_string(),
+                email: email.map(str::to_string),
+                password_hash: hash_secret(password)?,
+                totp_secret: Some(account.secret.to_base32().to_string()),
+                totp_deletion_hash: Some(token_hash(&normalise_code(&deletion_code))),
+            },
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Duplicate(_) => {
+                ServiceError::refused(ErrorCode::BadRequest, "that username is already taken")
+            }
+            other => other.into(),
+        })?;
+    Ok(Enrolment {
+        citizen_id: id,
+        otpauth_uri: Zeroizing::new(account.to_uri()),
+        deletion_code,
+    })
+}
+
+fn looks_like_email(email: &str) -> bool {
+    let parts: Vec<&str> = email.split('@').collect();
+    email.len() <= 254
+        && parts.len() == 2
+        && !parts[0].is_empty()
+        && parts[1].contains('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A random 128-bit id in base64url.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    civkey_proto::ids::DeviceId::from_bytes(bytes).to_text()
+}
+
+/// 16 characters of Crockford-style base32 (80 bits), grouped `XXXX-XXXX-XXXX-XXXX`.
+fn new_deletion_code() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+        .collect();
+    bytes.iter_mut().for_each(|b| *b = 0);
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A deletion code as typed: case and separators do not matter.
+pub fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    #[tokio::test]
+    async fn enrolment_gives_a_working_authenticator_uri_and_a_deletion_code() {
+        let (store, _dir) = temp_store().await;
+        let e = add_citizen(
+            &store,
+            1000,
+            "jana",
+            "Jana Nováková",
+            Some("jana@example.cz"),
+            "correct horse battery",
+        )
+        .await
+        .unwrap();
+        let account = OtpAccount::parse_uri(&e.otpauth_uri).unwrap();
+        assert_eq!(account.issuer.as_deref(), Some("civkey"));
+        assert_eq!(account.account, "jana");
+        assert_eq!(e.deletion_code.len(), 19);
+        let stored = store.citizen_by_username("jana").await.unwrap().unwrap();
+        assert!(verify_secret(
+            "correct horse battery",
+            &stored.password_hash
+        ));
+        assert!(!verify_secret("wrong horse battery", &stored.password_hash));
+        assert!(stored.password_hash.starts_with("$argon2id$"));
+        assert_eq!(
+            stored.totp_deletion_hash.unwrap(),
+            token_hash(&normalise_code(&e.deletion_code))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_enrolments_are_refused_and_store_nothing() {
+        let (store, _dir) = temp_store().await;
+        for (user, name, password) in [
+            ("J", "Jana", "long enough pw"),
+            ("jana!", "Jana", "long enough pw"),
+            ("jana", "", "long enough pw"),
+            ("jana", "Jana", "short"),
+        ] {
+            assert!(
+                add_citizen(&store, 1, user, name, None, password)
+                    .await
+                    .is_err(),
+                "{user} {name}"
+            );
+        }
+        assert!(store.list_citizens().await.unwrap().is_empty());
+        add_citizen(&store, 1, "jana", "Jana", None, "long enough pw")
+            .await
+            .unwrap();
+        let again = add_citizen(&store, 1, "jana", "Jana", None, "long enough pw").await;
+        assert!(matches!(
+            again,
+            Err(ServiceError::Refused {
+                code: ErrorCode::BadRequest,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,276 @@
+//! The store: the only place with SQL. One implementation for embedded SQLite (the default) and
+//! PostgreSQL (several instances behind a load balancer), through sqlx's `Any` driver and SQL that
+//! both accept (TEXT and BIGINT columns, `$n` placeholders, conditional `UPDATE … WHERE state = …`
+//! for every state change, so two instances racing for one row cannot both win).
+
+mod citizens;
+
+pub use citizens::{CitizenRecord, NewCitizen};
+
+use std::path::Path;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::clock::{Clock, SystemClock};
+
+/// Numbered migrations, applied in order at start-up. Append only; never edit a released one.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+
+/// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
+/// and waiting up to 5 s for a lock instead of failing.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+];
+
+/// The newest schema this build knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// What the store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database was written by a newer civkey-server.
+    #[error(
+        "the database has schema version {found}, newer than this server's {supported}: \
+         run the newer civkey-server (or restore a backup)"
+    )]
+    TooNew {
+        /// The database's version.
+        found: i64,
+        /// This build's version.
+        supported: i64,
+    },
+    /// The database URL names an engine civkey does not support.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// A value read back is not what was written (a corrupted or hand-edited row).
+    #[error("corrupt value in column {0}")]
+    Corrupt(&'static str),
+    /// A unique constraint (username, public key) was violated.
+    #[error("already exists: {0}")]
+    Duplicate(&'static str),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database's folder could not be created.
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Opens (creating it if needed) the database at `url` and brings its schema up to date.
+    ///
+    /// `sqlite://PATH` (the folder is created; WAL journal, foreign keys on) or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, sqlite) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = path.split('?').next().unwrap_or_default();
+            if file != ":memory:" {
+                if let Some(folder) = Path::new(file)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                        path: folder.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+            let url = if path.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (url, true)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_string(), false)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 8 } else { 16 })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if sqlite {
+                        for pragma in SQLITE_PRAGMAS {
+                            conn.execute(*pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT MAX(version) AS version FROM civkey_schema")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("version")?.unwrap_or(0))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS civkey_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let current = self.schema_version().await?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO civkey_schema (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(to_db(SystemClock.now()))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, "applied database migration");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Unix seconds as stored (BIGINT). Times beyond i64 do not occur; they saturate.
+pub(crate) fn to_db(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// A stored BIGINT time back as Unix seconds; negative values are corrupt.
+pub(crate) fn from_db(t: i64, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(t).map_err(|_| StoreError::Corrupt(column))
+}
+
+pub(crate) fn get_time(row: &AnyRow, column: &'static str) -> Result<u64, StoreError> {
+    from_db(row.try_get::<i64, _>(column)?, column)
+}
+
+pub(crate) fn get_opt_time(row: &AnyRow, column: &'static str) -> Result<Option<u64>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)?
+        .map(|t| from_db(t, column))
+        .transpose()
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Duplicate`].
+pub(crate) fn unique(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(what),
+        _ => StoreError::Database(e),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A fresh SQLite database in its own temporary folder (kept alive by the returned guard).
+    pub(crate) async fn temp_store() -> (Store, TempDir) {
+        let dir = TempDir::new();
+        let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
+    /// A folder removed when dropped.
+    pub(crate) struct TempDir(pub std::path::PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new() -> Self {
+            use rand::RngCore;
+            let mut tag = [0u8; 8];
+            rand::rngs::OsRng.fill_bytes(&mut tag);
+            let path = std::env::temp_dir().join(format!(
+                "civkey-test-{}",
+                tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_database_gets_the_current_schema_in_wal_mode() {
+        let (store, _dir) = temp_store().await;
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(mode.to_lowercase(), "wal");
+    }
+
+    #[tokio::test]
+    async fn reopening_applies_nothing_twice() {
+        let (store, dir) = temp_store().await;
+        drop(store);
+        let again = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
+            .await
+            .unwrap();
+        assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_server_is_refused() {
+        let (store, dir) = temp_store().await;
+        sqlx::query("INSERT INTO civkey_schema (version, applied_at) VALUES ($1, 0)")
+            .bind(SCHEMA_VERSION + 1)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        drop(store);
+        let err = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn other_database_urls_are_refused_with_the_reason() {
+        let err = Store::open("mysql://x").await.unwrap_err();
+        assert!(
+            err.to_string().contains("use sqlite://PATH or postgres://"),
+            "{err}"
+        );
+    }
+}
