@@ -8,7 +8,9 @@
 pub mod clock;
 pub mod config;
 pub mod services;
+pub mod signal;
 pub mod store;
+pub mod web;
 
 use std::sync::Arc;
 

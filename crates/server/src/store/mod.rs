@@ -4,8 +4,12 @@
 //! for every state change, so two instances racing for one row cannot both win).
 
 mod citizens;
+mod devices;
+mod pairing;
 
 pub use citizens::{CitizenRecord, NewCitizen};
+pub use devices::{DeviceRecord, NewDevice};
+pub use pairing::{Claim, PairingRecord};
 
 use std::path::Path;
 

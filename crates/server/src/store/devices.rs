@@ -1,0 +1,190 @@
+//! Paired devices, and the nonces of their calls.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
+
+use super::{get_opt_time, get_time, to_db, Store, StoreError};
+
+/// A device to create when pairing is confirmed.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// Device id (base64url).
+    pub id: String,
+    /// Owner.
+    pub citizen_id: String,
+    /// Public key (base64url SEC1).
+    pub public_key: String,
+    /// Name.
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// `phone`, `tablet` or `desktop`.
+    pub kind: String,
+    /// When paired.
+    pub paired_at: u64,
+}
+
+/// A device as stored.
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    /// Device id.
+    pub id: String,
+    /// Owner.
+    pub citizen_id: String,
+    /// Public key (base64url SEC1).
+    pub public_key: String,
+    /// Name.
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// Kind.
+    pub kind: String,
+    /// When paired.
+    pub paired_at: u64,
+    /// When last used.
+    pub last_used_at: Option<u64>,
+    /// When disconnected (a disconnected device is refused at once).
+    pub disconnected_at: Option<u64>,
+}
+
+const COLUMNS: &str =
+    "id, citizen_id, public_key, name, model, kind, paired_at, last_used_at, disconnected_at";
+
+fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
+    Ok(DeviceRecord {
+        id: row.try_get("id")?,
+        citizen_id: row.try_get("citizen_id")?,
+        public_key: row.try_get("public_key")?,
+        name: row.try_get("name")?,
+        model: row.try_get("model")?,
+        kind: row.try_get("kind")?,
+        paired_at: get_time(row, "paired_at")?,
+        last_used_at: get_opt_time(row, "last_used_at")?,
+        disconnected_at: get_opt_time(row, "disconnected_at")?,
+    })
+}
+
+pub(super) async fn insert_device<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    d: &NewDevice,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO devices (id, citizen_id, public_key, name, model, kind, paired_at, \
+         notify_informative, notify_login, bok_pad) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, 1)",
+    )
+    .bind(&d.id)
+    .bind(&d.citizen_id)
+    .bind(&d.public_key)
+    .bind(&d.name)
+    .bind(&d.model)
+    .bind(&d.kind)
+    .bind(to_db(d.paired_at))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a device directly (pairing creates devices through `confirm_pairing`).
+    pub async fn insert_device(&self, device: &NewDevice) -> Result<(), StoreError> {
+        insert_device(self.pool(), device)
+            .await
+            .map_err(super::unique("device key"))
+    }
+
+    /// The device `id`, connected or not.
+    pub async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(read).transpose()
+    }
+
+    /// The citizen's connected devices, most recently paired first.
+    pub async fn active_devices(&self, citizen_id: &str) -> Result<Vec<DeviceRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM devices WHERE citizen_id = $1 AND disconnected_at IS NULL \
+             ORDER BY paired_at DESC, id"
+        ))
+        .bind(citizen_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(read).collect()
+    }
+
+    /// Renames a connected device of the citizen. False when there is none.
+    pub async fn rename_device(
+        &self,
+        citizen_id: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE devices SET name = $3 WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
+        )
+        .bind(citizen_id)
+        .bind(id)
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Disconnects a connected device of the citizen. False when there is none.
+    pub async fn disconnect_device(
+        &self,
+        citizen_id: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE devices SET disconnected_at = $3 \
+             WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
+        )
+        .bind(citizen_id)
+        .bind(id)
+        .bind(to_db(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records that the device was used now.
+    pub async fn touch_device(&self, id: &str, now: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE devices SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(to_db(now))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Remembers a device call's nonce. False when the device already used it (a replay).
+    pub async fn record_nonce(
+        &self,
+        device_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO device_nonces (device_id, nonce, seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (device_id, nonce) DO NOTHING",
+        )
+        .bind(device_id)
+        .bind(nonce)
+        .bind(to_db(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets nonces seen before `before` (they are past the allowed clock skew anyway).
+    pub async fn prune_nonces(&self, before: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM device_nonces WHERE seen_at < $1")
+            .bind(to_db(before))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,121 @@
+//! What each portal page shows: plain data handed from the handlers (`web/mod.rs`) to the render
+//! functions (`web/pages.rs`). Render functions only format; they never touch the store.
+
+use civkey_i18n::Locale;
+
+/// What every page needs.
+#[derive(Debug, Clone)]
+pub struct PageContext {
+    /// The page's language.
+    pub locale: Locale,
+    /// The request path without query, for the language switcher's links (`/portal/keys`).
+    pub path: String,
+    /// The anti-forgery token to put in every form (`<input type="hidden" name="csrf" …>`);
+    /// `None` on pages without a session (the login page has its own, see [`LoginView`]).
+    pub csrf: Option<String>,
+    /// The logged-in citizen's full name, for the header (with a "Log out" form), if any.
+    pub citizen_name: Option<String>,
+}
+
+/// `GET /portal/login`: username + password + TOTP code, or username for an e-mail code.
+#[derive(Debug, Clone, Default)]
+pub struct LoginView {
+    /// Pre-login anti-forgery token (bound to a short-lived cookie).
+    pub csrf: String,
+    /// The username typed before, to keep on an error.
+    pub username: String,
+    /// A message to show above the form, as a catalogue key (`portal.login.error.wrong`), with
+    /// its arguments (`{seconds}` for rate limiting).
+    pub error: Option<(String, Vec<(String, String)>)>,
+    /// Where to go after logging in (kept in a hidden `next` field).
+    pub next: Option<String>,
+}
+
+/// `GET /portal/login/email`: the form to type the 6-digit code sent by e-mail.
+#[derive(Debug, Clone, Default)]
+pub struct EmailCodeView {
+    /// Pre-login anti-forgery token.
+    pub csrf: String,
+    /// The username the code was sent for (hidden field).
+    pub username: String,
+    /// An error as a catalogue key and arguments.
+    pub error: Option<(String, Vec<(String, String)>)>,
+    /// Where to go after logging in.
+    pub next: Option<String>,
+}
+
+/// `GET /portal`: the dashboard with tiles.
+#[derive(Debug, Clone)]
+pub struct DashboardView {
+    /// The citizen's full name.
+    pub full_name: String,
+    /// Paired mobile keys (active).
+    pub device_count: usize,
+    /// Whether a TOTP authenticator is enrolled.
+    pub totp_enrolled: bool,
+}
+
+/// `GET /portal/connect`: the pairing QR code and its countdown, then the live steps.
+#[derive(Debug, Clone)]
+pub struct ConnectView {
+    /// The pairing session id (for the form actions `/portal/connect/{id}/confirm|refuse`).
+    pub session_id: String,
+    /// The pairing URI (`civkey://pair?…`): the QR code's content and the same-device link.
+    pub pairing_uri: String,
+    /// The QR code as an SVG document (render it as `<img src="data:image/svg+xml;base64,…"
+    /// alt="…">` with the translated alt text "Pairing QR code").
+    pub qr_svg: String,
+    /// Seconds until the session expires (240 at first): the live countdown starts here.
+    pub expires_in: u64,
+    /// Where the page's script listens for server-sent events (`/portal/connect/{id}/events`).
+    /// Each event's `data:` is a `civkey_proto::pair::PairingPageEvent` as JSON:
+    /// `{"status":"waiting"}`, `{"status":"claimed","confirmation_code":"369829","device_name":"Pixel 8"}`,
+    /// `{"status":"confirmed"}`, `{"status":"refused"}`, `{"status":"expired"}`.
+    pub events_url: String,
+    /// Download links for the app (label, URL).
+    pub downloads: Vec<(String, String)>,
+}
+
+/// The outcome of a pairing, after the citizen decided (`POST …/confirm|refuse`) or it expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairingOutcomeView {
+    /// Paired.
+    Confirmed,
+    /// The citizen said the codes differed: nothing was paired.
+    Refused,
+    /// Four minutes passed.
+    Expired,
+    /// The session was already decided or does not exist.
+    Gone,
+}
+
+/// One row of "My mobile keys".
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    /// The device id (for the forms `/portal/keys/{id}/rename|disconnect`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its model.
+    pub model: String,
+    /// `phone`, `tablet` or `desktop`.
+    pub kind: String,
+    /// When it was paired (Unix seconds).
+    pub paired_at: u64,
+    /// When it was last used (Unix seconds), if ever.
+    pub last_used_at: Option<u64>,
+}
+
+/// `GET /portal/keys`: the citizen's paired devices.
+#[derive(Debug, Clone)]
+pub struct DevicesView {
+    /// Active devices, most recently paired first.
+    pub devices: Vec<DeviceRow>,
+    /// True when the citizen has no password+TOTP and no e-mail: disconnecting the last device
+    /// would leave no way to log in, so the disconnect button carries a clear warning.
+    pub keys_are_only_means: bool,
+    /// A notice after an action, as a catalogue key (`portal.keys.renamed`, `portal.keys.disconnected`).
+    pub notice: Option<String>,
+    /// An error as a catalogue key (`portal.keys.error.name`).
+    pub error: Option<String>,
+}
