@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use civkey_proto::Origin;
+use civkey_server::clock::{Clock, ManualClock, SystemClock};
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 
@@ -36,12 +39,23 @@ impl Drop for TempDir {
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The server's origin.
+    pub origin: Origin,
     /// The server's store, for arranging and checking state.
     pub store: Store,
+    /// The server's state (its services play the browser's part in API tests).
+    pub state: AppState,
+    /// The server's clock: starts at the real time, moves only when told.
+    pub clock: ManualClock,
     _dir: TempDir,
 }
 
 impl TestServer {
+    /// The server's time now.
+    pub fn clock_now(&self) -> u64 {
+        self.clock.now()
+    }
+
     /// Starts a server.
     pub async fn start() -> Self {
         let dir = TempDir::new("civkey-e2e");
@@ -51,13 +65,18 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let origin = Origin::normalise(&format!("http://{address}")).unwrap();
-        let app = router(AppState::new(origin, store.clone()));
+        let clock = ManualClock::at(SystemClock.now());
+        let state = AppState::with_clock(origin.clone(), store.clone(), Arc::new(clock.clone()));
+        let app = router(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
         TestServer {
             base: format!("http://{address}"),
+            origin,
             store,
+            state,
+            clock,
             _dir: dir,
         }
     }

@@ -4,6 +4,8 @@
 //! So far it reads and describes scanned codes; keys, pairing, login approval and the TOTP vault
 //! arrive in later steps.
 
+pub mod server_api;
+
 use civkey_i18n::{tr_args, Locale};
 use civkey_proto::login::LoginUri;
 use civkey_proto::ScannedCode;

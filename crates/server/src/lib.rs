@@ -5,6 +5,7 @@
 //! routes → handlers → services → store, with [`router`] as the one entry point that `main` and
 //! the tests share.
 
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod services;
@@ -30,29 +31,45 @@ pub struct AppState {
 }
 
 struct Inner {
-    public_origin: Origin,
-    store: store::Store,
+    services: services::Services,
 }
 
 impl AppState {
-    /// State for a server reachable at `public_origin`, backed by `store`.
+    /// State for a server reachable at `public_origin`, backed by `store`, on the system clock.
     pub fn new(public_origin: Origin, store: store::Store) -> Self {
+        Self::with_clock(public_origin, store, Arc::new(clock::SystemClock))
+    }
+
+    /// The same with another clock (tests pin time).
+    pub fn with_clock(
+        public_origin: Origin,
+        store: store::Store,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Self {
+        let services = services::Services {
+            store,
+            clock,
+            signal: signal::ChangeSignal::default(),
+            origin: public_origin,
+        };
         AppState {
-            inner: Arc::new(Inner {
-                public_origin,
-                store,
-            }),
+            inner: Arc::new(Inner { services }),
         }
+    }
+
+    /// The flows.
+    pub fn services(&self) -> &services::Services {
+        &self.inner.services
     }
 
     /// The database.
     pub fn store(&self) -> &store::Store {
-        &self.inner.store
+        &self.inner.services.store
     }
 
     /// Where citizens and apps reach this server.
     pub fn public_origin(&self) -> &Origin {
-        &self.inner.public_origin
+        &self.inner.services.origin
     }
 }
 
@@ -61,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/healthz", get(health))
+        .merge(api::routes())
         .fallback(not_found)
         .with_state(state)
 }
