@@ -55,6 +55,9 @@ impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Refused { code, message } => Failure::new(code, message),
+            limited @ ServiceError::RateLimited { .. } => {
+                Failure::new(ErrorCode::RateLimited, limited.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 Failure::new(ErrorCode::Internal, "internal error")

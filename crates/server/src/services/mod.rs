@@ -1,5 +1,6 @@
 //! The flows, testable without HTTP: each takes the store and a clock and returns a typed result.
 
+pub mod auth;
 pub mod citizens;
 pub mod devices;
 pub mod pairing;
@@ -54,6 +55,12 @@ pub enum ServiceError {
         /// A short English explanation, safe to show.
         message: String,
     },
+    /// Too many failed attempts: try again after `retry_after` seconds.
+    #[error("too many failed attempts; try again in {retry_after} seconds")]
+    RateLimited {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// The store failed; the cause is logged, the client hears "internal".
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -75,6 +82,7 @@ impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ServiceError::Refused { code, .. } => *code,
+            ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
             ServiceError::Store(_) | ServiceError::Internal(_) => ErrorCode::Internal,
         }
     }

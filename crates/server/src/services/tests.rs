@@ -554,3 +554,193 @@ fn confirmation_codes_from_the_server_match_the_protocol_vector() {
         ConfirmationCode::parse("369 829").unwrap()
     );
 }
+
+mod auth {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::services::auth::{
+        FAILURE_WINDOW_SECS, MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS,
+    };
+    use civkey_proto::otp::{totp, OtpAccount};
+
+    async fn enrolled() -> (Fixture, OtpAccount) {
+        let f = fixture().await;
+        let e = citizens::add_citizen(
+            &f.services.store,
+            T0,
+            "petr",
+            "Petr Svoboda",
+            None,
+            "petr's long password",
+        )
+        .await
+        .unwrap();
+        (f, OtpAccount::parse_uri(&e.otpauth_uri).unwrap())
+    }
+
+    fn code_at(account: &OtpAccount, t: u64) -> String {
+        totp(account.secret.expose(), account.algorithm, 6, 30, t).code
+    }
+
+    #[tokio::test]
+    async fn password_and_current_totp_code_log_in_once() {
+        let (f, account) = enrolled().await;
+        let code = code_at(&account, T0);
+        let session = f
+            .services
+            .login_password_totp("petr", "petr's long password", &code, "127.0.0.1")
+            .await
+            .unwrap();
+        let live = f
+            .services
+            .web_session(&session.token)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(live.csrf_token, session.csrf);
+        let again = f
+            .services
+            .login_password_totp("petr", "petr's long password", &code, "127.0.0.1")
+            .await;
+        assert_eq!(
+            code_of(again.map(|_| ())),
+            ErrorCode::WrongCredentials,
+            "a code is accepted once"
+        );
+        f.services.logout(&session.token).await.unwrap();
+        assert!(f
+            .services
+            .web_session(&session.token)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_code_from_the_previous_or_next_step_is_accepted_but_not_older() {
+        let (f, account) = enrolled().await;
+        f.services
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, T0 - 30),
+                "a",
+            )
+            .await
+            .unwrap();
+        f.services
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, T0 + 30),
+                "a",
+            )
+            .await
+            .unwrap();
+        let old = f
+            .services
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, T0 - 60),
+                "a",
+            )
+            .await;
+        assert_eq!(code_of(old.map(|_| ())), ErrorCode::WrongCredentials);
+    }
+
+    #[tokio::test]
+    async fn sessions_expire() {
+        let (f, account) = enrolled().await;
+        let session = f
+            .services
+            .login_password_totp("petr", "petr's long password", &code_at(&account, T0), "a")
+            .await
+            .unwrap();
+        f.clock.advance(crate::services::auth::SESSION_TTL_SECS);
+        assert!(f
+            .services
+            .web_session(&session.token)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn failed_attempts_are_limited_per_account_with_a_clear_wait_and_nothing_locked_forever()
+    {
+        let (f, account) = enrolled().await;
+        for _ in 0..MAX_FAILURES_PER_ACCOUNT {
+            let wrong = f
+                .services
+                .login_password_totp("petr", "wrong password!", "000000", "10.0.0.1")
+                .await;
+            assert_eq!(code_of(wrong.map(|_| ())), ErrorCode::WrongCredentials);
+        }
+        let limited = f
+            .services
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, T0),
+                "10.0.0.2",
+            )
+            .await;
+        match limited {
+            Err(ServiceError::RateLimited { retry_after }) => {
+                assert!(retry_after > 0 && retry_after <= FAILURE_WINDOW_SECS)
+            }
+            other => panic!("expected rate limiting, got {:?}", other.map(|_| ())),
+        }
+        f.clock.advance(FAILURE_WINDOW_SECS);
+        let t = f.clock.now();
+        f.services
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, t),
+                "10.0.0.2",
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_attempts_are_limited_per_client_address_across_accounts() {
+        let (f, account) = enrolled().await;
+        for i in 0..MAX_FAILURES_PER_ADDRESS {
+            let _ = f
+                .services
+                .login_password_totp(&format!("nobody{i}"), "x", "000000", "10.9.9.9")
+                .await;
+        }
+        let limited = f
+            .services
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, T0),
+                "10.9.9.9",
+            )
+            .await;
+        assert_eq!(code_of(limited.map(|_| ())), ErrorCode::RateLimited);
+        f.services
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, T0),
+                "10.1.1.1",
+            )
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn the_timing_dummy_hash_is_a_real_argon2id_hash() {
+        // If it did not parse, an unknown username would answer faster than a wrong password.
+        assert!(argon2::password_hash::PasswordHash::new(
+            crate::services::auth::DUMMY_HASH_FOR_TESTS
+        )
+        .is_ok());
+    }
+}

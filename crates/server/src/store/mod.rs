@@ -6,10 +6,12 @@
 mod citizens;
 mod devices;
 mod pairing;
+mod sessions;
 
 pub use citizens::{CitizenRecord, NewCitizen};
 pub use devices::{DeviceRecord, NewDevice};
 pub use pairing::{Claim, PairingRecord};
+pub use sessions::WebSession;
 
 use std::path::Path;
 

@@ -1,0 +1,162 @@
+//! Logging in to the portal with an existing means (password + TOTP code), portal sessions, and
+//! the failed-attempt limits that keep guessing slow without locking anyone out for good.
+
+use civkey_proto::otp::{totp, Algorithm, OtpSecret};
+use civkey_proto::ErrorCode;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use super::citizens::{token_hash, verify_secret};
+use super::{ServiceError, Services};
+use crate::store::WebSession;
+
+/// How long a portal session lives.
+pub const SESSION_TTL_SECS: u64 = 2 * 60 * 60;
+/// The window in which failed attempts are counted.
+pub const FAILURE_WINDOW_SECS: u64 = 15 * 60;
+/// Failed attempts per account within the window before it must wait for the window to end.
+pub const MAX_FAILURES_PER_ACCOUNT: u64 = 5;
+/// Failed attempts per client address within the window.
+pub const MAX_FAILURES_PER_ADDRESS: u64 = 20;
+
+/// A new portal session: the cookie's token (secret) and the session's anti-forgery token.
+pub struct LoggedIn {
+    /// The session cookie's value. Only its hash is stored.
+    pub token: Zeroizing<String>,
+    /// Put into every form of the session.
+    pub csrf: String,
+    /// When the session ends.
+    pub expires_at: u64,
+}
+
+/// A verifiable Argon2id hash of nothing anyone knows, so an unknown username costs the same time
+/// as a wrong password (no account enumeration by timing).
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0r3MGd4NyOqwLW1w0oz1NmgtNIF8ucxEQl0aDKcWHxo";
+
+#[cfg(test)]
+pub(crate) const DUMMY_HASH_FOR_TESTS: &str = DUMMY_HASH;
+
+/// A random 128-bit token in base64url.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    civkey_proto::ids::Nonce::from_bytes(bytes).to_text()
+}
+
+impl Services {
+    /// Logs in with username, password and a current TOTP code (±1 time step, each code once).
+    /// `address` is the client's address, for the per-address limit.
+    pub async fn login_password_totp(
+        &self,
+        username: &str,
+        password: &str,
+        totp_code: &str,
+        address: &str,
+    ) -> Result<LoggedIn, ServiceError> {
+        let buckets = [
+            format!("account:{}", username.to_lowercase()),
+            format!("address:{address}"),
+        ];
+        self.check_limits(&buckets).await?;
+        let citizen = self.store.citizen_by_username(username).await?;
+        let password_ok = verify_secret(
+            password,
+            citizen.as_ref().map_or(DUMMY_HASH, |c| &c.password_hash),
+        );
+        let code_ok = match (&citizen, password_ok) {
+            (Some(c), true) => {
+                self.accept_totp(&c.id, c.totp_secret.as_deref(), totp_code)
+                    .await?
+            }
+            _ => false,
+        };
+        match citizen {
+            Some(c) if password_ok && code_ok => {
+                self.store.clear_failures(&buckets[0]).await?;
+                self.start_session(&c.id).await
+            }
+            _ => {
+                let now = self.clock.now();
+                for bucket in &buckets {
+                    self.store
+                        .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
+                        .await?;
+                }
+                Err(ServiceError::refused(
+                    ErrorCode::WrongCredentials,
+                    "wrong username, password or code",
+                ))
+            }
+        }
+    }
+
+    /// The live session for a cookie token.
+    pub async fn web_session(&self, token: &str) -> Result<Option<WebSession>, ServiceError> {
+        Ok(self
+            .store
+            .web_session(&token_hash(token), self.clock.now())
+            .await?)
+    }
+
+    /// Ends the session of a cookie token.
+    pub async fn logout(&self, token: &str) -> Result<(), ServiceError> {
+        Ok(self.store.delete_web_session(&token_hash(token)).await?)
+    }
+
+    async fn start_session(&self, citizen_id: &str) -> Result<LoggedIn, ServiceError> {
+        let token = Zeroizing::new(random_token());
+        let csrf = random_token();
+        let now = self.clock.now();
+        let expires_at = now + SESSION_TTL_SECS;
+        self.store
+            .insert_web_session(&token_hash(&token), citizen_id, &csrf, now, expires_at)
+            .await?;
+        Ok(LoggedIn {
+            token,
+            csrf,
+            expires_at,
+        })
+    }
+
+    /// Refuses with `rate_limited` (and the seconds to wait) when any bucket is over its limit.
+    async fn check_limits(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let window_start = now.saturating_sub(FAILURE_WINDOW_SECS);
+        for (bucket, limit) in buckets
+            .iter()
+            .zip([MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS])
+        {
+            let (failures, started) = self.store.failures(bucket, window_start).await?;
+            if failures >= limit {
+                let wait = (started + FAILURE_WINDOW_SECS).saturating_sub(now).max(1);
+                return Err(ServiceError::RateLimited { retry_after: wait });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `code` is the TOTP code of the previous, current or next 30-second step, not used
+    /// before; marks its step used.
+    async fn accept_totp(
+        &self,
+        citizen_id: &str,
+        secret: Option<&str>,
+        code: &str,
+    ) -> Result<bool, ServiceError> {
+        let Some(secret) = secret.and_then(|s| OtpSecret::from_base32(s).ok()) else {
+            return Ok(false);
+        };
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        for at in [now.saturating_sub(30), now, now + 30] {
+            let expected = totp(secret.expose(), Algorithm::Sha1, 6, 30, at);
+            if subtle::ConstantTimeEq::ct_eq(expected.code.as_bytes(), code.as_bytes()).into() {
+                return Ok(self.store.use_totp_step(citizen_id, expected.step).await?);
+            }
+        }
+        Ok(false)
+    }
+}

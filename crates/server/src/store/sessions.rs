@@ -1,0 +1,129 @@
+//! Portal sessions, e-mail codes and failed-attempt counters.
+
+use sqlx::Row;
+
+use super::{get_time, to_db, Store, StoreError};
+
+/// A live portal session.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    /// The citizen.
+    pub citizen_id: String,
+    /// The session's anti-forgery token.
+    pub csrf_token: String,
+    /// When it expires.
+    pub expires_at: u64,
+}
+
+impl Store {
+    /// Starts a portal session (the token is stored only as its hash).
+    pub async fn insert_web_session(
+        &self,
+        token_hash: &str,
+        citizen_id: &str,
+        csrf_token: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO web_sessions (token_hash, citizen_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(citizen_id)
+        .bind(csrf_token)
+        .bind(to_db(now))
+        .bind(to_db(expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The unexpired session with this token hash.
+    pub async fn web_session(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<WebSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT citizen_id, csrf_token, expires_at FROM web_sessions \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(to_db(now))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(WebSession {
+                citizen_id: r.try_get("citizen_id")?,
+                csrf_token: r.try_get("csrf_token")?,
+                expires_at: get_time(&r, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session (log out).
+    pub async fn delete_web_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Failures counted in `bucket` in its current window (one that started after `window_start`).
+    pub async fn failures(
+        &self,
+        bucket: &str,
+        window_start: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query("SELECT window_start, failures FROM rate_limits WHERE bucket = $1")
+            .bind(bucket)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => {
+                let started = get_time(&r, "window_start")?;
+                let count = get_time(&r, "failures")?;
+                Ok(if started > window_start {
+                    (count, started)
+                } else {
+                    (0, started)
+                })
+            }
+            None => Ok((0, 0)),
+        }
+    }
+
+    /// Counts one failure in `bucket`; a window that started at or before `window_start` is over, and
+    /// a new one starts at `now`.
+    pub async fn record_failure(
+        &self,
+        bucket: &str,
+        now: u64,
+        window_start: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, failures) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               failures = CASE WHEN rate_limits.window_start > $3 THEN rate_limits.failures + 1 ELSE 1 END, \
+               window_start = CASE WHEN rate_limits.window_start > $3 THEN rate_limits.window_start ELSE $2 END",
+        )
+        .bind(bucket)
+        .bind(to_db(now))
+        .bind(to_db(window_start))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the failures of `bucket` (after a successful login).
+    pub async fn clear_failures(&self, bucket: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM rate_limits WHERE bucket = $1")
+            .bind(bucket)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
