@@ -6,14 +6,22 @@
 #                                  (other distributions, or a machine you set up yourself)
 
 # Debian/Ubuntu packages: the Tauri/WebKitGTK build, the window test (Xvfb, ImageMagick, xwininfo),
-# WebDriver, the camera bindings (libclang) and the OS keystore tests. (Browser tests will add
-# Chromium, whose package is named differently on Ubuntu, when the first one lands.)
+# WebDriver, the camera bindings (libclang), the OS keystore tests, and Chromium with its WebDriver
+# for the portal's browser tests.
 CIVKEY_SYSTEM_PACKAGES=(
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev build-essential curl wget
   file libssl-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config libgtk-3-dev
   xvfb xauth imagemagick webkit2gtk-driver x11-utils libclang-dev
   gnome-keyring dbus dbus-x11 libsecret-tools keyutils
 )
+# Ubuntu ships Chromium only as a snap (its chromium-browser package is a stub that installs the
+# snap), so the browser is a Debian package on Debian and a snap on Ubuntu.
+if grep -qsx 'ID=ubuntu' /etc/os-release; then
+  CIVKEY_BROWSER_HINT="install Chromium with: snap install chromium (it includes chromedriver)"
+else
+  CIVKEY_SYSTEM_PACKAGES+=(chromium chromium-driver)
+  CIVKEY_BROWSER_HINT="install the Debian packages chromium and chromium-driver"
+fi
 CIVKEY_MIN_RUST="1.90"
 
 say() { printf '==> %s\n' "$*"; }
@@ -111,4 +119,16 @@ need_nextest() {
   fi
   warn "cargo-nextest could not be installed: the suite runs with \`cargo test\` instead"
   CIVKEY_NEXTEST=0
+}
+
+# The portal's browser tests drive Chromium through chromedriver.
+need_browser() {
+  say "checking Chromium and chromedriver (portal browser tests)"
+  local chromium chromedriver
+  chromium="$(command -v chromium || command -v chromium-browser || true)"
+  chromedriver="$(command -v chromedriver || command -v chromium.chromedriver || true)"
+  if [ -z "$chromium" ] || [ -z "$chromedriver" ]; then
+    die "Chromium or chromedriver is missing: ${CIVKEY_BROWSER_HINT}"
+  fi
+  export CIVKEY_CHROMIUM="$chromium" CIVKEY_CHROMEDRIVER="$chromedriver"
 }

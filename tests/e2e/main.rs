@@ -5,4 +5,5 @@
 
 mod app_window;
 mod pairing_api;
+mod portal_browser;
 mod server;

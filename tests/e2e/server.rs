@@ -21,28 +21,50 @@ async fn health_check_reports_version_and_protocol() {
 }
 
 #[tokio::test]
-async fn home_page_speaks_czech_by_default_and_hungarian_on_request() {
+async fn the_portal_speaks_czech_by_default_and_remembers_a_chosen_language() {
     let (base, _server) = start_server().await;
-    let czech = reqwest::get(format!("{base}/"))
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(root.headers()["location"], "/portal");
+    let czech = client
+        .get(format!("{base}/portal/login"))
+        .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
+    assert!(czech.contains("lang=\"cs\""), "{czech}");
+    let chosen = client
+        .get(format!("{base}/portal/login?lang=hu"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = chosen
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("civkey_lang="))
+        .unwrap()
+        .to_string();
     assert!(
-        czech.contains("lang=\"cs\"") && czech.contains("Identitní server civkey"),
-        "{czech}"
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
     );
-    let hungarian = reqwest::get(format!("{base}/?lang=hu"))
+    let remembered = client
+        .get(format!("{base}/portal/login"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert!(
-        hungarian.contains("civkey azonosítási szerver"),
-        "{hungarian}"
-    );
+    assert!(remembered.contains("lang=\"hu\""), "{remembered}");
 }
 
 #[tokio::test]

@@ -69,7 +69,12 @@ impl TestServer {
         let state = AppState::with_clock(origin.clone(), store.clone(), Arc::new(clock.clone()));
         let app = router(state.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         TestServer {
             base: format!("http://{address}"),

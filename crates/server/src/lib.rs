@@ -15,14 +15,11 @@ pub mod web;
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use civkey_i18n::{tr, Locale};
 use civkey_proto::{ApiError, ErrorCode, Origin, PROTOCOL_VERSION};
-use serde::Deserialize;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -76,56 +73,11 @@ impl AppState {
 /// The whole HTTP interface.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(home))
         .route("/healthz", get(health))
         .merge(api::routes())
+        .merge(web::routes())
         .fallback(not_found)
         .with_state(state)
-}
-
-#[derive(Deserialize)]
-struct LangQuery {
-    lang: Option<String>,
-}
-
-fn locale(query: &LangQuery, headers: &HeaderMap) -> Locale {
-    query
-        .lang
-        .as_deref()
-        .and_then(Locale::from_tag)
-        .or_else(|| {
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .map(Locale::from_accept_language)
-        })
-        .unwrap_or(Locale::DEFAULT)
-}
-
-async fn home(
-    State(state): State<AppState>,
-    Query(query): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let l = locale(&query, &headers);
-    let page = format!(
-        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head>\
-         <body><main><h1>{title}</h1><p>{text}</p><p><code>{origin}</code></p></main></body></html>\n",
-        lang = l.tag(),
-        title = escape_html(tr(l, "server.title")),
-        text = escape_html(tr(l, "server.placeholder")),
-        origin = escape_html(state.public_origin().as_str()),
-    );
-    (
-        [(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'",
-        )],
-        Html(page),
-    )
-        .into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {

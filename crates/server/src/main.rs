@@ -220,12 +220,15 @@ async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> 
         bail!("refusing to serve plain http on a non-loopback origin");
     }
     tracing::info!(%origin, "listening on {bound}");
-    axum::serve(listener, router(AppState::new(origin, store)))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("server failed")
+    axum::serve(
+        listener,
+        router(AppState::new(origin, store)).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("server failed")
 }
 
 fn print_demo(origin: &civkey_proto::Origin, totp_uri: Option<&str>, deletion_code: Option<&str>) {

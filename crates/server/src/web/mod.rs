@@ -1,4 +1,696 @@
-//! The citizen portal: server-rendered pages (`pages`) from plain view data (`views`).
+//! The citizen portal: server-rendered pages (`pages`) from plain view data (`views`), in Czech,
+//! Hungarian and English. Handlers here are thin: read the visitor (language, session), check the
+//! form's anti-forgery token, call one service, render one page.
 
 pub mod pages;
 pub mod views;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use civkey_i18n::Locale;
+use civkey_proto::device::DeviceName;
+use civkey_proto::pair::{PairStatus, PairingPageEvent};
+use civkey_proto::ErrorCode;
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::services::auth::random_token;
+use crate::services::ServiceError;
+use crate::store::WebSession;
+use crate::AppState;
+use views::*;
+
+const SESSION_COOKIE: &str = "civkey_session";
+const PRELOGIN_COOKIE: &str = "civkey_pre";
+const LANG_COOKIE: &str = "civkey_lang";
+
+/// The portal's content security policy: nothing from outside, no inline script or style.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The portal's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/portal") }))
+        .route("/static/portal.css", get(css))
+        .route("/static/portal.js", get(js))
+        .route("/portal", get(dashboard))
+        .route("/portal/login", get(login_form).post(login))
+        .route("/portal/logout", post(logout))
+        .route("/portal/connect", get(connect))
+        .route("/portal/connect/{id}/events", get(connect_events))
+        .route("/portal/connect/{id}/confirm", post(confirm))
+        .route("/portal/connect/{id}/refuse", post(refuse))
+        .route("/portal/keys", get(keys))
+        .route("/portal/keys/{id}/rename", post(rename))
+        .route("/portal/keys/{id}/disconnect", post(disconnect))
+}
+
+async fn css() -> Response {
+    asset("text/css; charset=utf-8", include_str!("assets/portal.css"))
+}
+
+async fn js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("assets/portal.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Who is asking: language, path, session, address, and whether the language was just chosen.
+pub struct Visitor {
+    locale: Locale,
+    chose_locale: bool,
+    path: String,
+    session: Option<(WebSession, String)>,
+    cookies: Vec<(String, String)>,
+    address: String,
+    secure: bool,
+}
+
+fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let cookies = cookies(&parts.headers);
+        let cookie = |name: &str| {
+            cookies
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let query_lang = parts
+            .uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("lang=")))
+            .and_then(Locale::from_tag);
+        let locale = query_lang
+            .or_else(|| cookie(LANG_COOKIE).as_deref().and_then(Locale::from_tag))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(Locale::from_accept_language)
+            })
+            .unwrap_or(Locale::DEFAULT);
+        let session = match cookie(SESSION_COOKIE) {
+            Some(token) => match state.services().web_session(&token).await {
+                Ok(Some(session)) => Some((session, token)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "session lookup failed");
+                    None
+                }
+            },
+            None => None,
+        };
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_string());
+        Ok(Visitor {
+            locale,
+            chose_locale: query_lang.is_some(),
+            path: parts.uri.path().to_string(),
+            session,
+            cookies,
+            address,
+            secure: state.public_origin().as_str().starts_with("https://"),
+        })
+    }
+}
+
+impl Visitor {
+    fn context(&self, citizen_name: Option<String>) -> PageContext {
+        PageContext {
+            locale: self.locale,
+            path: self.path.clone(),
+            csrf: self.session.as_ref().map(|(s, _)| s.csrf_token.clone()),
+            citizen_name,
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set_cookie(&self, name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let text = format!(
+            "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+        );
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// A page answer with the security headers, and the language cookie when it was just chosen.
+    fn page(&self, status: StatusCode, html: String) -> Response {
+        let mut response = (status, axum::response::Html(html)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.chose_locale {
+            let cookie = self.set_cookie(LANG_COOKIE, self.locale.tag(), 365 * 24 * 3600, "Lax");
+            headers.append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    fn error(&self, status: StatusCode, key: &str) -> Response {
+        let ctx = self.context(None);
+        self.page(status, pages::error_page(&ctx, status.as_u16(), key))
+    }
+
+    /// The session's citizen id, or a redirect to the login page that comes back here.
+    fn require_session(&self) -> Result<&WebSession, Box<Response>> {
+        match &self.session {
+            Some((session, _)) => Ok(session),
+            None => {
+                let next = url_escape(&self.path);
+                Err(Box::new(Redirect::to(&format!("/portal/login?next={next}")).into_response()))
+            }
+        }
+    }
+
+    /// Checks a session form's anti-forgery token.
+    fn check_csrf(&self, token: &str) -> Result<&WebSession, Box<Response>> {
+        let session = self.require_session()?;
+        if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
+            Ok(session)
+        } else {
+            Err(Box::new(self.error(StatusCode::FORBIDDEN, "portal.error.csrf")))
+        }
+    }
+}
+
+fn url_escape(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Only local portal paths are followed after login (no open redirect).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with("/portal")
+                && !n.starts_with("//")
+                && !n.contains(['\\', '\r', '\n']) =>
+        {
+            n.to_string()
+        }
+        _ => "/portal".to_string(),
+    }
+}
+
+fn internal(visitor: &Visitor, e: ServiceError) -> Response {
+    tracing::error!(error = %e, "portal request failed");
+    visitor.error(StatusCode::INTERNAL_SERVER_ERROR, "portal.error.internal")
+}
+
+async fn citizen_name(state: &AppState, session: &WebSession) -> Option<String> {
+    state
+        .store()
+        .citizen_by_id(&session.citizen_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.full_name)
+}
+
+async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Response {
+    let session = match visitor.require_session() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let citizen = match state.store().citizen_by_id(&session.citizen_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
+        Err(e) => return internal(&visitor, e.into()),
+    };
+    let device_count = match state.services().list_devices(&citizen.id).await {
+        Ok(list) => list.devices.len(),
+        Err(e) => return internal(&visitor, e),
+    };
+    let view = DashboardView {
+        full_name: citizen.full_name.clone(),
+        device_count,
+        totp_enrolled: citizen.totp_secret.is_some(),
+    };
+    visitor.page(
+        StatusCode::OK,
+        pages::dashboard_page(&visitor.context(Some(citizen.full_name)), &view),
+    )
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Response {
+    if visitor.session.is_some() {
+        return Redirect::to(&safe_next(query.next.as_deref())).into_response();
+    }
+    render_login(&visitor, None, String::new(), query.next)
+}
+
+/// The login page with a fresh pre-login anti-forgery token bound to a short-lived cookie.
+fn render_login(
+    visitor: &Visitor,
+    error: Option<(String, Vec<(String, String)>)>,
+    username: String,
+    next: Option<String>,
+) -> Response {
+    let csrf = random_token();
+    let view = LoginView {
+        csrf: csrf.clone(),
+        username,
+        error,
+        next: next.map(|n| safe_next(Some(&n))),
+    };
+    let status = if view.error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = visitor.page(status, pages::login_page(&visitor.context(None), &view));
+    let cookie = visitor.set_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60, "Strict");
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+    totp: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = visitor.cookie(PRELOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+        let error = Some(("portal.login.error.csrf".to_string(), vec![]));
+        return render_login(&visitor, error, form.username, form.next);
+    }
+    let username = form.username.trim().to_lowercase();
+    let result = state
+        .services()
+        .login_password_totp(
+            &username,
+            &form.password,
+            form.totp.trim(),
+            &visitor.address,
+        )
+        .await;
+    match result {
+        Ok(session) => {
+            let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+            let max_age = crate::services::auth::SESSION_TTL_SECS;
+            let cookie = visitor.set_cookie(SESSION_COOKIE, &session.token, max_age, "Lax");
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                visitor.set_cookie(PRELOGIN_COOKIE, "", 0, "Strict"),
+            );
+            response
+        }
+        Err(ServiceError::RateLimited { retry_after }) => {
+            let error = (
+                "portal.login.error.rate_limited".to_string(),
+                vec![("seconds".to_string(), retry_after.to_string())],
+            );
+            let mut response = render_login(&visitor, Some(error), form.username, form.next);
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+        }
+        Err(ServiceError::Refused {
+            code: ErrorCode::WrongCredentials,
+            ..
+        }) => render_login(
+            &visitor,
+            Some(("portal.login.error.wrong".to_string(), vec![])),
+            form.username,
+            form.next,
+        ),
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = visitor.check_csrf(&form.csrf) {
+        return *r;
+    }
+    if let Some((_, token)) = &visitor.session {
+        if let Err(e) = state.services().logout(token).await {
+            return internal(&visitor, e);
+        }
+    }
+    let mut response = Redirect::to("/portal/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        visitor.set_cookie(SESSION_COOKIE, "", 0, "Lax"),
+    );
+    response
+}
+
+async fn connect(State(state): State<AppState>, visitor: Visitor) -> Response {
+    let session = match visitor.require_session() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let pairing = match state.services().start_pairing(&session.citizen_id).await {
+        Ok(p) => p,
+        Err(e) => return internal(&visitor, e),
+    };
+    let uri = pairing.uri.to_uri();
+    let qr_svg =
+        match qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M) {
+            Ok(code) => code
+                .render::<qrcode::render::svg::Color>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build(),
+            Err(e) => return internal(&visitor, ServiceError::Internal(format!("QR code: {e}"))),
+        };
+    let id = pairing.uri.session_id.to_text();
+    let view = ConnectView {
+        session_id: id.clone(),
+        pairing_uri: uri,
+        qr_svg,
+        expires_in: pairing
+            .expires_at
+            .saturating_sub(state.services().clock.now()),
+        events_url: format!("/portal/connect/{id}/events"),
+        downloads: vec![
+            (
+                "Android".to_string(),
+                "https://example.invalid/civkey/android".to_string(),
+            ),
+            (
+                "iOS".to_string(),
+                "https://example.invalid/civkey/ios".to_string(),
+            ),
+            (
+                "Linux, Windows, macOS".to_string(),
+                "https://example.invalid/civkey/desktop".to_string(),
+            ),
+        ],
+    };
+    let name = citizen_name(&state, &session).await;
+    visitor.page(
+        StatusCode::OK,
+        pages::connect_page(&visitor.context(name), &view),
+    )
+}
+
+/// Server-sent events for the connect page: the current state at once, then every change, until a
+/// final state.
+async fn connect_events(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    let session = match visitor.require_session() {
+        Ok(s) => s.clone(),
+        Err(_) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
+    };
+    match state
+        .services()
+        .pairing_page_event(&session.citizen_id, &id)
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found"),
+        Err(e) => return internal(&visitor, e),
+    }
+    Sse::new(pairing_events(state, session.citizen_id, id))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn pairing_events(
+    state: AppState,
+    citizen_id: String,
+    id: String,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let subscription = state.services().watch_pairing(&id);
+    stream::unfold(
+        (
+            state,
+            citizen_id,
+            id,
+            subscription,
+            None::<PairingPageEvent>,
+            false,
+        ),
+        |(state, citizen_id, id, mut subscription, last, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let current = match state.services().pairing_page_event(&citizen_id, &id).await {
+                    Ok(Some(event)) => event,
+                    _ => return None,
+                };
+                if last.as_ref() != Some(&current) {
+                    let is_final = !matches!(
+                        current,
+                        PairingPageEvent::Waiting | PairingPageEvent::Claimed { .. }
+                    );
+                    let data = serde_json::to_string(&current).unwrap_or_default();
+                    let event = Event::default().data(data);
+                    return Some((
+                        Ok(event),
+                        (state, citizen_id, id, subscription, Some(current), is_final),
+                    ));
+                }
+                // Wake on a change, and at least every few seconds to notice expiry.
+                subscription.changed(Duration::from_secs(5)).await;
+            }
+        },
+    )
+}
+
+async fn decide(
+    state: AppState,
+    visitor: Visitor,
+    id: String,
+    csrf: String,
+    confirm: bool,
+) -> Response {
+    let session = match visitor.check_csrf(&csrf) {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let outcome = match state
+        .services()
+        .decide_pairing(&session.citizen_id, &id, confirm)
+        .await
+    {
+        Ok(PairStatus::Confirmed) => PairingOutcomeView::Confirmed,
+        Ok(_) => PairingOutcomeView::Refused,
+        Err(ServiceError::Refused {
+            code: ErrorCode::PairingExpired,
+            ..
+        }) => PairingOutcomeView::Expired,
+        Err(ServiceError::Refused { .. }) => PairingOutcomeView::Gone,
+        Err(e) => return internal(&visitor, e),
+    };
+    let name = citizen_name(&state, &session).await;
+    visitor.page(
+        StatusCode::OK,
+        pages::pairing_outcome_page(&visitor.context(name), outcome),
+    )
+}
+
+async fn confirm(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    decide(state, visitor, id, form.csrf, true).await
+}
+
+async fn refuse(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    decide(state, visitor, id, form.csrf, false).await
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// Notices and errors arrive as keys in the query after a redirect; only known keys are shown.
+fn known_key(key: Option<String>, allowed: &[&str]) -> Option<String> {
+    key.filter(|k| allowed.contains(&k.as_str()))
+}
+
+async fn keys(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<NoticeQuery>,
+) -> Response {
+    let session = match visitor.require_session() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let citizen = match state.store().citizen_by_id(&session.citizen_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
+        Err(e) => return internal(&visitor, e.into()),
+    };
+    let devices = match state.store().active_devices(&citizen.id).await {
+        Ok(d) => d,
+        Err(e) => return internal(&visitor, e.into()),
+    };
+    let view = DevicesView {
+        devices: devices
+            .into_iter()
+            .map(|d| DeviceRow {
+                id: d.id,
+                name: d.name,
+                model: d.model,
+                kind: d.kind,
+                paired_at: d.paired_at,
+                last_used_at: d.last_used_at,
+            })
+            .collect(),
+        keys_are_only_means: citizen.totp_secret.is_none() && citizen.email.is_none(),
+        notice: known_key(
+            query.notice,
+            &["portal.keys.renamed", "portal.keys.disconnected"],
+        ),
+        error: known_key(
+            query.error,
+            &["portal.keys.error.name", "portal.keys.error.not_found"],
+        ),
+    };
+    visitor.page(
+        StatusCode::OK,
+        pages::devices_page(&visitor.context(Some(citizen.full_name)), &view),
+    )
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    csrf: String,
+    name: String,
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<RenameForm>,
+) -> Response {
+    let session = match visitor.check_csrf(&form.csrf) {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let Ok(name) = DeviceName::parse(&form.name) else {
+        return Redirect::to("/portal/keys?error=portal.keys.error.name").into_response();
+    };
+    match state
+        .services()
+        .rename_device(&session.citizen_id, &id, &name)
+        .await
+    {
+        Ok(()) => Redirect::to("/portal/keys?notice=portal.keys.renamed").into_response(),
+        Err(ServiceError::Refused { .. }) => {
+            Redirect::to("/portal/keys?error=portal.keys.error.not_found").into_response()
+        }
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+async fn disconnect(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match visitor.check_csrf(&form.csrf) {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    match state
+        .services()
+        .disconnect_device(&session.citizen_id, &id)
+        .await
+    {
+        Ok(()) => Redirect::to("/portal/keys?notice=portal.keys.disconnected").into_response(),
+        Err(ServiceError::Refused { .. }) => {
+            Redirect::to("/portal/keys?error=portal.keys.error.not_found").into_response()
+        }
+        Err(e) => internal(&visitor, e),
+    }
+}

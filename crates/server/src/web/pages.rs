@@ -1,1 +1,1739 @@
-//! Portal pages (being written).
+//! The citizen portal's pages: plain HTML5 documents rendered from the view data in
+//! [`super::views`]. Render functions only format: every visible word comes from the catalogue
+//! (`portal.*` keys in `crates/i18n/locales/`), every dynamic value goes through
+//! [`crate::escape_html`], and nothing is inline — the stylesheet and the script are
+//! `/static/portal.css` and `/static/portal.js`, so the pages run under a CSP without
+//! `'unsafe-inline'`.
+//!
+//! The pages work without JavaScript; `portal.js` only adds the countdowns, the live steps of
+//! "Connect mobile key" (server-sent events) and the confirmation before disconnecting a key.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use civkey_i18n::{tr, tr_args, tr_count, Locale};
+
+use super::views::{
+    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginView, PageContext,
+    PairingOutcomeView,
+};
+use crate::escape_html as esc;
+
+/// Where the lead's routes serve the assets.
+const STYLESHEET: &str = "/static/portal.css";
+const SCRIPT: &str = "/static/portal.js";
+
+/// `GET /portal/login`: password + one-time code, or a code by e-mail.
+pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
+    let l = ctx.locale;
+    let next = hidden("next", view.next.as_deref().unwrap_or(""));
+    let csrf = hidden("csrf", &view.csrf);
+    let username = esc(&view.username);
+    let main = format!(
+        "<h1>{title}</h1>\n\
+         <p class=\"lead\">{intro}</p>\n\
+         {message}\
+         <section class=\"card\" aria-labelledby=\"login-password-heading\">\n\
+         <h2 id=\"login-password-heading\">{pw_heading}</h2>\n\
+         <form method=\"post\" action=\"/portal/login\" class=\"form\">\n\
+         {csrf}{next}\
+         <div class=\"field\"><label for=\"login-username\">{l_user}</label>\
+         <input id=\"login-username\" name=\"username\" type=\"text\" value=\"{username}\" \
+         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
+         <div class=\"field\"><label for=\"login-password\">{l_pw}</label>\
+         <input id=\"login-password\" name=\"password\" type=\"password\" \
+         autocomplete=\"current-password\" required></div>\n\
+         <div class=\"field\"><label for=\"login-totp\">{l_totp}</label>\
+         <p class=\"hint\" id=\"login-totp-hint\">{totp_hint}</p>\
+         <input id=\"login-totp\" name=\"totp\" type=\"text\" class=\"code-input\" \
+         inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" \
+         minlength=\"6\" maxlength=\"6\" aria-describedby=\"login-totp-hint\" required></div>\n\
+         <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
+         </form>\n\
+         </section>\n\
+         <section class=\"card\" aria-labelledby=\"login-email-heading\">\n\
+         <h2 id=\"login-email-heading\">{em_heading}</h2>\n\
+         <p>{em_text}</p>\n\
+         <form method=\"post\" action=\"/portal/login/email\" class=\"form\">\n\
+         {csrf}\
+         <div class=\"field\"><label for=\"email-username\">{l_user}</label>\
+         <input id=\"email-username\" name=\"username\" type=\"text\" value=\"{username}\" \
+         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
+         <div class=\"actions\"><button type=\"submit\" class=\"button secondary\">{em_submit}</button></div>\n\
+         </form>\n\
+         </section>\n",
+        title = esc(tr(l, "portal.login.title")),
+        intro = esc(tr(l, "portal.login.intro")),
+        message = login_message(l, view.error.as_ref()),
+        pw_heading = esc(tr(l, "portal.login.password_heading")),
+        l_user = esc(tr(l, "portal.login.username")),
+        l_pw = esc(tr(l, "portal.login.password")),
+        l_totp = esc(tr(l, "portal.login.totp")),
+        totp_hint = esc(tr(l, "portal.login.totp_hint")),
+        submit = esc(tr(l, "portal.login.submit")),
+        em_heading = esc(tr(l, "portal.login.email_heading")),
+        em_text = esc(tr(l, "portal.login.email_text")),
+        em_submit = esc(tr(l, "portal.login.email_submit")),
+    );
+    document(ctx, tr(l, "portal.login.title"), "page-login", &main, false)
+}
+
+/// `GET /portal/login/email`: the 6-digit code sent by e-mail.
+pub fn email_code_page(ctx: &PageContext, view: &EmailCodeView) -> String {
+    let l = ctx.locale;
+    let main = format!(
+        "<h1>{title}</h1>\n\
+         <p class=\"lead\">{intro}</p>\n\
+         {message}\
+         <section class=\"card\">\n\
+         <form method=\"post\" action=\"/portal/login/email/verify\" class=\"form\">\n\
+         {csrf}{username}{next}\
+         <div class=\"field\"><label for=\"email-code\">{l_code}</label>\
+         <p class=\"hint\" id=\"email-code-hint\">{hint}</p>\
+         <input id=\"email-code\" name=\"code\" type=\"text\" class=\"code-input\" \
+         inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" \
+         minlength=\"6\" maxlength=\"6\" aria-describedby=\"email-code-hint\" required></div>\n\
+         <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
+         </form>\n\
+         </section>\n\
+         <p class=\"links\"><a href=\"/portal/login\">{back}</a></p>\n",
+        title = esc(tr(l, "portal.email_code.title")),
+        intro = esc(&tr_args(
+            l,
+            "portal.email_code.intro",
+            &[("username", &view.username)]
+        )),
+        message = login_message(l, view.error.as_ref()),
+        csrf = hidden("csrf", &view.csrf),
+        username = hidden("username", &view.username),
+        next = hidden("next", view.next.as_deref().unwrap_or("")),
+        l_code = esc(tr(l, "portal.email_code.code")),
+        hint = esc(tr(l, "portal.email_code.hint")),
+        submit = esc(tr(l, "portal.login.submit")),
+        back = esc(tr(l, "portal.email_code.back")),
+    );
+    document(
+        ctx,
+        tr(l, "portal.email_code.title"),
+        "page-login",
+        &main,
+        false,
+    )
+}
+
+/// `GET /portal`: tiles to the citizen's tasks and the authenticator's status.
+pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
+    let l = ctx.locale;
+    let keys_text = if view.device_count == 0 {
+        tr(l, "portal.dashboard.keys_none").to_string()
+    } else {
+        tr_count(
+            l,
+            "portal.dashboard.keys_count",
+            u64::try_from(view.device_count).unwrap_or(u64::MAX),
+            &[],
+        )
+    };
+    let (status_class, status_key) = if view.totp_enrolled {
+        ("status-line ok", "portal.dashboard.totp_on")
+    } else {
+        ("status-line", "portal.dashboard.totp_off")
+    };
+    let main = format!(
+        "<h1>{title}</h1>\n\
+         <p class=\"lead\">{who}</p>\n\
+         <ul class=\"tiles\">\n\
+         <li><a class=\"tile tile-primary\" href=\"/portal/connect\">\
+         <span class=\"tile-title\">{connect}</span>\
+         <span class=\"tile-text\">{connect_text}</span></a></li>\n\
+         <li><a class=\"tile\" href=\"/portal/keys\">\
+         <span class=\"tile-title\">{keys}</span>\
+         <span class=\"tile-text\">{keys_text}</span></a></li>\n\
+         <li><a class=\"tile\" href=\"/portal/notifications\">\
+         <span class=\"tile-title\">{notif}</span>\
+         <span class=\"tile-text\">{notif_text}</span></a></li>\n\
+         </ul>\n\
+         <p class=\"{status_class}\">{status}</p>\n",
+        title = esc(tr(l, "portal.dashboard.title")),
+        who = esc(&tr_args(
+            l,
+            "portal.dashboard.logged_in_as",
+            &[("name", &view.full_name)]
+        )),
+        connect = esc(tr(l, "portal.connect.title")),
+        connect_text = esc(tr(l, "portal.dashboard.connect_text")),
+        keys = esc(tr(l, "portal.keys.title")),
+        keys_text = esc(&keys_text),
+        notif = esc(tr(l, "portal.dashboard.notifications")),
+        notif_text = esc(tr(l, "portal.dashboard.notifications_text")),
+        status = esc(tr(l, status_key)),
+    );
+    document(
+        ctx,
+        tr(l, "portal.dashboard.title"),
+        "page-dashboard",
+        &main,
+        false,
+    )
+}
+
+/// `GET /portal/connect`: the pairing QR code with its countdown, then — switched by
+/// `portal.js` from the server-sent events at `events_url` — the confirmation code and the
+/// citizen's decision, then the outcome. Every step is in the document (`hidden` until needed).
+pub fn connect_page(ctx: &PageContext, view: &ConnectView) -> String {
+    let l = ctx.locale;
+    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
+    let session = path_segment(&view.session_id);
+    // A session that ran out before the page was drawn starts in its final state.
+    let expired = view.expires_in == 0;
+    let hide_unless = |shown: bool| if shown { "" } else { " hidden" };
+    let clock = clock(view.expires_in);
+    let countdown = |id: &str| {
+        format!(
+            "<time id=\"{id}\" class=\"countdown-value\" data-countdown=\"{secs}\" \
+             datetime=\"{duration}\" role=\"timer\">{clock}</time>",
+            secs = view.expires_in,
+            duration = iso_duration(view.expires_in),
+        )
+    };
+
+    // Only a civkey pairing URI may become a link: nothing else can slip into an href here.
+    let same_device = if view.pairing_uri.starts_with("civkey://pair?") {
+        format!(
+            "<div class=\"same-device\">\
+             <p class=\"hint\">{hint}</p>\
+             <a class=\"button secondary\" href=\"{uri}\">{label}</a></div>\n",
+            hint = esc(tr(l, "portal.connect.same_device_hint")),
+            uri = esc(&view.pairing_uri),
+            label = esc(tr(l, "portal.connect.same_device")),
+        )
+    } else {
+        String::new()
+    };
+
+    let downloads: String = view
+        .downloads
+        .iter()
+        .filter(|(_, url)| url.starts_with("https://") || url.starts_with("http://"))
+        .map(|(label, url)| {
+            format!(
+                "<li><a class=\"button secondary\" href=\"{}\" rel=\"noopener\">{}</a></li>\n",
+                esc(url),
+                esc(label)
+            )
+        })
+        .collect();
+    let downloads = if downloads.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<section class=\"downloads\" aria-labelledby=\"downloads-heading\">\
+             <h2 id=\"downloads-heading\">{}</h2>\n<ul class=\"download-list\">\n{downloads}</ul>\
+             </section>\n",
+            esc(tr(l, "portal.connect.downloads"))
+        )
+    };
+
+    let (device_before, device_after) =
+        split_placeholder(tr(l, "portal.connect.claimed_device"), "name");
+
+    let main = format!(
+        "<h1>{title}</h1>\n\
+         <p class=\"lead\">{intro}</p>\n\
+         <div class=\"pairing\" data-pairing-events=\"{events}\">\n\
+         <section class=\"pairing-step pairing-waiting\" data-step=\"waiting\"{waiting_hidden}>\n\
+         <div class=\"qr-column\">\n\
+         <div class=\"qr-frame\"><img class=\"qr\" src=\"data:image/svg+xml;base64,{qr}\" \
+         alt=\"{qr_alt}\" width=\"280\" height=\"280\"></div>\n\
+         <p class=\"countdown\"><span class=\"countdown-label\">{time_left}</span> {countdown_waiting}</p>\n\
+         </div>\n\
+         <div class=\"instructions\">\n\
+         <ol class=\"steps\">\n<li>{step_install}</li>\n<li>{step_scan}</li>\n<li>{step_compare}</li>\n</ol>\n\
+         {same_device}\
+         <noscript><p class=\"notice\">{noscript}</p></noscript>\n\
+         </div>\n\
+         {downloads}\
+         </section>\n\
+         <div class=\"pairing-status\" aria-live=\"polite\">\n\
+         <section class=\"pairing-step pairing-claimed card\" data-step=\"claimed\" \
+         aria-labelledby=\"claimed-heading\" hidden>\n\
+         <h2 id=\"claimed-heading\" tabindex=\"-1\">{claimed_title}</h2>\n\
+         <p>{device_before}<strong data-fill=\"device-name\"></strong>{device_after}</p>\n\
+         <p class=\"code-label\" id=\"confirmation-code-label\">{code_label}</p>\n\
+         <p class=\"confirmation-code\" data-fill=\"code\" aria-labelledby=\"confirmation-code-label\"></p>\n\
+         <p class=\"question\">{question}</p>\n\
+         <p class=\"hint\">{warning}</p>\n\
+         <div class=\"decision\">\n\
+         <form method=\"post\" action=\"/portal/connect/{session}/confirm\" data-once>\n\
+         {csrf}<button type=\"submit\" class=\"button primary\">{confirm}</button>\n\
+         </form>\n\
+         <form method=\"post\" action=\"/portal/connect/{session}/refuse\" data-once>\n\
+         {csrf}<button type=\"submit\" class=\"button danger\">{refuse}</button>\n\
+         </form>\n\
+         </div>\n\
+         <p class=\"countdown small\"><span class=\"countdown-label\">{time_left}</span> {countdown_claimed}</p>\n\
+         </section>\n\
+         {confirmed}{refused}{expired_section}\
+         </div>\n\
+         </div>\n",
+        title = esc(tr(l, "portal.connect.title")),
+        events = esc(&view.events_url),
+        waiting_hidden = hide_unless(!expired),
+        qr = BASE64.encode(view.qr_svg.as_bytes()),
+        qr_alt = esc(tr(l, "portal.connect.qr_alt")),
+        time_left = esc(tr(l, "portal.connect.time_left")),
+        countdown_waiting = countdown("countdown"),
+        intro = esc(tr(l, "portal.connect.intro")),
+        step_install = esc(tr(l, "portal.connect.step_install")),
+        step_scan = esc(tr(l, "portal.connect.step_scan")),
+        step_compare = esc(tr(l, "portal.connect.step_compare")),
+        noscript = esc(tr(l, "portal.connect.noscript")),
+        claimed_title = esc(tr(l, "portal.connect.claimed_title")),
+        device_before = esc(device_before),
+        device_after = esc(device_after),
+        code_label = esc(tr(l, "portal.connect.code_label")),
+        question = esc(tr(l, "portal.connect.question")),
+        warning = esc(tr(l, "portal.connect.question_hint")),
+        confirm = esc(tr(l, "portal.connect.confirm")),
+        refuse = esc(tr(l, "portal.connect.refuse")),
+        countdown_claimed = countdown("countdown-claimed"),
+        confirmed = outcome_section(l, PairingOutcomeView::Confirmed, false),
+        refused = outcome_section(l, PairingOutcomeView::Refused, false),
+        expired_section = outcome_section(l, PairingOutcomeView::Expired, expired),
+    );
+    document(
+        ctx,
+        tr(l, "portal.connect.title"),
+        "page-connect",
+        &main,
+        true,
+    )
+}
+
+/// What `POST /portal/connect/{id}/confirm|refuse` lands on, or an expired or gone session.
+pub fn pairing_outcome_page(ctx: &PageContext, view: PairingOutcomeView) -> String {
+    let l = ctx.locale;
+    let main = format!(
+        "<h1 class=\"visually-hidden\">{title}</h1>\n{section}",
+        title = esc(tr(l, "portal.connect.title")),
+        section = outcome_section(l, view, true),
+    );
+    document(
+        ctx,
+        tr(l, outcome_keys(view).0),
+        "page-outcome",
+        &main,
+        false,
+    )
+}
+
+/// `GET /portal/keys`: the citizen's paired devices with rename and disconnect forms.
+pub fn devices_page(ctx: &PageContext, view: &DevicesView) -> String {
+    let l = ctx.locale;
+    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
+    let last_means = view.keys_are_only_means && view.devices.len() == 1;
+    let mut main = format!(
+        "<h1>{}</h1>\n<p class=\"lead\">{}</p>\n",
+        esc(tr(l, "portal.keys.title")),
+        esc(tr(l, "portal.keys.intro")),
+    );
+    if let Some(key) = &view.notice {
+        main.push_str(&message_box(l, key, &[], false));
+    }
+    if let Some(key) = &view.error {
+        main.push_str(&message_box(l, key, &[], true));
+    }
+    if last_means {
+        main.push_str(&format!(
+            "<div class=\"message warning last-means\" role=\"note\"><p>{}</p></div>\n",
+            esc(tr(l, "portal.keys.last_means"))
+        ));
+    }
+
+    if view.devices.is_empty() {
+        main.push_str(&format!(
+            "<div class=\"card empty\">\n<p>{}</p>\n\
+             <p><a class=\"button primary\" href=\"/portal/connect\">{}</a></p>\n</div>\n",
+            esc(tr(l, "portal.keys.empty")),
+            esc(tr(l, "portal.connect.title")),
+        ));
+        return document(ctx, tr(l, "portal.keys.title"), "page-keys", &main, true);
+    }
+
+    main.push_str("<ul class=\"devices\">\n");
+    for (i, device) in view.devices.iter().enumerate() {
+        let id = path_segment(&device.id);
+        let kind = match device.kind.as_str() {
+            "phone" => tr(l, "portal.keys.kind_phone").to_string(),
+            "tablet" => tr(l, "portal.keys.kind_tablet").to_string(),
+            "desktop" => tr(l, "portal.keys.kind_desktop").to_string(),
+            other => other.to_string(),
+        };
+        let last_used = match device.last_used_at {
+            Some(at) => datetime(at),
+            None => esc(tr(l, "portal.keys.never")),
+        };
+        let (confirm_key, warning, described_by) = if last_means {
+            (
+                "portal.keys.disconnect_confirm_last",
+                format!(
+                    "<p class=\"message warning small\" id=\"last-means-{i}\">{}</p>\n",
+                    esc(tr(l, "portal.keys.last_means_short"))
+                ),
+                format!(" aria-describedby=\"last-means-{i}\""),
+            )
+        } else {
+            (
+                "portal.keys.disconnect_confirm",
+                String::new(),
+                String::new(),
+            )
+        };
+        main.push_str(&format!(
+            "<li class=\"device card\" aria-labelledby=\"device-{i}-name\">\n\
+             <h2 id=\"device-{i}-name\" class=\"device-name\">{name}</h2>\n\
+             <dl class=\"facts\">\n\
+             <div><dt>{l_model}</dt><dd>{model} <span class=\"kind\">({kind})</span></dd></div>\n\
+             <div><dt>{l_paired}</dt><dd>{paired}</dd></div>\n\
+             <div><dt>{l_used}</dt><dd>{last_used}</dd></div>\n\
+             </dl>\n\
+             <div class=\"device-actions\">\n\
+             <form method=\"post\" action=\"/portal/keys/{id}/rename\" class=\"rename\">\n\
+             {csrf}<label for=\"rename-{i}\">{l_rename}</label>\n\
+             <div class=\"inline\"><input id=\"rename-{i}\" name=\"name\" type=\"text\" \
+             value=\"{name}\" maxlength=\"64\" autocomplete=\"off\" required>\
+             <button type=\"submit\" class=\"button secondary\">{rename}</button></div>\n\
+             </form>\n\
+             <form method=\"post\" action=\"/portal/keys/{id}/disconnect\" class=\"disconnect\">\n\
+             {csrf}{warning}\
+             <button type=\"submit\" class=\"button danger\" data-confirm=\"{confirm}\"{described_by}>{disconnect}</button>\n\
+             </form>\n\
+             </div>\n\
+             </li>\n",
+            name = esc(&device.name),
+            l_model = esc(tr(l, "portal.keys.model")),
+            model = esc(&device.model),
+            kind = esc(&kind),
+            l_paired = esc(tr(l, "portal.keys.paired_at")),
+            paired = datetime(device.paired_at),
+            l_used = esc(tr(l, "portal.keys.last_used")),
+            l_rename = esc(tr(l, "portal.keys.rename_label")),
+            rename = esc(tr(l, "portal.keys.rename")),
+            confirm = esc(&tr_args(l, confirm_key, &[("name", &device.name)])),
+            disconnect = esc(tr(l, "portal.keys.disconnect")),
+        ));
+    }
+    main.push_str("</ul>\n");
+    main.push_str(&format!(
+        "<p class=\"links\"><a href=\"/portal/connect\">{}</a></p>\n",
+        esc(tr(l, "portal.keys.connect_another"))
+    ));
+    document(ctx, tr(l, "portal.keys.title"), "page-keys", &main, true)
+}
+
+/// Any error: the status code and a translated message (`portal.error.*`; an unknown key shows
+/// the generic message rather than the key).
+pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
+    let l = ctx.locale;
+    let message = known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"));
+    let main = format!(
+        "<div class=\"card error-card\">\n\
+         <p class=\"status-code\">{code}</p>\n\
+         <h1>{message}</h1>\n\
+         <p class=\"links\"><a class=\"button primary\" href=\"/portal\">{home}</a></p>\n\
+         </div>\n",
+        code = esc(&tr_args(
+            l,
+            "portal.error.status",
+            &[("status", &status.to_string())]
+        )),
+        message = esc(message),
+        home = esc(tr(l, "portal.error.home")),
+    );
+    document(ctx, message, "page-error", &main, false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pieces
+
+/// The whole document around a page's `<main>`: head, header with the language switcher and the
+/// logged-in citizen, and the script when the page needs it.
+fn document(ctx: &PageContext, title: &str, page_class: &str, main: &str, script: bool) -> String {
+    let l = ctx.locale;
+    let script = if script {
+        format!("<script src=\"{SCRIPT}\" defer></script>\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "<!doctype html>\n\
+         <html lang=\"{lang}\">\n\
+         <head>\n\
+         <meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"color-scheme\" content=\"light dark\">\n\
+         <meta name=\"referrer\" content=\"same-origin\">\n\
+         <title>{title} – {app}</title>\n\
+         <link rel=\"stylesheet\" href=\"{STYLESHEET}\">\n\
+         {script}\
+         </head>\n\
+         <body class=\"{page_class}\">\n\
+         <a class=\"skip-link\" href=\"#main\">{skip}</a>\n\
+         {header}\
+         <main id=\"main\" class=\"main\">\n{main}</main>\n\
+         </body>\n\
+         </html>\n",
+        lang = l.tag(),
+        title = esc(title),
+        app = esc(tr(l, "app.name")),
+        skip = esc(tr(l, "portal.skip")),
+        header = header(ctx),
+    )
+}
+
+fn header(ctx: &PageContext) -> String {
+    let l = ctx.locale;
+    let path = esc(safe_path(&ctx.path));
+    let languages: String = Locale::ALL
+        .iter()
+        .map(|&other| {
+            let current = if other == l {
+                " aria-current=\"true\""
+            } else {
+                ""
+            };
+            format!(
+                "<li><a href=\"{path}?lang={tag}\" lang=\"{tag}\" hreflang=\"{tag}\"{current}>{name}</a></li>",
+                tag = other.tag(),
+                name = esc(other.native_name()),
+            )
+        })
+        .collect();
+    let user = match &ctx.citizen_name {
+        Some(name) => format!(
+            "<div class=\"user\">\
+             <span class=\"user-name\"><span class=\"visually-hidden\">{logged_in} </span>{name}</span>\
+             <form method=\"post\" action=\"/portal/logout\" class=\"logout\">{csrf}\
+             <button type=\"submit\" class=\"button quiet\">{logout}</button></form></div>\n",
+            logged_in = esc(tr(l, "portal.header.logged_in")),
+            name = esc(name),
+            csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
+            logout = esc(tr(l, "portal.header.logout")),
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<header class=\"site-header\">\n<div class=\"header-inner\">\n\
+         <a class=\"brand\" href=\"/portal\"><span class=\"brand-name\">{app}</span>\
+         <span class=\"brand-sub\">{subtitle}</span></a>\n\
+         <nav class=\"languages\" aria-label=\"{lang_label}\"><ul>{languages}</ul></nav>\n\
+         {user}\
+         </div>\n</header>\n",
+        app = esc(tr(l, "app.name")),
+        subtitle = esc(tr(l, "portal.header.subtitle")),
+        lang_label = esc(tr(l, "common.language")),
+    )
+}
+
+/// The title and text keys of a pairing outcome.
+fn outcome_keys(view: PairingOutcomeView) -> (&'static str, &'static str) {
+    match view {
+        PairingOutcomeView::Confirmed => (
+            "portal.connect.confirmed_title",
+            "portal.connect.confirmed_text",
+        ),
+        PairingOutcomeView::Refused => (
+            "portal.connect.refused_title",
+            "portal.connect.refused_text",
+        ),
+        PairingOutcomeView::Expired => (
+            "portal.connect.expired_title",
+            "portal.connect.expired_text",
+        ),
+        PairingOutcomeView::Gone => ("portal.connect.gone_title", "portal.connect.gone_text"),
+    }
+}
+
+/// One final state of a pairing with its next steps: a step of the connect page (`hidden`
+/// until `portal.js` shows it) or the body of the outcome page.
+fn outcome_section(l: Locale, view: PairingOutcomeView, shown: bool) -> String {
+    let (title_key, text_key) = outcome_keys(view);
+    let (step, tone) = match view {
+        PairingOutcomeView::Confirmed => ("confirmed", "success"),
+        PairingOutcomeView::Refused => ("refused", "warning"),
+        PairingOutcomeView::Expired => ("expired", "warning"),
+        PairingOutcomeView::Gone => ("gone", "warning"),
+    };
+    let keys = format!(
+        "<a class=\"button {}\" href=\"/portal/keys\">{}</a>",
+        if view == PairingOutcomeView::Confirmed {
+            "primary"
+        } else {
+            "secondary"
+        },
+        esc(tr(l, "portal.keys.title"))
+    );
+    let again = format!(
+        "<a class=\"button primary\" href=\"/portal/connect\">{}</a>",
+        esc(tr(l, "portal.connect.again"))
+    );
+    let overview = format!(
+        "<a href=\"/portal\">{}</a>",
+        esc(tr(l, "portal.nav.overview"))
+    );
+    let links = match view {
+        PairingOutcomeView::Confirmed => format!("{keys}{overview}"),
+        PairingOutcomeView::Refused | PairingOutcomeView::Expired => {
+            format!("{again}{overview}")
+        }
+        PairingOutcomeView::Gone => format!("{again}{keys}{overview}"),
+    };
+    format!(
+        "<section class=\"pairing-step outcome card {tone}\" data-step=\"{step}\" \
+         aria-labelledby=\"outcome-{step}-heading\"{hidden}>\n\
+         <h2 id=\"outcome-{step}-heading\" class=\"outcome-title\" tabindex=\"-1\">{title}</h2>\n\
+         <p>{text}</p>\n\
+         <p class=\"links\">{links}</p>\n\
+         </section>\n",
+        hidden = if shown { "" } else { " hidden" },
+        title = esc(tr(l, title_key)),
+        text = esc(tr(l, text_key)),
+    )
+}
+
+/// A message from the handler on the login pages: the e-mail notice is a status, the rest are
+/// errors.
+fn login_message(l: Locale, message: Option<&(String, Vec<(String, String)>)>) -> String {
+    match message {
+        Some((key, args)) => {
+            let args: Vec<(&str, &str)> =
+                args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            message_box(l, key, &args, key != "portal.login.error.email_sent")
+        }
+        None => String::new(),
+    }
+}
+
+/// A notice (`role="status"`) or an error (`role="alert"`) from a catalogue key.
+fn message_box(l: Locale, key: &str, args: &[(&str, &str)], error: bool) -> String {
+    let text = match known(l, key) {
+        Some(_) => tr_args(l, key, args),
+        None => tr(l, "portal.error.generic").to_string(),
+    };
+    let (class, role) = if error {
+        ("message error", "alert")
+    } else {
+        ("message notice", "status")
+    };
+    format!(
+        "<div class=\"{class}\" role=\"{role}\"><p>{}</p></div>\n",
+        esc(&text)
+    )
+}
+
+/// The message `key`, or `None` when the catalogue does not have it (so a wrong key never
+/// reaches the page as text).
+fn known(l: Locale, key: &str) -> Option<&str> {
+    let text = tr(l, key);
+    (text != key).then_some(text)
+}
+
+/// `<input type="hidden">` with an escaped value.
+fn hidden(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
+        esc(name),
+        esc(value)
+    )
+}
+
+/// A timestamp as `<time datetime="…">YYYY-MM-DD HH:MM UTC</time>`.
+fn datetime(unix: u64) -> String {
+    let (y, mo, d, h, mi) = civil(unix);
+    format!(
+        "<time datetime=\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}Z\">{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC</time>"
+    )
+}
+
+/// Unix seconds as (year, month, day, hour, minute) in UTC (H. Hinnant's `civil_from_days`).
+fn civil(unix: u64) -> (i64, u64, u64, u64, u64) {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        u64::try_from(month).unwrap_or(1),
+        u64::try_from(day).unwrap_or(1),
+        secs / 3_600,
+        secs % 3_600 / 60,
+    )
+}
+
+/// Seconds as the countdown shows them: `4:00`, `0:59`.
+fn clock(secs: u64) -> String {
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// Seconds as an ISO 8601 duration for `<time datetime>`: `PT4M0S`.
+fn iso_duration(secs: u64) -> String {
+    format!("PT{}M{}S", secs / 60, secs % 60)
+}
+
+/// An id made safe for one URL path segment (unreserved characters kept, the rest
+/// percent-encoded), so no id can change the form's target.
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The request path for the language links, or `/portal` when it is not a plain local path
+/// (`//host` would make the link leave the site).
+fn safe_path(path: &str) -> &str {
+    let plain = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains(['\\', '?', '#'])
+        && !path.chars().any(char::is_control);
+    if plain {
+        path
+    } else {
+        "/portal"
+    }
+}
+
+/// A message split around its `{name}` placeholder, for a value `portal.js` fills in later.
+fn split_placeholder<'a>(text: &'a str, name: &str) -> (&'a str, &'a str) {
+    let marker = format!("{{{name}}}");
+    text.split_once(marker.as_str()).unwrap_or((text, ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::views::DeviceRow;
+
+    const TOKEN: &str = "csrf-token-0123456789";
+    const URI: &str = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
+    const EVIL: &str = "<script>alert(1)</script>";
+
+    fn ctx(locale: Locale, path: &str) -> PageContext {
+        PageContext {
+            locale,
+            path: path.to_string(),
+            csrf: Some(TOKEN.to_string()),
+            citizen_name: Some("Jana Nováková".to_string()),
+        }
+    }
+
+    fn anonymous(locale: Locale, path: &str) -> PageContext {
+        PageContext {
+            locale,
+            path: path.to_string(),
+            csrf: None,
+            citizen_name: None,
+        }
+    }
+
+    fn device(id: &str, name: &str, last_used_at: Option<u64>) -> DeviceRow {
+        DeviceRow {
+            id: id.to_string(),
+            name: name.to_string(),
+            model: "Pixel 8".to_string(),
+            kind: "phone".to_string(),
+            paired_at: 1_767_225_600,
+            last_used_at,
+        }
+    }
+
+    fn connect_view(expires_in: u64) -> ConnectView {
+        ConnectView {
+            session_id: "AAECAwQFBgcICQoLDA0ODw".to_string(),
+            pairing_uri: URI.to_string(),
+            qr_svg: "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1 1\"><rect width=\"1\" height=\"1\"/></svg>".to_string(),
+            expires_in,
+            events_url: "/portal/connect/AAECAwQFBgcICQoLDA0ODw/events".to_string(),
+            downloads: vec![
+                ("Google Play".to_string(), "https://play.example/civkey".to_string()),
+                ("F-Droid".to_string(), "https://f-droid.example/civkey".to_string()),
+            ],
+        }
+    }
+
+    fn devices_view(devices: Vec<DeviceRow>, only_means: bool) -> DevicesView {
+        DevicesView {
+            devices,
+            keys_are_only_means: only_means,
+            notice: Some("portal.keys.renamed".to_string()),
+            error: Some("portal.keys.error.name".to_string()),
+        }
+    }
+
+    /// Every page in every language, as (description, html).
+    fn every_page() -> Vec<(String, String)> {
+        let mut pages = Vec::new();
+        for l in Locale::ALL {
+            let tag = l.tag();
+            let login = LoginView {
+                csrf: TOKEN.to_string(),
+                username: "jana".to_string(),
+                error: Some((
+                    "portal.login.error.rate_limited".to_string(),
+                    vec![("seconds".to_string(), "30".to_string())],
+                )),
+                next: Some("/portal/connect".to_string()),
+            };
+            pages.push((
+                format!("login {tag}"),
+                login_page(&anonymous(l, "/portal/login"), &login),
+            ));
+            let email = EmailCodeView {
+                csrf: TOKEN.to_string(),
+                username: "jana".to_string(),
+                error: Some(("portal.login.error.email_sent".to_string(), vec![])),
+                next: None,
+            };
+            pages.push((
+                format!("email code {tag}"),
+                email_code_page(&anonymous(l, "/portal/login/email"), &email),
+            ));
+            for count in [0, 1, 3, 7] {
+                let view = DashboardView {
+                    full_name: "Jana Nováková".to_string(),
+                    device_count: count,
+                    totp_enrolled: count % 2 == 1,
+                };
+                pages.push((
+                    format!("dashboard {count} {tag}"),
+                    dashboard_page(&ctx(l, "/portal"), &view),
+                ));
+            }
+            for secs in [240, 0] {
+                pages.push((
+                    format!("connect {secs} {tag}"),
+                    connect_page(&ctx(l, "/portal/connect"), &connect_view(secs)),
+                ));
+            }
+            for outcome in [
+                PairingOutcomeView::Confirmed,
+                PairingOutcomeView::Refused,
+                PairingOutcomeView::Expired,
+                PairingOutcomeView::Gone,
+            ] {
+                pages.push((
+                    format!("outcome {outcome:?} {tag}"),
+                    pairing_outcome_page(&ctx(l, "/portal/connect/x/confirm"), outcome),
+                ));
+            }
+            let rows = vec![
+                device("dev1", "Jana's phone", Some(1_767_312_000)),
+                device("dev2", "Tablet", None),
+            ];
+            pages.push((
+                format!("devices {tag}"),
+                devices_page(&ctx(l, "/portal/keys"), &devices_view(rows, false)),
+            ));
+            pages.push((
+                format!("devices last {tag}"),
+                devices_page(
+                    &ctx(l, "/portal/keys"),
+                    &devices_view(vec![device("dev1", "Jana's phone", None)], true),
+                ),
+            ));
+            pages.push((
+                format!("devices empty {tag}"),
+                devices_page(&ctx(l, "/portal/keys"), &devices_view(vec![], true)),
+            ));
+            for (status, key) in [
+                (404, "portal.error.not_found"),
+                (403, "portal.error.csrf"),
+                (500, "portal.error.internal"),
+                (400, "no.such.key"),
+            ] {
+                pages.push((
+                    format!("error {status} {tag}"),
+                    error_page(&anonymous(l, "/portal/x"), status, key),
+                ));
+            }
+        }
+        pages
+    }
+
+    /// The opening tags named `name` (`<input …>`), attributes included.
+    fn tags<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
+        let open = format!("<{name}");
+        let mut found = Vec::new();
+        let mut rest = html;
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start..];
+            let next = after.as_bytes().get(open.len()).copied();
+            let end = after.find('>').map(|e| e + 1).unwrap_or(after.len());
+            if matches!(next, Some(b' ' | b'>')) {
+                found.push(&after[..end]);
+            }
+            rest = &after[end..];
+        }
+        found
+    }
+
+    fn attr(tag: &str, name: &str) -> Option<String> {
+        let needle = format!(" {name}=\"");
+        let start = tag.find(&needle)? + needle.len();
+        let len = tag[start..].find('"')?;
+        Some(tag[start..start + len].to_string())
+    }
+
+    fn unescape(text: &str) -> String {
+        text.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+
+    /// The document's text outside tags.
+    fn text_content(html: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    out.push(' ');
+                }
+                _ if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Something shaped like a catalogue key (`portal.login.title`), anywhere in the document.
+    fn raw_key(html: &str) -> Option<String> {
+        html.match_indices("portal.").find_map(|(i, _)| {
+            let rest = &html[i + "portal.".len()..];
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let after = rest[word.len()..].chars().next();
+            (!word.is_empty() && after == Some('.')).then(|| html[i..].chars().take(40).collect())
+        })
+    }
+
+    /// A leftover `{placeholder}`.
+    fn placeholder(html: &str) -> Option<String> {
+        html.match_indices('{').find_map(|(i, _)| {
+            let rest = &html[i + 1..];
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let starts_with_letter = word.starts_with(|c: char| c.is_ascii_alphabetic());
+            (starts_with_letter && rest[word.len()..].starts_with('}'))
+                .then(|| format!("{{{word}}}"))
+        })
+    }
+
+    #[test]
+    fn every_page_is_a_complete_document_in_its_language() {
+        for (what, html) in every_page() {
+            let tag = what.rsplit(' ').next().unwrap();
+            assert!(html.starts_with("<!doctype html>\n"), "{what}");
+            assert!(html.contains(&format!("<html lang=\"{tag}\">")), "{what}");
+            assert!(html.contains("<meta charset=\"utf-8\">"), "{what}");
+            assert!(html.contains("<meta name=\"viewport\""), "{what}");
+            assert!(
+                html.contains("<title>") && html.contains(" – civkey</title>"),
+                "{what}"
+            );
+            assert!(
+                html.contains("<link rel=\"stylesheet\" href=\"/static/portal.css\">"),
+                "{what}"
+            );
+            assert_eq!(tags(&html, "h1").len(), 1, "{what}: one h1");
+            assert!(html.trim_end().ends_with("</html>"), "{what}");
+        }
+    }
+
+    #[test]
+    fn no_page_shows_a_catalogue_key_or_a_placeholder() {
+        for (what, html) in every_page() {
+            assert_eq!(raw_key(&html), None, "{what}");
+            assert_eq!(placeholder(&html), None, "{what}");
+            assert!(
+                !text_content(&html).contains("portal."),
+                "{what}: a key in the text"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_is_inline_so_the_strict_csp_holds() {
+        for (what, html) in every_page() {
+            assert!(!html.contains("style="), "{what}: style attribute");
+            assert!(!html.contains("<style"), "{what}: style element");
+            for script in tags(&html, "script") {
+                assert_eq!(
+                    script, "<script src=\"/static/portal.js\" defer>",
+                    "{what}: only the portal script"
+                );
+            }
+            assert_eq!(
+                html.matches("<script").count(),
+                html.matches("</script>").count()
+            );
+            assert_eq!(
+                html.matches("<script").count(),
+                html.matches("<script src=\"/static/portal.js\" defer></script>")
+                    .count(),
+                "{what}"
+            );
+            for handler in [
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                " onerror=",
+                "javascript:",
+            ] {
+                assert!(!html.contains(handler), "{what}: {handler}");
+            }
+            // Every external reference stays on the site, except the app download links.
+            for img in tags(&html, "img") {
+                assert!(attr(img, "src")
+                    .unwrap()
+                    .starts_with("data:image/svg+xml;base64,"));
+            }
+        }
+    }
+
+    #[test]
+    fn every_control_has_a_visible_label() {
+        for (what, html) in every_page() {
+            let labels: Vec<String> = tags(&html, "label")
+                .into_iter()
+                .filter_map(|t| attr(t, "for"))
+                .collect();
+            for name in ["input", "select", "textarea"] {
+                for control in tags(&html, name) {
+                    if attr(control, "type").as_deref() == Some("hidden") {
+                        continue;
+                    }
+                    let id = attr(control, "id")
+                        .unwrap_or_else(|| panic!("{what}: control without id: {control}"));
+                    assert_eq!(
+                        labels.iter().filter(|l| **l == id).count(),
+                        1,
+                        "{what}: no label for {id}"
+                    );
+                }
+            }
+            // Ids are unique, so each label points at one control.
+            let mut ids: Vec<String> = html
+                .match_indices(" id=\"")
+                .map(|(i, _)| {
+                    let rest = &html[i + 5..];
+                    rest[..rest.find('"').unwrap()].to_string()
+                })
+                .collect();
+            let all = ids.len();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), all, "{what}: duplicate ids");
+        }
+    }
+
+    #[test]
+    fn every_post_form_carries_the_csrf_token_and_submits_with_a_button() {
+        for (what, html) in every_page() {
+            let mut rest = html.as_str();
+            let mut forms = 0;
+            while let Some(start) = rest.find("<form ") {
+                let end = rest[start..].find("</form>").unwrap() + start;
+                let form = &rest[start..end];
+                assert!(
+                    form.starts_with("<form method=\"post\" action=\"/"),
+                    "{what}: {form}"
+                );
+                assert!(
+                    form.contains(&format!(
+                        "<input type=\"hidden\" name=\"csrf\" value=\"{TOKEN}\">"
+                    )),
+                    "{what}: no csrf in {form}"
+                );
+                assert!(form.contains("<button type=\"submit\""), "{what}: {form}");
+                forms += 1;
+                rest = &rest[end..];
+            }
+            assert_eq!(
+                forms,
+                html.matches("<form").count(),
+                "{what}: a form of another kind"
+            );
+            for button in tags(&html, "button") {
+                assert!(button.starts_with("<button type=\"submit\""), "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn header_has_languages_and_logout_only_when_logged_in() {
+        let html = dashboard_page(
+            &ctx(Locale::En, "/portal"),
+            &DashboardView {
+                full_name: "Jana".into(),
+                device_count: 1,
+                totp_enrolled: true,
+            },
+        );
+        for tag in ["cs", "hu", "en"] {
+            assert!(html.contains(&format!("href=\"/portal?lang={tag}\"")));
+        }
+        assert!(html.contains(
+            "href=\"/portal?lang=en\" lang=\"en\" hreflang=\"en\" aria-current=\"true\""
+        ));
+        assert!(html.contains("<form method=\"post\" action=\"/portal/logout\""));
+        assert!(html.contains("Log out"));
+        assert!(html.contains("Jana Nováková"));
+
+        let login = login_page(
+            &anonymous(Locale::En, "/portal/login"),
+            &LoginView::default(),
+        );
+        assert!(!login.contains("/portal/logout"));
+        assert!(login.contains("href=\"/portal/login?lang=hu\""));
+    }
+
+    #[test]
+    fn language_links_never_leave_the_site() {
+        for path in ["//evil.example/x", "https://evil.example", "/a\\b", "x"] {
+            let html = error_page(&anonymous(Locale::En, path), 404, "portal.error.not_found");
+            assert!(html.contains("href=\"/portal?lang=cs\""), "{path}");
+            assert!(!html.contains("evil"), "{path}");
+        }
+    }
+
+    #[test]
+    fn dynamic_values_are_escaped() {
+        let mut c = ctx(Locale::En, "/portal/keys\"><script>");
+        c.citizen_name = Some(EVIL.to_string());
+        c.csrf = Some("\"><script>".to_string());
+        let rows = vec![DeviceRow {
+            id: "a/../b\"".to_string(),
+            name: EVIL.to_string(),
+            model: EVIL.to_string(),
+            kind: EVIL.to_string(),
+            paired_at: 0,
+            last_used_at: None,
+        }];
+        let devices = devices_page(&c, &devices_view(rows, true));
+        let login = login_page(
+            &anonymous(Locale::En, "/portal/login"),
+            &LoginView {
+                csrf: EVIL.into(),
+                username: EVIL.into(),
+                error: Some((
+                    "portal.login.error.rate_limited".into(),
+                    vec![("seconds".into(), EVIL.into())],
+                )),
+                next: Some(EVIL.into()),
+            },
+        );
+        let email = email_code_page(
+            &anonymous(Locale::En, "/portal/login/email"),
+            &EmailCodeView {
+                csrf: EVIL.into(),
+                username: EVIL.into(),
+                error: None,
+                next: Some(EVIL.into()),
+            },
+        );
+        let dashboard = dashboard_page(
+            &c,
+            &DashboardView {
+                full_name: EVIL.into(),
+                device_count: 2,
+                totp_enrolled: false,
+            },
+        );
+        let mut view = connect_view(240);
+        view.events_url = EVIL.into();
+        view.session_id = "x/\"y".into();
+        view.downloads = vec![(EVIL.into(), "https://x.example/\"><script>".into())];
+        let connect = connect_page(&c, &view);
+        for (what, html) in [
+            ("devices", &devices),
+            ("login", &login),
+            ("email", &email),
+            ("dashboard", &dashboard),
+            ("connect", &connect),
+        ] {
+            assert!(!html.contains(EVIL), "{what}");
+            assert!(!html.contains("\"><script>"), "{what}");
+            assert_eq!(
+                html.matches("<script").count(),
+                html.matches("<script src=").count(),
+                "{what}"
+            );
+        }
+        assert!(devices.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(devices.contains("<h2 id=\"device-0-name\" class=\"device-name\">&lt;script&gt;alert(1)&lt;/script&gt;</h2>"));
+        assert!(
+            devices.contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\" maxlength=\"64\"")
+        );
+        // The id cannot change where the forms go.
+        assert!(devices.contains("action=\"/portal/keys/a%2F..%2Fb%22/rename\""));
+        assert!(devices.contains("action=\"/portal/keys/a%2F..%2Fb%22/disconnect\""));
+        assert!(connect.contains("action=\"/portal/connect/x%2F%22y/confirm\""));
+        assert!(login.contains("Please try again in &lt;script&gt;alert(1)&lt;/script&gt; s."));
+    }
+
+    #[test]
+    fn login_page_has_both_forms_and_shows_errors_as_alerts() {
+        let view = LoginView {
+            csrf: TOKEN.into(),
+            username: "jana".into(),
+            error: Some(("portal.login.error.wrong".into(), vec![])),
+            next: Some("/portal/connect".into()),
+        };
+        let html = login_page(&anonymous(Locale::En, "/portal/login"), &view);
+        let login_form = &html[html.find("action=\"/portal/login\"").unwrap()..];
+        let login_form = &login_form[..login_form.find("</form>").unwrap()];
+        for field in ["username", "password", "totp"] {
+            assert!(login_form.contains(&format!("name=\"{field}\"")), "{field}");
+        }
+        assert!(
+            login_form.contains("<input type=\"hidden\" name=\"next\" value=\"/portal/connect\">")
+        );
+        let totp = tags(login_form, "input")
+            .into_iter()
+            .find(|t| attr(t, "name").as_deref() == Some("totp"))
+            .unwrap();
+        assert_eq!(attr(totp, "inputmode").as_deref(), Some("numeric"));
+        assert_eq!(attr(totp, "autocomplete").as_deref(), Some("one-time-code"));
+        assert_eq!(attr(totp, "maxlength").as_deref(), Some("6"));
+        assert!(html.contains("value=\"jana\""));
+
+        let email_form = &html[html.find("action=\"/portal/login/email\"").unwrap()..];
+        let email_form = &email_form[..email_form.find("</form>").unwrap()];
+        let names: Vec<String> = tags(email_form, "input")
+            .into_iter()
+            .filter_map(|t| attr(t, "name"))
+            .collect();
+        assert_eq!(names, ["csrf", "username"]);
+        assert!(email_form.contains("Send me a code by e-mail"));
+
+        assert!(html.contains(
+            "<div class=\"message error\" role=\"alert\"><p>The username, password or one-time code is wrong.</p></div>"
+        ));
+
+        let sent = LoginView {
+            error: Some(("portal.login.error.email_sent".into(), vec![])),
+            ..view.clone()
+        };
+        let html = login_page(&anonymous(Locale::En, "/portal/login"), &sent);
+        assert!(html.contains("role=\"status\""));
+        assert!(!html.contains("role=\"alert\""));
+
+        let limited = LoginView {
+            error: Some((
+                "portal.login.error.rate_limited".into(),
+                vec![("seconds".into(), "42".into())],
+            )),
+            ..view.clone()
+        };
+        let html = login_page(&anonymous(Locale::Cs, "/portal/login"), &limited);
+        assert!(html.contains("Zkuste to prosím znovu za 42 s."));
+
+        let unknown = LoginView {
+            error: Some(("portal.nonexistent".into(), vec![])),
+            ..view
+        };
+        let html = login_page(&anonymous(Locale::En, "/portal/login"), &unknown);
+        assert!(html.contains("Something went wrong. Please try again."));
+        assert!(!html.contains("portal.nonexistent"));
+    }
+
+    #[test]
+    fn email_code_page_posts_code_with_username_and_next() {
+        let view = EmailCodeView {
+            csrf: TOKEN.into(),
+            username: "jana".into(),
+            error: Some(("portal.login.error.code_wrong".into(), vec![])),
+            next: Some("/portal/keys".into()),
+        };
+        let html = email_code_page(&anonymous(Locale::En, "/portal/login/email"), &view);
+        assert!(html.contains("<form method=\"post\" action=\"/portal/login/email/verify\""));
+        assert!(html.contains("<input type=\"hidden\" name=\"username\" value=\"jana\">"));
+        assert!(html.contains("<input type=\"hidden\" name=\"next\" value=\"/portal/keys\">"));
+        let code = tags(&html, "input")
+            .into_iter()
+            .find(|t| attr(t, "name").as_deref() == Some("code"))
+            .unwrap();
+        assert_eq!(attr(code, "autocomplete").as_deref(), Some("one-time-code"));
+        assert_eq!(attr(code, "pattern").as_deref(), Some("[0-9]{6}"));
+        assert!(html.contains("role=\"alert\"><p>The code is wrong or has expired.</p>"));
+        assert!(html.contains("If the account jana has an e-mail address"));
+    }
+
+    #[test]
+    fn dashboard_links_the_tiles_and_counts_keys_in_each_language() {
+        let view = |n, totp| DashboardView {
+            full_name: "Jana".into(),
+            device_count: n,
+            totp_enrolled: totp,
+        };
+        let html = dashboard_page(&ctx(Locale::En, "/portal"), &view(2, true));
+        for href in ["/portal/connect", "/portal/keys", "/portal/notifications"] {
+            assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
+        }
+        assert!(html.contains("Connect mobile key"));
+        assert!(html.contains("2 mobile keys connected"));
+        assert!(html.contains("Authenticator app: set up."));
+        let html = dashboard_page(&ctx(Locale::En, "/portal"), &view(0, false));
+        assert!(html.contains("No mobile key connected yet"));
+        assert!(html.contains("Authenticator app: not set up."));
+        let cs = |n| dashboard_page(&ctx(Locale::Cs, "/portal"), &view(n, true));
+        assert!(cs(1).contains("1 připojený mobilní klíč"));
+        assert!(cs(3).contains("3 připojené mobilní klíče"));
+        assert!(cs(5).contains("5 připojených mobilních klíčů"));
+        assert!(cs(5).contains("Připojit mobilní klíč"));
+        let hu = dashboard_page(&ctx(Locale::Hu, "/portal"), &view(2, true));
+        assert!(hu.contains("2 csatlakoztatott mobilkulcs"));
+        assert!(hu.contains("Mobilkulcs csatlakoztatása"));
+    }
+
+    #[test]
+    fn connect_page_shows_the_qr_code_countdown_link_and_the_decision() {
+        let view = connect_view(240);
+        let html = connect_page(&ctx(Locale::En, "/portal/connect"), &view);
+        let img = tags(&html, "img")[0];
+        assert_eq!(attr(img, "alt").as_deref(), Some("Pairing QR code"));
+        assert_eq!(
+            attr(img, "src").unwrap(),
+            format!("data:image/svg+xml;base64,{}", BASE64.encode(&view.qr_svg))
+        );
+        // The same-device link is exactly the pairing URI once the HTML is parsed.
+        let link = tags(&html, "a")
+            .into_iter()
+            .find(|t| attr(t, "href").is_some_and(|h| h.starts_with("civkey:")))
+            .unwrap();
+        assert_eq!(unescape(&attr(link, "href").unwrap()), URI);
+        assert!(html.contains(&format!(
+            "href=\"{}\">Open the mobile key on this device</a>",
+            esc(URI)
+        )));
+        assert!(html.contains("data-countdown=\"240\""));
+        assert!(html.contains(">4:00</time>"));
+        assert!(html.contains("Yes, the right code was shown</button>"));
+        assert!(html.contains("No, a different code was shown</button>"));
+        assert!(html.contains(
+            "<form method=\"post\" action=\"/portal/connect/AAECAwQFBgcICQoLDA0ODw/confirm\""
+        ));
+        assert!(html.contains(
+            "<form method=\"post\" action=\"/portal/connect/AAECAwQFBgcICQoLDA0ODw/refuse\""
+        ));
+        assert!(
+            html.contains("data-pairing-events=\"/portal/connect/AAECAwQFBgcICQoLDA0ODw/events\"")
+        );
+        assert!(html.contains("<script src=\"/static/portal.js\" defer></script>"));
+        assert!(html.contains("aria-live=\"polite\""));
+        assert!(
+            html.contains("href=\"https://play.example/civkey\" rel=\"noopener\">Google Play</a>")
+        );
+        // Waiting shows; the later steps are in the document but hidden until the events say so.
+        for (step, shown) in [
+            ("waiting", true),
+            ("claimed", false),
+            ("confirmed", false),
+            ("refused", false),
+            ("expired", false),
+        ] {
+            let at = html.find(&format!("data-step=\"{step}\"")).unwrap();
+            let tag_end = at + html[at..].find('>').unwrap();
+            assert_eq!(!html[at..tag_end].contains(" hidden"), shown, "{step}");
+        }
+        assert!(html.contains("data-fill=\"code\""));
+        assert!(html.contains("data-fill=\"device-name\""));
+        // The countdown itself is not inside the live region (it would speak every second).
+        let live = html.find("aria-live=\"polite\"").unwrap();
+        assert!(html.find("id=\"countdown\"").unwrap() < live);
+    }
+
+    #[test]
+    fn connect_page_counts_down_from_what_is_left_and_starts_expired_at_zero() {
+        let html = connect_page(&ctx(Locale::En, "/portal/connect"), &connect_view(59));
+        assert!(
+            html.contains("data-countdown=\"59\" datetime=\"PT0M59S\" role=\"timer\">0:59</time>")
+        );
+        let html = connect_page(&ctx(Locale::En, "/portal/connect"), &connect_view(0));
+        assert!(html.contains("data-step=\"waiting\" hidden"));
+        assert!(html.contains("data-step=\"expired\" aria-labelledby=\"outcome-expired-heading\">"));
+    }
+
+    #[test]
+    fn connect_page_links_only_civkey_and_web_addresses() {
+        let mut view = connect_view(240);
+        view.pairing_uri = "javascript:alert(1)".into();
+        view.downloads = vec![("Bad".into(), "javascript:alert(1)".into())];
+        let html = connect_page(&ctx(Locale::En, "/portal/connect"), &view);
+        assert!(!html.contains("javascript:"));
+        assert!(!html.contains("Open the mobile key on this device"));
+        assert!(!html.contains(">Bad<"));
+    }
+
+    #[test]
+    fn connect_page_speaks_czech_and_hungarian() {
+        let cs = connect_page(&ctx(Locale::Cs, "/portal/connect"), &connect_view(240));
+        assert!(cs.contains("<h1>Připojit mobilní klíč</h1>"));
+        assert!(cs.contains("Ano, zobrazil se správný kód"));
+        assert!(cs.contains("alt=\"QR kód pro spárování\""));
+        let hu = connect_page(&ctx(Locale::Hu, "/portal/connect"), &connect_view(240));
+        assert!(hu.contains("<h1>Mobilkulcs csatlakoztatása</h1>"));
+        assert!(hu.contains("Igen, a helyes kód jelent meg"));
+    }
+
+    #[test]
+    fn outcome_page_says_what_happened_and_what_next() {
+        let page = |o| pairing_outcome_page(&ctx(Locale::En, "/portal/connect/x/confirm"), o);
+        let confirmed = page(PairingOutcomeView::Confirmed);
+        assert!(confirmed.contains("Your mobile key is connected"));
+        assert!(confirmed.contains("href=\"/portal/keys\""));
+        let refused = page(PairingOutcomeView::Refused);
+        assert!(refused.contains("Nothing was paired"));
+        assert!(refused.contains("href=\"/portal/connect\""));
+        let expired = page(PairingOutcomeView::Expired);
+        assert!(expired.contains("The QR code has expired"));
+        assert!(expired.contains("href=\"/portal/connect\""));
+        let gone = page(PairingOutcomeView::Gone);
+        assert!(gone.contains("This pairing is no longer available"));
+        assert!(
+            gone.contains("href=\"/portal/connect\"") && gone.contains("href=\"/portal/keys\"")
+        );
+        for html in [&confirmed, &refused, &expired, &gone] {
+            assert!(!html.contains(" hidden"));
+            assert!(!html.contains("<script"));
+        }
+    }
+
+    #[test]
+    fn devices_page_lists_devices_with_dates_and_forms() {
+        let rows = vec![
+            device("dev1", "Jana's phone", Some(1_767_312_000 + 3_660)),
+            device("dev2", "Tablet", None),
+        ];
+        let html = devices_page(&ctx(Locale::En, "/portal/keys"), &devices_view(rows, false));
+        assert!(html.contains("Jana&#39;s phone"));
+        assert!(html.contains("<time datetime=\"2026-01-01T00:00Z\">2026-01-01 00:00 UTC</time>"));
+        assert!(html.contains("2026-01-02 01:01 UTC"));
+        assert!(html.contains("<dd>never</dd>"));
+        assert!(html.contains("Pixel 8 <span class=\"kind\">(phone)</span>"));
+        for id in ["dev1", "dev2"] {
+            assert!(html.contains(&format!("action=\"/portal/keys/{id}/rename\"")));
+            assert!(html.contains(&format!("action=\"/portal/keys/{id}/disconnect\"")));
+        }
+        for input in tags(&html, "input") {
+            if attr(input, "name").as_deref() == Some("name") {
+                assert_eq!(attr(input, "maxlength").as_deref(), Some("64"));
+            }
+        }
+        assert!(html.contains(
+            "data-confirm=\"Disconnect the mobile key “Jana&#39;s phone”? You will no longer be able to log in with it.\""
+        ));
+        assert!(html.contains("role=\"status\"><p>The mobile key was renamed.</p>"));
+        assert!(html.contains("role=\"alert\"><p>The name must have 1 to 64 characters"));
+        assert!(html.contains("<script src=\"/static/portal.js\" defer></script>"));
+    }
+
+    #[test]
+    fn last_means_warning_shows_only_for_the_last_key_when_keys_are_the_only_means() {
+        let warning = "This is your last way to log in.";
+        let page_warning = "Your mobile key is your only way to log in";
+        let page = |rows: Vec<DeviceRow>, only| {
+            devices_page(&ctx(Locale::En, "/portal/keys"), &devices_view(rows, only))
+        };
+        let one = || vec![device("dev1", "Phone", None)];
+        let two = || {
+            vec![
+                device("dev1", "Phone", None),
+                device("dev2", "Tablet", None),
+            ]
+        };
+
+        let html = page(one(), true);
+        assert!(html.contains(warning));
+        assert!(html.contains(page_warning));
+        assert!(html.contains("data-confirm=\"“Phone” is your only way to log in."));
+        assert!(html.contains("aria-describedby=\"last-means-0\""));
+        // The warning sits in the disconnect form, next to its button.
+        let form = &html[html.find("/disconnect\"").unwrap()..];
+        let form = &form[..form.find("</form>").unwrap()];
+        assert!(form.contains(warning));
+
+        for html in [page(two(), true), page(one(), false), page(two(), false)] {
+            assert!(!html.contains(warning));
+            assert!(!html.contains(page_warning));
+            assert!(!html.contains("only way to log in"));
+        }
+    }
+
+    #[test]
+    fn devices_page_without_devices_offers_to_connect_one() {
+        let html = devices_page(
+            &ctx(Locale::En, "/portal/keys"),
+            &devices_view(vec![], true),
+        );
+        assert!(html.contains("No mobile key is connected to your account yet."));
+        assert!(html.contains("href=\"/portal/connect\">Connect mobile key</a>"));
+        assert!(!html.contains("<form method=\"post\" action=\"/portal/keys"));
+        assert!(!html.contains("only way to log in"));
+    }
+
+    #[test]
+    fn error_page_shows_the_status_and_a_translated_message() {
+        let html = error_page(
+            &anonymous(Locale::En, "/nope"),
+            404,
+            "portal.error.not_found",
+        );
+        assert!(html.contains("Error 404"));
+        assert!(html.contains("<h1>This page does not exist.</h1>"));
+        assert!(html.contains("<title>This page does not exist. – civkey</title>"));
+        let html = error_page(
+            &anonymous(Locale::Hu, "/nope"),
+            403,
+            "portal.error.forbidden",
+        );
+        assert!(html.contains("Hibakód: 403"));
+        assert!(html.contains("Ehhez nincs jogosultsága."));
+        let html = error_page(&anonymous(Locale::Cs, "/nope"), 500, "made.up");
+        assert!(html.contains("Chyba 500"));
+        assert!(html.contains("Něco se nepovedlo."));
+        assert!(!html.contains("made.up"));
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0));
+        assert_eq!(civil(1_767_225_599), (2025, 12, 31, 23, 59));
+        assert_eq!(civil(4_107_542_400), (2100, 3, 1, 0, 0));
+        assert_eq!(
+            datetime(1_767_225_600 + 13 * 3_600 + 7 * 60 + 59),
+            "<time datetime=\"2026-01-01T13:07Z\">2026-01-01 13:07 UTC</time>"
+        );
+        assert_eq!(clock(240), "4:00");
+        assert_eq!(clock(9), "0:09");
+        assert_eq!(iso_duration(240), "PT4M0S");
+    }
+
+    #[test]
+    fn the_script_and_stylesheet_keep_their_promises() {
+        let js = include_str!("assets/portal.js");
+        assert!(js.contains("'use strict'"));
+        assert!(js.contains("new EventSource(url)"));
+        assert!(js.contains("source.close()"));
+        assert!(js.contains("window.confirm"));
+        assert!(js.contains("textContent"));
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "eval(",
+            "new Function",
+            "document.write",
+            "insertAdjacentHTML",
+        ] {
+            assert!(!js.contains(banned), "portal.js uses {banned}");
+        }
+        let css = include_str!("assets/portal.css");
+        assert!(css.contains("prefers-color-scheme: dark"));
+        assert!(css.contains(":focus-visible"));
+        assert!(css.contains("[hidden]"));
+        assert!(
+            !css.contains("@import") && !css.contains("url("),
+            "no external assets"
+        );
+    }
+}
+
+// TEMP-DUMP-BEGIN (throwaway, not for commit)
+#[cfg(test)]
+mod dump {
+    use super::*;
+    use crate::web::views::DeviceRow;
+
+    fn fix(html: &str) -> String {
+        html.replace(
+            "href=\"/static/portal.css\"",
+            "href=\"file:///work/main/crates/server/src/web/assets/portal.css\"",
+        )
+        .replace(
+            "src=\"/static/portal.js\"",
+            "src=\"file:///work/main/crates/server/src/web/assets/portal.js\"",
+        )
+    }
+
+    #[test]
+    #[ignore]
+    fn dump_pages() {
+        let uri = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
+        let svg = qrcode::QrCode::new(uri.as_bytes())
+            .unwrap()
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(240, 240)
+            .build();
+        for l in Locale::ALL {
+            let t = l.tag();
+            let ctx = PageContext {
+                locale: l,
+                path: "/portal".into(),
+                csrf: Some("tok".into()),
+                citizen_name: Some("Jana Nováková".into()),
+            };
+            let anon = PageContext {
+                locale: l,
+                path: "/portal/login".into(),
+                csrf: None,
+                citizen_name: None,
+            };
+            let w = |name: &str, html: String| {
+                std::fs::write(format!("/tmp/portal-{name}-{t}.html"), fix(&html)).unwrap()
+            };
+            w(
+                "login",
+                login_page(
+                    &anon,
+                    &LoginView {
+                        csrf: "x".into(),
+                        username: "jana".into(),
+                        error: Some((
+                            "portal.login.error.rate_limited".into(),
+                            vec![("seconds".into(), "30".into())],
+                        )),
+                        next: None,
+                    },
+                ),
+            );
+            w(
+                "email",
+                email_code_page(
+                    &anon,
+                    &EmailCodeView {
+                        csrf: "x".into(),
+                        username: "jana".into(),
+                        error: Some(("portal.login.error.email_sent".into(), vec![])),
+                        next: None,
+                    },
+                ),
+            );
+            w(
+                "dashboard",
+                dashboard_page(
+                    &ctx,
+                    &DashboardView {
+                        full_name: "Jana Nováková".into(),
+                        device_count: 2,
+                        totp_enrolled: true,
+                    },
+                ),
+            );
+            let view = ConnectView {
+                session_id: "AAECAwQFBgcICQoLDA0ODw".into(),
+                pairing_uri: uri.into(),
+                qr_svg: svg.clone(),
+                expires_in: 240,
+                events_url: "/portal/connect/x/events".into(),
+                downloads: vec![
+                    ("Google Play".into(), "https://play.example/".into()),
+                    ("App Store".into(), "https://apps.example/".into()),
+                    ("F-Droid".into(), "https://f-droid.example/".into()),
+                ],
+            };
+            let connect = connect_page(&ctx, &view);
+            w("connect", connect.clone());
+            let claimed = connect
+                .replace("data-step=\"waiting\">", "data-step=\"waiting\" hidden>")
+                .replace("data-step=\"claimed\" aria-labelledby=\"claimed-heading\" hidden>", "data-step=\"claimed\" aria-labelledby=\"claimed-heading\">")
+                .replace("<strong data-fill=\"device-name\"></strong>", "<strong data-fill=\"device-name\">Pixel 8</strong>")
+                .replace("data-fill=\"code\" aria-labelledby=\"confirmation-code-label\"></p>", "data-fill=\"code\" aria-labelledby=\"confirmation-code-label\">369\u{a0}829</p>")
+                .replace("data-pairing-events=", "data-x=");
+            w("claimed", claimed);
+            for (n, o) in [
+                ("confirmed", PairingOutcomeView::Confirmed),
+                ("refused", PairingOutcomeView::Refused),
+                ("gone", PairingOutcomeView::Gone),
+            ] {
+                w(n, pairing_outcome_page(&ctx, o));
+            }
+            let rows = vec![
+                DeviceRow {
+                    id: "a".into(),
+                    name: "Jana's Pixel".into(),
+                    model: "Google Pixel 8".into(),
+                    kind: "phone".into(),
+                    paired_at: 1_767_225_600,
+                    last_used_at: Some(1_767_312_000),
+                },
+                DeviceRow {
+                    id: "b".into(),
+                    name: "<script>alert(1)</script>".into(),
+                    model: "iPad Air".into(),
+                    kind: "tablet".into(),
+                    paired_at: 1_767_000_000,
+                    last_used_at: None,
+                },
+            ];
+            w(
+                "keys",
+                devices_page(
+                    &ctx,
+                    &DevicesView {
+                        devices: rows.clone(),
+                        keys_are_only_means: false,
+                        notice: Some("portal.keys.renamed".into()),
+                        error: None,
+                    },
+                ),
+            );
+            w(
+                "keys-last",
+                devices_page(
+                    &ctx,
+                    &DevicesView {
+                        devices: rows[..1].to_vec(),
+                        keys_are_only_means: true,
+                        notice: None,
+                        error: Some("portal.keys.error.last_means".into()),
+                    },
+                ),
+            );
+            w(
+                "keys-empty",
+                devices_page(
+                    &ctx,
+                    &DevicesView {
+                        devices: vec![],
+                        keys_are_only_means: false,
+                        notice: None,
+                        error: None,
+                    },
+                ),
+            );
+            w("error", error_page(&anon, 404, "portal.error.not_found"));
+        }
+    }
+}
+// TEMP-DUMP-END

@@ -1,0 +1,198 @@
+/* civkey citizen portal: countdowns, the live steps of "Connect mobile key", and a confirmation
+ * before disconnecting a key. No dependencies, no HTML from data (textContent only). The pages work
+ * without this file; it only enhances them. Served as /static/portal.js under a CSP without
+ * 'unsafe-inline'. */
+(function () {
+  'use strict';
+
+  /* ---- Countdowns: <time data-countdown="240">4:00</time> --------------------------------- */
+
+  const countdowns = [];
+  const expiryListeners = [];
+  let ticker = null;
+
+  function clockText(seconds) {
+    const m = Math.floor(seconds / 60);
+    const s = seconds % 60;
+    return m + ':' + (s < 10 ? '0' : '') + s;
+  }
+
+  function tick() {
+    const now = performance.now();
+    let running = false;
+    countdowns.forEach(function (c) {
+      const left = Math.max(0, Math.ceil((c.deadline - now) / 1000));
+      if (left !== c.shown) {
+        c.shown = left;
+        c.el.textContent = clockText(left);
+        c.el.setAttribute('datetime', 'PT' + Math.floor(left / 60) + 'M' + (left % 60) + 'S');
+        c.el.classList.toggle('is-low', left <= 30);
+      }
+      if (left > 0) {
+        running = true;
+      }
+    });
+    if (!running) {
+      stopCountdowns();
+      expiryListeners.forEach(function (listener) { listener(); });
+    }
+  }
+
+  function stopCountdowns() {
+    if (ticker !== null) {
+      window.clearInterval(ticker);
+      ticker = null;
+    }
+  }
+
+  function startCountdowns() {
+    const start = performance.now();
+    document.querySelectorAll('[data-countdown]').forEach(function (el) {
+      const seconds = parseInt(el.getAttribute('data-countdown'), 10);
+      if (Number.isFinite(seconds) && seconds >= 0) {
+        countdowns.push({ el: el, deadline: start + seconds * 1000, shown: seconds });
+      }
+    });
+    if (countdowns.length > 0) {
+      // Four ticks a second keep the display within a quarter second of the truth even when
+      // timers drift; the text only changes once a second.
+      ticker = window.setInterval(tick, 250);
+      tick();
+    }
+  }
+
+  /* ---- Connect mobile key: steps switched by server-sent events ---------------------------- */
+
+  const FINAL = ['confirmed', 'refused', 'expired'];
+  const STATUSES = ['waiting', 'claimed'].concat(FINAL);
+
+  function groupedCode(code) {
+    return /^[0-9]{6}$/.test(code) ? code.slice(0, 3) + '\u00a0' + code.slice(3) : '';
+  }
+
+  function startPairing(root) {
+    const url = root.getAttribute('data-pairing-events');
+    const steps = root.querySelectorAll('[data-step]');
+    let state = null;
+    let source = null;
+
+    steps.forEach(function (step) {
+      if (!step.hidden) {
+        state = step.getAttribute('data-step');
+      }
+    });
+
+    function show(name) {
+      const focused = document.activeElement;
+      let target = null;
+      steps.forEach(function (step) {
+        const visible = step.getAttribute('data-step') === name;
+        step.hidden = !visible;
+        if (visible) {
+          target = step;
+        }
+      });
+      state = name;
+      // Keyboard users whose focus just disappeared land on the new step's heading.
+      if (target && (!focused || focused === document.body || focused.closest('[hidden]'))) {
+        const heading = target.querySelector('[tabindex="-1"]');
+        if (heading) {
+          heading.focus();
+        }
+      }
+    }
+
+    function finish(name) {
+      if (FINAL.indexOf(state) !== -1) {
+        return;
+      }
+      show(name);
+      stopCountdowns();
+      if (source) {
+        source.close();
+        source = null;
+      }
+    }
+
+    function handle(data) {
+      if (!data || typeof data.status !== 'string' || STATUSES.indexOf(data.status) === -1) {
+        return;
+      }
+      if (FINAL.indexOf(state) !== -1) {
+        return;
+      }
+      if (FINAL.indexOf(data.status) !== -1) {
+        finish(data.status);
+        return;
+      }
+      if (data.status === 'claimed') {
+        const code = groupedCode(String(data.confirmation_code || ''));
+        root.querySelectorAll('[data-fill="code"]').forEach(function (el) { el.textContent = code; });
+        const name = typeof data.device_name === 'string' ? data.device_name : '';
+        root.querySelectorAll('[data-fill="device-name"]').forEach(function (el) { el.textContent = name; });
+        if (state !== 'claimed') {
+          show('claimed');
+        }
+      }
+      // "waiting" changes nothing: the QR code is already there.
+    }
+
+    function onMessage(event) {
+      let data = null;
+      try {
+        data = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      handle(data);
+    }
+
+    expiryListeners.push(function () {
+      // The session's four minutes are over; the server says so too, but the page need not wait.
+      finish('expired');
+    });
+
+    if (FINAL.indexOf(state) !== -1 || !url || typeof window.EventSource !== 'function') {
+      return;
+    }
+    // Reconnecting after a dropped connection is EventSource's own job.
+    source = new EventSource(url);
+    source.addEventListener('message', onMessage);
+    // Named events (event: claimed) reach only their own listeners; accept those too.
+    STATUSES.forEach(function (name) { source.addEventListener(name, onMessage); });
+  }
+
+  /* ---- Forms: confirmations and single submission ------------------------------------------ */
+
+  function onSubmit(event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement)) {
+      return;
+    }
+    const button = event.submitter || form.querySelector('button[data-confirm]');
+    const question = button ? button.getAttribute('data-confirm') : null;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    if (form.hasAttribute('data-once')) {
+      // Both decisions live side by side; once one is sent, neither can be sent again.
+      const group = form.parentElement || form;
+      window.setTimeout(function () {
+        group.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
+      }, 0);
+    }
+  }
+
+  function init() {
+    document.addEventListener('submit', onSubmit);
+    document.querySelectorAll('[data-pairing-events]').forEach(startPairing);
+    startCountdowns();
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+}());

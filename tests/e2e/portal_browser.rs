@@ -1,0 +1,324 @@
+//! The portal in real headless Chromium (driven through chromedriver): log in with password and
+//! TOTP, connect a mobile key — the app side played by the client library — see the page move on
+//! by itself to the same confirmation code, confirm, then rename and disconnect the key.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use civkey_client::server_api::{DeviceDescription, ServerApi};
+use civkey_proto::device::{DeviceKind, DeviceList, DeviceModel, DeviceName};
+use civkey_proto::otp::{totp, OtpAccount};
+use civkey_proto::pair::{PairStatus, PairingUri};
+use civkey_proto::{paths, ErrorCode};
+use civkey_server::clock::Clock;
+use civkey_server::services::citizens;
+use civkey_tests::{TempDir, TestServer};
+use fantoccini::{Client, ClientBuilder, Locator};
+use p256::ecdsa::SigningKey;
+
+/// chromedriver on a free loopback port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: TempDir,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let binary = std::env::var("CIVKEY_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {binary} ({e}): run through scripts/test, which checks Chromium"
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _profile: TempDir::new("civkey-chromium"),
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let chromium =
+            std::env::var("CIVKEY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run", "--window-size=1280,900", "--lang=en-US",
+                    format!("--user-data-dir={}", self._profile.0.display()),
+                ]
+            }),
+        );
+        ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace('\u{a0}', " ")
+}
+
+async fn body_text(browser: &Client) -> String {
+    text_of(browser, "body").await
+}
+
+/// Waits up to 10 s for `check` on the page's text to hold.
+async fn wait_for_text(browser: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = body_text(browser).await;
+        if check(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {what}; it shows:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn submit_button(browser: &Client, label: &str) {
+    let xpath = format!("//button[normalize-space()=\"{label}\"]");
+    browser
+        .find(Locator::XPath(&xpath))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_citizen_connects_renames_and_disconnects_a_mobile_key_in_chromium() {
+    let server = TestServer::start().await;
+    let enrolment = citizens::add_citizen(
+        &server.store,
+        0,
+        "jana",
+        "Jana Nováková",
+        None,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
+    let account = OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+
+    // Log in with password and TOTP.
+    browser
+        .goto(&format!("{}/portal?lang=en", server.base))
+        .await
+        .unwrap();
+    assert!(browser
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with("/portal/login"));
+    let code = totp(
+        account.secret.expose(),
+        account.algorithm,
+        6,
+        30,
+        server.clock.now(),
+    )
+    .code;
+    for (name, value) in [
+        ("username", "jana"),
+        ("password", "correct horse battery"),
+        ("totp", code.as_str()),
+    ] {
+        let field = browser
+            .find(Locator::Css(&format!(
+                "form[action='/portal/login'] input[name='{name}']"
+            )))
+            .await
+            .unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    browser
+        .find(Locator::Css(
+            "form[action='/portal/login'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, "the dashboard", |t| t.contains("Jana Nováková")).await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/portal");
+
+    // Connect mobile key: QR code, countdown, same-device link.
+    browser
+        .goto(&format!("{}/portal/connect", server.base))
+        .await
+        .unwrap();
+    let qr = browser.find(Locator::Css("img.qr")).await.unwrap();
+    assert_eq!(
+        qr.attr("alt").await.unwrap().as_deref(),
+        Some("Pairing QR code")
+    );
+    let countdown = text_of(&browser, "time[data-countdown]").await;
+    assert!(
+        countdown.starts_with("4:00") || countdown.starts_with("3:5"),
+        "countdown shows {countdown:?}"
+    );
+    let link = browser
+        .find(Locator::Css("a[href^='civkey://pair']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        link.text().await.unwrap(),
+        "Open the mobile key on this device"
+    );
+    let uri = PairingUri::parse(&link.attr("href").await.unwrap().unwrap()).unwrap();
+
+    // The app scans and claims; the page moves on by itself to the same code.
+    let api = ServerApi::new(uri.origin.clone()).unwrap();
+    let device_key = SigningKey::from_slice(&[0x42; 32]).unwrap();
+    let description = DeviceDescription {
+        name: DeviceName::parse("Jana's Pixel").unwrap(),
+        model: DeviceModel::parse("Google Pixel 8").unwrap(),
+        kind: DeviceKind::Phone,
+    };
+    let claimed = api
+        .claim_pairing(&uri, &device_key, &description)
+        .await
+        .unwrap();
+    let shown = claimed.confirmation_code.to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let on_page = text_of(&browser, "p.confirmation-code").await;
+        if on_page == shown {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page shows {on_page:?}, the app {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(body_text(&browser).await.contains("Jana's Pixel"));
+
+    // The citizen confirms; the app learns it.
+    submit_button(&browser, "Yes, the right code was shown").await;
+    wait_for_text(&browser, "the pairing outcome", |t| {
+        t.contains("Jana's Pixel") || t.to_lowercase().contains("connected")
+    })
+    .await;
+    let outcome = api
+        .pairing_outcome(&uri, &claimed.claim_token)
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, PairStatus::Confirmed);
+    let device_id = outcome.device_id.unwrap();
+
+    // My mobile keys: rename, then disconnect (accepting the confirmation dialog).
+    browser
+        .goto(&format!("{}/portal/keys", server.base))
+        .await
+        .unwrap();
+    wait_for_text(&browser, "the device list", |t| {
+        t.contains("Jana's Pixel") && t.contains("Google Pixel 8")
+    })
+    .await;
+    let rename = browser
+        .find(Locator::Css(&format!(
+            "form[action='/portal/keys/{device_id}/rename'] input[name='name']"
+        )))
+        .await
+        .unwrap();
+    rename.clear().await.unwrap();
+    rename.send_keys("Work phone").await.unwrap();
+    browser
+        .find(Locator::Css(&format!(
+            "form[action='/portal/keys/{device_id}/rename'] button[type='submit']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, "the new name", |t| t.contains("Work phone")).await;
+    let list: DeviceList = api
+        .device_call(
+            &device_id,
+            &device_key,
+            reqwest::Method::GET,
+            paths::DEVICE_LIST,
+            None::<&()>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.devices[0].name.as_str(), "Work phone");
+
+    browser
+        .find(Locator::Css(&format!(
+            "form[action='/portal/keys/{device_id}/disconnect'] button[type='submit']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if browser.get_alert_text().await.is_ok() {
+        browser.accept_alert().await.unwrap();
+    }
+    wait_for_text(&browser, "the empty list", |t| !t.contains("Work phone")).await;
+    let refused = api
+        .device_call::<(), DeviceList>(
+            &device_id,
+            &device_key,
+            reqwest::Method::GET,
+            paths::DEVICE_LIST,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::DeviceDisconnected));
+
+    browser.close().await.unwrap();
+}
