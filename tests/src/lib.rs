@@ -47,6 +47,8 @@ pub struct TestServer {
     pub state: AppState,
     /// The server's clock: starts at the real time, moves only when told.
     pub clock: ManualClock,
+    /// Where the server's e-mail goes (a mailbox file).
+    pub mailbox: PathBuf,
     _dir: TempDir,
 }
 
@@ -67,6 +69,13 @@ impl TestServer {
         let origin = Origin::normalise(&format!("http://{address}")).unwrap();
         let clock = ManualClock::at(SystemClock.now());
         let state = AppState::with_clock(origin.clone(), store.clone(), Arc::new(clock.clone()));
+        let mailbox = dir.0.join("mailbox.txt");
+        let mailer = civkey_server::mail::Mailer::Mailbox(mailbox.clone());
+        civkey_server::mail::spawn_worker(
+            state.services().clone(),
+            mailer,
+            std::time::Duration::from_secs(1),
+        );
         let app = router(state.clone());
         tokio::spawn(async move {
             axum::serve(
@@ -82,6 +91,7 @@ impl TestServer {
             store,
             state,
             clock,
+            mailbox,
             _dir: dir,
         }
     }

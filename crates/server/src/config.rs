@@ -31,6 +31,10 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// Data folder.
     pub data_dir: Option<PathBuf>,
+    /// SMTP server for e-mail (`smtp://host:25`, `smtps://user:pass@host`, `smtp://host:587?tls=required`).
+    pub smtp_url: Option<String>,
+    /// Sender address of e-mail.
+    pub mail_from: Option<String>,
 }
 
 /// Why configuration could not be read.
@@ -87,6 +91,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Data folder (embedded database, demo mailbox).
     pub data_dir: PathBuf,
+    /// SMTP server URL; without one, e-mail is appended to `DATA_DIR/mailbox.txt`.
+    pub smtp_url: Option<String>,
+    /// Sender address of e-mail.
+    pub mail_from: String,
 }
 
 impl Config {
@@ -96,6 +104,8 @@ impl Config {
         database: Option<String>,
         public_url: Option<String>,
         data_dir: Option<PathBuf>,
+        smtp_url: Option<String>,
+        mail_from: Option<String>,
         file: FileConfig,
     ) -> Config {
         let data_dir = data_dir
@@ -112,6 +122,10 @@ impl Config {
             database_url,
             public_url: public_url.or(file.public_url),
             data_dir,
+            smtp_url: smtp_url.or(file.smtp_url),
+            mail_from: mail_from
+                .or(file.mail_from)
+                .unwrap_or_else(|| "civkey <noreply@civkey.invalid>".to_string()),
         }
     }
 
@@ -140,12 +154,14 @@ mod tests {
             None,
             None,
             None,
+            None,
+            None,
             file,
         );
         assert_eq!(c.listen.port(), 1234);
         assert_eq!(c.public_url.as_deref(), Some("https://id.example.gov"));
         assert_eq!(c.database_url, "sqlite:///srv/civkey/civkey.db");
-        let d = Config::merge(None, None, None, None, FileConfig::default());
+        let d = Config::merge(None, None, None, None, None, None, FileConfig::default());
         assert_eq!(d.database_url, "sqlite://civkey-data/civkey.db");
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
     }
@@ -157,6 +173,8 @@ mod tests {
             None,
             None,
             Some("http://id.example.gov".into()),
+            None,
+            None,
             None,
             FileConfig::default(),
         );

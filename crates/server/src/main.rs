@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::config::{Config, FileConfig};
+use civkey_server::mail::{self, Mailer};
 use civkey_server::services::{citizens, ServiceError};
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
@@ -30,6 +31,13 @@ struct Cli {
     /// Folder for the embedded database and the demo mailbox (default: ./civkey-data).
     #[arg(long, env = "CIVKEY_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// SMTP server for e-mail codes (smtp://host:25, smtps://user:pass@host,
+    /// smtp://host:587?tls=required); without one, e-mail is appended to DATA_DIR/mailbox.txt.
+    #[arg(long, env = "CIVKEY_SMTP_URL", global = true)]
+    smtp_url: Option<String>,
+    /// Sender address of e-mail.
+    #[arg(long, env = "CIVKEY_MAIL_FROM", global = true)]
+    mail_from: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,7 +124,15 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(a) | Command::Demo(a) => (a.listen, a.public_url.clone()),
         Command::Citizen(_) => (None, None),
     };
-    let config = Config::merge(listen, cli.database, public_url, cli.data_dir, file);
+    let config = Config::merge(
+        listen,
+        cli.database,
+        public_url,
+        cli.data_dir,
+        cli.smtp_url,
+        cli.mail_from,
+        file,
+    );
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
@@ -219,10 +235,27 @@ async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> 
     if origin.as_str().starts_with("http://") && !origin.is_loopback() {
         bail!("refusing to serve plain http on a non-loopback origin");
     }
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, &config.mail_from).map_err(anyhow::Error::msg)?,
+        None => {
+            let mailbox = config.data_dir.join("mailbox.txt");
+            tracing::warn!(mailbox = %mailbox.display(), "no SMTP server configured: e-mail goes to the mailbox file");
+            if demo {
+                println!("  e-mail codes are written to {}", mailbox.display());
+            }
+            Mailer::Mailbox(mailbox)
+        }
+    };
+    let state = AppState::new(origin.clone(), store);
+    mail::spawn_worker(
+        state.services().clone(),
+        mailer,
+        std::time::Duration::from_secs(5),
+    );
     tracing::info!(%origin, "listening on {bound}");
     axum::serve(
         listener,
-        router(AppState::new(origin, store)).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

@@ -19,6 +19,14 @@ pub const MAX_FAILURES_PER_ACCOUNT: u64 = 5;
 /// Failed attempts per client address within the window.
 pub const MAX_FAILURES_PER_ADDRESS: u64 = 20;
 
+/// How long an e-mail code is valid (10 minutes).
+pub const EMAIL_CODE_TTL_SECS: u64 = 10 * 60;
+
+/// The stored form of an e-mail code: bound to the citizen, so equal codes of two citizens differ.
+fn email_code_hash(citizen_id: &str, code: &str) -> String {
+    token_hash(&format!("{citizen_id}:{code}"))
+}
+
 /// A new portal session: the cookie's token (secret) and the session's anti-forgery token.
 pub struct LoggedIn {
     /// The session cookie's value. Only its hash is stored.
@@ -89,6 +97,86 @@ impl Services {
                 ))
             }
         }
+    }
+
+    /// Sends a 6-digit login code (valid 10 minutes, single use) to the citizen's e-mail through
+    /// the outbox. Answers the same whether or not the account exists or has an address, so it
+    /// reveals nothing; sending is limited like failed logins. `body_template` holds `{code}`.
+    pub async fn send_email_code(
+        &self,
+        username: &str,
+        address: &str,
+        subject: &str,
+        body_template: &str,
+    ) -> Result<(), ServiceError> {
+        let buckets = [
+            format!("account:{}", username.to_lowercase()),
+            format!("address:{address}"),
+        ];
+        self.check_limits(&buckets).await?;
+        let now = self.clock.now();
+        // Each request counts towards the limits, so codes cannot be requested without end.
+        for bucket in &buckets {
+            self.store
+                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
+                .await?;
+        }
+        let Some(citizen) = self.store.citizen_by_username(username).await? else {
+            return Ok(());
+        };
+        let Some(email) = citizen.email.clone() else {
+            return Ok(());
+        };
+        let code = Zeroizing::new(format!("{:06}", rand::rngs::OsRng.next_u32() % 1_000_000));
+        self.store
+            .set_email_code(
+                &citizen.id,
+                &email_code_hash(&citizen.id, &code),
+                now + EMAIL_CODE_TTL_SECS,
+            )
+            .await?;
+        let message = crate::store::OutboxMessage {
+            id: random_token(),
+            channel: "email".to_string(),
+            recipient: email,
+            subject: subject.to_string(),
+            body: body_template.replace("{code}", &code),
+            attempts: 0,
+        };
+        self.store.enqueue(&message, now).await?;
+        self.signal.notify(crate::mail::OUTBOX_KEY);
+        Ok(())
+    }
+
+    /// Logs in with the e-mail code: right code, within 10 minutes, once.
+    pub async fn login_email_code(
+        &self,
+        username: &str,
+        code: &str,
+        address: &str,
+    ) -> Result<LoggedIn, ServiceError> {
+        let buckets = [
+            format!("account:{}", username.to_lowercase()),
+            format!("address:{address}"),
+        ];
+        self.check_limits(&buckets).await?;
+        let now = self.clock.now();
+        if let Some(citizen) = self.store.citizen_by_username(username).await? {
+            let hash = email_code_hash(&citizen.id, code.trim());
+            if self.store.take_email_code(&citizen.id, &hash, now).await? {
+                self.store.clear_failures(&buckets[0]).await?;
+                return self.start_session(&citizen.id).await;
+            }
+        }
+        for bucket in &buckets {
+            self.store
+                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
+                .await?;
+        }
+        Err(ServiceError::refused(
+            ErrorCode::WrongCredentials,
+            "wrong or expired code",
+        ))
     }
 
     /// The live session for a cookie token.

@@ -7,6 +7,31 @@ pub mod pairing;
 #[cfg(test)]
 mod tests;
 
+/// Test helpers shared by the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use std::sync::Arc;
+
+    use super::Services;
+    use crate::clock::ManualClock;
+    use crate::signal::ChangeSignal;
+    use crate::store::tests::{temp_store, TempDir};
+
+    /// Services on a fresh database with a manual clock at `t`.
+    pub(crate) async fn services_at(t: u64) -> (Services, ManualClock, TempDir) {
+        let (store, dir) = temp_store().await;
+        let clock = ManualClock::at(t);
+        let services = Services {
+            store,
+            clock: Arc::new(clock.clone()),
+            signal: ChangeSignal::default(),
+            origin: civkey_proto::Origin::parse("https://id.example.gov")
+                .unwrap_or_else(|e| panic!("{e}")),
+        };
+        (services, clock, dir)
+    }
+}
+
 use std::sync::Arc;
 
 use civkey_proto::sign::{DevicePublicKey, Signature};

@@ -744,3 +744,125 @@ mod auth {
         .is_ok());
     }
 }
+
+mod email_codes {
+    use super::*;
+
+    async fn with_email() -> Fixture {
+        let f = fixture().await;
+        citizens::add_citizen(
+            &f.services.store,
+            T0,
+            "eva",
+            "Eva Horváth",
+            Some("eva@example.hu"),
+            "eva's long password",
+        )
+        .await
+        .unwrap();
+        f
+    }
+
+    /// The code in the one queued message.
+    async fn sent_code(f: &Fixture) -> String {
+        let due = f
+            .services
+            .store
+            .due_messages(f.services.clock.now(), 10)
+            .await
+            .unwrap();
+        let last = due.last().expect("a message was queued");
+        assert_eq!(last.recipient, "eva@example.hu");
+        last.body
+            .split_whitespace()
+            .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn an_email_code_logs_in_once_within_ten_minutes() {
+        let f = with_email().await;
+        f.services
+            .send_email_code("eva", "a", "Code", "Your code: {code} .")
+            .await
+            .unwrap();
+        let code = sent_code(&f).await;
+        f.services
+            .login_email_code("eva", &code, "a")
+            .await
+            .unwrap();
+        assert_eq!(
+            code_of(
+                f.services
+                    .login_email_code("eva", &code, "a")
+                    .await
+                    .map(|_| ())
+            ),
+            ErrorCode::WrongCredentials
+        );
+    }
+
+    #[tokio::test]
+    async fn an_email_code_expires_after_ten_minutes() {
+        let f = with_email().await;
+        f.services
+            .send_email_code("eva", "a", "Code", "Your code: {code} .")
+            .await
+            .unwrap();
+        let code = sent_code(&f).await;
+        f.clock.advance(crate::services::auth::EMAIL_CODE_TTL_SECS);
+        assert_eq!(
+            code_of(
+                f.services
+                    .login_email_code("eva", &code, "a")
+                    .await
+                    .map(|_| ())
+            ),
+            ErrorCode::WrongCredentials
+        );
+    }
+
+    #[tokio::test]
+    async fn asking_for_a_code_reveals_nothing_about_the_account() {
+        let f = with_email().await;
+        f.services
+            .send_email_code("nobody", "a", "Code", "{code}")
+            .await
+            .unwrap();
+        f.services
+            .send_email_code("jana", "a", "Code", "{code}")
+            .await
+            .unwrap();
+        assert!(
+            f.services
+                .store
+                .due_messages(T0, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no address, no message"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_email_code_counts_towards_the_limit() {
+        let f = with_email().await;
+        f.services
+            .send_email_code("eva", "a", "Code", "Your code: {code} .")
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            let _ = f.services.login_email_code("eva", "000000", "b").await;
+        }
+        assert_eq!(
+            code_of(
+                f.services
+                    .login_email_code("eva", "000000", "b")
+                    .await
+                    .map(|_| ())
+            ),
+            ErrorCode::RateLimited
+        );
+    }
+}

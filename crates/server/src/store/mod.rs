@@ -5,11 +5,13 @@
 
 mod citizens;
 mod devices;
+mod outbox;
 mod pairing;
 mod sessions;
 
 pub use citizens::{CitizenRecord, NewCitizen};
 pub use devices::{DeviceRecord, NewDevice};
+pub use outbox::OutboxMessage;
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::WebSession;
 

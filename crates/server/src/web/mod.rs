@@ -46,6 +46,8 @@ pub fn routes() -> Router<AppState> {
         .route("/static/portal.js", get(js))
         .route("/portal", get(dashboard))
         .route("/portal/login", get(login_form).post(login))
+        .route("/portal/login/email", post(email_code_request))
+        .route("/portal/login/email/verify", post(email_code_login))
         .route("/portal/logout", post(logout))
         .route("/portal/connect", get(connect))
         .route("/portal/connect/{id}/events", get(connect_events))
@@ -215,7 +217,9 @@ impl Visitor {
             Some((session, _)) => Ok(session),
             None => {
                 let next = url_escape(&self.path);
-                Err(Box::new(Redirect::to(&format!("/portal/login?next={next}")).into_response()))
+                Err(Box::new(
+                    Redirect::to(&format!("/portal/login?next={next}")).into_response(),
+                ))
             }
         }
     }
@@ -226,7 +230,9 @@ impl Visitor {
         if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
             Ok(session)
         } else {
-            Err(Box::new(self.error(StatusCode::FORBIDDEN, "portal.error.csrf")))
+            Err(Box::new(
+                self.error(StatusCode::FORBIDDEN, "portal.error.csrf"),
+            ))
         }
     }
 }
@@ -340,8 +346,7 @@ async fn login(
     visitor: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = visitor.cookie(PRELOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+    if !prelogin_csrf_ok(&visitor, &form.csrf) {
         let error = Some(("portal.login.error.csrf".to_string(), vec![]));
         return render_login(&visitor, error, form.username, form.next);
     }
@@ -356,23 +361,10 @@ async fn login(
         )
         .await;
     match result {
-        Ok(session) => {
-            let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
-            let max_age = crate::services::auth::SESSION_TTL_SECS;
-            let cookie = visitor.set_cookie(SESSION_COOKIE, &session.token, max_age, "Lax");
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                visitor.set_cookie(PRELOGIN_COOKIE, "", 0, "Strict"),
-            );
-            response
-        }
+        Ok(session) => logged_in(&visitor, &session.token, form.next.as_deref()),
         Err(ServiceError::RateLimited { retry_after }) => {
-            let error = (
-                "portal.login.error.rate_limited".to_string(),
-                vec![("seconds".to_string(), retry_after.to_string())],
-            );
-            let mut response = render_login(&visitor, Some(error), form.username, form.next);
+            let error = Some(rate_limited_error(retry_after));
+            let mut response = render_login(&visitor, error, form.username, form.next);
             *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             response
         }
@@ -385,6 +377,148 @@ async fn login(
             form.username,
             form.next,
         ),
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+/// Sets the session cookie (and clears the pre-login one) on a redirect to `next`.
+fn logged_in(visitor: &Visitor, token: &str, next: Option<&str>) -> Response {
+    let mut response = Redirect::to(&safe_next(next)).into_response();
+    let max_age = crate::services::auth::SESSION_TTL_SECS;
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        visitor.set_cookie(SESSION_COOKIE, token, max_age, "Lax"),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        visitor.set_cookie(PRELOGIN_COOKIE, "", 0, "Strict"),
+    );
+    response
+}
+
+fn prelogin_csrf_ok(visitor: &Visitor, token: &str) -> bool {
+    let expected = visitor.cookie(PRELOGIN_COOKIE).unwrap_or_default();
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+}
+
+fn rate_limited_error(retry_after: u64) -> (String, Vec<(String, String)>) {
+    (
+        "portal.login.error.rate_limited".to_string(),
+        vec![("seconds".to_string(), retry_after.to_string())],
+    )
+}
+
+/// The e-mail code form, with a fresh pre-login token.
+fn render_email_code(
+    visitor: &Visitor,
+    username: String,
+    error: Option<(String, Vec<(String, String)>)>,
+    next: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let csrf = random_token();
+    let next = next.map(|n| safe_next(Some(&n)));
+    let view = EmailCodeView {
+        csrf: csrf.clone(),
+        username,
+        error,
+        next,
+    };
+    let mut response = visitor.page(
+        status,
+        pages::email_code_page(&visitor.context(None), &view),
+    );
+    let cookie = visitor.set_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60, "Strict");
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+#[derive(Deserialize)]
+struct EmailRequestForm {
+    csrf: String,
+    username: String,
+    next: Option<String>,
+}
+
+async fn email_code_request(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<EmailRequestForm>,
+) -> Response {
+    if !prelogin_csrf_ok(&visitor, &form.csrf) {
+        let error = Some(("portal.login.error.csrf".to_string(), vec![]));
+        return render_login(&visitor, error, form.username, form.next);
+    }
+    let username = form.username.trim().to_lowercase();
+    let subject = civkey_i18n::tr(visitor.locale, "mail.code.subject");
+    let body = civkey_i18n::tr(visitor.locale, "mail.code.body");
+    let sent = state
+        .services()
+        .send_email_code(&username, &visitor.address, subject, body)
+        .await;
+    match sent {
+        Ok(()) => render_email_code(&visitor, username, None, form.next, StatusCode::OK),
+        Err(ServiceError::RateLimited { retry_after }) => {
+            let error = Some(rate_limited_error(retry_after));
+            let mut response = render_login(&visitor, error, form.username, form.next);
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+        }
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct EmailCodeForm {
+    csrf: String,
+    username: String,
+    code: String,
+    next: Option<String>,
+}
+
+async fn email_code_login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<EmailCodeForm>,
+) -> Response {
+    if !prelogin_csrf_ok(&visitor, &form.csrf) {
+        let error = Some(("portal.login.error.csrf".to_string(), vec![]));
+        return render_email_code(
+            &visitor,
+            form.username,
+            error,
+            form.next,
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let username = form.username.trim().to_lowercase();
+    let result = state
+        .services()
+        .login_email_code(&username, &form.code, &visitor.address)
+        .await;
+    match result {
+        Ok(session) => logged_in(&visitor, &session.token, form.next.as_deref()),
+        Err(ServiceError::RateLimited { retry_after }) => {
+            let error = Some(rate_limited_error(retry_after));
+            render_email_code(
+                &visitor,
+                username,
+                error,
+                form.next,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        }
+        Err(ServiceError::Refused { .. }) => {
+            let error = Some(("portal.login.error.code_wrong".to_string(), vec![]));
+            render_email_code(
+                &visitor,
+                username,
+                error,
+                form.next,
+                StatusCode::UNAUTHORIZED,
+            )
+        }
         Err(e) => internal(&visitor, e),
     }
 }

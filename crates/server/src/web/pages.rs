@@ -258,8 +258,8 @@ pub fn connect_page(ctx: &PageContext, view: &ConnectView) -> String {
          aria-labelledby=\"claimed-heading\" hidden>\n\
          <h2 id=\"claimed-heading\" tabindex=\"-1\">{claimed_title}</h2>\n\
          <p>{device_before}<strong data-fill=\"device-name\"></strong>{device_after}</p>\n\
-         <p class=\"code-label\" id=\"confirmation-code-label\">{code_label}</p>\n\
-         <p class=\"confirmation-code\" data-fill=\"code\" aria-labelledby=\"confirmation-code-label\"></p>\n\
+         <p class=\"code-label\">{code_label}</p>\n\
+         <p class=\"confirmation-code\" data-fill=\"code\"></p>\n\
          <p class=\"question\">{question}</p>\n\
          <p class=\"hint\">{warning}</p>\n\
          <div class=\"decision\">\n\
@@ -389,7 +389,7 @@ pub fn devices_page(ctx: &PageContext, view: &DevicesView) -> String {
             )
         };
         main.push_str(&format!(
-            "<li class=\"device card\" aria-labelledby=\"device-{i}-name\">\n\
+            "<li class=\"device card\">\n\
              <h2 id=\"device-{i}-name\" class=\"device-name\">{name}</h2>\n\
              <dl class=\"facts\">\n\
              <div><dt>{l_model}</dt><dd>{model} <span class=\"kind\">({kind})</span></dd></div>\n\
@@ -1568,172 +1568,3 @@ mod tests {
         );
     }
 }
-
-// TEMP-DUMP-BEGIN (throwaway, not for commit)
-#[cfg(test)]
-mod dump {
-    use super::*;
-    use crate::web::views::DeviceRow;
-
-    fn fix(html: &str) -> String {
-        html.replace(
-            "href=\"/static/portal.css\"",
-            "href=\"file:///work/main/crates/server/src/web/assets/portal.css\"",
-        )
-        .replace(
-            "src=\"/static/portal.js\"",
-            "src=\"file:///work/main/crates/server/src/web/assets/portal.js\"",
-        )
-    }
-
-    #[test]
-    #[ignore]
-    fn dump_pages() {
-        let uri = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
-        let svg = qrcode::QrCode::new(uri.as_bytes())
-            .unwrap()
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(240, 240)
-            .build();
-        for l in Locale::ALL {
-            let t = l.tag();
-            let ctx = PageContext {
-                locale: l,
-                path: "/portal".into(),
-                csrf: Some("tok".into()),
-                citizen_name: Some("Jana Nováková".into()),
-            };
-            let anon = PageContext {
-                locale: l,
-                path: "/portal/login".into(),
-                csrf: None,
-                citizen_name: None,
-            };
-            let w = |name: &str, html: String| {
-                std::fs::write(format!("/tmp/portal-{name}-{t}.html"), fix(&html)).unwrap()
-            };
-            w(
-                "login",
-                login_page(
-                    &anon,
-                    &LoginView {
-                        csrf: "x".into(),
-                        username: "jana".into(),
-                        error: Some((
-                            "portal.login.error.rate_limited".into(),
-                            vec![("seconds".into(), "30".into())],
-                        )),
-                        next: None,
-                    },
-                ),
-            );
-            w(
-                "email",
-                email_code_page(
-                    &anon,
-                    &EmailCodeView {
-                        csrf: "x".into(),
-                        username: "jana".into(),
-                        error: Some(("portal.login.error.email_sent".into(), vec![])),
-                        next: None,
-                    },
-                ),
-            );
-            w(
-                "dashboard",
-                dashboard_page(
-                    &ctx,
-                    &DashboardView {
-                        full_name: "Jana Nováková".into(),
-                        device_count: 2,
-                        totp_enrolled: true,
-                    },
-                ),
-            );
-            let view = ConnectView {
-                session_id: "AAECAwQFBgcICQoLDA0ODw".into(),
-                pairing_uri: uri.into(),
-                qr_svg: svg.clone(),
-                expires_in: 240,
-                events_url: "/portal/connect/x/events".into(),
-                downloads: vec![
-                    ("Google Play".into(), "https://play.example/".into()),
-                    ("App Store".into(), "https://apps.example/".into()),
-                    ("F-Droid".into(), "https://f-droid.example/".into()),
-                ],
-            };
-            let connect = connect_page(&ctx, &view);
-            w("connect", connect.clone());
-            let claimed = connect
-                .replace("data-step=\"waiting\">", "data-step=\"waiting\" hidden>")
-                .replace("data-step=\"claimed\" aria-labelledby=\"claimed-heading\" hidden>", "data-step=\"claimed\" aria-labelledby=\"claimed-heading\">")
-                .replace("<strong data-fill=\"device-name\"></strong>", "<strong data-fill=\"device-name\">Pixel 8</strong>")
-                .replace("data-fill=\"code\" aria-labelledby=\"confirmation-code-label\"></p>", "data-fill=\"code\" aria-labelledby=\"confirmation-code-label\">369\u{a0}829</p>")
-                .replace("data-pairing-events=", "data-x=");
-            w("claimed", claimed);
-            for (n, o) in [
-                ("confirmed", PairingOutcomeView::Confirmed),
-                ("refused", PairingOutcomeView::Refused),
-                ("gone", PairingOutcomeView::Gone),
-            ] {
-                w(n, pairing_outcome_page(&ctx, o));
-            }
-            let rows = vec![
-                DeviceRow {
-                    id: "a".into(),
-                    name: "Jana's Pixel".into(),
-                    model: "Google Pixel 8".into(),
-                    kind: "phone".into(),
-                    paired_at: 1_767_225_600,
-                    last_used_at: Some(1_767_312_000),
-                },
-                DeviceRow {
-                    id: "b".into(),
-                    name: "<script>alert(1)</script>".into(),
-                    model: "iPad Air".into(),
-                    kind: "tablet".into(),
-                    paired_at: 1_767_000_000,
-                    last_used_at: None,
-                },
-            ];
-            w(
-                "keys",
-                devices_page(
-                    &ctx,
-                    &DevicesView {
-                        devices: rows.clone(),
-                        keys_are_only_means: false,
-                        notice: Some("portal.keys.renamed".into()),
-                        error: None,
-                    },
-                ),
-            );
-            w(
-                "keys-last",
-                devices_page(
-                    &ctx,
-                    &DevicesView {
-                        devices: rows[..1].to_vec(),
-                        keys_are_only_means: true,
-                        notice: None,
-                        error: Some("portal.keys.error.last_means".into()),
-                    },
-                ),
-            );
-            w(
-                "keys-empty",
-                devices_page(
-                    &ctx,
-                    &DevicesView {
-                        devices: vec![],
-                        keys_are_only_means: false,
-                        notice: None,
-                        error: None,
-                    },
-                ),
-            );
-            w("error", error_page(&anon, 404, "portal.error.not_found"));
-        }
-    }
-}
-// TEMP-DUMP-END
