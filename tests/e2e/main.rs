@@ -6,4 +6,5 @@
 mod app_window;
 mod pairing_api;
 mod portal_browser;
+mod portal_http;
 mod server;

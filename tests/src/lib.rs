@@ -60,13 +60,22 @@ impl TestServer {
 
     /// Starts a server.
     pub async fn start() -> Self {
+        Self::start_with_origin(None).await
+    }
+
+    /// Starts a server that believes it is reached at `public_origin` (as behind a TLS proxy);
+    /// `None` means its own `http://127.0.0.1:PORT`.
+    pub async fn start_with_origin(public_origin: Option<&str>) -> Self {
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let origin = Origin::normalise(&format!("http://{address}")).unwrap();
+        let origin = Origin::normalise(
+            &public_origin.map_or_else(|| format!("http://{address}"), str::to_string),
+        )
+        .unwrap();
         let clock = ManualClock::at(SystemClock.now());
         let state = AppState::with_clock(origin.clone(), store.clone(), Arc::new(clock.clone()));
         let mailbox = dir.0.join("mailbox.txt");

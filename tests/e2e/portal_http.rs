@@ -1,0 +1,249 @@
+//! The portal over plain HTTP: anti-forgery tokens, cookie flags, and logging in with an e-mail
+//! code delivered through the outbox.
+
+use std::time::{Duration, Instant};
+
+use civkey_server::services::citizens;
+use civkey_tests::TestServer;
+use reqwest::redirect::Policy;
+use reqwest::Client;
+
+fn client() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect()
+}
+
+fn cookie_pair(cookies: &[String], name: &str) -> String {
+    cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
+        .to_string()
+}
+
+/// The value of the hidden `csrf` field in the form posting to `action`.
+fn csrf_of(html: &str, action: &str) -> String {
+    let form = &html[html.find(&format!("action=\"{action}\"")).unwrap()..];
+    let at = form.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    form[at..].split('"').next().unwrap().to_string()
+}
+
+/// Reads the 6-digit code from the mailbox file once the outbox has delivered it.
+async fn mailed_code(server: &TestServer) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&server.mailbox) {
+            if let Some(code) = text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+            {
+                return code.to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "no code was mailed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Logs in through the e-mail code forms; returns the session cookie pair.
+async fn log_in_by_email(server: &TestServer, http: &Client) -> (String, Vec<String>) {
+    let login = http
+        .get(format!("{}/portal/login?lang=en", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
+    let html = login.text().await.unwrap();
+    let csrf = csrf_of(&html, "/portal/login/email");
+    let asked = http
+        .post(format!("{}/portal/login/email", server.base))
+        .header("cookie", &pre)
+        .form(&[("csrf", csrf.as_str()), ("username", "eva")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    let pre = cookie_pair(&set_cookies(&asked), "civkey_pre");
+    let csrf = csrf_of(&asked.text().await.unwrap(), "/portal/login/email/verify");
+    let code = mailed_code(server).await;
+    let verified = http
+        .post(format!("{}/portal/login/email/verify", server.base))
+        .header("cookie", &pre)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "eva"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 303, "logged in and redirected");
+    let cookies = set_cookies(&verified);
+    (cookie_pair(&cookies, "civkey_session"), cookies)
+}
+
+async fn eva(server: &TestServer) {
+    citizens::add_citizen(
+        &server.store,
+        0,
+        "eva",
+        "Eva Horváth",
+        Some("eva@example.hu"),
+        "eva's long password",
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_email_code_logs_in_through_the_portal() {
+    let server = TestServer::start().await;
+    eva(&server).await;
+    let http = client();
+    let (session, cookies) = log_in_by_email(&server, &http).await;
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("civkey_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http on loopback: no Secure flag"
+    );
+    let dashboard = http
+        .get(format!("{}/portal", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 200);
+    assert!(dashboard.text().await.unwrap().contains("Eva Horváth"));
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_behind_tls() {
+    let server = TestServer::start_with_origin(Some("https://id.example.gov")).await;
+    let login = client()
+        .get(format!("{}/portal/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = set_cookies(&login)
+        .into_iter()
+        .find(|c| c.starts_with("civkey_pre="))
+        .unwrap();
+    assert!(
+        pre.contains("Secure") && pre.contains("HttpOnly") && pre.contains("SameSite=Strict"),
+        "{pre}"
+    );
+}
+
+#[tokio::test]
+async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    eva(&server).await;
+    let http = client();
+    let (session, _) = log_in_by_email(&server, &http).await;
+    // A connect page creates a session; refusing it needs the form's token.
+    let page = http
+        .get(format!("{}/portal/connect", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    let action = html
+        .split("action=\"")
+        .map(|s| s.split('"').next().unwrap())
+        .find(|a| a.ends_with("/refuse"))
+        .unwrap()
+        .to_string();
+    for token in ["", "forged-token"] {
+        let refused = http
+            .post(format!("{}{action}", server.base))
+            .header("cookie", &session)
+            .form(&[("csrf", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "token {token:?}");
+    }
+    let missing = http
+        .post(format!("{}{action}", server.base))
+        .header("cookie", &session)
+        .form(&[("x", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        missing.status().is_client_error(),
+        "no token field at all: {}",
+        missing.status()
+    );
+    // The session is still open: the real form (with its token) refuses it.
+    let csrf = csrf_of(&html, &action);
+    let real = http
+        .post(format!("{}{action}", server.base))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(real.status(), 200);
+
+    // The login form without its pre-login cookie is refused too.
+    let login = http
+        .post(format!("{}/portal/login", server.base))
+        .form(&[
+            ("csrf", "x"),
+            ("username", "eva"),
+            ("password", "eva's long password"),
+            ("totp", "000000"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(login.status(), 303);
+    assert!(set_cookies(&login)
+        .iter()
+        .all(|c| !c.starts_with("civkey_session=")));
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_send_you_back_after_login() {
+    let server = TestServer::start().await;
+    let response = client()
+        .get(format!("{}/portal/keys", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/portal/login?next=%2Fportal%2Fkeys"
+    );
+    let html = client()
+        .get(format!("{}/portal/login?next=//evil.example", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("evil.example"),
+        "only local paths are kept as next"
+    );
+}
