@@ -74,6 +74,16 @@ impl Services {
         Ok(device)
     }
 
+    /// Forgets device-call nonces older than twice the allowed skew (a call that old is refused as
+    /// stale anyway), so the nonce table stays small.
+    pub async fn prune_nonces(&self) -> Result<u64, ServiceError> {
+        let before = self
+            .clock
+            .now()
+            .saturating_sub(2 * DEVICE_CALL_MAX_SKEW_SECS);
+        Ok(self.store.prune_nonces(before).await?)
+    }
+
     /// The citizen's connected devices, as the app and the portal list them.
     pub async fn list_devices(&self, citizen_id: &str) -> Result<DeviceList, ServiceError> {
         let records = self.store.active_devices(citizen_id).await?;

@@ -504,6 +504,25 @@ async fn a_device_call_outside_the_clock_skew_is_refused() {
 }
 
 #[tokio::test]
+async fn old_nonces_are_pruned_and_a_replay_of_them_is_still_refused_as_stale() {
+    let f = fixture().await;
+    let device_key = key(5);
+    let device = paired(&f, &device_key).await;
+    let auth = signed_call(&f, device, &device_key, b"", 1, T0);
+    f.services
+        .authenticate_device_call("POST", "/api/v1/device/rename", b"", &auth)
+        .await
+        .unwrap();
+    f.clock.advance(121);
+    assert_eq!(f.services.prune_nonces().await.unwrap(), 1);
+    let replay = f
+        .services
+        .authenticate_device_call("POST", "/api/v1/device/rename", b"", &auth)
+        .await;
+    assert_eq!(code_of(replay), ErrorCode::Replayed);
+}
+
+#[tokio::test]
 async fn a_disconnected_device_is_refused_at_once_and_an_unknown_one_too() {
     let f = fixture().await;
     let device_key = key(5);

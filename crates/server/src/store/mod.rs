@@ -28,10 +28,11 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_ini
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
 /// and waiting up to 5 s for a lock instead of failing.
 const SQLITE_PRAGMAS: &[&str] = &[
+    // First, so that the journal-mode switch below waits for a lock instead of failing.
+    "PRAGMA busy_timeout = 5000",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000",
 ];
 
 /// The newest schema this build knows.
