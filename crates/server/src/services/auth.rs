@@ -179,6 +179,48 @@ impl Services {
         ))
     }
 
+    /// Removes a lost TOTP authenticator with the deletion code shown at enrolment (and the
+    /// password). Limited like failed logins; a wrong code says nothing about which part was wrong.
+    pub async fn remove_totp_with_deletion_code(
+        &self,
+        username: &str,
+        password: &str,
+        deletion_code: &str,
+        address: &str,
+    ) -> Result<(), ServiceError> {
+        let buckets = [
+            format!("account:{}", username.to_lowercase()),
+            format!("address:{address}"),
+        ];
+        self.check_limits(&buckets).await?;
+        let citizen = self.store.citizen_by_username(username).await?;
+        let password_ok = verify_secret(
+            password,
+            citizen.as_ref().map_or(DUMMY_HASH, |c| &c.password_hash),
+        );
+        let removed = match (&citizen, password_ok) {
+            (Some(c), true) => {
+                let hash = token_hash(&super::citizens::normalise_code(deletion_code));
+                self.store.remove_totp(&c.id, &hash).await?
+            }
+            _ => false,
+        };
+        if removed {
+            self.store.clear_failures(&buckets[0]).await?;
+            return Ok(());
+        }
+        let now = self.clock.now();
+        for bucket in &buckets {
+            self.store
+                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
+                .await?;
+        }
+        Err(ServiceError::refused(
+            ErrorCode::WrongCredentials,
+            "wrong username, password or deletion code",
+        ))
+    }
+
     /// The live session for a cookie token.
     pub async fn web_session(&self, token: &str) -> Result<Option<WebSession>, ServiceError> {
         Ok(self

@@ -885,3 +885,60 @@ mod email_codes {
         );
     }
 }
+
+mod totp_removal {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_deletion_code_removes_a_lost_authenticator_once() {
+        let f = fixture().await;
+        let e = citizens::add_citizen(
+            &f.services.store,
+            T0,
+            "ivo",
+            "Ivo Král",
+            None,
+            "ivo's long password",
+        )
+        .await
+        .unwrap();
+        let typed = e.deletion_code.to_lowercase().replace('-', " ");
+        let wrong = f
+            .services
+            .remove_totp_with_deletion_code(
+                "ivo",
+                "ivo's long password",
+                "AAAA-BBBB-CCCC-DDDD",
+                "a",
+            )
+            .await;
+        assert_eq!(code_of(wrong), ErrorCode::WrongCredentials);
+        let no_password = f
+            .services
+            .remove_totp_with_deletion_code("ivo", "not the password", &e.deletion_code, "a")
+            .await;
+        assert_eq!(code_of(no_password), ErrorCode::WrongCredentials);
+        f.services
+            .remove_totp_with_deletion_code("ivo", "ivo's long password", &typed, "a")
+            .await
+            .unwrap();
+        assert!(f
+            .services
+            .store
+            .citizen_by_username("ivo")
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_secret
+            .is_none());
+        let again = f
+            .services
+            .remove_totp_with_deletion_code("ivo", "ivo's long password", &e.deletion_code, "a")
+            .await;
+        assert_eq!(
+            code_of(again),
+            ErrorCode::WrongCredentials,
+            "a deletion code works once"
+        );
+    }
+}

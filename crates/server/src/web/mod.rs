@@ -48,6 +48,10 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/login", get(login_form).post(login))
         .route("/portal/login/email", post(email_code_request))
         .route("/portal/login/email/verify", post(email_code_login))
+        .route(
+            "/portal/totp/remove",
+            get(totp_removal_form).post(totp_removal),
+        )
         .route("/portal/logout", post(logout))
         .route("/portal/connect", get(connect))
         .route("/portal/connect/{id}/events", get(connect_events))
@@ -518,6 +522,75 @@ async fn email_code_login(
                 form.next,
                 StatusCode::UNAUTHORIZED,
             )
+        }
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+/// The authenticator removal page, with a fresh pre-login token.
+fn render_totp_removal(
+    visitor: &Visitor,
+    mut view: TotpRemovalView,
+    status: StatusCode,
+) -> Response {
+    let csrf = random_token();
+    view.csrf = csrf.clone();
+    let mut response = visitor.page(
+        status,
+        pages::totp_removal_page(&visitor.context(None), &view),
+    );
+    let cookie = visitor.set_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60, "Strict");
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+async fn totp_removal_form(visitor: Visitor) -> Response {
+    render_totp_removal(&visitor, TotpRemovalView::default(), StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct TotpRemovalForm {
+    csrf: String,
+    username: String,
+    password: String,
+    deletion_code: String,
+}
+
+async fn totp_removal(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<TotpRemovalForm>,
+) -> Response {
+    let mut view = TotpRemovalView {
+        username: form.username.clone(),
+        ..TotpRemovalView::default()
+    };
+    if !prelogin_csrf_ok(&visitor, &form.csrf) {
+        view.error = Some(("portal.login.error.csrf".to_string(), vec![]));
+        return render_totp_removal(&visitor, view, StatusCode::FORBIDDEN);
+    }
+    let username = form.username.trim().to_lowercase();
+    let result = state
+        .services()
+        .remove_totp_with_deletion_code(
+            &username,
+            &form.password,
+            &form.deletion_code,
+            &visitor.address,
+        )
+        .await;
+    match result {
+        Ok(()) => {
+            view.removed = true;
+            render_totp_removal(&visitor, view, StatusCode::OK)
+        }
+        Err(ServiceError::RateLimited { retry_after }) => {
+            view.error = Some(rate_limited_error(retry_after));
+            render_totp_removal(&visitor, view, StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(ServiceError::Refused { .. }) => {
+            view.error = Some(("portal.totp_remove.error.wrong".to_string(), vec![]));
+            render_totp_removal(&visitor, view, StatusCode::UNAUTHORIZED)
         }
         Err(e) => internal(&visitor, e),
     }

@@ -14,7 +14,7 @@ use civkey_i18n::{tr, tr_args, tr_count, Locale};
 
 use super::views::{
     ConnectView, DashboardView, DevicesView, EmailCodeView, LoginView, PageContext,
-    PairingOutcomeView,
+    PairingOutcomeView, TotpRemovalView,
 };
 use crate::escape_html as esc;
 
@@ -60,7 +60,9 @@ pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
          autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
          <div class=\"actions\"><button type=\"submit\" class=\"button secondary\">{em_submit}</button></div>\n\
          </form>\n\
-         </section>\n",
+         </section>\n\
+         <p class=\"links\"><a href=\"/portal/totp/remove\">{lost}</a></p>\n",
+        lost = esc(tr(l, "portal.login.lost_authenticator")),
         title = esc(tr(l, "portal.login.title")),
         intro = esc(tr(l, "portal.login.intro")),
         message = login_message(l, view.error.as_ref()),
@@ -75,6 +77,60 @@ pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
         em_submit = esc(tr(l, "portal.login.email_submit")),
     );
     document(ctx, tr(l, "portal.login.title"), "page-login", &main, false)
+}
+
+/// `GET /portal/totp/remove`: remove a lost authenticator with the deletion code shown at enrolment.
+pub fn totp_removal_page(ctx: &PageContext, view: &TotpRemovalView) -> String {
+    let l = ctx.locale;
+    let main = if view.removed {
+        format!(
+            "<h1>{title}</h1>\n{message}<p class=\"links\"><a href=\"/portal/login\">{next}</a></p>\n",
+            title = esc(tr(l, "portal.totp_remove.title")),
+            message = message_box(l, "portal.totp_remove.done", &[], false),
+            next = esc(tr(l, "portal.totp_remove.done_next")),
+        )
+    } else {
+        format!(
+            "<h1>{title}</h1>\n\
+             <p class=\"lead\">{intro}</p>\n\
+             {message}\
+             <section class=\"card\">\n\
+             <form method=\"post\" action=\"/portal/totp/remove\" class=\"form\">\n\
+             {csrf}\
+             <div class=\"field\"><label for=\"remove-username\">{l_user}</label>\
+             <input id=\"remove-username\" name=\"username\" type=\"text\" value=\"{username}\" \
+             autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
+             <div class=\"field\"><label for=\"remove-password\">{l_pw}</label>\
+             <input id=\"remove-password\" name=\"password\" type=\"password\" \
+             autocomplete=\"current-password\" required></div>\n\
+             <div class=\"field\"><label for=\"remove-code\">{l_code}</label>\
+             <p class=\"hint\" id=\"remove-code-hint\">{hint}</p>\
+             <input id=\"remove-code\" name=\"deletion_code\" type=\"text\" autocapitalize=\"characters\" \
+             spellcheck=\"false\" maxlength=\"32\" aria-describedby=\"remove-code-hint\" required></div>\n\
+             <div class=\"actions\"><button type=\"submit\" class=\"button danger\">{submit}</button></div>\n\
+             </form>\n\
+             </section>\n\
+             <p class=\"links\"><a href=\"/portal/login\">{back}</a></p>\n",
+            title = esc(tr(l, "portal.totp_remove.title")),
+            intro = esc(tr(l, "portal.totp_remove.intro")),
+            message = login_message(l, view.error.as_ref()),
+            csrf = hidden("csrf", &view.csrf),
+            username = esc(&view.username),
+            l_user = esc(tr(l, "portal.login.username")),
+            l_pw = esc(tr(l, "portal.login.password")),
+            l_code = esc(tr(l, "portal.totp_remove.code")),
+            hint = esc(tr(l, "portal.totp_remove.code_hint")),
+            submit = esc(tr(l, "portal.totp_remove.submit")),
+            back = esc(tr(l, "portal.email_code.back")),
+        )
+    };
+    document(
+        ctx,
+        tr(l, "portal.totp_remove.title"),
+        "page-login",
+        &main,
+        false,
+    )
 }
 
 /// `GET /portal/login/email`: the 6-digit code sent by e-mail.
@@ -809,6 +865,24 @@ mod tests {
                 format!("email code {tag}"),
                 email_code_page(&anonymous(l, "/portal/login/email"), &email),
             ));
+            for (removed, error) in [
+                (
+                    false,
+                    Some(("portal.totp_remove.error.wrong".to_string(), vec![])),
+                ),
+                (true, None),
+            ] {
+                let view = TotpRemovalView {
+                    csrf: TOKEN.to_string(),
+                    username: "jana".to_string(),
+                    error,
+                    removed,
+                };
+                pages.push((
+                    format!("totp removal {removed} {tag}"),
+                    totp_removal_page(&anonymous(l, "/portal/totp/remove"), &view),
+                ));
+            }
             for count in [0, 1, 3, 7] {
                 let view = DashboardView {
                     full_name: "Jana Nováková".to_string(),

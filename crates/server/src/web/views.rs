@@ -44,6 +44,19 @@ pub struct EmailCodeView {
     pub next: Option<String>,
 }
 
+/// `GET`/`POST /portal/totp/remove`: remove a lost authenticator with the deletion code.
+#[derive(Debug, Clone, Default)]
+pub struct TotpRemovalView {
+    /// Pre-login anti-forgery token.
+    pub csrf: String,
+    /// The username typed before.
+    pub username: String,
+    /// An error as a catalogue key and arguments.
+    pub error: Option<(String, Vec<(String, String)>)>,
+    /// True once removed: the page says so and points to the e-mail code login.
+    pub removed: bool,
+}
+
 /// `GET /portal`: the dashboard with tiles.
 #[derive(Debug, Clone)]
 pub struct DashboardView {
