@@ -45,6 +45,15 @@ const DUMMY_HASH: &str =
 #[cfg(test)]
 pub(crate) const DUMMY_HASH_FOR_TESTS: &str = DUMMY_HASH;
 
+/// The failed-attempt buckets of a request: its account (by name, so unknown names count too) and
+/// its client address.
+fn limit_buckets(username: &str, address: &str) -> [String; 2] {
+    [
+        format!("account:{}", username.to_lowercase()),
+        format!("address:{address}"),
+    ]
+}
+
 /// A random 128-bit token in base64url.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 16];
@@ -62,10 +71,7 @@ impl Services {
         totp_code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = [
-            format!("account:{}", username.to_lowercase()),
-            format!("address:{address}"),
-        ];
+        let buckets = limit_buckets(username, address);
         self.check_limits(&buckets).await?;
         let citizen = self.store.citizen_by_username(username).await?;
         let password_ok = verify_secret(
@@ -85,12 +91,7 @@ impl Services {
                 self.start_session(&c.id).await
             }
             _ => {
-                let now = self.clock.now();
-                for bucket in &buckets {
-                    self.store
-                        .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
-                        .await?;
-                }
+                self.record_failures(&buckets).await?;
                 Err(ServiceError::refused(
                     ErrorCode::WrongCredentials,
                     "wrong username, password or code",
@@ -109,18 +110,11 @@ impl Services {
         subject: &str,
         body_template: &str,
     ) -> Result<(), ServiceError> {
-        let buckets = [
-            format!("account:{}", username.to_lowercase()),
-            format!("address:{address}"),
-        ];
+        let buckets = limit_buckets(username, address);
         self.check_limits(&buckets).await?;
         let now = self.clock.now();
         // Each request counts towards the limits, so codes cannot be requested without end.
-        for bucket in &buckets {
-            self.store
-                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
-                .await?;
-        }
+        self.record_failures(&buckets).await?;
         let Some(citizen) = self.store.citizen_by_username(username).await? else {
             return Ok(());
         };
@@ -155,10 +149,7 @@ impl Services {
         code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = [
-            format!("account:{}", username.to_lowercase()),
-            format!("address:{address}"),
-        ];
+        let buckets = limit_buckets(username, address);
         self.check_limits(&buckets).await?;
         let now = self.clock.now();
         if let Some(citizen) = self.store.citizen_by_username(username).await? {
@@ -168,11 +159,7 @@ impl Services {
                 return self.start_session(&citizen.id).await;
             }
         }
-        for bucket in &buckets {
-            self.store
-                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
-                .await?;
-        }
+        self.record_failures(&buckets).await?;
         Err(ServiceError::refused(
             ErrorCode::WrongCredentials,
             "wrong or expired code",
@@ -188,10 +175,7 @@ impl Services {
         deletion_code: &str,
         address: &str,
     ) -> Result<(), ServiceError> {
-        let buckets = [
-            format!("account:{}", username.to_lowercase()),
-            format!("address:{address}"),
-        ];
+        let buckets = limit_buckets(username, address);
         self.check_limits(&buckets).await?;
         let citizen = self.store.citizen_by_username(username).await?;
         let password_ok = verify_secret(
@@ -209,12 +193,7 @@ impl Services {
             self.store.clear_failures(&buckets[0]).await?;
             return Ok(());
         }
-        let now = self.clock.now();
-        for bucket in &buckets {
-            self.store
-                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
-                .await?;
-        }
+        self.record_failures(&buckets).await?;
         Err(ServiceError::refused(
             ErrorCode::WrongCredentials,
             "wrong username, password or deletion code",
@@ -247,6 +226,17 @@ impl Services {
             csrf,
             expires_at,
         })
+    }
+
+    /// Counts one failure in each bucket.
+    async fn record_failures(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        for bucket in buckets {
+            self.store
+                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Refuses with `rate_limited` (and the seconds to wait) when any bucket is over its limit.
