@@ -204,9 +204,6 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
          <li><a class=\"tile\" href=\"/portal/keys\">\
          <span class=\"tile-title\">{keys}</span>\
          <span class=\"tile-text\">{keys_text}</span></a></li>\n\
-         <li><a class=\"tile\" href=\"/portal/notifications\">\
-         <span class=\"tile-title\">{notif}</span>\
-         <span class=\"tile-text\">{notif_text}</span></a></li>\n\
          </ul>\n\
          <p class=\"{status_class}\">{status}</p>\n",
         title = esc(tr(l, "portal.dashboard.title")),
@@ -219,8 +216,6 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
         connect_text = esc(tr(l, "portal.dashboard.connect_text")),
         keys = esc(tr(l, "portal.keys.title")),
         keys_text = esc(&keys_text),
-        notif = esc(tr(l, "portal.dashboard.notifications")),
-        notif_text = esc(tr(l, "portal.dashboard.notifications_text")),
         status = esc(tr(l, status_key)),
     );
     document(
@@ -1371,9 +1366,11 @@ mod tests {
             totp_enrolled: totp,
         };
         let html = dashboard_page(&ctx(Locale::En, "/portal"), &view(2, true));
-        for href in ["/portal/connect", "/portal/keys", "/portal/notifications"] {
+        for href in ["/portal/connect", "/portal/keys"] {
             assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
         }
+        // Notification settings arrive with their own page; no tile links nowhere until then.
+        assert!(!html.contains("/portal/notifications"));
         assert!(html.contains("Connect mobile key"));
         assert!(html.contains("2 mobile keys connected"));
         assert!(html.contains("Authenticator app: set up."));
