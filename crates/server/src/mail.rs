@@ -73,9 +73,12 @@ impl Mailer {
                     .open(path)
                     .await
                     .map_err(|e| format!("mailbox {}: {e}", path.display()))?;
-                file.write_all(entry.as_bytes())
-                    .await
-                    .map_err(|e| format!("mailbox: {e}"))
+                let failed = |e: std::io::Error| format!("mailbox {}: {e}", path.display());
+                file.write_all(entry.as_bytes()).await.map_err(failed)?;
+                // tokio writes in the background: the message counts as delivered only once the
+                // bytes are in the file, not when they were handed over.
+                file.flush().await.map_err(failed)?;
+                file.sync_data().await.map_err(failed)
             }
         }
     }
