@@ -73,20 +73,16 @@ impl Services {
     ) -> Result<LoggedIn, ServiceError> {
         let buckets = limit_buckets(username, address);
         self.check_limits(&buckets).await?;
-        let citizen = self.store.citizen_by_username(username).await?;
-        let password_ok = verify_secret(
-            password,
-            citizen.as_ref().map_or(DUMMY_HASH, |c| &c.password_hash),
-        );
-        let code_ok = match (&citizen, password_ok) {
-            (Some(c), true) => {
+        let citizen = self.citizen_with_password(username, password).await?;
+        let code_ok = match &citizen {
+            Some(c) => {
                 self.accept_totp(&c.id, c.totp_secret.as_deref(), totp_code)
                     .await?
             }
-            _ => false,
+            None => false,
         };
         match citizen {
-            Some(c) if password_ok && code_ok => {
+            Some(c) if code_ok => {
                 self.store.clear_failures(&buckets[0]).await?;
                 self.start_session(&c.id).await
             }
@@ -177,17 +173,12 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let buckets = limit_buckets(username, address);
         self.check_limits(&buckets).await?;
-        let citizen = self.store.citizen_by_username(username).await?;
-        let password_ok = verify_secret(
-            password,
-            citizen.as_ref().map_or(DUMMY_HASH, |c| &c.password_hash),
-        );
-        let removed = match (&citizen, password_ok) {
-            (Some(c), true) => {
+        let removed = match self.citizen_with_password(username, password).await? {
+            Some(c) => {
                 let hash = token_hash(&super::citizens::normalise_code(deletion_code));
                 self.store.remove_totp(&c.id, &hash).await?
             }
-            _ => false,
+            None => false,
         };
         if removed {
             self.store.clear_failures(&buckets[0]).await?;
@@ -226,6 +217,21 @@ impl Services {
             csrf,
             expires_at,
         })
+    }
+
+    /// The citizen whose password `password` is, or `None`. An unknown username is checked against
+    /// a dummy hash, so both cost the same Argon2id work and timing reveals no account.
+    async fn citizen_with_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<crate::store::CitizenRecord>, ServiceError> {
+        let citizen = self.store.citizen_by_username(username).await?;
+        let hash = citizen
+            .as_ref()
+            .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
+        let password_ok = verify_secret(password, hash);
+        Ok(citizen.filter(|_| password_ok))
     }
 
     /// Counts one failure in each bucket.
