@@ -125,19 +125,6 @@ pub async fn deliver_due(services: &Services, mailer: &Mailer) -> u64 {
     delivered
 }
 
-/// Runs housekeeping until the process ends: every `every`, forgets device-call nonces that can no
-/// longer be replayed.
-pub fn spawn_housekeeping(services: Services, every: Duration) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = services.prune_nonces().await {
-                tracing::error!(error = %e, "cannot prune nonces");
-            }
-            tokio::time::sleep(every).await;
-        }
-    });
-}
-
 /// Runs the delivery worker until the process ends: delivers what is due, then waits for a new
 /// message (the change signal) or at most `poll` for retries that come due.
 pub fn spawn_worker(services: Services, mailer: Mailer, poll: Duration) {

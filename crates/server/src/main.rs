@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::config::{Config, FileConfig};
 use civkey_server::mail::{self, Mailer};
-use civkey_server::services::{citizens, ServiceError};
+use civkey_server::services::{citizens, devices, ServiceError};
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 use clap::{Args, Parser, Subcommand};
@@ -252,6 +252,7 @@ async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> 
         mailer,
         std::time::Duration::from_secs(5),
     );
+    devices::spawn_nonce_pruning(state.services().clone(), std::time::Duration::from_secs(60));
     tracing::info!(%origin, "listening on {bound}");
     axum::serve(
         listener,

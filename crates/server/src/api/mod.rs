@@ -6,7 +6,7 @@ mod pairing;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -164,7 +164,7 @@ impl FromRequest<AppState> for DeviceCaller {
             .unwrap_or_else(|| parts.uri.path());
         let device = state
             .services()
-            .authenticate_device_call(method_name(&parts.method), path_and_query, &body, &auth)
+            .authenticate_device_call(parts.method.as_str(), path_and_query, &body, &auth)
             .await?;
         Ok(DeviceCaller {
             device,
@@ -172,8 +172,4 @@ impl FromRequest<AppState> for DeviceCaller {
             body,
         })
     }
-}
-
-fn method_name(method: &Method) -> &str {
-    method.as_str()
 }

@@ -1,6 +1,8 @@
 //! Paired devices: authenticating every call a device makes, and listing, renaming and
 //! disconnecting devices (from the app or the portal).
 
+use std::time::Duration;
+
 use civkey_proto::device::{
     DeviceCallAuth, DeviceKind, DeviceList, DeviceModel, DeviceName, DeviceSummary,
     DEVICE_CALL_MAX_SKEW_SECS,
@@ -161,4 +163,17 @@ fn summary(d: &DeviceRecord) -> Option<DeviceSummary> {
             None
         }
     }
+}
+
+/// Runs housekeeping until the process ends: every `every`, forgets device-call nonces that can no
+/// longer be replayed.
+pub fn spawn_nonce_pruning(services: Services, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = services.prune_nonces().await {
+                tracing::error!(error = %e, "cannot prune nonces");
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
 }

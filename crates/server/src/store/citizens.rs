@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_time, get_time, to_db, unique, Store, StoreError};
+use super::{get_opt_u64, get_u64, to_db, unique, Store, StoreError};
 
 /// A citizen to create.
 #[derive(Debug, Clone)]
@@ -69,9 +69,9 @@ fn read(row: &AnyRow) -> Result<CitizenRecord, StoreError> {
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
         totp_secret: row.try_get("totp_secret")?,
-        totp_last_step: get_opt_time(row, "totp_last_step")?,
+        totp_last_step: get_opt_u64(row, "totp_last_step")?,
         totp_deletion_hash: row.try_get("totp_deletion_hash")?,
-        created_at: get_time(row, "created_at")?,
+        created_at: get_u64(row, "created_at")?,
     })
 }
 

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
-use super::{get_opt_time, get_time, to_db, Store, StoreError};
+use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
 
 /// A device to create when pairing is confirmed.
 #[derive(Debug, Clone)]
@@ -58,9 +58,9 @@ fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
         name: row.try_get("name")?,
         model: row.try_get("model")?,
         kind: row.try_get("kind")?,
-        paired_at: get_time(row, "paired_at")?,
-        last_used_at: get_opt_time(row, "last_used_at")?,
-        disconnected_at: get_opt_time(row, "disconnected_at")?,
+        paired_at: get_u64(row, "paired_at")?,
+        last_used_at: get_opt_u64(row, "last_used_at")?,
+        disconnected_at: get_opt_u64(row, "disconnected_at")?,
     })
 }
 

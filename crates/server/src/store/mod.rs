@@ -179,11 +179,11 @@ pub(crate) fn from_db(t: i64, column: &'static str) -> Result<u64, StoreError> {
     u64::try_from(t).map_err(|_| StoreError::Corrupt(column))
 }
 
-pub(crate) fn get_time(row: &AnyRow, column: &'static str) -> Result<u64, StoreError> {
+pub(crate) fn get_u64(row: &AnyRow, column: &'static str) -> Result<u64, StoreError> {
     from_db(row.try_get::<i64, _>(column)?, column)
 }
 
-pub(crate) fn get_opt_time(row: &AnyRow, column: &'static str) -> Result<Option<u64>, StoreError> {
+pub(crate) fn get_opt_u64(row: &AnyRow, column: &'static str) -> Result<Option<u64>, StoreError> {
     row.try_get::<Option<i64>, _>(column)?
         .map(|t| from_db(t, column))
         .transpose()

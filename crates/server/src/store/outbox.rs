@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{get_time, to_db, Store, StoreError};
+use super::{get_u64, to_db, Store, StoreError};
 
 /// A message to deliver.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ impl Store {
                     recipient: r.try_get("recipient")?,
                     subject: r.try_get("subject")?,
                     body: r.try_get("body")?,
-                    attempts: get_time(r, "attempts")?,
+                    attempts: get_u64(r, "attempts")?,
                 })
             })
             .collect()

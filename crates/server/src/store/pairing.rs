@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::devices::NewDevice;
-use super::{get_time, to_db, unique, Store, StoreError};
+use super::{get_u64, to_db, unique, Store, StoreError};
 
 /// A pairing session as stored.
 #[derive(Debug, Clone)]
@@ -64,8 +64,8 @@ fn read(row: &AnyRow) -> Result<PairingRecord, StoreError> {
         citizen_id: row.try_get("citizen_id")?,
         secret_hash: row.try_get("secret_hash")?,
         state: row.try_get("state")?,
-        created_at: get_time(row, "created_at")?,
-        expires_at: get_time(row, "expires_at")?,
+        created_at: get_u64(row, "created_at")?,
+        expires_at: get_u64(row, "expires_at")?,
         public_key: row.try_get("public_key")?,
         device_name: row.try_get("device_name")?,
         device_model: row.try_get("device_model")?,

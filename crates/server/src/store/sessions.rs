@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{get_time, to_db, Store, StoreError};
+use super::{get_u64, to_db, Store, StoreError};
 
 /// A live portal session.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ impl Store {
             Ok(WebSession {
                 citizen_id: r.try_get("citizen_id")?,
                 csrf_token: r.try_get("csrf_token")?,
-                expires_at: get_time(&r, "expires_at")?,
+                expires_at: get_u64(&r, "expires_at")?,
             })
         })
         .transpose()
@@ -84,8 +84,8 @@ impl Store {
             .await?;
         match row {
             Some(r) => {
-                let started = get_time(&r, "window_start")?;
-                let count = get_time(&r, "failures")?;
+                let started = get_u64(&r, "window_start")?;
+                let count = get_u64(&r, "failures")?;
                 Ok(if started > window_start {
                     (count, started)
                 } else {
