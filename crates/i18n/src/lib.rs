@@ -188,6 +188,34 @@ fn fill(template: &str, args: &[(&str, &str)]) -> String {
     out
 }
 
+/// Unix seconds as (year, month, day, hour, minute) in UTC (H. Hinnant's `civil_from_days`).
+pub fn civil(unix: u64) -> (i64, u64, u64, u64, u64) {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        u64::try_from(month).unwrap_or(1),
+        u64::try_from(day).unwrap_or(1),
+        secs / 3_600,
+        secs % 3_600 / 60,
+    )
+}
+
+/// Unix seconds as `2026-01-01 13:07 UTC`: the same in every language, unambiguous.
+pub fn utc_minutes(unix: u64) -> String {
+    let (y, mo, d, h, mi) = civil(unix);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +334,17 @@ mod tests {
         );
         assert_eq!(fill("a {x} {y", &[("x", "1")]), "a 1 {y");
         assert_eq!(tr(Locale::Hu, "no.such.key"), "no.such.key");
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0));
+        assert_eq!(civil(1_767_225_599), (2025, 12, 31, 23, 59));
+        assert_eq!(civil(4_107_542_400), (2100, 3, 1, 0, 0));
+        assert_eq!(
+            utc_minutes(1_767_225_600 + 13 * 3_600 + 7 * 60 + 59),
+            "2026-01-01 13:07 UTC"
+        );
     }
 }
