@@ -7,7 +7,7 @@
 //! words, so a picture with real colours in it means the name and the tagline are on screen.
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,9 +28,8 @@ fn app_opens_a_window_showing_its_name() -> Result<()> {
          (or by hand: dbus-run-session -- xvfb-run -a -s \"-screen 0 1280x800x24\" \
          cargo nextest run --workspace)"
     );
-    let dirs = Dirs::find()?;
-    let binary = dirs.app_binary()?;
-    let out = dirs.target.join("e2e");
+    let binary = civkey_tests::built_binary(APP, "civkey-app")?;
+    let out = civkey_tests::target_dir().join("e2e");
     let home = out.join("app-window-home");
     // A fresh data directory each run: the app must start from nothing, and leaves nothing in ~.
     if home.exists() {
@@ -113,49 +112,6 @@ xwininfo: Window id: 0x3a5 (the root window) (has no name)
     assert_eq!((found.width, found.height), (420, 760));
     assert!(parse_tree(tree, "civ").is_none());
     assert!(parse_tree("     0x9 \"civkey\": ()  1x1+0+0  +0+0", "civkey").is_none());
-}
-
-/// Where the workspace's build output is.
-struct Dirs {
-    /// `target/` (or `CARGO_TARGET_DIR`).
-    target: PathBuf,
-    /// The profile directory this test binary was built into, e.g. `target/debug`.
-    profile: Option<PathBuf>,
-}
-
-impl Dirs {
-    fn find() -> Result<Dirs> {
-        // The test binary lives in <target>/<profile>/deps/; that is the surest guide.
-        let profile = std::env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()));
-        let target = match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => match profile.as_deref().and_then(Path::parent) {
-                Some(dir) if dir.join("debug").is_dir() || dir.join("release").is_dir() => {
-                    dir.to_path_buf()
-                }
-                _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("..")
-                    .join("target"),
-            },
-        };
-        Ok(Dirs { target, profile })
-    }
-
-    fn app_binary(&self) -> Result<PathBuf> {
-        let mut candidates: Vec<PathBuf> = self.profile.iter().map(|p| p.join(APP)).collect();
-        candidates.push(self.target.join("debug").join(APP));
-        if let Some(found) = candidates.iter().find(|p| p.is_file()) {
-            return Ok(found.clone());
-        }
-        let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-        bail!(
-            "the app is not built (looked for {}): run `cargo build -p civkey-app` first, \
-             or run the whole suite with scripts/test",
-            tried.join(", ")
-        )
-    }
 }
 
 /// The running app, killed (with the WebKit processes it started) when dropped.

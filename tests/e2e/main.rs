@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod app_window;
+mod client_flows;
 mod pairing_api;
 mod portal_browser;
 mod portal_http;

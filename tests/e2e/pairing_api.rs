@@ -7,10 +7,9 @@ use civkey_client::server_api::{ApiFailure, DeviceDescription, ServerApi};
 use civkey_proto::device::{
     DeviceKind, DeviceList, DeviceModel, DeviceName, DeviceSummary, RenameDeviceRequest,
 };
-use civkey_proto::pair::{PairStatus, PairingUri};
+use civkey_proto::pair::PairStatus;
 use civkey_proto::sign::DevicePublicKey;
 use civkey_proto::{paths, ApiError, ErrorCode};
-use civkey_server::services::citizens;
 use civkey_tests::TestServer;
 use p256::ecdsa::SigningKey;
 use reqwest::Method;
@@ -27,35 +26,11 @@ fn key(seed: u8) -> SigningKey {
     SigningKey::from_slice(&[seed; 32]).unwrap()
 }
 
-async fn citizen(server: &TestServer) -> String {
-    citizens::add_citizen(
-        &server.store,
-        0,
-        "jana",
-        "Jana Nováková",
-        None,
-        "correct horse battery",
-    )
-    .await
-    .unwrap()
-    .citizen_id
-}
-
-async fn new_session(server: &TestServer, citizen: &str) -> PairingUri {
-    server
-        .state
-        .services()
-        .start_pairing(citizen)
-        .await
-        .unwrap()
-        .uri
-}
-
 #[tokio::test]
 async fn a_device_pairs_over_http_and_then_makes_signed_calls() {
     let server = TestServer::start().await;
-    let citizen = citizen(&server).await;
-    let uri = new_session(&server, &citizen).await;
+    let citizen = server.add_citizen("jana").await;
+    let uri = server.new_pairing(&citizen).await;
     let api = ServerApi::new(uri.origin.clone()).unwrap();
     let device_key = key(0x31);
 
@@ -147,8 +122,8 @@ async fn a_device_pairs_over_http_and_then_makes_signed_calls() {
 #[tokio::test]
 async fn a_second_app_scanning_the_same_code_is_told_it_lost() {
     let server = TestServer::start().await;
-    let citizen = citizen(&server).await;
-    let uri = new_session(&server, &citizen).await;
+    let citizen = server.add_citizen("jana").await;
+    let uri = server.new_pairing(&citizen).await;
     let api = ServerApi::new(uri.origin.clone()).unwrap();
     api.claim_pairing(&uri, &key(1), &device()).await.unwrap();
     let second = api
@@ -161,8 +136,8 @@ async fn a_second_app_scanning_the_same_code_is_told_it_lost() {
 #[tokio::test]
 async fn an_expired_session_is_refused_over_http() {
     let server = TestServer::start().await;
-    let citizen = citizen(&server).await;
-    let uri = new_session(&server, &citizen).await;
+    let citizen = server.add_citizen("jana").await;
+    let uri = server.new_pairing(&citizen).await;
     server.clock.advance(240);
     let api = ServerApi::new(uri.origin.clone()).unwrap();
     let refused = api
@@ -198,8 +173,8 @@ async fn raw_claim(
 #[tokio::test]
 async fn bad_bodies_get_a_4xx_with_a_code_and_write_nothing() {
     let server = TestServer::start().await;
-    let citizen = citizen(&server).await;
-    let uri = new_session(&server, &citizen).await;
+    let citizen = server.add_citizen("jana").await;
+    let uri = server.new_pairing(&citizen).await;
     let session = uri.session_id.to_text();
     let cases: Vec<(&str, Vec<u8>, u16, ErrorCode)> = vec![
         (
@@ -253,8 +228,8 @@ async fn bad_bodies_get_a_4xx_with_a_code_and_write_nothing() {
 #[tokio::test]
 async fn a_forged_proof_is_refused_over_http() {
     let server = TestServer::start().await;
-    let citizen = citizen(&server).await;
-    let mut uri = new_session(&server, &citizen).await;
+    let citizen = server.add_citizen("jana").await;
+    let mut uri = server.new_pairing(&citizen).await;
     uri.secret = civkey_proto::ids::PairingSecret::from_bytes([0; 16]);
     let api = ServerApi::new(uri.origin.clone()).unwrap();
     let refused = api
@@ -271,8 +246,8 @@ async fn a_forged_proof_is_refused_over_http() {
 #[tokio::test]
 async fn a_captured_device_call_replayed_verbatim_is_refused() {
     let server = TestServer::start().await;
-    let citizen = citizen(&server).await;
-    let uri = new_session(&server, &citizen).await;
+    let citizen = server.add_citizen("jana").await;
+    let uri = server.new_pairing(&citizen).await;
     let api = ServerApi::new(uri.origin.clone()).unwrap();
     let device_key = key(7);
     let claimed = api

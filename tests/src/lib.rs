@@ -3,7 +3,7 @@
 // Test-only code: fixtures fail loudly on broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
@@ -11,6 +11,44 @@ use civkey_proto::Origin;
 use civkey_server::clock::{Clock, ManualClock, SystemClock};
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
+
+/// The workspace's `target/` (or `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => match build_profile_dir().as_deref().and_then(Path::parent) {
+            Some(dir) if dir.join("debug").is_dir() || dir.join("release").is_dir() => {
+                dir.to_path_buf()
+            }
+            _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target"),
+        },
+    }
+}
+
+/// The profile directory this test binary was built into, e.g. `target/debug`: the test binary
+/// lives in `<target>/<profile>/deps/`.
+fn build_profile_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+}
+
+/// A binary of the workspace, built beside this test binary (scripts/test builds them all first).
+pub fn built_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = build_profile_dir().iter().map(|p| p.join(name)).collect();
+    candidates.push(target_dir().join("debug").join(name));
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    anyhow::bail!(
+        "{name} is not built (looked for {}): run `cargo build -p {package}` first, \
+         or run the whole suite with scripts/test",
+        tried.join(", ")
+    )
+}
 
 /// A folder under the system's temporary directory, removed when dropped.
 pub struct TempDir(pub PathBuf);
@@ -53,6 +91,41 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Adds the citizen `username` ("Jana Nováková", password `correct horse battery`); returns
+    /// the citizen id.
+    pub async fn add_citizen(&self, username: &str) -> String {
+        civkey_server::services::citizens::add_citizen(
+            &self.store,
+            0,
+            username,
+            "Jana Nováková",
+            None,
+            "correct horse battery",
+        )
+        .await
+        .unwrap()
+        .citizen_id
+    }
+
+    /// A new pairing session for `citizen`, as "Connect mobile key" starts one.
+    pub async fn new_pairing(&self, citizen: &str) -> civkey_proto::pair::PairingUri {
+        self.state
+            .services()
+            .start_pairing(citizen)
+            .await
+            .unwrap()
+            .uri
+    }
+
+    /// A server with the citizen `jana` and a pairing session of hers: (server, citizen id, the
+    /// pairing URI as its QR code holds it).
+    pub async fn with_pairing_session() -> (TestServer, String, String) {
+        let server = TestServer::start().await;
+        let citizen = server.add_citizen("jana").await;
+        let uri = server.new_pairing(&citizen).await.to_uri();
+        (server, citizen, uri)
+    }
+
     /// The server's time now.
     pub fn clock_now(&self) -> u64 {
         self.clock.now()

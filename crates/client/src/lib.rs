@@ -1,15 +1,31 @@
 //! The civkey app's core as a plain library: the `civkey` command and the Tauri app are two faces
 //! of it, and tests drive it directly.
 //!
-//! So far it reads and describes scanned codes; keys, pairing, login approval and the TOTP vault
-//! arrive in later steps.
+//! - [`keystore`]: the OS keystore seam (device keys live only there);
+//! - [`profile`]: the identities this device holds, in a non-secret state file;
+//! - [`pairing`]: scanned pairing URI → confirmation code → stored identity;
+//! - [`scan`]: QR codes from the camera, image files or generated frames;
+//! - [`server_api`]: the HTTP calls, signed with the device key.
+//!
+//! Login approval and the TOTP vault arrive in later steps.
 
+pub mod clock;
+pub mod keystore;
+pub mod pairing;
+pub mod profile;
+pub mod scan;
 pub mod server_api;
 
+use std::path::PathBuf;
+
 use civkey_i18n::{tr_args, Locale};
+use civkey_proto::device::{DeviceKind, DeviceModel, DeviceName};
 use civkey_proto::login::LoginUri;
-use civkey_proto::ScannedCode;
+use civkey_proto::{ErrorCode, ScannedCode};
 use serde::Serialize;
+
+use crate::keystore::KeyStoreError;
+use crate::server_api::{ApiFailure, DeviceDescription};
 
 /// What can go wrong in the app's core.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +33,185 @@ pub enum ClientError {
     /// The scanned or pasted text is not a code civkey reads.
     #[error("not a code civkey can read: {0}")]
     Unreadable(#[from] civkey_proto::Error),
+    /// A code civkey reads, but not the kind this step needs.
+    #[error("not a pairing QR code: {0:?}")]
+    NotPairing(CodeSummary),
+    /// The OS keystore is missing, locked or refused.
+    #[error(transparent)]
+    KeyStore(#[from] KeyStoreError),
+    /// The server refused, could not be reached or answered nonsense.
+    #[error(transparent)]
+    Api(ApiFailure),
+    /// The citizen said the browser showed a different code.
+    #[error("the pairing was refused in the browser")]
+    PairingRefused,
+    /// The pairing session expired before the browser decided.
+    #[error("the pairing QR code has expired")]
+    PairingExpired,
+    /// The server reported a confirmation code other than the one this device derived.
+    #[error("the server reported a different confirmation code")]
+    CodeMismatch,
+    /// The profile's state file cannot be read or written.
+    #[error("cannot use {}: {reason}", path.display())]
+    Profile {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// No identity matches.
+    #[error("no identity matches {0}")]
+    UnknownIdentity(String),
+    /// Several identities match.
+    #[error("{0} matches more than one identity")]
+    AmbiguousIdentity(String),
+    /// Scanning failed.
+    #[error(transparent)]
+    Scan(#[from] scan::ScanError),
+}
+
+impl From<ApiFailure> for ClientError {
+    fn from(failure: ApiFailure) -> Self {
+        match failure {
+            ApiFailure::KeyStore(e) => ClientError::KeyStore(e),
+            other => ClientError::Api(other),
+        }
+    }
+}
+
+impl ClientError {
+    /// A stable code for machine-readable output (`--json`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::Unreadable(_) => "unreadable",
+            ClientError::NotPairing(_) => "not_pairing",
+            ClientError::KeyStore(KeyStoreError::Unavailable(_)) => "keystore_unavailable",
+            ClientError::KeyStore(KeyStoreError::Refused(_)) => "keystore_refused",
+            ClientError::KeyStore(KeyStoreError::Missing(_)) => "keystore_missing",
+            ClientError::KeyStore(KeyStoreError::Damaged(_)) => "keystore_damaged",
+            ClientError::Api(ApiFailure::Refused(e)) => e.code.as_str(),
+            ClientError::Api(ApiFailure::Unreachable(_)) => "unreachable",
+            ClientError::Api(ApiFailure::Garbage(_)) => "bad_answer",
+            ClientError::Api(ApiFailure::KeyStore(_)) => "keystore_unavailable",
+            ClientError::PairingRefused => "pairing_refused",
+            ClientError::PairingExpired => "pairing_expired",
+            ClientError::CodeMismatch => "code_mismatch",
+            ClientError::Profile { .. } => "profile",
+            ClientError::UnknownIdentity(_) => "unknown_identity",
+            ClientError::AmbiguousIdentity(_) => "ambiguous_identity",
+            ClientError::Scan(e) => e.code(),
+        }
+    }
+
+    /// What went wrong and what to do next, in `locale`, worded for the `civkey` command.
+    pub fn describe(&self, locale: Locale) -> String {
+        let t = |key: &str, args: &[(&str, &str)]| tr_args(locale, key, args);
+        match self {
+            ClientError::Unreadable(e) => t("cli.error.unreadable", &[("reason", &e.to_string())]),
+            ClientError::NotPairing(what) => {
+                t("cli.error.not_pairing", &[("what", &what.to_text(locale))])
+            }
+            ClientError::KeyStore(e) | ClientError::Api(ApiFailure::KeyStore(e)) => match e {
+                KeyStoreError::Unavailable(r) => {
+                    t("cli.error.keystore_unavailable", &[("reason", r)])
+                }
+                KeyStoreError::Refused(r) => t("cli.error.keystore_refused", &[("reason", r)]),
+                KeyStoreError::Missing(_) => t("cli.error.keystore_missing", &[]),
+                KeyStoreError::Damaged(_) => t("cli.error.keystore_damaged", &[]),
+            },
+            ClientError::Api(ApiFailure::Refused(e)) => match e.code {
+                ErrorCode::PairingUsed | ErrorCode::PairingTaken => {
+                    t("cli.error.pairing_used", &[])
+                }
+                ErrorCode::PairingUnknown => t("cli.error.pairing_unknown", &[]),
+                ErrorCode::PairingExpired => t("cli.error.pairing_expired", &[]),
+                ErrorCode::DeviceUnknown | ErrorCode::DeviceDisconnected => {
+                    t("cli.error.device_disconnected", &[])
+                }
+                _ => t(
+                    "cli.error.server",
+                    &[("code", e.code.as_str()), ("message", &e.message)],
+                ),
+            },
+            ClientError::Api(ApiFailure::Unreachable(r)) => {
+                t("cli.error.unreachable", &[("reason", r)])
+            }
+            ClientError::Api(ApiFailure::Garbage(r)) => t("cli.error.bad_answer", &[("reason", r)]),
+            ClientError::PairingRefused => t("cli.error.pairing_refused", &[]),
+            ClientError::PairingExpired => t("cli.error.pairing_expired", &[]),
+            ClientError::CodeMismatch => t("cli.error.code_mismatch", &[]),
+            ClientError::Profile { path, reason } => t(
+                "cli.error.profile",
+                &[("path", &path.display().to_string()), ("reason", reason)],
+            ),
+            ClientError::UnknownIdentity(id) => t("cli.error.unknown_identity", &[("id", id)]),
+            ClientError::AmbiguousIdentity(id) => t("cli.error.ambiguous_identity", &[("id", id)]),
+            ClientError::Scan(e) => e.describe(locale),
+        }
+    }
+}
+
+impl scan::ScanError {
+    /// A stable code for machine-readable output.
+    pub fn code(&self) -> &'static str {
+        use scan::ScanError as E;
+        match self {
+            E::NoCamera => "no_camera",
+            E::Camera(_) => "camera",
+            E::Image { .. } => "image",
+            E::NoCodeInImage { .. } => "no_code",
+            E::NothingFound { .. } => "no_code",
+            E::NotCivkey { .. } => "not_civkey",
+            E::Timeout => "timeout",
+            E::Cancelled => "cancelled",
+            E::InvalidFrame(_) | E::Generate(_) | E::Internal(_) => "scan_failed",
+        }
+    }
+
+    /// What went wrong and what to do next, in `locale`.
+    pub fn describe(&self, locale: Locale) -> String {
+        use scan::ScanError as E;
+        let t = |key: &str, args: &[(&str, &str)]| tr_args(locale, key, args);
+        match self {
+            E::NoCamera => t("cli.scan.error.no_camera", &[]),
+            E::Camera(reason) => t("cli.scan.error.camera", &[("reason", reason)]),
+            E::Image { path, reason } => t(
+                "cli.scan.error.image",
+                &[("image", &path.display().to_string()), ("reason", reason)],
+            ),
+            E::NoCodeInImage { path } => {
+                t("cli.scan.none", &[("image", &path.display().to_string())])
+            }
+            E::NothingFound { .. } => t("cli.scan.error.nothing_found", &[]),
+            E::NotCivkey { .. } => t("cli.scan.error.not_civkey", &[]),
+            E::Timeout => t("cli.scan.error.timeout", &[]),
+            E::Cancelled => t("cli.scan.error.cancelled", &[]),
+            E::InvalidFrame(reason) | E::Generate(reason) | E::Internal(reason) => {
+                t("cli.scan.error.internal", &[("reason", reason)])
+            }
+        }
+    }
+}
+
+/// How this computer describes itself when pairing: its host name (or `civkey`), the model
+/// `civkey (<OS>)`, a desktop.
+pub fn this_computer() -> Result<DeviceDescription, civkey_proto::Error> {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .take(DeviceName::MAX_CHARS)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    Ok(DeviceDescription {
+        name: DeviceName::parse(&host).or_else(|_| DeviceName::parse("civkey"))?,
+        model: DeviceModel::parse(&format!("civkey ({})", std::env::consts::OS))?,
+        kind: DeviceKind::Desktop,
+    })
 }
 
 /// A scanned code, described without its secrets (safe to print and log).

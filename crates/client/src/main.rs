@@ -1,10 +1,25 @@
 //! `civkey`: the app's core on the command line.
+//!
+//! Human output goes to stdout (results) and stderr (errors); with `--json` every line on stdout is
+//! one JSON object, errors included (`{"error": "<code>", "message": "…"}`). Exit status: 0 done,
+//! 1 refused or failed, 2 usage.
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use civkey_client::{locale_from_env, CodeSummary};
-use civkey_i18n::tr_args;
+use civkey_client::keystore::OsKeyStore;
+use civkey_client::pairing::PairingStarted;
+use civkey_client::profile::{Forget, Identity, Profile};
+use civkey_client::scan::{self, Camera};
+use civkey_client::{locale_from_env, this_computer, ClientError, CodeSummary};
+use civkey_i18n::{tr, tr_args, utc_minutes, Locale};
+use civkey_proto::device::DeviceName;
+use civkey_proto::ScannedCode;
 use clap::{Parser, Subcommand};
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +31,10 @@ struct Cli {
     /// Print one JSON object per line instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Where civkey keeps its state (which identities this device holds; keys stay in the OS
+    /// keystore). Default: $XDG_DATA_HOME/civkey or ~/.local/share/civkey.
+    #[arg(long, global = true, env = "CIVKEY_PROFILE", value_name = "DIR")]
+    profile: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,39 +46,419 @@ enum Command {
         /// The text of the QR code or link.
         text: String,
     },
+    /// Connect this device to your identity: scan the portal's "Connect mobile key" QR code
+    /// (civkey scan), then compare the confirmation code with the browser's.
+    Pair {
+        /// The pairing link (civkey://pair?…), or `-` to read it from stdin.
+        uri: String,
+        /// The name the portal shows for this device (default: the host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Read QR codes from image files, or from the camera with --camera.
+    Scan {
+        /// PNG or JPEG files.
+        #[arg(required_unless_present = "camera", conflicts_with = "camera")]
+        images: Vec<PathBuf>,
+        /// Read from the camera until a civkey or otpauth code is seen.
+        #[arg(long)]
+        camera: bool,
+        /// Which camera (default: the first).
+        #[arg(long, requires = "camera", value_name = "N")]
+        camera_index: Option<u32>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// List the identities this device holds.
+    Keys,
+    /// Forget an identity: disconnect its key at the server and delete it from the keystore.
+    Forget {
+        /// The identity's id (its first characters are enough) or its server's origin.
+        id: String,
+        /// Only forget it on this device, without telling the server (then disconnect the key in
+        /// the portal).
+        #[arg(long)]
+        local: bool,
+    },
+}
+
+/// Writes results and errors as text or JSON lines.
+struct Out {
+    json: bool,
+    locale: Locale,
+}
+
+/// Writes a line to stdout. A reader that went away (`civkey scan … | head -1`) is not an error
+/// worth a panic: the outcome is still told by the exit status.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Writes a line to stderr, likewise.
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+impl Out {
+    fn text(&self, line: &str) {
+        say(line);
+    }
+
+    fn event(&self, value: serde_json::Value) {
+        say(&value.to_string());
+    }
+
+    fn fail(&self, error: &ClientError) -> ExitCode {
+        self.fail_with(error.code(), &error.describe(self.locale))
+    }
+
+    fn fail_with(&self, code: &str, message: &str) -> ExitCode {
+        if self.json {
+            say(&json!({"error": code, "message": message}).to_string());
+        } else {
+            warn(message);
+        }
+        ExitCode::FAILURE
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let locale = locale_from_env();
+    let out = Out {
+        json: cli.json,
+        locale: locale_from_env(),
+    };
     match cli.command {
-        Command::Inspect { text } => match CodeSummary::read(&text) {
-            Ok(summary) if cli.json => {
-                println!("{}", serde_json::json!(summary));
-                ExitCode::SUCCESS
+        Command::Inspect { text } => inspect(&out, &text),
+        Command::Scan {
+            images,
+            camera,
+            camera_index,
+            timeout,
+        } => {
+            if camera {
+                scan_camera(&out, camera_index, Duration::from_secs(timeout))
+            } else {
+                scan_images(&out, &images)
             }
-            Ok(summary) => {
-                println!("{}", summary.to_text(locale));
-                ExitCode::SUCCESS
-            }
-            Err(civkey_client::ClientError::Unreadable(reason)) => {
-                if cli.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"error": "unreadable", "message": reason.to_string()})
-                    );
-                } else {
-                    eprintln!(
-                        "{}",
-                        tr_args(
-                            locale,
-                            "cli.error.unreadable",
-                            &[("reason", &reason.to_string())]
-                        )
-                    );
-                }
-                ExitCode::FAILURE
-            }
+        }
+        Command::Pair { uri, name } => match open_profile(&out, cli.profile) {
+            Ok(profile) => run(&out, pair(&out, &profile, uri, name)),
+            Err(code) => code,
+        },
+        Command::Keys => match open_profile(&out, cli.profile) {
+            Ok(profile) => keys(&out, &profile),
+            Err(code) => code,
+        },
+        Command::Forget { id, local } => match open_profile(&out, cli.profile) {
+            Ok(profile) => run(&out, forget(&out, &profile, id, local)),
+            Err(code) => code,
         },
     }
+}
+
+/// The profile in `dir` (or the default place), keys in the OS keystore.
+fn open_profile(out: &Out, dir: Option<PathBuf>) -> Result<Profile, ExitCode> {
+    let Some(dir) = dir.or_else(default_profile_dir) else {
+        return Err(out.fail_with("profile", tr(out.locale, "cli.error.no_profile_dir")));
+    };
+    Profile::open(dir, Arc::new(OsKeyStore::new())).map_err(|e| out.fail(&e))
+}
+
+/// Runs `flow` on a runtime; Ctrl-C stops it cleanly (a pairing in progress deletes its new key
+/// on the way out).
+fn run(out: &Out, flow: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return out.fail_with("internal", &e.to_string()),
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            code = flow => code,
+            _ = tokio::signal::ctrl_c() => {
+                out.fail_with("interrupted", tr(out.locale, "cli.interrupted"))
+            }
+        }
+    })
+}
+
+/// `$XDG_DATA_HOME/civkey`, `~/.local/share/civkey`; `%APPDATA%\civkey` on Windows;
+/// `~/Library/Application Support/civkey` on macOS.
+fn default_profile_dir() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if cfg!(windows) {
+        return var("APPDATA").map(|d| d.join("civkey"));
+    }
+    if cfg!(target_os = "macos") {
+        return var("HOME").map(|h| h.join("Library/Application Support/civkey"));
+    }
+    var("XDG_DATA_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".local/share")))
+        .map(|d| d.join("civkey"))
+}
+
+fn inspect(out: &Out, text: &str) -> ExitCode {
+    match CodeSummary::read(text) {
+        Ok(summary) if out.json => {
+            out.event(json!(summary));
+            ExitCode::SUCCESS
+        }
+        Ok(summary) => {
+            out.text(&summary.to_text(out.locale));
+            ExitCode::SUCCESS
+        }
+        Err(e) => out.fail(&e),
+    }
+}
+
+async fn pair(out: &Out, profile: &Profile, uri: String, name: Option<String>) -> ExitCode {
+    let uri = if uri == "-" {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+            return out.fail_with("unreadable", &e.to_string());
+        }
+        line.trim().to_string()
+    } else {
+        uri
+    };
+    let mut device = match this_computer() {
+        Ok(d) => d,
+        Err(e) => return out.fail(&e.into()),
+    };
+    if let Some(name) = name {
+        match DeviceName::parse(&name) {
+            Ok(n) => device.name = n,
+            Err(e) => return out.fail(&e.into()),
+        }
+    }
+    let on_code = |started: &PairingStarted| {
+        if out.json {
+            out.event(json!({
+                "event": "confirmation_code",
+                "origin": started.origin,
+                "confirmation_code": started.confirmation_code.to_string(),
+                "expires_at": started.expires_at,
+            }));
+        } else {
+            out.text(&tr_args(
+                out.locale,
+                "cli.pair.code",
+                &[("code", &started.confirmation_code.to_string())],
+            ));
+            out.text(&tr_args(
+                out.locale,
+                "cli.pair.compare",
+                &[
+                    ("origin", started.origin.as_str()),
+                    ("until", &utc_minutes(started.expires_at)),
+                ],
+            ));
+        }
+        let _ = std::io::stdout().flush();
+    };
+    match profile.pair(&uri, &device, on_code).await {
+        Ok(identity) => {
+            if out.json {
+                out.event(json!({"event": "paired", "identity": identity_json(&identity)}));
+            } else {
+                out.text(&tr_args(
+                    out.locale,
+                    "cli.pair.done",
+                    &[
+                        ("origin", identity.origin.as_str()),
+                        ("account", identity.account_name.as_deref().unwrap_or("—")),
+                        ("id", &identity.short_id()),
+                    ],
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => out.fail(&e),
+    }
+}
+
+fn identity_json(identity: &Identity) -> serde_json::Value {
+    json!({
+        "id": identity.short_id(),
+        "origin": identity.origin,
+        "device_id": identity.device_id,
+        "device_name": identity.device_name,
+        "account_name": identity.account_name,
+        "paired_at": identity.paired_at,
+        "key_fingerprint": identity.public_key.fingerprint(),
+    })
+}
+
+fn keys(out: &Out, profile: &Profile) -> ExitCode {
+    let identities = match profile.identities() {
+        Ok(i) => i,
+        Err(e) => return out.fail(&e),
+    };
+    if out.json {
+        for identity in &identities {
+            out.event(identity_json(identity));
+        }
+    } else if identities.is_empty() {
+        out.text(tr(out.locale, "cli.keys.none"));
+    } else {
+        for identity in &identities {
+            out.text(&tr_args(
+                out.locale,
+                "cli.keys.row",
+                &[
+                    ("id", &identity.short_id()),
+                    ("origin", identity.origin.as_str()),
+                    ("account", identity.account_name.as_deref().unwrap_or("—")),
+                    ("device", &identity.device_name),
+                    ("paired", &utc_minutes(identity.paired_at)),
+                ],
+            ));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+async fn forget(out: &Out, profile: &Profile, id: String, local: bool) -> ExitCode {
+    let how = if local {
+        Forget::LocalOnly
+    } else {
+        Forget::TellServer
+    };
+    match profile.forget(&id, how).await {
+        Ok(done) => {
+            if out.json {
+                out.event(json!({
+                    "event": "forgotten",
+                    "identity": identity_json(&done.identity),
+                    "server_told": done.server_told,
+                }));
+            } else {
+                let key = if done.server_told {
+                    "cli.forget.done"
+                } else {
+                    "cli.forget.done_local"
+                };
+                out.text(&tr_args(
+                    out.locale,
+                    key,
+                    &[
+                        ("id", &done.identity.short_id()),
+                        ("origin", done.identity.origin.as_str()),
+                    ],
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let mut message = e.describe(out.locale);
+            if !local && matches!(e, ClientError::Api(_) | ClientError::KeyStore(_)) {
+                message.push('\n');
+                message.push_str(&tr_args(
+                    out.locale,
+                    "cli.forget.local_hint",
+                    &[("id", &id)],
+                ));
+            }
+            out.fail_with(e.code(), &message)
+        }
+    }
+}
+
+/// Prints what each image holds; exit 0 when at least one civkey or otpauth code was read.
+fn scan_images(out: &Out, images: &[PathBuf]) -> ExitCode {
+    let mut found = 0usize;
+    for path in images {
+        match scan::scan_image(path) {
+            Ok(texts) if texts.is_empty() => report(out, path, "none", None),
+            Ok(texts) => {
+                for text in texts {
+                    if ScannedCode::parse(&text).is_ok() {
+                        found += 1;
+                        report(out, path, "code", Some(&text));
+                    } else {
+                        report(out, path, "other", Some(&text));
+                    }
+                }
+            }
+            Err(e) => {
+                let e = ClientError::from(e);
+                if out.json {
+                    out.event(json!({
+                        "image": path,
+                        "error": e.code(),
+                        "message": e.describe(out.locale),
+                    }));
+                } else {
+                    warn(&e.describe(out.locale));
+                }
+            }
+        }
+    }
+    if found > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// One line per decoded text: the civkey or otpauth text itself on stdout (so it can be piped to
+/// `civkey pair -`), anything else explained on stderr.
+fn report(out: &Out, path: &Path, kind: &str, text: Option<&str>) {
+    if out.json {
+        out.event(json!({"image": path, "kind": kind, "text": text}));
+        return;
+    }
+    let shown = path.display().to_string();
+    match (kind, text) {
+        ("code", Some(text)) => out.text(text),
+        (_, Some(text)) => warn(&tr_args(
+            out.locale,
+            "cli.scan.other",
+            &[("image", &shown), ("text", &printable(text))],
+        )),
+        _ => warn(&tr_args(out.locale, "cli.scan.none", &[("image", &shown)])),
+    }
+}
+
+fn scan_camera(out: &Out, index: Option<u32>, timeout: Duration) -> ExitCode {
+    let camera = match Camera::open(index) {
+        Ok(c) => c,
+        Err(e) => return out.fail(&e.into()),
+    };
+    if !out.json && std::io::stderr().is_terminal() {
+        warn(tr(out.locale, "cli.scan.camera_looking"));
+    }
+    match scan::scan(Box::new(camera), timeout) {
+        Ok(text) => {
+            if out.json {
+                out.event(json!({"kind": "code", "text": text}));
+            } else {
+                out.text(&text);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => out.fail(&e.into()),
+    }
+}
+
+/// A QR code's text made safe for a terminal: control characters shown as `?`, at most 200
+/// characters.
+fn printable(text: &str) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().count() > 200 {
+        shown.push('…');
+    }
+    shown
 }

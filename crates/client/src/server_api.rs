@@ -1,7 +1,7 @@
 //! Talking to a civkey server: the pairing claim, the outcome long poll, and signed device calls.
 //!
-//! The signing key is passed in; the keystore-backed identity (issue 4) holds it in the OS
-//! keystore and hands it here for the moment of signing.
+//! Signing goes through a [`Signer`]: a key in the OS keystore ([`StoredKey`]) in the product, a
+//! plain `SigningKey` in protocol tests.
 
 use std::time::Duration;
 
@@ -11,11 +11,51 @@ use civkey_proto::pair::{
     PairClaimRequest, PairClaimResponse, PairOutcome, PairOutcomeRequest, PairingUri,
     OUTCOME_POLL_MAX_SECS,
 };
-use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey, PairingProof};
+use civkey_proto::sign::{DeviceCall, DevicePublicKey, PairingProof, Signature};
 use civkey_proto::{paths, ApiError, ErrorCode, Origin};
 use p256::ecdsa::SigningKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::keystore::{KeyRef, KeyStore, KeyStoreError};
+
+/// Something that signs with a device key.
+pub trait Signer: Sync {
+    /// The public half.
+    fn public_key(&self) -> DevicePublicKey;
+    /// Signs `message`.
+    fn sign(&self, message: &[u8]) -> Result<Signature, KeyStoreError>;
+}
+
+impl Signer for SigningKey {
+    fn public_key(&self) -> DevicePublicKey {
+        DevicePublicKey::from(&p256::PublicKey::from(self.verifying_key()))
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Signature, KeyStoreError> {
+        Ok(civkey_proto::sign::sign(self, message))
+    }
+}
+
+/// A device key in a [`KeyStore`], with its public half known.
+pub struct StoredKey<'a> {
+    /// The store.
+    pub store: &'a dyn KeyStore,
+    /// The entry.
+    pub key: &'a KeyRef,
+    /// Its public half.
+    pub public_key: DevicePublicKey,
+}
+
+impl Signer for StoredKey<'_> {
+    fn public_key(&self) -> DevicePublicKey {
+        self.public_key.clone()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Signature, KeyStoreError> {
+        self.store.sign(self.key, message)
+    }
+}
 
 /// What can go wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +69,9 @@ pub enum ApiFailure {
     /// The server answered something that is not the protocol.
     #[error("the server's answer is not valid: {0}")]
     Garbage(String),
+    /// The device key could not sign.
+    #[error(transparent)]
+    KeyStore(#[from] KeyStoreError),
 }
 
 impl ApiFailure {
@@ -40,6 +83,9 @@ impl ApiFailure {
         }
     }
 }
+
+/// The largest answer the client reads; the protocol's answers are a few hundred bytes.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// A connection to one civkey server.
 #[derive(Clone, Debug)]
@@ -63,9 +109,16 @@ impl ServerApi {
     /// A client for the server at `origin`. Requests time out after the long poll's limit plus a
     /// margin, so a silent server is an error, not a hang.
     pub fn new(origin: Origin) -> Result<Self, ApiFailure> {
+        Self::with_timeout(origin, Duration::from_secs(OUTCOME_POLL_MAX_SECS + 10))
+    }
+
+    /// As [`ServerApi::new`] with another limit for each request (at least the long poll's, in
+    /// the product; tests shorten it).
+    pub fn with_timeout(origin: Origin, timeout: Duration) -> Result<Self, ApiFailure> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(OUTCOME_POLL_MAX_SECS + 10))
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("civkey/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
         Ok(ServerApi { origin, http })
@@ -80,10 +133,10 @@ impl ServerApi {
     pub async fn claim_pairing(
         &self,
         uri: &PairingUri,
-        key: &SigningKey,
+        key: &dyn Signer,
         device: &DeviceDescription,
     ) -> Result<PairClaimResponse, ApiFailure> {
-        let public_key = DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()));
+        let public_key = key.public_key();
         let proof = PairingProof {
             origin: &uri.origin,
             session_id: &uri.session_id,
@@ -98,7 +151,7 @@ impl ServerApi {
             device_name: device.name.clone(),
             device_model: device.model.clone(),
             device_kind: device.kind,
-            proof: sign(key, &proof),
+            proof: key.sign(&proof)?,
         };
         let path = paths::fill(
             paths::PAIR_CLAIM,
@@ -128,7 +181,7 @@ impl ServerApi {
     pub async fn device_call<B: Serialize, T: DeserializeOwned>(
         &self,
         device_id: &DeviceId,
-        key: &SigningKey,
+        key: &dyn Signer,
         method: reqwest::Method,
         path_and_query: &str,
         body: Option<&B>,
@@ -138,7 +191,7 @@ impl ServerApi {
             None => Vec::new(),
         };
         let nonce = Nonce::generate(&mut rand::rngs::OsRng);
-        let timestamp = now();
+        let timestamp = crate::clock::Clock::now(&crate::clock::SystemClock);
         let signed = DeviceCall {
             origin: &self.origin,
             device_id,
@@ -153,7 +206,7 @@ impl ServerApi {
             device_id: *device_id,
             timestamp,
             nonce,
-            signature: sign(key, &signed),
+            signature: key.sign(&signed)?,
         };
         let mut request = self.http.request(method, self.url(path_and_query));
         for (name, value) in auth.to_headers() {
@@ -180,10 +233,20 @@ impl ServerApi {
             .await
             .map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
+            .map_err(|e| ApiFailure::Unreachable(e.to_string()))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(ApiFailure::Garbage(format!(
+                    "the answer is larger than {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             serde_json::from_slice(bytes).map_err(|e| ApiFailure::Garbage(e.to_string()))
@@ -196,11 +259,4 @@ impl ServerApi {
             }
         }
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -1,0 +1,273 @@
+//! Pairing: from a scanned `civkey://pair` URI to a stored identity.
+//!
+//! 1. Read the URI strictly (an `http://` origin other than loopback is refused by the protocol
+//!    crate).
+//! 2. Make the device key in the keystore; a [`KeyGuard`] deletes it again unless the flow ends in
+//!    a confirmed pairing.
+//! 3. Claim the session with a proof signed by the new key. The confirmation code is derived here,
+//!    from the URI's secret and our own public key; a server that reports another code is not
+//!    trusted (a relayed QR code yields a different code, which is the point of comparing).
+//! 4. Show the code, wait for the browser's decision (long polls), and store the identity only when
+//!    the citizen confirmed it.
+
+use civkey_proto::pair::{ConfirmationCode, PairClaimResponse, PairStatus, PairingUri};
+use civkey_proto::sign::DevicePublicKey;
+use civkey_proto::{paths, ErrorCode, Origin, ScannedCode};
+use serde::Serialize;
+
+use crate::keystore::{KeyGuard, KeyRef};
+use crate::profile::{Identity, Profile};
+use crate::server_api::{ApiFailure, DeviceDescription, ServerApi, StoredKey};
+use crate::{ClientError, CodeSummary};
+
+/// How long after the session's stated expiry the client keeps asking before it calls the session
+/// expired itself (a server that keeps saying "claimed" must not hold the app forever).
+pub const EXPIRY_GRACE_SECS: u64 = 30;
+
+/// What the citizen compares: shown as soon as the session is claimed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PairingStarted {
+    /// The server.
+    pub origin: Origin,
+    /// The code to compare with the browser's.
+    pub confirmation_code: ConfirmationCode,
+    /// When the session expires (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// Reads `text` as a pairing URI, or says what it is instead.
+pub fn read_pairing_uri(text: &str) -> Result<PairingUri, ClientError> {
+    match ScannedCode::parse(text)? {
+        ScannedCode::Pair(uri) => Ok(uri),
+        other => Err(ClientError::NotPairing(CodeSummary::of(&other))),
+    }
+}
+
+/// A claimed pairing session: the code is known, the browser has not decided yet. Dropping it
+/// abandons the pairing and deletes the new key.
+pub struct PendingPairing<'p> {
+    profile: &'p Profile,
+    api: ServerApi,
+    uri: PairingUri,
+    guard: KeyGuard<'p>,
+    key_ref: KeyRef,
+    public_key: DevicePublicKey,
+    claim: PairClaimResponse,
+    device_name: String,
+    /// What to show the citizen.
+    pub started: PairingStarted,
+}
+
+impl Profile {
+    /// Pairs this device using the scanned or pasted `text`: calls `on_code` with the confirmation
+    /// code once the session is claimed, then waits for the browser's decision and returns the
+    /// stored identity. On any error, nothing is stored and the new key is deleted again.
+    pub async fn pair(
+        &self,
+        text: &str,
+        device: &DeviceDescription,
+        on_code: impl FnOnce(&PairingStarted),
+    ) -> Result<Identity, ClientError> {
+        let pending = self.begin_pairing(text, device).await?;
+        on_code(&pending.started);
+        pending.finish().await
+    }
+
+    /// The first half of [`Profile::pair`]: reads the URI, makes the key, claims the session and
+    /// checks the confirmation code.
+    pub async fn begin_pairing(
+        &self,
+        text: &str,
+        device: &DeviceDescription,
+    ) -> Result<PendingPairing<'_>, ClientError> {
+        let uri = read_pairing_uri(text)?;
+        let api = self.server(&uri.origin)?;
+        let key_ref = KeyRef::generate(self.profile_id(), "device");
+        let public_key = self.store().create_signing_key(&key_ref)?;
+        let guard = KeyGuard::new(self.store(), key_ref.clone());
+        let key = StoredKey {
+            store: self.store(),
+            key: &key_ref,
+            public_key: public_key.clone(),
+        };
+        let claim = api
+            .claim_pairing(&uri, &key, device)
+            .await
+            .map_err(pairing_error)?;
+        let ours = uri.confirmation_code(&public_key);
+        if claim.confirmation_code != ours {
+            return Err(ClientError::CodeMismatch);
+        }
+        let started = PairingStarted {
+            origin: uri.origin.clone(),
+            confirmation_code: ours,
+            expires_at: claim.expires_at,
+        };
+        Ok(PendingPairing {
+            profile: self,
+            api,
+            uri,
+            guard,
+            key_ref,
+            public_key,
+            claim,
+            device_name: device.name.as_str().to_string(),
+            started,
+        })
+    }
+}
+
+impl PendingPairing<'_> {
+    /// The second half of [`Profile::pair`]: waits for the browser's decision and stores the
+    /// identity when the citizen confirmed.
+    pub async fn finish(self) -> Result<Identity, ClientError> {
+        let PendingPairing {
+            profile,
+            api,
+            uri,
+            guard,
+            key_ref,
+            public_key,
+            claim,
+            device_name,
+            started: _,
+        } = self;
+        let outcome = loop {
+            let outcome = api
+                .pairing_outcome(&uri, &claim.claim_token)
+                .await
+                .map_err(pairing_error)?;
+            match outcome.status {
+                PairStatus::Confirmed => break outcome,
+                PairStatus::Refused => return Err(ClientError::PairingRefused),
+                PairStatus::Expired => return Err(ClientError::PairingExpired),
+                PairStatus::Claimed | PairStatus::Waiting => {
+                    let deadline = claim.expires_at.max(outcome.expires_at);
+                    if profile.clock().now() > deadline.saturating_add(EXPIRY_GRACE_SECS) {
+                        return Err(ClientError::PairingExpired);
+                    }
+                }
+            }
+        };
+        let device_id = outcome.device_id.ok_or_else(|| {
+            ClientError::Api(ApiFailure::Garbage(
+                "a confirmed pairing without a device id".into(),
+            ))
+        })?;
+        let identity = Identity {
+            origin: uri.origin.clone(),
+            device_id,
+            device_name,
+            account_name: outcome.account_name,
+            paired_at: profile.clock().now(),
+            public_key,
+            key: key_ref,
+        };
+        if let Err(error) = profile.add(identity.clone()) {
+            // The server has the key but we cannot remember it: disconnect it there before the
+            // guard deletes it here, so no half-paired key is left on either side.
+            let _: Result<serde_json::Value, _> = profile
+                .device_call::<(), _>(&identity, reqwest::Method::DELETE, paths::DEVICE_SELF, None)
+                .await;
+            return Err(error);
+        }
+        guard.keep();
+        Ok(identity)
+    }
+}
+
+/// The server's pairing refusals as the app names them.
+fn pairing_error(failure: ApiFailure) -> ClientError {
+    match failure.code() {
+        Some(ErrorCode::PairingExpired) => ClientError::PairingExpired,
+        Some(ErrorCode::PairingRefused) => ClientError::PairingRefused,
+        _ => ClientError::from(failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::KeyStoreError;
+
+    #[test]
+    fn other_codes_are_not_taken_for_pairing() {
+        let err =
+            read_pairing_uri("otpauth://totp/GitHub:jana?secret=JBSWY3DPEHPK3PXP&issuer=GitHub")
+                .unwrap_err();
+        assert!(
+            matches!(err, ClientError::NotPairing(CodeSummary::Otp { .. })),
+            "{err:?}"
+        );
+        let err = read_pairing_uri("https://example.com/").unwrap_err();
+        assert!(matches!(err, ClientError::Unreadable(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_pairing_uri_for_plain_http_off_loopback_is_refused() {
+        let uri = "civkey://pair?v=1&s=http%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
+        let err = read_pairing_uri(uri).unwrap_err();
+        assert!(matches!(err, ClientError::Unreadable(_)), "{err:?}");
+        assert!(err.to_string().contains("http"), "{err}");
+        let loopback = "civkey://pair?v=1&s=http%3A%2F%2F127.0.0.1%3A8080&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
+        assert!(read_pairing_uri(loopback).is_ok());
+    }
+
+    #[test]
+    fn truncated_and_oversized_uris_are_refused() {
+        let full = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
+        for cut in [20, 40, 60, full.len() - 5] {
+            assert!(read_pairing_uri(&full[..cut]).is_err(), "{}", &full[..cut]);
+        }
+        let oversized = format!("{full}&pad={}", "A".repeat(5000));
+        assert!(read_pairing_uri(&oversized).is_err());
+    }
+
+    /// A keystore that is there but says no (locked, access denied).
+    struct Refusing;
+
+    impl crate::keystore::KeyStore for Refusing {
+        fn name(&self) -> &'static str {
+            "refusing"
+        }
+        fn put_secret(&self, _: &KeyRef, _: &[u8]) -> Result<(), KeyStoreError> {
+            Err(KeyStoreError::Refused("the collection is locked".into()))
+        }
+        fn get_secret(&self, key: &KeyRef) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyStoreError> {
+            Err(KeyStoreError::Missing(key.clone()))
+        }
+        fn delete(&self, _: &KeyRef) -> Result<(), KeyStoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusing_keystore_stops_pairing_before_the_server_hears_of_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let uri = format!(
+            "civkey://pair?v=1&s=http%3A%2F%2F127.0.0.1%3A{port}&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw"
+        );
+        let dir =
+            std::env::temp_dir().join(format!("civkey-refusing-{}-{port}", std::process::id()));
+        let profile = Profile::open(&dir, std::sync::Arc::new(Refusing)).unwrap();
+        let err = profile
+            .pair(&uri, &crate::this_computer().unwrap(), |_| {
+                panic!("no code")
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::KeyStore(KeyStoreError::Refused(_))),
+            "{err:?}"
+        );
+        assert!(err
+            .describe(civkey_i18n::Locale::En)
+            .contains("The OS keystore refused access (the collection is locked)"));
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "the server was contacted");
+        assert!(profile.identities().unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
