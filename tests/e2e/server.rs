@@ -75,3 +75,81 @@ async fn unknown_paths_get_the_documented_error_body() {
     let body: ApiError = response.json().await.unwrap();
     assert_eq!(body.code, ErrorCode::NotFound);
 }
+
+/// `civkey-server ARGS…` on a fresh database in `dir`.
+fn admin(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(
+        civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
+    )
+    .arg("--data-dir")
+    .arg(dir)
+    .args(args)
+    .env("CIVKEY_LOG", "warn")
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn an_operator_registers_a_service_and_rotates_the_signing_key() {
+    let dir = civkey_tests::TempDir::new("civkey-admin-oidc");
+    let added = admin(
+        &dir.0,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Daňový portál",
+            "--redirect-uri",
+            "https://dane.example.cz/callback",
+        ],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let added: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    let client_id = added["client_id"].as_str().unwrap();
+    assert!(added["client_secret"].as_str().unwrap().len() >= 40);
+
+    let listed = admin(&dir.0, &["client", "list"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["client_id"], client_id);
+    assert!(
+        listed.get("client_secret").is_none(),
+        "the secret is shown once only"
+    );
+
+    let refused = admin(
+        &dir.0,
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("must use https"));
+
+    let first = admin(&dir.0, &["keys", "rotate"]);
+    let second = admin(&dir.0, &["keys", "rotate"]);
+    let kid = |o: &std::process::Output| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["active_kid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(kid(&first), kid(&second));
+    let jwks: serde_json::Value =
+        serde_json::from_slice(&admin(&dir.0, &["keys", "list"]).stdout).unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec![kid(&second), kid(&first)]);
+}

@@ -1,7 +1,7 @@
 //! The civkey companion identity server.
 //!
-//! For now it serves a placeholder page and a health check; the citizen portal, the pairing API
-//! and the OpenID Connect provider are built on this skeleton. Layering, as in DESIGN.md:
+//! It serves the citizen portal, the app API (pairing, signed device calls) and a health check;
+//! the OpenID Connect provider is being built (`services::oidc`). Layering, as in DESIGN.md:
 //! routes → handlers → services → store, with [`router`] as the one entry point that `main` and
 //! the tests share.
 

@@ -61,6 +61,38 @@ enum Command {
     /// Manage citizens.
     #[command(subcommand)]
     Citizen(CitizenCommand),
+    /// Manage the services citizens log in to (OpenID Connect clients).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage the keys ID tokens are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a service; prints its client id and secret as JSON (the secret only this once).
+    Add {
+        /// The name citizens see on the login page.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeat for several; matched exactly; all on one host).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A logo to show on the login page (https).
+        #[arg(long)]
+        logo: Option<String>,
+    },
+    /// List services as JSON.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key; the old one stays published until its tokens have expired.
+    Rotate,
+    /// Print the published keys (the JWKS) as JSON.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -122,7 +154,7 @@ async fn run() -> anyhow::Result<()> {
     };
     let (listen, public_url) = match &cli.command {
         Command::Serve(a) | Command::Demo(a) => (a.listen, a.public_url.clone()),
-        Command::Citizen(_) => (None, None),
+        Command::Citizen(_) | Command::Client(_) | Command::Keys(_) => (None, None),
     };
     let config = Config::merge(
         listen,
@@ -172,6 +204,54 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Client(ClientCommand::Add {
+            name,
+            redirect_uris,
+            logo,
+        }) => {
+            let services = admin_services(&config, store)?;
+            let new = services
+                .register_client(&name, &redirect_uris, logo.as_deref())
+                .await
+                .map_err(refusal)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "client_id": new.client.id,
+                    "client_secret": new.secret.as_str(),
+                    "name": new.client.name,
+                    "redirect_uris": new.client.redirect_uris,
+                    "logo_url": new.client.logo_url,
+                })
+            );
+            Ok(())
+        }
+        Command::Client(ClientCommand::List) => {
+            for c in store.clients().await? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "client_id": c.id,
+                        "name": c.name,
+                        "redirect_uris": c.redirect_uris,
+                        "logo_url": c.logo_url,
+                        "created_at": c.created_at,
+                    })
+                );
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let services = admin_services(&config, store)?;
+            let kid = services.rotate_signing_key().await.map_err(refusal)?;
+            println!("{}", serde_json::json!({ "active_kid": kid }));
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List) => {
+            let services = admin_services(&config, store)?;
+            println!("{}", services.jwks().await.map_err(refusal)?);
+            Ok(())
+        }
         Command::Citizen(CitizenCommand::List) => {
             for c in store.list_citizens().await? {
                 println!(
@@ -189,6 +269,15 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The flows, for admin commands (they never serve, so the origin is only a label here).
+fn admin_services(
+    config: &Config,
+    store: Store,
+) -> anyhow::Result<civkey_server::services::Services> {
+    let origin = config.public_origin(config.listen)?;
+    Ok(AppState::new(origin, store).services().clone())
 }
 
 fn refusal(e: ServiceError) -> anyhow::Error {

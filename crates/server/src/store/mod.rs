@@ -5,12 +5,14 @@
 
 mod citizens;
 mod devices;
+mod oidc;
 mod outbox;
 mod pairing;
 mod sessions;
 
 pub use citizens::{CitizenRecord, NewCitizen};
 pub use devices::{DeviceRecord, NewDevice};
+pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use outbox::OutboxMessage;
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::WebSession;
@@ -23,7 +25,13 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::clock::{Clock, SystemClock};
 
 /// Numbered migrations, applied in order at start-up. Append only; never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/0002_oidc_clients_and_keys.sql"),
+    ),
+];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
 /// and waiting up to 5 s for a lock instead of failing.
@@ -36,7 +44,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
