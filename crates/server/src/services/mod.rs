@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod citizens;
 pub mod devices;
+pub mod login;
 pub mod oidc;
 pub mod pairing;
 #[cfg(test)]

@@ -942,3 +942,493 @@ mod totp_removal {
         );
     }
 }
+
+/// Logging in to a service with the mobile key (OpenID Connect provider side).
+mod login {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use civkey_proto::login::{LoginDecisionRequest, LoginOpenRequest, LoginPageEvent, LoginUri};
+    use civkey_proto::sign::{Decision, LoginApproval};
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::services::login::{AuthorizeError, AuthorizeParams, StartedLogin};
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more-bytes";
+    const REDIRECT: &str = "https://dane.example.cz/callback";
+
+    fn challenge(verifier: &str) -> String {
+        B64.encode(Sha256::digest(verifier.as_bytes()))
+    }
+
+    fn params(client_id: &str) -> AuthorizeParams {
+        AuthorizeParams {
+            client_id: Some(client_id.into()),
+            redirect_uri: Some(REDIRECT.into()),
+            response_type: Some("code".into()),
+            scope: Some("openid profile".into()),
+            state: Some("st-123".into()),
+            nonce: Some("n-456".into()),
+            code_challenge: Some(challenge(VERIFIER)),
+            code_challenge_method: Some("S256".into()),
+        }
+    }
+
+    struct Login {
+        f: Fixture,
+        client_id: String,
+        secret: String,
+        device_key: SigningKey,
+        device_id: DeviceId,
+    }
+
+    async fn login_fixture() -> Login {
+        let f = fixture().await;
+        let new = f
+            .services
+            .register_client("Daňový portál", &[REDIRECT.into()], None)
+            .await
+            .unwrap();
+        let device_key = key(0x42);
+        let device_id = paired(&f, &device_key).await;
+        Login {
+            client_id: new.client.id.clone(),
+            secret: new.secret.to_string(),
+            f,
+            device_key,
+            device_id,
+        }
+    }
+
+    impl Login {
+        async fn start(&self) -> StartedLogin {
+            self.f
+                .services
+                .authorize(&params(&self.client_id))
+                .await
+                .unwrap()
+        }
+
+        async fn device(&self) -> crate::store::DeviceRecord {
+            self.f
+                .services
+                .store
+                .device(&self.device_id.to_text())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+
+        /// Scans the page's current QR code and opens the request.
+        async fn scan(
+            &self,
+            started: &StartedLogin,
+        ) -> Result<civkey_proto::login::LoginRequestInfo, ServiceError> {
+            let (text, _) = self
+                .f
+                .services
+                .login_qr_uri(&started.request_id.to_text())
+                .await
+                .unwrap();
+            let uri = LoginUri::parse(&text).unwrap();
+            self.f
+                .services
+                .open_login(
+                    &self.device().await,
+                    &started.request_id.to_text(),
+                    &uri.open_request(),
+                )
+                .await
+        }
+
+        fn decision(
+            &self,
+            info: &civkey_proto::login::LoginRequestInfo,
+            key: &SigningKey,
+            decision: Decision,
+        ) -> LoginDecisionRequest {
+            let time = self.f.clock.now();
+            let signed = LoginApproval {
+                origin: &self.f.services.origin,
+                request_id: &info.request_id,
+                service_id: &info.service_id,
+                service_origin: &info.service_origin,
+                challenge: &info.challenge,
+                time,
+                decision,
+            }
+            .signed_bytes();
+            LoginDecisionRequest {
+                device_id: self.device_id,
+                decision,
+                time,
+                signature: civkey_proto::sign::sign(key, &signed),
+            }
+        }
+
+        /// Scans, approves, and returns the code from the page's redirect.
+        async fn approved_code(&self) -> String {
+            let started = self.start().await;
+            let info = self.scan(&started).await.unwrap();
+            let id = started.request_id.to_text();
+            self.f
+                .services
+                .decide_login(
+                    &id,
+                    &self.decision(&info, &self.device_key, Decision::Approve),
+                )
+                .await
+                .unwrap();
+            match self.f.services.login_page_event(&id).await.unwrap() {
+                LoginPageEvent::Approved { redirect_to } => {
+                    let url = url::Url::parse(&redirect_to).unwrap();
+                    assert!(redirect_to.starts_with(REDIRECT));
+                    let q: std::collections::HashMap<_, _> = url.query_pairs().collect();
+                    assert_eq!(q["state"], "st-123");
+                    q["code"].to_string()
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scanned_and_approved_login_gives_the_service_a_signed_id_token() {
+        let l = login_fixture().await;
+        let started = l.start().await;
+        assert!(started
+            .launch_uri
+            .starts_with("civkey://login?v=1&s=https%3A%2F%2Fid.example.gov"));
+        let info = l.scan(&started).await.unwrap();
+        assert_eq!(info.service_name, "Daňový portál");
+        assert_eq!(info.service_origin.as_str(), "https://dane.example.cz");
+        let id = started.request_id.to_text();
+        assert_eq!(
+            l.f.services.login_page_event(&id).await.unwrap(),
+            LoginPageEvent::Waiting
+        );
+        l.f.clock.advance(3);
+        l.f.services
+            .decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
+            .await
+            .unwrap();
+        let LoginPageEvent::Approved { redirect_to } =
+            l.f.services.login_page_event(&id).await.unwrap()
+        else {
+            panic!("not approved")
+        };
+        let url = url::Url::parse(&redirect_to).unwrap();
+        let code = url
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .to_string();
+
+        let tokens =
+            l.f.services
+                .exchange_code(&l.client_id, &l.secret, &code, REDIRECT, VERIFIER)
+                .await
+                .unwrap();
+        let jwks = l.f.services.jwks().await.unwrap();
+        let parts: Vec<&str> = tokens.id_token.split('.').collect();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["iss"], "https://id.example.gov");
+        assert_eq!(claims["aud"], l.client_id.as_str());
+        assert_eq!(claims["nonce"], "n-456");
+        assert_eq!(claims["name"], "Jana Nováková");
+        assert_eq!(claims["exp"], json_u64(l.f.clock.now() + 300));
+        assert_ne!(
+            claims["sub"],
+            l.f.citizen.as_str(),
+            "sub is pairwise, not the citizen id"
+        );
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+
+        let info = l.f.services.userinfo(&tokens.access_token).await.unwrap();
+        assert_eq!(info["sub"], claims["sub"]);
+        assert_eq!(info["name"], "Jana Nováková");
+
+        // History and last-used.
+        let history =
+            l.f.services
+                .store
+                .login_history(&l.f.citizen, 10)
+                .await
+                .unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].service_name, "Daňový portál");
+        assert_eq!(
+            history[0].device_id.as_deref(),
+            Some(l.device_id.to_text().as_str())
+        );
+        assert_eq!(l.device().await.last_used_at, Some(T0 + 3));
+    }
+
+    fn json_u64(n: u64) -> serde_json::Value {
+        serde_json::json!(n)
+    }
+
+    #[tokio::test]
+    async fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        let code = l.approved_code().await;
+        let err = |r: Result<_, crate::services::login::OAuthError>| r.map(|_| ()).unwrap_err();
+        assert_eq!(
+            err(s
+                .exchange_code(&l.client_id, "wrong", &code, REDIRECT, VERIFIER)
+                .await)
+            .error,
+            "invalid_client"
+        );
+        assert_eq!(
+            err(s
+                .exchange_code("nobody", &l.secret, &code, REDIRECT, VERIFIER)
+                .await)
+            .error,
+            "invalid_client"
+        );
+        // A failed exchange with the right client uses the code up (it may have leaked).
+        let e = err(s
+            .exchange_code(
+                &l.client_id,
+                &l.secret,
+                &code,
+                REDIRECT,
+                "x".repeat(43).as_str(),
+            )
+            .await);
+        assert_eq!((e.error, e.status), ("invalid_grant", 400));
+        assert!(e.description.contains("code_verifier"), "{e:?}");
+        assert_eq!(
+            err(s
+                .exchange_code(&l.client_id, &l.secret, &code, REDIRECT, VERIFIER)
+                .await)
+            .error,
+            "invalid_grant"
+        );
+
+        let code = l.approved_code().await;
+        let e = err(s
+            .exchange_code(
+                &l.client_id,
+                &l.secret,
+                &code,
+                "https://dane.example.cz/other",
+                VERIFIER,
+            )
+            .await);
+        assert!(e.description.contains("redirect_uri"), "{e:?}");
+
+        let code = l.approved_code().await;
+        s.exchange_code(&l.client_id, &l.secret, &code, REDIRECT, VERIFIER)
+            .await
+            .unwrap();
+        let e = err(s
+            .exchange_code(&l.client_id, &l.secret, &code, REDIRECT, VERIFIER)
+            .await);
+        assert!(e.description.contains("already used"), "{e:?}");
+
+        let code = l.approved_code().await;
+        l.f.clock.advance(61);
+        let e = err(s
+            .exchange_code(&l.client_id, &l.secret, &code, REDIRECT, VERIFIER)
+            .await);
+        assert!(e.description.contains("expired"), "{e:?}");
+        assert_eq!(
+            s.userinfo("not-a-token").await.unwrap_err().error,
+            "invalid_token"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_authorization_requests_are_refused_the_standard_way() {
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        let mut p = params("nobody");
+        assert!(matches!(
+            s.authorize(&p).await,
+            Err(AuthorizeError::Show(_))
+        ));
+        p = params(&l.client_id);
+        p.redirect_uri = Some("https://evil.example/cb".into());
+        assert!(matches!(
+            s.authorize(&p).await,
+            Err(AuthorizeError::Show(_))
+        ));
+        for (change, error) in [
+            (
+                (|p: &mut AuthorizeParams| p.code_challenge = None) as fn(&mut AuthorizeParams),
+                "invalid_request",
+            ),
+            (
+                |p| p.code_challenge_method = Some("plain".into()),
+                "invalid_request",
+            ),
+            (
+                |p| p.code_challenge = Some("short".into()),
+                "invalid_request",
+            ),
+            (|p| p.scope = Some("profile".into()), "invalid_scope"),
+            (
+                |p| p.response_type = Some("token".into()),
+                "unsupported_response_type",
+            ),
+            (|p| p.state = Some("s".repeat(600)), "invalid_request"),
+        ] {
+            let mut p = params(&l.client_id);
+            change(&mut p);
+            let refused = s.authorize(&p).await.unwrap_err();
+            let url = refused.redirect_url().unwrap();
+            assert!(url.starts_with(REDIRECT), "{url}");
+            assert!(url.contains(&format!("error={error}")), "{url}");
+        }
+        let mut p = params(&l.client_id);
+        p.code_challenge = None;
+        let url = s.authorize(&p).await.unwrap_err().redirect_url().unwrap();
+        assert!(url.contains("state=st-123"), "{url}");
+    }
+
+    #[tokio::test]
+    async fn a_photographed_qr_code_is_refused_a_few_seconds_later() {
+        let l = login_fixture().await;
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        let (text, left) = l.f.services.login_qr_uri(&id).await.unwrap();
+        assert_eq!(left, 180);
+        let photographed = LoginUri::parse(&text).unwrap().open_request();
+        l.f.clock.advance(6);
+        let device = l.device().await;
+        assert_eq!(
+            code_of(l.f.services.open_login(&device, &id, &photographed).await),
+            ErrorCode::LoginQrStale
+        );
+        // A forged MAC is refused outright.
+        let forged = LoginOpenRequest::Qr {
+            elapsed: 6,
+            mac: civkey_proto::ids::QrMac::from_bytes([7; 32]),
+        };
+        assert_eq!(
+            code_of(l.f.services.open_login(&device, &id, &forged).await),
+            ErrorCode::LoginQrInvalid
+        );
+        // The code on the page now works.
+        assert!(l.scan(&started).await.is_ok());
+        // After three minutes the request is gone.
+        l.f.clock.advance(180);
+        assert_eq!(code_of(l.scan(&started).await), ErrorCode::LoginExpired);
+        assert_eq!(
+            l.f.services.login_page_event(&id).await.unwrap(),
+            LoginPageEvent::Expired
+        );
+    }
+
+    #[tokio::test]
+    async fn the_launch_token_opens_the_request_once() {
+        let l = login_fixture().await;
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        let open = LoginUri::parse(&started.launch_uri).unwrap().open_request();
+        let device = l.device().await;
+        l.f.services.open_login(&device, &id, &open).await.unwrap();
+        // Another device with the same (leaked) link gets nothing.
+        let other_key = key(0x43);
+        let other = paired(&l.f, &other_key).await;
+        let other =
+            l.f.services
+                .store
+                .device(&other.to_text())
+                .await
+                .unwrap()
+                .unwrap();
+        assert!(l.f.services.open_login(&other, &id, &open).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn only_the_scanning_device_decides_once_with_its_own_key() {
+        let l = login_fixture().await;
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        let info = l.scan(&started).await.unwrap();
+        // A signature by another key is refused.
+        assert_eq!(
+            code_of(
+                l.f.services
+                    .decide_login(&id, &l.decision(&info, &key(0x77), Decision::Approve))
+                    .await
+            ),
+            ErrorCode::BadSignature
+        );
+        // A denial is recorded and the page learns it; no code, no history.
+        l.f.services
+            .decide_login(&id, &l.decision(&info, &l.device_key, Decision::Deny))
+            .await
+            .unwrap();
+        assert_eq!(
+            l.f.services.login_page_event(&id).await.unwrap(),
+            LoginPageEvent::Denied
+        );
+        assert_eq!(
+            code_of(
+                l.f.services
+                    .decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
+                    .await
+            ),
+            ErrorCode::LoginUsed
+        );
+        assert!(l
+            .f
+            .services
+            .store
+            .login_history(&l.f.citizen, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_approval_from_a_disconnected_device_is_refused() {
+        let l = login_fixture().await;
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        let info = l.scan(&started).await.unwrap();
+        l.f.services
+            .store
+            .disconnect_device(&l.f.citizen, &l.device_id.to_text(), T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            code_of(
+                l.f.services
+                    .decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
+                    .await
+            ),
+            ErrorCode::DeviceDisconnected
+        );
+    }
+
+    #[tokio::test]
+    async fn services_on_different_hosts_see_different_subjects() {
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        let a = s
+            .pairwise_sub("dane.example.cz", &l.f.citizen)
+            .await
+            .unwrap();
+        let b = s
+            .pairwise_sub("banka.example.cz", &l.f.citizen)
+            .await
+            .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            s.pairwise_sub("dane.example.cz", &l.f.citizen)
+                .await
+                .unwrap()
+        );
+        assert_eq!(a.len(), 43);
+    }
+}

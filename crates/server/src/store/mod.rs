@@ -5,6 +5,7 @@
 
 mod citizens;
 mod devices;
+mod logins;
 mod oidc;
 mod outbox;
 mod pairing;
@@ -12,6 +13,7 @@ mod sessions;
 
 pub use citizens::{CitizenRecord, NewCitizen};
 pub use devices::{DeviceRecord, NewDevice};
+pub use logins::{Approval, LoginHistoryEntry, LoginRecord, NewLoginRequest};
 pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use outbox::OutboxMessage;
 pub use pairing::{Claim, PairingRecord};
@@ -31,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/0002_oidc_clients_and_keys.sql"),
     ),
+    (3, include_str!("../../migrations/0003_login_requests.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -44,7 +47,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,399 @@
+//! Login requests (OpenID Connect authorization requests answered with the mobile key), the
+//! authorization codes and access tokens they lead to, and the citizen's login history.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
+
+/// A login request to create at the authorization endpoint.
+#[derive(Debug, Clone)]
+pub struct NewLoginRequest {
+    /// The request id (base64url).
+    pub id: String,
+    /// The asking service.
+    pub client_id: String,
+    /// Where the browser goes back (already matched exactly against the client's list).
+    pub redirect_uri: String,
+    /// The scopes asked for.
+    pub scope: String,
+    /// The service's `state`.
+    pub state: Option<String>,
+    /// The service's `nonce`.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The QR secret (base64url); never leaves the server.
+    pub qr_secret: String,
+    /// SHA-256 of the same-device launch token.
+    pub launch_token_hash: String,
+    /// The challenge devices sign (base64url).
+    pub challenge: String,
+    /// When it started.
+    pub created_at: u64,
+    /// When it expires.
+    pub expires_at: u64,
+}
+
+/// A login request as stored.
+#[derive(Clone)]
+pub struct LoginRecord {
+    /// The request id.
+    pub id: String,
+    /// The asking service.
+    pub client_id: String,
+    /// Where the browser goes back.
+    pub redirect_uri: String,
+    /// The scopes.
+    pub scope: String,
+    /// The service's `state`.
+    pub state: Option<String>,
+    /// The service's `nonce`.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The QR secret (base64url).
+    pub qr_secret: String,
+    /// The challenge devices sign.
+    pub challenge: String,
+    /// `waiting`, `opened`, `approved` or `denied`.
+    pub status: String,
+    /// When it started.
+    pub created_at: u64,
+    /// When it expires.
+    pub expires_at: u64,
+    /// The device that opened it.
+    pub device_id: Option<String>,
+    /// That device's citizen.
+    pub citizen_id: Option<String>,
+    /// When the device decided.
+    pub decided_at: Option<u64>,
+    /// When the authorization code was exchanged.
+    pub code_used_at: Option<u64>,
+}
+
+impl std::fmt::Debug for LoginRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("status", &self.status)
+            .field("expires_at", &self.expires_at)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One line of the citizen's login history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginHistoryEntry {
+    /// The service.
+    pub service_name: String,
+    /// `mobile_key` (later also other means).
+    pub means: String,
+    /// The device, for the mobile key.
+    pub device_id: Option<String>,
+    /// When.
+    pub at: u64,
+}
+
+const COLUMNS: &str = "id, client_id, redirect_uri, scope, state, nonce, code_challenge, \
+     qr_secret, challenge, status, created_at, expires_at, device_id, citizen_id, decided_at, \
+     code_used_at";
+
+fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
+    Ok(LoginRecord {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        scope: row.try_get("scope")?,
+        state: row.try_get("state")?,
+        nonce: row.try_get("nonce")?,
+        code_challenge: row.try_get("code_challenge")?,
+        qr_secret: row.try_get("qr_secret")?,
+        challenge: row.try_get("challenge")?,
+        status: row.try_get("status")?,
+        created_at: get_u64(row, "created_at")?,
+        expires_at: get_u64(row, "expires_at")?,
+        device_id: row.try_get("device_id")?,
+        citizen_id: row.try_get("citizen_id")?,
+        decided_at: get_opt_u64(row, "decided_at")?,
+        code_used_at: get_opt_u64(row, "code_used_at")?,
+    })
+}
+
+/// An approval to record: the code the service will exchange, and the history line.
+#[derive(Debug, Clone)]
+pub struct Approval<'a> {
+    /// SHA-256 of the authorization code.
+    pub code_hash: &'a str,
+    /// When the code expires.
+    pub code_expires_at: u64,
+    /// The history line's id.
+    pub history_id: &'a str,
+    /// The service's name, as the history shows it.
+    pub service_name: &'a str,
+}
+
+impl Store {
+    /// Creates a login request.
+    pub async fn insert_login_request(&self, r: &NewLoginRequest) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_requests (id, client_id, redirect_uri, scope, state, nonce, \
+             code_challenge, qr_secret, launch_token_hash, challenge, status, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'waiting', $11, $12)",
+        )
+        .bind(&r.id)
+        .bind(&r.client_id)
+        .bind(&r.redirect_uri)
+        .bind(&r.scope)
+        .bind(&r.state)
+        .bind(&r.nonce)
+        .bind(&r.code_challenge)
+        .bind(&r.qr_secret)
+        .bind(&r.launch_token_hash)
+        .bind(&r.challenge)
+        .bind(to_db(r.created_at))
+        .bind(to_db(r.expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The login request `id`.
+    pub async fn login_request(&self, id: &str) -> Result<Option<LoginRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM login_requests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(read)
+        .transpose()
+    }
+
+    /// A device opens the request (it scanned the code): `waiting` → `opened`, or the same device
+    /// opening it again. With `launch_token_hash`, the token must match and is used up. Returns
+    /// whether this device now holds the request.
+    pub async fn open_login_request(
+        &self,
+        id: &str,
+        device_id: &str,
+        citizen_id: &str,
+        launch_token_hash: Option<&str>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = match launch_token_hash {
+            None => {
+                sqlx::query(
+                    "UPDATE login_requests SET status = 'opened', device_id = $2, citizen_id = $3 \
+                     WHERE id = $1 AND expires_at > $4 \
+                     AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
+                )
+                .bind(id)
+                .bind(device_id)
+                .bind(citizen_id)
+                .bind(to_db(now))
+                .execute(self.pool())
+                .await?
+            }
+            Some(hash) => sqlx::query(
+                "UPDATE login_requests SET status = 'opened', device_id = $2, citizen_id = $3, \
+                     launch_token_hash = NULL \
+                     WHERE id = $1 AND expires_at > $4 AND launch_token_hash = $5 \
+                     AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
+            )
+            .bind(id)
+            .bind(device_id)
+            .bind(citizen_id)
+            .bind(to_db(now))
+            .bind(hash)
+            .execute(self.pool())
+            .await?,
+        };
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the opening device's decision, once: `opened` → `approved` (with the code, the
+    /// history line and the device's last use, in one transaction) or `denied`.
+    pub async fn decide_login_request(
+        &self,
+        id: &str,
+        device_id: &str,
+        approval: Option<Approval<'_>>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = match &approval {
+            Some(a) => {
+                sqlx::query(
+                    "UPDATE login_requests SET status = 'approved', decided_at = $3, \
+                     code_hash = $4, code_expires_at = $5 \
+                     WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
+                )
+                .bind(id)
+                .bind(device_id)
+                .bind(to_db(now))
+                .bind(a.code_hash)
+                .bind(to_db(a.code_expires_at))
+                .execute(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE login_requests SET status = 'denied', decided_at = $3 \
+                     WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
+                )
+                .bind(id)
+                .bind(device_id)
+                .bind(to_db(now))
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(a) = approval {
+            sqlx::query(
+                "INSERT INTO login_history (id, citizen_id, client_id, service_name, means, \
+                 device_id, at) SELECT $1, citizen_id, client_id, $2, 'mobile_key', device_id, $3 \
+                 FROM login_requests WHERE id = $4",
+            )
+            .bind(a.history_id)
+            .bind(a.service_name)
+            .bind(to_db(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE devices SET last_used_at = $2 WHERE id = $1")
+                .bind(device_id)
+                .bind(to_db(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Uses up an authorization code: returns its request if the code is known, unused and not
+    /// expired at `now`; a second use finds nothing.
+    pub async fn use_authorization_code(
+        &self,
+        code_hash: &str,
+        now: u64,
+    ) -> Result<Option<LoginRecord>, StoreError> {
+        let done = sqlx::query(
+            "UPDATE login_requests SET code_used_at = $2 \
+             WHERE code_hash = $1 AND code_used_at IS NULL AND code_expires_at > $2 \
+             AND status = 'approved'",
+        )
+        .bind(code_hash)
+        .bind(to_db(now))
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM login_requests WHERE code_hash = $1"
+        ))
+        .bind(code_hash)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(read)
+        .transpose()
+    }
+
+    /// Stores an access token (by hash).
+    pub async fn insert_access_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        citizen_id: &str,
+        scope: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, client_id, citizen_id, scope, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(client_id)
+        .bind(citizen_id)
+        .bind(scope)
+        .bind(to_db(expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The (client id, citizen id, scope) of a valid access token.
+    pub async fn access_token(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<(String, String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT client_id, citizen_id, scope FROM access_tokens \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(to_db(now))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("client_id")?,
+                r.try_get("citizen_id")?,
+                r.try_get("scope")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The citizen's most recent logins, newest first.
+    pub async fn login_history(
+        &self,
+        citizen_id: &str,
+        limit: u32,
+    ) -> Result<Vec<LoginHistoryEntry>, StoreError> {
+        sqlx::query(
+            "SELECT service_name, means, device_id, at FROM login_history \
+             WHERE citizen_id = $1 ORDER BY at DESC, id LIMIT $2",
+        )
+        .bind(citizen_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(LoginHistoryEntry {
+                service_name: row.try_get("service_name")?,
+                means: row.try_get("means")?,
+                device_id: row.try_get("device_id")?,
+                at: get_u64(row, "at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// The server-wide secret `name`, made from `fresh` the first time (every instance then reads
+    /// the same value).
+    pub async fn server_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+}
