@@ -5,6 +5,7 @@
 
 mod app_window;
 mod client_flows;
+mod oidc_login;
 mod pairing_api;
 mod portal_browser;
 mod portal_http;

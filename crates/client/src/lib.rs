@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod keystore;
+pub mod login;
 pub mod pairing;
 pub mod profile;
 pub mod scan;
@@ -36,6 +37,12 @@ pub enum ClientError {
     /// A code civkey reads, but not the kind this step needs.
     #[error("not a pairing QR code: {0:?}")]
     NotPairing(CodeSummary),
+    /// A code civkey reads, but not a login code.
+    #[error("not a login QR code: {0:?}")]
+    NotLogin(CodeSummary),
+    /// This device holds no identity at the server a login code is from.
+    #[error("this device is not paired with {0}")]
+    NotPaired(String),
     /// The OS keystore is missing, locked or refused.
     #[error(transparent)]
     KeyStore(#[from] KeyStoreError),
@@ -85,6 +92,8 @@ impl ClientError {
         match self {
             ClientError::Unreadable(_) => "unreadable",
             ClientError::NotPairing(_) => "not_pairing",
+            ClientError::NotLogin(_) => "not_login",
+            ClientError::NotPaired(_) => "not_paired",
             ClientError::KeyStore(KeyStoreError::Unavailable(_)) => "keystore_unavailable",
             ClientError::KeyStore(KeyStoreError::Refused(_)) => "keystore_refused",
             ClientError::KeyStore(KeyStoreError::Missing(_)) => "keystore_missing",
@@ -111,6 +120,10 @@ impl ClientError {
             ClientError::NotPairing(what) => {
                 t("cli.error.not_pairing", &[("what", &what.to_text(locale))])
             }
+            ClientError::NotLogin(what) => {
+                t("cli.error.not_login", &[("what", &what.to_text(locale))])
+            }
+            ClientError::NotPaired(origin) => t("cli.error.not_paired", &[("origin", origin)]),
             ClientError::KeyStore(e) | ClientError::Api(ApiFailure::KeyStore(e)) => match e {
                 KeyStoreError::Unavailable(r) => {
                     t("cli.error.keystore_unavailable", &[("reason", r)])
@@ -125,6 +138,12 @@ impl ClientError {
                 }
                 ErrorCode::PairingUnknown => t("cli.error.pairing_unknown", &[]),
                 ErrorCode::PairingExpired => t("cli.error.pairing_expired", &[]),
+                ErrorCode::LoginQrStale => t("cli.error.login_qr_stale", &[]),
+                ErrorCode::LoginExpired | ErrorCode::LoginUnknown => {
+                    t("cli.error.login_expired", &[])
+                }
+                ErrorCode::LoginUsed => t("cli.error.login_used", &[]),
+                ErrorCode::LaunchTokenInvalid => t("cli.error.launch_token_used", &[]),
                 ErrorCode::DeviceUnknown | ErrorCode::DeviceDisconnected => {
                     t("cli.error.device_disconnected", &[])
                 }

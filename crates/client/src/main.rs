@@ -17,6 +17,7 @@ use civkey_client::scan::{self, Camera};
 use civkey_client::{locale_from_env, this_computer, ClientError, CodeSummary};
 use civkey_i18n::{tr, tr_args, utc_minutes, Locale};
 use civkey_proto::device::DeviceName;
+use civkey_proto::sign::Decision;
 use civkey_proto::ScannedCode;
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -69,6 +70,18 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         timeout: u64,
+    },
+    /// Log in to a service: open a scanned login link (civkey://login?…), show which service
+    /// asks, and approve or deny it with this device's key.
+    Login {
+        /// The login link, or `-` to read it from stdin.
+        uri: String,
+        /// Approve without asking.
+        #[arg(long, conflicts_with = "deny")]
+        approve: bool,
+        /// Deny without asking.
+        #[arg(long)]
+        deny: bool,
     },
     /// List the identities this device holds.
     Keys,
@@ -147,6 +160,17 @@ fn main() -> ExitCode {
             Ok(profile) => run(&out, pair(&out, &profile, uri, name)),
             Err(code) => code,
         },
+        Command::Login { uri, approve, deny } => match open_profile(&out, cli.profile) {
+            Ok(profile) => {
+                let answer = match (approve, deny) {
+                    (true, _) => Some(Decision::Approve),
+                    (_, true) => Some(Decision::Deny),
+                    _ => None,
+                };
+                run(&out, login(&out, &profile, uri, answer))
+            }
+            Err(code) => code,
+        },
         Command::Keys => match open_profile(&out, cli.profile) {
             Ok(profile) => keys(&out, &profile),
             Err(code) => code,
@@ -219,15 +243,99 @@ fn inspect(out: &Out, text: &str) -> ExitCode {
     }
 }
 
-async fn pair(out: &Out, profile: &Profile, uri: String, name: Option<String>) -> ExitCode {
-    let uri = if uri == "-" {
-        let mut line = String::new();
-        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
-            return out.fail_with("unreadable", &e.to_string());
-        }
-        line.trim().to_string()
+/// The argument, or the first line of stdin for `-`.
+fn argument_or_stdin(text: String) -> Result<String, std::io::Error> {
+    if text != "-" {
+        return Ok(text);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+async fn login(out: &Out, profile: &Profile, uri: String, answer: Option<Decision>) -> ExitCode {
+    let uri = match argument_or_stdin(uri) {
+        Ok(u) => u,
+        Err(e) => return out.fail_with("unreadable", &e.to_string()),
+    };
+    let opened = match profile.open_login(&uri).await {
+        Ok(o) => o,
+        Err(e) => return out.fail(&e),
+    };
+    let info = &opened.info;
+    let account = opened.identity.account_name.as_deref().unwrap_or("—");
+    if out.json {
+        out.event(json!({
+            "event": "login_request",
+            "service_id": info.service_id,
+            "service_name": info.service_name,
+            "service_origin": info.service_origin,
+            "account_name": account,
+            "started_at": info.started_at,
+            "expires_at": info.expires_at,
+        }));
     } else {
-        uri
+        out.text(&tr_args(
+            out.locale,
+            "cli.login.asks",
+            &[
+                ("service", &printable(&info.service_name)),
+                ("origin", info.service_origin.as_str()),
+                ("account", account),
+                ("at", &utc_minutes(info.started_at)),
+            ],
+        ));
+    }
+    let decision = match answer {
+        Some(d) => d,
+        None if std::io::stdin().is_terminal() && !out.json => {
+            let _ = write!(
+                std::io::stdout(),
+                "{}",
+                tr(out.locale, "cli.login.question")
+            );
+            let _ = std::io::stdout().flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            let yes = tr(out.locale, "cli.login.yes");
+            if line.trim().eq_ignore_ascii_case(yes) {
+                Decision::Approve
+            } else {
+                Decision::Deny
+            }
+        }
+        None => return out.fail_with("no_answer", tr(out.locale, "cli.login.need_answer")),
+    };
+    match profile.decide_login(&opened, decision).await {
+        Ok(decided) => {
+            let approved = decided == Decision::Approve;
+            if out.json {
+                out.event(json!({
+                    "event": if approved { "approved" } else { "denied" },
+                    "service_name": info.service_name,
+                }));
+            } else {
+                let key = if approved {
+                    "cli.login.approved"
+                } else {
+                    "cli.login.denied"
+                };
+                out.text(&tr_args(
+                    out.locale,
+                    key,
+                    &[("service", &printable(&info.service_name))],
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => out.fail(&e),
+    }
+}
+
+async fn pair(out: &Out, profile: &Profile, uri: String, name: Option<String>) -> ExitCode {
+    let uri = match argument_or_stdin(uri) {
+        Ok(u) => u,
+        Err(e) => return out.fail_with("unreadable", &e.to_string()),
     };
     let mut device = match this_computer() {
         Ok(d) => d,

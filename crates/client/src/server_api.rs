@@ -177,6 +177,19 @@ impl ServerApi {
         self.send(self.http.post(self.url(&path)).json(&body)).await
     }
 
+    /// Sends the citizen's signed login decision (the signature is inside the body).
+    pub async fn login_decision(
+        &self,
+        request_id: &civkey_proto::ids::LoginRequestId,
+        body: &civkey_proto::login::LoginDecisionRequest,
+    ) -> Result<civkey_proto::login::LoginDecisionResponse, ApiFailure> {
+        let path = paths::fill(
+            paths::LOGIN_DECISION,
+            &[("request_id", &request_id.to_text())],
+        );
+        self.send(self.http.post(self.url(&path)).json(body)).await
+    }
+
     /// A signed device call: `method` on `path_and_query` with an optional JSON body.
     pub async fn device_call<B: Serialize, T: DeserializeOwned>(
         &self,

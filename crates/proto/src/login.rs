@@ -241,6 +241,15 @@ pub struct LoginDecisionResponse {
     pub decision: Decision,
 }
 
+/// The login page's QR code for one second (server-sent event `qr`, `data:` as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginQrFrame {
+    /// The QR code as an image URL (`data:image/svg+xml;base64,…`).
+    pub image: String,
+    /// Seconds the login request has left.
+    pub seconds_left: u64,
+}
+
 /// What the login page learns live (server-sent events, `data:` as JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

@@ -2,6 +2,7 @@
 //! Handlers are thin: read the body or the device call, call one service, map the result.
 
 mod device;
+mod login;
 mod pairing;
 
 use axum::body::Bytes;
@@ -26,6 +27,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(paths::PAIR_CLAIM, post(pairing::claim))
         .route(paths::PAIR_OUTCOME, post(pairing::outcome))
+        .route(paths::LOGIN_OPEN, post(login::open))
+        .route(paths::LOGIN_DECISION, post(login::decision))
         .route(paths::DEVICE_LIST, get(device::list))
         .route(paths::DEVICE_RENAME, post(device::rename))
         .route(paths::DEVICE_SELF, delete(device::disconnect))

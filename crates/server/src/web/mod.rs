@@ -2,6 +2,7 @@
 //! Hungarian and English. Handlers here are thin: read the visitor (language, session), check the
 //! form's anti-forgery token, call one service, render one page.
 
+mod oidc;
 pub mod pages;
 pub mod views;
 
@@ -60,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/keys", get(keys))
         .route("/portal/keys/{id}/rename", post(rename))
         .route("/portal/keys/{id}/disconnect", post(disconnect))
+        .merge(oidc::routes())
 }
 
 async fn css() -> Response {

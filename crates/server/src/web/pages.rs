@@ -14,7 +14,7 @@ use civkey_i18n::{tr, tr_args, tr_count, Locale};
 
 use super::views::{
     ConnectView, DashboardView, DevicesView, EmailCodeView, LoginView, PageContext,
-    PairingOutcomeView, TotpRemovalView,
+    PairingOutcomeView, SigninView, TotpRemovalView,
 };
 use crate::escape_html as esc;
 
@@ -483,6 +483,85 @@ pub fn devices_page(ctx: &PageContext, view: &DevicesView) -> String {
 
 /// Any error: the status code and a translated message (`portal.error.*`; an unknown key shows
 /// the generic message rather than the key).
+/// The login page of a service's OpenID Connect request: which service asks, the QR code that the
+/// script renews every second, the countdown, the same-device link, and the outcomes it switches
+/// to by itself.
+pub fn signin_page(ctx: &PageContext, view: &SigninView) -> String {
+    let l = ctx.locale;
+    let expired = view.expires_in == 0;
+    let hide_unless = |shown: bool| if shown { "" } else { " hidden" };
+    // Only a civkey login URI may become a link.
+    let same_device = if view.launch_uri.starts_with("civkey://login?") {
+        format!(
+            "<div class=\"same-device\"><p class=\"hint\">{hint}</p>\
+             <a class=\"button secondary\" href=\"{uri}\">{label}</a></div>\n",
+            hint = esc(tr(l, "portal.signin.same_device_hint")),
+            uri = esc(&view.launch_uri),
+            label = esc(tr(l, "portal.signin.same_device")),
+        )
+    } else {
+        String::new()
+    };
+    let outcome = |step: &str, key: &str, shown: bool| {
+        format!(
+            "<section class=\"pairing-step card\" data-step=\"{step}\"{hidden}>\
+             <h2 tabindex=\"-1\">{text}</h2></section>\n",
+            hidden = hide_unless(shown),
+            text = esc(tr(l, key)),
+        )
+    };
+    let main = format!(
+        "<h1>{title}</h1>\n\
+         <p class=\"lead\">{from}</p>\n\
+         <div class=\"pairing\" data-signin-events=\"{events}\">\n\
+         <section class=\"pairing-step\" data-step=\"waiting\"{waiting_hidden}>\n\
+         <div class=\"qr-column\">\n\
+         <div class=\"qr-frame\"><img class=\"qr\" data-fill=\"qr\" \
+         src=\"data:image/svg+xml;base64,{qr}\" alt=\"{qr_alt}\" width=\"280\" height=\"280\"></div>\n\
+         <p class=\"countdown\"><span class=\"countdown-label\">{time_left}</span> \
+         <time class=\"countdown-value\" data-countdown=\"{secs}\" datetime=\"{duration}\" \
+         role=\"timer\">{clock}</time></p>\n\
+         </div>\n\
+         <div class=\"instructions\">\n<p>{scan}</p>\n{same_device}\
+         <noscript><p class=\"notice\">{noscript}</p></noscript>\n</div>\n\
+         </section>\n\
+         <div class=\"pairing-status\" aria-live=\"polite\">\n{approved}{denied}{expired_section}</div>\n\
+         </div>\n",
+        title = esc(&tr_args(l, "portal.signin.title", &[("service", &view.service_name)])),
+        from = esc(&tr_args(l, "portal.signin.origin", &[("origin", &view.service_origin)])),
+        events = esc(&view.events_url),
+        waiting_hidden = hide_unless(!expired),
+        qr = BASE64.encode(view.qr_svg.as_bytes()),
+        qr_alt = esc(tr(l, "portal.signin.qr_alt")),
+        time_left = esc(tr(l, "portal.connect.time_left")),
+        secs = view.expires_in,
+        duration = iso_duration(view.expires_in),
+        clock = clock(view.expires_in),
+        scan = esc(tr(l, "portal.signin.scan")),
+        noscript = esc(tr(l, "portal.signin.noscript")),
+        approved = outcome("approved", "portal.signin.approved", false),
+        denied = outcome("denied", "portal.signin.denied", false),
+        expired_section = outcome("expired", "portal.signin.expired", expired),
+    );
+    document(
+        ctx,
+        &tr_args(l, "portal.signin.title", &[("service", &view.service_name)]),
+        "page-connect",
+        &main,
+        true,
+    )
+}
+
+/// A service's login request that cannot be taken (unknown service, unregistered redirect URI):
+/// said on the page, because the browser cannot be sent back safely.
+pub fn signin_refused_page(ctx: &PageContext, message: &str) -> String {
+    let main = format!(
+        "<div class=\"card error-card\">\n<h1>{}</h1>\n</div>\n",
+        esc(message)
+    );
+    document(ctx, message, "page-error", &main, false)
+}
+
 pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
     let l = ctx.locale;
     let message = known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"));
@@ -1442,6 +1521,30 @@ mod tests {
         assert!(!html.contains("javascript:"));
         assert!(!html.contains("Open the mobile key on this device"));
         assert!(!html.contains(">Bad<"));
+    }
+
+    #[test]
+    fn the_signin_page_names_the_service_safely_and_links_only_civkey() {
+        let view = SigninView {
+            service_name: "<script>alert(1)</script> Daně".into(),
+            service_origin: "https://dane.example.cz".into(),
+            qr_svg: "<svg/>".into(),
+            launch_uri: "civkey://login?v=1&s=x&r=y&l=z".into(),
+            expires_in: 180,
+            events_url: "/oidc/login/abc/events".into(),
+        };
+        let html = signin_page(&anonymous(Locale::En, "/oidc/authorize"), &view);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("Log in to &lt;script&gt;"), "{html}");
+        assert!(html.contains("After logging in you return to https://dane.example.cz."));
+        assert!(html.contains("href=\"civkey://login?v=1&amp;s=x&amp;r=y&amp;l=z\""));
+        assert!(html.contains("data-countdown=\"180\""));
+        assert!(html.contains("data-signin-events=\"/oidc/login/abc/events\""));
+        let mut bad = view.clone();
+        bad.launch_uri = "javascript:alert(1)".into();
+        let html = signin_page(&anonymous(Locale::Cs, "/oidc/authorize"), &bad);
+        assert!(!html.contains("javascript:"));
+        assert!(html.contains("Přihlášení do služby"));
     }
 
     #[test]

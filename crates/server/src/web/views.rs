@@ -132,3 +132,20 @@ pub struct DevicesView {
     /// An error as a catalogue key (`portal.keys.error.name`).
     pub error: Option<String>,
 }
+
+/// The login page a service sends the citizen to (OpenID Connect authorization).
+#[derive(Debug, Clone)]
+pub struct SigninView {
+    /// The asking service's name.
+    pub service_name: String,
+    /// The web origin it will send the citizen back to.
+    pub service_origin: String,
+    /// The first QR code (the page's script replaces it every second).
+    pub qr_svg: String,
+    /// The same-device link.
+    pub launch_uri: String,
+    /// Seconds the request has left.
+    pub expires_in: u64,
+    /// Where the page's script listens for the next QR code and the outcome.
+    pub events_url: String,
+}

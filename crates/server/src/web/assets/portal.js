@@ -162,6 +162,82 @@
     STATUSES.forEach(function (name) { source.addEventListener(name, onMessage); });
   }
 
+  /* ---- A service's login page: a new QR code every second, then the outcome ----------------- */
+
+  const SIGNIN_FINAL = ['approved', 'denied', 'expired'];
+
+  function startSignin(root) {
+    const url = root.getAttribute('data-signin-events');
+    const steps = root.querySelectorAll('[data-step]');
+    const image = root.querySelector('img[data-fill="qr"]');
+    let done = false;
+    let source = null;
+
+    function show(name) {
+      steps.forEach(function (step) {
+        step.hidden = step.getAttribute('data-step') !== name;
+        if (!step.hidden) {
+          const heading = step.querySelector('[tabindex="-1"]');
+          if (heading && name !== 'waiting') {
+            heading.focus();
+          }
+        }
+      });
+    }
+
+    function finish(name) {
+      if (done) {
+        return;
+      }
+      done = true;
+      show(name);
+      stopCountdowns();
+      if (source) {
+        source.close();
+        source = null;
+      }
+    }
+
+    function parse(event) {
+      try {
+        return JSON.parse(event.data);
+      } catch (e) {
+        return null;
+      }
+    }
+
+    function onFrame(event) {
+      const frame = parse(event);
+      if (done || !frame || typeof frame.image !== 'string' || !image) {
+        return;
+      }
+      // Only the server's own SVG images: never a URL that could lead elsewhere.
+      if (frame.image.indexOf('data:image/svg+xml;base64,') === 0) {
+        image.src = frame.image;
+      }
+    }
+
+    function onOutcome(event) {
+      const data = parse(event);
+      if (done || !data || SIGNIN_FINAL.indexOf(data.status) === -1) {
+        return;
+      }
+      finish(data.status);
+      if (data.status === 'approved' && typeof data.redirect_to === 'string'
+          && /^https?:\/\//.test(data.redirect_to)) {
+        window.location.assign(data.redirect_to);
+      }
+    }
+
+    expiryListeners.push(function () { finish('expired'); });
+    if (!url || typeof window.EventSource !== 'function') {
+      return;
+    }
+    source = new EventSource(url);
+    source.addEventListener('qr', onFrame);
+    source.addEventListener('message', onOutcome);
+  }
+
   /* ---- Forms: confirmations and single submission ------------------------------------------ */
 
   function onSubmit(event) {
@@ -187,6 +263,7 @@
   function init() {
     document.addEventListener('submit', onSubmit);
     document.querySelectorAll('[data-pairing-events]').forEach(startPairing);
+    document.querySelectorAll('[data-signin-events]').forEach(startSignin);
     startCountdowns();
   }
 

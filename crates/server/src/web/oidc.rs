@@ -1,0 +1,335 @@
+//! The OpenID Connect provider's HTTP face: discovery, JWKS, the authorization endpoint (the
+//! login page with its animated QR code and live outcome), the token endpoint and userinfo.
+//! Errors follow OAuth 2.0 / OpenID Connect: redirects with `error=` where the browser can be sent
+//! back safely, JSON `{ "error", "error_description" }` at the token and userinfo endpoints.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use civkey_proto::login::{LoginPageEvent, LoginQrFrame};
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::SigninView;
+use super::{pages, Visitor};
+use crate::services::login::{signal_key, AuthorizeError, AuthorizeParams, OAuthError};
+use crate::services::ServiceError;
+use crate::AppState;
+
+/// The provider's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/oidc/jwks", get(jwks))
+        .route("/oidc/authorize", get(authorize))
+        .route("/oidc/login/{id}/events", get(events))
+        .route("/oidc/token", post(token))
+        .route("/oidc/userinfo", get(userinfo).post(userinfo))
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn oauth_error(e: &OAuthError) -> Response {
+    if e.status >= 500 {
+        tracing::error!(error = %e.description, "OIDC request failed");
+    }
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = if e.status >= 500 {
+        json!({ "error": "server_error", "error_description": "internal error" })
+    } else {
+        e.body()
+    };
+    let mut response = json_response(status, body);
+    if e.status == 401 {
+        let challenge = if e.error == "invalid_token" {
+            "Bearer error=\"invalid_token\""
+        } else {
+            "Basic realm=\"civkey\""
+        };
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    response
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    let issuer = state.public_origin().as_str().to_string();
+    json_response(
+        StatusCode::OK,
+        json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/oidc/authorize"),
+            "token_endpoint": format!("{issuer}/oidc/token"),
+            "userinfo_endpoint": format!("{issuer}/oidc/userinfo"),
+            "jwks_uri": format!("{issuer}/oidc/jwks"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": ["openid", "profile"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "name"],
+        }),
+    )
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    match state.services().jwks().await {
+        Ok(keys) => json_response(StatusCode::OK, keys),
+        Err(e) => oauth_error(&OAuthError::from(e)),
+    }
+}
+
+/// The QR code of `text` as an SVG document.
+pub(super) fn qr_svg(text: &str) -> Result<String, ServiceError> {
+    qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build()
+        })
+        .map_err(|e| ServiceError::Internal(format!("QR code: {e}")))
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    let services = state.services();
+    let started = match services.authorize(&params).await {
+        Ok(started) => started,
+        Err(refused) => {
+            return match refused.redirect_url() {
+                Some(url) => Redirect::to(&url).into_response(),
+                None => {
+                    let AuthorizeError::Show(reason) = refused else {
+                        return visitor.error(StatusCode::BAD_REQUEST, "portal.error.generic");
+                    };
+                    let ctx = visitor.context(None);
+                    let message = civkey_i18n::tr_args(
+                        ctx.locale,
+                        "portal.signin.refused",
+                        &[("reason", &reason)],
+                    );
+                    visitor.page(
+                        StatusCode::BAD_REQUEST,
+                        pages::signin_refused_page(&ctx, &message),
+                    )
+                }
+            };
+        }
+    };
+    let id = started.request_id.to_text();
+    let (qr_uri, expires_in) = match services.login_qr_uri(&id).await {
+        Ok(q) => q,
+        Err(e) => return super::internal(&visitor, e),
+    };
+    let qr_svg = match qr_svg(&qr_uri) {
+        Ok(svg) => svg,
+        Err(e) => return super::internal(&visitor, e),
+    };
+    let service_origin = started
+        .client
+        .redirect_uris
+        .first()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let view = SigninView {
+        service_name: started.client.name.clone(),
+        service_origin,
+        qr_svg,
+        launch_uri: started.launch_uri.clone(),
+        expires_in,
+        events_url: format!("/oidc/login/{id}/events"),
+    };
+    visitor.page(
+        StatusCode::OK,
+        pages::signin_page(&visitor.context(None), &view),
+    )
+}
+
+/// Server-sent events for the login page: a new QR code every second (`event: qr`), and the
+/// outcome as soon as the app decides (`LoginPageEvent`), until a final state.
+async fn events(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = state.services().login_page_event(&id).await {
+        return match e {
+            ServiceError::Refused { .. } => {
+                visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found")
+            }
+            other => super::internal(&visitor, other),
+        };
+    }
+    Sse::new(login_events(state, id))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn login_events(state: AppState, id: String) -> impl Stream<Item = Result<Event, Infallible>> {
+    let subscription = state.services().signal.subscribe(&signal_key(&id));
+    stream::unfold(
+        (state, id, subscription, false),
+        |(state, id, mut subscription, done)| async move {
+            if done {
+                return None;
+            }
+            let services = state.services();
+            let event = match services.login_page_event(&id).await {
+                Ok(event) => event,
+                Err(_) => return None,
+            };
+            if event != LoginPageEvent::Waiting {
+                let data = serde_json::to_string(&event).unwrap_or_default();
+                return Some((
+                    Ok(Event::default().data(data)),
+                    (state, id, subscription, true),
+                ));
+            }
+            let frame = match services.login_qr_uri(&id).await {
+                Ok((uri, seconds_left)) => qr_svg(&uri).ok().map(|svg| LoginQrFrame {
+                    image: format!("data:image/svg+xml;base64,{}", BASE64.encode(svg)),
+                    seconds_left,
+                }),
+                Err(_) => None,
+            };
+            // The next frame in a second, sooner when the app decides.
+            let wait = subscription.changed(Duration::from_secs(1));
+            let event = match frame {
+                Some(frame) => Event::default()
+                    .event("qr")
+                    .data(serde_json::to_string(&frame).unwrap_or_default()),
+                None => Event::default().comment("waiting"),
+            };
+            wait.await;
+            Some((Ok(event), (state, id, subscription, false)))
+        },
+    )
+}
+
+/// The token request's form (client credentials may come here or in `Authorization: Basic`).
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// `Authorization: Basic base64(urlencoded id ":" urlencoded secret)` (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(BASE64.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let invalid = |d: &str| {
+        oauth_error(&OAuthError {
+            status: 400,
+            error: "invalid_request",
+            description: d.into(),
+        })
+    };
+    let Ok(Form(form)) = form else {
+        return invalid("the body must be application/x-www-form-urlencoded");
+    };
+    if form.grant_type.as_deref() != Some("authorization_code") {
+        return oauth_error(&OAuthError {
+            status: 400,
+            error: "unsupported_grant_type",
+            description: "only authorization_code is supported".into(),
+        });
+    }
+    let (client_id, client_secret) = match (
+        basic_credentials(&headers),
+        &form.client_id,
+        &form.client_secret,
+    ) {
+        (Some(basic), None, None) => basic,
+        (Some((id, secret)), Some(form_id), None) if *form_id == id => (id, secret),
+        (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),
+        (Some(_), _, Some(_)) => return invalid("use one client authentication method, not two"),
+        _ => {
+            return oauth_error(&OAuthError {
+                status: 401,
+                error: "invalid_client",
+                description: "client authentication is required".into(),
+            })
+        }
+    };
+    let (Some(code), Some(redirect_uri), Some(verifier)) =
+        (&form.code, &form.redirect_uri, &form.code_verifier)
+    else {
+        return invalid("code, redirect_uri and code_verifier are required");
+    };
+    match state
+        .services()
+        .exchange_code(&client_id, &client_secret, code, redirect_uri, verifier)
+        .await
+    {
+        Ok(tokens) => json_response(StatusCode::OK, tokens.body()),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let Some(token) = token else {
+        return oauth_error(&OAuthError {
+            status: 401,
+            error: "invalid_token",
+            description: "a bearer token is required".into(),
+        });
+    };
+    match state.services().userinfo(token.trim()).await {
+        Ok(info) => json_response(StatusCode::OK, info),
+        Err(e) => oauth_error(&e),
+    }
+}

@@ -1,0 +1,380 @@
+//! Logging in to a service over real HTTP: the service (played here by plain HTTP calls, as an
+//! OIDC relying party makes them) sends the browser to the authorization endpoint, the login page
+//! moves on by itself (server-sent events), `civkey login` approves with a key in the real Secret
+//! Service, and the service exchanges the code and verifies the ID token against the JWKS.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use civkey_client::keystore::OsKeyStore;
+use civkey_client::profile::Profile;
+use civkey_client::this_computer;
+use civkey_tests::{built_binary, TempDir, TestServer};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-abcdef";
+
+/// A paired profile (keys in the Secret Service) for the citizen `jana` at `server`.
+async fn paired_profile(server: &TestServer, home: &TempDir) -> (Profile, String) {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run through scripts/test (needs the Secret Service)"
+    );
+    let citizen = server.add_citizen("jana").await;
+    let uri = server.new_pairing(&citizen).await;
+    let profile = Profile::open(&home.0, std::sync::Arc::new(OsKeyStore::new())).unwrap();
+    let pending = profile
+        .begin_pairing(&uri.to_uri(), &this_computer().unwrap())
+        .await
+        .unwrap();
+    server
+        .state
+        .services()
+        .decide_pairing(&citizen, &uri.session_id.to_text(), true)
+        .await
+        .unwrap();
+    pending.finish().await.unwrap();
+    (profile, citizen)
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Reads server-sent events until one whose data contains `needle`; returns that data.
+async fn wait_for_event(response: reqwest::Response, needle: &str) -> String {
+    let mut response = response;
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("the page heard nothing in time")
+            .unwrap()
+            .expect("the stream ended");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    if data.contains(needle) {
+                        return data.trim().to_string();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn verify_es256(jwt: &str, jwks: &Value) -> Value {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the token's kid is in the JWKS");
+    let mut point = vec![4u8];
+    point.extend(B64.decode(key["x"].as_str().unwrap()).unwrap());
+    point.extend(B64.decode(key["y"].as_str().unwrap()).unwrap());
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &B64.decode(parts[2]).unwrap(),
+        )
+        .expect("the ID token's signature verifies");
+    serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
+    let server = TestServer::start().await;
+    let home = TempDir::new("civkey-oidc");
+    let (_profile, citizen) = paired_profile(&server, &home).await;
+    let redirect = "http://127.0.0.1:9/callback";
+    let client = server
+        .state
+        .services()
+        .register_client("Daňový portál", &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Discovery, as a relying party starts.
+    let discovery: Value = http
+        .get(format!("{}/.well-known/openid-configuration", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], server.origin.as_str());
+    assert_eq!(discovery["code_challenge_methods_supported"][0], "S256");
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"][0],
+        "ES256"
+    );
+
+    // The browser arrives at the authorization endpoint and gets the login page.
+    let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
+    let mut authorize =
+        url::Url::parse(discovery["authorization_endpoint"].as_str().unwrap()).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", &client.client.id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile")
+        .append_pair("state", "st-e2e")
+        .append_pair("nonce", "n-e2e")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let page = http
+        .get(authorize.as_str())
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Log in to Daňový portál"), "{page}");
+    assert!(page.contains("data:image/svg+xml;base64,"));
+    let events_url = page
+        .split("data-signin-events=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let launch = page
+        .split("href=\"civkey://login?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
+        .unwrap();
+
+    // The page listens; the first thing it hears is a fresh QR code.
+    let events = http
+        .get(format!("{}{events_url}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        events.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+
+    // The citizen opens the mobile key on this device and approves.
+    let civkey = built_binary("civkey", "civkey-client").unwrap();
+    let profile_dir = home.0.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(civkey)
+            .arg("--profile")
+            .arg(profile_dir)
+            .args(["--json", "login", &launch, "--approve"])
+            .env("LC_ALL", "en_US.UTF-8")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["service_name"], "Daňový portál");
+    assert_eq!(lines[0]["service_origin"], "http://127.0.0.1:9");
+    assert_eq!(lines[1]["event"], "approved");
+
+    // The page moves on by itself to the service, with the code and the state.
+    let approved: Value = serde_json::from_str(&wait_for_event(events, "approved").await).unwrap();
+    let redirect_to = approved["redirect_to"].as_str().unwrap();
+    assert!(redirect_to.starts_with(redirect), "{redirect_to}");
+    let query = query_of(redirect_to);
+    assert_eq!(query["state"], "st-e2e");
+    let code = &query["code"];
+
+    // The service exchanges the code (client_secret_basic) and checks the ID token.
+    let token_endpoint = discovery["token_endpoint"].as_str().unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", VERIFIER),
+    ];
+    let tokens = http
+        .post(token_endpoint)
+        .basic_auth(&client.client.id, Some(client.secret.as_str()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokens.status(), 200);
+    assert_eq!(tokens.headers()["cache-control"], "no-store");
+    let tokens: Value = tokens.json().await.unwrap();
+    let jwks: Value = http
+        .get(discovery["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = verify_es256(tokens["id_token"].as_str().unwrap(), &jwks);
+    assert_eq!(claims["iss"], server.origin.as_str());
+    assert_eq!(claims["aud"], client.client.id.as_str());
+    assert_eq!(claims["nonce"], "n-e2e");
+    assert_eq!(claims["name"], "Jana Nováková");
+    assert_ne!(claims["sub"], citizen.as_str());
+
+    let info: Value = http
+        .get(discovery["userinfo_endpoint"].as_str().unwrap())
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], claims["sub"]);
+
+    // The code works once; the second exchange (client_secret_post this time) is refused.
+    let again = http
+        .post(token_endpoint)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+            ("client_id", client.client.id.as_str()),
+            ("client_secret", client.secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["error"], "invalid_grant");
+
+    // The portal's data has the login in the citizen's history.
+    let history = server.store.login_history(&citizen, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].service_name, "Daňový portál");
+}
+
+#[tokio::test]
+async fn bad_oidc_requests_get_standard_error_responses() {
+    let server = TestServer::start().await;
+    let redirect = "http://127.0.0.1:9/callback";
+    let client = server
+        .state
+        .services()
+        .register_client("Service", &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = &server.base;
+
+    // Unknown client: said on the page, no redirect.
+    let unknown = http
+        .get(format!("{base}/oidc/authorize?client_id=nobody&redirect_uri={redirect}&response_type=code&scope=openid"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert!(unknown.headers().get("location").is_none());
+
+    // No PKCE: back to the service with error=invalid_request and the state.
+    let mut no_pkce = url::Url::parse(&format!("{base}/oidc/authorize")).unwrap();
+    no_pkce
+        .query_pairs_mut()
+        .append_pair("client_id", &client.client.id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "s1");
+    let refused = http.get(no_pkce.as_str()).send().await.unwrap();
+    assert_eq!(refused.status(), 303);
+    let location = refused.headers()["location"].to_str().unwrap();
+    let query = query_of(location);
+    assert_eq!(query["error"], "invalid_request");
+    assert_eq!(query["state"], "s1");
+
+    // The token endpoint: no client authentication, unknown grant, unknown code.
+    let token = format!("{base}/oidc/token");
+    let no_auth = http
+        .post(&token)
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_auth.status(), 401);
+    assert!(no_auth.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        no_auth.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let grant = http
+        .post(&token)
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        grant.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let code = http
+        .post(&token)
+        .basic_auth(&client.client.id, Some(client.secret.as_str()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "made-up"),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code.status(), 400);
+    assert_eq!(
+        code.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+
+    // Userinfo without a valid token.
+    let info = http
+        .get(format!("{base}/oidc/userinfo"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+    assert!(info.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+}
