@@ -286,14 +286,30 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Response 
         Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
         Err(e) => return internal(&visitor, e.into()),
     };
-    let device_count = match state.services().list_devices(&citizen.id).await {
-        Ok(list) => list.devices.len(),
+    let devices = match state.services().list_devices(&citizen.id).await {
+        Ok(list) => list.devices,
         Err(e) => return internal(&visitor, e),
     };
+    let history = match state.store().login_history(&citizen.id, 10).await {
+        Ok(h) => h,
+        Err(e) => return internal(&visitor, e.into()),
+    };
+    let recent_logins = history
+        .into_iter()
+        .map(|entry| LoginRow {
+            device_name: devices
+                .iter()
+                .find(|d| Some(d.id.to_text()) == entry.device_id)
+                .map(|d| d.name.as_str().to_string()),
+            service: entry.service_name,
+            at: entry.at,
+        })
+        .collect();
     let view = DashboardView {
         full_name: citizen.full_name.clone(),
-        device_count,
+        device_count: devices.len(),
         totp_enrolled: citizen.totp_secret.is_some(),
+        recent_logins,
     };
     visitor.page(
         StatusCode::OK,

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use civkey_i18n::{tr, tr_args, tr_count, Locale};
 
 use super::views::{
-    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginView, PageContext,
+    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginRow, LoginView, PageContext,
     PairingOutcomeView, SigninView, TotpRemovalView,
 };
 use crate::escape_html as esc;
@@ -205,7 +205,8 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
          <span class=\"tile-title\">{keys}</span>\
          <span class=\"tile-text\">{keys_text}</span></a></li>\n\
          </ul>\n\
-         <p class=\"{status_class}\">{status}</p>\n",
+         <p class=\"{status_class}\">{status}</p>\n\
+         {history}",
         title = esc(tr(l, "portal.dashboard.title")),
         who = esc(&tr_args(
             l,
@@ -217,6 +218,7 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
         keys = esc(tr(l, "portal.keys.title")),
         keys_text = esc(&keys_text),
         status = esc(tr(l, status_key)),
+        history = login_history(l, &view.recent_logins),
     );
     document(
         ctx,
@@ -224,6 +226,42 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
         "page-dashboard",
         &main,
         false,
+    )
+}
+
+/// The dashboard's "Recent logins to services" table.
+fn login_history(l: Locale, rows: &[LoginRow]) -> String {
+    let heading = esc(tr(l, "portal.dashboard.recent_logins"));
+    if rows.is_empty() {
+        return format!(
+            "<section class=\"history\" aria-labelledby=\"history-heading\">\
+             <h2 id=\"history-heading\">{heading}</h2>\n<p>{}</p></section>\n",
+            esc(tr(l, "portal.dashboard.no_logins"))
+        );
+    }
+    let body: String = rows
+        .iter()
+        .map(|row| {
+            let means = match &row.device_name {
+                Some(device) => tr_args(l, "portal.means.mobile_key", &[("device", device)]),
+                None => tr(l, "portal.means.mobile_key_gone").to_string(),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(&row.service),
+                datetime(row.at),
+                esc(&means)
+            )
+        })
+        .collect();
+    format!(
+        "<section class=\"history\" aria-labelledby=\"history-heading\">\
+         <h2 id=\"history-heading\">{heading}</h2>\n<table class=\"devices\">\n\
+         <thead><tr><th scope=\"col\">{service}</th><th scope=\"col\">{time}</th>\
+         <th scope=\"col\">{means}</th></tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n</section>\n",
+        service = esc(tr(l, "portal.dashboard.col_service")),
+        time = esc(tr(l, "portal.dashboard.col_time")),
+        means = esc(tr(l, "portal.dashboard.col_means")),
     )
 }
 
@@ -940,6 +978,13 @@ mod tests {
                     full_name: "Jana Nováková".to_string(),
                     device_count: count,
                     totp_enrolled: count % 2 == 1,
+                    recent_logins: (0..count)
+                        .map(|i| LoginRow {
+                            service: format!("Služba {i}"),
+                            at: 1_767_225_600 + i as u64,
+                            device_name: (i % 2 == 0).then(|| "Pixel".to_string()),
+                        })
+                        .collect(),
                 };
                 pages.push((
                     format!("dashboard {count} {tag}"),
@@ -1223,6 +1268,7 @@ mod tests {
                 full_name: "Jana".into(),
                 device_count: 1,
                 totp_enrolled: true,
+                recent_logins: Vec::new(),
             },
         );
         for tag in ["cs", "hu", "en"] {
@@ -1293,6 +1339,7 @@ mod tests {
                 full_name: EVIL.into(),
                 device_count: 2,
                 totp_enrolled: false,
+                recent_logins: Vec::new(),
             },
         );
         let mut view = connect_view(240);
@@ -1416,11 +1463,45 @@ mod tests {
     }
 
     #[test]
+    fn dashboard_lists_recent_logins_with_the_key_used() {
+        let view = DashboardView {
+            full_name: "Jana".into(),
+            device_count: 1,
+            totp_enrolled: true,
+            recent_logins: vec![
+                LoginRow {
+                    service: "Daně <b>".into(),
+                    at: 1_767_225_600,
+                    device_name: Some("Pixel 8".into()),
+                },
+                LoginRow {
+                    service: "Banka".into(),
+                    at: 1_767_225_000,
+                    device_name: None,
+                },
+            ],
+        };
+        let html = dashboard_page(&ctx(Locale::En, "/portal"), &view);
+        assert!(html.contains("Recent logins to services"));
+        assert!(html.contains("<td>Daně &lt;b&gt;</td>"), "{html}");
+        assert!(html.contains("Mobile key Pixel 8"));
+        assert!(html.contains("Mobile key (since disconnected)"));
+        assert!(html.contains("2026-01-01 00:00 UTC"));
+        let empty = DashboardView {
+            recent_logins: Vec::new(),
+            ..view
+        };
+        let html = dashboard_page(&ctx(Locale::Cs, "/portal"), &empty);
+        assert!(html.contains("Zatím jste se mobilním klíčem do žádné služby nepřihlásili."));
+    }
+
+    #[test]
     fn dashboard_links_the_tiles_and_counts_keys_in_each_language() {
         let view = |n, totp| DashboardView {
             full_name: "Jana".into(),
             device_count: n,
             totp_enrolled: totp,
+            recent_logins: Vec::new(),
         };
         let html = dashboard_page(&ctx(Locale::En, "/portal"), &view(2, true));
         for href in ["/portal/connect", "/portal/keys"] {

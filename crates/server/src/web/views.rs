@@ -66,6 +66,19 @@ pub struct DashboardView {
     pub device_count: usize,
     /// Whether a TOTP authenticator is enrolled.
     pub totp_enrolled: bool,
+    /// The most recent logins to services, newest first.
+    pub recent_logins: Vec<LoginRow>,
+}
+
+/// One login in the dashboard's history.
+#[derive(Debug, Clone)]
+pub struct LoginRow {
+    /// The service's name.
+    pub service: String,
+    /// When (Unix seconds).
+    pub at: u64,
+    /// The mobile key's name, if it is still connected.
+    pub device_name: Option<String>,
 }
 
 /// `GET /portal/connect`: the pairing QR code and its countdown, then the live steps.
