@@ -96,6 +96,8 @@ pub struct Profile {
     store: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
+    /// One HTTP client for every server, made on first use: it keeps connections open.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 impl Profile {
@@ -109,6 +111,7 @@ impl Profile {
             store,
             clock: Arc::new(SystemClock),
             timeout: Duration::from_secs(OUTCOME_POLL_MAX_SECS + 10),
+            http: Arc::default(),
         };
         let state = profile.update(|_| Ok(()))?;
         profile.profile_id = state.profile_id;
@@ -124,6 +127,7 @@ impl Profile {
     /// Limits each server request to `timeout` (at least the long poll's 25 s in the product).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self.http = Arc::default();
         self
     }
 
@@ -149,7 +153,14 @@ impl Profile {
 
     /// A server connection with this profile's limits.
     pub fn server(&self, origin: &Origin) -> Result<ServerApi, ClientError> {
-        Ok(ServerApi::with_timeout(origin.clone(), self.timeout)?)
+        let http = match self.http.get() {
+            Some(http) => http.clone(),
+            None => {
+                let made = crate::server_api::http_client(self.timeout)?;
+                self.http.get_or_init(|| made).clone()
+            }
+        };
+        Ok(ServerApi::with_client(origin.clone(), http))
     }
 
     /// The identities, oldest first.

@@ -115,13 +115,15 @@ impl ServerApi {
     /// As [`ServerApi::new`] with another limit for each request (at least the long poll's, in
     /// the product; tests shorten it).
     pub fn with_timeout(origin: Origin, timeout: Duration) -> Result<Self, ApiFailure> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("civkey/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
-        Ok(ServerApi { origin, http })
+        Ok(ServerApi {
+            origin,
+            http: http_client(timeout)?,
+        })
+    }
+
+    /// A connection over an existing HTTP client (which keeps its connections open between calls).
+    pub fn with_client(origin: Origin, http: reqwest::Client) -> Self {
+        ServerApi { origin, http }
     }
 
     /// The server's origin.
@@ -272,4 +274,15 @@ impl ServerApi {
             }
         }
     }
+}
+
+/// An HTTP client for civkey servers: rustls with the Mozilla roots, `timeout` for each request.
+/// Building one loads the root certificates, so callers keep it (see `Profile`).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ApiFailure> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("civkey/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ApiFailure::Unreachable(e.to_string()))
 }

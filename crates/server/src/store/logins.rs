@@ -383,6 +383,14 @@ impl Store {
     /// The server-wide secret `name`, made from `fresh` the first time (every instance then reads
     /// the same value).
     pub async fn server_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        // Read first: after the first call this is a plain read, never a write transaction.
+        let existing = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        if let Some(row) = existing {
+            return Ok(row.try_get("value")?);
+        }
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )

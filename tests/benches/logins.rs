@@ -1,0 +1,350 @@
+//! Complete logins per second: authorize (the login page), the app's open and signed approval,
+//! the code exchange (ID token) and userinfo — every step over HTTP on loopback against the real
+//! server with SQLite (WAL) on the system clock.
+//!
+//! ```sh
+//! taskset -c 1 cargo bench -p civkey-tests --bench logins      # server and load on ONE core
+//! cargo bench -p civkey-tests --bench logins                   # both cores
+//! ```
+//!
+//! Pinned to one core, the server shares it with the load generator (which signs with the pure-Rust
+//! `p256` and runs the HTTP clients), so the one-core figure is a lower bound for the server alone.
+//! It prints the closed-loop maximum and then an open-loop run at half that rate with latency
+//! percentiles. Not a criterion benchmark: throughput under concurrency is the figure here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use civkey_client::keystore::MemoryKeyStore;
+use civkey_client::profile::Profile;
+use civkey_client::this_computer;
+use civkey_proto::sign::Decision;
+use civkey_proto::Origin;
+use civkey_server::store::Store;
+use civkey_server::{router, AppState};
+use civkey_tests::TempDir;
+use sha2::{Digest, Sha256};
+
+const VERIFIER: &str = "bench-verifier-0123456789-0123456789-0123456789-abcdef";
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const CONCURRENCY: usize = 32;
+const DEVICES: usize = 32;
+
+struct Bench {
+    base: String,
+    client_id: String,
+    secret: String,
+    profiles: Vec<Profile>,
+    http: reqwest::Client,
+    authorize_url: String,
+}
+
+async fn setup(dir: &TempDir) -> Bench {
+    let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let origin = Origin::normalise(&format!("http://{address}")).unwrap();
+    let state = AppState::new(origin, store.clone());
+    let app = router(state.clone());
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let services = state.services();
+    let citizen = civkey_server::services::citizens::add_citizen(
+        &store,
+        0,
+        "jana",
+        "Jana Nováková",
+        None,
+        "correct horse battery",
+    )
+    .await
+    .unwrap()
+    .citizen_id;
+    let client = services
+        .register_client("Bench service", &[REDIRECT.to_string()], None)
+        .await
+        .unwrap();
+    // Several paired devices (in memory: the keystore is not what is measured here).
+    let mut profiles = Vec::new();
+    for i in 0..DEVICES {
+        let home = dir.0.join(format!("device-{i}"));
+        let profile = Profile::open(&home, Arc::new(MemoryKeyStore::new())).unwrap();
+        let pairing = services.start_pairing(&citizen).await.unwrap();
+        let pending = profile
+            .begin_pairing(&pairing.uri.to_uri(), &this_computer().unwrap())
+            .await
+            .unwrap();
+        services
+            .decide_pairing(&citizen, &pairing.uri.session_id.to_text(), true)
+            .await
+            .unwrap();
+        pending.finish().await.unwrap();
+        profiles.push(profile);
+    }
+    let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
+    let mut authorize = url::Url::parse(&format!("http://{address}/oidc/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", &client.client.id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile")
+        .append_pair("state", "s")
+        .append_pair("nonce", "n")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    Bench {
+        base: format!("http://{address}"),
+        client_id: client.client.id.clone(),
+        secret: client.secret.to_string(),
+        profiles,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap(),
+        authorize_url: authorize.to_string(),
+    }
+}
+
+/// Time spent in each step, summed over all logins (nanoseconds).
+static STAGES: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+const STAGE_NAMES: [&str; 6] = [
+    "authorize page",
+    "open (device call)",
+    "decision",
+    "page event",
+    "token",
+    "userinfo",
+];
+
+fn lap(stage: usize, since: &mut Instant) {
+    let now = Instant::now();
+    STAGES[stage].fetch_add((now - *since).as_nanos() as u64, Ordering::Relaxed);
+    *since = now;
+}
+
+/// One complete login; returns its duration.
+async fn login(bench: &Bench, profile: &Profile) -> Duration {
+    let started = Instant::now();
+    let mut since = started;
+    let page = bench
+        .http
+        .get(&bench.authorize_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let launch = page
+        .split("href=\"civkey://login?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
+        .expect("the login page has the same-device link");
+    let events = page
+        .split("data-signin-events=\"/oidc/login/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    lap(0, &mut since);
+    let opened = profile.open_login(&launch).await.unwrap();
+    lap(1, &mut since);
+    profile
+        .decide_login(&opened, Decision::Approve)
+        .await
+        .unwrap();
+    lap(2, &mut since);
+    // The page's next event carries the redirect with the code.
+    let mut stream = bench
+        .http
+        .get(format!("{}/oidc/login/{events}/events", bench.base))
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while !text.contains("redirect_to") {
+        let chunk = stream
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the event stream ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(stream);
+    let data = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("data:")
+                .filter(|d| d.contains("redirect_to"))
+        })
+        .unwrap();
+    let event: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+    let redirect = url::Url::parse(event["redirect_to"].as_str().unwrap()).unwrap();
+    let code = redirect
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    lap(3, &mut since);
+    let tokens: serde_json::Value = bench
+        .http
+        .post(format!("{}/oidc/token", bench.base))
+        .basic_auth(&bench.client_id, Some(&bench.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    lap(4, &mut since);
+    let info = bench
+        .http
+        .get(format!("{}/oidc/userinfo", bench.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    lap(5, &mut since);
+    started.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn report(label: &str, count: u64, elapsed: Duration, mut latencies: Vec<Duration>) {
+    latencies.sort();
+    println!(
+        "{label}: {count} logins in {:.1} s = {:.0} logins/s; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.9).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let seconds: u64 = std::env::var("CIVKEY_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = TempDir::new("civkey-bench-logins");
+    let bench = Arc::new(runtime.block_on(setup(&dir)));
+    runtime.block_on(async {
+        // Warm up.
+        for profile in bench.profiles.iter().take(4) {
+            login(&bench, profile).await;
+        }
+
+        // Closed loop: CONCURRENCY logins in flight at all times.
+        let done = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for worker in 0..CONCURRENCY {
+            let (bench, done) = (bench.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let profile = &bench.profiles[worker % bench.profiles.len()];
+                while Instant::now() < deadline {
+                    latencies.push(login(&bench, profile).await);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies
+            }));
+        }
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        let count = done.load(Ordering::Relaxed);
+        report(
+            &format!("closed loop, {CONCURRENCY} in flight"),
+            count,
+            elapsed,
+            latencies,
+        );
+
+        for stage in &STAGES {
+            stage.store(0, Ordering::Relaxed);
+        }
+        // Open loop at half that rate: a new login every 1/rate seconds, whatever the others do.
+        let rate = (count as f64 / elapsed.as_secs_f64() / 2.0).max(1.0);
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        let mut n = 0usize;
+        while Instant::now() < deadline {
+            ticker.tick().await;
+            let bench = bench.clone();
+            let profile = n % bench.profiles.len();
+            n += 1;
+            tasks.push(tokio::spawn(async move {
+                login(&bench, &bench.profiles[profile]).await
+            }));
+        }
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.push(task.await.unwrap());
+        }
+        let count = latencies.len() as u64;
+        report(
+            &format!("open loop at {rate:.0}/s (half the maximum)"),
+            count,
+            started.elapsed(),
+            latencies,
+        );
+        let steps: Vec<String> = STAGE_NAMES
+            .iter()
+            .zip(&STAGES)
+            .map(|(name, total)| {
+                let mean = total.load(Ordering::Relaxed) as f64 / count.max(1) as f64 / 1e6;
+                format!("{name} {mean:.2} ms")
+            })
+            .collect();
+        println!(
+            "  mean time per step in the open loop: {}",
+            steps.join(", ")
+        );
+    });
+}
