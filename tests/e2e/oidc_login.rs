@@ -378,3 +378,117 @@ async fn bad_oidc_requests_get_standard_error_responses() {
         .unwrap()
         .contains("invalid_token"));
 }
+
+/// `civkey --profile DIR ARGS…` in English, run off the async runtime.
+async fn civkey_cli(profile: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let civkey = built_binary("civkey", "civkey-client").unwrap();
+    let (profile, args): (std::path::PathBuf, Vec<String>) = (
+        profile.to_path_buf(),
+        args.iter().map(|a| a.to_string()).collect(),
+    );
+    tokio::task::spawn_blocking(move || {
+        Command::new(civkey)
+            .arg("--profile")
+            .arg(profile)
+            .args(args)
+            .env("LC_ALL", "en_US.UTF-8")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
+    use civkey_proto::login::LoginPageEvent;
+    use civkey_server::services::login::AuthorizeParams;
+
+    let server = TestServer::start().await;
+    let home = TempDir::new("civkey-oidc-deny");
+    let (_profile, _citizen) = paired_profile(&server, &home).await;
+    let services = server.state.services();
+    let client = services
+        .register_client("Banka", &["https://banka.example.cz/cb".to_string()], None)
+        .await
+        .unwrap();
+    let params = AuthorizeParams {
+        client_id: Some(client.client.id.clone()),
+        redirect_uri: Some("https://banka.example.cz/cb".into()),
+        response_type: Some("code".into()),
+        scope: Some("openid".into()),
+        state: None,
+        nonce: None,
+        code_challenge: Some(B64.encode(Sha256::digest(VERIFIER.as_bytes()))),
+        code_challenge_method: Some("S256".into()),
+    };
+
+    // Denied: the page learns it.
+    let started = services.authorize(&params).await.unwrap();
+    let denied = civkey_cli(&home.0, &["--json", "login", &started.launch_uri, "--deny"]).await;
+    assert!(
+        denied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert!(String::from_utf8_lossy(&denied.stdout).contains("\"event\":\"denied\""));
+    assert_eq!(
+        services
+            .login_page_event(&started.request_id.to_text())
+            .await
+            .unwrap(),
+        LoginPageEvent::Denied
+    );
+
+    // Without a terminal it will not guess the answer.
+    let started = services.authorize(&params).await.unwrap();
+    let unanswered = civkey_cli(&home.0, &["login", &started.launch_uri]).await;
+    assert_eq!(unanswered.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unanswered.stderr).contains("--approve or --deny"));
+
+    // A photographed QR code, scanned six seconds later.
+    let started = services.authorize(&params).await.unwrap();
+    let (qr, _) = services
+        .login_qr_uri(&started.request_id.to_text())
+        .await
+        .unwrap();
+    server.clock.advance(6);
+    let stale = civkey_cli(&home.0, &["login", &qr, "--approve"]).await;
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("The QR code is too old"),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+
+    // A used launch link, a pairing code, and a server this device is not paired with.
+    let used = civkey_cli(&home.0, &["login", &started.launch_uri, "--approve"]).await;
+    assert!(used.status.success());
+    let again = civkey_cli(
+        &home.0,
+        &["--json", "login", &started.launch_uri, "--approve"],
+    )
+    .await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("\"error\":\"login_used\""));
+    let pairing = server.new_pairing(&server.add_citizen("petr").await).await;
+    let wrong_kind = civkey_cli(&home.0, &["login", &pairing.to_uri(), "--approve"]).await;
+    assert!(String::from_utf8_lossy(&wrong_kind.stderr).contains("This is not a login QR code"));
+    let elsewhere = started.launch_uri.replace(
+        &url_escape(server.origin.as_str()),
+        "https%3A%2F%2Fother.example.org",
+    );
+    let not_paired = civkey_cli(&home.0, &["login", &elsewhere, "--approve"]).await;
+    assert_eq!(not_paired.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&not_paired.stderr)
+            .contains("This device is not paired with https://other.example.org"),
+        "{}",
+        String::from_utf8_lossy(&not_paired.stderr)
+    );
+}
+
+fn url_escape(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
