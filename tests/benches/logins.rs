@@ -52,9 +52,7 @@ async fn setup(dir: &TempDir) -> Bench {
     let origin = Origin::normalise(&format!("http://{address}")).unwrap();
     let state = AppState::new(origin, store.clone());
     let app = router(state.clone());
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = civkey_server::without_delay(listener);
     tokio::spawn(async move {
         axum::serve(
             listener,

@@ -159,9 +159,7 @@ impl TestServer {
             std::time::Duration::from_secs(1),
         );
         let app = router(state.clone());
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        let listener = civkey_server::without_delay(listener);
         tokio::spawn(async move {
             axum::serve(
                 listener,

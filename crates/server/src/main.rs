@@ -343,10 +343,7 @@ async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> 
     );
     devices::spawn_nonce_pruning(state.services().clone(), std::time::Duration::from_secs(60));
     tracing::info!(%origin, "listening on {bound}");
-    // Small responses and server-sent events go out at once, not after the peer's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = civkey_server::without_delay(listener);
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
