@@ -340,6 +340,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_active_key_is_listed_first_even_when_rotated_twice_in_one_second() {
+        let (services, _clock, _dir) = services_at(T0).await;
+        for _ in 0..5 {
+            let kid = services.rotate_signing_key().await.unwrap();
+            assert_eq!(services.jwks().await.unwrap()["keys"][0]["kid"], json!(kid));
+            assert_eq!(services.active_signing_key().await.unwrap().id, kid);
+        }
+    }
+
+    #[tokio::test]
     async fn a_client_is_registered_with_a_secret_shown_once() {
         let (services, _clock, _dir) = services_at(T0).await;
         let new = services

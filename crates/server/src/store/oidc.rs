@@ -127,12 +127,14 @@ impl Store {
         .collect()
     }
 
-    /// The keys still published (the active one and retired ones not yet forgotten at `now`),
-    /// newest first.
+    /// The keys still published (the active one and retired ones not yet forgotten at `now`):
+    /// the active key first, then retired ones, newest first. (Keys made within one second share
+    /// `created_at`, so the active key is put first explicitly, not by its time.)
     pub async fn signing_keys(&self, now: u64) -> Result<Vec<SigningKeyRecord>, StoreError> {
         sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM signing_keys \
-             WHERE forget_after IS NULL OR forget_after > $1 ORDER BY created_at DESC, id"
+             WHERE forget_after IS NULL OR forget_after > $1 \
+             ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id"
         ))
         .bind(to_db(now))
         .fetch_all(self.pool())
