@@ -21,12 +21,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use civkey_client::keystore::MemoryKeyStore;
 use civkey_client::profile::Profile;
-use civkey_client::this_computer;
 use civkey_proto::sign::Decision;
 use civkey_proto::Origin;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
-use civkey_tests::TempDir;
+use civkey_tests::{pair_profile, TempDir};
 use sha2::{Digest, Sha256};
 
 const VERIFIER: &str = "bench-verifier-0123456789-0123456789-0123456789-abcdef";
@@ -82,16 +81,7 @@ async fn setup(dir: &TempDir) -> Bench {
     for i in 0..DEVICES {
         let home = dir.0.join(format!("device-{i}"));
         let profile = Profile::open(&home, Arc::new(MemoryKeyStore::new())).unwrap();
-        let pairing = services.start_pairing(&citizen).await.unwrap();
-        let pending = profile
-            .begin_pairing(&pairing.uri.to_uri(), &this_computer().unwrap())
-            .await
-            .unwrap();
-        services
-            .decide_pairing(&citizen, &pairing.uri.session_id.to_text(), true)
-            .await
-            .unwrap();
-        pending.finish().await.unwrap();
+        pair_profile(services, &profile, &citizen).await;
         profiles.push(profile);
     }
     let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));

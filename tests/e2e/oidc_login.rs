@@ -11,8 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use civkey_client::keystore::OsKeyStore;
 use civkey_client::profile::Profile;
-use civkey_client::this_computer;
-use civkey_tests::{built_binary, TempDir, TestServer};
+use civkey_tests::{built_binary, pair_profile, TempDir, TestServer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -25,19 +24,8 @@ async fn paired_profile(server: &TestServer, home: &TempDir) -> (Profile, String
         "run through scripts/test (needs the Secret Service)"
     );
     let citizen = server.add_citizen("jana").await;
-    let uri = server.new_pairing(&citizen).await;
     let profile = Profile::open(&home.0, std::sync::Arc::new(OsKeyStore::new())).unwrap();
-    let pending = profile
-        .begin_pairing(&uri.to_uri(), &this_computer().unwrap())
-        .await
-        .unwrap();
-    server
-        .state
-        .services()
-        .decide_pairing(&citizen, &uri.session_id.to_text(), true)
-        .await
-        .unwrap();
-    pending.finish().await.unwrap();
+    pair_profile(server.state.services(), &profile, &citizen).await;
     (profile, citizen)
 }
 

@@ -50,6 +50,28 @@ pub fn built_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
+/// Pairs `profile` with the citizen `citizen_id` at the server whose flows are `services`: the app
+/// claims a new session and the citizen confirms at once in the "browser".
+pub async fn pair_profile(
+    services: &civkey_server::services::Services,
+    profile: &civkey_client::profile::Profile,
+    citizen_id: &str,
+) -> civkey_client::profile::Identity {
+    let pairing = services.start_pairing(citizen_id).await.unwrap();
+    let pending = profile
+        .begin_pairing(
+            &pairing.uri.to_uri(),
+            &civkey_client::this_computer().unwrap(),
+        )
+        .await
+        .unwrap();
+    services
+        .decide_pairing(citizen_id, &pairing.uri.session_id.to_text(), true)
+        .await
+        .unwrap();
+    pending.finish().await.unwrap()
+}
+
 /// A folder under the system's temporary directory, removed when dropped.
 pub struct TempDir(pub PathBuf);
 

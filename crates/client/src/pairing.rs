@@ -12,7 +12,7 @@
 
 use civkey_proto::pair::{ConfirmationCode, PairClaimResponse, PairStatus, PairingUri};
 use civkey_proto::sign::DevicePublicKey;
-use civkey_proto::{paths, ErrorCode, Origin, ScannedCode};
+use civkey_proto::{ErrorCode, Origin, ScannedCode};
 use serde::Serialize;
 
 use crate::keystore::{KeyGuard, KeyRef};
@@ -166,9 +166,7 @@ impl PendingPairing<'_> {
         if let Err(error) = profile.add(identity.clone()) {
             // The server has the key but we cannot remember it: disconnect it there before the
             // guard deletes it here, so no half-paired key is left on either side.
-            let _: Result<serde_json::Value, _> = profile
-                .device_call::<(), _>(&identity, reqwest::Method::DELETE, paths::DEVICE_SELF, None)
-                .await;
+            let _ = profile.disconnect_at_server(&identity).await;
             return Err(error);
         }
         guard.keep();

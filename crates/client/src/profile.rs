@@ -213,27 +213,8 @@ impl Profile {
         let server_told = match how {
             Forget::LocalOnly => false,
             Forget::TellServer => {
-                let result: Result<serde_json::Value, ClientError> = self
-                    .device_call::<(), _>(
-                        &identity,
-                        reqwest::Method::DELETE,
-                        paths::DEVICE_SELF,
-                        None,
-                    )
-                    .await;
-                match result {
-                    Ok(_) => true,
-                    // Already disconnected in the portal: nothing left to tell.
-                    Err(ClientError::Api(ApiFailure::Refused(e)))
-                        if matches!(
-                            e.code,
-                            ErrorCode::DeviceUnknown | ErrorCode::DeviceDisconnected
-                        ) =>
-                    {
-                        true
-                    }
-                    Err(e) => return Err(e),
-                }
+                self.disconnect_at_server(&identity).await?;
+                true
             }
         };
         self.store.delete(&identity.key)?;
@@ -247,6 +228,29 @@ impl Profile {
             identity,
             server_told,
         })
+    }
+
+    /// Disconnects `identity`'s key at its server (a signed call). A key the server no longer
+    /// knows, or already disconnected in the portal, counts as done.
+    pub(crate) async fn disconnect_at_server(
+        &self,
+        identity: &Identity,
+    ) -> Result<(), ClientError> {
+        let result: Result<serde_json::Value, ClientError> = self
+            .device_call::<(), _>(identity, reqwest::Method::DELETE, paths::DEVICE_SELF, None)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(ClientError::Api(ApiFailure::Refused(e)))
+                if matches!(
+                    e.code,
+                    ErrorCode::DeviceUnknown | ErrorCode::DeviceDisconnected
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn state_path(&self) -> PathBuf {
