@@ -1,18 +1,25 @@
-//! Complete logins per second: authorize (the login page), the app's open and signed approval,
+//! Complete logins per second: authorize (the login page), the page's live events (its first QR
+//! code, then the outcome), the app's open (by the animated QR code's text) and signed approval,
 //! the code exchange (ID token) and userinfo — every step over HTTP on loopback against the real
 //! server with SQLite (WAL) on the system clock.
 //!
 //! ```sh
-//! taskset -c 1 cargo bench -p civkey-tests --bench logins      # server and load on ONE core
-//! cargo bench -p civkey-tests --bench logins                   # both cores
+//! cargo bench -p civkey-tests --bench logins                              # server on ONE core
+//! CIVKEY_BENCH_CORES=shared taskset -c 1 cargo bench -p civkey-tests --bench logins
 //! ```
 //!
-//! Pinned to one core, the server shares it with the load generator (which signs with the pure-Rust
-//! `p256` and runs the HTTP clients), so the one-core figure is a lower bound for the server alone.
-//! It prints the closed-loop maximum and then an open-loop run at half that rate with latency
-//! percentiles. Not a criterion benchmark: throughput under concurrency is the figure here.
+//! By default every server thread (its Tokio runtime, named `server`, and SQLite's worker
+//! threads) runs on CPU 0 and everything else (the load generator, which signs with the pure-Rust
+//! `p256` and runs the HTTP clients) on CPU 1: the figure is what ONE server core does. The
+//! threads are pinned by name just before each run, and the bench prints which thread ran where.
+//! With `CIVKEY_BENCH_CORES=shared` nothing is pinned (under `taskset -c 1`, server and load share
+//! one core: a lower bound). It prints the closed-loop maximum and then an open-loop run at half
+//! that rate with latency percentiles. Not a criterion benchmark: throughput under concurrency is
+//! the figure here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,27 +49,34 @@ struct Bench {
     authorize_url: String,
 }
 
-async fn setup(dir: &TempDir) -> Bench {
-    let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let origin = Origin::normalise(&format!("http://{address}")).unwrap();
-    let state = AppState::new(origin, store.clone());
-    let app = router(state.clone());
-    let listener = civkey_server::without_delay(listener);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+/// Starts the server on `server` (its own runtime) and returns its state and address.
+fn start_server(server: &tokio::runtime::Runtime, dir: &TempDir) -> (AppState, SocketAddr) {
+    let url = format!("sqlite://{}/civkey.db", dir.0.display());
+    server.block_on(async move {
+        let store = Store::open(&url).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let origin = Origin::normalise(&format!("http://{address}")).unwrap();
+        let state = AppState::new(origin, store);
+        let app = router(state.clone());
+        let listener = civkey_server::without_delay(listener);
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        (state, address)
+    })
+}
+
+async fn setup(dir: &TempDir, state: &AppState, address: SocketAddr) -> Bench {
+    let store = state.store();
     let services = state.services();
     let citizen = civkey_server::services::citizens::add_citizen(
-        &store,
+        store,
         0,
         "jana",
         "Jana Nováková",
@@ -111,15 +125,36 @@ async fn setup(dir: &TempDir) -> Bench {
 }
 
 /// Time spent in each step, summed over all logins (nanoseconds).
-static STAGES: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
-const STAGE_NAMES: [&str; 6] = [
+static STAGES: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
+const STAGE_NAMES: [&str; 7] = [
     "authorize page",
+    "first QR event",
     "open (device call)",
     "decision",
-    "page event",
+    "approval event",
     "token",
     "userinfo",
 ];
+
+/// Reads the event stream until an event whose data contains `needle`; returns that data.
+async fn next_event(stream: &mut reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    loop {
+        if let Some(data) = text
+            .split("\n\n")
+            .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data:")))
+            .find(|data| data.contains(needle))
+        {
+            return data.trim().to_string();
+        }
+        let chunk = stream
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the event stream ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
 
 fn lap(stage: usize, since: &mut Instant) {
     let now = Instant::now();
@@ -140,51 +175,39 @@ async fn login(bench: &Bench, profile: &Profile) -> Duration {
         .text()
         .await
         .unwrap();
-    let launch = page
-        .split("href=\"civkey://login?")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
-        .expect("the login page has the same-device link");
     let events = page
         .split("data-signin-events=\"/oidc/login/")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .unwrap()
         .to_string();
+    assert!(page.contains("data-qr-uri=\"civkey://login?"));
     lap(0, &mut since);
-    let opened = profile.open_login(&launch).await.unwrap();
-    lap(1, &mut since);
-    profile
-        .decide_login(&opened, Decision::Approve)
-        .await
-        .unwrap();
-    lap(2, &mut since);
-    // The page's next event carries the redirect with the code.
+    // As a browser does: the page's event stream, whose first event is this second's QR code.
     let mut stream = bench
         .http
         .get(format!("{}/oidc/login/{events}/events", bench.base))
         .send()
         .await
         .unwrap();
-    let mut text = String::new();
-    while !text.contains("redirect_to") {
-        let chunk = stream
-            .chunk()
-            .await
-            .unwrap()
-            .expect("the event stream ended");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    drop(stream);
-    let data = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("data:")
-                .filter(|d| d.contains("redirect_to"))
-        })
+    let frame = next_event(&mut stream, "\"uri\"").await;
+    let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();
+    lap(1, &mut since);
+    // The phone scans the code.
+    let opened = profile
+        .open_login(frame["uri"].as_str().unwrap())
+        .await
         .unwrap();
-    let event: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+    lap(2, &mut since);
+    profile
+        .decide_login(&opened, Decision::Approve)
+        .await
+        .unwrap();
+    lap(3, &mut since);
+    // The page's next event carries the redirect with the code.
+    let data = next_event(&mut stream, "redirect_to").await;
+    drop(stream);
+    let event: serde_json::Value = serde_json::from_str(&data).unwrap();
     let redirect = url::Url::parse(event["redirect_to"].as_str().unwrap()).unwrap();
     let code = redirect
         .query_pairs()
@@ -192,7 +215,7 @@ async fn login(bench: &Bench, profile: &Profile) -> Duration {
         .unwrap()
         .1
         .into_owned();
-    lap(3, &mut since);
+    lap(4, &mut since);
     let tokens: serde_json::Value = bench
         .http
         .post(format!("{}/oidc/token", bench.base))
@@ -209,7 +232,7 @@ async fn login(bench: &Bench, profile: &Profile) -> Duration {
         .json()
         .await
         .unwrap();
-    lap(4, &mut since);
+    lap(5, &mut since);
     let info = bench
         .http
         .get(format!("{}/oidc/userinfo", bench.base))
@@ -218,8 +241,38 @@ async fn login(bench: &Bench, profile: &Profile) -> Duration {
         .await
         .unwrap();
     assert_eq!(info.status(), 200);
-    lap(5, &mut since);
+    lap(6, &mut since);
     started.elapsed()
+}
+
+/// Pins every thread of this process: the server's (its runtime's `server` threads and SQLite's
+/// `sqlx-sqlite-worker` threads) to CPU 0, all others to CPU 1, with `taskset` (no unsafe code).
+/// Returns what ran where.
+fn pin_threads() -> String {
+    let mut placed: BTreeMap<(usize, String), usize> = BTreeMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").unwrap() {
+        let entry = entry.unwrap();
+        let tid = entry.file_name().to_string_lossy().into_owned();
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue; // the thread ended
+        };
+        let comm = comm.trim().to_string();
+        let cpu = usize::from(!(comm.starts_with("server") || comm.starts_with("sqlx-sqlite")));
+        let status = std::process::Command::new("taskset")
+            .args(["-p", "-c", &cpu.to_string(), &tid])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        if status.success() {
+            let kind = comm.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+            *placed.entry((cpu, kind.to_string())).or_default() += 1;
+        }
+    }
+    placed
+        .iter()
+        .map(|((cpu, name), n)| format!("CPU {cpu}: {n} × {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -248,16 +301,34 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let pinned = std::env::var("CIVKEY_BENCH_CORES").as_deref() != Ok("shared");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = pinned && cpus >= 2;
+    // One worker thread each: the server's runtime is what one server core runs.
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(if pinned { 1 } else { cpus })
+        .thread_name("load")
         .enable_all()
         .build()
         .unwrap();
     let dir = TempDir::new("civkey-bench-logins");
-    let bench = Arc::new(runtime.block_on(setup(&dir)));
+    let (state, address) = start_server(&server, &dir);
+    let bench = Arc::new(runtime.block_on(setup(&dir, &state, address)));
     runtime.block_on(async {
-        // Warm up.
-        for profile in bench.profiles.iter().take(4) {
+        // Warm up (this also opens the server's database connections).
+        for profile in &bench.profiles {
             login(&bench, profile).await;
+        }
+        if pinned {
+            println!("pinned: {}", pin_threads());
+        } else {
+            println!("not pinned: server and load generator share the cores they are given");
         }
 
         // Closed loop: CONCURRENCY logins in flight at all times.
@@ -292,6 +363,10 @@ fn main() {
 
         for stage in &STAGES {
             stage.store(0, Ordering::Relaxed);
+        }
+        if pinned {
+            // Threads started during the first run (more connections) are pinned too.
+            println!("pinned: {}", pin_threads());
         }
         // Open loop at half that rate: a new login every 1/rate seconds, whatever the others do.
         let rate = (count as f64 / elapsed.as_secs_f64() / 2.0).max(1.0);

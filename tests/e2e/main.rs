@@ -6,6 +6,7 @@
 mod app_window;
 mod client_flows;
 mod oidc_login;
+mod oidc_rp;
 mod pairing_api;
 mod portal_browser;
 mod portal_http;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-abcdef";
 
 /// A paired profile (keys in the Secret Service) for the citizen `jana` at `server`.
-async fn paired_profile(server: &TestServer, home: &TempDir) -> (Profile, String) {
+pub(crate) async fn paired_profile(server: &TestServer, home: &TempDir) -> (Profile, String) {
     assert!(
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "run through scripts/test (needs the Secret Service)"
@@ -38,7 +38,7 @@ fn query_of(url: &str) -> HashMap<String, String> {
 }
 
 /// Reads server-sent events until one whose data contains `needle`; returns that data.
-async fn wait_for_event(response: reqwest::Response, needle: &str) -> String {
+pub(crate) async fn wait_for_event(response: reqwest::Response, needle: &str) -> String {
     let mut response = response;
     let mut buffer = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -141,7 +141,8 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(page.contains("Log in to Daňový portál"), "{page}");
-    assert!(page.contains("data:image/svg+xml;base64,"));
+    // The page draws this second's login URI as its QR code (and every next one it hears).
+    assert!(page.contains("data-qr-uri=\"civkey://login?v=1&amp;"), "{page}");
     let events_url = page
         .split("data-signin-events=\"")
         .nth(1)
@@ -479,4 +480,182 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
 
 fn url_escape(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The login page's "log in another way" link.
+fn other_means_link(page: &str) -> String {
+    page.split("href=\"/oidc/login/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|rest| format!("/oidc/login/{rest}"))
+        .expect("the login page links to the other means")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_code() {
+    use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
+    let server = TestServer::start().await;
+    eva(&server).await;
+    let redirect = "http://127.0.0.1:9/callback";
+    let client = server
+        .state
+        .services()
+        .register_client("Knihovna", &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
+    let mut authorize = url::Url::parse(&format!("{}/oidc/authorize", server.base)).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", &client.client.id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile")
+        .append_pair("state", "st-mail")
+        .append_pair("nonce", "n-mail")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("lang", "en");
+    let page = http.get(authorize.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let continue_path = other_means_link(&page);
+    assert!(continue_path.ends_with("/continue"), "{continue_path}");
+    assert!(page.contains("Log in with a password or an e-mail code</a>"));
+
+    // Without a portal session, the link leads to the portal's login, which comes back.
+    let bounced = http
+        .get(format!("{}{continue_path}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bounced.status(), 303);
+    let login_path = bounced.headers()["location"].to_str().unwrap().to_string();
+    let asked_next = query_of(&format!("{}{login_path}", server.base));
+    assert!(login_path.starts_with("/portal/login?"), "{login_path}");
+    assert_eq!(asked_next["next"], continue_path);
+    let (session, _, next) = log_in_by_email_to(&server, &http, &login_path).await;
+    assert_eq!(
+        next, continue_path,
+        "the e-mail login returns to the service's request"
+    );
+
+    // "Log in to Knihovna as Eva Horváth?": a form whose answer may lead to the service.
+    let confirm = http
+        .get(format!("{}{continue_path}?lang=en", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 200);
+    let csp = confirm.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:9;"),
+        "{csp}"
+    );
+    let html = confirm.text().await.unwrap();
+    assert!(
+        html.contains("Log in to Knihovna as Eva Horváth?"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html, &continue_path);
+
+    // A post without the session's anti-forgery token changes nothing.
+    let forged = http
+        .post(format!("{}{continue_path}", server.base))
+        .header("cookie", &session)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    let approved = http
+        .post(format!("{}{continue_path}", server.base))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 303);
+    let back = approved.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with(redirect), "{back}");
+    let query = query_of(&back);
+    assert_eq!(query["state"], "st-mail");
+
+    // Once answered, the request cannot be answered again.
+    let again = http
+        .post(format!("{}{continue_path}", server.base))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 410);
+
+    // The service gets an ID token saying how the citizen logged in.
+    let tokens: Value = http
+        .post(format!("{}/oidc/token", server.base))
+        .basic_auth(&client.client.id, Some(client.secret.as_str()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", query["code"].as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks: Value = http
+        .get(format!("{}/oidc/jwks", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = verify_es256(tokens["id_token"].as_str().unwrap(), &jwks);
+    assert_eq!(claims["name"], "Eva Horváth");
+    assert_eq!(claims["nonce"], "n-mail");
+    assert_eq!(claims["amr"], serde_json::json!(["otp"]));
+    assert_eq!(claims["acr"], "civkey:email-code");
+
+    // The portal's history says so; the next login page offers "Continue as Eva Horváth".
+    let dashboard = http
+        .get(format!("{}/portal?lang=en", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dashboard.contains("<td>Knihovna</td>"), "{dashboard}");
+    assert!(dashboard.contains("<td>E-mail code</td>"), "{dashboard}");
+    let page = http
+        .get(authorize.as_str())
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:9;"),
+        "{csp}"
+    );
+    let page = page.text().await.unwrap();
+    assert!(page.contains(">Continue as Eva Horváth</button>"), "{page}");
 }

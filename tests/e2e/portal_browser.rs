@@ -15,17 +15,18 @@ use civkey_server::clock::Clock;
 use civkey_server::services::citizens;
 use civkey_tests::{TempDir, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use p256::ecdsa::SigningKey;
 
-/// chromedriver on a free loopback port, stopped when dropped.
-struct Driver {
+/// chromedriver on a free loopback port, stopped when dropped (also used by `oidc_rp`).
+pub(crate) struct Driver {
     child: Child,
     url: String,
     _profile: TempDir,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let binary = std::env::var("CIVKEY_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -57,7 +58,7 @@ impl Driver {
         }
     }
 
-    async fn browser(&self) -> Client {
+    pub(crate) async fn browser(&self) -> Client {
         let chromium =
             std::env::var("CIVKEY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let mut caps = serde_json::Map::new();
@@ -73,7 +74,7 @@ impl Driver {
                 ]
             }),
         );
-        ClientBuilder::native()
+        ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&self.url)
             .await

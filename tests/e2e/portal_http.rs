@@ -31,10 +31,17 @@ fn cookie_pair(cookies: &[String], name: &str) -> String {
 }
 
 /// The value of the hidden `csrf` field in the form posting to `action`.
-fn csrf_of(html: &str, action: &str) -> String {
+pub(crate) fn csrf_of(html: &str, action: &str) -> String {
+    hidden_of(html, action, "csrf").unwrap()
+}
+
+/// The value of the hidden field `name` in the form posting to `action`, as a browser sends it.
+fn hidden_of(html: &str, action: &str, name: &str) -> Option<String> {
     let form = &html[html.find(&format!("action=\"{action}\"")).unwrap()..];
-    let at = form.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    form[at..].split('"').next().unwrap().to_string()
+    let form = &form[..form.find("</form>").unwrap()];
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = form.find(&marker)? + marker.len();
+    Some(form[at..].split('"').next().unwrap().replace("&amp;", "&"))
 }
 
 /// Reads the 6-digit code from the mailbox file once the outbox has delivered it.
@@ -56,24 +63,43 @@ async fn mailed_code(server: &TestServer) -> String {
 
 /// Logs in through the e-mail code forms; returns the session cookie pair.
 async fn log_in_by_email(server: &TestServer, http: &Client) -> (String, Vec<String>) {
+    let (session, cookies, _) = log_in_by_email_to(server, http, "/portal/login?lang=en").await;
+    (session, cookies)
+}
+
+/// Logs in as `eva` through the e-mail code forms, starting at the login page `login_path`
+/// (which may carry `next`); returns the session cookie pair, all cookies set, and where the
+/// browser is sent.
+pub(crate) async fn log_in_by_email_to(
+    server: &TestServer,
+    http: &Client,
+    login_path: &str,
+) -> (String, Vec<String>, String) {
     let login = http
-        .get(format!("{}/portal/login?lang=en", server.base))
+        .get(format!("{}{login_path}", server.base))
         .send()
         .await
         .unwrap();
     let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
     let html = login.text().await.unwrap();
     let csrf = csrf_of(&html, "/portal/login/email");
+    let next = hidden_of(&html, "/portal/login/email", "next").unwrap_or_default();
     let asked = http
         .post(format!("{}/portal/login/email", server.base))
         .header("cookie", &pre)
-        .form(&[("csrf", csrf.as_str()), ("username", "eva")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "eva"),
+            ("next", next.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(asked.status(), 200);
     let pre = cookie_pair(&set_cookies(&asked), "civkey_pre");
-    let csrf = csrf_of(&asked.text().await.unwrap(), "/portal/login/email/verify");
+    let html = asked.text().await.unwrap();
+    let csrf = csrf_of(&html, "/portal/login/email/verify");
+    let next = hidden_of(&html, "/portal/login/email/verify", "next").unwrap_or_default();
     let code = mailed_code(server).await;
     let verified = http
         .post(format!("{}/portal/login/email/verify", server.base))
@@ -82,16 +108,18 @@ async fn log_in_by_email(server: &TestServer, http: &Client) -> (String, Vec<Str
             ("csrf", csrf.as_str()),
             ("username", "eva"),
             ("code", code.as_str()),
+            ("next", next.as_str()),
         ])
         .send()
         .await
         .unwrap();
     assert_eq!(verified.status(), 303, "logged in and redirected");
+    let location = verified.headers()["location"].to_str().unwrap().to_string();
     let cookies = set_cookies(&verified);
-    (cookie_pair(&cookies, "civkey_session"), cookies)
+    (cookie_pair(&cookies, "civkey_session"), cookies, location)
 }
 
-async fn eva(server: &TestServer) {
+pub(crate) async fn eva(server: &TestServer) {
     citizens::add_citizen(
         &server.store,
         0,

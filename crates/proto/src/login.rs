@@ -241,11 +241,12 @@ pub struct LoginDecisionResponse {
     pub decision: Decision,
 }
 
-/// The login page's QR code for one second (server-sent event `qr`, `data:` as JSON).
+/// The login page's QR code for one second (server-sent event `qr`, `data:` as JSON). The page
+/// draws the code itself from `uri`, so the server does no image work per second and per page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginQrFrame {
-    /// The QR code as an image URL (`data:image/svg+xml;base64,…`).
-    pub image: String,
+    /// This second's animated login URI ([`LoginUri::Animated`]), the text of the QR code.
+    pub uri: String,
     /// Seconds the login request has left.
     pub seconds_left: u64,
 }

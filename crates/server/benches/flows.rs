@@ -14,7 +14,6 @@ use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey, PairingProof};
 use civkey_proto::Origin;
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::services::{citizens, verify_signature, Services};
-use civkey_server::signal::ChangeSignal;
 use civkey_server::store::{NewDevice, Store};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use p256::ecdsa::SigningKey;
@@ -37,12 +36,11 @@ fn services(rt: &tokio::runtime::Runtime) -> (Services, std::path::PathBuf) {
             dir.display()
         )))
         .unwrap();
-    let services = Services {
+    let services = Services::new(
         store,
-        clock: Arc::new(SystemClock),
-        signal: ChangeSignal::default(),
-        origin: Origin::parse("https://id.example.gov").unwrap(),
-    };
+        Arc::new(SystemClock),
+        Origin::parse("https://id.example.gov").unwrap(),
+    );
     (services, dir)
 }
 

@@ -44,12 +44,7 @@ impl AppState {
         store: store::Store,
         clock: Arc<dyn clock::Clock>,
     ) -> Self {
-        let services = services::Services {
-            store,
-            clock,
-            signal: signal::ChangeSignal::default(),
-            origin: public_origin,
-        };
+        let services = services::Services::new(store, clock, public_origin);
         AppState {
             inner: Arc::new(Inner { services }),
         }

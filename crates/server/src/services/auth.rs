@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::citizens::{token_hash, verify_secret};
 use super::{ServiceError, Services};
-use crate::store::WebSession;
+use crate::store::{Means, WebSession};
 
 /// How long a portal session lives.
 pub const SESSION_TTL_SECS: u64 = 2 * 60 * 60;
@@ -84,7 +84,7 @@ impl Services {
         match citizen {
             Some(c) if code_ok => {
                 self.store.clear_failures(&buckets[0]).await?;
-                self.start_session(&c.id).await
+                self.start_session(&c.id, Means::PasswordTotp).await
             }
             _ => {
                 self.record_failures(&buckets).await?;
@@ -152,7 +152,7 @@ impl Services {
             let hash = email_code_hash(&citizen.id, code.trim());
             if self.store.take_email_code(&citizen.id, &hash, now).await? {
                 self.store.clear_failures(&buckets[0]).await?;
-                return self.start_session(&citizen.id).await;
+                return self.start_session(&citizen.id, Means::EmailCode).await;
             }
         }
         self.record_failures(&buckets).await?;
@@ -204,13 +204,24 @@ impl Services {
         Ok(self.store.delete_web_session(&token_hash(token)).await?)
     }
 
-    async fn start_session(&self, citizen_id: &str) -> Result<LoggedIn, ServiceError> {
+    async fn start_session(
+        &self,
+        citizen_id: &str,
+        means: Means,
+    ) -> Result<LoggedIn, ServiceError> {
         let token = Zeroizing::new(random_token());
         let csrf = random_token();
         let now = self.clock.now();
         let expires_at = now + SESSION_TTL_SECS;
         self.store
-            .insert_web_session(&token_hash(&token), citizen_id, &csrf, now, expires_at)
+            .insert_web_session(
+                &token_hash(&token),
+                citizen_id,
+                means,
+                &csrf,
+                now,
+                expires_at,
+            )
             .await?;
         Ok(LoggedIn {
             token,

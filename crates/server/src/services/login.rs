@@ -19,7 +19,7 @@ use base64::Engine;
 use civkey_proto::ids::{Challenge, LaunchToken, LoginRequestId, QrSecret};
 use civkey_proto::login::{
     check_qr_mac, qr_mac, LoginDecisionRequest, LoginDecisionResponse, LoginOpenRequest,
-    LoginPageEvent, LoginRequestInfo, LoginUri, LOGIN_REQUEST_TTL_SECS,
+    LoginPageEvent, LoginQrFrame, LoginRequestInfo, LoginUri, LOGIN_REQUEST_TTL_SECS,
 };
 use civkey_proto::sign::{Decision, DevicePublicKey, LoginApproval};
 use civkey_proto::{ErrorCode, Origin};
@@ -33,7 +33,9 @@ use zeroize::Zeroizing;
 use super::citizens::{random_id, token_hash};
 use super::oidc::ID_TOKEN_TTL_SECS;
 use super::{verify_signature, ServiceError, Services};
-use crate::store::{Approval, ClientRecord, DeviceRecord, LoginRecord, NewLoginRequest};
+use crate::store::{
+    Approval, ClientRecord, DeviceRecord, LoginRecord, Means, NewLoginRequest, WebSession,
+};
 
 /// How long an authorization code may wait to be exchanged.
 pub const AUTH_CODE_TTL_SECS: u64 = 60;
@@ -146,16 +148,58 @@ impl From<crate::store::StoreError> for OAuthError {
 }
 
 /// A login request the page now shows.
-#[derive(Debug)]
 pub struct StartedLogin {
     /// The request.
     pub request_id: LoginRequestId,
     /// The asking service.
     pub client: ClientRecord,
+    /// The web origin of the redirect URI the citizen returns to.
+    pub service_origin: Origin,
     /// The same-device link ("Open the mobile key on this device").
     pub launch_uri: String,
+    /// When it started.
+    pub created_at: u64,
     /// When it expires.
     pub expires_at: u64,
+    /// MACs the animated QR code.
+    qr_secret: QrSecret,
+}
+
+impl std::fmt::Debug for StartedLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartedLogin")
+            .field("request_id", &self.request_id)
+            .field("client", &self.client.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the login page is sent next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginPageUpdate {
+    /// Still waiting: this second's QR code.
+    Waiting(LoginQrFrame),
+    /// Approved, denied or expired: the page moves on.
+    Done(LoginPageEvent),
+}
+
+/// A login request still open to an answer, as the "log in another way" page shows it.
+#[derive(Debug, Clone)]
+pub struct OpenLogin {
+    /// The asking service's name.
+    pub service_name: String,
+    /// The web origin the citizen returns to.
+    pub service_origin: Origin,
+}
+
+/// The ID token's `amr` (RFC 8176) and `acr` for how the citizen logged in.
+fn authentication_methods(means: Means) -> (&'static [&'static str], &'static str) {
+    match means {
+        Means::MobileKey => (&["hwk", "pop"], "civkey:mobile-key"),
+        Means::PasswordTotp => (&["pwd", "otp", "mfa"], "civkey:password-otp"),
+        Means::EmailCode => (&["otp"], "civkey:email-code"),
+    }
 }
 
 /// What the token endpoint answers.
@@ -262,10 +306,9 @@ impl Services {
             AuthorizeError::Show("the request names no service (client_id)".into())
         })?;
         let client = self
-            .store
             .client(client_id)
             .await
-            .map_err(|e| internal(e.into()))?
+            .map_err(internal)?
             .ok_or_else(|| AuthorizeError::Show("the service is not registered here".into()))?;
         let redirect_uri = p
             .redirect_uri
@@ -350,12 +393,30 @@ impl Services {
             launch_token,
         }
         .to_uri();
+        let service_origin = origin_of(redirect_uri).map_err(internal)?;
         Ok(StartedLogin {
             request_id,
             client,
+            service_origin,
             launch_uri,
+            created_at: now,
             expires_at,
+            qr_secret,
         })
+    }
+
+    /// The QR code's text for this second of a request just started, and the seconds it has
+    /// left (no database read: the login page's first code).
+    pub fn first_login_qr_uri(&self, started: &StartedLogin) -> (String, u64) {
+        let now = self.clock.now();
+        let elapsed = now.saturating_sub(started.created_at);
+        let uri = LoginUri::Animated {
+            origin: self.origin.clone(),
+            request_id: started.request_id,
+            elapsed,
+            mac: qr_mac(&started.qr_secret, &started.request_id, elapsed),
+        };
+        (uri.to_uri(), started.expires_at.saturating_sub(now))
     }
 
     /// The login request `id`, or `login_unknown`.
@@ -369,7 +430,10 @@ impl Services {
     /// The login QR code's text for this second, and the seconds the request has left.
     pub async fn login_qr_uri(&self, request_id: &str) -> Result<(String, u64), ServiceError> {
         let record = self.login_record(request_id).await?;
-        let now = self.clock.now();
+        self.qr_uri_of(&record, self.clock.now())
+    }
+
+    fn qr_uri_of(&self, record: &LoginRecord, now: u64) -> Result<(String, u64), ServiceError> {
         let id = LoginRequestId::parse(&record.id)
             .map_err(|_| ServiceError::Internal("a stored login request id is corrupt".into()))?;
         let secret = QrSecret::from_bytes(decode_secret(&record.qr_secret)?);
@@ -381,6 +445,23 @@ impl Services {
             mac: qr_mac(&secret, &id, elapsed),
         };
         Ok((uri.to_uri(), record.expires_at.saturating_sub(now)))
+    }
+
+    /// What the login page is sent next, from one read: this second's QR code while the request
+    /// waits, or its outcome.
+    pub async fn login_page_update(
+        &self,
+        request_id: &str,
+    ) -> Result<LoginPageUpdate, ServiceError> {
+        let record = self.login_record(request_id).await?;
+        let now = self.clock.now();
+        Ok(match self.page_event_of(&record, now)? {
+            LoginPageEvent::Waiting => {
+                let (uri, seconds_left) = self.qr_uri_of(&record, now)?;
+                LoginPageUpdate::Waiting(LoginQrFrame { uri, seconds_left })
+            }
+            done => LoginPageUpdate::Done(done),
+        })
     }
 
     /// A paired device opens a login request it scanned (an authenticated device call).
@@ -449,7 +530,7 @@ impl Services {
             return Err(ServiceError::refused(code, message));
         }
         self.signal.notify(&signal_key(&record.id));
-        let client = self.store.client(&record.client_id).await?.ok_or_else(|| {
+        let client = self.client(&record.client_id).await?.ok_or_else(|| {
             ServiceError::refused(ErrorCode::LoginUnknown, "the service was removed")
         })?;
         Ok(LoginRequestInfo {
@@ -494,7 +575,7 @@ impl Services {
                 "the decision's time is too far from the server's; check the device's clock",
             ));
         }
-        let client = self.store.client(&record.client_id).await?.ok_or_else(|| {
+        let client = self.client(&record.client_id).await?.ok_or_else(|| {
             ServiceError::refused(ErrorCode::LoginUnknown, "the service was removed")
         })?;
         let id = LoginRequestId::parse(&record.id)
@@ -546,16 +627,98 @@ impl Services {
         })
     }
 
+    /// The login request `id` if it can still be answered (not decided, not expired): what the
+    /// "log in another way" page needs. Anything else is `login_used` or `login_expired`.
+    pub async fn open_login_for_session(
+        &self,
+        request_id: &str,
+    ) -> Result<OpenLogin, ServiceError> {
+        let record = self.login_record(request_id).await?;
+        match login_status(&record, self.clock.now()) {
+            LoginPageEventKind::Waiting => {}
+            LoginPageEventKind::Expired => {
+                return Err(ServiceError::refused(
+                    ErrorCode::LoginExpired,
+                    "the login request has expired; start again on the service's page",
+                ))
+            }
+            LoginPageEventKind::Approved | LoginPageEventKind::Denied => {
+                return Err(ServiceError::refused(
+                    ErrorCode::LoginUsed,
+                    "this login request was already answered",
+                ))
+            }
+        }
+        let client = self.client(&record.client_id).await?.ok_or_else(|| {
+            ServiceError::refused(ErrorCode::LoginUnknown, "the service was removed")
+        })?;
+        Ok(OpenLogin {
+            service_name: client.name,
+            service_origin: origin_of(&record.redirect_uri)?,
+        })
+    }
+
+    /// Approves the login request `id` for the citizen of a portal session, with the means that
+    /// session was opened with (the "log in another way" path). Returns where the browser goes
+    /// next: the service's redirect URI with the code and `state`.
+    pub async fn approve_login_with_session(
+        &self,
+        request_id: &str,
+        session: &WebSession,
+    ) -> Result<String, ServiceError> {
+        let open = self.open_login_for_session(request_id).await?;
+        let record = self.login_record(request_id).await?;
+        let now = self.clock.now();
+        let code = authorization_code(&record)?;
+        let code_hash = token_hash(&code);
+        let history_id = random_id();
+        let approval = Approval {
+            code_hash: &code_hash,
+            code_expires_at: now + AUTH_CODE_TTL_SECS,
+            history_id: &history_id,
+            service_name: &open.service_name,
+        };
+        if !self
+            .store
+            .approve_login_request_with_session(
+                &record.id,
+                &session.citizen_id,
+                session.means,
+                approval,
+                now,
+            )
+            .await?
+        {
+            return Err(ServiceError::refused(
+                ErrorCode::LoginUsed,
+                "this login request was already answered",
+            ));
+        }
+        self.signal.notify(&signal_key(&record.id));
+        Ok(with_query(
+            &record.redirect_uri,
+            &[("code", Some(&code)), ("state", record.state.as_deref())],
+        ))
+    }
+
     /// What the login page shows now; for an approval, where the browser goes next (the
     /// service's redirect URI with the code and `state`).
     pub async fn login_page_event(&self, request_id: &str) -> Result<LoginPageEvent, ServiceError> {
         let record = self.login_record(request_id).await?;
-        Ok(match login_status(&record, self.clock.now()) {
+        self.page_event_of(&record, self.clock.now())
+    }
+
+    fn page_event_of(
+        &self,
+        record: &LoginRecord,
+        now: u64,
+    ) -> Result<LoginPageEvent, ServiceError> {
+        Ok(match login_status(record, now) {
             LoginPageEventKind::Waiting => LoginPageEvent::Waiting,
             LoginPageEventKind::Denied => LoginPageEvent::Denied,
             LoginPageEventKind::Expired => LoginPageEvent::Expired,
             LoginPageEventKind::Approved => {
-                let code = authorization_code(&record)?;
+                let code = authorization_code(record)?;
                 LoginPageEvent::Approved {
                     redirect_to: with_query(
                         &record.redirect_uri,
@@ -576,7 +739,6 @@ impl Services {
         code_verifier: &str,
     ) -> Result<TokenResponse, OAuthError> {
         let client = self
-            .store
             .client(client_id)
             .await?
             .filter(|c| {
@@ -624,6 +786,7 @@ impl Services {
             .await?
             .ok_or_else(|| invalid("the citizen no longer exists"))?;
         let sub = self.pairwise_sub(&client.sector, &citizen_id).await?;
+        let (amr, acr) = authentication_methods(record.means.unwrap_or(Means::MobileKey));
         let mut claims = json!({
             "iss": self.origin.as_str(),
             "sub": sub,
@@ -631,8 +794,8 @@ impl Services {
             "iat": now,
             "exp": now + ID_TOKEN_TTL_SECS,
             "auth_time": record.decided_at.unwrap_or(now),
-            "amr": ["hwk", "pop"],
-            "acr": "civkey:mobile-key",
+            "amr": amr,
+            "acr": acr,
         });
         if let Some(nonce) = &record.nonce {
             claims["nonce"] = json!(nonce);
@@ -667,7 +830,6 @@ impl Services {
             .await?
             .ok_or_else(|| OAuthError::new(401, "invalid_token", "unknown or expired token"))?;
         let client = self
-            .store
             .client(&client_id)
             .await?
             .ok_or_else(|| OAuthError::new(401, "invalid_token", "the service was removed"))?;
@@ -690,13 +852,21 @@ impl Services {
         sector: &str,
         citizen_id: &str,
     ) -> Result<String, ServiceError> {
-        let key = self
-            .store
-            .server_secret(
-                "pairwise_sub_key",
-                &format!("{}{}", random_id(), random_id()),
-            )
-            .await?;
+        let key = match self.cache.pairwise_key() {
+            Some(key) => key,
+            None => {
+                let key = std::sync::Arc::new(Zeroizing::new(
+                    self.store
+                        .server_secret(
+                            "pairwise_sub_key",
+                            &format!("{}{}", random_id(), random_id()),
+                        )
+                        .await?,
+                ));
+                self.cache.keep_pairwise_key(key.clone());
+                key
+            }
+        };
         let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
             .map_err(|_| ServiceError::Internal("the pairwise key is unusable".into()))?;
         mac.update(sector.as_bytes());

@@ -1,6 +1,7 @@
 //! The flows, testable without HTTP: each takes the store and a clock and returns a typed result.
 
 pub mod auth;
+pub mod cache;
 pub mod citizens;
 pub mod devices;
 pub mod login;
@@ -16,20 +17,17 @@ pub(crate) mod tests_support {
 
     use super::Services;
     use crate::clock::ManualClock;
-    use crate::signal::ChangeSignal;
     use crate::store::tests::{temp_store, TempDir};
 
     /// Services on a fresh database with a manual clock at `t`.
     pub(crate) async fn services_at(t: u64) -> (Services, ManualClock, TempDir) {
         let (store, dir) = temp_store().await;
         let clock = ManualClock::at(t);
-        let services = Services {
+        let services = Services::new(
             store,
-            clock: Arc::new(clock.clone()),
-            signal: ChangeSignal::default(),
-            origin: civkey_proto::Origin::parse("https://id.example.gov")
-                .unwrap_or_else(|e| panic!("{e}")),
-        };
+            Arc::new(clock.clone()),
+            civkey_proto::Origin::parse("https://id.example.gov").unwrap_or_else(|e| panic!("{e}")),
+        );
         (services, clock, dir)
     }
 }
@@ -42,6 +40,7 @@ use civkey_proto::{ErrorCode, Origin};
 use crate::clock::Clock;
 use crate::signal::ChangeSignal;
 use crate::store::{Store, StoreError};
+use cache::Caches;
 
 /// What every flow needs: the store, the clock, the change signal and the server's own origin.
 #[derive(Clone)]
@@ -54,6 +53,21 @@ pub struct Services {
     pub signal: ChangeSignal,
     /// Where citizens and apps reach this server (signed into every device message).
     pub origin: Origin,
+    /// What the login hot path keeps in memory (see [`cache`]).
+    pub(crate) cache: Arc<Caches>,
+}
+
+impl Services {
+    /// The flows over `store`, on `clock`, for the server at `origin`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, origin: Origin) -> Services {
+        Services {
+            store,
+            clock,
+            signal: ChangeSignal::default(),
+            origin,
+            cache: Arc::default(),
+        }
+    }
 }
 
 /// Checks an ECDSA P-256 / SHA-256 signature (`r ‖ s`) with `ring`, the fast path: about five

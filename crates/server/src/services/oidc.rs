@@ -11,6 +11,8 @@
 //!   [`ID_TOKEN_TTL_SECS`] more, so tokens it signed still verify until they expire.
 //! - The key id (`kid`) is the key's RFC 7638 JWK thumbprint.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use ring::rand::SystemRandom;
@@ -19,13 +21,22 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::cache::{ActiveKey, SIGNING_KEY_CACHE_SECS};
 use super::citizens::{random_id, token_hash};
 use super::{ServiceError, Services};
 use crate::store::{ClientRecord, SigningKeyRecord};
 use civkey_proto::ErrorCode;
 
-/// How long an ID token is valid; a retired key stays in the JWKS this long.
+/// How long an ID token is valid; a retired key stays in the JWKS this long (and
+/// [`SIGNING_KEY_CACHE_SECS`] more).
 pub const ID_TOKEN_TTL_SECS: u64 = 300;
+
+/// Until when a key retired at `now` stays published: a server may still sign with it for
+/// [`SIGNING_KEY_CACHE_SECS`], and its tokens are valid [`ID_TOKEN_TTL_SECS`] after that.
+fn retired_key_kept_until(now: u64) -> u64 {
+    now.saturating_add(SIGNING_KEY_CACHE_SECS)
+        .saturating_add(ID_TOKEN_TTL_SECS)
+}
 /// The longest redirect URI accepted.
 pub const MAX_REDIRECT_URI_CHARS: usize = 2_000;
 /// The longest client name accepted.
@@ -185,15 +196,31 @@ impl Services {
     }
 
     /// Makes a new active signing key; the previous one stays in the JWKS until the tokens it
-    /// signed have expired. Returns the new key id.
+    /// signed have expired (and a server that still holds it in memory has let it go). Returns
+    /// the new key id.
     pub async fn rotate_signing_key(&self) -> Result<String, ServiceError> {
         let now = self.clock.now();
         let key = new_signing_key(now)?;
         self.store
-            .rotate_signing_key(&key, now.saturating_add(ID_TOKEN_TTL_SECS))
+            .rotate_signing_key(&key, retired_key_kept_until(now))
             .await?;
+        self.cache.forget_signing_key();
         self.store.forget_signing_keys(now).await?;
         Ok(key.id)
+    }
+
+    /// The service `id`, from memory when it was read less than
+    /// [`super::cache::CLIENT_CACHE_SECS`] ago.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, ServiceError> {
+        let now = self.clock.now();
+        if let Some(client) = self.cache.client(id, now) {
+            return Ok(Some(client));
+        }
+        let client = self.store.client(id).await?;
+        if let Some(client) = &client {
+            self.cache.keep_client(client, now);
+        }
+        Ok(client)
     }
 
     /// The key that signs now; made on first use.
@@ -212,13 +239,16 @@ impl Services {
         // Another instance may have made one at the same moment: both then rotate, and the
         // later one wins; tokens signed by the other still verify through the JWKS.
         self.store
-            .rotate_signing_key(&key, now.saturating_add(ID_TOKEN_TTL_SECS))
+            .rotate_signing_key(&key, retired_key_kept_until(now))
             .await?;
         Ok(key)
     }
 
-    /// The JSON Web Key Set: every key whose tokens may still be valid.
+    /// The JSON Web Key Set: every key whose tokens may still be valid, and always the key that
+    /// signs now (made here if there is none yet: a relying party that fetches the set once, at
+    /// discovery, must find the key of the first token it gets).
     pub async fn jwks(&self) -> Result<Value, ServiceError> {
+        self.active_signing_key().await?;
         let mut keys = Vec::new();
         for key in self.store.signing_keys(self.clock.now()).await? {
             let public = B64
@@ -233,16 +263,37 @@ impl Services {
         Ok(json!({ "keys": keys }))
     }
 
-    /// Signs `claims` as a compact JWS (ES256) with the active key.
-    pub async fn sign_jwt(&self, claims: &Value) -> Result<String, ServiceError> {
-        let key = self.active_signing_key().await?;
+    /// The active key, parsed, from memory when it was read less than
+    /// [`SIGNING_KEY_CACHE_SECS`] ago.
+    async fn signing_key(&self) -> Result<Arc<ActiveKey>, ServiceError> {
+        let now = self.clock.now();
+        if let Some(key) = self.cache.signing_key(now) {
+            return Ok(key);
+        }
+        let record = self.active_signing_key().await?;
         let pkcs8 = Zeroizing::new(
-            B64.decode(&key.private_pkcs8)
+            B64.decode(&record.private_pkcs8)
                 .map_err(|_| ServiceError::Internal("a stored signing key is corrupt".into()))?,
         );
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|_| ServiceError::Internal("a stored signing key is corrupt".into()))?;
+        let key = Arc::new(ActiveKey {
+            id: record.id,
+            pair,
+        });
+        self.cache.keep_signing_key(key.clone(), now);
+        Ok(key)
+    }
+
+    /// Signs `claims` as a compact JWS (ES256) with the active key.
+    pub async fn sign_jwt(&self, claims: &Value) -> Result<String, ServiceError> {
+        let key = self.signing_key().await?;
         let rng = SystemRandom::new();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
-            .map_err(|_| ServiceError::Internal("a stored signing key is corrupt".into()))?;
+        let pair = &key.pair;
         let header = json!({ "alg": "ES256", "typ": "JWT", "kid": key.id });
         let signing_input = format!(
             "{}.{}",
@@ -312,6 +363,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_fresh_server_publishes_the_key_of_its_first_token_before_signing_it() {
+        // A relying party may fetch the key set once, at discovery, before any login.
+        let (services, _clock, _dir) = services_at(T0).await;
+        let jwks = services.jwks().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        let jwt = services.sign_jwt(&json!({"sub": "abc"})).await.unwrap();
+        assert_eq!(verify(&jwt, &jwks).unwrap()["sub"], "abc");
+    }
+
+    #[tokio::test]
     async fn a_rotated_key_stays_published_until_its_tokens_expire() {
         let (services, clock, _dir) = services_at(T0).await;
         let old_token = services.sign_jwt(&json!({"sub": "a"})).await.unwrap();
@@ -326,7 +387,15 @@ mod tests {
         assert!(verify(&new_token, &jwks).is_ok());
         assert_eq!(jwks["keys"][0]["kid"], json!(new_kid), "newest first");
 
-        clock.advance(ID_TOKEN_TTL_SECS);
+        clock.advance(ID_TOKEN_TTL_SECS + SIGNING_KEY_CACHE_SECS - 1);
+        assert_eq!(
+            services.jwks().await.unwrap()["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        clock.advance(1);
         let jwks = services.jwks().await.unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
         assert_eq!(verify(&old_token, &jwks), Err("kid not in the JWKS".into()));
@@ -337,6 +406,31 @@ mod tests {
             "expired keys are deleted at the next rotation"
         );
         assert!(!format!("{stored:?}").contains(&stored[0].private_pkcs8));
+    }
+
+    #[tokio::test]
+    async fn a_key_rotated_by_another_process_signs_here_within_the_cache_time() {
+        let (services, clock, _dir) = services_at(T0).await;
+        services.sign_jwt(&json!({"sub": "a"})).await.unwrap();
+        let old_kid = services.active_signing_key().await.unwrap().id;
+        // `civkey-server keys rotate` in another process: the same database, other memory.
+        let other = Services::new(
+            services.store.clone(),
+            services.clock.clone(),
+            services.origin.clone(),
+        );
+        clock.advance(1);
+        let new_kid = other.rotate_signing_key().await.unwrap();
+        let kid_of = |jwt: &str| {
+            let header = B64.decode(jwt.split('.').next().unwrap()).unwrap();
+            serde_json::from_slice::<Value>(&header).unwrap()["kid"].clone()
+        };
+        let token = services.sign_jwt(&json!({"sub": "b"})).await.unwrap();
+        assert_eq!(kid_of(&token), json!(old_kid), "still the kept key");
+        assert!(verify(&token, &services.jwks().await.unwrap()).is_ok());
+        clock.advance(SIGNING_KEY_CACHE_SECS);
+        let token = services.sign_jwt(&json!({"sub": "c"})).await.unwrap();
+        assert_eq!(kid_of(&token), json!(new_kid));
     }
 
     #[tokio::test]

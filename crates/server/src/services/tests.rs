@@ -13,7 +13,6 @@ use p256::ecdsa::SigningKey;
 
 use super::{citizens, ServiceError, Services};
 use crate::clock::ManualClock;
-use crate::signal::ChangeSignal;
 use crate::store::tests::{temp_store, TempDir};
 
 const T0: u64 = 1_767_225_600;
@@ -28,12 +27,11 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let (store, dir) = temp_store().await;
     let clock = ManualClock::at(T0);
-    let services = Services {
-        store: store.clone(),
-        clock: Arc::new(clock.clone()),
-        signal: ChangeSignal::default(),
-        origin: Origin::parse("https://id.example.gov").unwrap(),
-    };
+    let services = Services::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Origin::parse("https://id.example.gov").unwrap(),
+    );
     let e = citizens::add_citizen(
         &store,
         T0,
@@ -1171,6 +1169,116 @@ mod login {
         serde_json::json!(n)
     }
 
+    /// A portal session of the fixture's citizen, opened with `means`.
+    fn session(l: &Login, means: crate::store::Means) -> crate::store::WebSession {
+        crate::store::WebSession {
+            citizen_id: l.f.citizen.clone(),
+            means,
+            csrf_token: "csrf".into(),
+            expires_at: T0 + 3600,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_portal_session_approves_instead_of_the_mobile_key_and_the_token_says_how() {
+        use crate::store::Means;
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        // A device opened it but has not decided: the citizen uses the password instead.
+        let info = l.scan(&started).await.unwrap();
+        let open = s.open_login_for_session(&id).await.unwrap();
+        assert_eq!(open.service_name, "Daňový portál");
+        assert_eq!(open.service_origin.as_str(), "https://dane.example.cz");
+        l.f.clock.advance(2);
+        let redirect = s
+            .approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
+            .await
+            .unwrap();
+        let url = url::Url::parse(&redirect).unwrap();
+        let q: std::collections::HashMap<_, _> = url.query_pairs().collect();
+        assert!(redirect.starts_with(REDIRECT));
+        assert_eq!(q["state"], "st-123");
+        // The page learns it too, with the same code.
+        assert_eq!(
+            s.login_page_event(&id).await.unwrap(),
+            LoginPageEvent::Approved {
+                redirect_to: redirect.clone()
+            }
+        );
+        // The device that opened it can no longer decide; nothing can answer it again.
+        let late = s
+            .decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
+            .await
+            .unwrap_err();
+        assert_eq!(late.code(), ErrorCode::LoginUsed);
+        for means in [Means::PasswordTotp, Means::EmailCode] {
+            let again = s
+                .approve_login_with_session(&id, &session(&l, means))
+                .await
+                .unwrap_err();
+            assert_eq!(again.code(), ErrorCode::LoginUsed);
+        }
+        let tokens = s
+            .exchange_code(&l.client_id, &l.secret, &q["code"], REDIRECT, VERIFIER)
+            .await
+            .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &B64.decode(tokens.id_token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+        assert_eq!(claims["acr"], "civkey:password-otp");
+        assert_eq!(claims["auth_time"], json_u64(T0 + 2));
+        let history = s.store.login_history(&l.f.citizen, 10).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].means, Means::PasswordTotp);
+        assert_eq!(history[0].device_id, None);
+
+        // An e-mail code session; and an expired request cannot be taken any more.
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        let redirect = s
+            .approve_login_with_session(&id, &session(&l, Means::EmailCode))
+            .await
+            .unwrap();
+        let code = url::Url::parse(&redirect)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .to_string();
+        let tokens = s
+            .exchange_code(&l.client_id, &l.secret, &code, REDIRECT, VERIFIER)
+            .await
+            .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &B64.decode(tokens.id_token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["amr"], serde_json::json!(["otp"]));
+        assert_eq!(claims["acr"], "civkey:email-code");
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        l.f.clock
+            .advance(civkey_proto::login::LOGIN_REQUEST_TTL_SECS);
+        for e in [
+            s.open_login_for_session(&id).await.map(|_| ()).unwrap_err(),
+            s.approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
+                .await
+                .map(|_| ())
+                .unwrap_err(),
+        ] {
+            assert_eq!(e.code(), ErrorCode::LoginExpired);
+        }
+        let unknown = s.open_login_for_session("nope").await.unwrap_err();
+        assert_eq!(unknown.code(), ErrorCode::LoginUnknown);
+    }
+
     #[tokio::test]
     async fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
         let l = login_fixture().await;
@@ -1253,12 +1361,22 @@ mod login {
             s.authorize(&p).await,
             Err(AuthorizeError::Show(_))
         ));
-        p = params(&l.client_id);
-        p.redirect_uri = Some("https://evil.example/cb".into());
-        assert!(matches!(
-            s.authorize(&p).await,
-            Err(AuthorizeError::Show(_))
-        ));
+        // Redirect URIs match exactly: another host, and near misses of the registered one.
+        for near in [
+            "https://evil.example/cb".to_string(),
+            format!("{REDIRECT}/"),
+            format!("{REDIRECT}?next=x"),
+            format!("{REDIRECT}#x"),
+            REDIRECT.replace("https://", "http://"),
+            REDIRECT.to_uppercase(),
+        ] {
+            p = params(&l.client_id);
+            p.redirect_uri = Some(near.clone());
+            assert!(
+                matches!(s.authorize(&p).await, Err(AuthorizeError::Show(_))),
+                "{near}"
+            );
+        }
         for (change, error) in [
             (
                 (|p: &mut AuthorizeParams| p.code_challenge = None) as fn(&mut AuthorizeParams),

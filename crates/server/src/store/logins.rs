@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
+use super::{get_opt_u64, get_u64, to_db, Means, Store, StoreError};
 
 /// A login request to create at the authorization endpoint.
 #[derive(Debug, Clone)]
@@ -66,8 +66,10 @@ pub struct LoginRecord {
     pub device_id: Option<String>,
     /// That device's citizen.
     pub citizen_id: Option<String>,
-    /// When the device decided.
+    /// When it was approved or denied.
     pub decided_at: Option<u64>,
+    /// How it was approved.
+    pub means: Option<Means>,
     /// When the authorization code was exchanged.
     pub code_used_at: Option<u64>,
 }
@@ -89,8 +91,8 @@ impl std::fmt::Debug for LoginRecord {
 pub struct LoginHistoryEntry {
     /// The service.
     pub service_name: String,
-    /// `mobile_key` (later also other means).
-    pub means: String,
+    /// How the citizen logged in.
+    pub means: Means,
     /// The device, for the mobile key.
     pub device_id: Option<String>,
     /// When.
@@ -99,7 +101,7 @@ pub struct LoginHistoryEntry {
 
 const COLUMNS: &str = "id, client_id, redirect_uri, scope, state, nonce, code_challenge, \
      qr_secret, challenge, status, created_at, expires_at, device_id, citizen_id, decided_at, \
-     code_used_at";
+     means, code_used_at";
 
 fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
     Ok(LoginRecord {
@@ -118,6 +120,10 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
         device_id: row.try_get("device_id")?,
         citizen_id: row.try_get("citizen_id")?,
         decided_at: get_opt_u64(row, "decided_at")?,
+        means: row
+            .try_get::<Option<String>, _>("means")?
+            .map(|m| Means::parse(&m))
+            .transpose()?,
         code_used_at: get_opt_u64(row, "code_used_at")?,
     })
 }
@@ -229,7 +235,7 @@ impl Store {
             Some(a) => {
                 sqlx::query(
                     "UPDATE login_requests SET status = 'approved', decided_at = $3, \
-                     code_hash = $4, code_expires_at = $5 \
+                     code_hash = $4, code_expires_at = $5, means = 'mobile_key' \
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
                 .bind(id)
@@ -277,6 +283,51 @@ impl Store {
         Ok(true)
     }
 
+    /// Approves a request that is still open (waiting, or opened by a device that has not decided)
+    /// with a portal session's means instead of the mobile key: the code, the history line and
+    /// the means in one transaction. A device that opened it can no longer decide. Returns
+    /// whether this approval won.
+    pub async fn approve_login_request_with_session(
+        &self,
+        id: &str,
+        citizen_id: &str,
+        means: Means,
+        approval: Approval<'_>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE login_requests SET status = 'approved', decided_at = $3, citizen_id = $2, \
+             means = $4, device_id = NULL, code_hash = $5, code_expires_at = $6 \
+             WHERE id = $1 AND status IN ('waiting', 'opened') AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(citizen_id)
+        .bind(to_db(now))
+        .bind(means.as_str())
+        .bind(approval.code_hash)
+        .bind(to_db(approval.code_expires_at))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO login_history (id, citizen_id, client_id, service_name, means, \
+             device_id, at) SELECT $1, citizen_id, client_id, $2, $3, NULL, $4 \
+             FROM login_requests WHERE id = $5",
+        )
+        .bind(approval.history_id)
+        .bind(approval.service_name)
+        .bind(means.as_str())
+        .bind(to_db(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Uses up an authorization code: returns its request if the code is known, unused and not
     /// expired at `now`; a second use finds nothing.
     pub async fn use_authorization_code(
@@ -284,22 +335,14 @@ impl Store {
         code_hash: &str,
         now: u64,
     ) -> Result<Option<LoginRecord>, StoreError> {
-        let done = sqlx::query(
+        // One statement: the conditional update is the single use, RETURNING reads the row.
+        sqlx::query(&format!(
             "UPDATE login_requests SET code_used_at = $2 \
              WHERE code_hash = $1 AND code_used_at IS NULL AND code_expires_at > $2 \
-             AND status = 'approved'",
-        )
-        .bind(code_hash)
-        .bind(to_db(now))
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM login_requests WHERE code_hash = $1"
+             AND status = 'approved' RETURNING {COLUMNS}"
         ))
         .bind(code_hash)
+        .bind(to_db(now))
         .fetch_optional(self.pool())
         .await?
         .as_ref()
@@ -372,7 +415,7 @@ impl Store {
         .map(|row| {
             Ok(LoginHistoryEntry {
                 service_name: row.try_get("service_name")?,
-                means: row.try_get("means")?,
+                means: Means::parse(&row.try_get::<String, _>("means")?)?,
                 device_id: row.try_get("device_id")?,
                 at: get_u64(row, "at")?,
             })

@@ -17,7 +17,7 @@ pub use logins::{Approval, LoginHistoryEntry, LoginRecord, NewLoginRequest};
 pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use outbox::OutboxMessage;
 pub use pairing::{Claim, PairingRecord};
-pub use sessions::WebSession;
+pub use sessions::{Means, WebSession};
 
 use std::path::Path;
 
@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0002_oidc_clients_and_keys.sql"),
     ),
     (3, include_str!("../../migrations/0003_login_requests.sql")),
+    (4, include_str!("../../migrations/0004_login_means.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -47,7 +48,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -4,11 +4,45 @@ use sqlx::Row;
 
 use super::{get_u64, to_db, Store, StoreError};
 
+/// How a citizen proved who they are: the mobile key, or a means the portal knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Means {
+    /// A paired device's signed approval.
+    MobileKey,
+    /// Password and a TOTP code from an authenticator app.
+    PasswordTotp,
+    /// A one-time code sent to the account's e-mail address.
+    EmailCode,
+}
+
+impl Means {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Means::MobileKey => "mobile_key",
+            Means::PasswordTotp => "password_totp",
+            Means::EmailCode => "email_code",
+        }
+    }
+
+    /// From the stored text.
+    pub fn parse(text: &str) -> Result<Means, StoreError> {
+        match text {
+            "mobile_key" => Ok(Means::MobileKey),
+            "password_totp" => Ok(Means::PasswordTotp),
+            "email_code" => Ok(Means::EmailCode),
+            _ => Err(StoreError::Corrupt("means")),
+        }
+    }
+}
+
 /// A live portal session.
 #[derive(Debug, Clone)]
 pub struct WebSession {
     /// The citizen.
     pub citizen_id: String,
+    /// How the session was opened.
+    pub means: Means,
     /// The session's anti-forgery token.
     pub csrf_token: String,
     /// When it expires.
@@ -21,16 +55,18 @@ impl Store {
         &self,
         token_hash: &str,
         citizen_id: &str,
+        means: Means,
         csrf_token: &str,
         now: u64,
         expires_at: u64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO web_sessions (token_hash, citizen_id, csrf_token, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO web_sessions (token_hash, citizen_id, means, csrf_token, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
         .bind(citizen_id)
+        .bind(means.as_str())
         .bind(csrf_token)
         .bind(to_db(now))
         .bind(to_db(expires_at))
@@ -46,7 +82,7 @@ impl Store {
         now: u64,
     ) -> Result<Option<WebSession>, StoreError> {
         let row = sqlx::query(
-            "SELECT citizen_id, csrf_token, expires_at FROM web_sessions \
+            "SELECT citizen_id, means, csrf_token, expires_at FROM web_sessions \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
@@ -56,6 +92,7 @@ impl Store {
         row.map(|r| {
             Ok(WebSession {
                 citizen_id: r.try_get("citizen_id")?,
+                means: Means::parse(&r.try_get::<String, _>("means")?)?,
                 csrf_token: r.try_get("csrf_token")?,
                 expires_at: get_u64(&r, "expires_at")?,
             })

@@ -20,7 +20,7 @@ use axum::{Form, Router};
 use civkey_i18n::Locale;
 use civkey_proto::device::DeviceName;
 use civkey_proto::pair::{PairStatus, PairingPageEvent};
-use civkey_proto::ErrorCode;
+use civkey_proto::{ErrorCode, Origin};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/portal") }))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
+        .route("/static/qrcode.js", get(qr_js))
         .route("/portal", get(dashboard))
         .route("/portal/login", get(login_form).post(login))
         .route("/portal/login/email", post(email_code_request))
@@ -73,6 +74,25 @@ async fn js() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("assets/portal.js"),
     )
+}
+
+async fn qr_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("assets/vendor/qrcode.js"),
+    )
+}
+
+/// The QR code of `text` as an SVG document (the pairing page's code, drawn once).
+fn qr_svg(text: &str) -> Result<String, ServiceError> {
+    qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build()
+        })
+        .map_err(|e| ServiceError::Internal(format!("QR code: {e}")))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -212,6 +232,28 @@ impl Visitor {
         response
     }
 
+    /// A page whose form may send the browser on to `origin` (a login form whose answer is the
+    /// service's redirect): the same headers, with `form-action` allowing that one origin too,
+    /// because browsers apply `form-action` to where a form's redirect leads.
+    fn page_with_form_target(&self, status: StatusCode, html: String, origin: &Origin) -> Response {
+        let mut response = self.page(status, html);
+        let csp = CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {}", origin.as_str()),
+        );
+        if let Ok(value) = HeaderValue::from_str(&csp) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        response
+    }
+
+    /// The portal session, if the visitor has one.
+    fn session(&self) -> Option<&WebSession> {
+        self.session.as_ref().map(|(session, _)| session)
+    }
+
     fn error(&self, status: StatusCode, key: &str) -> Response {
         let ctx = self.context(None);
         self.page(status, pages::error_page(&ctx, status.as_u16(), key))
@@ -248,10 +290,12 @@ fn url_escape(text: &str) -> String {
 }
 
 /// Only local portal paths are followed after login (no open redirect).
+/// Where to go after logging in: a path of the portal's own, or a service's login request
+/// waiting for the portal's means (`/oidc/login/{id}/continue`); anything else is the dashboard.
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
-            if n.starts_with("/portal")
+            if (n.starts_with("/portal") || n.starts_with("/oidc/login/"))
                 && !n.starts_with("//")
                 && !n.contains(['\\', '\r', '\n']) =>
         {
@@ -297,6 +341,7 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Response 
     let recent_logins = history
         .into_iter()
         .map(|entry| LoginRow {
+            means: entry.means,
             device_name: devices
                 .iter()
                 .find(|d| Some(d.id.to_text()) == entry.device_id)
@@ -650,15 +695,10 @@ async fn connect(State(state): State<AppState>, visitor: Visitor) -> Response {
         Err(e) => return internal(&visitor, e),
     };
     let uri = pairing.uri.to_uri();
-    let qr_svg =
-        match qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M) {
-            Ok(code) => code
-                .render::<qrcode::render::svg::Color>()
-                .min_dimensions(256, 256)
-                .quiet_zone(true)
-                .build(),
-            Err(e) => return internal(&visitor, ServiceError::Internal(format!("QR code: {e}"))),
-        };
+    let qr_svg = match qr_svg(&uri) {
+        Ok(svg) => svg,
+        Err(e) => return internal(&visitor, e),
+    };
     let id = pairing.uri.session_id.to_text();
     let view = ConnectView {
         session_id: id.clone(),

@@ -14,15 +14,17 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use civkey_proto::login::{LoginPageEvent, LoginQrFrame};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::SigninView;
+use super::views::{SigninContinueView, SigninView};
 use super::{pages, Visitor};
-use crate::services::login::{signal_key, AuthorizeError, AuthorizeParams, OAuthError};
+use crate::services::login::{
+    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, OAuthError,
+};
 use crate::services::ServiceError;
+use crate::signal::Subscription;
 use crate::AppState;
 
 /// The provider's routes.
@@ -32,6 +34,10 @@ pub fn routes() -> Router<AppState> {
         .route("/oidc/jwks", get(jwks))
         .route("/oidc/authorize", get(authorize))
         .route("/oidc/login/{id}/events", get(events))
+        .route(
+            "/oidc/login/{id}/continue",
+            get(continue_page).post(continue_login),
+        )
         .route("/oidc/token", post(token))
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
 }
@@ -99,18 +105,6 @@ async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The QR code of `text` as an SVG document.
-pub(super) fn qr_svg(text: &str) -> Result<String, ServiceError> {
-    qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color>()
-                .min_dimensions(256, 256)
-                .quiet_zone(true)
-                .build()
-        })
-        .map_err(|e| ServiceError::Internal(format!("QR code: {e}")))
-}
-
 async fn authorize(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -141,33 +135,92 @@ async fn authorize(
         }
     };
     let id = started.request_id.to_text();
-    let (qr_uri, expires_in) = match services.login_qr_uri(&id).await {
-        Ok(q) => q,
-        Err(e) => return super::internal(&visitor, e),
-    };
-    let qr_svg = match qr_svg(&qr_uri) {
-        Ok(svg) => svg,
-        Err(e) => return super::internal(&visitor, e),
-    };
-    let service_origin = started
-        .client
-        .redirect_uris
-        .first()
-        .and_then(|u| url::Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let (qr_uri, expires_in) = services.first_login_qr_uri(&started);
     let view = SigninView {
         service_name: started.client.name.clone(),
-        service_origin,
-        qr_svg,
+        service_origin: started.service_origin.as_str().to_string(),
+        qr_uri,
         launch_uri: started.launch_uri.clone(),
         expires_in,
         events_url: format!("/oidc/login/{id}/events"),
+        other_means_url: format!("/oidc/login/{id}/continue"),
     };
-    visitor.page(
+    let citizen = match visitor.session() {
+        Some(session) => super::citizen_name(&state, session).await,
+        None => None,
+    };
+    visitor.page_with_form_target(
         StatusCode::OK,
-        pages::signin_page(&visitor.context(None), &view),
+        pages::signin_page(&visitor.context(citizen), &view),
+        &started.service_origin,
     )
+}
+
+/// `GET /oidc/login/{id}/continue`: log in to the service with the portal's own means instead of
+/// the mobile key. Without a portal session, the portal's login page first (it comes back here).
+async fn continue_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    let session = match visitor.require_session() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let open = match state.services().open_login_for_session(&id).await {
+        Ok(open) => open,
+        Err(e) => return login_gone(&visitor, e),
+    };
+    let Some(citizen_name) = super::citizen_name(&state, &session).await else {
+        return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized");
+    };
+    let view = SigninContinueView {
+        service_name: open.service_name,
+        service_origin: open.service_origin.as_str().to_string(),
+        citizen_name: citizen_name.clone(),
+        action: format!("/oidc/login/{id}/continue"),
+    };
+    visitor.page_with_form_target(
+        StatusCode::OK,
+        pages::signin_continue_page(&visitor.context(Some(citizen_name)), &view),
+        &open.service_origin,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct ContinueForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /oidc/login/{id}/continue`: the portal session's citizen logs in to the service; the
+/// browser goes straight on to it (the page's CSP allows that one form target).
+async fn continue_login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<ContinueForm>,
+) -> Response {
+    let session = match visitor.check_csrf(&form.csrf) {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    match state
+        .services()
+        .approve_login_with_session(&id, &session)
+        .await
+    {
+        Ok(redirect_to) => Redirect::to(&redirect_to).into_response(),
+        Err(e) => login_gone(&visitor, e),
+    }
+}
+
+/// A login request that cannot be answered any more (or never existed).
+fn login_gone(visitor: &Visitor, e: ServiceError) -> Response {
+    match e {
+        ServiceError::Refused { .. } => visitor.error(StatusCode::GONE, "portal.signin.gone"),
+        other => super::internal(visitor, other),
+    }
 }
 
 /// Server-sent events for the login page: a new QR code every second (`event: qr`), and the
@@ -177,56 +230,54 @@ async fn events(
     visitor: Visitor,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = state.services().login_page_event(&id).await {
-        return match e {
-            ServiceError::Refused { .. } => {
-                visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found")
-            }
-            other => super::internal(&visitor, other),
-        };
-    }
-    Sse::new(login_events(state, id))
+    // Subscribe before the first read, so that no change between the two is missed.
+    let subscription = state.services().signal.subscribe(&signal_key(&id));
+    let first = match state.services().login_page_update(&id).await {
+        Ok(update) => update,
+        Err(ServiceError::Refused { .. }) => {
+            return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found")
+        }
+        Err(other) => return super::internal(&visitor, other),
+    };
+    Sse::new(login_events(state, id, subscription, first))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
 
-fn login_events(state: AppState, id: String) -> impl Stream<Item = Result<Event, Infallible>> {
-    let subscription = state.services().signal.subscribe(&signal_key(&id));
+/// The page's events: `first` at once, then a QR code every second (sooner when something
+/// changed) until the outcome, which ends the stream.
+fn login_events(
+    state: AppState,
+    id: String,
+    subscription: Subscription,
+    first: LoginPageUpdate,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(
-        (state, id, subscription, false),
-        |(state, id, mut subscription, done)| async move {
+        (state, id, subscription, Some(first), false),
+        |(state, id, mut subscription, ready, done)| async move {
             if done {
                 return None;
             }
-            let services = state.services();
-            let event = match services.login_page_event(&id).await {
-                Ok(event) => event,
-                Err(_) => return None,
+            let update = match ready {
+                Some(update) => update,
+                None => {
+                    subscription.changed(Duration::from_secs(1)).await;
+                    state.services().login_page_update(&id).await.ok()?
+                }
             };
-            if event != LoginPageEvent::Waiting {
-                let data = serde_json::to_string(&event).unwrap_or_default();
-                return Some((
-                    Ok(Event::default().data(data)),
-                    (state, id, subscription, true),
-                ));
-            }
-            let frame = match services.login_qr_uri(&id).await {
-                Ok((uri, seconds_left)) => qr_svg(&uri).ok().map(|svg| LoginQrFrame {
-                    image: format!("data:image/svg+xml;base64,{}", BASE64.encode(svg)),
-                    seconds_left,
-                }),
-                Err(_) => None,
+            let (event, done) = match update {
+                LoginPageUpdate::Waiting(frame) => (
+                    Event::default()
+                        .event("qr")
+                        .data(serde_json::to_string(&frame).unwrap_or_default()),
+                    false,
+                ),
+                LoginPageUpdate::Done(outcome) => (
+                    Event::default().data(serde_json::to_string(&outcome).unwrap_or_default()),
+                    true,
+                ),
             };
-            // The next frame in a second, sooner when the app decides.
-            let wait = subscription.changed(Duration::from_secs(1));
-            let event = match frame {
-                Some(frame) => Event::default()
-                    .event("qr")
-                    .data(serde_json::to_string(&frame).unwrap_or_default()),
-                None => Event::default().comment("waiting"),
-            };
-            wait.await;
-            Some((Ok(event), (state, id, subscription, false)))
+            Some((Ok(event), (state, id, subscription, None, done)))
         },
     )
 }

@@ -13,14 +13,27 @@ use base64::Engine as _;
 use civkey_i18n::{tr, tr_args, tr_count, Locale};
 
 use super::views::{
-    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginRow, LoginView, PageContext,
-    PairingOutcomeView, SigninView, TotpRemovalView,
+    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginRow, LoginView, Means,
+    PageContext, PairingOutcomeView, SigninContinueView, SigninView, TotpRemovalView,
 };
 use crate::escape_html as esc;
 
 /// Where the lead's routes serve the assets.
 const STYLESHEET: &str = "/static/portal.css";
 const SCRIPT: &str = "/static/portal.js";
+/// The QR encoder the login page draws its animated code with (qrcode-generator, MIT).
+const QR_SCRIPT: &str = "/static/qrcode.js";
+
+/// The scripts a page loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scripts {
+    /// None: the page works without script.
+    None,
+    /// The portal's script (countdowns, live updates, confirmations).
+    Portal,
+    /// The portal's script and the QR encoder (the login page draws its code every second).
+    PortalWithQr,
+}
 
 /// `GET /portal/login`: password + one-time code, or a code by e-mail.
 pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
@@ -54,7 +67,7 @@ pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
          <h2 id=\"login-email-heading\">{em_heading}</h2>\n\
          <p>{em_text}</p>\n\
          <form method=\"post\" action=\"/portal/login/email\" class=\"form\">\n\
-         {csrf}\
+         {csrf}{next}\
          <div class=\"field\"><label for=\"email-username\">{l_user}</label>\
          <input id=\"email-username\" name=\"username\" type=\"text\" value=\"{username}\" \
          autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
@@ -76,7 +89,13 @@ pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
         em_text = esc(tr(l, "portal.login.email_text")),
         em_submit = esc(tr(l, "portal.login.email_submit")),
     );
-    document(ctx, tr(l, "portal.login.title"), "page-login", &main, false)
+    document(
+        ctx,
+        tr(l, "portal.login.title"),
+        "page-login",
+        &main,
+        Scripts::None,
+    )
 }
 
 /// `GET /portal/totp/remove`: remove a lost authenticator with the deletion code shown at enrolment.
@@ -129,7 +148,7 @@ pub fn totp_removal_page(ctx: &PageContext, view: &TotpRemovalView) -> String {
         tr(l, "portal.totp_remove.title"),
         "page-login",
         &main,
-        false,
+        Scripts::None,
     )
 }
 
@@ -172,7 +191,7 @@ pub fn email_code_page(ctx: &PageContext, view: &EmailCodeView) -> String {
         tr(l, "portal.email_code.title"),
         "page-login",
         &main,
-        false,
+        Scripts::None,
     )
 }
 
@@ -225,7 +244,7 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
         tr(l, "portal.dashboard.title"),
         "page-dashboard",
         &main,
-        false,
+        Scripts::None,
     )
 }
 
@@ -242,9 +261,13 @@ fn login_history(l: Locale, rows: &[LoginRow]) -> String {
     let body: String = rows
         .iter()
         .map(|row| {
-            let means = match &row.device_name {
-                Some(device) => tr_args(l, "portal.means.mobile_key", &[("device", device)]),
-                None => tr(l, "portal.means.mobile_key_gone").to_string(),
+            let means = match (row.means, &row.device_name) {
+                (Means::MobileKey, Some(device)) => {
+                    tr_args(l, "portal.means.mobile_key", &[("device", device)])
+                }
+                (Means::MobileKey, None) => tr(l, "portal.means.mobile_key_gone").to_string(),
+                (Means::PasswordTotp, _) => tr(l, "portal.means.password_totp").to_string(),
+                (Means::EmailCode, _) => tr(l, "portal.means.email_code").to_string(),
             };
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
@@ -394,7 +417,7 @@ pub fn connect_page(ctx: &PageContext, view: &ConnectView) -> String {
         tr(l, "portal.connect.title"),
         "page-connect",
         &main,
-        true,
+        Scripts::Portal,
     )
 }
 
@@ -411,7 +434,7 @@ pub fn pairing_outcome_page(ctx: &PageContext, view: PairingOutcomeView) -> Stri
         tr(l, outcome_keys(view).0),
         "page-outcome",
         &main,
-        false,
+        Scripts::None,
     )
 }
 
@@ -445,7 +468,13 @@ pub fn devices_page(ctx: &PageContext, view: &DevicesView) -> String {
             esc(tr(l, "portal.keys.empty")),
             esc(tr(l, "portal.connect.title")),
         ));
-        return document(ctx, tr(l, "portal.keys.title"), "page-keys", &main, true);
+        return document(
+            ctx,
+            tr(l, "portal.keys.title"),
+            "page-keys",
+            &main,
+            Scripts::Portal,
+        );
     }
 
     main.push_str("<ul class=\"devices\">\n");
@@ -516,7 +545,13 @@ pub fn devices_page(ctx: &PageContext, view: &DevicesView) -> String {
         "<p class=\"links\"><a href=\"/portal/connect\">{}</a></p>\n",
         esc(tr(l, "portal.keys.connect_another"))
     ));
-    document(ctx, tr(l, "portal.keys.title"), "page-keys", &main, true)
+    document(
+        ctx,
+        tr(l, "portal.keys.title"),
+        "page-keys",
+        &main,
+        Scripts::Portal,
+    )
 }
 
 /// Any error: the status code and a translated message (`portal.error.*`; an unknown key shows
@@ -540,6 +575,26 @@ pub fn signin_page(ctx: &PageContext, view: &SigninView) -> String {
     } else {
         String::new()
     };
+    // Instead of the mobile key: a means the portal knows (a session here, or its login page).
+    let other_means = match (&ctx.citizen_name, &ctx.csrf) {
+        (Some(name), Some(csrf)) => format!(
+            "<div class=\"other-means\"><h2>{title}</h2>\n<p class=\"hint\">{hint}</p>\n\
+             <form method=\"post\" action=\"{action}\">{csrf}\
+             <button type=\"submit\" class=\"button secondary\">{label}</button></form></div>\n",
+            title = esc(tr(l, "portal.signin.other_means_title")),
+            hint = esc(tr(l, "portal.signin.signed_in_hint")),
+            action = esc(&view.other_means_url),
+            csrf = hidden("csrf", csrf),
+            label = esc(&tr_args(l, "portal.signin.continue_as", &[("name", name)])),
+        ),
+        _ => format!(
+            "<div class=\"other-means\"><h2>{title}</h2>\n\
+             <p><a class=\"button quiet\" href=\"{href}\">{label}</a></p></div>\n",
+            title = esc(tr(l, "portal.signin.other_means_title")),
+            href = esc(&view.other_means_url),
+            label = esc(tr(l, "portal.signin.other_means")),
+        ),
+    };
     let outcome = |step: &str, key: &str, shown: bool| {
         format!(
             "<section class=\"pairing-step card\" data-step=\"{step}\"{hidden}>\
@@ -554,14 +609,14 @@ pub fn signin_page(ctx: &PageContext, view: &SigninView) -> String {
          <div class=\"pairing\" data-signin-events=\"{events}\">\n\
          <section class=\"pairing-step\" data-step=\"waiting\"{waiting_hidden}>\n\
          <div class=\"qr-column\">\n\
-         <div class=\"qr-frame\"><img class=\"qr\" data-fill=\"qr\" \
-         src=\"data:image/svg+xml;base64,{qr}\" alt=\"{qr_alt}\" width=\"280\" height=\"280\"></div>\n\
+         <div class=\"qr-frame\"><canvas class=\"qr\" data-qr-uri=\"{qr}\" role=\"img\" \
+         aria-label=\"{qr_alt}\" width=\"280\" height=\"280\"></canvas></div>\n\
          <p class=\"countdown\"><span class=\"countdown-label\">{time_left}</span> \
          <time class=\"countdown-value\" data-countdown=\"{secs}\" datetime=\"{duration}\" \
          role=\"timer\">{clock}</time></p>\n\
          </div>\n\
          <div class=\"instructions\">\n<p>{scan}</p>\n{same_device}\
-         <noscript><p class=\"notice\">{noscript}</p></noscript>\n</div>\n\
+         <noscript><p class=\"notice\">{noscript}</p></noscript>\n{other_means}</div>\n\
          </section>\n\
          <div class=\"pairing-status\" aria-live=\"polite\">\n{approved}{denied}{expired_section}</div>\n\
          </div>\n",
@@ -569,7 +624,7 @@ pub fn signin_page(ctx: &PageContext, view: &SigninView) -> String {
         from = esc(&tr_args(l, "portal.signin.origin", &[("origin", &view.service_origin)])),
         events = esc(&view.events_url),
         waiting_hidden = hide_unless(!expired),
-        qr = BASE64.encode(view.qr_svg.as_bytes()),
+        qr = esc(&view.qr_uri),
         qr_alt = esc(tr(l, "portal.signin.qr_alt")),
         time_left = esc(tr(l, "portal.connect.time_left")),
         secs = view.expires_in,
@@ -586,8 +641,38 @@ pub fn signin_page(ctx: &PageContext, view: &SigninView) -> String {
         &tr_args(l, "portal.signin.title", &[("service", &view.service_name)]),
         "page-connect",
         &main,
-        true,
+        Scripts::PortalWithQr,
     )
+}
+
+/// Logging in to a service as the portal session's citizen ("log in another way").
+pub fn signin_continue_page(ctx: &PageContext, view: &SigninContinueView) -> String {
+    let l = ctx.locale;
+    let title = tr_args(
+        l,
+        "portal.signin.continue_title",
+        &[
+            ("service", &view.service_name),
+            ("name", &view.citizen_name),
+        ],
+    );
+    let main = format!(
+        "<div class=\"card\">\n<h1>{title}</h1>\n<p class=\"lead\">{from}</p>\n\
+         <form method=\"post\" action=\"{action}\">{csrf}\
+         <button type=\"submit\" class=\"button primary\">{label}</button></form>\n\
+         <p class=\"hint\">{not_you}</p>\n</div>\n",
+        title = esc(&title),
+        from = esc(&tr_args(
+            l,
+            "portal.signin.origin",
+            &[("origin", &view.service_origin)]
+        )),
+        action = esc(&view.action),
+        csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
+        label = esc(tr(l, "portal.signin.continue_button")),
+        not_you = esc(tr(l, "portal.signin.not_you")),
+    );
+    document(ctx, &title, "page-connect", &main, Scripts::None)
 }
 
 /// A service's login request that cannot be taken (unknown service, unregistered redirect URI):
@@ -597,7 +682,7 @@ pub fn signin_refused_page(ctx: &PageContext, message: &str) -> String {
         "<div class=\"card error-card\">\n<h1>{}</h1>\n</div>\n",
         esc(message)
     );
-    document(ctx, message, "page-error", &main, false)
+    document(ctx, message, "page-error", &main, Scripts::None)
 }
 
 pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
@@ -617,7 +702,7 @@ pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
         message = esc(message),
         home = esc(tr(l, "portal.error.home")),
     );
-    document(ctx, message, "page-error", &main, false)
+    document(ctx, message, "page-error", &main, Scripts::None)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,12 +710,20 @@ pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
 
 /// The whole document around a page's `<main>`: head, header with the language switcher and the
 /// logged-in citizen, and the script when the page needs it.
-fn document(ctx: &PageContext, title: &str, page_class: &str, main: &str, script: bool) -> String {
+fn document(
+    ctx: &PageContext,
+    title: &str,
+    page_class: &str,
+    main: &str,
+    scripts: Scripts,
+) -> String {
     let l = ctx.locale;
-    let script = if script {
-        format!("<script src=\"{SCRIPT}\" defer></script>\n")
-    } else {
-        String::new()
+    let tag = |src: &str| format!("<script src=\"{src}\" defer></script>\n");
+    let script = match scripts {
+        Scripts::None => String::new(),
+        Scripts::Portal => tag(SCRIPT),
+        // Deferred scripts run in document order: the QR encoder first.
+        Scripts::PortalWithQr => format!("{}{}", tag(QR_SCRIPT), tag(SCRIPT)),
     };
     format!(
         "<!doctype html>\n\
@@ -982,6 +1075,7 @@ mod tests {
                         .map(|i| LoginRow {
                             service: format!("Služba {i}"),
                             at: 1_767_225_600 + i as u64,
+                            means: [Means::MobileKey, Means::PasswordTotp, Means::EmailCode][i % 3],
                             device_name: (i % 2 == 0).then(|| "Pixel".to_string()),
                         })
                         .collect(),
@@ -1391,6 +1485,12 @@ mod tests {
         assert!(
             login_form.contains("<input type=\"hidden\" name=\"next\" value=\"/portal/connect\">")
         );
+        // The e-mail code form carries it on too.
+        let email_form = &html[html.find("action=\"/portal/login/email\"").unwrap()..];
+        let email_form = &email_form[..email_form.find("</form>").unwrap()];
+        assert!(
+            email_form.contains("<input type=\"hidden\" name=\"next\" value=\"/portal/connect\">")
+        );
         let totp = tags(login_form, "input")
             .into_iter()
             .find(|t| attr(t, "name").as_deref() == Some("totp"))
@@ -1472,11 +1572,25 @@ mod tests {
                 LoginRow {
                     service: "Daně <b>".into(),
                     at: 1_767_225_600,
+                    means: Means::MobileKey,
                     device_name: Some("Pixel 8".into()),
                 },
                 LoginRow {
                     service: "Banka".into(),
                     at: 1_767_225_000,
+                    means: Means::MobileKey,
+                    device_name: None,
+                },
+                LoginRow {
+                    service: "Pojišťovna".into(),
+                    at: 1_767_224_000,
+                    means: Means::PasswordTotp,
+                    device_name: None,
+                },
+                LoginRow {
+                    service: "Knihovna".into(),
+                    at: 1_767_223_000,
+                    means: Means::EmailCode,
                     device_name: None,
                 },
             ],
@@ -1486,6 +1600,8 @@ mod tests {
         assert!(html.contains("<td>Daně &lt;b&gt;</td>"), "{html}");
         assert!(html.contains("Mobile key Pixel 8"));
         assert!(html.contains("Mobile key (since disconnected)"));
+        assert!(html.contains("<td>Password and authenticator app</td>"));
+        assert!(html.contains("<td>E-mail code</td>"));
         assert!(html.contains("2026-01-01 00:00 UTC"));
         let empty = DashboardView {
             recent_logins: Vec::new(),
@@ -1609,10 +1725,11 @@ mod tests {
         let view = SigninView {
             service_name: "<script>alert(1)</script> Daně".into(),
             service_origin: "https://dane.example.cz".into(),
-            qr_svg: "<svg/>".into(),
+            qr_uri: "civkey://login?v=1&s=x&r=y&e=3&m=\"><script>".into(),
             launch_uri: "civkey://login?v=1&s=x&r=y&l=z".into(),
             expires_in: 180,
             events_url: "/oidc/login/abc/events".into(),
+            other_means_url: "/oidc/login/abc/continue".into(),
         };
         let html = signin_page(&anonymous(Locale::En, "/oidc/authorize"), &view);
         assert!(!html.contains("<script>alert"), "{html}");
@@ -1621,11 +1738,68 @@ mod tests {
         assert!(html.contains("href=\"civkey://login?v=1&amp;s=x&amp;r=y&amp;l=z\""));
         assert!(html.contains("data-countdown=\"180\""));
         assert!(html.contains("data-signin-events=\"/oidc/login/abc/events\""));
+        // The code is drawn by the page's script from the escaped URI; the encoder loads first.
+        assert!(html.contains(
+            "data-qr-uri=\"civkey://login?v=1&amp;s=x&amp;r=y&amp;e=3&amp;m=&quot;&gt;&lt;script&gt;\""
+        ));
+        assert!(html.contains("role=\"img\" aria-label=\"Login QR code\""));
+        let qr_script = html
+            .find("<script src=\"/static/qrcode.js\" defer>")
+            .unwrap();
+        assert!(
+            qr_script
+                < html
+                    .find("<script src=\"/static/portal.js\" defer>")
+                    .unwrap()
+        );
+        // Without a portal session: a link to the portal's own means.
+        assert!(html.contains(
+            "href=\"/oidc/login/abc/continue\">Log in with a password or an e-mail code</a>"
+        ));
+        assert!(!html.contains("<form"), "{html}");
         let mut bad = view.clone();
         bad.launch_uri = "javascript:alert(1)".into();
         let html = signin_page(&anonymous(Locale::Cs, "/oidc/authorize"), &bad);
         assert!(!html.contains("javascript:"));
         assert!(html.contains("Přihlášení do služby"));
+    }
+
+    #[test]
+    fn with_a_portal_session_the_signin_page_offers_to_continue_as_the_citizen() {
+        let view = SigninView {
+            service_name: "Daně".into(),
+            service_origin: "https://dane.example.cz".into(),
+            qr_uri: "civkey://login?v=1".into(),
+            launch_uri: "civkey://login?v=1&l=z".into(),
+            expires_in: 180,
+            events_url: "/oidc/login/abc/events".into(),
+            other_means_url: "/oidc/login/abc/continue".into(),
+        };
+        let html = signin_page(&ctx(Locale::En, "/oidc/authorize"), &view);
+        assert!(html.contains("<form method=\"post\" action=\"/oidc/login/abc/continue\">"));
+        assert!(
+            html.contains(&format!("name=\"csrf\" value=\"{TOKEN}\"")),
+            "{html}"
+        );
+        assert!(
+            html.contains(">Continue as Jana Nováková</button>"),
+            "{html}"
+        );
+        let hu = signin_page(&ctx(Locale::Hu, "/oidc/authorize"), &view);
+        assert!(hu.contains(">Folytatás Jana Nováková néven</button>"));
+        let page = signin_continue_page(
+            &ctx(Locale::Cs, "/oidc/login/abc/continue"),
+            &SigninContinueView {
+                service_name: "Daně <b>".into(),
+                service_origin: "https://dane.example.cz".into(),
+                citizen_name: "Jana Nováková".into(),
+                action: "/oidc/login/abc/continue".into(),
+            },
+        );
+        assert!(page.contains("<h1>Přihlásit se do služby Daně &lt;b&gt; jako Jana Nováková?</h1>"));
+        assert!(page.contains("<form method=\"post\" action=\"/oidc/login/abc/continue\">"));
+        assert!(page.contains(">Přihlásit se</button>"));
+        assert!(!page.contains("<script"));
     }
 
     #[test]

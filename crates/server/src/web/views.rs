@@ -3,6 +3,8 @@
 
 use civkey_i18n::Locale;
 
+pub use crate::store::Means;
+
 /// What every page needs.
 #[derive(Debug, Clone)]
 pub struct PageContext {
@@ -77,7 +79,9 @@ pub struct LoginRow {
     pub service: String,
     /// When (Unix seconds).
     pub at: u64,
-    /// The mobile key's name, if it is still connected.
+    /// How the citizen logged in.
+    pub means: Means,
+    /// For the mobile key: its name, if it is still connected.
     pub device_name: Option<String>,
 }
 
@@ -153,12 +157,29 @@ pub struct SigninView {
     pub service_name: String,
     /// The web origin it will send the citizen back to.
     pub service_origin: String,
-    /// The first QR code (the page's script replaces it every second).
-    pub qr_svg: String,
+    /// This second's login URI: the page's script draws it as a QR code, and every second the
+    /// next one from the events.
+    pub qr_uri: String,
     /// The same-device link.
     pub launch_uri: String,
     /// Seconds the request has left.
     pub expires_in: u64,
     /// Where the page's script listens for the next QR code and the outcome.
     pub events_url: String,
+    /// Logging in with a means the portal knows instead (`/oidc/login/{id}/continue`): a link
+    /// there, or, with a portal session (the page context's citizen), a form posting there.
+    pub other_means_url: String,
+}
+
+/// `GET /oidc/login/{id}/continue` with a portal session: log in to the service as this citizen.
+#[derive(Debug, Clone)]
+pub struct SigninContinueView {
+    /// The asking service's name.
+    pub service_name: String,
+    /// The web origin the citizen returns to.
+    pub service_origin: String,
+    /// The logged-in citizen's name.
+    pub citizen_name: String,
+    /// Where the form posts (the same path).
+    pub action: String,
 }

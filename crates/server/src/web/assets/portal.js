@@ -1,7 +1,8 @@
-/* civkey citizen portal: countdowns, the live steps of "Connect mobile key", and a confirmation
- * before disconnecting a key. No dependencies, no HTML from data (textContent only). The pages work
- * without this file; it only enhances them. Served as /static/portal.js under a CSP without
- * 'unsafe-inline'. */
+/* civkey citizen portal: countdowns, the live steps of "Connect mobile key" and of a service's
+ * login page (whose QR code it draws every second), and a confirmation before disconnecting a key.
+ * No HTML from data (textContent only). The one dependency is the QR encoder /static/qrcode.js
+ * (qrcode-generator, vendored), loaded before this file on the login page only. Served as
+ * /static/portal.js under a CSP without 'unsafe-inline'. */
 (function () {
   'use strict';
 
@@ -166,10 +167,50 @@
 
   const SIGNIN_FINAL = ['approved', 'denied', 'expired'];
 
+  /* ---- The login page's QR code: drawn here from the second's login URI -------------------- */
+
+  const QR_QUIET_ZONE = 4;
+
+  // Draws `text` as a QR code (error correction M, byte mode) into `canvas`, whole device pixels
+  // per module so that the code stays sharp. Only civkey login URIs are drawn.
+  function drawQr(canvas, text) {
+    if (typeof text !== 'string' || text.indexOf('civkey://login?') !== 0
+        || typeof window.qrcode !== 'function') {
+      return false;
+    }
+    const code = window.qrcode(0, 'M');
+    code.addData(text, 'Byte');
+    code.make();
+    const count = code.getModuleCount();
+    const side = count + 2 * QR_QUIET_ZONE;
+    const ratio = window.devicePixelRatio || 1;
+    const cssSize = canvas.clientWidth || Number(canvas.getAttribute('width')) || 280;
+    const scale = Math.max(1, Math.floor(cssSize * ratio / side));
+    const pixels = side * scale;
+    if (canvas.width !== pixels) {
+      canvas.width = pixels;
+      canvas.height = pixels;
+    }
+    const context = canvas.getContext('2d');
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, pixels, pixels);
+    context.fillStyle = '#000000';
+    for (let row = 0; row < count; row += 1) {
+      for (let col = 0; col < count; col += 1) {
+        if (code.isDark(row, col)) {
+          context.fillRect((col + QR_QUIET_ZONE) * scale, (row + QR_QUIET_ZONE) * scale,
+            scale, scale);
+        }
+      }
+    }
+    canvas.setAttribute('data-qr-uri', text);
+    return true;
+  }
+
   function startSignin(root) {
     const url = root.getAttribute('data-signin-events');
     const steps = root.querySelectorAll('[data-step]');
-    const image = root.querySelector('img[data-fill="qr"]');
+    const canvas = root.querySelector('canvas[data-qr-uri]');
     let done = false;
     let source = null;
 
@@ -208,13 +249,10 @@
 
     function onFrame(event) {
       const frame = parse(event);
-      if (done || !frame || typeof frame.image !== 'string' || !image) {
+      if (done || !frame || !canvas) {
         return;
       }
-      // Only the server's own SVG images: never a URL that could lead elsewhere.
-      if (frame.image.indexOf('data:image/svg+xml;base64,') === 0) {
-        image.src = frame.image;
-      }
+      drawQr(canvas, frame.uri);
     }
 
     function onOutcome(event) {
@@ -230,6 +268,9 @@
     }
 
     expiryListeners.push(function () { finish('expired'); });
+    if (canvas) {
+      drawQr(canvas, canvas.getAttribute('data-qr-uri'));
+    }
     if (!url || typeof window.EventSource !== 'function') {
       return;
     }
