@@ -245,6 +245,28 @@ async fn login(bench: &Bench, profile: &Profile) -> Duration {
     started.elapsed()
 }
 
+/// Whether the thread named `comm` is the server's: its runtime's threads and SQLite's workers.
+fn is_server_thread(comm: &str) -> bool {
+    comm.starts_with("server") || comm.starts_with("sqlx-sqlite")
+}
+
+/// CPU time the server's threads have used so far (nanoseconds, `/proc/self/task/*/schedstat`):
+/// divided by the logins, what one login costs the server, whatever else the machine runs.
+fn server_cpu_ns() -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = entry.unwrap().path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if is_server_thread(comm.trim()) {
+            total += std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
 /// Pins every thread of this process: the server's (its runtime's `server` threads and SQLite's
 /// `sqlx-sqlite-worker` threads) to CPU 0, all others to CPU 1, with `taskset` (no unsafe code).
 /// Returns what ran where.
@@ -257,7 +279,7 @@ fn pin_threads() -> String {
             continue; // the thread ended
         };
         let comm = comm.trim().to_string();
-        let cpu = usize::from(!(comm.starts_with("server") || comm.starts_with("sqlx-sqlite")));
+        let cpu = usize::from(!is_server_thread(&comm));
         let status = std::process::Command::new("taskset")
             .args(["-p", "-c", &cpu.to_string(), &tid])
             .stdout(std::process::Stdio::null())
@@ -332,6 +354,7 @@ fn main() {
         }
 
         // Closed loop: CONCURRENCY logins in flight at all times.
+        let cpu_before = server_cpu_ns();
         let done = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
@@ -354,11 +377,17 @@ fn main() {
         }
         let elapsed = started.elapsed();
         let count = done.load(Ordering::Relaxed);
+        let cpu_per_login = (server_cpu_ns() - cpu_before) as f64 / count.max(1) as f64;
         report(
             &format!("closed loop, {CONCURRENCY} in flight"),
             count,
             elapsed,
             latencies,
+        );
+        println!(
+            "  server CPU time per login: {:.0} µs, that is {:.0} logins/s per fully used core",
+            cpu_per_login / 1e3,
+            1e9 / cpu_per_login
         );
 
         for stage in &STAGES {

@@ -142,7 +142,10 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     let page = page.text().await.unwrap();
     assert!(page.contains("Log in to Daňový portál"), "{page}");
     // The page draws this second's login URI as its QR code (and every next one it hears).
-    assert!(page.contains("data-qr-uri=\"civkey://login?v=1&amp;"), "{page}");
+    assert!(
+        page.contains("data-qr-uri=\"civkey://login?v=1&amp;"),
+        "{page}"
+    );
     let events_url = page
         .split("data-signin-events=\"")
         .nth(1)

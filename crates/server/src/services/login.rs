@@ -551,23 +551,38 @@ impl Services {
         request_id: &str,
         request: &LoginDecisionRequest,
     ) -> Result<LoginDecisionResponse, ServiceError> {
-        let record = self.login_record(request_id).await?;
+        // The request and the device holding it in one read.
+        let (record, holder) = self
+            .store
+            .login_request_and_holder(request_id)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::refused(ErrorCode::LoginUnknown, "no such login request")
+            })?;
         let now = self.clock.now();
         let device_id = request.device_id.to_text();
-        let device = self.store.device(&device_id).await?.ok_or_else(|| {
-            ServiceError::refused(ErrorCode::DeviceUnknown, "this device is not paired here")
-        })?;
-        if device.disconnected_at.is_some() {
-            return Err(ServiceError::refused(
+        let unknown =
+            || ServiceError::refused(ErrorCode::DeviceUnknown, "this device is not paired here");
+        let disconnected = || {
+            ServiceError::refused(
                 ErrorCode::DeviceDisconnected,
                 "this device was disconnected; pair it again from the portal",
-            ));
-        }
+            )
+        };
         if record.device_id.as_deref() != Some(device_id.as_str()) {
-            return Err(ServiceError::refused(
-                ErrorCode::LoginUsed,
-                "only the device that scanned the code can answer",
-            ));
+            // Not the holder: say why, as for any device.
+            return Err(match self.store.device(&device_id).await? {
+                None => unknown(),
+                Some(d) if d.disconnected_at.is_some() => disconnected(),
+                Some(_) => ServiceError::refused(
+                    ErrorCode::LoginUsed,
+                    "only the device that scanned the code can answer",
+                ),
+            });
+        }
+        let device = holder.ok_or_else(unknown)?;
+        if device.disconnected_at.is_some() {
+            return Err(disconnected());
         }
         if now.abs_diff(request.time) > DECISION_MAX_SKEW_SECS {
             return Err(ServiceError::refused(
@@ -824,23 +839,20 @@ impl Services {
 
     /// The userinfo endpoint: who the access token's citizen is, to that service.
     pub async fn userinfo(&self, access_token: &str) -> Result<Value, OAuthError> {
-        let (client_id, citizen_id, scope) = self
+        // The token's citizen comes with it (a token dies with its citizen: ON DELETE CASCADE).
+        let token = self
             .store
             .access_token(&token_hash(access_token), self.clock.now())
             .await?
             .ok_or_else(|| OAuthError::new(401, "invalid_token", "unknown or expired token"))?;
         let client = self
-            .client(&client_id)
+            .client(&token.client_id)
             .await?
             .ok_or_else(|| OAuthError::new(401, "invalid_token", "the service was removed"))?;
-        let citizen = self
-            .store
-            .citizen_by_id(&citizen_id)
-            .await?
-            .ok_or_else(|| OAuthError::new(401, "invalid_token", "the citizen was removed"))?;
-        let mut info = json!({ "sub": self.pairwise_sub(&client.sector, &citizen_id).await? });
-        if scope.split(' ').any(|s| s == "profile") {
-            info["name"] = json!(citizen.full_name);
+        let mut info =
+            json!({ "sub": self.pairwise_sub(&client.sector, &token.citizen_id).await? });
+        if token.scope.split(' ').any(|s| s == "profile") {
+            info["name"] = json!(token.full_name);
         }
         Ok(info)
     }

@@ -128,6 +128,28 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
     })
 }
 
+/// A valid access token.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    /// The service it was issued to.
+    pub client_id: String,
+    /// The citizen.
+    pub citizen_id: String,
+    /// The scopes granted.
+    pub scope: String,
+    /// The citizen's name.
+    pub full_name: String,
+}
+
+/// The device holding a login request, as the decision needs it.
+#[derive(Debug, Clone)]
+pub struct LoginHolder {
+    /// Its public key (base64url SEC1).
+    pub public_key: String,
+    /// When it was disconnected, if it was.
+    pub disconnected_at: Option<u64>,
+}
+
 /// An approval to record: the code the service will exchange, and the history line.
 #[derive(Debug, Clone)]
 pub struct Approval<'a> {
@@ -373,28 +395,65 @@ impl Store {
         Ok(())
     }
 
-    /// The (client id, citizen id, scope) of a valid access token.
+    /// A valid access token, with its citizen's name.
     pub async fn access_token(
         &self,
         token_hash: &str,
         now: u64,
-    ) -> Result<Option<(String, String, String)>, StoreError> {
+    ) -> Result<Option<AccessToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT client_id, citizen_id, scope FROM access_tokens \
-             WHERE token_hash = $1 AND expires_at > $2",
+            "SELECT a.client_id, a.citizen_id, a.scope, c.full_name FROM access_tokens a \
+             JOIN citizens c ON c.id = a.citizen_id \
+             WHERE a.token_hash = $1 AND a.expires_at > $2",
         )
         .bind(token_hash)
         .bind(to_db(now))
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
-            Ok((
-                r.try_get("client_id")?,
-                r.try_get("citizen_id")?,
-                r.try_get("scope")?,
-            ))
+            Ok(AccessToken {
+                client_id: r.try_get("client_id")?,
+                citizen_id: r.try_get("citizen_id")?,
+                scope: r.try_get("scope")?,
+                full_name: r.try_get("full_name")?,
+            })
         })
         .transpose()
+    }
+
+    /// The login request `id` and the device holding it, if one does (one read, for the
+    /// decision).
+    pub async fn login_request_and_holder(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LoginRecord, Option<LoginHolder>)>, StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
+            format!(
+                "SELECT {}, d.public_key AS holder_public_key, \
+                 d.disconnected_at AS holder_disconnected_at \
+                 FROM login_requests r LEFT JOIN devices d ON d.id = r.device_id WHERE r.id = $1",
+                columns.join(", ")
+            )
+        });
+        let Some(row) = sqlx::query(&SQL)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record = read(&row)?;
+        let holder = row
+            .try_get::<Option<String>, _>("holder_public_key")?
+            .map(|public_key| {
+                Ok::<_, StoreError>(LoginHolder {
+                    public_key,
+                    disconnected_at: get_opt_u64(&row, "holder_disconnected_at")?,
+                })
+            })
+            .transpose()?;
+        Ok(Some((record, holder)))
     }
 
     /// The citizen's most recent logins, newest first.

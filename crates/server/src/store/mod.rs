@@ -13,7 +13,9 @@ mod sessions;
 
 pub use citizens::{CitizenRecord, NewCitizen};
 pub use devices::{DeviceRecord, NewDevice};
-pub use logins::{Approval, LoginHistoryEntry, LoginRecord, NewLoginRequest};
+pub use logins::{
+    AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
+};
 pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use outbox::OutboxMessage;
 pub use pairing::{Claim, PairingRecord};
@@ -124,6 +126,9 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })
+            // sqlx pings a connection before every use by default: for SQLite (a file, no peer to
+            // lose) that doubles every query's round trip to its worker thread for nothing.
+            .test_before_acquire(!sqlite)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
