@@ -24,7 +24,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// The tests need the Secret Service that scripts/test starts; without it they fail, saying so.
-fn secret_service() -> Arc<OsKeyStore> {
+pub(crate) fn secret_service() -> Arc<OsKeyStore> {
     assert!(
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "these tests use the real Secret Service: run them through scripts/test, or inside \
@@ -367,7 +367,7 @@ fn civkey() -> PathBuf {
 }
 
 /// `civkey --profile DIR ARGS…` in English.
-fn cli(profile: &Path) -> Command {
+pub(crate) fn cli(profile: &Path) -> Command {
     let mut command = Command::new(civkey());
     command
         .arg("--profile")
@@ -377,7 +377,7 @@ fn cli(profile: &Path) -> Command {
     command
 }
 
-fn json_lines(bytes: &[u8]) -> Vec<Value> {
+pub(crate) fn json_lines(bytes: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(bytes)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -391,7 +391,7 @@ fn profile_id(dir: &Path) -> String {
 }
 
 /// The keystore entries of the profile in `dir`, as the Secret Service lists them.
-fn keystore_entries(dir: &Path) -> Vec<String> {
+pub(crate) fn keystore_entries(dir: &Path) -> Vec<String> {
     let prefix = format!("{}/", profile_id(dir));
     let out = Command::new("secret-tool")
         .args(["search", "--all", "service", KEYSTORE_SERVICE])

@@ -11,3 +11,4 @@ mod pairing_api;
 mod portal_browser;
 mod portal_http;
 mod server;
+mod totp;

@@ -1,4 +1,4 @@
-//! The OS keystore seam: where device keys (and, later, the TOTP vault key) live.
+//! The OS keystore seam: where device keys and the one-time code vault's key live.
 //!
 //! [`KeyStore`] stores secrets by a non-secret [`KeyRef`]; the client's state file holds only the
 //! reference. [`OsKeyStore`] is the real one (Secret Service on Linux, Keychain on macOS and iOS,
@@ -36,6 +36,11 @@ impl KeyRef {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         KeyRef(format!("{profile_id}/{purpose}/{random}"))
+    }
+
+    /// A reference read back from where it was stored (a state or vault file).
+    pub(crate) fn from_stored(stored: String) -> Self {
+        KeyRef(stored)
     }
 
     /// The reference as stored.

@@ -5,13 +5,14 @@
 //! - [`profile`]: the identities this device holds, in a non-secret state file;
 //! - [`pairing`]: scanned pairing URI → confirmation code → stored identity;
 //! - [`scan`]: QR codes from the camera, image files or generated frames;
-//! - [`server_api`]: the HTTP calls, signed with the device key.
-//!
-//! Login approval and the TOTP vault arrive in later steps.
+//! - [`server_api`]: the HTTP calls, signed with the device key;
+//! - [`login`]: approving a login with the device key;
+//! - [`otp`]: one-time code accounts in an encrypted vault, imports and backups.
 
 pub mod clock;
 pub mod keystore;
 pub mod login;
+pub mod otp;
 pub mod pairing;
 pub mod profile;
 pub mod scan;
@@ -75,6 +76,9 @@ pub enum ClientError {
     /// Scanning failed.
     #[error(transparent)]
     Scan(#[from] scan::ScanError),
+    /// One-time code accounts, the vault, an import or a backup.
+    #[error(transparent)]
+    Otp(#[from] otp::OtpError),
 }
 
 impl From<ApiFailure> for ClientError {
@@ -109,6 +113,7 @@ impl ClientError {
             ClientError::UnknownIdentity(_) => "unknown_identity",
             ClientError::AmbiguousIdentity(_) => "ambiguous_identity",
             ClientError::Scan(e) => e.code(),
+            ClientError::Otp(e) => e.code(),
         }
     }
 
@@ -166,6 +171,7 @@ impl ClientError {
             ClientError::UnknownIdentity(id) => t("cli.error.unknown_identity", &[("id", id)]),
             ClientError::AmbiguousIdentity(id) => t("cli.error.ambiguous_identity", &[("id", id)]),
             ClientError::Scan(e) => e.describe(locale),
+            ClientError::Otp(e) => e.describe(locale),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! one JSON object, errors included (`{"error": "<code>", "message": "…"}`). Exit status: 0 done,
 //! 1 refused or failed, 2 usage.
 
+mod totp_command;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,6 +87,11 @@ enum Command {
     },
     /// List the identities this device holds.
     Keys,
+    /// One-time codes (TOTP/HOTP): add, list, show codes, import from other apps, back up.
+    Totp {
+        #[command(subcommand)]
+        command: totp_command::TotpCommand,
+    },
     /// Forget an identity: disconnect its key at the server and delete it from the keystore.
     Forget {
         /// The identity's id (its first characters are enough) or its server's origin.
@@ -173,6 +180,10 @@ fn main() -> ExitCode {
         },
         Command::Keys => match open_profile(&out, cli.profile) {
             Ok(profile) => keys(&out, &profile),
+            Err(code) => code,
+        },
+        Command::Totp { command } => match open_profile(&out, cli.profile) {
+            Ok(profile) => totp_command::run(&out, &profile, command),
             Err(code) => code,
         },
         Command::Forget { id, local } => match open_profile(&out, cli.profile) {

@@ -372,9 +372,19 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one whole.
+/// Writes a file only this user may read (an export or backup), replacing it atomically.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    write_atomically(path, bytes).map_err(|e| profile_error(path, e))
+}
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one whole:
+/// a temporary file beside it (mode 0600 on Unix) is written and fsynced, renamed over `path`,
+/// and the folder is fsynced so that the rename itself survives a power cut.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

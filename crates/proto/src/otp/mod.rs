@@ -157,8 +157,35 @@ impl OtpAccount {
         }
     }
 
-    /// Checks the parts that a URI or an import could get wrong.
-    pub(crate) fn validate(self) -> Result<Self, Error> {
+    /// An account from its parts, as a person types them in or an import file lists them:
+    /// issuer and account name are trimmed (an empty issuer is none), then checked as
+    /// [`OtpAccount::validate`] checks them.
+    pub fn new(
+        kind: OtpKind,
+        issuer: Option<&str>,
+        account: &str,
+        secret: OtpSecret,
+        algorithm: Algorithm,
+        digits: u8,
+    ) -> Result<Self, Error> {
+        OtpAccount {
+            kind,
+            issuer: issuer
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(str::to_string),
+            account: account.trim().to_string(),
+            secret,
+            algorithm,
+            digits,
+        }
+        .validate()
+    }
+
+    /// Checks the parts that a URI, an import or a person could get wrong: 6 to 8 digits, a
+    /// period of 1 to 86400 seconds, an account name that is not empty, labels without control
+    /// characters and at most 256 characters long.
+    pub fn validate(self) -> Result<Self, Error> {
         if !(Self::MIN_DIGITS..=Self::MAX_DIGITS).contains(&self.digits) {
             return Err(Error::InvalidParam {
                 param: "digits",

@@ -42,9 +42,21 @@ impl OtpAccount {
         }
 
         let label = unescape(label, false, "label")?;
-        let (label_issuer, account) = match label.split_once(':') {
-            Some((issuer, account)) => (Some(issuer.trim().to_string()), account.trim_start()),
-            None => (None, label.as_str()),
+        let issuer_param = param("issuer")?.filter(|i| !i.trim().is_empty());
+        // An issuer with a `:` in it (written escaped in the label) is split off whole when the
+        // `issuer` parameter names it; otherwise the first `:` separates issuer and account.
+        let prefixed = issuer_param.as_deref().and_then(|issuer| {
+            label
+                .strip_prefix(issuer)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .map(|account| (Some(issuer.trim().to_string()), account.trim_start()))
+        });
+        let (label_issuer, account) = match prefixed {
+            Some(split) => split,
+            None => match label.split_once(':') {
+                Some((issuer, account)) => (Some(issuer.trim().to_string()), account.trim_start()),
+                None => (None, label.as_str()),
+            },
         };
         if account.trim().is_empty() {
             return Err(Error::Invalid {
@@ -52,9 +64,7 @@ impl OtpAccount {
                 reason: "has no account name",
             });
         }
-        let issuer = param("issuer")?
-            .filter(|i| !i.trim().is_empty())
-            .or(label_issuer.filter(|i| !i.is_empty()));
+        let issuer = issuer_param.or(label_issuer.filter(|i| !i.is_empty()));
 
         let secret = param("secret")?.ok_or(Error::MissingParam("secret"))?;
         let secret = OtpSecret::from_base32(&secret)?;
@@ -172,6 +182,63 @@ mod tests {
             OtpAccount::parse_uri("otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP"),
             Err(Error::MissingParam("counter"))
         );
+    }
+
+    #[test]
+    fn an_issuer_with_a_colon_round_trips() {
+        let account = OtpAccount::new(
+            OtpKind::Totp { period: 30 },
+            Some("Bank: Retail"),
+            "jana:home",
+            OtpSecret::from_base32("JBSWY3DPEHPK3PXP").unwrap(),
+            Algorithm::Sha1,
+            6,
+        )
+        .unwrap();
+        let read = OtpAccount::parse_uri(&account.to_uri()).unwrap();
+        assert_eq!(read.issuer.as_deref(), Some("Bank: Retail"));
+        assert_eq!(read.account, "jana:home");
+    }
+
+    #[test]
+    fn typed_accounts_are_trimmed_and_checked() {
+        let secret = || OtpSecret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+        let totp = OtpKind::Totp { period: 30 };
+        let a = OtpAccount::new(totp, Some("  "), " jana ", secret(), Algorithm::Sha1, 6).unwrap();
+        assert_eq!((a.issuer, a.account.as_str()), (None, "jana"));
+        let cases = [
+            (
+                OtpAccount::new(totp, None, "  ", secret(), Algorithm::Sha1, 6),
+                "label",
+            ),
+            (
+                OtpAccount::new(totp, None, "x", secret(), Algorithm::Sha1, 5),
+                "digits",
+            ),
+            (
+                OtpAccount::new(totp, None, "x", secret(), Algorithm::Sha1, 9),
+                "digits",
+            ),
+            (
+                OtpAccount::new(
+                    OtpKind::Totp { period: 0 },
+                    None,
+                    "x",
+                    secret(),
+                    Algorithm::Sha1,
+                    6,
+                ),
+                "period",
+            ),
+            (
+                OtpAccount::new(totp, Some("a\u{7}b"), "x", secret(), Algorithm::Sha1, 6),
+                "control",
+            ),
+        ];
+        for (result, about) in cases {
+            let text = result.unwrap_err().to_string();
+            assert!(text.contains(about), "{text}");
+        }
     }
 
     #[test]
