@@ -1506,7 +1506,11 @@ mod tests {
             .into_iter()
             .filter_map(|t| attr(t, "name"))
             .collect();
-        assert_eq!(names, ["csrf", "next", "username"], "next carries on to the code page");
+        assert_eq!(
+            names,
+            ["csrf", "next", "username"],
+            "next carries on to the code page"
+        );
         assert!(email_form.contains("Send me a code by e-mail"));
 
         assert!(html.contains(
