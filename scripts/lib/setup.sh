@@ -132,3 +132,60 @@ need_browser() {
   fi
   export CIVKEY_CHROMIUM="$chromium" CIVKEY_CHROMEDRIVER="$chromedriver"
 }
+
+# The app's front-end checks (ui/: Vitest and the TypeScript check over the JavaScript) need
+# Node.js 18 or newer with npm; Debian 12's own packages are enough.
+CIVKEY_MIN_NODE="18"
+need_node() {
+  say "checking Node.js >= ${CIVKEY_MIN_NODE} and npm (the app's front-end tests)"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    if [ "${CIVKEY_SKIP_SYSTEM_PACKAGES:-0}" != "1" ] && command -v apt-get >/dev/null 2>&1 \
+      && [ "$(id -u)" -eq 0 ]; then
+      say "installing Debian's nodejs and npm"
+      apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends nodejs npm \
+        || die "could not install nodejs and npm: install Node.js ${CIVKEY_MIN_NODE}+ with npm"
+    else
+      die "Node.js and npm are missing: install Node.js ${CIVKEY_MIN_NODE} or newer with npm"
+    fi
+  fi
+  local version
+  version="$(node --version | tr -d v)"
+  if ! version_at_least "$version" "$CIVKEY_MIN_NODE"; then
+    die "Node.js ${version} is too old (need ${CIVKEY_MIN_NODE} or newer)"
+  fi
+}
+
+# ui/node_modules from ui/package-lock.json, exactly (npm ci), when missing or out of date.
+need_ui_packages() {
+  say "checking the front end's npm packages (ui/package-lock.json)"
+  if [ ! -f ui/package-lock.json ]; then
+    return 0
+  fi
+  local stamp=ui/node_modules/.civkey-lock.sha256
+  local want
+  want="$(sha256sum ui/package-lock.json | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  say "npm ci in ui/ (the registry's packages, as locked)"
+  (cd ui && npm ci --no-audit --no-fund) || die "npm ci failed in ui/"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+# The app's WebDriver tests: tauri-driver (from crates.io) in front of WebKitWebDriver (Debian's
+# webkit2gtk-driver, in the system packages above).
+CIVKEY_TAURI_DRIVER_VERSION="2.1.0"
+need_tauri_driver() {
+  say "checking tauri-driver ${CIVKEY_TAURI_DRIVER_VERSION} and WebKitWebDriver (the app's WebDriver tests)"
+  if ! command -v WebKitWebDriver >/dev/null 2>&1; then
+    die "WebKitWebDriver is missing: install the Debian package webkit2gtk-driver"
+  fi
+  if tauri-driver --help >/dev/null 2>&1 \
+    && [ "$(cargo install --list | grep -c "^tauri-driver v${CIVKEY_TAURI_DRIVER_VERSION}:")" -eq 1 ]; then
+    return 0
+  fi
+  say "installing tauri-driver (cargo install tauri-driver --locked; about a minute, once)"
+  cargo install tauri-driver --version "=${CIVKEY_TAURI_DRIVER_VERSION}" --locked \
+    || die "could not install tauri-driver"
+}

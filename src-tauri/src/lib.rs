@@ -1,19 +1,69 @@
-//! The civkey app: a Tauri v2 shell around the web front end in `ui/www`.
+//! The civkey app: a Tauri v2 shell around the web front end in `ui/www`, over `civkey_client`.
 //!
-//! The shell holds no logic that the `civkey` command would also need. Each command is a few lines
-//! that call a library (`civkey-i18n` today, `civkey-client` as the flows arrive) and map its error
-//! to `{ "code", "message" }` for the front end.
+//! The shell holds no logic that the `civkey` command would also need. Each `#[tauri::command]`
+//! below is a few lines: take the state, call one method of [`state::App`] (which calls
+//! `civkey_client`) and hand back its answer or `{ "code", "message" }`. The commands, their
+//! arguments and answers are the contract with the screens: ui/README.md, "The Backend
+//! interface"; the answer types are in [`dto`] and their TypeScript declarations are generated
+//! into `ui/www/lib/backend/types.d.ts` by a test (`CIVKEY_UPDATE_TYPES=1 cargo test -p
+//! civkey-app` rewrites it).
+//!
+//! - [`state`]: the app's state (unlocked or not, the pending pairing, the opened login, the
+//!   camera scan, the link the app was opened with) and the command bodies as plain methods, so
+//!   tests run them without a webview.
+//! - [`settings`]: language and screenshot protection, in `settings.json` in the profile folder.
+//! - [`camera`]: the scanner over the desktop camera or over frames from the webview (mobile),
+//!   previews as JPEG data URLs.
+//! - [`dto`]: the answer types.
+//!
+//! **App lock.** Every command but `ui_locale`, `ui_catalogue`, `app_status`, `set_language`,
+//! `set_pin`, `unlock`, `lock` and `pending_link` answers `locked` until the PIN was entered. The
+//! app locks itself (and emits `locked`) when it goes to the background: on desktop when the
+//! window has lost the focus (or was minimised) for [`LOCK_AFTER_SECS`] seconds, or at once when
+//! it is hidden; on Android and iOS when it comes back to the foreground (`RunEvent::Resumed`).
+//!
+//! **Profile folder.** `CIVKEY_PROFILE` if set (the end-to-end tests set it), else the app's data
+//! folder. Keys and the PIN record are in the OS keystore ([`OsKeyStore`]).
+//!
+//! **Links.** The `civkey` scheme is registered with the deep-link plugin (tauri.conf.json,
+//! `plugins.deep-link`, desktop and mobile). A link the app was started with — the plugin's, or on
+//! desktop the first command-line argument, so `civkey-app 'civkey://login?…'` works without a
+//! registered handler — is kept for `pending_link`; a link arriving while the app runs (macOS,
+//! Android, iOS) is emitted as `open-link`. No single-instance plugin: on Linux it brings a second
+//! async runtime and a D-Bus stack (zbus 5, about 35 crates) into a binary that has to stay small;
+//! a second launch with a link starts a second window over the same profile instead (its files
+//! are locked and replaced atomically, the PIN record is shared through the keystore).
 
+pub mod camera;
+pub mod dto;
+pub mod settings;
+pub mod state;
+
+#[cfg(test)]
+mod types_ts;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use civkey_client::keystore::OsKeyStore;
 use civkey_i18n::Locale;
-use serde::Serialize;
-use tauri::Manager;
+use tauri::ipc::{Channel, InvokeBody, Request};
+use tauri::{AppHandle, Emitter, Manager, State};
+use zeroize::Zeroizing;
 
-/// An error as the front end receives it: a stable `code` to branch on and a `message` for logs.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct CommandError {
-    code: &'static str,
-    message: String,
-}
+use crate::dto::{
+    AppStatus, CameraEvent, CommandError, Home, Identity, LoginOutcome, LoginRequest, OtpCode,
+    OtpEntry, PairingOutcome, PairingStarted, ReadResult,
+};
+use crate::state::App;
+
+/// Seconds without the focus after which the desktop app locks itself.
+pub const LOCK_AFTER_SECS: u64 = 60;
+
+/// The event the app emits when it locked itself.
+pub const EVENT_LOCKED: &str = "locked";
+/// The event that carries a `civkey:` link arriving while the app runs.
+pub const EVENT_OPEN_LINK: &str = "open-link";
 
 /// The language the system prefers, among those civkey speaks (Czech when none matches).
 ///
@@ -28,16 +78,35 @@ pub fn system_locale() -> Locale {
 pub fn catalogue_for(tag: &str) -> Result<&'static str, CommandError> {
     Locale::from_tag(tag)
         .map(Locale::catalogue_json)
-        .ok_or_else(|| CommandError {
-            code: "unknown_locale",
-            message: format!("civkey has no catalogue for the language tag {tag:?}"),
+        .ok_or_else(|| {
+            CommandError::new(
+                "unknown_locale",
+                format!("civkey has no catalogue for the language tag {tag:?}"),
+            )
         })
 }
 
-/// The front end's language: the system's, negotiated against the catalogue (`cs`, `hu` or `en`).
+/// A `civkey:` link among command-line arguments: the first argument (as a desktop's URL handler
+/// passes it), if it is one.
+pub fn link_from_args(mut args: impl Iterator<Item = String>) -> Option<String> {
+    args.next();
+    args.next().filter(|arg| is_civkey_link(arg))
+}
+
+/// Whether `text` is a `civkey:` link of a sane length (the screens read it strictly later).
+pub fn is_civkey_link(text: &str) -> bool {
+    text.len() <= civkey_proto::MAX_INPUT_LEN
+        && text
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("civkey:"))
+}
+
+// ----- commands: the PIN screen and the settings (allowed while locked) -----
+
+/// The front end's language: the chosen one, else the system's (`cs`, `hu` or `en`).
 #[tauri::command]
-fn ui_locale() -> &'static str {
-    system_locale().tag()
+fn ui_locale(app: State<'_, App>) -> &'static str {
+    app.locale().tag()
 }
 
 /// Every message of `locale`, keyed `area.what` (see `crates/i18n`).
@@ -47,23 +116,325 @@ fn ui_catalogue(locale: String) -> Result<tauri::ipc::Response, CommandError> {
     catalogue_for(&locale).map(|json| tauri::ipc::Response::new(json.to_owned()))
 }
 
+#[tauri::command]
+async fn app_status(app: State<'_, App>) -> Result<AppStatus, CommandError> {
+    app.status().await
+}
+
+#[tauri::command]
+async fn set_language(
+    app: State<'_, App>,
+    locale: Option<String>,
+) -> Result<AppStatus, CommandError> {
+    app.set_language(locale.as_deref()).await
+}
+
+#[tauri::command]
+async fn set_pin(app: State<'_, App>, pin: String) -> Result<AppStatus, CommandError> {
+    app.set_pin(Zeroizing::new(pin)).await
+}
+
+#[tauri::command]
+async fn unlock(app: State<'_, App>, pin: String) -> Result<AppStatus, CommandError> {
+    app.unlock(Zeroizing::new(pin)).await
+}
+
+#[tauri::command]
+async fn lock(app: State<'_, App>) -> Result<AppStatus, CommandError> {
+    app.lock_now().await
+}
+
+#[tauri::command]
+fn pending_link(app: State<'_, App>) -> Option<String> {
+    app.take_link()
+}
+
+#[tauri::command]
+async fn set_screenshot_protection(
+    app: State<'_, App>,
+    on: bool,
+) -> Result<AppStatus, CommandError> {
+    app.set_screenshot_protection(on).await
+}
+
+// ----- commands behind the PIN -----
+
+#[tauri::command]
+async fn home(app: State<'_, App>) -> Result<Home, CommandError> {
+    app.home().await
+}
+
+#[tauri::command]
+async fn otp_codes(app: State<'_, App>) -> Result<Vec<OtpCode>, CommandError> {
+    app.otp_codes().await
+}
+
+#[tauri::command]
+async fn otp_add(app: State<'_, App>, uri: String) -> Result<OtpEntry, CommandError> {
+    app.otp_add(&uri).await
+}
+
+#[tauri::command]
+fn read_text(app: State<'_, App>, text: String) -> Result<ReadResult, CommandError> {
+    app.read_text(&text)
+}
+
+/// The picture's bytes come as the raw request body (a `Uint8Array`), not as a JSON array.
+#[tauri::command]
+async fn scan_image(
+    app: State<'_, App>,
+    request: Request<'_>,
+) -> Result<Vec<ReadResult>, CommandError> {
+    app.scan_image(raw_body(&request)?.to_vec()).await
+}
+
+#[tauri::command]
+async fn camera_start(
+    app: State<'_, App>,
+    on_event: Channel<CameraEvent>,
+) -> Result<(), CommandError> {
+    app.camera_start(Arc::new(move |event| {
+        // The screen may have gone; the scan is stopped by `camera_stop` or the lock.
+        let _ = on_event.send(event);
+    }))
+    .await
+}
+
+/// One RGBA frame of the webview's camera (Android, iOS): raw body, size in the
+/// `x-frame-width` and `x-frame-height` headers.
+#[tauri::command]
+fn camera_frame(app: State<'_, App>, request: Request<'_>) -> Result<(), CommandError> {
+    let size = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| CommandError::new("camera", format!("the {name} header is missing")))
+    };
+    app.camera_frame(
+        size("x-frame-width")?,
+        size("x-frame-height")?,
+        raw_body(&request)?,
+    )
+}
+
+#[tauri::command]
+fn camera_stop(app: State<'_, App>) {
+    app.camera_stop();
+}
+
+#[tauri::command]
+async fn pair_begin(
+    app: State<'_, App>,
+    uri: String,
+    device_name: Option<String>,
+) -> Result<PairingStarted, CommandError> {
+    app.pair_begin(&uri, device_name.as_deref()).await
+}
+
+#[tauri::command]
+async fn pair_finish(app: State<'_, App>) -> Result<PairingOutcome, CommandError> {
+    app.pair_finish().await
+}
+
+#[tauri::command]
+fn pair_cancel(app: State<'_, App>) {
+    app.pair_cancel();
+}
+
+#[tauri::command]
+async fn login_open(app: State<'_, App>, uri: String) -> Result<LoginRequest, CommandError> {
+    app.login_open(&uri).await
+}
+
+#[tauri::command]
+async fn login_decide(app: State<'_, App>, approve: bool) -> Result<LoginOutcome, CommandError> {
+    app.login_decide(approve).await
+}
+
+#[tauri::command]
+async fn rename_identity(
+    app: State<'_, App>,
+    id: String,
+    name: String,
+) -> Result<Identity, CommandError> {
+    app.rename_identity(&id, &name).await
+}
+
+#[tauri::command]
+async fn forget_identity(
+    app: State<'_, App>,
+    id: String,
+    local_only: bool,
+) -> Result<Home, CommandError> {
+    app.forget_identity(&id, local_only).await
+}
+
+fn raw_body<'a>(request: &'a Request<'_>) -> Result<&'a [u8], CommandError> {
+    match request.body() {
+        InvokeBody::Raw(bytes) => Ok(bytes),
+        InvokeBody::Json(_) => Err(CommandError::new(
+            "image",
+            "send the bytes as the raw body (a Uint8Array), not as JSON",
+        )),
+    }
+}
+
+// ----- start-up, links and the lock -----
+
+/// The profile folder: `CIVKEY_PROFILE`, else the app's data folder.
+fn profile_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    match std::env::var_os("CIVKEY_PROFILE") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => Ok(app.path().app_data_dir()?),
+    }
+}
+
+/// Locks the app and tells the screens, if it was unlocked.
+fn lock_and_tell(app: &AppHandle) {
+    if app.state::<App>().lock() {
+        let _ = app.emit(EVENT_LOCKED, ());
+    }
+}
+
+/// A link from outside while the app runs: to the screens (unless it is the one kept at start).
+fn open_link(app: &AppHandle, link: String) {
+    if !is_civkey_link(&link) || app.state::<App>().is_pending(&link) {
+        return;
+    }
+    let _ = app.emit(EVENT_OPEN_LINK, link);
+}
+
+/// Desktop: the window lost the focus; lock after [`LOCK_AFTER_SECS`] unless it comes back, at
+/// once if the window is hidden meanwhile.
+#[cfg(desktop)]
+mod background {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use tauri::{Manager, WebviewWindow, Window, WindowEvent};
+
+    /// Counts focus changes: a timer started before the latest change is void.
+    #[derive(Default)]
+    pub struct Focus(AtomicU64);
+
+    pub fn on_window_event(window: &Window, event: &WindowEvent) {
+        let WindowEvent::Focused(focused) = event else {
+            return;
+        };
+        let app = window.app_handle().clone();
+        let generation = app.state::<Focus>().0.fetch_add(1, Ordering::SeqCst) + 1;
+        if *focused {
+            return;
+        }
+        let Some(webview) = app.get_webview_window(window.label()) else {
+            return;
+        };
+        tauri::async_runtime::spawn(async move {
+            for _ in 0..super::LOCK_AFTER_SECS {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if app.state::<Focus>().0.load(Ordering::SeqCst) != generation {
+                    return;
+                }
+                if is_hidden(&webview) {
+                    break;
+                }
+            }
+            super::lock_and_tell(&app);
+        });
+    }
+
+    fn is_hidden(window: &WebviewWindow) -> bool {
+        !window.is_visible().unwrap_or(true)
+    }
+}
+
 /// Starts the app: the desktop binary calls this from `main`, mobile builds through the entry point.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
-    let result = tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![ui_locale, ui_catalogue])
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_deep_link::init())
+        .invoke_handler(tauri::generate_handler![
+            ui_locale,
+            ui_catalogue,
+            app_status,
+            set_language,
+            set_pin,
+            unlock,
+            lock,
+            pending_link,
+            set_screenshot_protection,
+            home,
+            otp_codes,
+            otp_add,
+            read_text,
+            scan_image,
+            camera_start,
+            camera_frame,
+            camera_stop,
+            pair_begin,
+            pair_finish,
+            pair_cancel,
+            login_open,
+            login_decide,
+            rename_identity,
+            forget_identity,
+        ])
         .setup(|app| {
-            let title = civkey_i18n::tr(system_locale(), "app.window_title");
+            let handle = app.handle().clone();
+            let state = App::open(
+                &profile_dir(&handle)?,
+                Arc::new(OsKeyStore::new()),
+                system_locale(),
+            )
+            .map_err(|e| format!("cannot open the profile: {}", e.message))?;
+            let title = civkey_i18n::tr(state.locale(), "app.window_title");
+            app.manage(state);
+            #[cfg(desktop)]
+            app.manage(background::Focus::default());
             if let Some(window) = app.get_webview_window("main") {
                 window.set_title(title)?;
             }
+            use tauri_plugin_deep_link::DeepLinkExt;
+            let app_state = handle.state::<App>();
+            if let Ok(Some(urls)) = app.deep_link().get_current() {
+                if let Some(url) = urls
+                    .into_iter()
+                    .map(String::from)
+                    .find(|u| is_civkey_link(u))
+                {
+                    app_state.keep_link(url);
+                }
+            }
+            #[cfg(desktop)]
+            if let Some(link) = link_from_args(std::env::args()) {
+                app_state.keep_link(link);
+            }
+            let links = handle.clone();
+            app.deep_link().on_open_url(move |event| {
+                for url in event.urls() {
+                    open_link(&links, url.into());
+                }
+            });
             Ok(())
-        })
-        .run(tauri::generate_context!());
-    if let Err(error) = result {
-        eprintln!("civkey: the app could not start: {error}");
-        std::process::exit(1);
-    }
+        });
+    #[cfg(desktop)]
+    let builder = builder.on_window_event(background::on_window_event);
+    let app = match builder.build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("civkey: the app could not start: {error}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|_handle, _event| {
+        // Android and iOS: back from the background (the app was paused), ask for the PIN again.
+        #[cfg(mobile)]
+        if let tauri::RunEvent::Resumed = _event {
+            lock_and_tell(_handle);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -99,5 +470,33 @@ mod tests {
             assert_eq!(catalogue["app.name"], "civkey", "{locale:?}");
             assert!(catalogue["app.tagline"].is_string(), "{locale:?}");
         }
+    }
+
+    #[test]
+    fn a_civkey_link_is_taken_from_the_first_argument_only() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let link = "civkey://login?v=1&s=https%3A%2F%2Fid.example.gov";
+        assert_eq!(
+            link_from_args(args(&["civkey-app", link]).into_iter()),
+            Some(link.to_string())
+        );
+        assert_eq!(
+            link_from_args(args(&["civkey-app", "CIVKEY://pair?x"]).into_iter()),
+            Some("CIVKEY://pair?x".to_string())
+        );
+        assert_eq!(link_from_args(args(&["civkey-app"]).into_iter()), None);
+        assert_eq!(
+            link_from_args(args(&["civkey-app", "--verbose", link]).into_iter()),
+            None
+        );
+        assert_eq!(
+            link_from_args(args(&["civkey-app", "https://example.com"]).into_iter()),
+            None
+        );
+        let long = format!("civkey://pair?{}", "a".repeat(5000));
+        assert_eq!(
+            link_from_args(args(&["civkey-app", &long]).into_iter()),
+            None
+        );
     }
 }

@@ -3,6 +3,7 @@
 // Test-only code: fixtures outside #[test] functions fail loudly on broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod app_webdriver;
 mod app_window;
 mod client_flows;
 mod oidc_login;

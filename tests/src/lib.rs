@@ -3,6 +3,8 @@
 // Test-only code: fixtures fail loudly on broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod x11;
+
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;

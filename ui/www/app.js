@@ -1,13 +1,13 @@
-// civkey's front end: asks the backend for the language and its words, then shows the home screen.
+// @ts-check
+// civkey's front end: connect to the backend (the app's Rust commands, or the fake one in a plain
+// browser) and start the screens. The page stays hidden until the words are in.
 
+import { startApp } from "./lib/app.js";
 import { connect } from "./lib/backend/index.js";
-import { translate } from "./lib/i18n.js";
 
 async function start() {
   const backend = connect();
-  const locale = await backend.locale();
-  const catalogue = await backend.catalogue(locale);
-  translate(document, catalogue, locale);
+  await startApp({ backend });
   document.querySelector("main")?.setAttribute("aria-busy", "false");
   document.documentElement.classList.remove("is-loading");
 }

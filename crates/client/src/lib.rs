@@ -2,6 +2,7 @@
 //! of it, and tests drive it directly.
 //!
 //! - [`keystore`]: the OS keystore seam (device keys live only there);
+//! - [`app_lock`]: the app PIN, its slowing-down waits and the reset after ten wrong PINs;
 //! - [`profile`]: the identities this device holds, in a non-secret state file;
 //! - [`pairing`]: scanned pairing URI → confirmation code → stored identity;
 //! - [`scan`]: QR codes from the camera, image files or generated frames;
@@ -9,6 +10,7 @@
 //! - [`login`]: approving a login with the device key;
 //! - [`otp`]: one-time code accounts in an encrypted vault, imports and backups.
 
+pub mod app_lock;
 pub mod clock;
 pub mod keystore;
 pub mod login;
@@ -79,6 +81,9 @@ pub enum ClientError {
     /// One-time code accounts, the vault, an import or a backup.
     #[error(transparent)]
     Otp(#[from] otp::OtpError),
+    /// The app PIN.
+    #[error(transparent)]
+    AppLock(#[from] app_lock::AppLockError),
 }
 
 impl From<ApiFailure> for ClientError {
@@ -114,6 +119,7 @@ impl ClientError {
             ClientError::AmbiguousIdentity(_) => "ambiguous_identity",
             ClientError::Scan(e) => e.code(),
             ClientError::Otp(e) => e.code(),
+            ClientError::AppLock(e) => e.code(),
         }
     }
 
@@ -172,6 +178,7 @@ impl ClientError {
             ClientError::AmbiguousIdentity(id) => t("cli.error.ambiguous_identity", &[("id", id)]),
             ClientError::Scan(e) => e.describe(locale),
             ClientError::Otp(e) => e.describe(locale),
+            ClientError::AppLock(e) => e.describe(locale),
         }
     }
 }

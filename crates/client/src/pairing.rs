@@ -2,8 +2,8 @@
 //!
 //! 1. Read the URI strictly (an `http://` origin other than loopback is refused by the protocol
 //!    crate).
-//! 2. Make the device key in the keystore; a [`KeyGuard`] deletes it again unless the flow ends in
-//!    a confirmed pairing.
+//! 2. Make the device key in the keystore; it is deleted again unless the flow ends in a confirmed
+//!    pairing (also when the [`PendingPairing`] is simply dropped).
 //! 3. Claim the session with a proof signed by the new key. The confirmation code is derived here,
 //!    from the URI's secret and our own public key; a server that reports another code is not
 //!    trusted (a relayed QR code yields a different code, which is the point of comparing).
@@ -15,7 +15,7 @@ use civkey_proto::sign::DevicePublicKey;
 use civkey_proto::{ErrorCode, Origin, ScannedCode};
 use serde::Serialize;
 
-use crate::keystore::{KeyGuard, KeyRef};
+use crate::keystore::KeyRef;
 use crate::profile::{Identity, Profile};
 use crate::server_api::{ApiFailure, DeviceDescription, ServerApi, StoredKey};
 use crate::{ClientError, CodeSummary};
@@ -44,12 +44,12 @@ pub fn read_pairing_uri(text: &str) -> Result<PairingUri, ClientError> {
 }
 
 /// A claimed pairing session: the code is known, the browser has not decided yet. Dropping it
-/// abandons the pairing and deletes the new key.
-pub struct PendingPairing<'p> {
-    profile: &'p Profile,
+/// abandons the pairing and deletes the new key. It holds its own handle on the profile (a cheap
+/// clone), so an app can keep it between two of its commands.
+pub struct PendingPairing {
     api: ServerApi,
     uri: PairingUri,
-    guard: KeyGuard<'p>,
+    new_key: NewKey,
     key_ref: KeyRef,
     public_key: DevicePublicKey,
     claim: PairClaimResponse,
@@ -79,12 +79,15 @@ impl Profile {
         &self,
         text: &str,
         device: &DeviceDescription,
-    ) -> Result<PendingPairing<'_>, ClientError> {
+    ) -> Result<PendingPairing, ClientError> {
         let uri = read_pairing_uri(text)?;
         let api = self.server(&uri.origin)?;
         let key_ref = KeyRef::generate(self.profile_id(), "device");
         let public_key = self.store().create_signing_key(&key_ref)?;
-        let guard = KeyGuard::new(self.store(), key_ref.clone());
+        let new_key = NewKey {
+            profile: self.clone(),
+            key: Some(key_ref.clone()),
+        };
         let key = StoredKey {
             store: self.store(),
             key: &key_ref,
@@ -104,10 +107,9 @@ impl Profile {
             expires_at: claim.expires_at,
         };
         Ok(PendingPairing {
-            profile: self,
             api,
             uri,
-            guard,
+            new_key,
             key_ref,
             public_key,
             claim,
@@ -117,21 +119,21 @@ impl Profile {
     }
 }
 
-impl PendingPairing<'_> {
+impl PendingPairing {
     /// The second half of [`Profile::pair`]: waits for the browser's decision and stores the
     /// identity when the citizen confirmed.
     pub async fn finish(self) -> Result<Identity, ClientError> {
         let PendingPairing {
-            profile,
             api,
             uri,
-            guard,
+            new_key,
             key_ref,
             public_key,
             claim,
             device_name,
             started: _,
         } = self;
+        let profile = &new_key.profile;
         let outcome = loop {
             let outcome = api
                 .pairing_outcome(&uri, &claim.claim_token)
@@ -165,12 +167,35 @@ impl PendingPairing<'_> {
         };
         if let Err(error) = profile.add(identity.clone()) {
             // The server has the key but we cannot remember it: disconnect it there before the
-            // guard deletes it here, so no half-paired key is left on either side.
+            // key is deleted here, so no half-paired key is left on either side.
             let _ = profile.disconnect_at_server(&identity).await;
             return Err(error);
         }
-        guard.keep();
+        new_key.keep();
         Ok(identity)
+    }
+}
+
+/// A device key made for a pairing: deleted from the keystore when dropped, unless kept. Whatever
+/// stops the pairing half-way (an error, a refusal, the future or the pending pairing being
+/// dropped), no orphaned key is left behind.
+struct NewKey {
+    profile: Profile,
+    key: Option<KeyRef>,
+}
+
+impl NewKey {
+    fn keep(mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for NewKey {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            // Best effort: the flow's own error is the one to report.
+            let _ = self.profile.store().delete(&key);
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use civkey_proto::device::{DeviceName, DeviceSummary, RenameDeviceRequest};
 use civkey_proto::ids::DeviceId;
 use civkey_proto::pair::OUTCOME_POLL_MAX_SECS;
 use civkey_proto::sign::DevicePublicKey;
@@ -217,6 +218,16 @@ impl Profile {
                 true
             }
         };
+        self.forget_here(&identity)?;
+        Ok(Forgotten {
+            identity,
+            server_told,
+        })
+    }
+
+    /// Forgets `identity` on this device only: deletes its key from the keystore, then removes it
+    /// from the state (the server is not told; see [`Forget::LocalOnly`]).
+    pub(crate) fn forget_here(&self, identity: &Identity) -> Result<(), ClientError> {
         self.store.delete(&identity.key)?;
         self.update(|state| {
             state
@@ -224,10 +235,37 @@ impl Profile {
                 .retain(|i| i.device_id != identity.device_id);
             Ok(())
         })?;
-        Ok(Forgotten {
-            identity,
-            server_told,
-        })
+        Ok(())
+    }
+
+    /// Renames the device of the identity `selector` names: at the server first (a signed call),
+    /// then here. A name the protocol refuses (empty, too long, control characters) is
+    /// [`ClientError::Unreadable`] before the server is asked.
+    pub async fn rename(&self, selector: &str, name: &str) -> Result<Identity, ClientError> {
+        let identity = self.find(selector)?;
+        let name = DeviceName::parse(name.trim())?;
+        let summary: DeviceSummary = self
+            .device_call(
+                &identity,
+                reqwest::Method::POST,
+                paths::DEVICE_RENAME,
+                Some(&RenameDeviceRequest { name }),
+            )
+            .await?;
+        let new_name = summary.name.as_str().to_string();
+        let mut renamed = identity.clone();
+        self.update(|state| {
+            if let Some(stored) = state
+                .identities
+                .iter_mut()
+                .find(|i| i.device_id == identity.device_id)
+            {
+                stored.device_name = new_name.clone();
+                renamed = stored.clone();
+            }
+            Ok(())
+        })?;
+        Ok(renamed)
     }
 
     /// Disconnects `identity`'s key at its server (a signed call). A key the server no longer

@@ -379,6 +379,40 @@ impl OtpVault<'_> {
         Ok(text)
     }
 
+    /// Erases the vault: deletes its key from the OS keystore, then the file (under the vault's
+    /// lock). Nothing is left to decrypt afterwards. A vault file whose header cannot be read is
+    /// removed all the same (its key, if any, cannot be named). Returns whether there was a vault.
+    /// The app's reset after too many wrong PINs uses this.
+    pub fn erase(&self) -> Result<bool, ClientError> {
+        let dir = self.profile.dir();
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| file_error(&lock_path, e))?;
+        lock.lock().map_err(|e| file_error(&lock_path, e))?;
+        let path = self.path();
+        let bytes = match read_limited(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            // Too large or unreadable: it is removed below all the same.
+            Err(_) => Vec::new(),
+        };
+        if let Ok(header) = Header::parse(&bytes) {
+            self.profile.store().delete(&header.key_ref)?;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(file_error(&path, e)),
+        }
+        remove_stale_temporary_files(dir);
+        drop(lock);
+        Ok(true)
+    }
+
     fn load_accounts(&self) -> Result<Vec<Stored>, ClientError> {
         Ok(self.load()?.map(|l| l.accounts).unwrap_or_default())
     }

@@ -71,10 +71,34 @@ pub fn load_image(path: &Path) -> Result<Frame, ScanError> {
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| fail(format!("the file cannot be read ({e})")))?;
+    decode_picture(&bytes, path)
+}
+
+/// Reads a PNG or JPEG picture held in memory (one the app's file picker handed over) as a grey
+/// frame, as [`load_image`] does for a file; `name` stands for the file in messages.
+pub fn load_image_bytes(bytes: &[u8], name: &Path) -> Result<Frame, ScanError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScanError::Image {
+            path: name.to_path_buf(),
+            reason: format!(
+                "the picture is {} MB, larger than the {} MB a picture of a QR code needs",
+                bytes.len() / (1024 * 1024),
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        });
+    }
+    decode_picture(bytes, name)
+}
+
+fn decode_picture(bytes: &[u8], path: &Path) -> Result<Frame, ScanError> {
+    let fail = |reason: String| ScanError::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
     if bytes.is_empty() {
         return Err(fail("the file is empty".to_string()));
     }
-    let format = match image::guess_format(&bytes) {
+    let format = match image::guess_format(bytes) {
         Ok(format @ (ImageFormat::Png | ImageFormat::Jpeg)) => format,
         Ok(other) => {
             let name = other
@@ -88,7 +112,7 @@ pub fn load_image(path: &Path) -> Result<Frame, ScanError> {
         }
         Err(_) => return Err(fail("it is not a PNG or JPEG picture".to_string())),
     };
-    let mut reader = ImageReader::with_format(Cursor::new(&bytes), format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);

@@ -29,7 +29,7 @@ use civkey_proto::ScannedCode;
 #[cfg(any(target_os = "linux", target_os = "macos", windows))]
 pub use camera::Camera;
 pub use decode::{decode, decode_with, Decoder};
-pub use image_files::{load_image, ImageFiles};
+pub use image_files::{load_image, load_image_bytes, ImageFiles};
 pub use scanner::{scan, CancelHandle, Preview, Scanner};
 pub use synthetic::{Distortion, Scene, Subject, SyntheticFrames};
 
@@ -327,6 +327,19 @@ pub fn scan_image(path: &Path) -> Result<Vec<String>, ScanError> {
     if texts.is_empty() {
         return Err(ScanError::NoCodeInImage {
             path: path.to_path_buf(),
+        });
+    }
+    Ok(texts)
+}
+
+/// Every text decoded in a PNG or JPEG picture held in memory, as [`scan_image`] does for a file;
+/// `name` stands for the picture in messages.
+pub fn scan_image_bytes(bytes: &[u8], name: &Path) -> Result<Vec<String>, ScanError> {
+    let frame = load_image_bytes(bytes, name)?;
+    let texts = decode::decode_thoroughly(&frame);
+    if texts.is_empty() {
+        return Err(ScanError::NoCodeInImage {
+            path: name.to_path_buf(),
         });
     }
     Ok(texts)

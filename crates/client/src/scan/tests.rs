@@ -283,3 +283,29 @@ fn frames_shrink_and_invert() {
         .downscaled(16);
     assert_eq!((thin.width, thin.height), (16, 1));
 }
+
+#[test]
+fn a_picture_in_memory_is_read_like_a_file() {
+    let dir = scratch("bytes");
+    let path = dir.join("pairing.png");
+    save_png(
+        &scene(Subject::Code(PAIRING.into()), 11).render().unwrap(),
+        &path,
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let name = Path::new("picture");
+    assert_eq!(
+        scan_image_bytes(&bytes, name).unwrap(),
+        vec![PAIRING.to_string()]
+    );
+    assert!(image_reason(scan_image_bytes(b"", name)).contains("empty"));
+    assert!(image_reason(scan_image_bytes(b"GIF89a....", name)).contains("GIF image"));
+    assert!(image_reason(scan_image_bytes(&bytes[..bytes.len() / 2], name)).contains("cut short"));
+    let blank = Frame::new(64, 64, vec![255; 64 * 64]).unwrap();
+    let blank_path = dir.join("blank.png");
+    save_png(&blank, &blank_path);
+    assert!(matches!(
+        scan_image_bytes(&std::fs::read(&blank_path).unwrap(), name),
+        Err(ScanError::NoCodeInImage { .. })
+    ));
+}

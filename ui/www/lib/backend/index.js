@@ -1,22 +1,74 @@
+// @ts-check
 // The front end's way to the app: screens call a Backend and never Tauri itself.
 //
-// A Backend (the same shape as the Rust commands in src-tauri/src/lib.rs):
-//   kind: "tauri" | "fake"
-//   locale(): Promise<string>                 the system language negotiated to `cs`, `hu` or `en`
-//   catalogue(locale): Promise<Record<string, string>>  every message of that language
-// Failures reject with `{ code, message }`; `code` is stable, `message` is for logs.
+// The Backend mirrors the app's Rust commands one to one (the table in ui/README.md is the
+// contract); ./tauri.js is the real one, ./fake.js runs in plain browsers and tests. Every method
+// returns a Promise; failures reject with `{ code, message }`, `code` being stable.
 
-import { fakeBackend } from "./fake.js";
+import { fakeBackend, fakeOptionsFromQuery } from "./fake.js";
 import { tauriAvailable, tauriBackend } from "./tauri.js";
+
+// The shapes shared with Rust. They come from the generated declarations; the stand-in is used
+// until src-tauri's ts-rs output (./types.d.ts) is there.
+/** @typedef {import("./types.js").AppStatus} AppStatus */
+/** @typedef {import("./types.js").Identity} Identity */
+/** @typedef {import("./types.js").OtpEntry} OtpEntry */
+/** @typedef {import("./types.js").OtpCode} OtpCode */
+/** @typedef {import("./types.js").Home} Home */
+/** @typedef {import("./types.js").ReadResult} ReadResult */
+/** @typedef {import("./types.js").CameraEvent} CameraEvent */
+/** @typedef {import("./types.js").PairingStarted} PairingStarted */
+/** @typedef {import("./types.js").PairingOutcome} PairingOutcome */
+/** @typedef {import("./types.js").LoginRequest} LoginRequest */
+/** @typedef {import("./types.js").LoginOutcome} LoginOutcome */
+/** @typedef {import("./types.js").CommandError} CommandError */
+
+/**
+ * A request from an office counter to type the security code (BOK) on this device. Fake backend
+ * only until issue 8 brings the Rust command.
+ * @typedef {object} BokRequest
+ * @property {string} office_name
+ * @property {string} request_id
+ */
 
 /**
  * @typedef {object} Backend
  * @property {"tauri" | "fake"} kind
  * @property {() => Promise<string>} locale
  * @property {(locale: string) => Promise<Record<string, string>>} catalogue
+ * @property {() => Promise<AppStatus>} status
+ * @property {(locale: string | null) => Promise<AppStatus>} setLanguage
+ * @property {(pin: string) => Promise<AppStatus>} setPin
+ * @property {(pin: string) => Promise<AppStatus>} unlock
+ * @property {() => Promise<AppStatus>} unlockWithBiometrics
+ * @property {() => Promise<AppStatus>} lock
+ * @property {() => Promise<Home>} home
+ * @property {() => Promise<OtpCode[]>} otpCodes
+ * @property {(uri: string) => Promise<OtpEntry>} otpAdd
+ * @property {(text: string) => Promise<ReadResult>} readText
+ * @property {(bytes: Uint8Array) => Promise<ReadResult[]>} scanImage
+ * @property {(onEvent: (event: CameraEvent) => void) => Promise<void>} cameraStart
+ * @property {() => Promise<void>} cameraStop
+ * @property {(uri: string, deviceName?: string) => Promise<PairingStarted>} pairBegin
+ * @property {() => Promise<PairingOutcome>} pairFinish
+ * @property {() => Promise<void>} pairCancel
+ * @property {(uri: string) => Promise<LoginRequest>} loginOpen
+ * @property {(approve: boolean) => Promise<LoginOutcome>} loginDecide
+ * @property {(id: string, name: string) => Promise<Identity>} renameIdentity
+ * @property {(id: string, localOnly: boolean) => Promise<Home>} forgetIdentity
+ * @property {(on: boolean) => Promise<AppStatus>} setScreenshotProtection
+ * @property {() => Promise<string | null>} pendingLink
+ * @property {(callback: (link: string) => void) => () => void} onOpenLink
+ * @property {(callback: () => void) => () => void} onLocked
+ * @property {() => Promise<BokRequest | null>} [bokPending] fake only until issue 8
+ * @property {(requestId: string, bok: string) => Promise<void>} [bokSubmit] fake only until issue 8
  */
 
-/** @returns {Backend} the app's backend inside the webview, the fake one in a plain browser */
-export function connect() {
-  return tauriAvailable() ? tauriBackend() : fakeBackend();
+/**
+ * @param {Location} [where] the page's address; in a plain browser its query configures the fake
+ *   backend (`?pin=unset`, `?camera=none`, … see fakeOptionsFromQuery)
+ * @returns {Backend} the app's backend inside the webview, the fake one in a plain browser
+ */
+export function connect(where = window.location) {
+  return tauriAvailable() ? tauriBackend() : fakeBackend(fakeOptionsFromQuery(where.search));
 }

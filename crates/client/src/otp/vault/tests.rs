@@ -441,3 +441,26 @@ fn two_handles_on_one_vault_see_each_others_changes() {
     }
     assert_eq!(f.profile.otp().entries().unwrap().len(), 6);
 }
+
+#[test]
+fn erasing_removes_the_vault_and_its_key() {
+    let f = Fixture::new("erase");
+    assert!(!f.profile.otp().erase().unwrap(), "no vault yet");
+    f.profile.otp().add(uri(GITHUB)).unwrap();
+    assert_eq!(f.store.len(), 1);
+    assert!(f.profile.otp().erase().unwrap());
+    assert!(f.store.is_empty(), "the vault key was left in the keystore");
+    assert!(!f.dir.join(VAULT_FILE).exists());
+    assert!(f.profile.otp().entries().unwrap().is_empty());
+    // A new vault starts afresh with a new key.
+    f.profile.otp().add(uri(MASTODON)).unwrap();
+    assert_eq!(f.profile.otp().entries().unwrap().len(), 1);
+}
+
+#[test]
+fn a_damaged_vault_is_erased_all_the_same() {
+    let f = Fixture::new("erase-damaged");
+    fs::write(f.dir.join(VAULT_FILE), b"not a vault").unwrap();
+    assert!(f.profile.otp().erase().unwrap());
+    assert!(!f.dir.join(VAULT_FILE).exists());
+}

@@ -1,0 +1,569 @@
+//! The app's state and the bodies of its commands, as plain methods: `lib.rs` wraps each in a
+//! `#[tauri::command]` of a few lines, and the tests call them without a webview.
+//!
+//! Every flow is `civkey_client`'s; what lives here is what only the app has: whether it is
+//! unlocked, the pairing waiting between `pair_begin` and `pair_finish`, the login opened between
+//! `login_open` and `login_decide`, the running camera scan, the link the app was opened with, and
+//! the settings. No lock is held across a wait for the network: a pairing that waits for the
+//! browser leaves every other command free (and `pair_cancel` able to stop it).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use civkey_client::keystore::KeyStore;
+use civkey_client::login::OpenedLogin;
+use civkey_client::pairing::PendingPairing;
+use civkey_client::profile::{Forget, Profile};
+use civkey_client::scan::{CancelHandle, ScanError};
+use civkey_client::{ClientError, CodeSummary};
+use civkey_i18n::Locale;
+use civkey_proto::device::{DeviceKind, DeviceName};
+use civkey_proto::sign::Decision as ClientDecision;
+use tokio::sync::oneshot;
+use zeroize::Zeroizing;
+
+use crate::camera::{self, FramePusher, PushedFrames, Sink};
+use crate::dto::{
+    AppStatus, CommandError, Decision, Home, Identity, LoginOutcome, LoginRequest, OtpCode,
+    OtpEntry, PairingOutcome, PairingStarted, PairingStatus, PinState, Platform, ReadResult,
+};
+use crate::settings::Settings;
+
+/// The pairing between `pair_begin` and `pair_finish`.
+enum PairingSlot {
+    Idle,
+    /// Claimed; the code is shown; `pair_finish` has not been called yet.
+    Claimed(Box<PendingPairing>),
+    /// `pair_finish` waits for the browser; sending stops it.
+    Waiting(oneshot::Sender<()>),
+}
+
+/// The running camera scan.
+struct CameraSlot {
+    cancel: CancelHandle,
+    /// The screen's end of a webview-fed scan (mobile), dropped when the scan stops.
+    pusher: Option<FramePusher>,
+}
+
+/// The app: its profile (identities, one-time codes, app PIN) and what the screens are doing.
+pub struct App {
+    profile: Profile,
+    settings_path: PathBuf,
+    settings: Mutex<Settings>,
+    unlocked: Mutex<bool>,
+    /// One PIN check at a time: two at once would both read the same count of wrong PINs.
+    pin_checks: tokio::sync::Mutex<()>,
+    pairing: Mutex<PairingSlot>,
+    login: Mutex<Option<OpenedLogin>>,
+    camera: Mutex<Option<CameraSlot>>,
+    pending_link: Mutex<Option<String>>,
+    system_locale: Locale,
+}
+
+fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl App {
+    /// The app over the profile in `dir`, keeping keys in `store`.
+    pub fn open(
+        dir: &Path,
+        store: Arc<dyn KeyStore>,
+        system_locale: Locale,
+    ) -> Result<Self, CommandError> {
+        let profile = Profile::open(dir, store)?;
+        Ok(Self::with_profile(profile, system_locale))
+    }
+
+    /// The app over `profile` (tests pin its clock).
+    pub fn with_profile(profile: Profile, system_locale: Locale) -> Self {
+        let settings_path = Settings::path_in(profile.dir());
+        let settings = Settings::load(&settings_path);
+        App {
+            profile,
+            settings_path,
+            settings: Mutex::new(settings),
+            unlocked: Mutex::new(false),
+            pin_checks: tokio::sync::Mutex::new(()),
+            pairing: Mutex::new(PairingSlot::Idle),
+            login: Mutex::new(None),
+            camera: Mutex::new(None),
+            pending_link: Mutex::new(None),
+            system_locale,
+        }
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The language in use: the chosen one, else the system's.
+    pub fn locale(&self) -> Locale {
+        guard(&self.settings).locale().unwrap_or(self.system_locale)
+    }
+
+    /// Refuses with `locked` unless the PIN was entered.
+    pub fn require_unlocked(&self) -> Result<(), CommandError> {
+        if *guard(&self.unlocked) {
+            Ok(())
+        } else {
+            Err(CommandError::locked())
+        }
+    }
+
+    /// Locks the app, stopping the camera and dropping the opened login. True when it was
+    /// unlocked (the `locked` event is sent then).
+    pub fn lock(&self) -> bool {
+        let was = std::mem::replace(&mut *guard(&self.unlocked), false);
+        if was {
+            self.camera_stop();
+            guard(&self.login).take();
+        }
+        was
+    }
+
+    // ----- the PIN screen and the settings (allowed while locked) -----
+
+    /// `app_status`.
+    pub async fn status(&self) -> Result<AppStatus, CommandError> {
+        let lock = self.profile.app_lock().status()?;
+        let unlocked = lock.pin_set && *guard(&self.unlocked);
+        if !lock.pin_set {
+            // After a reset (or a PIN record deleted elsewhere) nothing stays open.
+            self.lock();
+        }
+        let settings = guard(&self.settings).clone();
+        let platform = Platform::current();
+        Ok(AppStatus {
+            pin: match (lock.pin_set, unlocked) {
+                (false, _) => PinState::Unset,
+                (true, false) => PinState::Locked,
+                (true, true) => PinState::Unlocked,
+            },
+            wait_seconds: lock.wait_seconds,
+            attempts_left: lock.attempts_left,
+            locale: self.locale().tag().to_string(),
+            language_choice: settings.locale().map(|l| l.tag().to_string()),
+            platform,
+            biometrics: false,
+            screenshot_protection: match platform {
+                Platform::Desktop => None,
+                Platform::Android | Platform::Ios => Some(settings.screenshot_protection),
+            },
+        })
+    }
+
+    /// `set_language`: a tag civkey speaks, or `None` to follow the system.
+    pub async fn set_language(&self, tag: Option<&str>) -> Result<AppStatus, CommandError> {
+        let language = match tag {
+            None => None,
+            Some(tag) => Some(
+                Locale::from_tag(tag)
+                    .ok_or_else(|| {
+                        CommandError::new(
+                            "unknown_locale",
+                            format!("civkey has no catalogue for the language tag {tag:?}"),
+                        )
+                    })?
+                    .tag()
+                    .to_string(),
+            ),
+        };
+        self.change_settings(|s| s.language = language)?;
+        self.status().await
+    }
+
+    /// `set_screenshot_protection`: mobile only (`not_available` on desktop).
+    pub async fn set_screenshot_protection(&self, on: bool) -> Result<AppStatus, CommandError> {
+        self.require_unlocked()?;
+        if Platform::current() == Platform::Desktop {
+            return Err(CommandError::new(
+                "not_available",
+                "screenshot protection is offered on Android and iOS only",
+            ));
+        }
+        self.change_settings(|s| s.screenshot_protection = on)?;
+        self.status().await
+    }
+
+    /// Whether screenshot protection is on (for the window, on mobile).
+    pub fn screenshot_protection(&self) -> bool {
+        guard(&self.settings).screenshot_protection
+    }
+
+    fn change_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<(), CommandError> {
+        let mut settings = guard(&self.settings);
+        let mut changed = settings.clone();
+        change(&mut changed);
+        changed.save(&self.settings_path)?;
+        *settings = changed;
+        Ok(())
+    }
+
+    /// `set_pin`: chooses the PIN on first run; the app is unlocked afterwards.
+    pub async fn set_pin(&self, pin: Zeroizing<String>) -> Result<AppStatus, CommandError> {
+        let _one_at_a_time = self.pin_checks.lock().await;
+        let profile = self.profile.clone();
+        blocking(move || profile.app_lock().set(&pin)).await?;
+        *guard(&self.unlocked) = true;
+        self.status().await
+    }
+
+    /// `unlock`: checks the PIN (Argon2id, off the async threads).
+    pub async fn unlock(&self, pin: Zeroizing<String>) -> Result<AppStatus, CommandError> {
+        let _one_at_a_time = self.pin_checks.lock().await;
+        let profile = self.profile.clone();
+        let result = blocking(move || profile.app_lock().unlock(&pin)).await;
+        if let Err(error) = result {
+            if error.code == "app_reset" {
+                self.forget_flows();
+            }
+            return Err(error);
+        }
+        *guard(&self.unlocked) = true;
+        self.status().await
+    }
+
+    /// `lock`.
+    pub async fn lock_now(&self) -> Result<AppStatus, CommandError> {
+        self.lock();
+        self.status().await
+    }
+
+    fn forget_flows(&self) {
+        self.lock();
+        self.pair_cancel();
+    }
+
+    // ----- links -----
+
+    /// Keeps a `civkey:` link the app was opened with, for `pending_link`.
+    pub fn keep_link(&self, link: String) {
+        *guard(&self.pending_link) = Some(link);
+    }
+
+    /// `pending_link`: the link the app was opened with, once.
+    pub fn take_link(&self) -> Option<String> {
+        guard(&self.pending_link).take()
+    }
+
+    /// Whether `link` is the one kept and not yet taken (it is not announced twice).
+    pub fn is_pending(&self, link: &str) -> bool {
+        guard(&self.pending_link).as_deref() == Some(link)
+    }
+
+    // ----- home -----
+
+    /// `home`.
+    pub async fn home(&self) -> Result<Home, CommandError> {
+        self.require_unlocked()?;
+        let identities = self.profile.identities()?;
+        let otp = self.profile.otp().entries()?;
+        Ok(Home {
+            identities: identities.iter().map(Identity::from).collect(),
+            otp: otp.iter().map(OtpEntry::from).collect(),
+        })
+    }
+
+    /// `otp_codes`: the TOTP codes now.
+    pub async fn otp_codes(&self) -> Result<Vec<OtpCode>, CommandError> {
+        self.require_unlocked()?;
+        let now = self.profile.clock().now();
+        Ok(self
+            .profile
+            .otp()
+            .codes(now)?
+            .into_iter()
+            .map(OtpCode::from)
+            .collect())
+    }
+
+    /// `otp_add`: adds the `otpauth://` account of `uri` to the vault.
+    pub async fn otp_add(&self, uri: &str) -> Result<OtpEntry, CommandError> {
+        self.require_unlocked()?;
+        let account =
+            civkey_proto::otp::OtpAccount::parse_uri(uri.trim()).map_err(ClientError::from)?;
+        let entry = self.profile.otp().add(account)?;
+        Ok(OtpEntry::from(&entry))
+    }
+
+    /// `rename_identity`: at the server, then here.
+    pub async fn rename_identity(&self, id: &str, name: &str) -> Result<Identity, CommandError> {
+        self.require_unlocked()?;
+        let renamed = self.profile.rename(id, name).await?;
+        Ok(Identity::from(&renamed))
+    }
+
+    /// `forget_identity`: disconnects at the server first unless `local_only`.
+    pub async fn forget_identity(&self, id: &str, local_only: bool) -> Result<Home, CommandError> {
+        self.require_unlocked()?;
+        let how = if local_only {
+            Forget::LocalOnly
+        } else {
+            Forget::TellServer
+        };
+        self.profile.forget(id, how).await?;
+        self.home().await
+    }
+
+    // ----- reading codes -----
+
+    /// `read_text`: what a pasted or scanned text is.
+    pub fn read_text(&self, text: &str) -> Result<ReadResult, CommandError> {
+        self.require_unlocked()?;
+        let text = text.trim();
+        match CodeSummary::read(text) {
+            Ok(summary) => Ok(ReadResult::new(text.to_string(), &summary, self.locale())),
+            Err(error) if looks_like_ours(text) => Err(error.into()),
+            Err(error) => Err(CommandError::new("not_civkey", error.to_string())),
+        }
+    }
+
+    /// `scan_image`: every civkey code in a picture (PNG or JPEG bytes).
+    pub async fn scan_image(&self, bytes: Vec<u8>) -> Result<Vec<ReadResult>, CommandError> {
+        self.require_unlocked()?;
+        let texts = blocking(move || {
+            civkey_client::scan::scan_image_bytes(&bytes, Path::new("the picture"))
+                .map_err(ClientError::from)
+        })
+        .await?;
+        let locale = self.locale();
+        let mut results = Vec::new();
+        let mut other = None;
+        for text in texts {
+            match CodeSummary::read(&text) {
+                Ok(summary) => results.push(ReadResult::new(text, &summary, locale)),
+                Err(e) => {
+                    other.get_or_insert(e);
+                }
+            }
+        }
+        match (results.is_empty(), other) {
+            (true, Some(e)) => Err(CommandError::new("not_civkey", e.to_string())),
+            (true, None) => Err(ClientError::from(ScanError::NoCodeInImage {
+                path: PathBuf::from("the picture"),
+            })
+            .into()),
+            _ => Ok(results),
+        }
+    }
+
+    /// `camera_start`: scans this computer's camera (`no_camera` without one); on Android and
+    /// iOS the screen feeds frames from the webview's camera with `camera_frame`.
+    pub async fn camera_start(&self, sink: Sink) -> Result<(), CommandError> {
+        self.require_unlocked()?;
+        self.camera_stop();
+        let locale = self.locale();
+        let slot = if Platform::current() == Platform::Desktop {
+            let cancel = blocking(move || camera::start_desktop(sink, locale)).await?;
+            CameraSlot {
+                cancel,
+                pusher: None,
+            }
+        } else {
+            self.start_pushed(sink)?
+        };
+        *guard(&self.camera) = Some(slot);
+        Ok(())
+    }
+
+    /// Starts a scan over frames the screen hands over (`camera_frame`).
+    fn start_pushed(&self, sink: Sink) -> Result<CameraSlot, CommandError> {
+        let (source, pusher) = PushedFrames::new();
+        let cancel = camera::run(Box::new(source), sink, self.locale())?;
+        Ok(CameraSlot {
+            cancel,
+            pusher: Some(pusher),
+        })
+    }
+
+    /// `camera_frame`: one RGBA frame from the webview's camera (mobile).
+    pub fn camera_frame(&self, width: u32, height: u32, rgba: &[u8]) -> Result<(), CommandError> {
+        self.require_unlocked()?;
+        let frame = camera::frame_from_rgba(width, height, rgba).map_err(ClientError::from)?;
+        match guard(&self.camera).as_ref().and_then(|s| s.pusher.as_ref()) {
+            Some(pusher) => {
+                pusher.push(frame);
+                Ok(())
+            }
+            None => Err(CommandError::new(
+                "camera",
+                "no scan is waiting for frames: call camera_start first",
+            )),
+        }
+    }
+
+    /// `camera_stop` (also when the app locks).
+    pub fn camera_stop(&self) {
+        if let Some(slot) = guard(&self.camera).take() {
+            slot.cancel.cancel();
+        }
+    }
+
+    // ----- pairing -----
+
+    /// `pair_begin`: claims the pairing session of `uri` with a new device key and answers the
+    /// code to compare. A pairing begun before is abandoned (its key deleted).
+    pub async fn pair_begin(
+        &self,
+        uri: &str,
+        device_name: Option<&str>,
+    ) -> Result<PairingStarted, CommandError> {
+        self.require_unlocked()?;
+        let mut device = civkey_client::this_computer().map_err(ClientError::from)?;
+        if let Some(name) = device_name.map(str::trim).filter(|n| !n.is_empty()) {
+            device.name = DeviceName::parse(name).map_err(ClientError::from)?;
+        }
+        if Platform::current() != Platform::Desktop {
+            device.kind = DeviceKind::Phone;
+        }
+        self.pair_cancel();
+        let pending = self.profile.begin_pairing(uri.trim(), &device).await?;
+        let started = PairingStarted {
+            server: pending.started.origin.to_string(),
+            confirmation_code: pending.started.confirmation_code.digits(),
+            expires_at: pending.started.expires_at,
+        };
+        let old = std::mem::replace(
+            &mut *guard(&self.pairing),
+            PairingSlot::Claimed(Box::new(pending)),
+        );
+        stop(old);
+        Ok(started)
+    }
+
+    /// `pair_finish`: waits for the browser's decision on the pairing `pair_begin` claimed.
+    pub async fn pair_finish(&self) -> Result<PairingOutcome, CommandError> {
+        self.require_unlocked()?;
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let pending = {
+            let mut slot = guard(&self.pairing);
+            match std::mem::replace(&mut *slot, PairingSlot::Idle) {
+                PairingSlot::Claimed(pending) => {
+                    *slot = PairingSlot::Waiting(cancel_tx);
+                    pending
+                }
+                PairingSlot::Idle => {
+                    return Err(CommandError::new(
+                        "no_pairing",
+                        "no pairing was begun: scan or paste a pairing code first",
+                    ))
+                }
+                waiting @ PairingSlot::Waiting(_) => {
+                    *slot = waiting;
+                    return Err(CommandError::new(
+                        "pairing_busy",
+                        "this pairing is already waiting for the browser",
+                    ));
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = pending.finish() => Some(result),
+            _ = cancel_rx => None,
+        };
+        {
+            let mut slot = guard(&self.pairing);
+            if matches!(&*slot, PairingSlot::Waiting(tx) if tx.is_closed()) {
+                *slot = PairingSlot::Idle;
+            }
+        }
+        match result {
+            None => Err(CommandError::new("cancelled", "the pairing was cancelled")),
+            Some(Ok(identity)) => Ok(PairingOutcome {
+                status: PairingStatus::Confirmed,
+                identity: Some(Identity::from(&identity)),
+            }),
+            Some(Err(ClientError::PairingRefused)) => Ok(PairingOutcome {
+                status: PairingStatus::Refused,
+                identity: None,
+            }),
+            Some(Err(ClientError::PairingExpired)) => Ok(PairingOutcome {
+                status: PairingStatus::Expired,
+                identity: None,
+            }),
+            Some(Err(error)) => Err(error.into()),
+        }
+    }
+
+    /// `pair_cancel`: abandons the pairing (its new key is deleted); nothing when there is none.
+    pub fn pair_cancel(&self) {
+        let old = std::mem::replace(&mut *guard(&self.pairing), PairingSlot::Idle);
+        stop(old);
+    }
+
+    // ----- login -----
+
+    /// `login_open`: opens the login request of `uri` and says who asks.
+    pub async fn login_open(&self, uri: &str) -> Result<LoginRequest, CommandError> {
+        self.require_unlocked()?;
+        let opened = self.profile.open_login(uri.trim()).await?;
+        let request = LoginRequest {
+            server: opened.identity.origin.to_string(),
+            service_name: opened.info.service_name.clone(),
+            service_origin: opened.info.service_origin.to_string(),
+            started_at: opened.info.started_at,
+            expires_at: opened.info.expires_at,
+            identity_id: opened.identity.short_id(),
+        };
+        *guard(&self.login) = Some(opened);
+        Ok(request)
+    }
+
+    /// `login_decide`: signs and sends the decision on the request `login_open` opened (once).
+    pub async fn login_decide(&self, approve: bool) -> Result<LoginOutcome, CommandError> {
+        self.require_unlocked()?;
+        let opened = guard(&self.login).take().ok_or_else(|| {
+            CommandError::new(
+                "no_login",
+                "no login request is open: scan the login QR code first",
+            )
+        })?;
+        let decision = if approve {
+            ClientDecision::Approve
+        } else {
+            ClientDecision::Deny
+        };
+        let decided = self.profile.decide_login(&opened, decision).await?;
+        Ok(LoginOutcome {
+            decision: match decided {
+                ClientDecision::Approve => Decision::Approve,
+                ClientDecision::Deny => Decision::Deny,
+            },
+        })
+    }
+}
+
+/// Stops whatever the slot held: a claimed pairing is dropped (its key deleted), a waiting one is
+/// told to stop.
+fn stop(slot: PairingSlot) {
+    match slot {
+        PairingSlot::Idle | PairingSlot::Claimed(_) => {}
+        PairingSlot::Waiting(tx) => {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Text that claims to be one of ours (so a failure to read it is `unreadable`, not `not_civkey`).
+fn looks_like_ours(text: &str) -> bool {
+    let scheme = text
+        .split_once(':')
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(scheme.as_str(), "civkey" | "otpauth" | "otpauth-migration")
+}
+
+/// Runs `work` on the blocking threads (Argon2id, image decoding, opening a camera).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
+) -> Result<T, CommandError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(CommandError::from),
+        Err(e) => Err(CommandError::new("internal", format!("a task failed: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

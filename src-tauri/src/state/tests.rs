@@ -1,0 +1,561 @@
+//! The command bodies without a webview: the lock gate, the PIN, reading codes, the settings, the
+//! pairing and login state machines, and pairing and logging in against the real server on
+//! 127.0.0.1.
+
+use std::sync::Arc;
+
+use civkey_client::clock::FixedClock;
+use civkey_client::keystore::MemoryKeyStore;
+use civkey_client::scan::{Distortion, Scene, Subject};
+
+use super::*;
+use crate::dto::ReadKind;
+
+const PIN: &str = "480213";
+const PAIRING: &str = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
+const OTP: &str = "otpauth://totp/GitHub:octocat?secret=2GBTTWW2FOUYT5QP&issuer=GitHub";
+
+/// An app over a fresh profile folder with an in-memory keystore and a pinned clock.
+struct Fixture {
+    dir: PathBuf,
+    store: Arc<MemoryKeyStore>,
+    clock: Arc<FixedClock>,
+    app: Arc<App>,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "civkey-app-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        let store = Arc::new(MemoryKeyStore::new());
+        let clock = Arc::new(FixedClock::at(1_767_225_600));
+        let profile = Profile::open(&dir, store.clone())
+            .unwrap()
+            .with_clock(clock.clone());
+        let app = Arc::new(App::with_profile(profile, Locale::En));
+        Fixture {
+            dir,
+            store,
+            clock,
+            app,
+        }
+    }
+
+    /// The app started again over the same profile (another process, after a restart).
+    fn restarted(&self) -> App {
+        let profile = Profile::open(&self.dir, self.store.clone())
+            .unwrap()
+            .with_clock(self.clock.clone());
+        App::with_profile(profile, Locale::Cs)
+    }
+
+    async fn unlocked(name: &str) -> Self {
+        let f = Fixture::new(name);
+        f.app.set_pin(pin(PIN)).await.unwrap();
+        f
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pin(text: &str) -> Zeroizing<String> {
+    Zeroizing::new(text.to_string())
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, CommandError>) -> String {
+    match result {
+        Ok(value) => format!("ok: {value:?}"),
+        Err(e) => e.code,
+    }
+}
+
+fn png_of(text: &str) -> Vec<u8> {
+    let frame = Scene {
+        subject: Subject::Code(text.into()),
+        distortion: Distortion::mild(640, 480),
+        seed: 5,
+    }
+    .render()
+    .unwrap();
+    let mut png = Vec::new();
+    image::GrayImage::from_raw(frame.width, frame.height, frame.luma)
+        .unwrap()
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+fn sink() -> Sink {
+    Arc::new(|_| {})
+}
+
+#[tokio::test]
+async fn everything_but_the_pin_screen_is_refused_while_locked() {
+    let f = Fixture::new("locked");
+    let app = &f.app;
+    assert_eq!(code(app.home().await), "locked");
+    assert_eq!(code(app.otp_codes().await), "locked");
+    assert_eq!(code(app.read_text(PAIRING)), "locked");
+    assert_eq!(code(app.scan_image(png_of(PAIRING)).await), "locked");
+    assert_eq!(code(app.camera_start(sink()).await), "locked");
+    assert_eq!(code(app.camera_frame(1, 1, &[0, 0, 0, 0])), "locked");
+    assert_eq!(code(app.pair_begin(PAIRING, None).await), "locked");
+    assert_eq!(code(app.pair_finish().await), "locked");
+    assert_eq!(code(app.login_open("civkey://login?v=1").await), "locked");
+    assert_eq!(code(app.login_decide(true).await), "locked");
+    assert_eq!(code(app.rename_identity("abcd", "Phone").await), "locked");
+    assert_eq!(code(app.forget_identity("abcd", true).await), "locked");
+    assert_eq!(code(app.set_screenshot_protection(true).await), "locked");
+    // The PIN screen's commands work.
+    let status = app.status().await.unwrap();
+    assert_eq!(status.pin, PinState::Unset);
+    assert_eq!(status.platform, Platform::Desktop);
+    assert_eq!(status.screenshot_protection, None);
+    assert!(!status.biometrics);
+    app.set_language(Some("cs")).await.unwrap();
+    assert_eq!(app.take_link(), None);
+    // Once a PIN is set, locking again closes the gate.
+    app.set_pin(pin(PIN)).await.unwrap();
+    app.home().await.unwrap();
+    assert_eq!(app.lock_now().await.unwrap().pin, PinState::Locked);
+    assert_eq!(code(app.home().await), "locked");
+    assert!(!app.lock(), "locking a locked app tells nobody");
+}
+
+#[tokio::test]
+async fn the_pin_is_chosen_once_and_wrong_pins_are_counted() {
+    let f = Fixture::new("pin");
+    let app = &f.app;
+    assert_eq!(code(app.unlock(pin(PIN)).await), "pin_not_set");
+    assert_eq!(code(app.set_pin(pin("123456")).await), "pin_guessable");
+    assert_eq!(code(app.set_pin(pin("12345")).await), "pin_format");
+    let status = app.set_pin(pin(PIN)).await.unwrap();
+    assert_eq!(status.pin, PinState::Unlocked);
+    assert_eq!(code(app.set_pin(pin("902731")).await), "pin_already_set");
+    app.lock();
+    assert_eq!(code(app.unlock(pin("480214")).await), "wrong_pin");
+    let status = app.status().await.unwrap();
+    assert_eq!((status.pin, status.attempts_left), (PinState::Locked, 9));
+    let status = app.unlock(pin(PIN)).await.unwrap();
+    assert_eq!((status.pin, status.attempts_left), (PinState::Unlocked, 10));
+    // Another start of the app begins locked.
+    assert_eq!(f.restarted().status().await.unwrap().pin, PinState::Locked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pins_sent_at_once_are_each_counted() {
+    let f = Fixture::unlocked("pin-race").await;
+    f.app.lock();
+    let attempts: Vec<_> = (0..3)
+        .map(|_| {
+            let app = Arc::clone(&f.app);
+            tokio::spawn(async move { app.unlock(pin("480214")).await })
+        })
+        .collect();
+    for attempt in attempts {
+        assert_eq!(code(attempt.await.unwrap()), "wrong_pin");
+    }
+    assert_eq!(f.app.status().await.unwrap().attempts_left, 7);
+}
+
+#[tokio::test]
+async fn waits_are_told_and_the_tenth_wrong_pin_resets_the_app() {
+    let f = Fixture::unlocked("reset").await;
+    let app = &f.app;
+    app.profile()
+        .otp()
+        .add(civkey_proto::otp::OtpAccount::parse_uri(OTP).unwrap())
+        .unwrap();
+    assert_eq!(app.home().await.unwrap().otp.len(), 1);
+    app.lock();
+    for attempt in 1..10u32 {
+        assert_eq!(
+            code(app.unlock(pin("480214")).await),
+            "wrong_pin",
+            "{attempt}"
+        );
+        let status = app.status().await.unwrap();
+        assert_eq!(status.attempts_left, 10 - attempt);
+        if attempt == 4 {
+            assert_eq!(status.wait_seconds, 30);
+            assert_eq!(code(app.unlock(pin(PIN)).await), "pin_wait");
+        }
+        f.clock.advance(status.wait_seconds);
+    }
+    assert_eq!(code(app.unlock(pin("480214")).await), "app_reset");
+    let status = app.status().await.unwrap();
+    assert_eq!(status.pin, PinState::Unset);
+    assert!(
+        f.store.is_empty(),
+        "the vault key or the PIN record was left"
+    );
+    app.set_pin(pin("902731")).await.unwrap();
+    assert!(app.home().await.unwrap().otp.is_empty());
+}
+
+#[tokio::test]
+async fn an_otpauth_account_is_added_once() {
+    let f = Fixture::unlocked("otp-add").await;
+    let app = &f.app;
+    assert_eq!(code(app.otp_add(OTP).await.map(|_| ())), "ok: ()");
+    let home = app.home().await.unwrap();
+    assert_eq!(home.otp.len(), 1);
+    assert_eq!(home.otp[0].label, "GitHub: octocat");
+    assert_eq!(code(app.otp_add(OTP).await), "duplicate_account");
+    assert_eq!(code(app.otp_add(PAIRING).await), "unreadable");
+    let codes = app.otp_codes().await.unwrap();
+    assert_eq!(codes.len(), 1);
+    assert_eq!(codes[0].code.len(), 6);
+    assert_eq!(codes[0].period, Some(30));
+    app.lock();
+    assert_eq!(code(app.otp_add(OTP).await), "locked");
+}
+
+#[tokio::test]
+async fn read_text_names_the_kind_and_refuses_what_is_not_ours() {
+    let f = Fixture::unlocked("read").await;
+    let app = &f.app;
+    let pairing = app.read_text(&format!("  {PAIRING}\n")).unwrap();
+    assert_eq!(pairing.kind, ReadKind::Pair);
+    assert_eq!(pairing.text, PAIRING);
+    assert_eq!(
+        pairing.summary,
+        "Pairing QR code for https://id.example.gov"
+    );
+    assert_eq!(app.read_text(OTP).unwrap().kind, ReadKind::Otp);
+    let login = "civkey://login?v=1&s=https%3A%2F%2Fid.example.gov&r=AAECAwQFBgcICQoLDA0ODw&t=3&m=AAECAwQFBgcICQoLDA0ODw";
+    match app.read_text(login) {
+        Ok(result) => assert_eq!(result.kind, ReadKind::Login),
+        Err(e) => assert_eq!(e.code, "unreadable", "{e:?}"),
+    }
+    assert_eq!(code(app.read_text("https://example.com/")), "not_civkey");
+    assert_eq!(code(app.read_text("hello")), "not_civkey");
+    assert_eq!(code(app.read_text("civkey://pair?v=1")), "unreadable");
+    assert_eq!(code(app.read_text("otpauth://totp/x")), "unreadable");
+    // The summary follows the chosen language.
+    app.set_language(Some("hu")).await.unwrap();
+    assert_ne!(app.read_text(PAIRING).unwrap().summary, pairing.summary);
+}
+
+#[tokio::test]
+async fn a_picture_is_read_for_codes_and_says_when_it_has_none() {
+    let f = Fixture::unlocked("picture").await;
+    let app = &f.app;
+    let results = app.scan_image(png_of(PAIRING)).await.unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].kind, ReadKind::Pair);
+    assert_eq!(results[0].text, PAIRING);
+    assert_eq!(
+        code(app.scan_image(png_of("https://example.com/")).await),
+        "not_civkey"
+    );
+    assert_eq!(
+        code(app.scan_image(b"not a picture".to_vec()).await),
+        "image"
+    );
+    let blank = {
+        let mut png = Vec::new();
+        image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    };
+    assert_eq!(code(app.scan_image(blank).await), "no_code");
+}
+
+#[tokio::test]
+async fn without_a_camera_camera_start_says_no_camera() {
+    let f = Fixture::unlocked("camera").await;
+    match f.app.camera_start(sink()).await {
+        // This machine has no camera.
+        Err(e) => assert!(matches!(e.code.as_str(), "no_camera" | "camera"), "{e:?}"),
+        Ok(()) => f.app.camera_stop(),
+    }
+    assert_eq!(code(f.app.camera_frame(1, 1, &[0, 0, 0, 255])), "camera");
+    f.app.camera_stop();
+}
+
+#[tokio::test]
+async fn the_language_and_its_choice_are_kept_in_the_settings() {
+    let f = Fixture::new("language");
+    let status = f.app.set_language(Some("hu-HU")).await.unwrap();
+    assert_eq!(status.locale, "hu");
+    assert_eq!(status.language_choice.as_deref(), Some("hu"));
+    assert_eq!(f.app.locale(), Locale::Hu);
+    // Kept across a restart, whatever the system's language.
+    assert_eq!(f.restarted().locale(), Locale::Hu);
+    assert_eq!(code(f.app.set_language(Some("de")).await), "unknown_locale");
+    let status = f.app.set_language(None).await.unwrap();
+    assert_eq!(status.language_choice, None);
+    assert_eq!(status.locale, "en");
+    assert_eq!(f.restarted().locale(), Locale::Cs);
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dir.join("settings.json")).unwrap()).unwrap();
+    assert_eq!(settings["screenshot_protection"], true);
+}
+
+#[tokio::test]
+async fn screenshot_protection_is_not_offered_on_desktop() {
+    let f = Fixture::unlocked("screenshots").await;
+    assert_eq!(
+        code(f.app.set_screenshot_protection(false).await),
+        "not_available"
+    );
+    assert!(f.app.screenshot_protection());
+}
+
+#[tokio::test]
+async fn finishing_or_deciding_without_beginning_is_refused() {
+    let f = Fixture::unlocked("state-machine").await;
+    let app = &f.app;
+    assert_eq!(code(app.pair_finish().await), "no_pairing");
+    app.pair_cancel();
+    assert_eq!(code(app.login_decide(true).await), "no_login");
+    // A code that is not a pairing code does not begin one.
+    assert_eq!(code(app.pair_begin(OTP, None).await), "not_pairing");
+    assert_eq!(code(app.pair_finish().await), "no_pairing");
+    assert_eq!(code(app.login_open(PAIRING).await), "not_login");
+    assert_eq!(code(app.login_decide(false).await), "no_login");
+    // A bad device name is refused before anything is made.
+    assert_eq!(
+        code(app.pair_begin(PAIRING, Some("bad\u{7}name")).await),
+        "unreadable"
+    );
+    assert_eq!(f.store.len(), 1, "only the PIN record");
+}
+
+#[test]
+fn links_are_kept_once() {
+    let f = Fixture::new("links");
+    let link = "civkey://login?v=1&s=https%3A%2F%2Fid.example.gov";
+    f.app.keep_link(link.into());
+    assert!(f.app.is_pending(link));
+    assert_eq!(f.app.take_link().as_deref(), Some(link));
+    assert_eq!(f.app.take_link(), None);
+    assert!(!f.app.is_pending(link));
+}
+
+mod real_server {
+    //! Pairing and logging in through the commands against the real server on 127.0.0.1.
+
+    use std::net::SocketAddr;
+
+    use civkey_proto::Origin;
+    use civkey_server::services::login::AuthorizeParams;
+    use civkey_server::store::Store;
+    use civkey_server::{router, AppState};
+
+    use super::*;
+
+    const REDIRECT: &str = "https://service.example.org/callback";
+
+    struct Server {
+        state: AppState,
+        citizen: String,
+        _dir: Fixture,
+    }
+
+    async fn start() -> Server {
+        // The server's database goes in a folder of its own (a fixture's, for the clean-up).
+        let dir = Fixture::new("server-db");
+        std::fs::create_dir_all(&dir.dir).unwrap();
+        let store = Store::open(&format!("sqlite://{}/civkey.db", dir.dir.display()))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let origin = Origin::normalise(&format!("http://{address}")).unwrap();
+        let state = AppState::new(origin, store.clone());
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        let citizen = civkey_server::services::citizens::add_citizen(
+            &store,
+            0,
+            "jana",
+            "Jana Nováková",
+            None,
+            "correct horse battery",
+        )
+        .await
+        .unwrap()
+        .citizen_id;
+        Server {
+            state,
+            citizen,
+            _dir: dir,
+        }
+    }
+
+    /// An app whose profile uses the real clock (the server checks signed times).
+    async fn app_for_server(name: &str) -> (Fixture, Arc<App>) {
+        let f = Fixture::new(name);
+        let profile = Profile::open(&f.dir, f.store.clone()).unwrap();
+        let app = Arc::new(App::with_profile(profile, Locale::En));
+        app.set_pin(pin(PIN)).await.unwrap();
+        (f, app)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pairing_and_logging_in_work_against_the_real_server() {
+        let server = start().await;
+        let services = server.state.services();
+        let (f, app) = app_for_server("real-pair").await;
+
+        let pairing = services.start_pairing(&server.citizen).await.unwrap();
+        let started = app
+            .pair_begin(&pairing.uri.to_uri(), Some("Jana's laptop"))
+            .await
+            .unwrap();
+        assert_eq!(started.server, services_origin(&server));
+        assert_eq!(started.confirmation_code.len(), 6);
+        assert!(started
+            .confirmation_code
+            .bytes()
+            .all(|b| b.is_ascii_digit()));
+        // The browser confirms while the app waits.
+        let decide = {
+            let state = server.state.clone();
+            let citizen = server.citizen.clone();
+            let session = pairing.uri.session_id.to_text();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                state
+                    .services()
+                    .decide_pairing(&citizen, &session, true)
+                    .await
+                    .unwrap();
+            })
+        };
+        let outcome = app.pair_finish().await.unwrap();
+        decide.await.unwrap();
+        assert_eq!(outcome.status, PairingStatus::Confirmed);
+        let identity = outcome.identity.unwrap();
+        assert_eq!(identity.device_name, "Jana's laptop");
+        assert_eq!(identity.account_name.as_deref(), Some("Jana Nováková"));
+        let home = app.home().await.unwrap();
+        assert_eq!(home.identities, vec![identity.clone()]);
+        assert_eq!(code(app.pair_finish().await), "no_pairing");
+
+        // A service asks for a login; the app opens it, shows who asks, and approves.
+        let client = services
+            .register_client("Town library", &[REDIRECT.to_string()], None)
+            .await
+            .unwrap();
+        let login = services
+            .authorize(&AuthorizeParams {
+                client_id: Some(client.client.id.clone()),
+                redirect_uri: Some(REDIRECT.into()),
+                response_type: Some("code".into()),
+                scope: Some("openid".into()),
+                state: Some("s".into()),
+                nonce: Some("n".into()),
+                code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+                code_challenge_method: Some("S256".into()),
+            })
+            .await
+            .unwrap();
+        let (qr, _) = services.first_login_qr_uri(&login);
+        let request = app.login_open(&qr).await.unwrap();
+        assert_eq!(request.service_name, "Town library");
+        assert_eq!(request.service_origin, "https://service.example.org");
+        assert_eq!(request.identity_id, identity.id);
+        assert_eq!(request.server, identity.server);
+        let outcome = app.login_decide(true).await.unwrap();
+        assert_eq!(outcome.decision, Decision::Approve);
+        assert_eq!(code(app.login_decide(true).await), "no_login");
+
+        // A second request, from the same-device link, denied.
+        let login = services
+            .authorize(&AuthorizeParams {
+                client_id: Some(client.client.id.clone()),
+                redirect_uri: Some(REDIRECT.into()),
+                response_type: Some("code".into()),
+                scope: Some("openid".into()),
+                code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+                code_challenge_method: Some("S256".into()),
+                ..AuthorizeParams::default()
+            })
+            .await
+            .unwrap();
+        app.login_open(&login.launch_uri).await.unwrap();
+        assert_eq!(
+            app.login_decide(false).await.unwrap().decision,
+            Decision::Deny
+        );
+        // Renamed at the server and here; forgotten with the server told.
+        let renamed = app
+            .rename_identity(&identity.id, "Work laptop")
+            .await
+            .unwrap();
+        assert_eq!(renamed.device_name, "Work laptop");
+        assert_eq!(
+            app.home().await.unwrap().identities[0].device_name,
+            "Work laptop"
+        );
+        let home = app.forget_identity(&identity.id, false).await.unwrap();
+        assert!(home.identities.is_empty());
+        assert_eq!(f.store.len(), 1, "only the PIN record is left");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_pairing_says_so_and_a_cancelled_one_leaves_no_key() {
+        let server = start().await;
+        let services = server.state.services();
+        let (f, app) = app_for_server("real-refuse").await;
+
+        let pairing = services.start_pairing(&server.citizen).await.unwrap();
+        app.pair_begin(&pairing.uri.to_uri(), None).await.unwrap();
+        services
+            .decide_pairing(&server.citizen, &pairing.uri.session_id.to_text(), false)
+            .await
+            .unwrap();
+        let outcome = app.pair_finish().await.unwrap();
+        assert_eq!(outcome.status, PairingStatus::Refused);
+        assert_eq!(outcome.identity, None);
+        assert_eq!(f.store.len(), 1, "the refused pairing's key was deleted");
+
+        // Cancelled while waiting for the browser.
+        let pairing = services.start_pairing(&server.citizen).await.unwrap();
+        app.pair_begin(&pairing.uri.to_uri(), None).await.unwrap();
+        assert_eq!(f.store.len(), 2);
+        let waiting = {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.pair_finish().await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(code(app.pair_finish().await), "pairing_busy");
+        app.pair_cancel();
+        assert_eq!(code(waiting.await.unwrap()), "cancelled");
+        assert_eq!(f.store.len(), 1, "the cancelled pairing's key was deleted");
+        assert!(app.home().await.unwrap().identities.is_empty());
+
+        // Begun, then abandoned by locking and beginning anew: the first key goes too.
+        let first = services.start_pairing(&server.citizen).await.unwrap();
+        app.pair_begin(&first.uri.to_uri(), None).await.unwrap();
+        let second = services.start_pairing(&server.citizen).await.unwrap();
+        app.pair_begin(&second.uri.to_uri(), None).await.unwrap();
+        assert_eq!(f.store.len(), 2, "one pairing key at a time");
+        app.pair_cancel();
+        assert_eq!(f.store.len(), 1);
+    }
+
+    fn services_origin(server: &Server) -> String {
+        server.state.public_origin().to_string()
+    }
+}

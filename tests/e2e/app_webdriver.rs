@@ -1,0 +1,429 @@
+//! The real app, driven through WebDriver: `tauri-driver` in front of WebKitWebDriver starts the
+//! built `civkey-app` under the X display `scripts/test` provides (Xvfb, with a private D-Bus
+//! session and an unlocked GNOME Keyring, so the keys go to a real Secret Service).
+//!
+//! The citizen chooses an app PIN, survives a wrong one, pairs with a real server by pasting the
+//! portal's link (the app shows the same confirmation code the portal does), approves a login
+//! to a service, and sees the identity and one-time codes at home. Every screen is saved to
+//! `docs/screenshots/` as it is reached (the README shows them).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use civkey_proto::login::LoginPageEvent;
+use civkey_proto::pair::PairingPageEvent;
+use civkey_server::services::login::AuthorizeParams;
+use civkey_tests::{built_binary, TempDir, TestServer};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+
+const PIN: &str = "274915";
+const WRONG_PIN: &str = "111000";
+
+/// `tauri-driver` on free loopback ports, with the app's environment, stopped when dropped.
+struct AppDriver {
+    child: Child,
+    url: String,
+}
+
+impl AppDriver {
+    fn start(profile: &Path, log: &Path) -> Self {
+        let free_port = || {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, native_port) = (free_port(), free_port());
+        let tauri_driver = which("tauri-driver");
+        let log_file = std::fs::File::create(log).unwrap();
+        let child = Command::new(&tauri_driver)
+            .args(["--port", &port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            // The app inherits these through WebKitWebDriver.
+            .env("CIVKEY_PROFILE", profile)
+            .env("LANGUAGE", "en")
+            .env("LC_ALL", "en_US.UTF-8")
+            .env("LANG", "en_US.UTF-8")
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {tauri_driver:?} ({e}): run through scripts/test")
+            });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tauri-driver did not listen; log: {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        AppDriver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// A WebDriver session: tauri-driver starts the app for it.
+    async fn app(&self, binary: &Path) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), serde_json::json!("wry"));
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": binary }),
+        );
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("no WebDriver session with the app: {e}"))
+    }
+}
+
+impl Drop for AppDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `name` on the PATH or in cargo's bin folder (where `cargo install` puts tauri-driver).
+fn which(name: &str) -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(cargo_bin)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: scripts/test installs it"))
+}
+
+/// Where the screenshots go: the repository's docs/screenshots.
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("docs")
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Saves what the window shows as `docs/screenshots/NAME.png` (after the UI settled).
+async fn screenshot(app: &Client, name: &str) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let png = app.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits up to 20 s for the element `css` to be displayed; returns it.
+async fn shown(app: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(element) = app.find(Locator::Css(css)).await {
+            if element.is_displayed().await.unwrap_or(false) {
+                return element;
+            }
+        }
+        if Instant::now() > deadline {
+            let text = match app.find(Locator::Css("body")).await {
+                Ok(body) => body.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("{css} was not shown within 20 s; the app shows:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the screen `name` (`data-screen`) is shown.
+async fn on_screen(app: &Client, name: &str) {
+    shown(app, &format!("[data-screen=\"{name}\"]")).await;
+}
+
+async fn text(app: &Client, css: &str) -> String {
+    shown(app, css).await.text().await.unwrap()
+}
+
+/// Clicks `css` once it is shown and nothing covers it (screens move in with a short transition).
+async fn click(app: &Client, css: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let element = shown(app, css).await;
+        // Into the middle of the window: the screen's bottom bar must not cover it.
+        let _ = app
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'}); return null;",
+                vec![serde_json::to_value(&element).unwrap()],
+            )
+            .await;
+        match element.click().await {
+            Ok(()) => return,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
+}
+
+/// Types `pin` on the app's PIN pad.
+async fn type_pin(app: &Client, pin: &str) {
+    for digit in pin.chars() {
+        click(app, &format!("[data-testid=\"pin-key-{digit}\"]")).await;
+    }
+}
+
+/// Pastes `link` on the scan screen.
+async fn paste_link(app: &Client, link: &str) {
+    goto_hash(app, "#/scan").await;
+    on_screen(app, "scan").await;
+    let field = shown(app, "[data-testid=\"paste-input\"]").await;
+    field.clear().await.unwrap();
+    field.send_keys(link).await.unwrap();
+    click(app, "[data-testid=\"paste-submit\"]").await;
+}
+
+/// Goes to the app's route `hash` (`#/home`), as its own links do.
+async fn goto_hash(app: &Client, hash: &str) {
+    app.execute(
+        "window.location.hash = arguments[0]; return null;",
+        vec![serde_json::json!(hash)],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some()
+            && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run through scripts/test (needs Xvfb and the Secret Service)"
+    );
+    let binary = built_binary("civkey-app", "civkey-app").unwrap();
+    let home = TempDir::new("civkey-app-e2e");
+    let log = home.0.join("tauri-driver.log");
+    let server = TestServer::start().await;
+    let citizen = server.add_citizen("jana").await;
+
+    // Two one-time code accounts, added with the civkey command into the profile the app uses.
+    let profile = home.0.join("profile");
+    let civkey = built_binary("civkey", "civkey-client").unwrap();
+    for uri in [
+        "otpauth://totp/GitHub:jana?secret=JBSWY3DPEHPK3PXP&issuer=GitHub",
+        "otpauth://totp/%C3%9Cgyf%C3%A9lkapu%2B:jana?secret=KRSXG5CTMVRXEZLU&issuer=%C3%9Cgyf%C3%A9lkapu%2B",
+    ] {
+        let added = Command::new(&civkey)
+            .arg("--profile")
+            .arg(&profile)
+            .args(["totp", "add", uri])
+            .output()
+            .unwrap();
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+    }
+
+    let driver = AppDriver::start(&profile, &log);
+    let app = driver.app(&binary).await;
+
+    // First run: choose the PIN, twice.
+    on_screen(&app, "pin").await;
+    screenshot(&app, "01-pin-choose").await;
+    type_pin(&app, PIN).await;
+    type_pin(&app, PIN).await;
+    on_screen(&app, "home").await;
+    screenshot(&app, "02-home-empty").await;
+
+    // Locked (as after the background): a wrong PIN is refused and says so; the right one opens.
+    app.execute(
+        "return window.__TAURI__.core.invoke('lock').then(() => { location.hash = '#/pin'; return null; });",
+        vec![],
+    )
+    .await
+    .unwrap();
+    on_screen(&app, "pin").await;
+    type_pin(&app, WRONG_PIN).await;
+    shown(&app, "[data-testid=\"pin-error\"]").await;
+    screenshot(&app, "03-pin-wrong").await;
+    type_pin(&app, PIN).await;
+    on_screen(&app, "home").await;
+
+    // Pairing by the paste-a-link path: the app shows the portal's confirmation code.
+    let pairing = server.new_pairing(&citizen).await;
+    paste_link(&app, &pairing.to_uri()).await;
+    on_screen(&app, "pair").await;
+    let shown_code: String = text(&app, "[data-testid=\"confirmation-code\"]")
+        .await
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let services = server.state.services();
+    let session = pairing.session_id.to_text();
+    let portal_code = loop {
+        match services
+            .pairing_page_event(&citizen, &session)
+            .await
+            .unwrap()
+        {
+            Some(PairingPageEvent::Claimed {
+                confirmation_code, ..
+            }) => break confirmation_code.digits(),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    assert_eq!(shown_code, portal_code, "the app shows the portal's code");
+    screenshot(&app, "04-pair-code").await;
+    services
+        .decide_pairing(&citizen, &session, true)
+        .await
+        .unwrap();
+    shown(&app, "[data-testid=\"pair-confirmed\"]").await;
+    screenshot(&app, "05-pair-confirmed").await;
+
+    // A service asks; the citizen opens the same-device link and approves.
+    let redirect = "http://127.0.0.1:9/callback";
+    let client = services
+        .register_client("Daňový portál", &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let started = services
+        .authorize(&AuthorizeParams {
+            client_id: Some(client.client.id.clone()),
+            redirect_uri: Some(redirect.into()),
+            response_type: Some("code".into()),
+            scope: Some("openid".into()),
+            state: Some("s".into()),
+            nonce: None,
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+        })
+        .await
+        .unwrap();
+    paste_link(&app, &started.launch_uri).await;
+    on_screen(&app, "login").await;
+    let asked = text(&app, "[data-screen=\"login\"]").await;
+    assert!(asked.contains("Daňový portál"), "{asked}");
+    assert!(asked.contains("http://127.0.0.1:9"), "{asked}");
+    screenshot(&app, "06-login-approval").await;
+    click(&app, "[data-testid=\"login-approve\"]").await;
+    shown(&app, "[data-testid=\"login-approved\"]").await;
+    screenshot(&app, "07-login-approved").await;
+    let id = started.request_id.to_text();
+    assert!(matches!(
+        services.login_page_event(&id).await.unwrap(),
+        LoginPageEvent::Approved { .. }
+    ));
+
+    // A pasted otpauth:// link asks before adding the account.
+    paste_link(
+        &app,
+        "otpauth://totp/Banka:jana?secret=GEZDGNBVGY3TQOJQ&issuer=Banka&digits=8",
+    )
+    .await;
+    on_screen(&app, "otp-add").await;
+    let summary = text(&app, "[data-testid=\"otp-add-summary\"]").await;
+    assert!(summary.contains("Banka"), "{summary}");
+    screenshot(&app, "08-otp-add").await;
+    click(&app, "[data-testid=\"otp-add-confirm\"]").await;
+
+    // Home: the identity and the three accounts (two added with the civkey command); the scan
+    // screen without a camera; settings.
+    goto_hash(&app, "#/home").await;
+    on_screen(&app, "home").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let home_text = loop {
+        let home_text = text(&app, "[data-screen=\"home\"]").await;
+        if home_text.contains("Banka") || Instant::now() > deadline {
+            break home_text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(home_text.contains("127.0.0.1"), "{home_text}");
+    assert!(home_text.contains("GitHub"), "{home_text}");
+    assert!(home_text.contains("Ügyfélkapu+"), "{home_text}");
+    assert!(home_text.contains("Banka"), "{home_text}");
+    screenshot(&app, "09-home").await;
+    goto_hash(&app, "#/scan").await;
+    on_screen(&app, "scan").await;
+    screenshot(&app, "10-scan").await;
+    goto_hash(&app, "#/settings").await;
+    on_screen(&app, "settings").await;
+    screenshot(&app, "11-settings").await;
+
+    app.close().await.unwrap();
+}
+
+/// Serves the repository's files (the front end and the catalogues) on loopback, as
+/// `python3 -m http.server` would for a plain browser.
+async fn serve_repository() -> String {
+    use axum::extract::Path as UrlPath;
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/{*path}",
+        axum::routing::get(move |UrlPath(path): UrlPath<String>| {
+            let root = root.clone();
+            async move {
+                let path = if path.ends_with('/') || path.is_empty() {
+                    format!("{path}index.html")
+                } else {
+                    path
+                };
+                if path.split('/').any(|part| part == "..") {
+                    return StatusCode::NOT_FOUND.into_response();
+                }
+                let kind = match path.rsplit('.').next() {
+                    Some("html") => "text/html; charset=utf-8",
+                    Some("js") => "text/javascript; charset=utf-8",
+                    Some("css") => "text/css; charset=utf-8",
+                    Some("json") => "application/json",
+                    Some("svg") => "image/svg+xml",
+                    _ => "application/octet-stream",
+                };
+                match std::fs::read(root.join(&path)) {
+                    Ok(body) => ([(header::CONTENT_TYPE, kind)], body).into_response(),
+                    Err(_) => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+/// The BOK-pad is wired to the server with the BOK issue; until then its screen is shown (and
+/// pictured) with the front end's fake backend, in Chromium at the app's window size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bok_pad_takes_four_to_ten_digits_in_a_plain_browser() {
+    let base = serve_repository().await;
+    let driver = crate::portal_browser::Driver::start();
+    let browser = driver.browser().await;
+    browser.set_window_size(420, 760).await.unwrap();
+    browser
+        .goto(&format!("{base}/ui/www/?pin=unlocked&lang=en#/bok"))
+        .await
+        .unwrap();
+    on_screen(&browser, "bok").await;
+    let office = text(&browser, "[data-testid=\"bok-office\"]").await;
+    assert!(office.contains("Praha 7"), "{office}");
+    for digit in "1234".chars() {
+        click(&browser, &format!("[data-testid=\"bok-key-{digit}\"]")).await;
+    }
+    screenshot(&browser, "12-bok-pad").await;
+}

@@ -1,0 +1,186 @@
+// Pairing, login approval and the BOK-pad against the fake backend.
+import { describe, expect, test, vi } from "vitest";
+
+import { SAMPLE_LINKS } from "../www/lib/backend/fake.js";
+import { bokPad } from "../www/screens/bok.js";
+import { byTestId, click, en, fakeClock, mount, mountEach, onScreen, screenName, screenText, shown, typeDigits, until } from "./helpers.js";
+
+const start = mountEach();
+
+describe("pairing", () => {
+  test("shows the confirmation code large and grouped, what to compare it with, and the time left", async () => {
+    const { app } = await start({ unlocked: true, confirmationCode: "482913", pairDelayMs: 60_000 });
+    await app.openText(SAMPLE_LINKS.pair);
+    await onScreen(app, "pair");
+    const code = byTestId("confirmation-code");
+    expect(code?.textContent).toBe("482 913");
+    expect(code?.getAttribute("aria-label")).toBe("4 8 2 9 1 3");
+    expect(document.querySelector("h1")?.textContent).toBe(en["app.pair.compare.title"]);
+    expect(document.activeElement).toBe(document.querySelector("h1"));
+    expect(screenText()).toContain("Connecting to portal.example.gov");
+    expect(screenText()).toContain(en["app.pair.compare.text"]);
+    expect(screenText()).toContain(`choose “${en["portal.connect.confirm"]}” there`);
+    expect(screenText()).toContain(en["app.pair.waiting"]);
+    expect(screenText()).toMatch(/Time left: [34]:\d\d/);
+  });
+
+  test.each([
+    ["confirmed", "pair-confirmed", "app.pair.confirmed.title", "#/home"],
+    ["refused", "pair-refused", "app.pair.refused.title", "#/scan"],
+    ["expired", "pair-expired", "app.pair.expired.title", "#/scan"],
+  ])("the browser's answer %s is shown with what next", async (outcome, testid, title, next) => {
+    const { app } = await start({ unlocked: true, pairOutcome: /** @type {any} */ (outcome), pairDelayMs: 5 });
+    await app.openText(SAMPLE_LINKS.pair);
+    const box = await shown(testid);
+    expect(box.querySelector("h2")?.textContent).toBe(en[title]);
+    expect(document.activeElement).toBe(box.querySelector("h2"));
+    expect(screenName()).toBe("pair");
+    expect(document.querySelector(`[data-screen="pair"] a.button--primary`)?.getAttribute("href")).toBe(next);
+  });
+
+  test("a confirmed pairing shows the new identity at home", async () => {
+    const { app } = await start({ unlocked: true, identities: [], pairDelayMs: 5 });
+    await app.openText(SAMPLE_LINKS.pair);
+    await shown("pair-confirmed");
+    expect(screenText()).toContain("portal.example.gov");
+    await app.go("home");
+    expect(screenText()).toContain("portal.example.gov");
+  });
+
+  test("a pairing the server refuses says why and offers to scan again", async () => {
+    const { app } = await start({ unlocked: true, fail: { pairBegin: "pairing_expired" } });
+    await app.openText(SAMPLE_LINKS.pair);
+    const error = await shown("pair-error");
+    expect(error.textContent).toBe(en["app.error.pairing_expired"]);
+    expect(document.querySelector("h1")?.textContent).toBe(en["app.pair.failed.title"]);
+  });
+
+  test("cancel stops waiting and goes home", async () => {
+    const { app, backend } = await start({ unlocked: true, pairDelayMs: 60_000 });
+    const cancel = vi.spyOn(backend, "pairCancel");
+    await app.openText(SAMPLE_LINKS.pair);
+    (await shown("pair-cancel")).click();
+    await onScreen(app, "home");
+    expect(cancel).toHaveBeenCalled();
+  });
+
+  test("without a scanned link it says where to get one", async () => {
+    await start({ unlocked: true }, "#/pair");
+    expect(byTestId("pair-none")?.textContent).toBe(en["app.pair.none"]);
+  });
+});
+
+describe("login approval", () => {
+  test("shows which service, from which web address, when, and as whom", async () => {
+    fakeClock(new Date("2026-03-01T10:00:00Z"));
+    const { app } = await start({ unlocked: true });
+    await app.openText(SAMPLE_LINKS.login);
+    await onScreen(app, "login");
+    expect(document.querySelector("h1")?.textContent).toBe("Log in to Daňový portál?");
+    expect(byTestId("login-service")?.textContent).toBe("Daňový portál");
+    expect(byTestId("login-origin")?.textContent).toBe("https://dane.example.cz");
+    expect(byTestId("login-time")?.textContent).toBe(new Intl.DateTimeFormat("en", { timeStyle: "short" }).format(new Date("2026-03-01T09:59:56Z")));
+    expect(byTestId("login-identity")?.textContent).toBe("Jana Nováková · identita.example.cz");
+    expect(screenText()).toContain("1:56");
+    expect(byTestId("login-check")?.textContent).toContain("Time to answer: 2 minutes.");
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(screenText()).toContain("1:55");
+  });
+
+  test("approve says it is done and the browser moves on", async () => {
+    const { app, backend } = await start({ unlocked: true });
+    const decide = vi.spyOn(backend, "loginDecide");
+    await app.openText(SAMPLE_LINKS.login);
+    await onScreen(app, "login");
+    click("login-approve");
+    const done = await shown("login-approved");
+    expect(decide).toHaveBeenCalledWith(true);
+    expect(done.textContent).toContain("Continue in your browser: the page of Daňový portál moves on by itself.");
+    expect(byTestId("login-approve")).toBeNull();
+  });
+
+  test("deny says nobody was logged in", async () => {
+    const { app, backend } = await start({ unlocked: true });
+    const decide = vi.spyOn(backend, "loginDecide");
+    await app.openText(SAMPLE_LINKS.login);
+    await onScreen(app, "login");
+    click("login-deny");
+    expect((await shown("login-denied")).querySelector("h2")?.textContent).toBe(en["app.login.denied.title"]);
+    expect(decide).toHaveBeenCalledWith(false);
+  });
+
+  test("when the time is up the buttons go and the expiry is said", async () => {
+    fakeClock(new Date("2026-03-01T10:00:00Z"));
+    const { app } = await start({ unlocked: true });
+    await app.openText(SAMPLE_LINKS.login);
+    await onScreen(app, "login");
+    await vi.advanceTimersByTimeAsync(117_000);
+    await until(() => expect(byTestId("login-expired")?.textContent).toBe(en["app.login.expired"]));
+    expect(byTestId("login-approve")).toBeNull();
+  });
+
+  test("a server this device is not paired with is named", async () => {
+    const { app } = await start({ unlocked: true, identities: [] });
+    await app.openText(SAMPLE_LINKS.login);
+    expect((await shown("login-error")).textContent).toBe(en["app.error.not_paired"]);
+  });
+
+  test("without a scanned link it says where to get one", async () => {
+    await start({ unlocked: true }, "#/login");
+    expect(byTestId("login-none")?.textContent).toBe(en["app.login.none"]);
+  });
+});
+
+describe("the BOK-pad", () => {
+  test("shows the office's name and sends 4 to 10 digits", async () => {
+    const { app, backend } = await start({ unlocked: true, bok: { office_name: "Úřad Praha 7", request_id: "r1" } }, "#/bok");
+    const submit = vi.spyOn(backend, "bokSubmit");
+    expect(byTestId("bok-office")?.textContent).toBe("Úřad Praha 7 asks for your security personal code (BOK).");
+    typeDigits("bok", "123");
+    expect(byTestId("bok-submit")?.hasAttribute("disabled")).toBe(true);
+    expect(byTestId("bok-dots")?.children).toHaveLength(4);
+    typeDigits("bok", "45678901234");
+    expect(byTestId("bok-dots")?.querySelectorAll(".pad__dot--on")).toHaveLength(10);
+    expect(byTestId("bok-dots")?.textContent).toBe("");
+    expect(byTestId("bok-count")?.textContent).toBe("10 digits entered");
+    click("bok-submit");
+    await shown("bok-sent");
+    expect(submit).toHaveBeenCalledWith("r1", "1234567890");
+    expect(screenName()).toBe("bok");
+    void app;
+  });
+
+  test("Enter on the keyboard sends; letters are ignored", async () => {
+    const sent = /** @type {string[]} */ ([]);
+    const { app } = await start({ unlocked: true, bok: null });
+    const pad = bokPad(app, { officeName: "X", onSubmit: async (bok) => void sent.push(bok) });
+    document.body.append(pad.element);
+    for (const key of ["1", "a", "2", "3", "Enter", "4", "Enter"]) {
+      document.dispatchEvent(new KeyboardEvent("keydown", { key }));
+    }
+    await vi.waitFor(() => expect(sent).toEqual(["1234"]));
+    pad.dispose();
+  });
+
+  test("an error from the submit callback is shown and the pad is ready again", async () => {
+    const { app } = await start({ unlocked: true, bok: null });
+    const pad = bokPad(app, {
+      officeName: "X",
+      onSubmit: async () => {
+        throw { code: "bok_blocked", message: "" };
+      },
+    });
+    document.body.append(pad.element);
+    typeDigits("bok", "9999");
+    click("bok-submit");
+    expect((await shown("bok-error")).textContent).toBe(en["app.error.bok_blocked"]);
+    expect(byTestId("bok-dots")?.querySelectorAll(".pad__dot--on")).toHaveLength(0);
+    expect(byTestId("bok-key-1")?.hasAttribute("disabled")).toBe(false);
+    pad.dispose();
+  });
+
+  test("with no request pending it says what will happen", async () => {
+    await start({ unlocked: true, bok: null }, "#/bok");
+    expect(byTestId("bok-none")?.textContent).toBe(en["app.bok.none"]);
+  });
+});

@@ -1,0 +1,253 @@
+// Generated from the Rust answer types in src-tauri/src/dto.rs by ts-rs: do not edit.
+// Regenerate with: CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app types_ts
+// Numbers are Unix seconds, counts or pixels; field names are the Rust ones (snake_case).
+
+export type AppStatus = { 
+/**
+ * `unset` (first run), `locked` or `unlocked`.
+ */
+pin: "unset" | "locked" | "unlocked", 
+/**
+ * Seconds before the next PIN is taken (0: now).
+ */
+wait_seconds: number, 
+/**
+ * Wrong PINs left before the app resets itself.
+ */
+attempts_left: number, 
+/**
+ * The language in use: `cs`, `hu` or `en`.
+ */
+locale: string, 
+/**
+ * The language chosen in the settings; `null` follows the system.
+ */
+language_choice: string | null, 
+/**
+ * `desktop`, `android` or `ios`.
+ */
+platform: "desktop" | "android" | "ios", 
+/**
+ * Whether biometrics can unlock the app (not yet on any platform: docs/mobile.md).
+ */
+biometrics: boolean, 
+/**
+ * Screenshot protection on mobile (on by default); `null` on desktop, where it is not offered.
+ */
+screenshot_protection: boolean | null, };
+
+export type Home = { 
+/**
+ * Oldest first.
+ */
+identities: Array<Identity>, 
+/**
+ * In the citizen's order.
+ */
+otp: Array<OtpEntry>, };
+
+export type Identity = { 
+/**
+ * The short id people type (the device id's first eight characters).
+ */
+id: string, 
+/**
+ * The server's origin, `https://id.example.gov`.
+ */
+server: string, 
+/**
+ * The citizen's name as the server gave it.
+ */
+account_name: string | null, 
+/**
+ * This device's name at the server.
+ */
+device_name: string, 
+/**
+ * When the pairing was confirmed (Unix seconds).
+ */
+paired_at: number, };
+
+export type OtpEntry = { 
+/**
+ * A short random id, stable for the account's life.
+ */
+id: string, 
+/**
+ * Where it stands in the list, from 1.
+ */
+position: number, 
+/**
+ * `Issuer: name`, or the name alone.
+ */
+label: string, 
+/**
+ * The service, when known.
+ */
+issuer: string | null, 
+/**
+ * The account name at the service.
+ */
+name: string, 
+/**
+ * TOTP with its period, or HOTP with its counter.
+ */
+kind: { "type": "totp", 
+/**
+ * Seconds per code.
+ */
+period: number, } | { "type": "hotp", 
+/**
+ * The counter the next code uses.
+ */
+counter: number, }, 
+/**
+ * `SHA1`, `SHA256` or `SHA512`.
+ */
+algorithm: "SHA1" | "SHA256" | "SHA512", 
+/**
+ * Digits per code.
+ */
+digits: number, 
+/**
+ * When it was added (Unix seconds).
+ */
+added_at: number, };
+
+export type OtpCode = { 
+/**
+ * The account's id.
+ */
+id: string, 
+/**
+ * The account's label.
+ */
+label: string, 
+/**
+ * The code, zero-padded.
+ */
+code: string, 
+/**
+ * Seconds per code.
+ */
+period: number | null, 
+/**
+ * Seconds the code stays valid.
+ */
+remaining: number | null, 
+/**
+ * The first second the code is no longer valid (Unix seconds).
+ */
+valid_until: number | null, 
+/**
+ * In a period's last seconds: the code that follows.
+ */
+next_code: string | null, };
+
+export type ReadResult = { 
+/**
+ * What it is.
+ */
+kind: "pair" | "login" | "otp" | "otp_migration", 
+/**
+ * The text as read, to hand to `pair_begin` or `login_open`. It may hold a secret: the
+ * screens keep it out of logs and never show it.
+ */
+text: string, 
+/**
+ * One line for people in the app's language, without secrets ("Pairing QR code for
+ * https://id.example.gov").
+ */
+summary: string, };
+
+export type CameraEvent = { "kind": "preview", 
+/**
+ * `data:image/jpeg;base64,…`
+ */
+image: string, 
+/**
+ * Pixels.
+ */
+width: number, 
+/**
+ * Pixels.
+ */
+height: number, } | { "kind": "found", 
+/**
+ * What was read.
+ */
+result: ReadResult, } | { "kind": "error", 
+/**
+ * Stable.
+ */
+code: string, 
+/**
+ * For logs.
+ */
+message: string, };
+
+export type PairingStarted = { 
+/**
+ * The server's origin.
+ */
+server: string, 
+/**
+ * Six digits, `123456` (the screen groups them as `123 456`).
+ */
+confirmation_code: string, 
+/**
+ * When the session expires (Unix seconds).
+ */
+expires_at: number, };
+
+export type PairingOutcome = { 
+/**
+ * `confirmed`, `refused` or `expired`.
+ */
+status: "confirmed" | "refused" | "expired", 
+/**
+ * The new identity, when confirmed.
+ */
+identity: Identity | null, };
+
+export type LoginRequest = { 
+/**
+ * The identity server's origin.
+ */
+server: string, 
+/**
+ * The asking service's name.
+ */
+service_name: string, 
+/**
+ * The web origin the citizen will be sent back to.
+ */
+service_origin: string, 
+/**
+ * When the request started (Unix seconds).
+ */
+started_at: number, 
+/**
+ * When it expires (Unix seconds).
+ */
+expires_at: number, 
+/**
+ * The short id of the identity that will answer.
+ */
+identity_id: string, };
+
+export type LoginOutcome = { 
+/**
+ * `approve` or `deny`.
+ */
+decision: "approve" | "deny", };
+
+export type CommandError = { 
+/**
+ * Stable: `locked`, `wrong_pin`, `pairing_expired`, `no_camera`, … (ui/README.md).
+ */
+code: string, 
+/**
+ * What happened, for logs and developers.
+ */
+message: string, };

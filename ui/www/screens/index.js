@@ -1,0 +1,23 @@
+// @ts-check
+// Every screen by its route.
+
+import { bokScreen } from "./bok.js";
+import { homeScreen } from "./home.js";
+import { loginScreen } from "./login.js";
+import { otpAddScreen } from "./otp-add.js";
+import { pairScreen } from "./pair.js";
+import { pinScreen } from "./pin.js";
+import { scanScreen } from "./scan.js";
+import { settingsScreen } from "./settings.js";
+
+/** @type {Record<import("../lib/router.js").Route, (app: import("../lib/app.js").App) => import("../lib/app.js").Screen>} */
+export const SCREENS = {
+  pin: pinScreen,
+  home: homeScreen,
+  scan: scanScreen,
+  pair: pairScreen,
+  login: loginScreen,
+  bok: bokScreen,
+  settings: settingsScreen,
+  "otp-add": otpAddScreen,
+};
