@@ -48,6 +48,10 @@ impl AppDriver {
             .env("LANGUAGE", "en")
             .env("LC_ALL", "en_US.UTF-8")
             .env("LANG", "en_US.UTF-8")
+            // The app turns WebKitGTK's accelerated compositing off on Linux (src-tauri/src/main.rs);
+            // without it, WebKitWebDriver's screenshots never return. The test keeps WebKit's
+            // default so that it can take them; the screens are drawn the same either way.
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "0")
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))
             .spawn()
