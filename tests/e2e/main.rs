@@ -5,6 +5,7 @@
 
 mod app_webdriver;
 mod app_window;
+mod bok_counter;
 mod client_flows;
 mod oidc_login;
 mod oidc_rp;

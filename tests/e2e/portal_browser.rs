@@ -111,7 +111,11 @@ async fn try_body_text(browser: &Client) -> Option<String> {
 }
 
 /// Waits up to 10 s for `check` on the page's text to hold (across a navigation in progress).
-async fn wait_for_text(browser: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn wait_for_text(
+    browser: &Client,
+    what: &str,
+    check: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = try_body_text(browser).await;

@@ -142,6 +142,10 @@ pub enum ErrorCode {
     BokAnswered,
     /// This device does not have BOK-pad switched on.
     BokPadOff,
+    /// The citizen has no BOK on record; the office sets one first.
+    BokNotSet,
+    /// The citizen has no connected mobile key with BOK-pad switched on.
+    BokNoDevice,
     /// A code this client does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -157,9 +161,8 @@ impl ErrorCode {
             Forbidden | CsrfFailed | DeviceDisconnected | BokPadOff => 403,
             NotFound | PairingUnknown | LoginUnknown | BokUnknown | LaunchTokenInvalid => 404,
             MethodNotAllowed => 405,
-            PairingUsed | PairingTaken | PairingRefused | LoginUsed | LoginDenied | BokAnswered => {
-                409
-            }
+            PairingUsed | PairingTaken | PairingRefused | LoginUsed | LoginDenied | BokAnswered
+            | BokNotSet | BokNoDevice => 409,
             PairingExpired | LoginExpired | LoginQrStale | BokExpired => 410,
             BodyTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -205,6 +208,8 @@ impl ErrorCode {
             BokExpired => "bok_expired",
             BokAnswered => "bok_answered",
             BokPadOff => "bok_pad_off",
+            BokNotSet => "bok_not_set",
+            BokNoDevice => "bok_no_device",
             Unknown => "unknown",
         }
     }
@@ -244,6 +249,8 @@ impl ErrorCode {
         ErrorCode::BokExpired,
         ErrorCode::BokAnswered,
         ErrorCode::BokPadOff,
+        ErrorCode::BokNotSet,
+        ErrorCode::BokNoDevice,
     ];
 }
 

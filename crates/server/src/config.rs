@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use civkey_proto::Origin;
 use serde::Deserialize;
 
+use crate::services::bok::BokPolicy;
+
 /// The folder for the embedded database (and the demo's mailbox) unless configured otherwise.
 pub const DEFAULT_DATA_DIR: &str = "civkey-data";
 /// The default listening address.
@@ -19,6 +21,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// public_url = "https://id.example.gov"
 /// database = "postgres://civkey@db/civkey"
 /// data_dir = "/var/lib/civkey"
+/// bok_request_ttl_secs = 120
+/// bok_max_wrong_answers = 5
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +39,10 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     /// Sender address of e-mail.
     pub mail_from: Option<String>,
+    /// How long a BOK verification stays open (seconds, 30–900; default 120).
+    pub bok_request_ttl_secs: Option<u64>,
+    /// Consecutive wrong BOK answers that block the BOK (1–20; default 5).
+    pub bok_max_wrong_answers: Option<u32>,
 }
 
 /// Why configuration could not be read.
@@ -64,6 +72,9 @@ pub enum ConfigError {
         /// Why.
         reason: civkey_proto::Error,
     },
+    /// A BOK-pad setting is out of its bounds.
+    #[error("invalid BOK-pad setting: {0}")]
+    Bok(String),
 }
 
 impl FileConfig {
@@ -95,6 +106,10 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender address of e-mail.
     pub mail_from: String,
+    /// How long a BOK verification stays open (seconds).
+    pub bok_request_ttl_secs: u64,
+    /// Consecutive wrong BOK answers that block the BOK.
+    pub bok_max_wrong_answers: u32,
 }
 
 impl Config {
@@ -126,7 +141,30 @@ impl Config {
             mail_from: mail_from
                 .or(file.mail_from)
                 .unwrap_or_else(|| "civkey <noreply@civkey.invalid>".to_string()),
+            bok_request_ttl_secs: file
+                .bok_request_ttl_secs
+                .unwrap_or(civkey_proto::bok::BOK_REQUEST_TTL_SECS),
+            bok_max_wrong_answers: file
+                .bok_max_wrong_answers
+                .unwrap_or(civkey_proto::bok::BOK_MAX_WRONG_ANSWERS),
         }
+    }
+
+    /// The BOK-pad settings given as flags (or `CIVKEY_*` variables) over those from the file.
+    pub fn with_bok_flags(mut self, ttl_secs: Option<u64>, max_wrong: Option<u32>) -> Config {
+        if let Some(ttl) = ttl_secs {
+            self.bok_request_ttl_secs = ttl;
+        }
+        if let Some(max) = max_wrong {
+            self.bok_max_wrong_answers = max;
+        }
+        self
+    }
+
+    /// The BOK-pad settings, checked against their bounds.
+    pub fn bok_policy(&self) -> Result<BokPolicy, ConfigError> {
+        BokPolicy::new(self.bok_request_ttl_secs, self.bok_max_wrong_answers)
+            .map_err(ConfigError::Bok)
     }
 
     /// The public origin, given the address actually bound.
@@ -164,6 +202,28 @@ mod tests {
         let d = Config::merge(None, None, None, None, None, None, FileConfig::default());
         assert_eq!(d.database_url, "sqlite://civkey-data/civkey.db");
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn bok_settings_come_from_flags_over_the_file_over_defaults_within_bounds() {
+        let defaults = Config::merge(None, None, None, None, None, None, FileConfig::default());
+        assert_eq!(defaults.bok_policy().unwrap(), BokPolicy::default());
+        assert_eq!(defaults.bok_request_ttl_secs, 120);
+        assert_eq!(defaults.bok_max_wrong_answers, 5);
+        let file: FileConfig =
+            toml::from_str("bok_request_ttl_secs = 300\nbok_max_wrong_answers = 3").unwrap();
+        let c = Config::merge(None, None, None, None, None, None, file);
+        assert_eq!(c.bok_policy().unwrap(), BokPolicy::new(300, 3).unwrap());
+        let c = c.with_bok_flags(Some(60), None);
+        assert_eq!(c.bok_policy().unwrap(), BokPolicy::new(60, 3).unwrap());
+        for (ttl, max) in [(5, 5), (3600, 5), (120, 0), (120, 100)] {
+            let c = defaults.clone().with_bok_flags(Some(ttl), Some(max));
+            let err = c.bok_policy().unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid BOK-pad setting: bok_"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

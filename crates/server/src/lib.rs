@@ -1,6 +1,7 @@
 //! The civkey companion identity server.
 //!
-//! It serves the citizen portal, the app API (pairing, signed device calls) and a health check;
+//! It serves the citizen portal, the office counter page (BOK verification), the app API
+//! (pairing, signed device calls, BOK answers) and a health check;
 //! the OpenID Connect provider is being built (`services::oidc`). Layering, as in DESIGN.md:
 //! routes → handlers → services → store, with [`router`] as the one entry point that `main` and
 //! the tests share.
@@ -45,6 +46,11 @@ impl AppState {
         clock: Arc<dyn clock::Clock>,
     ) -> Self {
         let services = services::Services::new(store, clock, public_origin);
+        Self::from_services(services)
+    }
+
+    /// State around flows already set up (with the operator's BOK-pad settings, say).
+    pub fn from_services(services: services::Services) -> Self {
         AppState {
             inner: Arc::new(Inner { services }),
         }

@@ -1,15 +1,16 @@
 //! `civkey-server`: reads configuration, opens the store and serves [`civkey_server::router`];
 //! admin commands print JSON.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::config::{Config, FileConfig};
 use civkey_server::mail::{self, Mailer};
-use civkey_server::services::{citizens, devices, ServiceError};
+use civkey_server::services::{bok, citizens, clerks, devices, ServiceError, Services};
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 use clap::{Args, Parser, Subcommand};
@@ -50,6 +51,14 @@ struct ServeArgs {
     /// The origin citizens and apps use to reach this server (default: http://LISTEN).
     #[arg(long, env = "CIVKEY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// How long a BOK verification started at the counter stays open, in seconds (30–900;
+    /// default 120).
+    #[arg(long, env = "CIVKEY_BOK_REQUEST_TTL_SECS")]
+    bok_request_ttl_secs: Option<u64>,
+    /// Consecutive wrong BOK answers that block the citizen's BOK until a clerk unblocks it
+    /// (1–20; default 5).
+    #[arg(long, env = "CIVKEY_BOK_MAX_WRONG_ANSWERS")]
+    bok_max_wrong_answers: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +70,9 @@ enum Command {
     /// Manage citizens.
     #[command(subcommand)]
     Citizen(CitizenCommand),
+    /// Manage office clerks (they log in at /counter).
+    #[command(subcommand)]
+    Clerk(ClerkCommand),
     /// Manage the services citizens log in to (OpenID Connect clients).
     #[command(subcommand)]
     Client(ClientCommand),
@@ -113,6 +125,33 @@ enum CitizenCommand {
     },
     /// List citizens as JSON.
     List,
+    /// Set a citizen's BOK (security personal code, 4–10 digits), stored only as an Argon2id hash.
+    /// Prompted twice without echo at a terminal, else read from standard input. It does not lift
+    /// a block: a clerk unblocks at the counter.
+    SetBok {
+        /// The citizen's login name.
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClerkCommand {
+    /// Add a clerk; the password is prompted twice without echo at a terminal, else read from
+    /// standard input. Prints the clerk as JSON.
+    Add {
+        /// Login name (3–32 characters: a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        username: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// The office, as citizens see it on their BOK-pad ("Czech POINT, Praha 1").
+        #[arg(long)]
+        office: String,
+    },
+    /// List clerks as JSON.
+    List,
 }
 
 /// The demo citizen's login name and password (printed by `civkey-server demo`).
@@ -138,7 +177,6 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
@@ -152,9 +190,16 @@ async fn run() -> anyhow::Result<()> {
         Some(path) => FileConfig::read(path)?,
         None => FileConfig::default(),
     };
-    let (listen, public_url) = match &cli.command {
-        Command::Serve(a) | Command::Demo(a) => (a.listen, a.public_url.clone()),
-        Command::Citizen(_) | Command::Client(_) | Command::Keys(_) => (None, None),
+    let (listen, public_url, bok_ttl, bok_max) = match &cli.command {
+        Command::Serve(a) | Command::Demo(a) => (
+            a.listen,
+            a.public_url.clone(),
+            a.bok_request_ttl_secs,
+            a.bok_max_wrong_answers,
+        ),
+        Command::Citizen(_) | Command::Clerk(_) | Command::Client(_) | Command::Keys(_) => {
+            (None, None, None, None)
+        }
     };
     let config = Config::merge(
         listen,
@@ -164,7 +209,8 @@ async fn run() -> anyhow::Result<()> {
         cli.smtp_url,
         cli.mail_from,
         file,
-    );
+    )
+    .with_bok_flags(bok_ttl, bok_max);
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
@@ -252,6 +298,59 @@ async fn run() -> anyhow::Result<()> {
             println!("{}", services.jwks().await.map_err(refusal)?);
             Ok(())
         }
+        Command::Citizen(CitizenCommand::SetBok { username }) => {
+            let bok = read_secret("BOK: ", "The same BOK again: ")?;
+            bok::set_bok(&store, &username, &bok)
+                .await
+                .map_err(refusal)?;
+            println!(
+                "{}",
+                serde_json::json!({ "username": username, "bok_set": true })
+            );
+            Ok(())
+        }
+        Command::Clerk(ClerkCommand::Add {
+            username,
+            name,
+            office,
+        }) => {
+            let password = read_secret("Password: ", "The same password again: ")?;
+            let id = clerks::add_clerk(
+                &store,
+                SystemClock.now(),
+                &username,
+                &name,
+                &office,
+                &password,
+            )
+            .await
+            .map_err(refusal)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": id,
+                    "username": username,
+                    "full_name": name.trim(),
+                    "office_name": office.trim(),
+                })
+            );
+            Ok(())
+        }
+        Command::Clerk(ClerkCommand::List) => {
+            for c in store.list_clerks().await? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": c.id,
+                        "username": c.username,
+                        "full_name": c.full_name,
+                        "office_name": c.office_name,
+                        "created_at": c.created_at,
+                    })
+                );
+            }
+            Ok(())
+        }
         Command::Citizen(CitizenCommand::List) => {
             for c in store.list_citizens().await? {
                 println!(
@@ -280,11 +379,31 @@ fn admin_services(
     Ok(AppState::new(origin, store).services().clone())
 }
 
+/// A secret for an admin command: at a terminal, asked twice without echo; otherwise the first
+/// line of standard input. Never an argument, so it stays out of `ps` and shell history.
+fn read_secret(prompt: &str, again: &str) -> anyhow::Result<Zeroizing<String>> {
+    if std::io::stdin().is_terminal() {
+        let first = Zeroizing::new(rpassword::prompt_password(prompt).context("cannot read it")?);
+        let second = Zeroizing::new(rpassword::prompt_password(again).context("cannot read it")?);
+        if first != second {
+            bail!("the two entries differ; nothing was changed");
+        }
+        return Ok(first);
+    }
+    let mut text = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read standard input")?;
+    let line = text.lines().next().unwrap_or_default();
+    Ok(Zeroizing::new(line.to_string()))
+}
+
 fn refusal(e: ServiceError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
 async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> {
+    let policy = config.bok_policy()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -335,7 +454,8 @@ async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> 
             Mailer::Mailbox(mailbox)
         }
     };
-    let state = AppState::new(origin.clone(), store);
+    let services = Services::new(store, Arc::new(SystemClock), origin.clone());
+    let state = AppState::from_services(services.with_bok_policy(policy));
     mail::spawn_worker(
         state.services().clone(),
         mailer,

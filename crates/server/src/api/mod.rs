@@ -1,6 +1,7 @@
 //! The app-facing API (`/api/v1/…`): JSON in, JSON out, every error as `{ "code", "message" }`.
 //! Handlers are thin: read the body or the device call, call one service, map the result.
 
+mod bok;
 mod device;
 mod login;
 mod pairing;
@@ -32,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route(paths::DEVICE_LIST, get(device::list))
         .route(paths::DEVICE_RENAME, post(device::rename))
         .route(paths::DEVICE_SELF, delete(device::disconnect))
+        .route(paths::BOK_PENDING, get(bok::pending))
+        .route(paths::BOK_ANSWER, post(bok::answer))
         .method_not_allowed_fallback(method_not_allowed)
 }
 

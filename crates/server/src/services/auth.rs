@@ -39,7 +39,7 @@ pub struct LoggedIn {
 
 /// A verifiable Argon2id hash of nothing anyone knows, so an unknown username costs the same time
 /// as a wrong password (no account enumeration by timing).
-const DUMMY_HASH: &str =
+pub(super) const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0r3MGd4NyOqwLW1w0oz1NmgtNIF8ucxEQl0aDKcWHxo";
 
 #[cfg(test)]
@@ -246,7 +246,7 @@ impl Services {
     }
 
     /// Counts one failure in each bucket.
-    async fn record_failures(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
+    pub(super) async fn record_failures(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
         let now = self.clock.now();
         for bucket in buckets {
             self.store
@@ -257,7 +257,7 @@ impl Services {
     }
 
     /// Refuses with `rate_limited` (and the seconds to wait) when any bucket is over its limit.
-    async fn check_limits(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
+    pub(super) async fn check_limits(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
         let now = self.clock.now();
         let window_start = now.saturating_sub(FAILURE_WINDOW_SECS);
         for (bucket, limit) in buckets

@@ -1,8 +1,10 @@
 //! The flows, testable without HTTP: each takes the store and a clock and returns a typed result.
 
 pub mod auth;
+pub mod bok;
 pub mod cache;
 pub mod citizens;
+pub mod clerks;
 pub mod devices;
 pub mod login;
 pub mod oidc;
@@ -55,6 +57,8 @@ pub struct Services {
     pub origin: Origin,
     /// What the login hot path keeps in memory (see [`cache`]).
     pub(crate) cache: Arc<Caches>,
+    /// The operator's BOK-pad settings (see [`bok::BokPolicy`]).
+    pub(crate) bok: bok::BokPolicy,
 }
 
 impl Services {
@@ -66,7 +70,14 @@ impl Services {
             signal: ChangeSignal::default(),
             origin,
             cache: Arc::default(),
+            bok: bok::BokPolicy::default(),
         }
+    }
+
+    /// The same flows with the operator's BOK-pad settings instead of the defaults.
+    pub fn with_bok_policy(mut self, policy: bok::BokPolicy) -> Services {
+        self.bok = policy;
+        self
     }
 }
 

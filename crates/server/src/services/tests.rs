@@ -1550,3 +1550,5 @@ mod login {
         assert_eq!(a.len(), 43);
     }
 }
+
+mod bok;

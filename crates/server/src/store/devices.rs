@@ -45,10 +45,12 @@ pub struct DeviceRecord {
     pub last_used_at: Option<u64>,
     /// When disconnected (a disconnected device is refused at once).
     pub disconnected_at: Option<u64>,
+    /// Whether the citizen uses this device as a BOK-pad (on from pairing).
+    pub bok_pad: bool,
 }
 
-const COLUMNS: &str =
-    "id, citizen_id, public_key, name, model, kind, paired_at, last_used_at, disconnected_at";
+const COLUMNS: &str = "id, citizen_id, public_key, name, model, kind, paired_at, last_used_at, \
+    disconnected_at, bok_pad";
 
 fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     Ok(DeviceRecord {
@@ -61,6 +63,7 @@ fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
         paired_at: get_u64(row, "paired_at")?,
         last_used_at: get_opt_u64(row, "last_used_at")?,
         disconnected_at: get_opt_u64(row, "disconnected_at")?,
+        bok_pad: row.try_get::<i64, _>("bok_pad")? != 0,
     })
 }
 

@@ -3,7 +3,9 @@
 //! both accept (TEXT and BIGINT columns, `$n` placeholders, conditional `UPDATE … WHERE state = …`
 //! for every state change, so two instances racing for one row cannot both win).
 
+mod bok;
 mod citizens;
+mod clerks;
 mod devices;
 mod logins;
 mod oidc;
@@ -11,7 +13,9 @@ mod outbox;
 mod pairing;
 mod sessions;
 
+pub use bok::{BokCitizen, BokRequestRecord, BokUnblock, NewBokRequest, WrongAnswer};
 pub use citizens::{CitizenRecord, NewCitizen};
+pub use clerks::{ClerkRecord, ClerkSession, NewClerk};
 pub use devices::{DeviceRecord, NewDevice};
 pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
@@ -37,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, include_str!("../../migrations/0003_login_requests.sql")),
     (4, include_str!("../../migrations/0004_login_means.sql")),
+    (5, include_str!("../../migrations/0005_clerks_and_bok.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -50,7 +55,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]

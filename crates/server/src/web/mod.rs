@@ -2,6 +2,7 @@
 //! Hungarian and English. Handlers here are thin: read the visitor (language, session), check the
 //! form's anti-forgery token, call one service, render one page.
 
+mod counter;
 mod oidc;
 pub mod pages;
 pub mod views;
@@ -63,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/keys/{id}/rename", post(rename))
         .route("/portal/keys/{id}/disconnect", post(disconnect))
         .merge(oidc::routes())
+        .merge(counter::routes())
 }
 
 async fn css() -> Response {

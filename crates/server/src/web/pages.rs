@@ -1,6 +1,7 @@
 //! The citizen portal's pages: plain HTML5 documents rendered from the view data in
 //! [`super::views`]. Render functions only format: every visible word comes from the catalogue
-//! (`portal.*` keys in `crates/i18n/locales/`), every dynamic value goes through
+//! (`portal.*` keys in `crates/i18n/locales/`; `counter.*` for the office counter's pages in
+//! `pages/counter.rs`), every dynamic value goes through
 //! [`crate::escape_html`], and nothing is inline — the stylesheet and the script are
 //! `/static/portal.css` and `/static/portal.js`, so the pages run under a CSP without
 //! `'unsafe-inline'`.
@@ -17,6 +18,9 @@ use super::views::{
     PageContext, PairingOutcomeView, SigninContinueView, SigninView, TotpRemovalView,
 };
 use crate::escape_html as esc;
+
+mod counter;
+pub use counter::{counter_bok_page, counter_error_page, counter_login_page, counter_page};
 
 /// Where the lead's routes serve the assets.
 const STYLESHEET: &str = "/static/portal.css";
@@ -717,6 +721,18 @@ fn document(
     main: &str,
     scripts: Scripts,
 ) -> String {
+    document_with_header(ctx, title, page_class, main, scripts, &header(ctx))
+}
+
+/// [`document`] with another header (the counter pages show the clerk and office instead).
+fn document_with_header(
+    ctx: &PageContext,
+    title: &str,
+    page_class: &str,
+    main: &str,
+    scripts: Scripts,
+    header: &str,
+) -> String {
     let l = ctx.locale;
     let tag = |src: &str| format!("<script src=\"{src}\" defer></script>\n");
     let script = match scripts {
@@ -747,11 +763,30 @@ fn document(
         title = esc(title),
         app = esc(tr(l, "app.name")),
         skip = esc(tr(l, "portal.skip")),
-        header = header(ctx),
     )
 }
 
 fn header(ctx: &PageContext) -> String {
+    let l = ctx.locale;
+    let user = match &ctx.citizen_name {
+        Some(name) => format!(
+            "<div class=\"user\">\
+             <span class=\"user-name\"><span class=\"visually-hidden\">{logged_in} </span>{name}</span>\
+             <form method=\"post\" action=\"/portal/logout\" class=\"logout\">{csrf}\
+             <button type=\"submit\" class=\"button quiet\">{logout}</button></form></div>\n",
+            logged_in = esc(tr(l, "portal.header.logged_in")),
+            name = esc(name),
+            csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
+            logout = esc(tr(l, "portal.header.logout")),
+        ),
+        None => String::new(),
+    };
+    site_header(ctx, "/portal", tr(l, "portal.header.subtitle"), &user)
+}
+
+/// The site header: the brand linking to `home` with `subtitle`, the language switcher, and
+/// `user` (who is logged in, with a log-out form).
+fn site_header(ctx: &PageContext, home: &str, subtitle: &str, user: &str) -> String {
     let l = ctx.locale;
     let path = esc(safe_path(&ctx.path));
     let languages: String = Locale::ALL
@@ -769,28 +804,16 @@ fn header(ctx: &PageContext) -> String {
             )
         })
         .collect();
-    let user = match &ctx.citizen_name {
-        Some(name) => format!(
-            "<div class=\"user\">\
-             <span class=\"user-name\"><span class=\"visually-hidden\">{logged_in} </span>{name}</span>\
-             <form method=\"post\" action=\"/portal/logout\" class=\"logout\">{csrf}\
-             <button type=\"submit\" class=\"button quiet\">{logout}</button></form></div>\n",
-            logged_in = esc(tr(l, "portal.header.logged_in")),
-            name = esc(name),
-            csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
-            logout = esc(tr(l, "portal.header.logout")),
-        ),
-        None => String::new(),
-    };
     format!(
         "<header class=\"site-header\">\n<div class=\"header-inner\">\n\
-         <a class=\"brand\" href=\"/portal\"><span class=\"brand-name\">{app}</span>\
+         <a class=\"brand\" href=\"{home}\"><span class=\"brand-name\">{app}</span>\
          <span class=\"brand-sub\">{subtitle}</span></a>\n\
          <nav class=\"languages\" aria-label=\"{lang_label}\"><ul>{languages}</ul></nav>\n\
          {user}\
          </div>\n</header>\n",
+        home = esc(home),
         app = esc(tr(l, "app.name")),
-        subtitle = esc(tr(l, "portal.header.subtitle")),
+        subtitle = esc(subtitle),
         lang_label = esc(tr(l, "common.language")),
     )
 }
@@ -1132,8 +1155,23 @@ mod tests {
                     error_page(&anonymous(l, "/portal/x"), status, key),
                 ));
             }
+            pages.extend(counter::tests::every_counter_page(
+                l,
+                &anonymous(l, "/counter/login"),
+                &clerk_ctx(l, "/counter"),
+            ));
         }
         pages
+    }
+
+    /// A counter page's context: the clerk's session token, no citizen.
+    fn clerk_ctx(locale: Locale, path: &str) -> PageContext {
+        PageContext {
+            locale,
+            path: path.to_string(),
+            csrf: Some(TOKEN.to_string()),
+            citizen_name: None,
+        }
     }
 
     /// The opening tags named `name` (`<input …>`), attributes included.
@@ -1188,8 +1226,14 @@ mod tests {
 
     /// Something shaped like a catalogue key (`portal.login.title`), anywhere in the document.
     fn raw_key(html: &str) -> Option<String> {
-        html.match_indices("portal.").find_map(|(i, _)| {
-            let rest = &html[i + "portal.".len()..];
+        ["portal.", "counter."]
+            .iter()
+            .find_map(|prefix| raw_key_of(html, prefix))
+    }
+
+    fn raw_key_of(html: &str, prefix: &str) -> Option<String> {
+        html.match_indices(prefix).find_map(|(i, _)| {
+            let rest = &html[i + prefix.len()..];
             let word: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_')
@@ -1240,7 +1284,8 @@ mod tests {
             assert_eq!(raw_key(&html), None, "{what}");
             assert_eq!(placeholder(&html), None, "{what}");
             assert!(
-                !text_content(&html).contains("portal."),
+                !text_content(&html).contains("portal.")
+                    && !text_content(&html).contains("counter."),
                 "{what}: a key in the text"
             );
         }
@@ -1329,6 +1374,14 @@ mod tests {
             while let Some(start) = rest.find("<form ") {
                 let end = rest[start..].find("</form>").unwrap() + start;
                 let form = &rest[start..end];
+                // A search (the counter's) reads and changes nothing: GET, no token.
+                if form.starts_with("<form method=\"get\" action=\"/") {
+                    assert!(!form.contains("name=\"csrf\""), "{what}: {form}");
+                    assert!(form.contains("<button type=\"submit\""), "{what}: {form}");
+                    forms += 1;
+                    rest = &rest[end..];
+                    continue;
+                }
                 assert!(
                     form.starts_with("<form method=\"post\" action=\"/"),
                     "{what}: {form}"

@@ -183,3 +183,75 @@ pub struct SigninContinueView {
     /// Where the form posts (the same path).
     pub action: String,
 }
+
+/// Who is at the counter: the counter pages' header shows the clerk and the office.
+#[derive(Debug, Clone)]
+pub struct ClerkBadge {
+    /// The clerk's full name.
+    pub full_name: String,
+    /// The clerk's office.
+    pub office_name: String,
+}
+
+/// `GET /counter/login`: a clerk's username and password.
+#[derive(Debug, Clone, Default)]
+pub struct CounterLoginView {
+    /// Pre-login anti-forgery token (bound to a short-lived cookie under `/counter`).
+    pub csrf: String,
+    /// The username typed before, to keep on an error.
+    pub username: String,
+    /// An error as a catalogue key (`counter.login.error.wrong`) and its arguments.
+    pub error: Option<(String, Vec<(String, String)>)>,
+}
+
+/// A citizen the clerk looked up, as the counter page shows them.
+#[derive(Debug, Clone)]
+pub struct CounterCitizenRow {
+    /// Login name (for the forms' hidden `username`).
+    pub username: String,
+    /// Full name.
+    pub full_name: String,
+    /// Whether a BOK is on record.
+    pub bok_set: bool,
+    /// Whether the BOK is blocked (the unblock button shows).
+    pub blocked: bool,
+    /// Consecutive wrong answers.
+    pub wrong_answers: u64,
+    /// Connected devices with BOK-pad on.
+    pub bok_pad_devices: u64,
+    /// The last unblock: clerk's username, office, when (Unix seconds).
+    pub last_unblock: Option<(String, String, u64)>,
+}
+
+/// `GET /counter`: find a citizen; their BOK state; start a verification or unblock.
+#[derive(Debug, Clone, Default)]
+pub struct CounterView {
+    /// What was searched for (kept in the search field).
+    pub username: String,
+    /// The citizen found, if any.
+    pub citizen: Option<CounterCitizenRow>,
+    /// True when a search found nobody.
+    pub not_found: bool,
+    /// A notice after an action, as a catalogue key (`counter.unblocked`).
+    pub notice: Option<String>,
+    /// An error after an action, as a catalogue key (`counter.error.bok_blocked`).
+    pub error: Option<String>,
+}
+
+/// `GET /counter/bok/{id}`: one verification, live.
+#[derive(Debug, Clone)]
+pub struct BokLiveView {
+    /// The citizen's full name.
+    pub citizen_name: String,
+    /// The citizen's login name (for "Verify again" and "Back to the citizen").
+    pub citizen_username: String,
+    /// The office the pad shows.
+    pub office_name: String,
+    /// Seconds until it expires: the countdown starts here.
+    pub expires_in: u64,
+    /// Where the page's script listens (`/counter/bok/{id}/events`); each event's `data:` is a
+    /// `civkey_proto::bok::BokCounterEvent` as JSON.
+    pub events_url: String,
+    /// Where it stands as the page is drawn.
+    pub status: civkey_proto::bok::BokCounterEvent,
+}

@@ -1,5 +1,6 @@
-/* civkey citizen portal: countdowns, the live steps of "Connect mobile key" and of a service's
- * login page (whose QR code it draws every second), and a confirmation before disconnecting a key.
+/* civkey citizen portal: countdowns, the live steps of "Connect mobile key", of a service's
+ * login page (whose QR code it draws every second) and of the office counter's BOK verification,
+ * and a confirmation before disconnecting a key or unblocking a BOK.
  * No HTML from data (textContent only). The one dependency is the QR encoder /static/qrcode.js
  * (qrcode-generator, vendored), loaded before this file on the login page only. Served as
  * /static/portal.js under a CSP without 'unsafe-inline'. */
@@ -279,6 +280,67 @@
     source.addEventListener('message', onOutcome);
   }
 
+  /* ---- The office counter: a BOK verification, waiting until the citizen answers ----------- */
+
+  const BOK_FINAL = ['verified', 'not_verified', 'expired', 'blocked'];
+
+  function startBokCounter(root) {
+    const url = root.getAttribute('data-bok-events');
+    const steps = root.querySelectorAll('[data-step]');
+    let done = false;
+    let source = null;
+
+    function show(name) {
+      steps.forEach(function (step) {
+        step.hidden = step.getAttribute('data-step') !== name;
+        if (!step.hidden && name !== 'waiting') {
+          const heading = step.querySelector('[tabindex="-1"]');
+          if (heading) {
+            heading.focus();
+          }
+        }
+      });
+    }
+
+    function onMessage(event) {
+      let data = null;
+      try {
+        data = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (done || !data || BOK_FINAL.indexOf(data.status) === -1) {
+        return;
+      }
+      // The server decides when the request has expired: an answer typed in its last second
+      // still counts, so the countdown reaching zero alone changes nothing here.
+      done = true;
+      if (data.status === 'not_verified') {
+        const left = Number.isInteger(data.attempts_left) ? String(data.attempts_left) : '';
+        root.querySelectorAll('[data-fill="attempts-left"]').forEach(function (el) {
+          el.textContent = left;
+        });
+      }
+      show(data.status);
+      stopCountdowns();
+      if (source) {
+        source.close();
+        source = null;
+      }
+    }
+
+    steps.forEach(function (step) {
+      if (!step.hidden && BOK_FINAL.indexOf(step.getAttribute('data-step')) !== -1) {
+        done = true;
+      }
+    });
+    if (done || !url || typeof window.EventSource !== 'function') {
+      return;
+    }
+    source = new EventSource(url);
+    source.addEventListener('message', onMessage);
+  }
+
   /* ---- Forms: confirmations and single submission ------------------------------------------ */
 
   function onSubmit(event) {
@@ -305,6 +367,7 @@
     document.addEventListener('submit', onSubmit);
     document.querySelectorAll('[data-pairing-events]').forEach(startPairing);
     document.querySelectorAll('[data-signin-events]').forEach(startSignin);
+    document.querySelectorAll('[data-bok-events]').forEach(startBokCounter);
     startCountdowns();
   }
 

@@ -1,0 +1,504 @@
+//! The office counter (`/counter`): clerks log in with their own accounts, find a citizen, start a
+//! BOK verification and watch it live, and unblock a blocked BOK. Handlers are thin, as in the
+//! portal: read the visitor and the clerk's session, check the form's anti-forgery token, call one
+//! service, render one page.
+//!
+//! Clerk sessions use their own cookie (`civkey_counter`, `Path=/counter`, `SameSite=Strict`) and
+//! their own table; a citizen's portal session opens nothing here and a clerk's nothing in the
+//! portal.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use civkey_proto::bok::BokCounterEvent;
+use civkey_proto::ErrorCode;
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::views::{
+    BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterView, PageContext,
+};
+use super::{pages, rate_limited_error, url_escape, Visitor};
+use crate::services::clerks::CLERK_SESSION_TTL_SECS;
+use crate::services::ServiceError;
+use crate::store::ClerkSession;
+use crate::AppState;
+
+/// The counter session's cookie: another name, and another path, than the portal's.
+pub(crate) const CLERK_COOKIE: &str = "civkey_counter";
+/// The counter login form's anti-forgery cookie.
+const CLERK_PRELOGIN_COOKIE: &str = "civkey_counter_pre";
+/// Every counter cookie is sent only under this path.
+const COOKIE_PATH: &str = "/counter";
+
+/// The counter's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/counter", get(counter))
+        .route("/counter/login", get(login_form).post(login))
+        .route("/counter/logout", post(logout))
+        .route("/counter/bok", post(start))
+        .route("/counter/bok/{id}", get(live))
+        .route("/counter/bok/{id}/events", get(events))
+        .route("/counter/unblock", post(unblock))
+}
+
+/// The clerk behind a request: the session and its cookie token.
+struct Clerk {
+    session: ClerkSession,
+    token: String,
+}
+
+impl Clerk {
+    fn badge(&self) -> ClerkBadge {
+        ClerkBadge {
+            full_name: self.session.full_name.clone(),
+            office_name: self.session.office_name.clone(),
+        }
+    }
+}
+
+/// The clerk's session from the counter cookie, if any (a citizen's session never counts).
+async fn clerk(state: &AppState, visitor: &Visitor) -> Result<Option<Clerk>, ServiceError> {
+    let Some(token) = visitor.cookie(CLERK_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(state
+        .services()
+        .clerk_session(token)
+        .await?
+        .map(|session| Clerk {
+            session,
+            token: token.to_string(),
+        }))
+}
+
+/// The clerk, or the way to the counter's login page.
+async fn require_clerk(state: &AppState, visitor: &Visitor) -> Result<Clerk, Box<Response>> {
+    match clerk(state, visitor).await {
+        Ok(Some(clerk)) => Ok(clerk),
+        Ok(None) => Err(Box::new(Redirect::to("/counter/login").into_response())),
+        Err(e) => Err(Box::new(internal(visitor, e))),
+    }
+}
+
+/// The clerk whose session's anti-forgery token `token` is; a form without it changes nothing.
+async fn check_csrf(
+    state: &AppState,
+    visitor: &Visitor,
+    token: &str,
+) -> Result<Clerk, Box<Response>> {
+    let clerk = require_clerk(state, visitor).await?;
+    if bool::from(clerk.session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(clerk)
+    } else {
+        Err(Box::new(error(
+            visitor,
+            Some(&clerk),
+            StatusCode::FORBIDDEN,
+            "portal.error.csrf",
+        )))
+    }
+}
+
+fn context(visitor: &Visitor, clerk: Option<&Clerk>) -> PageContext {
+    PageContext {
+        locale: visitor.locale,
+        path: visitor.path.clone(),
+        csrf: clerk.map(|c| c.session.csrf_token.clone()),
+        citizen_name: None,
+    }
+}
+
+/// A counter cookie: HttpOnly, `SameSite=Strict`, only under `/counter`, Secure behind TLS.
+fn cookie(visitor: &Visitor, name: &str, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if visitor.secure { "; Secure" } else { "" };
+    let text = format!(
+        "{name}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn error(visitor: &Visitor, clerk: Option<&Clerk>, status: StatusCode, key: &str) -> Response {
+    let badge = clerk.map(Clerk::badge);
+    visitor.page(
+        status,
+        pages::counter_error_page(
+            &context(visitor, clerk),
+            badge.as_ref(),
+            status.as_u16(),
+            key,
+        ),
+    )
+}
+
+fn internal(visitor: &Visitor, e: ServiceError) -> Response {
+    tracing::error!(error = %e, "counter request failed");
+    error(
+        visitor,
+        None,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "portal.error.internal",
+    )
+}
+
+async fn login_form(State(state): State<AppState>, visitor: Visitor) -> Response {
+    match clerk(&state, &visitor).await {
+        Ok(Some(_)) => Redirect::to("/counter").into_response(),
+        Ok(None) => render_login(&visitor, None, String::new(), StatusCode::OK),
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+/// The login page with a fresh pre-login anti-forgery token bound to a short-lived cookie.
+fn render_login(
+    visitor: &Visitor,
+    error: Option<(String, Vec<(String, String)>)>,
+    username: String,
+    status: StatusCode,
+) -> Response {
+    let csrf = super::random_token();
+    let view = CounterLoginView {
+        csrf: csrf.clone(),
+        username,
+        error,
+    };
+    let mut response = visitor.page(
+        status,
+        pages::counter_login_page(&context(visitor, None), &view),
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie(visitor, CLERK_PRELOGIN_COOKIE, &csrf, 30 * 60),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = visitor.cookie(CLERK_PRELOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+        let error = Some(("counter.login.error.csrf".to_string(), vec![]));
+        return render_login(&visitor, error, form.username, StatusCode::FORBIDDEN);
+    }
+    let username = form.username.trim().to_lowercase();
+    let result = state
+        .services()
+        .login_clerk(&username, &form.password, &visitor.address)
+        .await;
+    match result {
+        Ok(session) => {
+            let mut response = Redirect::to("/counter").into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                cookie(
+                    &visitor,
+                    CLERK_COOKIE,
+                    &session.token,
+                    CLERK_SESSION_TTL_SECS,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                cookie(&visitor, CLERK_PRELOGIN_COOKIE, "", 0),
+            );
+            response
+        }
+        Err(ServiceError::RateLimited { retry_after }) => {
+            let (_, args) = rate_limited_error(retry_after);
+            let error = Some(("counter.login.error.rate_limited".to_string(), args));
+            render_login(
+                &visitor,
+                error,
+                form.username,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        }
+        Err(ServiceError::Refused { .. }) => {
+            let error = Some(("counter.login.error.wrong".to_string(), vec![]));
+            render_login(&visitor, error, form.username, StatusCode::UNAUTHORIZED)
+        }
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if let Err(e) = state.services().logout_clerk(&clerk.token).await {
+        return internal(&visitor, e);
+    }
+    let mut response = Redirect::to("/counter/login").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookie(&visitor, CLERK_COOKIE, "", 0));
+    response
+}
+
+#[derive(Deserialize)]
+struct CounterQuery {
+    username: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// Notices and errors arrive as catalogue keys after a redirect; only these are shown.
+const NOTICES: &[&str] = &["counter.unblocked", "counter.not_blocked"];
+const ERRORS: &[&str] = &[
+    "counter.error.not_found",
+    "counter.error.bok_not_set",
+    "counter.error.bok_blocked",
+    "counter.error.bok_no_device",
+];
+
+async fn counter(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<CounterQuery>,
+) -> Response {
+    let clerk = match require_clerk(&state, &visitor).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let username = query
+        .username
+        .as_deref()
+        .map(|u| u.trim().to_lowercase())
+        .unwrap_or_default();
+    let mut view = CounterView {
+        username: username.clone(),
+        notice: query.notice.filter(|k| NOTICES.contains(&k.as_str())),
+        error: query.error.filter(|k| ERRORS.contains(&k.as_str())),
+        ..CounterView::default()
+    };
+    if !username.is_empty() {
+        match state.services().counter_citizen(&username).await {
+            Ok(Some(c)) => {
+                view.citizen = Some(CounterCitizenRow {
+                    username: c.username,
+                    full_name: c.full_name,
+                    bok_set: c.bok_set,
+                    blocked: c.blocked,
+                    wrong_answers: c.wrong_answers,
+                    bok_pad_devices: c.bok_pad_devices,
+                    last_unblock: c
+                        .last_unblock
+                        .map(|u| (u.clerk_username, u.office_name, u.at)),
+                })
+            }
+            Ok(None) => view.not_found = view.error.is_none(),
+            Err(e) => return internal(&visitor, e),
+        }
+    }
+    visitor.page(
+        StatusCode::OK,
+        pages::counter_page(&context(&visitor, Some(&clerk)), &clerk.badge(), &view),
+    )
+}
+
+#[derive(Deserialize)]
+struct CitizenForm {
+    csrf: String,
+    username: String,
+}
+
+/// Back to the citizen on the counter page, with a notice or an error key.
+fn back_to(username: &str, param: &str, key: &str) -> Response {
+    Redirect::to(&format!(
+        "/counter?username={}&{param}={key}",
+        url_escape(username)
+    ))
+    .into_response()
+}
+
+async fn start(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<CitizenForm>,
+) -> Response {
+    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let username = form.username.trim().to_lowercase();
+    match state
+        .services()
+        .start_bok_verification(&clerk.session, &username)
+        .await
+    {
+        Ok(started) => {
+            Redirect::to(&format!("/counter/bok/{}", started.id.to_text())).into_response()
+        }
+        Err(ServiceError::Refused { code, .. }) => {
+            let key = match code {
+                ErrorCode::BokNotSet => "counter.error.bok_not_set",
+                ErrorCode::BokBlocked => "counter.error.bok_blocked",
+                ErrorCode::BokNoDevice => "counter.error.bok_no_device",
+                _ => "counter.error.not_found",
+            };
+            back_to(&username, "error", key)
+        }
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+async fn unblock(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<CitizenForm>,
+) -> Response {
+    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let username = form.username.trim().to_lowercase();
+    match state
+        .services()
+        .unblock_bok(&clerk.session, &username)
+        .await
+    {
+        Ok(true) => back_to(&username, "notice", "counter.unblocked"),
+        Ok(false) => back_to(&username, "notice", "counter.not_blocked"),
+        Err(ServiceError::Refused { .. }) => back_to(&username, "error", "counter.error.not_found"),
+        Err(e) => internal(&visitor, e),
+    }
+}
+
+async fn live(State(state): State<AppState>, visitor: Visitor, Path(id): Path<String>) -> Response {
+    let clerk = match require_clerk(&state, &visitor).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let services = state.services();
+    let request = match services
+        .counter_bok_request(&clerk.session.clerk_id, &id)
+        .await
+    {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return error(
+                &visitor,
+                Some(&clerk),
+                StatusCode::NOT_FOUND,
+                "counter.error.gone",
+            )
+        }
+        Err(e) => return internal(&visitor, e),
+    };
+    let view = BokLiveView {
+        citizen_name: request.citizen_name,
+        citizen_username: request.citizen_username,
+        office_name: request.office_name,
+        expires_in: request.expires_at.saturating_sub(services.clock.now()),
+        events_url: format!("/counter/bok/{}/events", request.id),
+        status: request.event,
+    };
+    visitor.page(
+        StatusCode::OK,
+        pages::counter_bok_page(&context(&visitor, Some(&clerk)), &clerk.badge(), &view),
+    )
+}
+
+/// Server-sent events for the live page: the current state at once, then every change, until a
+/// final state.
+async fn events(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    let clerk = match clerk(&state, &visitor).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return error(
+                &visitor,
+                None,
+                StatusCode::UNAUTHORIZED,
+                "portal.error.unauthorized",
+            )
+        }
+        Err(e) => return internal(&visitor, e),
+    };
+    match state
+        .services()
+        .bok_counter_event(&clerk.session.clerk_id, &id)
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return error(
+                &visitor,
+                Some(&clerk),
+                StatusCode::NOT_FOUND,
+                "counter.error.gone",
+            )
+        }
+        Err(e) => return internal(&visitor, e),
+    }
+    Sse::new(bok_events(state, clerk.session.clerk_id, id))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn bok_events(
+    state: AppState,
+    clerk_id: String,
+    id: String,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let subscription = state.services().watch_bok(&id);
+    stream::unfold(
+        (state, clerk_id, id, subscription, None::<BokCounterEvent>),
+        |(state, clerk_id, id, mut subscription, last)| async move {
+            if last.is_some_and(BokCounterEvent::is_final) {
+                return None;
+            }
+            loop {
+                let services = state.services();
+                let (current, expires_at) = match services.bok_counter_event(&clerk_id, &id).await {
+                    Ok(Some(found)) => found,
+                    _ => return None,
+                };
+                if last != Some(current) {
+                    let data = serde_json::to_string(&current).unwrap_or_default();
+                    return Some((
+                        Ok(Event::default().data(data)),
+                        (state, clerk_id, id, subscription, Some(current)),
+                    ));
+                }
+                // Wake on a change, at expiry, and every few seconds regardless.
+                let until_expiry = expires_at.saturating_sub(services.clock.now()).max(1);
+                subscription
+                    .changed(Duration::from_secs(until_expiry.min(5)))
+                    .await;
+            }
+        },
+    )
+}

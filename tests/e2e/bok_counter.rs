@@ -1,0 +1,986 @@
+//! The BOK-pad over real HTTP: a clerk logs in at the counter page, finds the citizen and starts a
+//! verification; the citizen's paired device (the client library, its key in the real Secret
+//! Service) lists the request and answers with the BOK signed by its key; the counter page's event
+//! stream says verified. Wrong answers block the BOK until the clerk unblocks it; bad answers each
+//! get their own code; a clerk's session opens no citizen page and the reverse.
+
+use std::time::Duration;
+
+use civkey_client::profile::{Identity, Profile};
+use civkey_proto::bok::{BokAnswerRequest, BokAnswerResponse, BokOutcome, BokRequest};
+use civkey_proto::ids::{BokRequestId, Challenge};
+use civkey_proto::rules::Bok;
+use civkey_proto::sign::BokAnswer;
+use civkey_proto::{paths, ApiError, ErrorCode};
+use civkey_server::clock::Clock;
+use civkey_server::services::{bok, clerks};
+use civkey_tests::{TempDir, TestServer};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+
+use crate::oidc_login::paired_profile;
+use crate::portal_http::csrf_of;
+
+const BOK: &str = "482913";
+const CLERK_PASSWORD: &str = "clerk's long password";
+
+/// The server with `jana` (BOK set, one device paired through the client library) and the clerk
+/// `eva` at "Czech POINT, Praha 1".
+struct Setup {
+    server: TestServer,
+    profile: Profile,
+    identity: Identity,
+    citizen: String,
+    _home: TempDir,
+}
+
+async fn setup() -> Setup {
+    let server = TestServer::start().await;
+    let home = TempDir::new("civkey-bok");
+    let (profile, citizen) = paired_profile(&server, &home).await;
+    let identity = profile.identities().unwrap().remove(0);
+    bok::set_bok(&server.store, "jana", BOK).await.unwrap();
+    clerks::add_clerk(
+        &server.store,
+        server.clock_now(),
+        "eva",
+        "Eva Úřednice",
+        "Czech POINT, Praha 1",
+        CLERK_PASSWORD,
+    )
+    .await
+    .unwrap();
+    Setup {
+        server,
+        profile,
+        identity,
+        citizen,
+        _home: home,
+    }
+}
+
+/// A browser that does not follow redirects and prefers English.
+fn browser() -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "accept-language",
+        reqwest::header::HeaderValue::from_static("en"),
+    );
+    Client::builder()
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of the cookie `name` set by `response`, with its attributes.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A clerk's browser at the counter: its session cookie.
+struct Counter<'a> {
+    server: &'a TestServer,
+    http: Client,
+    cookie: String,
+}
+
+impl<'a> Counter<'a> {
+    /// Logs `eva` in over HTTP, as a browser does: the form with its token, then the post.
+    async fn log_in(server: &'a TestServer) -> Counter<'a> {
+        let http = browser();
+        let form = http
+            .get(format!("{}/counter/login", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), StatusCode::OK);
+        let pre = set_cookie(&form, "civkey_counter_pre").unwrap();
+        assert!(
+            pre.contains("Path=/counter") && pre.contains("SameSite=Strict"),
+            "{pre}"
+        );
+        let pre = pre.split(';').next().unwrap().to_string();
+        let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
+        let answer = http
+            .post(format!("{}/counter/login", server.base))
+            .header("cookie", &pre)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", "eva"),
+                ("password", CLERK_PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&answer), "/counter");
+        let session = set_cookie(&answer, "civkey_counter").unwrap();
+        for attribute in [
+            "Path=/counter",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Max-Age=28800",
+        ] {
+            assert!(session.contains(attribute), "{session}");
+        }
+        Counter {
+            server,
+            http,
+            cookie: session.split(';').next().unwrap().to_string(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.server.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.text().await.unwrap()
+    }
+
+    /// Posts `username=jana` to `action` with the session's anti-forgery token (as every form of
+    /// the page carries it; taken from the log-out form, which every counter page has).
+    async fn post(&self, action: &str) -> reqwest::Response {
+        let page = self.page("/counter?username=jana").await;
+        let csrf = csrf_of(&page, "/counter/logout");
+        self.http
+            .post(format!("{}{action}", self.server.base))
+            .header("cookie", &self.cookie)
+            .form(&[("csrf", csrf.as_str()), ("username", "jana")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// "Start BOK verification": the request id from the redirect to its live page.
+    async fn start(&self) -> String {
+        let answer = self.post("/counter/bok").await;
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+        let to = location(&answer);
+        let id = to.strip_prefix("/counter/bok/").unwrap().to_string();
+        let page = self.page(&to).await;
+        assert!(page.contains("data-countdown=\"120\""), "{page}");
+        id
+    }
+
+    /// The live page's event stream.
+    async fn events(&self, id: &str) -> Events {
+        let response = self.get(&format!("/counter/bok/{id}/events")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Events {
+            response,
+            buffer: String::new(),
+        }
+    }
+}
+
+/// Server-sent events, one `data:` at a time.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    async fn next(&mut self) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) {
+                    return serde_json::from_str(data.trim()).unwrap();
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("the counter page heard nothing in time")
+                .unwrap()
+                .expect("the stream ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+impl Setup {
+    async fn pending(&self) -> Result<Vec<BokRequest>, civkey_client::ClientError> {
+        self.profile
+            .device_call(&self.identity, Method::GET, paths::BOK_PENDING, None::<&()>)
+            .await
+    }
+
+    /// The device answers `request` with `bok`, signing it with its key in the Secret Service.
+    async fn answer(
+        &self,
+        request: &BokRequest,
+        bok: &str,
+    ) -> Result<BokAnswerResponse, civkey_client::ClientError> {
+        let time = civkey_server::clock::SystemClock.now();
+        let bok = Bok::parse(bok).unwrap();
+        let signed = BokAnswer {
+            origin: &self.identity.origin,
+            request_id: &request.id,
+            challenge: &request.challenge,
+            device_id: &self.identity.device_id,
+            bok: &bok,
+            time,
+        }
+        .signed_bytes();
+        let signature = self
+            .profile
+            .store()
+            .sign(&self.identity.key, &signed)
+            .unwrap();
+        let body = BokAnswerRequest {
+            bok,
+            time,
+            signature,
+        };
+        let path = paths::fill(paths::BOK_ANSWER, &[("request_id", &request.id.to_text())]);
+        self.profile
+            .device_call(&self.identity, Method::POST, &path, Some(&body))
+            .await
+    }
+
+    /// The one pending request, which must be `id`.
+    async fn the_request(&self, id: &str) -> BokRequest {
+        let pending = self.pending().await.unwrap();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        assert_eq!(pending[0].id.to_text(), id);
+        pending[0].clone()
+    }
+}
+
+fn code(result: Result<impl std::fmt::Debug, civkey_client::ClientError>) -> ErrorCode {
+    match result {
+        Err(civkey_client::ClientError::Api(e)) => e.code().unwrap_or(ErrorCode::Unknown),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_clerk_verifies_a_bok_that_the_paired_device_answers_and_the_counter_sees_it_live() {
+    let s = setup().await;
+    let counter = Counter::log_in(&s.server).await;
+    let page = counter.page("/counter?username=jana").await;
+    assert!(
+        page.contains("Eva Úřednice, Czech POINT, Praha 1"),
+        "{page}"
+    );
+    assert!(page.contains(">Jana Nováková</h2>"), "{page}");
+
+    let id = counter.start().await;
+    let mut events = counter.events(&id).await;
+    assert_eq!(events.next().await["status"], "waiting");
+
+    let request = s.the_request(&id).await;
+    assert_eq!(request.office_name, "Czech POINT, Praha 1");
+    assert!(request.expires_at > s.server.clock_now());
+    let answered = s.answer(&request, BOK).await.unwrap();
+    assert_eq!(answered.outcome, BokOutcome::Verified);
+    assert_eq!(answered.attempts_left, 5);
+
+    assert_eq!(
+        events.next().await,
+        serde_json::json!({ "status": "verified" })
+    );
+    let after = counter.page(&format!("/counter/bok/{id}")).await;
+    assert!(
+        after.contains("data-step=\"verified\" aria-labelledby"),
+        "drawn verified: {after}"
+    );
+    assert!(s.pending().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn five_wrong_answers_block_the_bok_and_only_the_clerks_unblock_lifts_it() {
+    let s = setup().await;
+    let counter = Counter::log_in(&s.server).await;
+    for left in (1..=4).rev() {
+        let id = counter.start().await;
+        let mut events = counter.events(&id).await;
+        assert_eq!(events.next().await["status"], "waiting");
+        let request = s.the_request(&id).await;
+        let answered = s.answer(&request, "111111").await.unwrap();
+        assert_eq!(
+            (answered.outcome, answered.attempts_left),
+            (BokOutcome::NotVerified, left)
+        );
+        assert_eq!(
+            events.next().await,
+            serde_json::json!({ "status": "not_verified", "attempts_left": left })
+        );
+    }
+    let id = counter.start().await;
+    let mut events = counter.events(&id).await;
+    assert_eq!(events.next().await["status"], "waiting");
+    let request = s.the_request(&id).await;
+    let answered = s.answer(&request, "111111").await.unwrap();
+    assert_eq!(answered.outcome, BokOutcome::Blocked);
+    assert_eq!(
+        events.next().await,
+        serde_json::json!({ "status": "blocked" })
+    );
+
+    // Blocked: the counter cannot start another verification and offers the unblock instead.
+    let refused = counter.post("/counter/bok").await;
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&refused),
+        "/counter?username=jana&error=counter.error.bok_blocked"
+    );
+    let page = counter
+        .page("/counter?username=jana&error=counter.error.bok_blocked")
+        .await;
+    assert!(
+        page.contains("BOK is blocked after too many wrong answers"),
+        "{page}"
+    );
+    assert!(page.contains("<span class=\"badge danger\">Blocked</span>"));
+    assert!(page.contains("action=\"/counter/unblock\""));
+    assert!(!page.contains("action=\"/counter/bok\""));
+
+    let unblocked = counter.post("/counter/unblock").await;
+    assert_eq!(
+        location(&unblocked),
+        "/counter?username=jana&notice=counter.unblocked"
+    );
+    let page = counter.page(&location(&unblocked)).await;
+    assert!(
+        page.contains("role=\"status\"><p>The BOK is unblocked."),
+        "{page}"
+    );
+    assert!(
+        page.contains("UTC by eva (Czech POINT, Praha 1)"),
+        "the unblock is recorded: {page}"
+    );
+    assert!(page.contains("action=\"/counter/bok\""));
+
+    let id = counter.start().await;
+    let request = s.the_request(&id).await;
+    assert_eq!(
+        s.answer(&request, BOK).await.unwrap().outcome,
+        BokOutcome::Verified
+    );
+}
+
+/// Sends a signed answer with a raw JSON body (a BOK the client library would never build).
+async fn raw_answer(s: &Setup, request: &BokRequest, body: &Value) -> (u16, ApiError) {
+    let path = paths::fill(paths::BOK_ANSWER, &[("request_id", &request.id.to_text())]);
+    let api = s.profile.server(&s.identity.origin).unwrap();
+    let key = civkey_client::server_api::StoredKey {
+        store: s.profile.store(),
+        key: &s.identity.key,
+        public_key: s.identity.public_key.clone(),
+    };
+    match api
+        .device_call::<Value, Value>(&s.identity.device_id, &key, Method::POST, &path, Some(body))
+        .await
+    {
+        Err(civkey_client::server_api::ApiFailure::Refused(e)) => (e.code.http_status(), e),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_bok_answers_each_get_a_clear_code_over_http() {
+    let s = setup().await;
+    let counter = Counter::log_in(&s.server).await;
+    let id = counter.start().await;
+    let request = s.the_request(&id).await;
+
+    // Letters, too short, too long, not a string: refused before anything is counted.
+    for bok in [
+        Value::from("12a4"),
+        Value::from("123"),
+        Value::from("12345678901"),
+        Value::from(1234),
+    ] {
+        let body = serde_json::json!({
+            "bok": bok,
+            "time": s.server.clock_now(),
+            "signature": "AAAA",
+        });
+        let (status, error) = raw_answer(&s, &request, &body).await;
+        assert_eq!(
+            (status, error.code),
+            (400, ErrorCode::BokInvalidFormat),
+            "{bok}"
+        );
+        assert!(!error.message.contains("12"), "{}", error.message);
+    }
+
+    // Answered twice: the second is refused, the first stands.
+    let first = s.answer(&request, BOK).await.unwrap();
+    assert_eq!(first.outcome, BokOutcome::Verified);
+    assert_eq!(code(s.answer(&request, BOK).await), ErrorCode::BokAnswered);
+
+    // After its two minutes: a request started 121 s ago (the server's clock set back for it).
+    let now = s.server.clock_now();
+    s.server.clock.set(now - 121);
+    let old = counter.start().await;
+    s.server.clock.set(now);
+    let old = BokRequest {
+        id: BokRequestId::parse(&old).unwrap(),
+        office_name: String::new(),
+        challenge: Challenge::parse(
+            &s.server
+                .store
+                .bok_request(&old)
+                .await
+                .unwrap()
+                .unwrap()
+                .challenge,
+        )
+        .unwrap(),
+        created_at: 0,
+        expires_at: 0,
+    };
+    assert!(
+        s.pending().await.unwrap().is_empty(),
+        "an expired request is not listed"
+    );
+    assert_eq!(code(s.answer(&old, BOK).await), ErrorCode::BokExpired);
+
+    // A device with BOK-pad off: refused for listing and for answering.
+    let id = counter.start().await;
+    let request = s.the_request(&id).await;
+    s.server
+        .state
+        .services()
+        .set_bok_pad(&s.citizen, &s.identity.device_id.to_text(), false)
+        .await
+        .unwrap();
+    assert_eq!(code(s.pending().await), ErrorCode::BokPadOff);
+    assert_eq!(code(s.answer(&request, BOK).await), ErrorCode::BokPadOff);
+    let signature = civkey_proto::sign::Signature::from_bytes(&[1; 64])
+        .unwrap()
+        .to_text();
+    let body =
+        serde_json::json!({ "bok": BOK, "time": s.server.clock_now(), "signature": signature });
+    let (status, error) = raw_answer(&s, &request, &body).await;
+    assert_eq!(
+        (status, error.code),
+        (403, ErrorCode::BokPadOff),
+        "{}",
+        error.message
+    );
+}
+
+/// A portal session of `jana` (password and TOTP code, as the portal's login form opens one):
+/// its cookie token and anti-forgery token.
+async fn citizen_session(s: &Setup) -> (String, String) {
+    use civkey_proto::otp::{totp, Algorithm, OtpSecret};
+    let stored = s
+        .server
+        .store
+        .citizen_by_username("jana")
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = OtpSecret::from_base32(&stored.totp_secret.unwrap()).unwrap();
+    let code = totp(
+        secret.expose(),
+        Algorithm::Sha1,
+        6,
+        30,
+        s.server.clock_now(),
+    )
+    .code;
+    let session = s
+        .server
+        .state
+        .services()
+        .login_password_totp("jana", "correct horse battery", &code, "127.0.0.1")
+        .await
+        .unwrap();
+    (session.token.to_string(), session.csrf)
+}
+
+#[tokio::test]
+async fn a_clerks_session_opens_no_citizen_page_and_a_citizens_no_counter_page() {
+    let s = setup().await;
+    let counter = Counter::log_in(&s.server).await;
+    let clerk_token = counter.cookie.split_once('=').unwrap().1.to_string();
+    let http = browser();
+    let get = |path: &str, cookie: String| {
+        let request = http
+            .get(format!("{}{path}", s.server.base))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+
+    // The clerk's session, under either cookie name, is no portal session.
+    for cookie in [
+        format!("civkey_counter={clerk_token}"),
+        format!("civkey_session={clerk_token}"),
+    ] {
+        for path in ["/portal", "/portal/keys", "/portal/connect"] {
+            let response = get(path, cookie.clone()).await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path} {cookie}");
+            assert!(location(&response).starts_with("/portal/login"), "{path}");
+        }
+    }
+
+    // A citizen's portal session, under either cookie name, opens no counter page.
+    let citizen = citizen_session(&s).await;
+    for cookie in [
+        format!("civkey_session={}", citizen.0),
+        format!("civkey_counter={}", citizen.0),
+    ] {
+        for path in ["/counter", "/counter?username=jana"] {
+            let response = get(path, cookie.clone()).await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path} {cookie}");
+            assert_eq!(location(&response), "/counter/login");
+        }
+        // Its own anti-forgery token does not start a verification either.
+        let response = http
+            .post(format!("{}/counter/bok", s.server.base))
+            .header("cookie", cookie.clone())
+            .form(&[("csrf", citizen.1.as_str()), ("username", "jana")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&response), "/counter/login");
+    }
+    assert!(s.pending().await.unwrap().is_empty(), "nothing was started");
+
+    // The clerk's own token does not pass as a citizen's form either.
+    let page = counter.page("/counter").await;
+    let clerk_csrf = csrf_of(&page, "/counter/logout");
+    let response = http
+        .post(format!(
+            "{}/portal/keys/{}/disconnect",
+            s.server.base,
+            s.identity.device_id.to_text()
+        ))
+        .header("cookie", format!("civkey_session={clerk_token}"))
+        .form(&[("csrf", clerk_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("/portal/login"));
+    assert_eq!(
+        s.server
+            .store
+            .active_devices(&s.citizen)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the key is still connected"
+    );
+
+    // Logging out ends the counter session at once.
+    let response = counter
+        .http
+        .post(format!("{}/counter/logout", s.server.base))
+        .header("cookie", &counter.cookie)
+        .form(&[("csrf", clerk_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/counter/login");
+    let after = counter.get("/counter").await;
+    assert_eq!(location(&after), "/counter/login");
+}
+
+#[tokio::test]
+async fn counter_logins_are_limited_like_the_portals() {
+    let server = TestServer::start().await;
+    clerks::add_clerk(
+        &server.store,
+        server.clock_now(),
+        "eva",
+        "Eva Úřednice",
+        "Czech POINT, Praha 1",
+        CLERK_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let http = browser();
+    let attempt = |password: &'static str| {
+        let http = http.clone();
+        let base = server.base.clone();
+        async move {
+            let form = http
+                .get(format!("{base}/counter/login"))
+                .send()
+                .await
+                .unwrap();
+            let pre = set_cookie(&form, "civkey_counter_pre").unwrap();
+            let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
+            http.post(format!("{base}/counter/login"))
+                .header("cookie", pre.split(';').next().unwrap())
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("username", "eva"),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        let wrong = attempt("not the password").await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        assert!(set_cookie(&wrong, "civkey_counter").is_none());
+        assert!(wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("The username or password is wrong."));
+    }
+    let limited = attempt(CLERK_PASSWORD).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(set_cookie(&limited, "civkey_counter").is_none());
+    assert!(limited
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many attempts. Please try again in"));
+}
+
+/// `civkey-server ARGS…` on the database in `dir`, with `stdin`.
+fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(
+        civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
+    )
+    .arg("--data-dir")
+    .arg(dir)
+    .args(args)
+    .env("CIVKEY_LOG", "warn")
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
+    let dir = TempDir::new("civkey-admin-bok");
+    let out = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    let added = admin(
+        &dir.0,
+        &[
+            "citizen",
+            "add",
+            "jana",
+            "--name",
+            "Jana Nováková",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(added.status.success(), "{}", err(&added));
+
+    for (bok, reason) in [
+        ("12a4\n", "may contain only the digits 0–9"),
+        ("123\n", "has too few digits"),
+        ("12345678901\n", "has too many digits"),
+    ] {
+        let refused = admin(&dir.0, &["citizen", "set-bok", "--username", "jana"], bok);
+        assert_eq!(refused.status.code(), Some(1), "{bok}");
+        assert!(err(&refused).contains(reason), "{}", err(&refused));
+    }
+    let unknown = admin(
+        &dir.0,
+        &["citizen", "set-bok", "--username", "petr"],
+        "1234\n",
+    );
+    assert!(
+        err(&unknown).contains("no citizen with that username"),
+        "{}",
+        err(&unknown)
+    );
+    let set = admin(
+        &dir.0,
+        &["citizen", "set-bok", "--username", "jana"],
+        "482913\n",
+    );
+    assert!(set.status.success(), "{}", err(&set));
+    let set: Value = serde_json::from_str(&out(&set)).unwrap();
+    assert_eq!(
+        set,
+        serde_json::json!({ "username": "jana", "bok_set": true })
+    );
+    // Only a hash was stored: the digits are nowhere in the database's files.
+    for entry in std::fs::read_dir(&dir.0).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"482913"));
+    }
+
+    let clerk = admin(
+        &dir.0,
+        &[
+            "clerk",
+            "add",
+            "--username",
+            "eva",
+            "--name",
+            "Eva Úřednice",
+            "--office",
+            "Czech POINT, Praha 1",
+        ],
+        "clerk's long password\n",
+    );
+    assert!(clerk.status.success(), "{}", err(&clerk));
+    let clerk: Value = serde_json::from_str(&out(&clerk)).unwrap();
+    assert_eq!(clerk["office_name"], "Czech POINT, Praha 1");
+    let short = admin(
+        &dir.0,
+        &[
+            "clerk",
+            "add",
+            "--username",
+            "karel",
+            "--name",
+            "Karel",
+            "--office",
+            "Brno",
+        ],
+        "short\n",
+    );
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        err(&short).contains("at least 10 characters"),
+        "{}",
+        err(&short)
+    );
+    let listed = admin(&dir.0, &["clerk", "list"], "");
+    let listed: Vec<Value> = out(&listed)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["username"], "eva");
+    assert_eq!(listed[0]["full_name"], "Eva Úřednice");
+    assert!(!out(&admin(&dir.0, &["clerk", "list"], "")).contains("argon2"));
+}
+
+/// Clicks the element `css` selects.
+async fn click(browser: &fantoccini::Client, css: &str) {
+    browser
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Saves a picture of the page when `CIVKEY_SCREENSHOTS` names a folder (for people to look at).
+async fn picture(browser: &fantoccini::Client, name: &str) {
+    if let Some(dir) = std::env::var_os("CIVKEY_SCREENSHOTS") {
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_clerk_in_chromium_verifies_a_bok_and_lifts_the_lock_out_after_five_wrong_answers() {
+    use crate::portal_browser::{wait_for_text, Driver};
+    let s = setup().await;
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+
+    // The clerk logs in and finds the citizen.
+    browser
+        .goto(&format!("{}/counter?lang=en", s.server.base))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/counter/login"
+    );
+    for (name, value) in [("username", "eva"), ("password", CLERK_PASSWORD)] {
+        browser
+            .find(fantoccini::Locator::Css(&format!(
+                "form[action='/counter/login'] input[name='{name}']"
+            )))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click(
+        &browser,
+        "form[action='/counter/login'] button[type='submit']",
+    )
+    .await;
+    wait_for_text(&browser, "the counter", |t| {
+        t.contains("Find a citizen") && t.contains("Eva Úřednice, Czech POINT, Praha 1")
+    })
+    .await;
+    browser
+        .find(fantoccini::Locator::Id("search-username"))
+        .await
+        .unwrap()
+        .send_keys("jana")
+        .await
+        .unwrap();
+    click(&browser, "form[action='/counter'] button[type='submit']").await;
+    wait_for_text(&browser, "the citizen", |t| {
+        t.contains("Jana Nováková") && t.contains("On record")
+    })
+    .await;
+    picture(&browser, "counter-citizen").await;
+
+    // Start: the page waits with its countdown, then moves on by itself when the phone answers.
+    click(
+        &browser,
+        "form[action='/counter/bok'] button[type='submit']",
+    )
+    .await;
+    wait_for_text(&browser, "the waiting step", |t| {
+        t.contains("Waiting for the citizen") && t.contains("Time left:")
+    })
+    .await;
+    let path = browser.current_url().await.unwrap().path().to_string();
+    let id = path.strip_prefix("/counter/bok/").unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let countdown = browser
+        .find(fantoccini::Locator::Css("time[data-countdown]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ["1:59", "1:58", "1:57"].contains(&countdown.as_str()),
+        "{countdown}"
+    );
+    picture(&browser, "counter-waiting").await;
+    let request = s.the_request(&id).await;
+    s.answer(&request, BOK).await.unwrap();
+    let text = wait_for_text(&browser, "the outcome", |t| t.contains("BOK verified")).await;
+    assert!(!text.contains("Waiting for the citizen"), "{text}");
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        path,
+        "no reload"
+    );
+    picture(&browser, "counter-verified").await;
+
+    // Five wrong answers, each from "Verify again"; the fifth blocks.
+    let mut previous = path;
+    for left in (0..5).rev() {
+        click(&browser, "[data-step='verified']:not([hidden]) form[action='/counter/bok'] button, [data-step='not_verified']:not([hidden]) form[action='/counter/bok'] button").await;
+        let id = wait_for_id(&browser, &previous).await;
+        previous = format!("/counter/bok/{id}");
+        wait_for_text(&browser, "the waiting step", |t| {
+            t.contains("Waiting for the citizen")
+        })
+        .await;
+        let request = s.the_request(&id).await;
+        s.answer(&request, "111111").await.unwrap();
+        if left > 0 {
+            wait_for_text(&browser, "not verified", |t| {
+                t.contains("BOK not verified")
+                    && t.contains(&format!("Wrong answers left before it is blocked: {left}."))
+            })
+            .await;
+        }
+    }
+    wait_for_text(&browser, "blocked", |t| t.contains("BOK blocked")).await;
+    picture(&browser, "counter-blocked").await;
+
+    // Back to the citizen: only the unblock is offered; it asks first, then is recorded.
+    click(
+        &browser,
+        "[data-step='blocked'] a[href='/counter?username=jana']",
+    )
+    .await;
+    wait_for_text(&browser, "the citizen, blocked", |t| {
+        t.contains("Blocked") && t.contains("Unblock BOK")
+    })
+    .await;
+    assert!(browser
+        .find(fantoccini::Locator::Css("form[action='/counter/bok']"))
+        .await
+        .is_err());
+    click(
+        &browser,
+        "form[action='/counter/unblock'] button[type='submit']",
+    )
+    .await;
+    assert!(browser
+        .get_alert_text()
+        .await
+        .unwrap()
+        .contains("Unblock the BOK of Jana Nováková?"));
+    browser.accept_alert().await.unwrap();
+    wait_for_text(&browser, "the unblock", |t| {
+        t.contains("The BOK is unblocked.") && t.contains("by eva (Czech POINT, Praha 1)")
+    })
+    .await;
+    picture(&browser, "counter-unblocked").await;
+    click(
+        &browser,
+        "form[action='/counter/bok'] button[type='submit']",
+    )
+    .await;
+    let id = wait_for_id(&browser, &previous).await;
+    let request = s.the_request(&id).await;
+    assert_eq!(
+        s.answer(&request, BOK).await.unwrap().outcome,
+        BokOutcome::Verified
+    );
+    wait_for_text(&browser, "verified again", |t| t.contains("BOK verified")).await;
+    browser.close().await.unwrap();
+}
+
+/// Waits until the browser is on the live page of a request other than `previous`; its id.
+async fn wait_for_id(browser: &fantoccini::Client, previous: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let path = browser.current_url().await.unwrap().path().to_string();
+        if path != previous {
+            if let Some(id) = path.strip_prefix("/counter/bok/") {
+                return id.to_string();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "still on {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
