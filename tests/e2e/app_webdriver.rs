@@ -352,10 +352,15 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     // screen without a camera; settings.
     goto_hash(&app, "#/home").await;
     on_screen(&app, "home").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The screen fills its lists in after it shows ("Added: Banka" may come first): wait for all.
+    let deadline = Instant::now() + Duration::from_secs(20);
     let home_text = loop {
         let home_text = text(&app, "[data-screen=\"home\"]").await;
-        if home_text.contains("Banka") || Instant::now() > deadline {
+        let complete = ["127.0.0.1", "GitHub", "Ügyfélkapu+", "Banka: jana"]
+            .iter()
+            .all(|part| home_text.contains(part))
+            && !home_text.contains("Loading");
+        if complete || Instant::now() > deadline {
             break home_text;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
