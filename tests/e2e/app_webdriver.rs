@@ -75,16 +75,11 @@ impl AppDriver {
 
     /// A WebDriver session: tauri-driver starts the app for it.
     async fn app(&self, binary: &Path) -> Client {
-        self.app_with_args(binary, &[]).await
-    }
-
-    /// The same, the app started with `args` on its command line.
-    async fn app_with_args(&self, binary: &Path, args: &[&str]) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), serde_json::json!("wry"));
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": binary, "args": args }),
+            serde_json::json!({ "application": binary }),
         );
         ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
@@ -440,68 +435,4 @@ async fn the_bok_pad_takes_four_to_ten_digits_in_a_plain_browser() {
         click(&browser, &format!("[data-testid=\"bok-key-{digit}\"]")).await;
     }
     screenshot(&browser, "12-bok-pad").await;
-}
-
-/// "Open the mobile key on this device": the app started with a `civkey://login` link (as the
-/// desktop's handler or the deep-link plugin starts it) asks for the PIN first, then shows that
-/// login request.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_link_given_at_launch_opens_its_approval_after_the_pin() {
-    assert!(
-        std::env::var_os("DISPLAY").is_some()
-            && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "run through scripts/test (needs Xvfb and the Secret Service)"
-    );
-    let binary = built_binary("civkey-app", "civkey-app").unwrap();
-    let home = TempDir::new("civkey-app-link");
-    let profile_dir = home.0.join("profile");
-    let server = TestServer::start().await;
-    let citizen = server.add_citizen("jana").await;
-    let profile = civkey_client::profile::Profile::open(
-        &profile_dir,
-        std::sync::Arc::new(civkey_client::keystore::OsKeyStore::new()),
-    )
-    .unwrap();
-    civkey_tests::pair_profile(server.state.services(), &profile, &citizen).await;
-    drop(profile);
-    let services = server.state.services();
-    let redirect = "http://127.0.0.1:9/callback";
-    let client = services
-        .register_client("Knihovna", &[redirect.to_string()], None)
-        .await
-        .unwrap();
-    let started = services
-        .authorize(&AuthorizeParams {
-            client_id: Some(client.client.id.clone()),
-            redirect_uri: Some(redirect.into()),
-            response_type: Some("code".into()),
-            scope: Some("openid".into()),
-            state: Some("s".into()),
-            nonce: None,
-            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-            code_challenge_method: Some("S256".into()),
-        })
-        .await
-        .unwrap();
-
-    let driver = AppDriver::start(&profile_dir, &home.0.join("tauri-driver.log"));
-    let app = driver
-        .app_with_args(&binary, &[started.launch_uri.as_str()])
-        .await;
-    on_screen(&app, "pin").await;
-    type_pin(&app, PIN).await;
-    type_pin(&app, PIN).await;
-    on_screen(&app, "login").await;
-    let asked = text(&app, "[data-screen=\"login\"]").await;
-    assert!(asked.contains("Knihovna"), "{asked}");
-    click(&app, "[data-testid=\"login-approve\"]").await;
-    shown(&app, "[data-testid=\"login-approved\"]").await;
-    assert!(matches!(
-        services
-            .login_page_event(&started.request_id.to_text())
-            .await
-            .unwrap(),
-        LoginPageEvent::Approved { .. }
-    ));
-    app.close().await.unwrap();
 }
