@@ -24,16 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
 use civkey_client::keystore::MemoryKeyStore;
 use civkey_client::profile::Profile;
 use civkey_proto::sign::Decision;
 use civkey_proto::Origin;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
-use civkey_tests::{pair_profile, TempDir};
-use sha2::{Digest, Sha256};
+use civkey_tests::{authorize_url, pair_profile, TempDir};
 
 const VERIFIER: &str = "bench-verifier-0123456789-0123456789-0123456789-abcdef";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -98,18 +95,14 @@ async fn setup(dir: &TempDir, state: &AppState, address: SocketAddr) -> Bench {
         pair_profile(services, &profile, &citizen).await;
         profiles.push(profile);
     }
-    let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut authorize = url::Url::parse(&format!("http://{address}/oidc/authorize")).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("client_id", &client.client.id)
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid profile")
-        .append_pair("state", "s")
-        .append_pair("nonce", "n")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let authorize = authorize_url(
+        &format!("http://{address}/oidc/authorize"),
+        &client.client.id,
+        REDIRECT,
+        "s",
+        "n",
+        VERIFIER,
+    );
     Bench {
         base: format!("http://{address}"),
         client_id: client.client.id.clone(),

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use civkey_client::keystore::OsKeyStore;
 use civkey_client::profile::Profile;
-use civkey_tests::{built_binary, pair_profile, TempDir, TestServer};
+use civkey_tests::{authorize_url, built_binary, pair_profile, TempDir, TestServer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -119,19 +119,14 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     );
 
     // The browser arrives at the authorization endpoint and gets the login page.
-    let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut authorize =
-        url::Url::parse(discovery["authorization_endpoint"].as_str().unwrap()).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("client_id", &client.client.id)
-        .append_pair("redirect_uri", redirect)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid profile")
-        .append_pair("state", "st-e2e")
-        .append_pair("nonce", "n-e2e")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let authorize = authorize_url(
+        discovery["authorization_endpoint"].as_str().unwrap(),
+        &client.client.id,
+        redirect,
+        "st-e2e",
+        "n-e2e",
+        VERIFIER,
+    );
     let page = http
         .get(authorize.as_str())
         .header("accept-language", "en")
@@ -510,19 +505,15 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut authorize = url::Url::parse(&format!("{}/oidc/authorize", server.base)).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("client_id", &client.client.id)
-        .append_pair("redirect_uri", redirect)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid profile")
-        .append_pair("state", "st-mail")
-        .append_pair("nonce", "n-mail")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("lang", "en");
+    let mut authorize = authorize_url(
+        &format!("{}/oidc/authorize", server.base),
+        &client.client.id,
+        redirect,
+        "st-mail",
+        "n-mail",
+        VERIFIER,
+    );
+    authorize.query_pairs_mut().append_pair("lang", "en");
     let page = http.get(authorize.as_str()).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();

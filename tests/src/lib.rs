@@ -14,6 +14,33 @@ use civkey_server::clock::{Clock, ManualClock, SystemClock};
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 
+/// An OpenID Connect authorization request at `endpoint`, as a service's redirect sends the
+/// browser: code flow, `openid profile`, PKCE S256 for `verifier`, with `state` and `nonce`.
+pub fn authorize_url(
+    endpoint: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+    nonce: &str,
+    verifier: &str,
+) -> url::Url {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let mut url = url::Url::parse(endpoint).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile")
+        .append_pair("state", state)
+        .append_pair("nonce", nonce)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    url
+}
+
 /// The workspace's `target/` (or `CARGO_TARGET_DIR`).
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {

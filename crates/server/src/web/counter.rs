@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 use super::views::{
     BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterView, PageContext,
 };
-use super::{pages, rate_limited_error, url_escape, Visitor};
+use super::{pages, rate_limited_error, url_escape, CsrfForm, Visitor};
 use crate::services::clerks::CLERK_SESSION_TTL_SECS;
 use crate::services::ServiceError;
 use crate::store::ClerkSession;
@@ -238,11 +238,6 @@ async fn login(
         }
         Err(e) => internal(&visitor, e),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn logout(

@@ -661,9 +661,10 @@ async fn totp_removal(
     }
 }
 
+/// A form that carries only its anti-forgery token (log out, and the counter's buttons).
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(super) struct CsrfForm {
+    pub(super) csrf: String,
 }
 
 async fn logout(
