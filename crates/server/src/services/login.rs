@@ -649,7 +649,11 @@ impl Services {
         request_id: &str,
     ) -> Result<OpenLogin, ServiceError> {
         let record = self.login_record(request_id).await?;
-        match login_status(&record, self.clock.now()) {
+        self.open_login_of(&record).await
+    }
+
+    async fn open_login_of(&self, record: &LoginRecord) -> Result<OpenLogin, ServiceError> {
+        match login_status(record, self.clock.now()) {
             LoginPageEventKind::Waiting => {}
             LoginPageEventKind::Expired => {
                 return Err(ServiceError::refused(
@@ -681,8 +685,8 @@ impl Services {
         request_id: &str,
         session: &WebSession,
     ) -> Result<String, ServiceError> {
-        let open = self.open_login_for_session(request_id).await?;
         let record = self.login_record(request_id).await?;
+        let open = self.open_login_of(&record).await?;
         let now = self.clock.now();
         let code = authorization_code(&record)?;
         let code_hash = token_hash(&code);
