@@ -7,12 +7,12 @@
 
 # Debian/Ubuntu packages: the Tauri/WebKitGTK build, the window test (Xvfb, ImageMagick, xwininfo),
 # WebDriver, the camera bindings (libclang), the OS keystore tests, and Chromium with its WebDriver
-# for the portal's browser tests.
+# for the portal's browser tests, and a real SMTP server (aiosmtpd) for the e-mail delivery tests.
 CIVKEY_SYSTEM_PACKAGES=(
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev build-essential curl wget
   file libssl-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config libgtk-3-dev
   xvfb xauth imagemagick webkit2gtk-driver x11-utils libclang-dev
-  gnome-keyring dbus dbus-x11 libdbus-1-dev libsecret-tools keyutils
+  gnome-keyring dbus dbus-x11 libdbus-1-dev libsecret-tools keyutils python3-aiosmtpd
 )
 # Ubuntu ships Chromium only as a snap (its chromium-browser package is a stub that installs the
 # snap), so the browser is a Debian package on Debian and a snap on Ubuntu.
