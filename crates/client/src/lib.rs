@@ -8,10 +8,15 @@
 //! - [`scan`]: QR codes from the camera, image files or generated frames;
 //! - [`server_api`]: the HTTP calls, signed with the device key;
 //! - [`login`]: approving a login with the device key;
-//! - [`otp`]: one-time code accounts in an encrypted vault, imports and backups.
+//! - [`otp`]: one-time code accounts in an encrypted vault, imports and backups;
+//! - [`bok`]: the BOK-pad: an office's requests for the security personal code, and the answer;
+//! - [`events`]: the server's event stream (login notifications, BOK requests), resumed after
+//!   the last event seen.
 
 pub mod app_lock;
+pub mod bok;
 pub mod clock;
+pub mod events;
 pub mod keystore;
 pub mod login;
 pub mod otp;
@@ -84,6 +89,13 @@ pub enum ClientError {
     /// The app PIN.
     #[error(transparent)]
     AppLock(#[from] app_lock::AppLockError),
+    /// A BOK that breaks the rules (4–10 digits), refused before anything was sent. The reason
+    /// never holds the digits.
+    #[error("not a security personal code: {0}")]
+    BokFormat(civkey_proto::Error),
+    /// Waited for an office's BOK request and none came.
+    #[error("no BOK request came in time")]
+    NoBokRequest,
 }
 
 impl From<ApiFailure> for ClientError {
@@ -110,6 +122,7 @@ impl ClientError {
             ClientError::Api(ApiFailure::Refused(e)) => e.code.as_str(),
             ClientError::Api(ApiFailure::Unreachable(_)) => "unreachable",
             ClientError::Api(ApiFailure::Garbage(_)) => "bad_answer",
+            ClientError::Api(ApiFailure::NotFound) => "not_found",
             ClientError::Api(ApiFailure::KeyStore(_)) => "keystore_unavailable",
             ClientError::PairingRefused => "pairing_refused",
             ClientError::PairingExpired => "pairing_expired",
@@ -120,6 +133,8 @@ impl ClientError {
             ClientError::Scan(e) => e.code(),
             ClientError::Otp(e) => e.code(),
             ClientError::AppLock(e) => e.code(),
+            ClientError::BokFormat(_) => "bok_invalid_format",
+            ClientError::NoBokRequest => "no_bok_request",
         }
     }
 
@@ -158,6 +173,12 @@ impl ClientError {
                 ErrorCode::DeviceUnknown | ErrorCode::DeviceDisconnected => {
                     t("cli.error.device_disconnected", &[])
                 }
+                ErrorCode::BokInvalidFormat => t("cli.error.bok_invalid_format", &[]),
+                ErrorCode::BokExpired | ErrorCode::BokUnknown => t("cli.error.bok_expired", &[]),
+                ErrorCode::BokAnswered => t("cli.error.bok_answered", &[]),
+                ErrorCode::BokBlocked => t("cli.error.bok_blocked", &[]),
+                ErrorCode::BokPadOff => t("cli.error.bok_pad_off", &[]),
+                ErrorCode::BokNotSet => t("cli.error.bok_not_set", &[]),
                 _ => t(
                     "cli.error.server",
                     &[("code", e.code.as_str()), ("message", &e.message)],
@@ -167,6 +188,7 @@ impl ClientError {
                 t("cli.error.unreachable", &[("reason", r)])
             }
             ClientError::Api(ApiFailure::Garbage(r)) => t("cli.error.bad_answer", &[("reason", r)]),
+            ClientError::Api(ApiFailure::NotFound) => t("cli.error.not_found", &[]),
             ClientError::PairingRefused => t("cli.error.pairing_refused", &[]),
             ClientError::PairingExpired => t("cli.error.pairing_expired", &[]),
             ClientError::CodeMismatch => t("cli.error.code_mismatch", &[]),
@@ -179,6 +201,8 @@ impl ClientError {
             ClientError::Scan(e) => e.describe(locale),
             ClientError::Otp(e) => e.describe(locale),
             ClientError::AppLock(e) => e.describe(locale),
+            ClientError::BokFormat(_) => t("cli.error.bok_invalid_format", &[]),
+            ClientError::NoBokRequest => t("cli.error.no_bok_request", &[]),
         }
     }
 }

@@ -66,6 +66,9 @@ pub enum ApiFailure {
     /// The server could not be reached or did not answer in time.
     #[error("cannot reach the server: {0}")]
     Unreachable(String),
+    /// The server does not know the path (404 without an error body): an older server.
+    #[error("the server does not offer this (HTTP 404)")]
+    NotFound,
     /// The server answered something that is not the protocol.
     #[error("the server's answer is not valid: {0}")]
     Garbage(String),
@@ -201,6 +204,58 @@ impl ServerApi {
         path_and_query: &str,
         body: Option<&B>,
     ) -> Result<T, ApiFailure> {
+        let request = self.signed_request(device_id, key, method, path_and_query, body)?;
+        self.send(request).await
+    }
+
+    /// A signed `GET` of a stream (server-sent events): the response once its status is a
+    /// success, its body still to be read. `last_event_id` resumes after that event; `timeout`
+    /// limits the whole response (a stream is reopened after it), replacing the client's.
+    /// A refusal is read as for [`ServerApi::device_call`]; a 404 without an error body is
+    /// [`ApiFailure::NotFound`] (a server that does not have the stream).
+    pub async fn device_stream(
+        &self,
+        device_id: &DeviceId,
+        key: &dyn Signer,
+        path_and_query: &str,
+        last_event_id: Option<&str>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, ApiFailure> {
+        let mut request = self
+            .signed_request::<()>(device_id, key, reqwest::Method::GET, path_and_query, None)?
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(timeout);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        match read_limited(response).await {
+            Ok(bytes) => match serde_json::from_slice::<ApiError>(&bytes) {
+                Ok(error) => Err(ApiFailure::Refused(error)),
+                Err(_) if status == reqwest::StatusCode::NOT_FOUND => Err(ApiFailure::NotFound),
+                Err(_) => Err(ApiFailure::Garbage(format!(
+                    "HTTP {status} without an error body"
+                ))),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    fn signed_request<B: Serialize>(
+        &self,
+        device_id: &DeviceId,
+        key: &dyn Signer,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::RequestBuilder, ApiFailure> {
         let bytes = match body {
             Some(b) => serde_json::to_vec(b).map_err(|e| ApiFailure::Garbage(e.to_string()))?,
             None => Vec::new(),
@@ -232,7 +287,7 @@ impl ServerApi {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(bytes);
         }
-        self.send(request).await
+        Ok(request)
     }
 
     fn url(&self, path: &str) -> String {
@@ -248,20 +303,7 @@ impl ServerApi {
             .await
             .map_err(|e| ApiFailure::Unreachable(e.to_string()))?;
         let status = response.status();
-        let mut response = response;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| ApiFailure::Unreachable(e.to_string()))?
-        {
-            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(ApiFailure::Garbage(format!(
-                    "the answer is larger than {MAX_ANSWER_BYTES} bytes"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_limited(response).await?;
         if status.is_success() {
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             serde_json::from_slice(bytes).map_err(|e| ApiFailure::Garbage(e.to_string()))
@@ -274,6 +316,24 @@ impl ServerApi {
             }
         }
     }
+}
+
+/// The body of `response`, at most [`MAX_ANSWER_BYTES`].
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ApiFailure> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ApiFailure::Unreachable(e.to_string()))?
+    {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ApiFailure::Garbage(format!(
+                "the answer is larger than {MAX_ANSWER_BYTES} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// An HTTP client for civkey servers: rustls with the Mozilla roots, `timeout` for each request.
