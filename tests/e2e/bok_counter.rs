@@ -1,18 +1,17 @@
 //! The BOK-pad over real HTTP: a clerk logs in at the counter page, finds the citizen and starts a
-//! verification; the citizen's paired device (the client library, its key in the real Secret
-//! Service) lists the request and answers with the BOK signed by its key; the counter page's event
-//! stream says verified. Wrong answers block the BOK until the clerk unblocks it; bad answers each
-//! get their own code; a clerk's session opens no citizen page and the reverse.
+//! verification; the citizen's paired device (the client library, `civkey_client::bok`, its key
+//! in the real Secret Service) lists the request and answers with the BOK signed by its key; the
+//! counter page's event stream says verified. Wrong answers block the BOK until the clerk
+//! unblocks it; bad answers each get their own code; a clerk's session opens no citizen page and
+//! the reverse. The `civkey bok wait` command answers as a separate process, its BOK from stdin.
 
 use std::time::Duration;
 
 use civkey_client::profile::{Identity, Profile};
-use civkey_proto::bok::{BokAnswerRequest, BokAnswerResponse, BokOutcome, BokRequest};
+use civkey_proto::bok::{BokAnswerResponse, BokOutcome, BokRequest};
 use civkey_proto::ids::{BokRequestId, Challenge};
 use civkey_proto::rules::Bok;
-use civkey_proto::sign::BokAnswer;
 use civkey_proto::{paths, ApiError, ErrorCode};
-use civkey_server::clock::Clock;
 use civkey_server::services::{bok, clerks};
 use civkey_tests::{TempDir, TestServer};
 use reqwest::redirect::Policy;
@@ -32,7 +31,7 @@ struct Setup {
     profile: Profile,
     identity: Identity,
     citizen: String,
-    _home: TempDir,
+    home: TempDir,
 }
 
 async fn setup() -> Setup {
@@ -56,7 +55,7 @@ async fn setup() -> Setup {
         profile,
         identity,
         citizen,
-        _home: home,
+        home,
     }
 }
 
@@ -230,43 +229,20 @@ impl Events {
 }
 
 impl Setup {
+    /// The requests waiting for the device, as the client library lists them.
     async fn pending(&self) -> Result<Vec<BokRequest>, civkey_client::ClientError> {
-        self.profile
-            .device_call(&self.identity, Method::GET, paths::BOK_PENDING, None::<&()>)
-            .await
+        civkey_client::bok::pending(&self.profile, &self.identity).await
     }
 
-    /// The device answers `request` with `bok`, signing it with its key in the Secret Service.
+    /// The device answers `request` with `bok` through the client library, which signs it with
+    /// the device key in the Secret Service.
     async fn answer(
         &self,
         request: &BokRequest,
         bok: &str,
     ) -> Result<BokAnswerResponse, civkey_client::ClientError> {
-        let time = civkey_server::clock::SystemClock.now();
         let bok = Bok::parse(bok).unwrap();
-        let signed = BokAnswer {
-            origin: &self.identity.origin,
-            request_id: &request.id,
-            challenge: &request.challenge,
-            device_id: &self.identity.device_id,
-            bok: &bok,
-            time,
-        }
-        .signed_bytes();
-        let signature = self
-            .profile
-            .store()
-            .sign(&self.identity.key, &signed)
-            .unwrap();
-        let body = BokAnswerRequest {
-            bok,
-            time,
-            signature,
-        };
-        let path = paths::fill(paths::BOK_ANSWER, &[("request_id", &request.id.to_text())]);
-        self.profile
-            .device_call(&self.identity, Method::POST, &path, Some(&body))
-            .await
+        civkey_client::bok::answer(&self.profile, &self.identity, request, &bok).await
     }
 
     /// The one pending request, which must be `id`.
@@ -983,4 +959,199 @@ async fn wait_for_id(browser: &fantoccini::Client, previous: &str) -> String {
         assert!(std::time::Instant::now() < deadline, "still on {path}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+// ----- `civkey bok wait`: the command as a separate process, the BOK from stdin -----
+
+/// A running `civkey bok wait --stdin …` with the paired profile: its stdout lines as they come.
+struct BokWait {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl BokWait {
+    fn start(s: &Setup, args: &[&str]) -> BokWait {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = crate::client_flows::cli(&s.home.0)
+            .args(["bok", "wait", "--stdin"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (send, lines) = tokio::sync::mpsc::unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let errors = stderr.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            errors.lock().unwrap().push_str(&text);
+        });
+        BokWait {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next stdout line.
+    async fn line(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(30), self.lines.recv())
+            .await
+            .expect("civkey bok wait said nothing in time")
+            .expect("civkey bok wait closed its output")
+    }
+
+    /// Types `text` and a line end on its stdin, then closes it.
+    fn type_line(&mut self, text: &str) {
+        use std::io::Write;
+        let mut stdin = self.child.stdin.take().unwrap();
+        writeln!(stdin, "{text}").unwrap();
+    }
+
+    /// Waits for the exit: its status, the rest of stdout, and stderr.
+    async fn finish(mut self) -> (i32, String, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "still running");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut rest = String::new();
+        while let Some(line) = tokio::time::timeout(Duration::from_secs(5), self.lines.recv())
+            .await
+            .ok()
+            .flatten()
+        {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), rest, stderr)
+    }
+}
+
+#[tokio::test]
+async fn civkey_bok_wait_answers_the_clerks_request_wrong_then_right() {
+    let s = setup().await;
+    let counter = Counter::log_in(&s.server).await;
+
+    // A wrong code, in JSON: not verified, four attempts left; exit status 3.
+    let mut wait = BokWait::start(&s, &["--json", "--timeout", "60"]);
+    let waiting: Value = serde_json::from_str(&wait.line().await).unwrap();
+    assert_eq!(waiting["event"], "waiting");
+    assert_eq!(waiting["origin"], s.server.base.as_str());
+    let id = counter.start().await;
+    let mut events = counter.events(&id).await;
+    assert_eq!(events.next().await["status"], "waiting");
+    let asked: Value = serde_json::from_str(&wait.line().await).unwrap();
+    assert_eq!(asked["event"], "bok_request");
+    assert_eq!(asked["request_id"], id.as_str());
+    assert_eq!(asked["office_name"], "Czech POINT, Praha 1");
+    wait.type_line("111111");
+    let (status, out, err) = wait.finish().await;
+    assert_eq!(status, 3, "{out}{err}");
+    let outcome: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(outcome["event"], "not_verified");
+    assert_eq!(outcome["attempts_left"], 4);
+    assert!(!out.contains("111111") && !err.contains("111111"));
+    assert_eq!(
+        events.next().await,
+        serde_json::json!({ "status": "not_verified", "attempts_left": 4 })
+    );
+
+    // The right code, in words: verified; exit status 0; the counter sees it live.
+    let mut wait = BokWait::start(&s, &[]);
+    assert!(wait.line().await.starts_with("Waiting for an office"));
+    let id = counter.start().await;
+    let mut events = counter.events(&id).await;
+    assert_eq!(events.next().await["status"], "waiting");
+    let asked = wait.line().await;
+    assert!(
+        asked.starts_with("Czech POINT, Praha 1 asks for your security personal code (BOK)."),
+        "{asked}"
+    );
+    assert!(asked.contains("The request is valid until"), "{asked}");
+    wait.type_line(BOK);
+    let (status, out, err) = wait.finish().await;
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.contains("Verified"), "{out}");
+    assert!(!out.contains(BOK) && !err.contains(BOK));
+    assert_eq!(events.next().await["status"], "verified");
+}
+
+#[tokio::test]
+async fn civkey_bok_wait_refuses_a_bad_bok_locally_and_sends_nothing() {
+    let s = setup().await;
+    let counter = Counter::log_in(&s.server).await;
+    let id = counter.start().await;
+    for bad in ["12a4", "123", "12345678901", ""] {
+        let mut wait = BokWait::start(&s, &["--timeout", "30"]);
+        assert!(wait.line().await.starts_with("Waiting for an office"));
+        assert!(wait.line().await.starts_with("Czech POINT, Praha 1 asks"));
+        wait.type_line(bad);
+        let (status, out, err) = wait.finish().await;
+        assert_eq!(status, 1, "{bad}: {out}{err}");
+        assert!(
+            err.contains("A security personal code (BOK) has 4 to 10 digits and nothing else. Nothing was sent."),
+            "{bad}: {err}"
+        );
+        if !bad.is_empty() {
+            assert!(!err.contains(bad) && !out.contains(bad), "{err}");
+        }
+    }
+    // Nothing reached the server: the request still waits, and no attempt was counted.
+    let request = s.the_request(&id).await;
+    let answered = s.answer(&request, "111111").await.unwrap();
+    assert_eq!(
+        (answered.outcome, answered.attempts_left),
+        (BokOutcome::NotVerified, 4)
+    );
+}
+
+#[tokio::test]
+async fn civkey_bok_wait_without_a_request_gives_up_after_its_timeout_with_status_5() {
+    let s = setup().await;
+    let started = std::time::Instant::now();
+    let mut wait = BokWait::start(&s, &["--timeout", "2"]);
+    assert!(wait.line().await.starts_with("Waiting for an office"));
+    let (status, out, err) = wait.finish().await;
+    assert_eq!(status, 5, "{out}{err}");
+    assert!(
+        err.contains("No office asked for the security code in time."),
+        "{err}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn civkey_bok_wait_on_a_device_with_bok_pad_off_says_how_to_turn_it_on() {
+    let s = setup().await;
+    s.server
+        .state
+        .services()
+        .set_bok_pad(&s.citizen, &s.identity.device_id.to_text(), false)
+        .await
+        .unwrap();
+    let mut wait = BokWait::start(&s, &["--timeout", "10"]);
+    assert!(wait.line().await.starts_with("Waiting for an office"));
+    let (status, out, err) = wait.finish().await;
+    assert_eq!(status, 1, "{out}{err}");
+    assert!(err.contains("This device is not a BOK-pad."), "{err}");
 }

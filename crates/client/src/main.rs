@@ -2,8 +2,10 @@
 //!
 //! Human output goes to stdout (results) and stderr (errors); with `--json` every line on stdout is
 //! one JSON object, errors included (`{"error": "<code>", "message": "…"}`). Exit status: 0 done,
-//! 1 refused or failed, 2 usage.
+//! 1 refused or failed, 2 usage; `civkey bok wait` adds 3 not verified, 4 blocked, 5 no request
+//! in time (see `bok_command`).
 
+mod bok_command;
 mod totp_command;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -91,6 +93,11 @@ enum Command {
     Totp {
         #[command(subcommand)]
         command: totp_command::TotpCommand,
+    },
+    /// The BOK-pad: answer an office's request for your security personal code.
+    Bok {
+        #[command(subcommand)]
+        command: bok_command::BokCommand,
     },
     /// Forget an identity: disconnect its key at the server and delete it from the keystore.
     Forget {
@@ -186,6 +193,10 @@ fn main() -> ExitCode {
             Ok(profile) => totp_command::run(&out, &profile, command),
             Err(code) => code,
         },
+        Command::Bok { command } => match open_profile(&out, cli.profile) {
+            Ok(profile) => run(&out, bok_command::run(&out, &profile, command)),
+            Err(code) => code,
+        },
         Command::Forget { id, local } => match open_profile(&out, cli.profile) {
             Ok(profile) => run(&out, forget(&out, &profile, id, local)),
             Err(code) => code,
@@ -211,14 +222,17 @@ fn run(out: &Out, flow: impl std::future::Future<Output = ExitCode>) -> ExitCode
         Ok(r) => r,
         Err(e) => return out.fail_with("internal", &e.to_string()),
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         tokio::select! {
             code = flow => code,
             _ = tokio::signal::ctrl_c() => {
                 out.fail_with("interrupted", tr(out.locale, "cli.interrupted"))
             }
         }
-    })
+    });
+    // A thread still reading the terminal (`civkey bok wait` stopped with Ctrl-C) is not waited for.
+    runtime.shutdown_background();
+    code
 }
 
 /// `$XDG_DATA_HOME/civkey`, `~/.local/share/civkey`; `%APPDATA%\civkey` on Windows;

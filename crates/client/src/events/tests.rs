@@ -122,10 +122,13 @@ fn bok_request(expires_at: u64) -> BokRequest {
     }
 }
 
+/// What a connection sent: its `Last-Event-ID`, and whether it was signed.
+type Connection = (Option<String>, bool);
+
 #[tokio::test]
 async fn a_dropped_stream_is_resumed_after_the_last_event_with_the_device_headers() {
     let connections = Arc::new(AtomicUsize::new(0));
-    let seen: Arc<Mutex<Vec<(Option<String>, bool)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Connection>>> = Arc::default();
     let router = Router::new().route(
         "/api/v1/events",
         get({
