@@ -407,3 +407,113 @@ pub struct LoginOutcome {
     #[cfg_attr(test, ts(inline))]
     pub decision: Decision,
 }
+
+/// An office's request for the security personal code (BOK), waiting for the citizen.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct BokPrompt {
+    /// The request, for `bok_submit`.
+    pub request_id: String,
+    /// The office asking ("Czech POINT, Praha 1").
+    pub office_name: String,
+    /// The identity server's origin.
+    pub server: String,
+    /// When the clerk started it (Unix seconds).
+    pub created_at: u64,
+    /// When it expires (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// What the counter learnt from the BOK the citizen typed.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum BokOutcome {
+    /// The code was right.
+    Verified,
+    /// The code was wrong.
+    NotVerified,
+    /// The code was wrong, and now the BOK is blocked until an office unblocks it.
+    Blocked,
+}
+
+/// The answer to `bok_submit`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct BokResult {
+    /// Verified, not verified or blocked.
+    #[cfg_attr(test, ts(inline))]
+    pub outcome: BokOutcome,
+    /// Wrong codes left before the BOK is blocked.
+    pub attempts_left: u32,
+}
+
+impl From<civkey_proto::bok::BokAnswerResponse> for BokResult {
+    fn from(answer: civkey_proto::bok::BokAnswerResponse) -> Self {
+        use civkey_proto::bok::BokOutcome as O;
+        BokResult {
+            outcome: match answer.outcome {
+                O::Verified => BokOutcome::Verified,
+                O::NotVerified => BokOutcome::NotVerified,
+                O::Blocked => BokOutcome::Blocked,
+            },
+            attempts_left: answer.attempts_left,
+        }
+    }
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// The citizen logged in somewhere (`service_name`, `means`, `device_name`).
+    Login,
+    /// An office asked for the BOK (`office_name`).
+    BokRequest,
+    /// An informative notification from the identity point (`title`, `body`).
+    Informative,
+}
+
+/// How the citizen logged in.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMeans {
+    /// With a mobile key (`device_name` says which).
+    MobileKey,
+    /// With password and one-time code.
+    PasswordTotp,
+    /// With an e-mail code.
+    EmailCode,
+}
+
+/// One entry of the notification list (newest first); the screens word it in their language.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Notification {
+    /// Unique in the list.
+    pub id: String,
+    /// The identity server's origin.
+    pub server: String,
+    /// When it happened (Unix seconds).
+    pub at: u64,
+    /// What it is about; the fields that kind uses are set, the others `null`.
+    #[cfg_attr(test, ts(inline))]
+    pub kind: NotificationKind,
+    /// Login: the service.
+    pub service_name: Option<String>,
+    /// Login: how.
+    #[cfg_attr(test, ts(inline))]
+    pub means: Option<LoginMeans>,
+    /// Login with a mobile key: the device's name.
+    pub device_name: Option<String>,
+    /// BOK request: the office.
+    pub office_name: Option<String>,
+    /// Informative: its title.
+    pub title: Option<String>,
+    /// Informative: its text.
+    pub body: Option<String>,
+    /// Whether the list was opened since it came.
+    pub read: bool,
+}

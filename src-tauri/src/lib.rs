@@ -14,6 +14,8 @@
 //! - [`settings`]: language and screenshot protection, in `settings.json` in the profile folder.
 //! - [`camera`]: the scanner over the desktop camera or over frames from the webview (mobile),
 //!   previews as JPEG data URLs.
+//! - [`inbox`]: what the server tells the unlocked app (BOK requests, notifications), and the
+//!   background task per identity that holds its event stream open.
 //! - [`dto`]: the answer types.
 //!
 //! **App lock.** Every command but `ui_locale`, `ui_catalogue`, `app_status`, `set_language`,
@@ -36,6 +38,7 @@
 
 pub mod camera;
 pub mod dto;
+pub mod inbox;
 pub mod settings;
 pub mod state;
 
@@ -52,9 +55,11 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use zeroize::Zeroizing;
 
 use crate::dto::{
-    AppStatus, CameraEvent, CommandError, Home, Identity, LoginOutcome, LoginRequest, OtpCode,
-    OtpEntry, PairingOutcome, PairingStarted, ReadResult,
+    AppStatus, BokPrompt, BokResult, CameraEvent, CommandError, Home, Identity, LoginOutcome,
+    LoginRequest, Notification, OtpCode, OtpEntry, PairingOutcome, PairingStarted, PairingStatus,
+    ReadResult,
 };
+use crate::inbox::AppEvent;
 use crate::state::App;
 
 /// Seconds without the focus after which the desktop app locks itself.
@@ -64,6 +69,10 @@ pub const LOCK_AFTER_SECS: u64 = 60;
 pub const EVENT_LOCKED: &str = "locked";
 /// The event that carries a `civkey:` link arriving while the app runs.
 pub const EVENT_OPEN_LINK: &str = "open-link";
+/// The event that carries an office's BOK request ([`BokPrompt`]) while the app is unlocked.
+pub const EVENT_BOK_REQUEST: &str = "bok-request";
+/// The event that carries a new entry of the notification list ([`Notification`]).
+pub const EVENT_NOTIFICATION: &str = "notification";
 
 /// The language the system prefers, among those civkey speaks (Czech when none matches).
 ///
@@ -130,13 +139,25 @@ async fn set_language(
 }
 
 #[tauri::command]
-async fn set_pin(app: State<'_, App>, pin: String) -> Result<AppStatus, CommandError> {
-    app.set_pin(Zeroizing::new(pin)).await
+async fn set_pin(
+    handle: AppHandle,
+    app: State<'_, App>,
+    pin: String,
+) -> Result<AppStatus, CommandError> {
+    let status = app.set_pin(Zeroizing::new(pin)).await?;
+    listen(&handle);
+    Ok(status)
 }
 
 #[tauri::command]
-async fn unlock(app: State<'_, App>, pin: String) -> Result<AppStatus, CommandError> {
-    app.unlock(Zeroizing::new(pin)).await
+async fn unlock(
+    handle: AppHandle,
+    app: State<'_, App>,
+    pin: String,
+) -> Result<AppStatus, CommandError> {
+    let status = app.unlock(Zeroizing::new(pin)).await?;
+    listen(&handle);
+    Ok(status)
 }
 
 #[tauri::command]
@@ -234,8 +255,15 @@ async fn pair_begin(
 }
 
 #[tauri::command]
-async fn pair_finish(app: State<'_, App>) -> Result<PairingOutcome, CommandError> {
-    app.pair_finish().await
+async fn pair_finish(
+    handle: AppHandle,
+    app: State<'_, App>,
+) -> Result<PairingOutcome, CommandError> {
+    let outcome = app.pair_finish().await?;
+    if outcome.status == PairingStatus::Confirmed {
+        listen(&handle);
+    }
+    Ok(outcome)
 }
 
 #[tauri::command]
@@ -264,11 +292,38 @@ async fn rename_identity(
 
 #[tauri::command]
 async fn forget_identity(
+    handle: AppHandle,
     app: State<'_, App>,
     id: String,
     local_only: bool,
 ) -> Result<Home, CommandError> {
-    app.forget_identity(&id, local_only).await
+    let home = app.forget_identity(&id, local_only).await?;
+    listen(&handle);
+    Ok(home)
+}
+
+#[tauri::command]
+async fn bok_pending(app: State<'_, App>) -> Result<Option<BokPrompt>, CommandError> {
+    app.bok_pending().await
+}
+
+#[tauri::command]
+async fn bok_submit(
+    app: State<'_, App>,
+    request_id: String,
+    bok: String,
+) -> Result<BokResult, CommandError> {
+    app.bok_submit(&request_id, Zeroizing::new(bok)).await
+}
+
+#[tauri::command]
+fn notifications_list(app: State<'_, App>) -> Result<Vec<Notification>, CommandError> {
+    app.notifications()
+}
+
+#[tauri::command]
+fn notifications_mark_read(app: State<'_, App>) -> Result<Vec<Notification>, CommandError> {
+    app.notifications_mark_read()
 }
 
 fn raw_body<'a>(request: &'a Request<'_>) -> Result<&'a [u8], CommandError> {
@@ -288,6 +343,21 @@ fn profile_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>> {
     match std::env::var_os("CIVKEY_PROFILE") {
         Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
         _ => Ok(app.path().app_data_dir()?),
+    }
+}
+
+/// (Re)starts listening to every identity's server while the app is unlocked: BOK requests and
+/// notifications go to the screens as [`EVENT_BOK_REQUEST`] and [`EVENT_NOTIFICATION`].
+fn listen(handle: &AppHandle) {
+    let events = handle.clone();
+    let emit: inbox::Emit = Arc::new(move |event| {
+        let _ = match event {
+            AppEvent::BokRequest(prompt) => events.emit(EVENT_BOK_REQUEST, prompt),
+            AppEvent::Notification(n) => events.emit(EVENT_NOTIFICATION, n),
+        };
+    });
+    for task in handle.state::<App>().start_listening(emit) {
+        tauri::async_runtime::spawn(task);
     }
 }
 
@@ -380,6 +450,10 @@ pub fn run() {
             login_decide,
             rename_identity,
             forget_identity,
+            bok_pending,
+            bok_submit,
+            notifications_list,
+            notifications_mark_read,
         ])
         .setup(|app| {
             let handle = app.handle().clone();

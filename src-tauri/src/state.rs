@@ -24,9 +24,11 @@ use zeroize::Zeroizing;
 
 use crate::camera::{self, FramePusher, PushedFrames, Sink};
 use crate::dto::{
-    AppStatus, CommandError, Decision, Home, Identity, LoginOutcome, LoginRequest, OtpCode,
-    OtpEntry, PairingOutcome, PairingStarted, PairingStatus, PinState, Platform, ReadResult,
+    AppStatus, BokPrompt, BokResult, CommandError, Decision, Home, Identity, LoginOutcome,
+    LoginRequest, Notification, OtpCode, OtpEntry, PairingOutcome, PairingStarted, PairingStatus,
+    PinState, Platform, ReadResult,
 };
+use crate::inbox::{self, Emit, SharedInbox};
 use crate::settings::Settings;
 
 /// The pairing between `pair_begin` and `pair_finish`.
@@ -58,7 +60,14 @@ pub struct App {
     camera: Mutex<Option<CameraSlot>>,
     pending_link: Mutex<Option<String>>,
     system_locale: Locale,
+    /// BOK requests and notifications from the server.
+    inbox: SharedInbox,
+    /// The listening tasks stop when this sender is dropped (at the lock, or when restarted).
+    listening: Mutex<Option<tokio::sync::watch::Sender<()>>>,
 }
+
+/// A background task to spawn (the listening of one identity).
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -90,6 +99,8 @@ impl App {
             camera: Mutex::new(None),
             pending_link: Mutex::new(None),
             system_locale,
+            inbox: SharedInbox::default(),
+            listening: Mutex::new(None),
         }
     }
 
@@ -120,6 +131,8 @@ impl App {
             self.camera_stop();
             guard(&self.login).take();
         }
+        // The listening tasks end.
+        guard(&self.listening).take();
         was
     }
 
@@ -399,6 +412,98 @@ impl App {
         if let Some(slot) = guard(&self.camera).take() {
             slot.cancel.cancel();
         }
+    }
+
+    // ----- the server's events: BOK requests and notifications -----
+
+    /// The listening tasks for every identity (the caller spawns them), replacing those running;
+    /// none while locked. They tell the screens through `emit` and end when the app locks.
+    pub fn start_listening(&self, emit: Emit) -> Vec<Task> {
+        if self.require_unlocked().is_err() {
+            return Vec::new();
+        }
+        let identities = self.profile.identities().unwrap_or_default();
+        let (stop, watch) = tokio::sync::watch::channel(());
+        *guard(&self.listening) = Some(stop);
+        identities
+            .into_iter()
+            .map(|identity| {
+                Box::pin(inbox::listen(
+                    self.profile.clone(),
+                    identity,
+                    self.inbox.clone(),
+                    emit.clone(),
+                    watch.clone(),
+                )) as Task
+            })
+            .collect()
+    }
+
+    /// `bok_pending`: the oldest office's request waiting for the BOK, asked of every identity's
+    /// server (a device with BOK-pad off has none); `None` when nothing waits.
+    pub async fn bok_pending(&self) -> Result<Option<BokPrompt>, CommandError> {
+        self.require_unlocked()?;
+        let mut failure = None;
+        for identity in self.profile.identities()? {
+            match civkey_client::bok::pending(&self.profile, &identity).await {
+                Ok(requests) => {
+                    let mut inbox = inbox::lock(&self.inbox);
+                    for request in requests {
+                        inbox.keep_bok(&identity, request);
+                    }
+                }
+                Err(e) if e.code() == "bok_pad_off" => {}
+                Err(e) => failure = Some(e),
+            }
+        }
+        let open = inbox::lock(&self.inbox).open_bok(self.profile.clock().now());
+        match (open, failure) {
+            (Some(prompt), _) => Ok(Some(prompt)),
+            (None, Some(e)) => Err(e.into()),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// `bok_submit`: checks the BOK (4–10 digits; nothing is sent otherwise) and answers the
+    /// request `request_id` with it, signed by the identity's device key.
+    pub async fn bok_submit(
+        &self,
+        request_id: &str,
+        bok: Zeroizing<String>,
+    ) -> Result<BokResult, CommandError> {
+        self.require_unlocked()?;
+        let bok = civkey_client::bok::read_bok(&bok)?;
+        let (identity, request) = inbox::lock(&self.inbox).bok(request_id).ok_or_else(|| {
+            CommandError::new(
+                "bok_unknown",
+                "no such BOK request is waiting: it was answered or has expired",
+            )
+        })?;
+        let answered = civkey_client::bok::answer(&self.profile, &identity, &request, &bok).await;
+        let keep = matches!(&answered, Err(e) if !e.code().starts_with("bok_"));
+        if !keep {
+            inbox::lock(&self.inbox).drop_bok(request_id);
+        }
+        Ok(BokResult::from(answered?))
+    }
+
+    /// `notifications_list`: newest first.
+    pub fn notifications(&self) -> Result<Vec<Notification>, CommandError> {
+        self.require_unlocked()?;
+        Ok(inbox::lock(&self.inbox).notifications())
+    }
+
+    /// `notifications_mark_read`: every notification read; the list.
+    pub fn notifications_mark_read(&self) -> Result<Vec<Notification>, CommandError> {
+        self.require_unlocked()?;
+        let mut inbox = inbox::lock(&self.inbox);
+        inbox.mark_read();
+        Ok(inbox.notifications())
+    }
+
+    /// The inbox (tests feed it events).
+    pub fn inbox(&self) -> &SharedInbox {
+        &self.inbox
     }
 
     // ----- pairing -----

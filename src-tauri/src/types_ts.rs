@@ -32,6 +32,9 @@ pub fn generate() -> String {
         PairingOutcome::decl(&cfg),
         LoginRequest::decl(&cfg),
         LoginOutcome::decl(&cfg),
+        BokPrompt::decl(&cfg),
+        BokResult::decl(&cfg),
+        Notification::decl(&cfg),
         CommandError::decl(&cfg),
     ];
     let mut out = String::from(HEADER);
@@ -75,6 +78,9 @@ fn the_declarations_name_every_contract_type_and_use_plain_numbers() {
         "PairingOutcome",
         "LoginRequest",
         "LoginOutcome",
+        "BokPrompt",
+        "BokResult",
+        "Notification",
         "CommandError",
     ] {
         assert!(

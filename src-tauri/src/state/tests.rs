@@ -116,6 +116,11 @@ async fn everything_but_the_pin_screen_is_refused_while_locked() {
     assert_eq!(code(app.rename_identity("abcd", "Phone").await), "locked");
     assert_eq!(code(app.forget_identity("abcd", true).await), "locked");
     assert_eq!(code(app.set_screenshot_protection(true).await), "locked");
+    assert_eq!(code(app.bok_pending().await), "locked");
+    assert_eq!(code(app.bok_submit("abcd", pin("482913")).await), "locked");
+    assert_eq!(code(app.notifications()), "locked");
+    assert_eq!(code(app.notifications_mark_read()), "locked");
+    assert!(app.start_listening(Arc::new(|_| {})).is_empty());
     // The PIN screen's commands work.
     let status = app.status().await.unwrap();
     assert_eq!(status.pin, PinState::Unset);
@@ -334,6 +339,134 @@ async fn finishing_or_deciding_without_beginning_is_refused() {
     assert_eq!(f.store.len(), 1, "only the PIN record");
 }
 
+#[tokio::test]
+async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
+    use civkey_proto::bok::BokRequest;
+    use civkey_proto::events::{Event, EventKind, LoginMeans as Means};
+    use civkey_proto::ids::{BokRequestId, Challenge};
+
+    use crate::dto::{LoginMeans, NotificationKind};
+    use crate::inbox::{take_in, AppEvent, NOTIFICATIONS_CAP};
+
+    let f = Fixture::unlocked("inbox").await;
+    let identity = civkey_client::profile::Identity {
+        origin: civkey_proto::Origin::parse("https://id.example.gov").unwrap(),
+        device_id: civkey_proto::ids::DeviceId::from_bytes([7; 16]),
+        device_name: "Laptop".into(),
+        account_name: None,
+        paired_at: 1,
+        public_key: f
+            .store
+            .create_signing_key(&civkey_client::keystore::KeyRef::generate("p", "d"))
+            .unwrap(),
+        key: civkey_client::keystore::KeyRef::generate("p", "d"),
+    };
+    let told: Arc<std::sync::Mutex<Vec<AppEvent>>> = Arc::default();
+    let emit: crate::inbox::Emit = {
+        let told = told.clone();
+        Arc::new(move |e| told.lock().unwrap().push(e))
+    };
+    let now = civkey_client::clock::Clock::now(f.clock.as_ref());
+    let events = [
+        EventKind::LoginNotification {
+            service_name: "Portál občana".into(),
+            means: Means::MobileKey {
+                device_name: "Pixel".into(),
+            },
+        },
+        EventKind::Informative {
+            title: "Maintenance".into(),
+            body: "Sunday night".into(),
+        },
+        EventKind::BokRequest {
+            request: BokRequest {
+                id: BokRequestId::from_bytes([3; 16]),
+                office_name: "Czech POINT, Praha 1".into(),
+                challenge: Challenge::from_bytes([4; 32]),
+                created_at: now,
+                expires_at: now + 120,
+            },
+        },
+    ];
+    for (i, kind) in events.into_iter().enumerate() {
+        let event = Event {
+            id: i as u64 + 1,
+            at: now + i as u64,
+            kind,
+        };
+        take_in(f.app.inbox(), &emit, &identity, &event);
+        // The same event again (a resumed stream) is not listed twice.
+        take_in(f.app.inbox(), &emit, &identity, &event);
+    }
+    let list = f.app.notifications().unwrap();
+    assert_eq!(
+        list.iter().map(|n| n.kind).collect::<Vec<_>>(),
+        vec![
+            NotificationKind::BokRequest,
+            NotificationKind::Informative,
+            NotificationKind::Login
+        ]
+    );
+    assert_eq!(list[0].office_name.as_deref(), Some("Czech POINT, Praha 1"));
+    assert_eq!(list[1].title.as_deref(), Some("Maintenance"));
+    assert_eq!(list[2].means, Some(LoginMeans::MobileKey));
+    assert_eq!(list[2].device_name.as_deref(), Some("Pixel"));
+    assert!(list.iter().all(|n| !n.read));
+    assert!(f
+        .app
+        .notifications_mark_read()
+        .unwrap()
+        .iter()
+        .all(|n| n.read));
+    let told = told.lock().unwrap().clone();
+    let prompts: Vec<_> = told
+        .iter()
+        .filter_map(|e| match e {
+            AppEvent::BokRequest(p) => Some(p.clone()),
+            AppEvent::Notification(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        prompts.len(),
+        2,
+        "a BOK request opens the pad each time it comes"
+    );
+    assert_eq!(prompts[0].office_name, "Czech POINT, Praha 1");
+    assert_eq!(
+        told.iter()
+            .filter(|e| matches!(e, AppEvent::Notification(_)))
+            .count(),
+        3
+    );
+    // Capped, newest first.
+    for i in 0..(NOTIFICATIONS_CAP as u64 + 20) {
+        let event = Event {
+            id: 100 + i,
+            at: now,
+            kind: EventKind::Informative {
+                title: format!("n{i}"),
+                body: String::new(),
+            },
+        };
+        take_in(f.app.inbox(), &emit, &identity, &event);
+    }
+    let list = f.app.notifications().unwrap();
+    assert_eq!(list.len(), NOTIFICATIONS_CAP);
+    assert_eq!(
+        list[0].title.as_deref(),
+        Some(format!("n{}", NOTIFICATIONS_CAP + 19).as_str())
+    );
+    // A BOK that breaks the rules is refused before anything else; an unknown request is said.
+    assert_eq!(
+        code(f.app.bok_submit("whatever", pin("12a4")).await),
+        "bok_invalid_format"
+    );
+    assert_eq!(
+        code(f.app.bok_submit("whatever", pin("482913")).await),
+        "bok_unknown"
+    );
+}
+
 #[test]
 fn links_are_kept_once() {
     let f = Fixture::new("links");
@@ -511,6 +644,123 @@ mod real_server {
         let home = app.forget_identity(&identity.id, false).await.unwrap();
         assert!(home.identities.is_empty());
         assert_eq!(f.store.len(), 1, "only the PIN record is left");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bok_request_reaches_the_unlocked_app_and_is_answered_with_its_outcome() {
+        use crate::dto::BokOutcome;
+        use crate::inbox::AppEvent;
+
+        let server = start().await;
+        let services = server.state.services();
+        let (_f, app) = app_for_server("real-bok").await;
+        let pairing = services.start_pairing(&server.citizen).await.unwrap();
+        app.pair_begin(&pairing.uri.to_uri(), Some("Jana's phone"))
+            .await
+            .unwrap();
+        services
+            .decide_pairing(&server.citizen, &pairing.uri.session_id.to_text(), true)
+            .await
+            .unwrap();
+        app.pair_finish().await.unwrap();
+        civkey_server::services::bok::set_bok(&services.store, "jana", "482913")
+            .await
+            .unwrap();
+        civkey_server::services::clerks::add_clerk(
+            &services.store,
+            0,
+            "eva",
+            "Eva Úřednice",
+            "Czech POINT, Praha 1",
+            "clerk's long password",
+        )
+        .await
+        .unwrap();
+        let session = services
+            .login_clerk("eva", "clerk's long password", "10.0.0.1")
+            .await
+            .unwrap();
+        let clerk = services
+            .clerk_session(&session.token)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(app.bok_pending().await.unwrap(), None);
+
+        // The listening task tells the screens when the clerk starts (this server has no event
+        // stream yet, so the task polls).
+        let (told_tx, mut told) = tokio::sync::mpsc::unbounded_channel();
+        for task in app.start_listening(Arc::new(move |e| {
+            let _ = told_tx.send(e);
+        })) {
+            tokio::spawn(task);
+        }
+        let started = services
+            .start_bok_verification(&clerk, "jana")
+            .await
+            .unwrap();
+        let prompt = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(15), told.recv())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                AppEvent::BokRequest(p) => break p,
+                AppEvent::Notification(_) => {}
+            }
+        };
+        assert_eq!(prompt.request_id, started.id.to_text());
+        assert_eq!(prompt.office_name, "Czech POINT, Praha 1");
+        assert_eq!(app.bok_pending().await.unwrap(), Some(prompt.clone()));
+        assert_eq!(
+            app.notifications().unwrap()[0].office_name.as_deref(),
+            Some("Czech POINT, Praha 1")
+        );
+
+        // Letters: refused here, nothing counted. A wrong code: not verified, 4 left; the request
+        // is then used up.
+        assert_eq!(
+            code(app.bok_submit(&prompt.request_id, pin("48a9")).await),
+            "bok_invalid_format"
+        );
+        let wrong = app
+            .bok_submit(&prompt.request_id, pin("111111"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (wrong.outcome, wrong.attempts_left),
+            (BokOutcome::NotVerified, 4)
+        );
+        assert_eq!(
+            code(app.bok_submit(&prompt.request_id, pin("482913")).await),
+            "bok_unknown"
+        );
+        assert_eq!(app.bok_pending().await.unwrap(), None);
+
+        // The next request, the right code: verified.
+        let started = services
+            .start_bok_verification(&clerk, "jana")
+            .await
+            .unwrap();
+        let prompt = app.bok_pending().await.unwrap().unwrap();
+        assert_eq!(prompt.request_id, started.id.to_text());
+        let right = app
+            .bok_submit(&prompt.request_id, pin("482913"))
+            .await
+            .unwrap();
+        assert_eq!(right.outcome, BokOutcome::Verified);
+
+        // Locked: the listening ends and the BOK commands are refused.
+        app.lock();
+        assert_eq!(code(app.bok_pending().await), "locked");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                while told.recv().await.is_some() {}
+            })
+            .await
+            .is_ok(),
+            "the listening task ended at the lock"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

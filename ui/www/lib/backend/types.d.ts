@@ -242,6 +242,84 @@ export type LoginOutcome = {
  */
 decision: "approve" | "deny", };
 
+export type BokPrompt = { 
+/**
+ * The request, for `bok_submit`.
+ */
+request_id: string, 
+/**
+ * The office asking ("Czech POINT, Praha 1").
+ */
+office_name: string, 
+/**
+ * The identity server's origin.
+ */
+server: string, 
+/**
+ * When the clerk started it (Unix seconds).
+ */
+created_at: number, 
+/**
+ * When it expires (Unix seconds).
+ */
+expires_at: number, };
+
+export type BokResult = { 
+/**
+ * Verified, not verified or blocked.
+ */
+outcome: "verified" | "not_verified" | "blocked", 
+/**
+ * Wrong codes left before the BOK is blocked.
+ */
+attempts_left: number, };
+
+export type Notification = { 
+/**
+ * Unique in the list.
+ */
+id: string, 
+/**
+ * The identity server's origin.
+ */
+server: string, 
+/**
+ * When it happened (Unix seconds).
+ */
+at: number, 
+/**
+ * What it is about; the fields that kind uses are set, the others `null`.
+ */
+kind: "login" | "bok_request" | "informative", 
+/**
+ * Login: the service.
+ */
+service_name: string | null, 
+/**
+ * Login: how.
+ */
+means: "mobile_key" | "password_totp" | "email_code" | null, 
+/**
+ * Login with a mobile key: the device's name.
+ */
+device_name: string | null, 
+/**
+ * BOK request: the office.
+ */
+office_name: string | null, 
+/**
+ * Informative: its title.
+ */
+title: string | null, 
+/**
+ * Informative: its text.
+ */
+body: string | null, 
+/**
+ * Whether the list was opened since it came.
+ */
+read: boolean, };
+
 export type CommandError = { 
 /**
  * Stable: `locked`, `wrong_pin`, `pairing_expired`, `no_camera`, … (ui/README.md).
