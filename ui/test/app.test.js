@@ -47,6 +47,8 @@ describe("every screen", () => {
     ["pair", { unlocked: true }],
     ["login", { unlocked: true }],
     ["bok", { unlocked: true }],
+    ["notifications", { unlocked: true }],
+    ["notifications", { unlocked: true, notifications: [] }],
     ["settings", { unlocked: true, platform: "android" }],
     ["otp-add", { unlocked: true }],
   ])("%s is whole, named and focused (%o)", async (name, options) => {

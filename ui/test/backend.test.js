@@ -131,6 +131,22 @@ describe("the fake backend", () => {
     await expect(backend.otpAdd("otpauth://totp/x")).rejects.toMatchObject({ code: "unreadable" });
   });
 
+  test("answers a BOK with the counter's outcome and counts wrong ones down to blocked", async () => {
+    const backend = fakeBackend({ catalogues: {}, unlocked: true, bokAttempts: 2 });
+    const first = await backend.bokPending();
+    expect(first?.office_name).toBe("Úřad městské části Praha 7");
+    if (!first) throw new Error("no request");
+    await expect(backend.bokSubmit(first.request_id, "12a4")).rejects.toMatchObject({ code: "bok_invalid_format" });
+    expect(await backend.bokSubmit(first.request_id, "1111")).toEqual({ outcome: "not_verified", attempts_left: 1 });
+    await expect(backend.bokSubmit(first.request_id, "2468")).rejects.toMatchObject({ code: "bok_unknown" });
+    expect(await backend.bokPending()).toBeNull();
+    const next = backend.emitBokRequest({ office_name: "Czech POINT" });
+    expect(await backend.bokSubmit(next.request_id, "9999")).toEqual({ outcome: "blocked", attempts_left: 0 });
+    const list = await backend.notifications();
+    expect(list[0]).toMatchObject({ kind: "bok_request", office_name: "Czech POINT", read: false });
+    expect((await backend.notificationsMarkRead()).every((n) => n.read)).toBe(true);
+  });
+
   test("rejects any method it is told to fail", async () => {
     const backend = fakeBackend({ catalogues, unlocked: true, fail: { pairBegin: "pairing_expired" } });
     await expect(backend.pairBegin(SAMPLE_LINKS.pair)).rejects.toMatchObject({ code: "pairing_expired" });
@@ -173,6 +189,10 @@ describe("the Tauri backend", () => {
     await backend.setLanguage(null);
     await backend.otpAdd("otpauth://totp/x");
     await backend.scanImage(Uint8Array.from([1, 2]));
+    await backend.bokPending();
+    await backend.bokSubmit("r1", "482913");
+    await backend.notifications();
+    await backend.notificationsMarkRead();
     expect(invoke.mock.calls).toEqual([
       ["unlock", { pin: "274915" }],
       ["pair_begin", { uri: "civkey://pair?x", deviceName: "Pixel" }],
@@ -180,6 +200,10 @@ describe("the Tauri backend", () => {
       ["set_language", { locale: null }],
       ["otp_add", { uri: "otpauth://totp/x" }],
       ["scan_image", Uint8Array.from([1, 2])],
+      ["bok_pending", undefined],
+      ["bok_submit", { requestId: "r1", bok: "482913" }],
+      ["notifications_list", undefined],
+      ["notifications_mark_read", undefined],
     ]);
   });
 
@@ -210,6 +234,23 @@ describe("the Tauri backend", () => {
     expect(links).toEqual(["civkey://login?x"]);
     stop();
     await vi.waitFor(() => expect(unlisten).toHaveBeenCalled());
+  });
+
+  test("hands BOK requests and notifications from the server to their callbacks", async () => {
+    const { listen } = installTauri();
+    const backend = tauriBackend();
+    const requests = /** @type {unknown[]} */ ([]);
+    const notes = /** @type {unknown[]} */ ([]);
+    backend.onBokRequest((r) => requests.push(r));
+    backend.onNotification((n) => notes.push(n));
+    const handlers = Object.fromEntries(
+      /** @type {[string, (e: any) => void][]} */ (/** @type {unknown} */ (listen.mock.calls)),
+    );
+    expect(Object.keys(handlers)).toEqual(["bok-request", "notification"]);
+    handlers["bok-request"]({ payload: { request_id: "r1", office_name: "Czech POINT" } });
+    handlers.notification({ payload: { id: "n1", kind: "informative" } });
+    expect(requests).toEqual([{ request_id: "r1", office_name: "Czech POINT" }]);
+    expect(notes).toEqual([{ id: "n1", kind: "informative" }]);
   });
 
   test("rejects with { code, message } whatever Rust threw", async () => {

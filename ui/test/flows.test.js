@@ -144,10 +144,58 @@ describe("the BOK-pad", () => {
     expect(byTestId("bok-dots")?.textContent).toBe("");
     expect(byTestId("bok-count")?.textContent).toBe("10 digits entered");
     click("bok-submit");
-    await shown("bok-sent");
+    const outcome = await shown("bok-not-verified");
     expect(submit).toHaveBeenCalledWith("r1", "1234567890");
+    expect(outcome.querySelector("h2")?.textContent).toBe(en["app.bok.not_verified.title"]);
+    expect(outcome.textContent).toContain("The code was wrong. 4 more wrong codes block it");
+    expect(document.activeElement).toBe(outcome.querySelector("h2"));
+    expect(byTestId("bok-submit")).toBeNull();
     expect(screenName()).toBe("bok");
     void app;
+  });
+
+  test("the right code is verified", async () => {
+    await start({ unlocked: true, bokCode: "482913" }, "#/bok");
+    typeDigits("bok", "482913");
+    click("bok-submit");
+    const verified = await shown("bok-verified");
+    expect(verified.textContent).toBe(
+      en["app.bok.verified.title"] + en["app.bok.verified.text"].replace("{office}", "Úřad městské části Praha 7"),
+    );
+  });
+
+  test("the last wrong code blocks", async () => {
+    await start({ unlocked: true, bokAttempts: 1 }, "#/bok");
+    typeDigits("bok", "1111");
+    click("bok-submit");
+    expect((await shown("bok-blocked")).textContent).toBe(en["app.bok.blocked.title"] + en["app.bok.blocked.text"]);
+  });
+
+  test("an expired request says so and the pad goes", async () => {
+    await start({ unlocked: true, bok: { created_at: 1000, expires_at: 1120 } }, "#/bok");
+    typeDigits("bok", "2468");
+    click("bok-submit");
+    expect((await shown("bok-error")).textContent).toBe(en["app.error.bok_expired"]);
+    expect(byTestId("bok-submit")).toBeNull();
+    expect(document.querySelector('[data-screen="bok"] a.button--primary')?.getAttribute("href")).toBe("#/home");
+  });
+
+  test("an office's request while the app is open opens the pad", async () => {
+    const { app, backend } = await start({ unlocked: true, bok: null }, "#/bok");
+    expect(byTestId("bok-none")).not.toBeNull();
+    backend.emitBokRequest({ office_name: "Czech POINT, Praha 1", request_id: "r9" });
+    await vi.waitFor(() => expect(byTestId("bok-office")?.textContent).toContain("Czech POINT, Praha 1"));
+    await app.go("home");
+    backend.emitBokRequest({ office_name: "Úřad Brno", request_id: "r10" });
+    await onScreen(app, "bok");
+    await vi.waitFor(() => expect(byTestId("bok-office")?.textContent).toContain("Úřad Brno"));
+    typeDigits("bok", "2468");
+    click("bok-submit");
+    await shown("bok-verified");
+    // A request arriving while the outcome is read does not take it away.
+    backend.emitBokRequest({ office_name: "Úřad Ostrava", request_id: "r11" });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(byTestId("bok-verified")).not.toBeNull();
   });
 
   test("Enter on the keyboard sends; letters are ignored", async () => {
@@ -167,13 +215,13 @@ describe("the BOK-pad", () => {
     const pad = bokPad(app, {
       officeName: "X",
       onSubmit: async () => {
-        throw { code: "bok_blocked", message: "" };
+        throw { code: "unreachable", message: "" };
       },
     });
     document.body.append(pad.element);
     typeDigits("bok", "9999");
     click("bok-submit");
-    expect((await shown("bok-error")).textContent).toBe(en["app.error.bok_blocked"]);
+    expect((await shown("bok-error")).textContent).toBe(en["app.error.unreachable"]);
     expect(byTestId("bok-dots")?.querySelectorAll(".pad__dot--on")).toHaveLength(0);
     expect(byTestId("bok-key-1")?.hasAttribute("disabled")).toBe(false);
     pad.dispose();

@@ -176,6 +176,7 @@ export async function startApp({ backend, doc = document, win = window, now = ()
       win.removeEventListener("hashchange", onHashChange);
       stopLinks();
       stopLocked();
+      stopBok();
       current?.screen.dispose?.();
     },
   };
@@ -253,6 +254,16 @@ export async function startApp({ backend, doc = document, win = window, now = ()
     if (current && returnable(current.route)) intended = current.route;
     app.status = { ...app.status, pin: "locked" };
     app.go("pin");
+  });
+
+  // An office asks for the BOK while the app is unlocked: the BOK-pad opens (unless it already
+  // shows a pad or an outcome the citizen is reading).
+  const stopBok = backend.onBokRequest(() => {
+    if (app.status.pin !== "unlocked") return;
+    const shown = current?.route === "bok" ? current.screen.element : null;
+    if (shown && !shown.querySelector('[data-testid="bok-none"]')) return;
+    if (shown) show("bok");
+    else app.go("bok");
   });
 
   await show(parseHash(win.location.hash));

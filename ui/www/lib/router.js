@@ -12,13 +12,14 @@ export const ROUTES = /** @type {const} */ ([
   "pair",
   "login",
   "bok",
+  "notifications",
   "settings",
   "otp-add",
 ]);
 /** @typedef {typeof ROUTES[number]} Route */
 
 /** Routes worth returning to after the app was unlocked (the others hold a one-off request). */
-const RETURNABLE = new Set(["home", "scan", "bok", "settings"]);
+const RETURNABLE = new Set(["home", "scan", "bok", "notifications", "settings"]);
 
 /**
  * @param {string} hash `location.hash`: `#/home`, `#/pair`, …

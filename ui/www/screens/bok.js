@@ -1,8 +1,10 @@
 // @ts-check
 // The BOK-pad: at an office counter, the citizen types the security personal code (BOK, 4–10
 // digits) on the phone instead of the clerk's keyboard. `bokPad` takes the office's name and a
-// submit callback, so the BOK issue (8) can wire it to the server; the route `#/bok` shows it for
-// the request the backend has pending (`bokPending()`, the fake backend's until issue 8).
+// submit callback; the route `#/bok` shows it for the request the backend has pending
+// (`bokPending()`), and the app opens it by itself when an office asks (`onBokRequest`). The
+// outcome is the counter's: verified, not verified (with the wrong codes left), blocked; an
+// expired or already answered request says so.
 
 import { h } from "../lib/dom.js";
 import { createPad } from "../lib/pad.js";
@@ -10,6 +12,10 @@ import { actions, focusHeading, frame, notice, readiness, routeLink } from "./co
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
+/** @typedef {import("../lib/backend/index.js").BokResult} BokResult */
+
+/** Refusals after which the same request cannot be answered again: the pad goes. */
+const FINAL_ERRORS = new Set(["bok_expired", "bok_unknown", "bok_answered", "bok_blocked", "bok_pad_off"]);
 
 export const BOK_MIN = 4;
 export const BOK_MAX = 10;
@@ -23,10 +29,11 @@ export function validBok(value) {
 }
 
 /**
- * The pad with the office's name. `onSubmit` gets the digits; its promise settling shows "sent",
- * its rejection (`{ code }`) the error, and the pad again.
+ * The pad with the office's name. `onSubmit` gets the digits; its promise settling shows the
+ * outcome it answers (or "sent" without one), its rejection (`{ code }`) the error, and the pad
+ * again unless the request is over (expired, answered, blocked).
  * @param {App} app
- * @param {{ officeName: string, onSubmit: (bok: string) => Promise<void> }} options
+ * @param {{ officeName: string, onSubmit: (bok: string) => Promise<BokResult | void> }} options
  * @returns {{ element: HTMLElement, dispose: () => void }}
  */
 export function bokPad(app, { officeName, onSubmit }) {
@@ -42,26 +49,27 @@ export function bokPad(app, { officeName, onSubmit }) {
       pad.setDisabled(true);
       messages.replaceChildren(h("p", { role: "status", text: app.t("app.bok.sending") }));
       try {
-        await onSubmit(bok);
-        const title = h("h2", { class: "outcome__title", text: app.t("app.bok.sent.title") });
-        element.replaceChildren(
-          h(
-            "div",
-            { class: "outcome outcome--success", role: "status", testid: "bok-sent" },
-            title,
-            h("p", { text: app.t("app.bok.sent.text", { office: officeName }) }),
-          ),
-          actions(routeLink(app.t("app.done"), "home", { variant: "primary" })),
-        );
-        pad.dispose();
-        focusHeading(title);
+        const result = await onSubmit(bok);
+        finish(outcome(app, result ?? null, officeName));
       } catch (error) {
+        const code = error && typeof error === "object" && "code" in error ? String(error.code) : "";
+        if (FINAL_ERRORS.has(code)) {
+          finish(notice(app.errorText(error), "error", "bok-error"));
+          return;
+        }
         pad.clear();
         pad.setDisabled(false);
         messages.replaceChildren(notice(app.errorText(error), "error", "bok-error"));
       }
     },
   });
+  /** @param {HTMLElement} shown the outcome, instead of the pad */
+  function finish(shown) {
+    element.replaceChildren(shown, actions(routeLink(app.t("app.done"), "home", { variant: "primary" })));
+    pad.dispose();
+    const heading = shown.querySelector("h2");
+    if (heading) focusHeading(heading);
+  }
   const element = h(
     "div",
     { class: "bok" },
@@ -71,6 +79,39 @@ export function bokPad(app, { officeName, onSubmit }) {
     pad.element,
   );
   return { element, dispose: pad.dispose };
+}
+
+/**
+ * The counter's verdict, as the citizen sees it.
+ * @param {App} app
+ * @param {BokResult | null} result
+ * @param {string} officeName
+ * @returns {HTMLElement}
+ */
+export function outcome(app, result, officeName) {
+  /** @type {[string, string, string, string]} tone, test id, title, text */
+  let parts;
+  if (!result) {
+    parts = ["success", "bok-sent", app.t("app.bok.sent.title"), app.t("app.bok.sent.text", { office: officeName })];
+  } else if (result.outcome === "verified") {
+    parts = ["success", "bok-verified", app.t("app.bok.verified.title"), app.t("app.bok.verified.text", { office: officeName })];
+  } else if (result.outcome === "not_verified") {
+    parts = [
+      "warning",
+      "bok-not-verified",
+      app.t("app.bok.not_verified.title"),
+      app.tn("app.bok.not_verified.text", result.attempts_left),
+    ];
+  } else {
+    parts = ["danger", "bok-blocked", app.t("app.bok.blocked.title"), app.t("app.bok.blocked.text")];
+  }
+  const [tone, testid, title, text] = parts;
+  return h(
+    "div",
+    { class: `outcome outcome--${tone}`, role: "status", testid },
+    h("h2", { class: "outcome__title", text: title }),
+    h("p", { text }),
+  );
 }
 
 /**
@@ -85,7 +126,7 @@ export function bokScreen(app) {
 
   (async () => {
     try {
-      const request = app.backend.bokPending ? await app.backend.bokPending() : null;
+      const request = await app.backend.bokPending();
       if (!request) {
         body.append(
           h("p", { class: "screen__intro", testid: "bok-none", text: app.t("app.bok.none") }),
@@ -94,10 +135,7 @@ export function bokScreen(app) {
       } else {
         const pad = bokPad(app, {
           officeName: request.office_name,
-          onSubmit: async (bok) => {
-            if (!app.backend.bokSubmit) throw { code: "not_available", message: "BOK arrives with issue 8" };
-            await app.backend.bokSubmit(request.request_id, bok);
-          },
+          onSubmit: (bok) => app.backend.bokSubmit(request.request_id, bok),
         });
         disposePad = pad.dispose;
         body.append(pad.element);

@@ -1,6 +1,7 @@
 // @ts-check
 // Home: my identities and my one-time codes, with the live 30-second countdown (`otpCodes()` once
-// a second), the next code in a period's last seconds, and tap to copy.
+// a second), the next code in a period's last seconds, and tap to copy; a link to the
+// notifications saying how many are new.
 
 import { h, icon, svg } from "../lib/dom.js";
 import { formatDate, hostOf } from "../lib/format.js";
@@ -134,7 +135,8 @@ export function homeScreen(app) {
   const identities = h("section", { class: "section", "aria-labelledby": "home-identities" });
   const codes = h("section", { class: "section", "aria-labelledby": "home-otp" });
   const status = h("p", { class: "screen__intro", role: "status", text: app.t("app.loading") });
-  body.append(status, identities, codes);
+  const inbox = h("div", { class: "actions" });
+  body.append(status, inbox, identities, codes);
 
   /** @type {Map<string, (code: OtpCode) => void>} */
   const rows = new Map();
@@ -157,6 +159,21 @@ export function homeScreen(app) {
       asking = false;
     }
   }
+
+  // The way to the notifications, with how many are new (said when known; never in the way).
+  const toNotifications = routeLink(app.t("app.home.notifications.title"), "notifications", {
+    testid: "notifications-link",
+    icon: "shield",
+  });
+  inbox.append(toNotifications);
+  app.backend.notifications().then(
+    (all) => {
+      const unread = all.filter((n) => !n.read).length;
+      const label = toNotifications.querySelector("span:last-child");
+      if (unread && label) label.textContent = app.tn("app.home.notifications.new", unread);
+    },
+    () => {},
+  );
 
   (async () => {
     try {

@@ -4,6 +4,7 @@
 import { bokScreen } from "./bok.js";
 import { homeScreen } from "./home.js";
 import { loginScreen } from "./login.js";
+import { notificationsScreen } from "./notifications.js";
 import { otpAddScreen } from "./otp-add.js";
 import { pairScreen } from "./pair.js";
 import { pinScreen } from "./pin.js";
@@ -18,6 +19,7 @@ export const SCREENS = {
   pair: pairScreen,
   login: loginScreen,
   bok: bokScreen,
+  notifications: notificationsScreen,
   settings: settingsScreen,
   "otp-add": otpAddScreen,
 };

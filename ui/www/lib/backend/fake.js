@@ -3,8 +3,9 @@
 //
 // The scenario: a citizen with an app PIN, two identities (a Czech and a Hungarian portal), three
 // one-time code accounts with real TOTP codes (WebCrypto HMAC), a camera that finds a pairing
-// link after a moment, a pairing that the "browser" confirms after a delay, a login request and a
-// BOK request from an office. Everything is configurable through the options, so tests pin each
+// link after a moment, a pairing that the "browser" confirms after a delay, a login request, a
+// BOK request from an office (the right BOK is 2468; wrong ones count down to blocked), and three
+// notifications (a login, the BOK request, an informative one). Everything is configurable through the options, so tests pin each
 // state (first run, no camera, a wrong PIN, …), and a plain browser reads the same options from
 // the page's query (`?pin=unset&camera=none`, see fakeOptionsFromQuery).
 //
@@ -24,7 +25,9 @@ import { base32Decode, totp } from "./totp.js";
 /** @typedef {import("./index.js").CameraEvent} CameraEvent */
 /** @typedef {import("./index.js").PairingOutcome} PairingOutcome */
 /** @typedef {import("./index.js").LoginRequest} LoginRequest */
-/** @typedef {import("./index.js").BokRequest} BokRequest */
+/** @typedef {import("./index.js").BokPrompt} BokPrompt */
+/** @typedef {import("./index.js").BokResult} BokResult */
+/** @typedef {import("./index.js").AppNotification} AppNotification */
 
 const SUPPORTED = ["cs", "hu", "en"];
 const DEFAULT_LOCALE = "cs";
@@ -72,7 +75,11 @@ export const SAMPLE_LINKS = {
  * @property {number} [pairDelayMs] how long the "browser" takes to decide (default 6000)
  * @property {string} [confirmationCode] default: derived from the link, as the server does
  * @property {string | null} [pendingLink] the link the app was "opened with"
- * @property {BokRequest | null} [bok] the office's pending request (default one)
+ * @property {Partial<BokPrompt> | null} [bok] the office's pending request (default one; the
+ *   missing fields filled in, expiring two minutes after the start)
+ * @property {string} [bokCode] the right BOK (default "2468")
+ * @property {number} [bokAttempts] wrong BOKs left before it is blocked (default 5)
+ * @property {AppNotification[]} [notifications] the list, newest first (default three)
  * @property {{ freeAttempts?: number, limit?: number, waitSeconds?: number }} [pinPolicy]
  *   wrong PINs without a wait (3), wrong PINs until the reset (10), the first wait (30 s)
  * @property {Record<string, string>} [fail] method name → error code it rejects with
@@ -83,6 +90,9 @@ export const SAMPLE_LINKS = {
  * @typedef {object} FakeControls
  * @property {(link: string) => void} emitOpenLink a deep link arrives while running
  * @property {() => void} emitLocked the app locks itself (as when sent to the background)
+ * @property {(request?: Partial<BokPrompt>) => BokPrompt} emitBokRequest an office asks now
+ *   (the request becomes the pending one; its notification is listed and emitted too)
+ * @property {(notification: Partial<AppNotification>) => AppNotification} emitNotification
  * @property {() => { wrongPins: number, pin: string | null, unlocked: boolean }} inspect
  */
 
@@ -105,7 +115,7 @@ export function negotiate(tags) {
  * `platform=desktop|android|ios`, `biometrics=1`, `empty=1` (no identities, no accounts),
  * `lang=cs|hu|en` (instead of the browser's languages),
  * `link=<civkey:// or otpauth:// link the app was opened with>`,
- * `pairing=confirmed|refused|expired`, `bok=none`.
+ * `pairing=confirmed|refused|expired`, `bok=none`, `notifications=none`.
  * @param {string} search `location.search`
  * @returns {FakeOptions}
  */
@@ -136,7 +146,50 @@ export function fakeOptionsFromQuery(search) {
     options.pairOutcome = pairing;
   }
   if (query.get("bok") === "none") options.bok = null;
+  if (query.get("notifications") === "none") options.notifications = [];
   return options;
+}
+
+/**
+ * The sample notification list, newest first: a login with this phone, an office's BOK request,
+ * and a notice from the identity point.
+ * @param {number} now Unix seconds
+ * @returns {AppNotification[]}
+ */
+export function defaultNotifications(now) {
+  const none = { service_name: null, means: null, device_name: null, office_name: null, title: null, body: null };
+  return [
+    {
+      ...none,
+      id: "n3",
+      server: "https://identita.example.cz",
+      at: now - 300,
+      kind: "login",
+      service_name: "Daňový portál",
+      means: "mobile_key",
+      device_name: "Pixel 8",
+      read: false,
+    },
+    {
+      ...none,
+      id: "n2",
+      server: "https://identita.example.cz",
+      at: now - 3600,
+      kind: "bok_request",
+      office_name: "Úřad městské části Praha 7",
+      read: true,
+    },
+    {
+      ...none,
+      id: "n1",
+      server: "https://identita.example.cz",
+      at: now - 86400 * 2,
+      kind: "informative",
+      title: "Plánovaná údržba",
+      body: "V neděli od 22:00 do 23:00 nemusí přihlašování fungovat.",
+      read: true,
+    },
+  ];
 }
 
 /**
@@ -302,7 +355,28 @@ export function fakeBackend(options = {}) {
   let languageChoice = null;
   let screenshotProtection = platform === "desktop" ? null : true;
   let pendingLink = options.pendingLink ?? null;
-  let bok = options.bok === undefined ? { office_name: "Úřad městské části Praha 7", request_id: "bok-7f3a" } : options.bok;
+  /** @param {Partial<BokPrompt>} given @returns {BokPrompt} */
+  const bokPrompt = (given) => {
+    const created = given.created_at ?? nowSecs();
+    return {
+      request_id: "bok-7f3a",
+      office_name: "Úřad městské části Praha 7",
+      server: "https://identita.example.cz",
+      created_at: created,
+      expires_at: created + 120,
+      ...given,
+    };
+  };
+  /** @type {BokPrompt | null} */
+  let bok = options.bok === null ? null : bokPrompt(options.bok ?? {});
+  const bokCode = options.bokCode ?? "2468";
+  let bokAttempts = options.bokAttempts ?? 5;
+  /** @type {AppNotification[]} */
+  let notifications = (options.notifications ?? defaultNotifications(nowSecs())).map((n) => ({ ...n }));
+  /** @type {Set<(request: BokPrompt) => void>} */
+  const bokListeners = new Set();
+  /** @type {Set<(notification: AppNotification) => void>} */
+  const notificationListeners = new Set();
 
   const start = nowMs();
   /** @type {Identity[]} */
@@ -454,7 +528,8 @@ export function fakeBackend(options = {}) {
     cameraFound = null;
   };
 
-  return {
+  /** @type {Backend & FakeControls} */
+  const controls = {
     kind: "fake",
     locale: async () => locale(),
     catalogue,
@@ -732,9 +807,80 @@ export function fakeBackend(options = {}) {
 
     bokSubmit: async (requestId, code) => {
       gate("bokSubmit");
-      if (!bok || bok.request_id !== requestId) throw failure("bok_unknown");
       if (!/^\d{4,10}$/.test(code)) throw failure("bok_invalid_format");
+      if (!bok || bok.request_id !== requestId) throw failure("bok_unknown");
+      if (bokAttempts === 0) throw failure("bok_blocked");
+      if (bok.expires_at <= nowSecs()) {
+        bok = null;
+        throw failure("bok_expired");
+      }
       bok = null;
+      /** @type {BokResult} */
+      let result;
+      if (code === bokCode) {
+        bokAttempts = options.bokAttempts ?? 5;
+        result = { outcome: "verified", attempts_left: bokAttempts };
+      } else {
+        bokAttempts -= 1;
+        result = { outcome: bokAttempts === 0 ? "blocked" : "not_verified", attempts_left: bokAttempts };
+      }
+      return result;
+    },
+
+    notifications: async () => {
+      gate("notifications");
+      return notifications.map((n) => ({ ...n }));
+    },
+
+    notificationsMarkRead: async () => {
+      gate("notificationsMarkRead");
+      notifications = notifications.map((n) => ({ ...n, read: true }));
+      return notifications.map((n) => ({ ...n }));
+    },
+
+    onBokRequest: (callback) => {
+      bokListeners.add(callback);
+      return () => bokListeners.delete(callback);
+    },
+
+    onNotification: (callback) => {
+      notificationListeners.add(callback);
+      return () => notificationListeners.delete(callback);
+    },
+
+    emitBokRequest: (given = {}) => {
+      const request = bokPrompt({ request_id: `bok-${Math.random().toString(36).slice(2, 8)}`, ...given });
+      bok = request;
+      for (const listener of bokListeners) listener({ ...request });
+      controls.emitNotification({
+        id: `bok:${request.request_id}`,
+        server: request.server,
+        at: request.created_at,
+        kind: "bok_request",
+        office_name: request.office_name,
+      });
+      return request;
+    },
+
+    emitNotification: (given) => {
+      /** @type {AppNotification} */
+      const notification = {
+        id: `n${Math.random().toString(36).slice(2, 10)}`,
+        server: "https://identita.example.cz",
+        at: nowSecs(),
+        kind: "informative",
+        service_name: null,
+        means: null,
+        device_name: null,
+        office_name: null,
+        title: null,
+        body: null,
+        read: false,
+        ...given,
+      };
+      notifications = [notification, ...notifications.filter((n) => n.id !== notification.id)].slice(0, 100);
+      for (const listener of notificationListeners) listener({ ...notification });
+      return notification;
     },
 
     emitOpenLink: (link) => {
@@ -749,4 +895,5 @@ export function fakeBackend(options = {}) {
 
     inspect: () => ({ wrongPins, pin, unlocked }),
   };
+  return controls;
 }

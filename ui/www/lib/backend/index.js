@@ -21,15 +21,10 @@ import { tauriAvailable, tauriBackend } from "./tauri.js";
 /** @typedef {import("./types.js").PairingOutcome} PairingOutcome */
 /** @typedef {import("./types.js").LoginRequest} LoginRequest */
 /** @typedef {import("./types.js").LoginOutcome} LoginOutcome */
+/** @typedef {import("./types.js").BokPrompt} BokPrompt */
+/** @typedef {import("./types.js").BokResult} BokResult */
+/** @typedef {import("./types.js").Notification} AppNotification */
 /** @typedef {import("./types.js").CommandError} CommandError */
-
-/**
- * A request from an office counter to type the security code (BOK) on this device. Fake backend
- * only until issue 8 brings the Rust command.
- * @typedef {object} BokRequest
- * @property {string} office_name
- * @property {string} request_id
- */
 
 /**
  * @typedef {object} Backend
@@ -60,8 +55,12 @@ import { tauriAvailable, tauriBackend } from "./tauri.js";
  * @property {() => Promise<string | null>} pendingLink
  * @property {(callback: (link: string) => void) => () => void} onOpenLink
  * @property {(callback: () => void) => () => void} onLocked
- * @property {() => Promise<BokRequest | null>} [bokPending] fake only until issue 8
- * @property {(requestId: string, bok: string) => Promise<void>} [bokSubmit] fake only until issue 8
+ * @property {() => Promise<BokPrompt | null>} bokPending
+ * @property {(requestId: string, bok: string) => Promise<BokResult>} bokSubmit
+ * @property {() => Promise<AppNotification[]>} notifications newest first
+ * @property {() => Promise<AppNotification[]>} notificationsMarkRead
+ * @property {(callback: (request: BokPrompt) => void) => () => void} onBokRequest
+ * @property {(callback: (notification: AppNotification) => void) => () => void} onNotification
  */
 
 /**

@@ -174,5 +174,11 @@ export function tauriBackend() {
     pendingLink: () => call("pending_link"),
     onOpenLink: (callback) => on("open-link", callback),
     onLocked: (callback) => on("locked", () => callback()),
+    bokPending: () => call("bok_pending"),
+    bokSubmit: (requestId, bok) => call("bok_submit", { requestId, bok }),
+    notifications: () => call("notifications_list"),
+    notificationsMarkRead: () => call("notifications_mark_read"),
+    onBokRequest: (callback) => on("bok-request", callback),
+    onNotification: (callback) => on("notification", callback),
   };
 }
