@@ -24,6 +24,11 @@
 //! window has lost the focus (or was minimised) for [`LOCK_AFTER_SECS`] seconds, or at once when
 //! it is hidden; on Android and iOS when it comes back to the foreground (`RunEvent::Resumed`).
 //!
+//! **Events from the server.** While unlocked, one task per identity holds its event stream open
+//! ([`inbox::listen`]; it polls for BOK requests when the server has no stream) and emits
+//! `bok-request` and `notification`; the tasks end at the lock and start again at the unlock,
+//! after a pairing and after forgetting an identity.
+//!
 //! **Profile folder.** `CIVKEY_PROFILE` if set (the end-to-end tests set it), else the app's data
 //! folder. Keys and the PIN record are in the OS keystore ([`OsKeyStore`]).
 //!
