@@ -230,10 +230,10 @@ impl EventStream {
         }
     }
 
-    /// The next event. Connection failures are retried after a back-off; only
-    /// [`StreamError::Unsupported`] and [`StreamError::Fatal`] come back as errors (and a
-    /// [`StreamError::Transient`] once per failure, so a caller can show that it is offline —
-    /// calling `next` again goes on trying).
+    /// The next event. A stream that drops or goes quiet is reopened after a back-off without a
+    /// word; a connection that cannot be opened comes back as [`StreamError::Transient`] (so a
+    /// caller can show that it is offline; calling `next` again tries again after the back-off).
+    /// [`StreamError::Unsupported`] and [`StreamError::Fatal`] are final.
     pub async fn next(&mut self) -> Result<Event, StreamError> {
         loop {
             if let Some(event) = self.ready.pop_front() {

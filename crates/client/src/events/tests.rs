@@ -163,7 +163,7 @@ async fn a_dropped_stream_is_resumed_after_the_last_event_with_the_device_header
                 assert!(matches!(event.kind, EventKind::Informative { .. }));
                 ids.push(event.id);
             }
-            // The first connection ended: said once, then tried again.
+            // Not expected here (the server answers every connection), but not final either.
             Err(StreamError::Transient(_)) => {}
             Err(other) => panic!("{other:?}"),
         }
@@ -263,5 +263,47 @@ async fn waiting_for_a_bok_request_takes_it_from_the_stream() {
     .unwrap()
     .unwrap();
     assert_eq!(got, request);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_server_error_is_said_once_and_tried_again_after_a_back_off() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let router = Router::new().route(
+        "/api/v1/events",
+        get({
+            let connections = connections.clone();
+            move || async move {
+                if connections.fetch_add(1, Ordering::SeqCst) == 0 {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        axum::Json(
+                            serde_json::json!({"code": "internal", "message": "internal error"}),
+                        ),
+                    )
+                        .into_response()
+                } else {
+                    sse(informative(5)).into_response()
+                }
+            }
+        }),
+    );
+    let base = serve(router).await;
+    let (profile, identity, dir) = profile_at(&base, "backoff");
+    let mut stream = EventStream::new(profile, identity);
+    match stream.next().await {
+        Err(StreamError::Transient(e)) => assert_eq!(e.code(), "internal"),
+        other => panic!("{other:?}"),
+    }
+    let started = tokio::time::Instant::now();
+    let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.id, 5);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited first"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
