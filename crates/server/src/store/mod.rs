@@ -9,6 +9,7 @@ mod clerks;
 mod devices;
 mod logins;
 mod oidc;
+mod onboarding;
 mod outbox;
 mod pairing;
 mod sessions;
@@ -21,6 +22,7 @@ pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
 };
 pub use oidc::{ClientRecord, SigningKeyRecord};
+pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::OutboxMessage;
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::{Means, WebSession};
@@ -42,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_login_requests.sql")),
     (4, include_str!("../../migrations/0004_login_means.sql")),
     (5, include_str!("../../migrations/0005_clerks_and_bok.sql")),
+    (7, include_str!("../../migrations/0007_onboarding.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -55,7 +58,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
