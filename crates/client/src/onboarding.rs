@@ -1,0 +1,171 @@
+//! In-person onboarding: a citizen with no account yet gets one at an office counter (Czech POINT),
+//! and this device becomes its mobile key.
+//!
+//! 1. Make the device key in the keystore; it is deleted again unless the flow ends with the
+//!    identity stored (also when the [`PendingOnboarding`] is simply dropped).
+//! 2. Start onboarding at the server with the public key and a proof of possession; show the
+//!    identification code it answers, large and grouped (`K7QM-X2PD-9R`).
+//! 3. A clerk checks the citizen's identity document and types the code with their details.
+//! 4. Wait for that (long polls) and store the identity exactly as after pairing, so logging in,
+//!    the BOK-pad and everything else work the same.
+//!
+//! For an app: [`Profile::begin_onboarding`] gives the code to show at once; keep the
+//! [`PendingOnboarding`] and call [`PendingOnboarding::finish`], which returns the stored
+//! [`Identity`] once the clerk is done (or [`ClientError::OnboardingExpired`]). Dropping it, or
+//! the future, abandons the onboarding and deletes the new key.
+
+use civkey_proto::ids::OnboardingId;
+use civkey_proto::onboard::{IdentificationCode, OnboardStartResponse, OnboardStatus};
+use civkey_proto::sign::DevicePublicKey;
+use civkey_proto::{ErrorCode, Origin};
+use serde::Serialize;
+
+use crate::keystore::KeyRef;
+use crate::pairing::{NewKey, EXPIRY_GRACE_SECS};
+use crate::profile::{Identity, Profile};
+use crate::server_api::{ApiFailure, DeviceDescription, ServerApi, StoredKey};
+use crate::ClientError;
+
+/// What the app shows while it waits for the clerk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OnboardingStarted {
+    /// The server.
+    pub origin: Origin,
+    /// The code to show at the counter (serialised grouped, `K7QM-X2PD-9R`).
+    pub identification_code: IdentificationCode,
+    /// When the code expires (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// A started onboarding: the code is known, no clerk has entered it yet. Dropping it abandons the
+/// onboarding and deletes the new key. It holds its own handle on the profile (a cheap clone), so
+/// an app can keep it between two of its commands.
+pub struct PendingOnboarding {
+    api: ServerApi,
+    onboarding_id: OnboardingId,
+    response: OnboardStartResponse,
+    new_key: NewKey,
+    key_ref: KeyRef,
+    public_key: DevicePublicKey,
+    device_name: String,
+    /// What to show the citizen.
+    pub started: OnboardingStarted,
+}
+
+impl Profile {
+    /// Onboards this device at `origin`: calls `on_code` with the identification code to show at
+    /// the office counter, then waits for the clerk and returns the stored identity. On any error,
+    /// nothing is stored and the new key is deleted again.
+    pub async fn onboard(
+        &self,
+        origin: &Origin,
+        device: &DeviceDescription,
+        on_code: impl FnOnce(&OnboardingStarted),
+    ) -> Result<Identity, ClientError> {
+        let pending = self.begin_onboarding(origin, device).await?;
+        on_code(&pending.started);
+        pending.finish().await
+    }
+
+    /// The first half of [`Profile::onboard`]: makes the key and starts onboarding at `origin`.
+    pub async fn begin_onboarding(
+        &self,
+        origin: &Origin,
+        device: &DeviceDescription,
+    ) -> Result<PendingOnboarding, ClientError> {
+        let api = self.server(origin)?;
+        let key_ref = KeyRef::generate(self.profile_id(), "device");
+        let public_key = self.store().create_signing_key(&key_ref)?;
+        let new_key = NewKey {
+            profile: self.clone(),
+            key: Some(key_ref.clone()),
+        };
+        let key = StoredKey {
+            store: self.store(),
+            key: &key_ref,
+            public_key: public_key.clone(),
+        };
+        let response = api
+            .start_onboarding(&key, device, self.clock().now())
+            .await
+            .map_err(onboarding_error)?;
+        let started = OnboardingStarted {
+            origin: origin.clone(),
+            identification_code: response.identification_code.clone(),
+            expires_at: response.expires_at,
+        };
+        Ok(PendingOnboarding {
+            api,
+            onboarding_id: response.onboarding_id,
+            response,
+            new_key,
+            key_ref,
+            public_key,
+            device_name: device.name.as_str().to_string(),
+            started,
+        })
+    }
+}
+
+impl PendingOnboarding {
+    /// The second half of [`Profile::onboard`]: waits for the clerk and stores the identity.
+    pub async fn finish(self) -> Result<Identity, ClientError> {
+        let PendingOnboarding {
+            api,
+            onboarding_id,
+            response,
+            new_key,
+            key_ref,
+            public_key,
+            device_name,
+            started,
+        } = self;
+        let profile = &new_key.profile;
+        let outcome = loop {
+            let outcome = api
+                .onboarding_outcome(&onboarding_id, &response.claim_token)
+                .await
+                .map_err(onboarding_error)?;
+            match outcome.status {
+                OnboardStatus::Completed => break outcome,
+                OnboardStatus::Expired => return Err(ClientError::OnboardingExpired),
+                OnboardStatus::Waiting => {
+                    let deadline = response.expires_at.max(outcome.expires_at);
+                    if profile.clock().now() > deadline.saturating_add(EXPIRY_GRACE_SECS) {
+                        return Err(ClientError::OnboardingExpired);
+                    }
+                }
+            }
+        };
+        let device_id = outcome.device_id.ok_or_else(|| {
+            ClientError::Api(ApiFailure::Garbage(
+                "a completed onboarding without a device id".into(),
+            ))
+        })?;
+        let identity = Identity {
+            origin: started.origin,
+            device_id,
+            device_name,
+            account_name: outcome.account_name,
+            paired_at: profile.clock().now(),
+            public_key,
+            key: key_ref,
+        };
+        if let Err(error) = profile.add(identity.clone()) {
+            // The server has the key but we cannot remember it: disconnect it there before the
+            // key is deleted here, so no half-made mobile key is left on either side.
+            let _ = profile.disconnect_at_server(&identity).await;
+            return Err(error);
+        }
+        new_key.keep();
+        Ok(identity)
+    }
+}
+
+/// The server's onboarding refusals as the app names them.
+fn onboarding_error(failure: ApiFailure) -> ClientError {
+    match failure.code() {
+        Some(ErrorCode::OnboardingExpired) => ClientError::OnboardingExpired,
+        _ => ClientError::from(failure),
+    }
+}
