@@ -449,6 +449,19 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Forgets onboardings that expired unused more than [`KEEP_EXPIRED_SECS`] ago (until then the
+    /// app still hears `expired` rather than `onboarding_unknown`). Completed ones stay: the
+    /// record of the counter visit refers to them.
+    pub async fn prune_onboardings(&self) -> Result<u64, ServiceError> {
+        let before = self.clock.now().saturating_sub(KEEP_EXPIRED_SECS);
+        Ok(self.store.prune_onboardings(before).await?)
+    }
+}
+
+/// How long an expired onboarding is kept before housekeeping forgets it (a day).
+pub const KEEP_EXPIRED_SECS: u64 = 24 * 60 * 60;
+
 fn unknown() -> ServiceError {
     ServiceError::refused(ErrorCode::OnboardingUnknown, "no such onboarding")
 }

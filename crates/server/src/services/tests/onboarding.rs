@@ -222,6 +222,19 @@ async fn an_expired_identification_code_is_refused_at_the_counter_and_the_app_he
         .await
         .unwrap()
         .is_none());
+    // Housekeeping forgets it a day later (not before); then the app hears it is unknown.
+    assert_eq!(f.services.prune_onboardings().await.unwrap(), 0);
+    f.clock
+        .advance(crate::services::onboarding::KEEP_EXPIRED_SECS + 1);
+    assert_eq!(f.services.prune_onboardings().await.unwrap(), 1);
+    assert_eq!(
+        code_of(
+            f.services
+                .onboarding_outcome(&started.onboarding_id, &started.claim_token, Duration::ZERO)
+                .await
+        ),
+        ErrorCode::OnboardingUnknown
+    );
 }
 
 #[tokio::test]
