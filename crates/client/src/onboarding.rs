@@ -169,3 +169,61 @@ fn onboarding_error(failure: ApiFailure) -> ClientError {
         _ => ClientError::from(failure),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::KeyStoreError;
+
+    /// A keystore that is there but says no (locked, access denied).
+    struct Refusing;
+
+    impl crate::keystore::KeyStore for Refusing {
+        fn name(&self) -> &'static str {
+            "refusing"
+        }
+        fn put_secret(&self, _: &KeyRef, _: &[u8]) -> Result<(), KeyStoreError> {
+            Err(KeyStoreError::Refused("the collection is locked".into()))
+        }
+        fn get_secret(&self, key: &KeyRef) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyStoreError> {
+            Err(KeyStoreError::Missing(key.clone()))
+        }
+        fn delete(&self, _: &KeyRef) -> Result<(), KeyStoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusing_keystore_stops_onboarding_before_the_server_hears_of_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = Origin::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "civkey-onboard-refusing-{}-{port}",
+            std::process::id()
+        ));
+        let profile = Profile::open(&dir, std::sync::Arc::new(Refusing)).unwrap();
+        let err = profile
+            .onboard(&origin, &crate::this_computer().unwrap(), |_| {
+                panic!("no code")
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::KeyStore(KeyStoreError::Refused(_))),
+            "{err:?}"
+        );
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "the server was contacted");
+        assert!(profile.identities().unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_expired_code_is_described_with_what_to_do() {
+        let text = ClientError::OnboardingExpired.describe(civkey_i18n::Locale::En);
+        assert!(text.contains("civkey onboard SERVER"), "{text}");
+        assert_eq!(ClientError::OnboardingExpired.code(), "onboarding_expired");
+    }
+}
