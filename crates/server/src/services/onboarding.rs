@@ -52,8 +52,9 @@ fn status(record: &OnboardingRecord, now: u64) -> OnboardStatus {
     }
 }
 
-/// What the clerk typed on the counter's "Onboard a new citizen" form, as typed.
-#[derive(Debug, Clone, Default)]
+/// What the clerk typed on the counter's "Onboard a new citizen" form, as typed. `Debug` leaves
+/// out the code and the document number.
+#[derive(Clone, Default)]
 pub struct OnboardInput {
     /// The identification code the app shows.
     pub code: String,
@@ -69,6 +70,15 @@ pub struct OnboardInput {
     pub document_type: String,
     /// The document's number (only its last 4 characters are kept).
     pub document_number: String,
+}
+
+impl std::fmt::Debug for OnboardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnboardInput")
+            .field("username", &self.username)
+            .field("document_type", &self.document_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A field of [`OnboardInput`] that is not valid.
