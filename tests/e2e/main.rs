@@ -9,6 +9,7 @@ mod bok_counter;
 mod client_flows;
 mod oidc_login;
 mod oidc_rp;
+mod onboarding;
 mod pairing_api;
 mod portal_browser;
 mod portal_http;

@@ -5,6 +5,7 @@
 //! - [`app_lock`]: the app PIN, its slowing-down waits and the reset after ten wrong PINs;
 //! - [`profile`]: the identities this device holds, in a non-secret state file;
 //! - [`pairing`]: scanned pairing URI → confirmation code → stored identity;
+//! - [`onboarding`]: no account yet → identification code for the office counter → stored identity;
 //! - [`scan`]: QR codes from the camera, image files or generated frames;
 //! - [`server_api`]: the HTTP calls, signed with the device key;
 //! - [`login`]: approving a login with the device key;
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod events;
 pub mod keystore;
 pub mod login;
+pub mod onboarding;
 pub mod otp;
 pub mod pairing;
 pub mod profile;
@@ -63,6 +65,9 @@ pub enum ClientError {
     /// The pairing session expired before the browser decided.
     #[error("the pairing QR code has expired")]
     PairingExpired,
+    /// The identification code expired before a clerk entered it.
+    #[error("the identification code has expired")]
+    OnboardingExpired,
     /// The server reported a confirmation code other than the one this device derived.
     #[error("the server reported a different confirmation code")]
     CodeMismatch,
@@ -126,6 +131,7 @@ impl ClientError {
             ClientError::Api(ApiFailure::KeyStore(_)) => "keystore_unavailable",
             ClientError::PairingRefused => "pairing_refused",
             ClientError::PairingExpired => "pairing_expired",
+            ClientError::OnboardingExpired => "onboarding_expired",
             ClientError::CodeMismatch => "code_mismatch",
             ClientError::Profile { .. } => "profile",
             ClientError::UnknownIdentity(_) => "unknown_identity",
@@ -164,6 +170,8 @@ impl ClientError {
                 }
                 ErrorCode::PairingUnknown => t("cli.error.pairing_unknown", &[]),
                 ErrorCode::PairingExpired => t("cli.error.pairing_expired", &[]),
+                ErrorCode::OnboardingUnknown => t("cli.error.onboarding_unknown", &[]),
+                ErrorCode::OnboardingExpired => t("cli.error.onboarding_expired", &[]),
                 ErrorCode::LoginQrStale => t("cli.error.login_qr_stale", &[]),
                 ErrorCode::LoginExpired | ErrorCode::LoginUnknown => {
                     t("cli.error.login_expired", &[])
@@ -191,6 +199,7 @@ impl ClientError {
             ClientError::Api(ApiFailure::NotFound) => t("cli.error.not_found", &[]),
             ClientError::PairingRefused => t("cli.error.pairing_refused", &[]),
             ClientError::PairingExpired => t("cli.error.pairing_expired", &[]),
+            ClientError::OnboardingExpired => t("cli.error.onboarding_expired", &[]),
             ClientError::CodeMismatch => t("cli.error.code_mismatch", &[]),
             ClientError::Profile { path, reason } => t(
                 "cli.error.profile",

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civkey_client::keystore::OsKeyStore;
+use civkey_client::onboarding::OnboardingStarted;
 use civkey_client::pairing::PairingStarted;
 use civkey_client::profile::{Forget, Identity, Profile};
 use civkey_client::scan::{self, Camera};
@@ -22,7 +23,7 @@ use civkey_client::{locale_from_env, this_computer, ClientError, CodeSummary};
 use civkey_i18n::{tr, tr_args, utc_minutes, Locale};
 use civkey_proto::device::DeviceName;
 use civkey_proto::sign::Decision;
-use civkey_proto::ScannedCode;
+use civkey_proto::{Origin, ScannedCode};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -56,6 +57,16 @@ enum Command {
     Pair {
         /// The pairing link (civkey://pair?…), or `-` to read it from stdin.
         uri: String,
+        /// The name the portal shows for this device (default: the host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// No account yet: get one at an office counter (Czech POINT). Prints an identification code
+    /// to show the clerk with your identity document, waits, and makes this device the new
+    /// account's mobile key.
+    Onboard {
+        /// The civkey server (https://…), where the office will create the account.
+        server: String,
         /// The name the portal shows for this device (default: the host name).
         #[arg(long)]
         name: Option<String>,
@@ -172,6 +183,10 @@ fn main() -> ExitCode {
         }
         Command::Pair { uri, name } => match open_profile(&out, cli.profile) {
             Ok(profile) => run(&out, pair(&out, &profile, uri, name)),
+            Err(code) => code,
+        },
+        Command::Onboard { server, name } => match open_profile(&out, cli.profile) {
+            Ok(profile) => run(&out, onboard(&out, &profile, server, name)),
             Err(code) => code,
         },
         Command::Login { uri, approve, deny } => match open_profile(&out, cli.profile) {
@@ -405,6 +420,61 @@ async fn pair(out: &Out, profile: &Profile, uri: String, name: Option<String>) -
                 out.text(&tr_args(
                     out.locale,
                     "cli.pair.done",
+                    &[
+                        ("origin", identity.origin.as_str()),
+                        ("account", identity.account_name.as_deref().unwrap_or("—")),
+                        ("id", &identity.short_id()),
+                    ],
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => out.fail(&e),
+    }
+}
+
+async fn onboard(out: &Out, profile: &Profile, server: String, name: Option<String>) -> ExitCode {
+    let origin = match Origin::parse(server.trim()) {
+        Ok(o) => o,
+        Err(e) => return out.fail(&e.into()),
+    };
+    let mut device = match this_computer() {
+        Ok(d) => d,
+        Err(e) => return out.fail(&e.into()),
+    };
+    if let Some(name) = name {
+        match DeviceName::parse(&name) {
+            Ok(n) => device.name = n,
+            Err(e) => return out.fail(&e.into()),
+        }
+    }
+    let on_code = |started: &OnboardingStarted| {
+        let code = started.identification_code.grouped();
+        if out.json {
+            out.event(json!({
+                "event": "identification_code",
+                "origin": started.origin,
+                "identification_code": code,
+                "expires_at": started.expires_at,
+            }));
+        } else {
+            out.text(&tr_args(out.locale, "cli.onboard.code", &[("code", &code)]));
+            out.text(&tr_args(
+                out.locale,
+                "cli.onboard.instructions",
+                &[("until", &utc_minutes(started.expires_at))],
+            ));
+        }
+        let _ = std::io::stdout().flush();
+    };
+    match profile.onboard(&origin, &device, on_code).await {
+        Ok(identity) => {
+            if out.json {
+                out.event(json!({"event": "onboarded", "identity": identity_json(&identity)}));
+            } else {
+                out.text(&tr_args(
+                    out.locale,
+                    "cli.onboard.done",
                     &[
                         ("origin", identity.origin.as_str()),
                         ("account", identity.account_name.as_deref().unwrap_or("—")),

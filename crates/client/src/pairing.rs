@@ -179,13 +179,13 @@ impl PendingPairing {
 /// A device key made for a pairing: deleted from the keystore when dropped, unless kept. Whatever
 /// stops the pairing half-way (an error, a refusal, the future or the pending pairing being
 /// dropped), no orphaned key is left behind.
-struct NewKey {
-    profile: Profile,
-    key: Option<KeyRef>,
+pub(crate) struct NewKey {
+    pub(crate) profile: Profile,
+    pub(crate) key: Option<KeyRef>,
 }
 
 impl NewKey {
-    fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         self.key = None;
     }
 }

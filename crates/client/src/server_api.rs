@@ -6,12 +6,15 @@
 use std::time::Duration;
 
 use civkey_proto::device::{DeviceCallAuth, DeviceKind, DeviceModel, DeviceName};
-use civkey_proto::ids::{ClaimToken, DeviceId, Nonce};
+use civkey_proto::ids::{ClaimToken, DeviceId, Nonce, OnboardingId};
+use civkey_proto::onboard::{
+    OnboardOutcome, OnboardOutcomeRequest, OnboardStartRequest, OnboardStartResponse,
+};
 use civkey_proto::pair::{
     PairClaimRequest, PairClaimResponse, PairOutcome, PairOutcomeRequest, PairingUri,
     OUTCOME_POLL_MAX_SECS,
 };
-use civkey_proto::sign::{DeviceCall, DevicePublicKey, PairingProof, Signature};
+use civkey_proto::sign::{DeviceCall, DevicePublicKey, OnboardingProof, PairingProof, Signature};
 use civkey_proto::{paths, ApiError, ErrorCode, Origin};
 use p256::ecdsa::SigningKey;
 use serde::de::DeserializeOwned;
@@ -177,6 +180,53 @@ impl ServerApi {
             &[("session_id", &uri.session_id.to_text())],
         );
         let body = PairOutcomeRequest {
+            claim_token: claim_token.clone(),
+        };
+        self.send(self.http.post(self.url(&path)).json(&body)).await
+    }
+
+    /// Starts in-person onboarding with `key` (no account yet), proving possession of it at
+    /// `timestamp`; the answer carries the identification code to show.
+    pub async fn start_onboarding(
+        &self,
+        key: &dyn Signer,
+        device: &DeviceDescription,
+        timestamp: u64,
+    ) -> Result<OnboardStartResponse, ApiFailure> {
+        let public_key = key.public_key();
+        let proof = OnboardingProof {
+            origin: &self.origin,
+            public_key: &public_key,
+            device_name: device.name.as_str(),
+            device_model: device.model.as_str(),
+            device_kind: device.kind.as_str(),
+            timestamp,
+        }
+        .signed_bytes();
+        let body = OnboardStartRequest {
+            public_key,
+            device_name: device.name.clone(),
+            device_model: device.model.clone(),
+            device_kind: device.kind,
+            timestamp,
+            proof: key.sign(&proof)?,
+        };
+        self.send(self.http.post(self.url(paths::ONBOARD_START)).json(&body))
+            .await
+    }
+
+    /// Waits (long poll) for a clerk to complete the onboarding; returns when it is final or the
+    /// server's poll window ends (status `waiting`: ask again).
+    pub async fn onboarding_outcome(
+        &self,
+        onboarding_id: &OnboardingId,
+        claim_token: &ClaimToken,
+    ) -> Result<OnboardOutcome, ApiFailure> {
+        let path = paths::fill(
+            paths::ONBOARD_OUTCOME,
+            &[("onboarding_id", &onboarding_id.to_text())],
+        );
+        let body = OnboardOutcomeRequest {
             claim_token: claim_token.clone(),
         };
         self.send(self.http.post(self.url(&path)).json(&body)).await

@@ -85,6 +85,17 @@ pub enum DeviceKind {
     Desktop,
 }
 
+impl DeviceKind {
+    /// The kind as on the wire: `phone`, `tablet` or `desktop`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Phone => "phone",
+            DeviceKind::Tablet => "tablet",
+            DeviceKind::Desktop => "desktop",
+        }
+    }
+}
+
 macro_rules! short_text {
     ($(#[$meta:meta])* $name:ident, $what:literal) => {
         $(#[$meta])*

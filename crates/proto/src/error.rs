@@ -114,6 +114,15 @@ pub enum ErrorCode {
     PairingTaken,
     /// The citizen said the browser showed a different confirmation code.
     PairingRefused,
+    // In-person onboarding.
+    /// No such onboarding, or the identification code is not one the server issued.
+    OnboardingUnknown,
+    /// The onboarding (its identification code) is older than its lifetime.
+    OnboardingExpired,
+    /// The identification code was already used to onboard a citizen.
+    OnboardingUsed,
+    /// The username is taken by another citizen.
+    UsernameTaken,
     // Login.
     /// No such login request.
     LoginUnknown,
@@ -159,11 +168,12 @@ impl ErrorCode {
             BadRequest | BokInvalidFormat | LoginQrInvalid => 400,
             Unauthorized | WrongCredentials | BadSignature | Replayed | DeviceUnknown => 401,
             Forbidden | CsrfFailed | DeviceDisconnected | BokPadOff => 403,
-            NotFound | PairingUnknown | LoginUnknown | BokUnknown | LaunchTokenInvalid => 404,
+            NotFound | PairingUnknown | LoginUnknown | BokUnknown | LaunchTokenInvalid
+            | OnboardingUnknown => 404,
             MethodNotAllowed => 405,
             PairingUsed | PairingTaken | PairingRefused | LoginUsed | LoginDenied | BokAnswered
-            | BokNotSet | BokNoDevice => 409,
-            PairingExpired | LoginExpired | LoginQrStale | BokExpired => 410,
+            | BokNotSet | BokNoDevice | OnboardingUsed | UsernameTaken => 409,
+            PairingExpired | LoginExpired | LoginQrStale | BokExpired | OnboardingExpired => 410,
             BodyTooLarge => 413,
             UnsupportedMediaType => 415,
             BokBlocked | RateLimited => 429,
@@ -195,6 +205,10 @@ impl ErrorCode {
             PairingUsed => "pairing_used",
             PairingTaken => "pairing_taken",
             PairingRefused => "pairing_refused",
+            OnboardingUnknown => "onboarding_unknown",
+            OnboardingExpired => "onboarding_expired",
+            OnboardingUsed => "onboarding_used",
+            UsernameTaken => "username_taken",
             LoginUnknown => "login_unknown",
             LoginExpired => "login_expired",
             LoginUsed => "login_used",
@@ -236,6 +250,10 @@ impl ErrorCode {
         ErrorCode::PairingUsed,
         ErrorCode::PairingTaken,
         ErrorCode::PairingRefused,
+        ErrorCode::OnboardingUnknown,
+        ErrorCode::OnboardingExpired,
+        ErrorCode::OnboardingUsed,
+        ErrorCode::UsernameTaken,
         ErrorCode::LoginUnknown,
         ErrorCode::LoginExpired,
         ErrorCode::LoginUsed,

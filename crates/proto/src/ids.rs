@@ -169,6 +169,10 @@ public_id!(
     DeviceId, 16, "device id"
 );
 public_id!(
+    /// A pending in-person onboarding (128 bits), assigned when the app starts one.
+    OnboardingId, 16, "onboarding id"
+);
+public_id!(
     /// A BOK verification request (128 bits).
     BokRequestId, 16, "BOK request id"
 );

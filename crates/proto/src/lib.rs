@@ -6,6 +6,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`pair`] | the pairing URI `civkey://pair?…`, the confirmation code, the pairing API bodies |
+//! | [`onboard`] | in-person onboarding: the identification code and the onboarding API bodies |
 //! | [`login`] | the animated login URI `civkey://login?…`, its QR code MAC, the login API bodies |
 //! | [`otp`] | `otpauth://` Key URIs, Google Authenticator's `otpauth-migration://` export, HOTP/TOTP |
 //! | [`sign`] | the exact bytes a device signs, P-256 public keys and signatures |
@@ -28,6 +29,7 @@ pub mod events;
 pub mod ids;
 pub mod login;
 pub mod notify;
+pub mod onboard;
 pub mod origin;
 pub mod otp;
 pub mod pair;

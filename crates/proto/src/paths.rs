@@ -4,6 +4,11 @@
 pub const PAIR_CLAIM: &str = "/api/v1/pairing/{session_id}/claim";
 /// Wait for the browser's decision (`POST`, long poll, [`crate::pair::PairOutcomeRequest`]).
 pub const PAIR_OUTCOME: &str = "/api/v1/pairing/{session_id}/outcome";
+/// Start in-person onboarding (`POST`, [`crate::onboard::OnboardStartRequest`]).
+pub const ONBOARD_START: &str = "/api/v1/onboarding";
+/// Wait for the clerk to complete onboarding (`POST`, long poll,
+/// [`crate::onboard::OnboardOutcomeRequest`]).
+pub const ONBOARD_OUTCOME: &str = "/api/v1/onboarding/{onboarding_id}/outcome";
 /// Open a login request from a scanned URI (`POST`, device call, [`crate::login::LoginOpenRequest`]).
 pub const LOGIN_OPEN: &str = "/api/v1/login/{request_id}/open";
 /// Approve or deny a login request (`POST`, [`crate::login::LoginDecisionRequest`]).

@@ -24,6 +24,10 @@ use crate::{Error, Origin, UnixSeconds};
 pub mod tags {
     /// Pairing proof of possession: the new device key signs the pairing session.
     pub const PAIR_PROOF: &str = "civkey/v1/pair-proof";
+    /// Onboarding proof of possession: the new device key signs its start of in-person onboarding.
+    pub const ONBOARD_PROOF: &str = "civkey/v1/onboard-proof";
+    /// Input of the identification code hash (not a signature; listed here so tags never collide).
+    pub const IDENTIFICATION_CODE: &str = "civkey/v1/identification-code";
     /// Login approval or denial.
     pub const LOGIN_APPROVAL: &str = "civkey/v1/login-approval";
     /// Answer to a BOK-pad request.
@@ -240,6 +244,39 @@ impl PairingProof<'_> {
             .field(self.secret.expose())
             .field(self.public_key.as_sec1())
             .text(self.device_name)
+            .finish()
+    }
+}
+
+/// What a new device key signs when it starts in-person onboarding: proof that the app holds the
+/// private key of the public key it sends, bound to this server, the device's description and the
+/// time (the server accepts it only within [`crate::device::DEVICE_CALL_MAX_SKEW_SECS`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OnboardingProof<'a> {
+    /// The civkey server the device onboards with.
+    pub origin: &'a Origin,
+    /// The device's new public key.
+    pub public_key: &'a DevicePublicKey,
+    /// The device name the app proposes.
+    pub device_name: &'a str,
+    /// The device model.
+    pub device_model: &'a str,
+    /// The device kind as on the wire (`phone`, `tablet`, `desktop`).
+    pub device_kind: &'a str,
+    /// When the app signed it (Unix seconds).
+    pub timestamp: UnixSeconds,
+}
+
+impl OnboardingProof<'_> {
+    /// The bytes to sign: tag, origin, public key, device name, model, kind, timestamp.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        Transcript::new(tags::ONBOARD_PROOF)
+            .text(self.origin.as_str())
+            .field(self.public_key.as_sec1())
+            .text(self.device_name)
+            .text(self.device_model)
+            .text(self.device_kind)
+            .number(self.timestamp)
             .finish()
     }
 }

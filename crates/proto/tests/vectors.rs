@@ -63,6 +63,17 @@ fn vectors() -> Vec<String> {
     }
     .signed_bytes();
 
+    let onboarding_code = civkey_proto::onboard::IdentificationCode::parse("k7qm x2pd 9r").unwrap();
+    let onboard_proof = civkey_proto::sign::OnboardingProof {
+        origin: &server(),
+        public_key: &public,
+        device_name,
+        device_model: "Pixel 8",
+        device_kind: "phone",
+        timestamp: TIME,
+    }
+    .signed_bytes();
+
     let request_id = LoginRequestId::from_bytes(seq(0x40));
     let qr_secret = QrSecret::from_bytes(seq(0x50));
     let mac = qr_mac(&qr_secret, &request_id, 7);
@@ -233,6 +244,29 @@ fn vectors() -> Vec<String> {
                     "hotp_code_counter_3",
                     hotp(b"12345678901234567890", Algorithm::Sha1, 6, 3),
                 ),
+            ],
+        ),
+        block(
+            "identification-code",
+            &[
+                ("typed", "k7qm x2pd 9r".to_string()),
+                ("code", onboarding_code.grouped()),
+                (
+                    "lookup_hash_hex",
+                    hex::encode(onboarding_code.lookup_hash()),
+                ),
+            ],
+        ),
+        block(
+            "onboard-proof",
+            &[
+                ("public_key", "device-key".to_string()),
+                ("device_name", device_name.to_string()),
+                ("device_model", "Pixel 8".to_string()),
+                ("device_kind", "phone".to_string()),
+                ("timestamp", TIME.to_string()),
+                ("signed_bytes_hex", hex::encode(&onboard_proof)),
+                ("signature", sign(&device_key(), &onboard_proof).to_text()),
             ],
         ),
         block(

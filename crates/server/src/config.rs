@@ -23,6 +23,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// data_dir = "/var/lib/civkey"
 /// bok_request_ttl_secs = 120
 /// bok_max_wrong_answers = 5
+/// onboarding_ttl_secs = 1800
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +44,9 @@ pub struct FileConfig {
     pub bok_request_ttl_secs: Option<u64>,
     /// Consecutive wrong BOK answers that block the BOK (1–20; default 5).
     pub bok_max_wrong_answers: Option<u32>,
+    /// How long an identification code for in-person onboarding is valid (seconds, 300–86400;
+    /// default 1800).
+    pub onboarding_ttl_secs: Option<u64>,
 }
 
 /// Why configuration could not be read.
@@ -72,6 +76,9 @@ pub enum ConfigError {
         /// Why.
         reason: civkey_proto::Error,
     },
+    /// The onboarding code lifetime is out of its bounds.
+    #[error("invalid onboarding setting: onboarding_ttl_secs = {0} must be 300 to 86400")]
+    OnboardingTtl(u64),
     /// A BOK-pad setting is out of its bounds.
     #[error("invalid BOK-pad setting: {0}")]
     Bok(String),
@@ -110,6 +117,8 @@ pub struct Config {
     pub bok_request_ttl_secs: u64,
     /// Consecutive wrong BOK answers that block the BOK.
     pub bok_max_wrong_answers: u32,
+    /// How long an identification code for in-person onboarding is valid (seconds).
+    pub onboarding_ttl_secs: u64,
 }
 
 impl Config {
@@ -147,6 +156,18 @@ impl Config {
             bok_max_wrong_answers: file
                 .bok_max_wrong_answers
                 .unwrap_or(civkey_proto::bok::BOK_MAX_WRONG_ANSWERS),
+            onboarding_ttl_secs: file
+                .onboarding_ttl_secs
+                .unwrap_or(civkey_proto::onboard::ONBOARDING_TTL_SECS),
+        }
+    }
+
+    /// How long identification codes are valid, checked against its bounds (5 minutes to a day).
+    pub fn onboarding_ttl(&self) -> Result<u64, ConfigError> {
+        if (300..=86_400).contains(&self.onboarding_ttl_secs) {
+            Ok(self.onboarding_ttl_secs)
+        } else {
+            Err(ConfigError::OnboardingTtl(self.onboarding_ttl_secs))
         }
     }
 

@@ -404,6 +404,7 @@ fn refusal(e: ServiceError) -> anyhow::Error {
 
 async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> {
     let policy = config.bok_policy()?;
+    let onboarding_ttl = config.onboarding_ttl()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -455,7 +456,11 @@ async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> 
         }
     };
     let services = Services::new(store, Arc::new(SystemClock), origin.clone());
-    let state = AppState::from_services(services.with_bok_policy(policy));
+    let state = AppState::from_services(
+        services
+            .with_bok_policy(policy)
+            .with_onboarding_ttl(onboarding_ttl),
+    );
     mail::spawn_worker(
         state.services().clone(),
         mailer,

@@ -4,6 +4,7 @@
 mod bok;
 mod device;
 mod login;
+mod onboarding;
 mod pairing;
 
 use axum::body::Bytes;
@@ -28,6 +29,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(paths::PAIR_CLAIM, post(pairing::claim))
         .route(paths::PAIR_OUTCOME, post(pairing::outcome))
+        .route(paths::ONBOARD_START, post(onboarding::start))
+        .route(paths::ONBOARD_OUTCOME, post(onboarding::outcome))
         .route(paths::LOGIN_OPEN, post(login::open))
         .route(paths::LOGIN_DECISION, post(login::decision))
         .route(paths::DEVICE_LIST, get(device::list))

@@ -157,7 +157,7 @@ pub async fn add_citizen(
     })
 }
 
-fn looks_like_email(email: &str) -> bool {
+pub(crate) fn looks_like_email(email: &str) -> bool {
     let parts: Vec<&str> = email.split('@').collect();
     email.len() <= 254
         && parts.len() == 2

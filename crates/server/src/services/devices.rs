@@ -166,12 +166,15 @@ fn summary(d: &DeviceRecord) -> Option<DeviceSummary> {
 }
 
 /// Runs housekeeping until the process ends: every `every`, forgets device-call nonces that can no
-/// longer be replayed.
+/// longer be replayed, and onboardings that expired unused a day ago.
 pub fn spawn_nonce_pruning(services: Services, every: Duration) {
     tokio::spawn(async move {
         loop {
             if let Err(e) = services.prune_nonces().await {
                 tracing::error!(error = %e, "cannot prune nonces");
+            }
+            if let Err(e) = services.prune_onboardings().await {
+                tracing::error!(error = %e, "cannot prune expired onboardings");
             }
             tokio::time::sleep(every).await;
         }

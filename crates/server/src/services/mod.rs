@@ -8,6 +8,7 @@ pub mod clerks;
 pub mod devices;
 pub mod login;
 pub mod oidc;
+pub mod onboarding;
 pub mod pairing;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,8 @@ pub struct Services {
     pub(crate) cache: Arc<Caches>,
     /// The operator's BOK-pad settings (see [`bok::BokPolicy`]).
     pub(crate) bok: bok::BokPolicy,
+    /// How long an identification code for in-person onboarding is valid.
+    pub(crate) onboarding_ttl_secs: u64,
 }
 
 impl Services {
@@ -71,7 +74,14 @@ impl Services {
             origin,
             cache: Arc::default(),
             bok: bok::BokPolicy::default(),
+            onboarding_ttl_secs: civkey_proto::onboard::ONBOARDING_TTL_SECS,
         }
+    }
+
+    /// The same flows with identification codes valid `secs` seconds instead of the default.
+    pub fn with_onboarding_ttl(mut self, secs: u64) -> Services {
+        self.onboarding_ttl_secs = secs;
+        self
     }
 
     /// The same flows with the operator's BOK-pad settings instead of the defaults.

@@ -9,6 +9,7 @@ mod clerks;
 mod devices;
 mod logins;
 mod oidc;
+mod onboarding;
 mod outbox;
 mod pairing;
 mod sessions;
@@ -21,6 +22,7 @@ pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
 };
 pub use oidc::{ClientRecord, SigningKeyRecord};
+pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::OutboxMessage;
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::{Means, WebSession};
@@ -42,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_login_requests.sql")),
     (4, include_str!("../../migrations/0004_login_means.sql")),
     (5, include_str!("../../migrations/0005_clerks_and_bok.sql")),
+    (7, include_str!("../../migrations/0007_onboarding.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -55,7 +58,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +175,16 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        // Every migration not yet applied, not only those above the highest applied one: changes
+        // developed side by side may land out of order (version 7 before 6), and each migration
+        // depends only on those numbered below it that it names.
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM civkey_schema")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>("version"))
+            .collect::<Result<_, _>>()?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO civkey_schema (version, applied_at) VALUES ($1, $2)")
@@ -275,6 +287,31 @@ pub(crate) mod tests {
         let again = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
             .await
             .unwrap();
+        assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn a_migration_that_landed_out_of_order_is_still_applied() {
+        let (store, dir) = temp_store().await;
+        // As if this database had been made before migration 5 existed, by a build with 7.
+        sqlx::query("DELETE FROM civkey_schema WHERE version = 5")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "DROP TABLE bok_unblocks; DROP TABLE bok_requests; DROP TABLE clerk_sessions; \
+             DROP TABLE clerks; ALTER TABLE citizens DROP COLUMN bok_hash; \
+             ALTER TABLE citizens DROP COLUMN bok_wrong_answers; \
+             ALTER TABLE citizens DROP COLUMN bok_blocked_at;",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        drop(store);
+        let again = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
+            .await
+            .unwrap();
+        assert!(again.list_clerks().await.unwrap().is_empty());
         assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
     }
 

@@ -23,10 +23,12 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::views::{
-    BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterView, PageContext,
+    BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterOnboardView, CounterView,
+    PageContext,
 };
 use super::{pages, rate_limited_error, url_escape, CsrfForm, Visitor};
 use crate::services::clerks::CLERK_SESSION_TTL_SECS;
+use crate::services::onboarding::{OnboardError, OnboardField, OnboardInput};
 use crate::services::ServiceError;
 use crate::store::ClerkSession;
 use crate::AppState;
@@ -48,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/counter/bok/{id}", get(live))
         .route("/counter/bok/{id}/events", get(events))
         .route("/counter/unblock", post(unblock))
+        .route("/counter/onboard", get(onboard_form).post(onboard))
 }
 
 /// The clerk behind a request: the session and its cookie token.
@@ -495,5 +498,144 @@ fn bok_events(
                     .await;
             }
         },
+    )
+}
+
+async fn onboard_form(State(state): State<AppState>, visitor: Visitor) -> Response {
+    let clerk = match require_clerk(&state, &visitor).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    visitor.page(
+        StatusCode::OK,
+        pages::counter_onboard_page(
+            &context(&visitor, Some(&clerk)),
+            &clerk.badge(),
+            &CounterOnboardView::default(),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct OnboardForm {
+    csrf: String,
+    code: String,
+    full_name: String,
+    username: String,
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    document_type: String,
+    document_number: String,
+}
+
+/// The catalogue key, arguments and status for each way onboarding can be refused.
+fn onboard_refusal(error: &OnboardError) -> (&'static str, Vec<(String, String)>, StatusCode) {
+    let invalid = |key| (key, vec![], StatusCode::BAD_REQUEST);
+    match error {
+        OnboardError::Invalid(field) => invalid(match field {
+            OnboardField::Code => "counter.onboard.error.code_invalid",
+            OnboardField::FullName => "counter.onboard.error.full_name",
+            OnboardField::Username => "counter.onboard.error.username",
+            OnboardField::Email => "counter.onboard.error.email",
+            OnboardField::Phone => "counter.onboard.error.phone",
+            OnboardField::DocumentType => "counter.onboard.error.document_type",
+            OnboardField::DocumentNumber => "counter.onboard.error.document_number",
+        }),
+        OnboardError::CodeUnknown => (
+            "counter.onboard.error.code_unknown",
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
+        OnboardError::CodeExpired => (
+            "counter.onboard.error.code_expired",
+            vec![],
+            StatusCode::GONE,
+        ),
+        OnboardError::CodeUsed => (
+            "counter.onboard.error.code_used",
+            vec![],
+            StatusCode::CONFLICT,
+        ),
+        OnboardError::UsernameTaken => (
+            "counter.onboard.error.username_taken",
+            vec![],
+            StatusCode::CONFLICT,
+        ),
+        OnboardError::DeviceTaken => (
+            "counter.onboard.error.device_taken",
+            vec![],
+            StatusCode::CONFLICT,
+        ),
+        OnboardError::RateLimited { retry_after } => {
+            let (_, args) = rate_limited_error(*retry_after);
+            (
+                "counter.onboard.error.rate_limited",
+                args,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        }
+        OnboardError::Failed(_) => (
+            "portal.error.internal",
+            vec![],
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+    }
+}
+
+async fn onboard(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<OnboardForm>,
+) -> Response {
+    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let input = OnboardInput {
+        code: form.code,
+        full_name: form.full_name,
+        username: form.username,
+        email: form.email,
+        phone: form.phone,
+        document_type: form.document_type,
+        document_number: form.document_number,
+    };
+    let result = state
+        .services()
+        .onboard_citizen(&clerk.session, &input, &visitor.address)
+        .await;
+    let (status, view) = match result {
+        Ok(done) => (
+            StatusCode::OK,
+            CounterOnboardView {
+                done: Some((done.full_name, done.username, done.device_name)),
+                ..CounterOnboardView::default()
+            },
+        ),
+        Err(error) => {
+            if let OnboardError::Failed(e) = &error {
+                tracing::error!(error = %e, "onboarding at the counter failed");
+            }
+            let (key, args, status) = onboard_refusal(&error);
+            // The document number is not shown again: it is typed anew from the document.
+            let input = OnboardInput {
+                document_number: String::new(),
+                ..input
+            };
+            (
+                status,
+                CounterOnboardView {
+                    input,
+                    error: Some((key.to_string(), args)),
+                    done: None,
+                },
+            )
+        }
+    };
+    visitor.page(
+        status,
+        pages::counter_onboard_page(&context(&visitor, Some(&clerk)), &clerk.badge(), &view),
     )
 }

@@ -20,7 +20,9 @@ use super::views::{
 use crate::escape_html as esc;
 
 mod counter;
-pub use counter::{counter_bok_page, counter_error_page, counter_login_page, counter_page};
+pub use counter::{
+    counter_bok_page, counter_error_page, counter_login_page, counter_onboard_page, counter_page,
+};
 
 /// Where the lead's routes serve the assets.
 const STYLESHEET: &str = "/static/portal.css";

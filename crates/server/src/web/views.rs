@@ -255,3 +255,14 @@ pub struct BokLiveView {
     /// Where it stands as the page is drawn.
     pub status: civkey_proto::bok::BokCounterEvent,
 }
+
+/// `GET`/`POST /counter/onboard`: the "Onboard a new citizen" form, or its result.
+#[derive(Debug, Clone, Default)]
+pub struct CounterOnboardView {
+    /// What was typed (kept on an error; empty on a fresh form).
+    pub input: crate::services::onboarding::OnboardInput,
+    /// An error as a catalogue key (`counter.onboard.error.code_unknown`) and its arguments.
+    pub error: Option<(String, Vec<(String, String)>)>,
+    /// After success: the citizen's full name, username and the mobile key's name.
+    pub done: Option<(String, String, String)>,
+}

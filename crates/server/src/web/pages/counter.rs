@@ -11,7 +11,10 @@ use super::{
     site_header, split_placeholder, Scripts,
 };
 use crate::escape_html as esc;
-use crate::web::views::{BokLiveView, ClerkBadge, CounterLoginView, CounterView, PageContext};
+use crate::services::onboarding::DOCUMENT_TYPES;
+use crate::web::views::{
+    BokLiveView, ClerkBadge, CounterLoginView, CounterOnboardView, CounterView, PageContext,
+};
 
 /// The counter's header: the brand linking to `/counter`, and the clerk with the office and a
 /// log-out form (none on the login page).
@@ -129,6 +132,15 @@ pub fn counter_page(ctx: &PageContext, clerk: &ClerkBadge, view: &CounterView) -
     if view.not_found {
         main.push_str(&message_box(l, "counter.error.not_found", &[], true));
     }
+    main.push_str(&format!(
+        "<section class=\"card\" aria-labelledby=\"onboard-heading\">\n\
+         <h2 id=\"onboard-heading\">{heading}</h2>\n<p class=\"hint\">{hint}</p>\n\
+         <p class=\"links\"><a class=\"button secondary\" href=\"/counter/onboard\">{link}</a></p>\n\
+         </section>\n",
+        heading = esc(tr(l, "counter.onboard.title")),
+        hint = esc(tr(l, "counter.onboard.link_hint")),
+        link = esc(tr(l, "counter.onboard.link")),
+    ));
     if let Some(c) = &view.citizen {
         let bok_state = if c.blocked {
             format!(
@@ -340,6 +352,175 @@ pub fn counter_bok_page(ctx: &PageContext, clerk: &ClerkBadge, view: &BokLiveVie
     )
 }
 
+/// One text field of the onboarding form, with an optional hint below its label.
+fn onboard_field(
+    l: civkey_i18n::Locale,
+    name: &str,
+    label_key: &str,
+    hint_key: Option<&str>,
+    value: &str,
+    extra: &str,
+) -> String {
+    let hint = match hint_key {
+        Some(key) => format!(
+            "<p class=\"hint\" id=\"onboard-{name}-hint\">{}</p>",
+            esc(tr(l, key))
+        ),
+        None => String::new(),
+    };
+    let described = if hint_key.is_some() {
+        format!(" aria-describedby=\"onboard-{name}-hint\"")
+    } else {
+        String::new()
+    };
+    format!(
+        "<div class=\"field\"><label for=\"onboard-{name}\">{label}</label>{hint}\
+         <input id=\"onboard-{name}\" name=\"{name}\" value=\"{value}\"{described} {extra}></div>\n",
+        label = esc(tr(l, label_key)),
+        value = esc(value),
+    )
+}
+
+/// `GET /counter/onboard`: "Onboard a new citizen" — the identification code from the app, the
+/// citizen's details and the identity document checked; after a `POST`, the result.
+pub fn counter_onboard_page(
+    ctx: &PageContext,
+    clerk: &ClerkBadge,
+    view: &CounterOnboardView,
+) -> String {
+    let l = ctx.locale;
+    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
+    let mut main = format!(
+        "<h1>{title}</h1>\n<p class=\"lead\">{intro}</p>\n",
+        title = esc(tr(l, "counter.onboard.title")),
+        intro = esc(tr(l, "counter.onboard.intro")),
+    );
+    if let Some((name, username, device)) = &view.done {
+        main.push_str(&format!(
+            "<section class=\"card outcome success\" aria-labelledby=\"onboard-done-heading\" \
+             role=\"status\">\n\
+             <h2 id=\"onboard-done-heading\" class=\"outcome-title\">{done}</h2>\n\
+             <p>{text}</p>\n\
+             <p class=\"links\"><a class=\"button primary\" href=\"/counter/onboard\">{another}</a> \
+             <a class=\"button secondary\" href=\"/counter?username={user_q}\">{back}</a></p>\n\
+             </section>\n",
+            done = esc(&tr_args(
+                l,
+                "counter.onboard.done",
+                &[("name", name), ("device", device)]
+            )),
+            text = esc(&tr_args(
+                l,
+                "counter.onboard.done_text",
+                &[("username", username)]
+            )),
+            another = esc(tr(l, "counter.onboard.another")),
+            user_q = esc(
+                &percent_encoding::utf8_percent_encode(
+                    username,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+                .to_string()
+            ),
+            back = esc(tr(l, "counter.back")),
+        ));
+        return counter_document(
+            ctx,
+            Some(clerk),
+            tr(l, "counter.onboard.title"),
+            &main,
+            Scripts::None,
+        );
+    }
+    main.push_str(&login_message(l, view.error.as_ref()));
+    let input = &view.input;
+    let options: String = DOCUMENT_TYPES
+        .iter()
+        .map(|t| {
+            format!(
+                "<option value=\"{t}\"{selected}>{label}</option>",
+                selected = if input.document_type == *t {
+                    " selected"
+                } else {
+                    ""
+                },
+                label = esc(tr(l, &format!("counter.onboard.document.{t}"))),
+            )
+        })
+        .collect();
+    main.push_str(&format!(
+        "<section class=\"card\">\n\
+         <form method=\"post\" action=\"/counter/onboard\" class=\"form\">\n{csrf}\
+         {code}{full_name}{username}{email}{phone}\
+         <div class=\"field\"><label for=\"onboard-document_type\">{l_doc}</label>\
+         <select id=\"onboard-document_type\" name=\"document_type\" required>\
+         <option value=\"\">{choose}</option>{options}</select></div>\n\
+         {number}\
+         <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
+         </form>\n</section>\n",
+        code = onboard_field(
+            l,
+            "code",
+            "counter.onboard.code",
+            Some("counter.onboard.code_hint"),
+            &input.code,
+            "type=\"text\" class=\"code-input\" autocomplete=\"off\" autocapitalize=\"characters\" \
+             spellcheck=\"false\" maxlength=\"16\" required"
+        ),
+        full_name = onboard_field(
+            l,
+            "full_name",
+            "counter.onboard.full_name",
+            None,
+            &input.full_name,
+            "type=\"text\" autocomplete=\"off\" maxlength=\"100\" required"
+        ),
+        username = onboard_field(
+            l,
+            "username",
+            "counter.onboard.username",
+            Some("counter.onboard.username_hint"),
+            &input.username,
+            "type=\"text\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\" \
+             maxlength=\"32\" required"
+        ),
+        email = onboard_field(
+            l,
+            "email",
+            "counter.onboard.email",
+            None,
+            &input.email,
+            "type=\"email\" autocomplete=\"off\" maxlength=\"254\" required"
+        ),
+        phone = onboard_field(
+            l,
+            "phone",
+            "counter.onboard.phone",
+            None,
+            &input.phone,
+            "type=\"tel\" autocomplete=\"off\" maxlength=\"20\""
+        ),
+        l_doc = esc(tr(l, "counter.onboard.document_type")),
+        choose = esc(tr(l, "counter.onboard.document.choose")),
+        number = onboard_field(
+            l,
+            "document_number",
+            "counter.onboard.document_number",
+            Some("counter.onboard.document_number_hint"),
+            &input.document_number,
+            "type=\"text\" autocomplete=\"off\" spellcheck=\"false\" maxlength=\"30\" required"
+        ),
+        submit = esc(tr(l, "counter.onboard.submit")),
+    ));
+    counter_document(
+        ctx,
+        Some(clerk),
+        tr(l, "counter.onboard.title"),
+        &main,
+        Scripts::None,
+    )
+}
+
 /// An error at the counter: the status and a translated message (`counter.*` or `portal.error.*`),
 /// with the way back to the counter.
 pub fn counter_error_page(
@@ -485,6 +666,44 @@ pub(super) mod tests {
                 counter_bok_page(clerk_ctx, &clerk(), &live(status)),
             ));
         }
+        let typed = crate::services::onboarding::OnboardInput {
+            code: "K7QM-X2PD-9R".to_string(),
+            full_name: "Jana Nováková".to_string(),
+            username: "jana".to_string(),
+            email: "jana@example.cz".to_string(),
+            document_type: "id_card".to_string(),
+            ..Default::default()
+        };
+        for (name, view) in [
+            ("fresh", CounterOnboardView::default()),
+            (
+                "refused",
+                CounterOnboardView {
+                    input: typed,
+                    error: Some((
+                        "counter.onboard.error.rate_limited".to_string(),
+                        vec![("seconds".to_string(), "30".to_string())],
+                    )),
+                    done: None,
+                },
+            ),
+            (
+                "done",
+                CounterOnboardView {
+                    done: Some((
+                        "Jana Nováková".to_string(),
+                        "jana".to_string(),
+                        "Pixel 8".to_string(),
+                    )),
+                    ..CounterOnboardView::default()
+                },
+            ),
+        ] {
+            pages.push((
+                format!("counter onboard {name} {tag}"),
+                counter_onboard_page(clerk_ctx, &clerk(), &view),
+            ));
+        }
         pages.push((
             format!("counter error {tag}"),
             counter_error_page(clerk_ctx, Some(&clerk()), 404, "counter.error.gone"),
@@ -611,6 +830,54 @@ pub(super) mod tests {
         let section = &section[..section.find("</section>").unwrap()];
         assert!(!section.contains("<form"));
         assert!(section.contains("href=\"/counter?username=jana\""));
+    }
+
+    #[test]
+    fn the_onboarding_form_posts_every_field_with_the_token_and_keeps_what_was_typed() {
+        let view = CounterOnboardView {
+            input: crate::services::onboarding::OnboardInput {
+                code: "k7qm x2pd 9r".to_string(),
+                full_name: "<b>Jana</b>".to_string(),
+                document_type: "passport".to_string(),
+                ..Default::default()
+            },
+            error: Some(("counter.onboard.error.code_unknown".to_string(), vec![])),
+            done: None,
+        };
+        let html = counter_onboard_page(&ctx(Locale::En, "/counter/onboard"), &clerk(), &view);
+        assert!(html.contains("<form method=\"post\" action=\"/counter/onboard\""));
+        assert!(html.contains(&format!("name=\"csrf\" value=\"{TOKEN}\"")));
+        for name in [
+            "code",
+            "full_name",
+            "username",
+            "email",
+            "phone",
+            "document_type",
+            "document_number",
+        ] {
+            assert!(html.contains(&format!("name=\"{name}\"")), "{name}");
+        }
+        assert!(html.contains("value=\"k7qm x2pd 9r\""));
+        assert!(html.contains("value=\"&lt;b&gt;Jana&lt;/b&gt;\""));
+        assert!(html.contains("<option value=\"passport\" selected>Passport</option>"));
+        assert!(html.contains("role=\"alert\"><p>No app is waiting with this identification code."));
+        let done = CounterOnboardView {
+            done: Some((
+                "Jana Nováková".to_string(),
+                "jana".to_string(),
+                "Pixel 8".to_string(),
+            )),
+            ..CounterOnboardView::default()
+        };
+        let html = counter_onboard_page(&ctx(Locale::En, "/counter/onboard"), &clerk(), &done);
+        assert!(
+            html.contains("Onboarded: Jana Nováková, mobile key Pixel 8"),
+            "{html}"
+        );
+        assert!(!html.contains("<form method=\"post\" action=\"/counter/onboard\""));
+        let cs = counter_onboard_page(&ctx(Locale::Cs, "/counter/onboard"), &clerk(), &done);
+        assert!(cs.contains("Účet založen: Jana Nováková, mobilní klíč Pixel 8"));
     }
 
     #[test]

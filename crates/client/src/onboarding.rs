@@ -1,0 +1,229 @@
+//! In-person onboarding: a citizen with no account yet gets one at an office counter (Czech POINT),
+//! and this device becomes its mobile key.
+//!
+//! 1. Make the device key in the keystore; it is deleted again unless the flow ends with the
+//!    identity stored (also when the [`PendingOnboarding`] is simply dropped).
+//! 2. Start onboarding at the server with the public key and a proof of possession; show the
+//!    identification code it answers, large and grouped (`K7QM-X2PD-9R`).
+//! 3. A clerk checks the citizen's identity document and types the code with their details.
+//! 4. Wait for that (long polls) and store the identity exactly as after pairing, so logging in,
+//!    the BOK-pad and everything else work the same.
+//!
+//! For an app: [`Profile::begin_onboarding`] gives the code to show at once; keep the
+//! [`PendingOnboarding`] and call [`PendingOnboarding::finish`], which returns the stored
+//! [`Identity`] once the clerk is done (or [`ClientError::OnboardingExpired`]). Dropping it, or
+//! the future, abandons the onboarding and deletes the new key.
+
+use civkey_proto::ids::OnboardingId;
+use civkey_proto::onboard::{IdentificationCode, OnboardStartResponse, OnboardStatus};
+use civkey_proto::sign::DevicePublicKey;
+use civkey_proto::{ErrorCode, Origin};
+use serde::Serialize;
+
+use crate::keystore::KeyRef;
+use crate::pairing::{NewKey, EXPIRY_GRACE_SECS};
+use crate::profile::{Identity, Profile};
+use crate::server_api::{ApiFailure, DeviceDescription, ServerApi, StoredKey};
+use crate::ClientError;
+
+/// What the app shows while it waits for the clerk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OnboardingStarted {
+    /// The server.
+    pub origin: Origin,
+    /// The code to show at the counter (serialised grouped, `K7QM-X2PD-9R`).
+    pub identification_code: IdentificationCode,
+    /// When the code expires (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// A started onboarding: the code is known, no clerk has entered it yet. Dropping it abandons the
+/// onboarding and deletes the new key. It holds its own handle on the profile (a cheap clone), so
+/// an app can keep it between two of its commands.
+pub struct PendingOnboarding {
+    api: ServerApi,
+    onboarding_id: OnboardingId,
+    response: OnboardStartResponse,
+    new_key: NewKey,
+    key_ref: KeyRef,
+    public_key: DevicePublicKey,
+    device_name: String,
+    /// What to show the citizen.
+    pub started: OnboardingStarted,
+}
+
+impl Profile {
+    /// Onboards this device at `origin`: calls `on_code` with the identification code to show at
+    /// the office counter, then waits for the clerk and returns the stored identity. On any error,
+    /// nothing is stored and the new key is deleted again.
+    pub async fn onboard(
+        &self,
+        origin: &Origin,
+        device: &DeviceDescription,
+        on_code: impl FnOnce(&OnboardingStarted),
+    ) -> Result<Identity, ClientError> {
+        let pending = self.begin_onboarding(origin, device).await?;
+        on_code(&pending.started);
+        pending.finish().await
+    }
+
+    /// The first half of [`Profile::onboard`]: makes the key and starts onboarding at `origin`.
+    pub async fn begin_onboarding(
+        &self,
+        origin: &Origin,
+        device: &DeviceDescription,
+    ) -> Result<PendingOnboarding, ClientError> {
+        let api = self.server(origin)?;
+        let key_ref = KeyRef::generate(self.profile_id(), "device");
+        let public_key = self.store().create_signing_key(&key_ref)?;
+        let new_key = NewKey {
+            profile: self.clone(),
+            key: Some(key_ref.clone()),
+        };
+        let key = StoredKey {
+            store: self.store(),
+            key: &key_ref,
+            public_key: public_key.clone(),
+        };
+        let response = api
+            .start_onboarding(&key, device, self.clock().now())
+            .await
+            .map_err(onboarding_error)?;
+        let started = OnboardingStarted {
+            origin: origin.clone(),
+            identification_code: response.identification_code.clone(),
+            expires_at: response.expires_at,
+        };
+        Ok(PendingOnboarding {
+            api,
+            onboarding_id: response.onboarding_id,
+            response,
+            new_key,
+            key_ref,
+            public_key,
+            device_name: device.name.as_str().to_string(),
+            started,
+        })
+    }
+}
+
+impl PendingOnboarding {
+    /// The second half of [`Profile::onboard`]: waits for the clerk and stores the identity.
+    pub async fn finish(self) -> Result<Identity, ClientError> {
+        let PendingOnboarding {
+            api,
+            onboarding_id,
+            response,
+            new_key,
+            key_ref,
+            public_key,
+            device_name,
+            started,
+        } = self;
+        let profile = &new_key.profile;
+        let outcome = loop {
+            let outcome = api
+                .onboarding_outcome(&onboarding_id, &response.claim_token)
+                .await
+                .map_err(onboarding_error)?;
+            match outcome.status {
+                OnboardStatus::Completed => break outcome,
+                OnboardStatus::Expired => return Err(ClientError::OnboardingExpired),
+                OnboardStatus::Waiting => {
+                    let deadline = response.expires_at.max(outcome.expires_at);
+                    if profile.clock().now() > deadline.saturating_add(EXPIRY_GRACE_SECS) {
+                        return Err(ClientError::OnboardingExpired);
+                    }
+                }
+            }
+        };
+        let device_id = outcome.device_id.ok_or_else(|| {
+            ClientError::Api(ApiFailure::Garbage(
+                "a completed onboarding without a device id".into(),
+            ))
+        })?;
+        let identity = Identity {
+            origin: started.origin,
+            device_id,
+            device_name,
+            account_name: outcome.account_name,
+            paired_at: profile.clock().now(),
+            public_key,
+            key: key_ref,
+        };
+        if let Err(error) = profile.add(identity.clone()) {
+            // The server has the key but we cannot remember it: disconnect it there before the
+            // key is deleted here, so no half-made mobile key is left on either side.
+            let _ = profile.disconnect_at_server(&identity).await;
+            return Err(error);
+        }
+        new_key.keep();
+        Ok(identity)
+    }
+}
+
+/// The server's onboarding refusals as the app names them.
+fn onboarding_error(failure: ApiFailure) -> ClientError {
+    match failure.code() {
+        Some(ErrorCode::OnboardingExpired) => ClientError::OnboardingExpired,
+        _ => ClientError::from(failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::KeyStoreError;
+
+    /// A keystore that is there but says no (locked, access denied).
+    struct Refusing;
+
+    impl crate::keystore::KeyStore for Refusing {
+        fn name(&self) -> &'static str {
+            "refusing"
+        }
+        fn put_secret(&self, _: &KeyRef, _: &[u8]) -> Result<(), KeyStoreError> {
+            Err(KeyStoreError::Refused("the collection is locked".into()))
+        }
+        fn get_secret(&self, key: &KeyRef) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyStoreError> {
+            Err(KeyStoreError::Missing(key.clone()))
+        }
+        fn delete(&self, _: &KeyRef) -> Result<(), KeyStoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusing_keystore_stops_onboarding_before_the_server_hears_of_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = Origin::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "civkey-onboard-refusing-{}-{port}",
+            std::process::id()
+        ));
+        let profile = Profile::open(&dir, std::sync::Arc::new(Refusing)).unwrap();
+        let err = profile
+            .onboard(&origin, &crate::this_computer().unwrap(), |_| {
+                panic!("no code")
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::KeyStore(KeyStoreError::Refused(_))),
+            "{err:?}"
+        );
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "the server was contacted");
+        assert!(profile.identities().unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_expired_code_is_described_with_what_to_do() {
+        let text = ClientError::OnboardingExpired.describe(civkey_i18n::Locale::En);
+        assert!(text.contains("civkey onboard SERVER"), "{text}");
+        assert_eq!(ClientError::OnboardingExpired.code(), "onboarding_expired");
+    }
+}
