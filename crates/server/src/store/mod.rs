@@ -8,6 +8,7 @@ mod citizens;
 mod clerks;
 mod devices;
 mod logins;
+mod notify;
 mod oidc;
 mod outbox;
 mod pairing;
@@ -20,8 +21,9 @@ pub use devices::{DeviceRecord, NewDevice};
 pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
 };
+pub use notify::{ContactFlags, NewEvent, StoredEvent};
 pub use oidc::{ClientRecord, SigningKeyRecord};
-pub use outbox::OutboxMessage;
+pub use outbox::{OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::{Means, WebSession};
 
@@ -42,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_login_requests.sql")),
     (4, include_str!("../../migrations/0004_login_means.sql")),
     (5, include_str!("../../migrations/0005_clerks_and_bok.sql")),
+    (6, include_str!("../../migrations/0006_notifications.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -55,7 +58,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
