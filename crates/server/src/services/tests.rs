@@ -1552,3 +1552,4 @@ mod login {
 }
 
 mod bok;
+mod notify;
