@@ -129,6 +129,21 @@ impl Store {
         Ok(true)
     }
 
+    /// Sets (or with `None` removes) the citizen's phone number for SMS. False for an unknown
+    /// citizen.
+    pub async fn set_phone(
+        &self,
+        citizen_id: &str,
+        phone: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE citizens SET phone = $2 WHERE id = $1")
+            .bind(citizen_id)
+            .bind(phone)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Sets (or with `None` removes) a connected device's push endpoint. False when there is none.
     pub async fn set_push_endpoint(
         &self,
