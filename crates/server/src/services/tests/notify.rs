@@ -327,3 +327,66 @@ fn addresses_are_masked() {
         "+*** *** *** 567"
     );
 }
+
+#[tokio::test]
+async fn a_portal_login_with_password_and_totp_notifies_and_a_failed_one_does_not() {
+    use civkey_proto::otp::{totp, OtpAccount};
+    let f = fixture().await;
+    let s = &f.services;
+    let e = citizens::add_citizen(
+        &s.store,
+        T0,
+        "petr",
+        "Petr Svoboda",
+        None,
+        "petr's long password",
+    )
+    .await
+    .unwrap();
+    let d = device(s, &e.citizen_id, 1, ON, None).await;
+    let account = OtpAccount::parse_uri(&e.otpauth_uri).unwrap();
+    let code = totp(account.secret.expose(), account.algorithm, 6, 30, T0).code;
+    assert!(s
+        .login_password_totp("petr", "wrong password", &code, "127.0.0.1")
+        .await
+        .is_err());
+    assert!(kinds(s, &d).await.is_empty(), "no login, no notification");
+    s.login_password_totp("petr", "petr's long password", &code, "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(s, &d).await,
+        vec![EventKind::LoginNotification {
+            service_name: "Portál občana civkey".into(),
+            means: LoginMeans::PasswordTotp,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn connecting_and_disconnecting_a_mobile_key_is_told_to_the_other_keys() {
+    let f = fixture().await;
+    let s = &f.services;
+    let first = paired(&f, &key(1)).await;
+    let second = paired(&f, &key(2)).await;
+    s.disconnect_device(&f.citizen, &second.to_text())
+        .await
+        .unwrap();
+    let first = s.store.device(&first.to_text()).await.unwrap().unwrap();
+    let titles: Vec<String> = kinds(s, &first)
+        .await
+        .into_iter()
+        .filter_map(|k| match k {
+            EventKind::Informative { title, .. } => Some(title),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Připojen nový mobilní klíč",
+            "Připojen nový mobilní klíč",
+            "Mobilní klíč odpojen"
+        ]
+    );
+}
