@@ -156,8 +156,10 @@ enum Attempt {
     Delivered,
     /// Try again after the backoff.
     Retry(String),
-    /// Do not try again (expired, the device or its endpoint is gone).
+    /// Not attempted, and not to be (expired, the device or its endpoint changed).
     GiveUp(String),
+    /// Attempted, and not to be tried again (the push endpoint is gone).
+    Gone(String),
 }
 
 impl Delivery {
@@ -289,7 +291,7 @@ impl Delivery {
                 {
                     tracing::error!(error = %e, "cannot clear a push endpoint that is gone");
                 }
-                Attempt::GiveUp(format!(
+                Attempt::Gone(format!(
                     "the push endpoint is gone (HTTP {status}); it was removed from the device"
                 ))
             }
@@ -323,6 +325,10 @@ pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
                 (false, services.store.mark_failed(&message.id, &error, now + wait).await)
             }
             Attempt::GiveUp(error) => {
+                tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
+                (false, services.store.mark_given_up(&message.id, &error, now).await)
+            }
+            Attempt::Gone(error) => {
                 tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
                 let counted = services.store.mark_failed(&message.id, &error, now).await;
                 (false, match counted {
@@ -496,9 +502,46 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_push_past_its_expiry_is_given_up_without_being_sent() {
+        let (services, clock, _dir) = services_at(1000).await;
+        // Nothing listens there: a send would be recorded as a connection failure.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/push", closed.local_addr().unwrap());
+        drop(closed);
+        let push = OutboxMessage {
+            id: "p1".into(),
+            channel: "push".into(),
+            recipient: url.clone(),
+            subject: "bok_request".into(),
+            body: "{}".into(),
+            device_id: Some("d1".into()),
+            expires_at: Some(1120),
+            ..Default::default()
+        };
+        services.store.enqueue(&push, 1000).await.unwrap();
+        clock.advance(120);
+        let delivery = Delivery::from(Mailer::Mailbox("/dev/null".into()));
+        assert_eq!(deliver_due(&services, &delivery).await, 0);
+        let rows = services.store.outbox_to(&url).await.unwrap();
+        assert_eq!(rows[0].attempts, 0, "not attempted");
+        assert_eq!(rows[0].gave_up_at, Some(1120));
+        assert_eq!(
+            rows[0].last_error.as_deref(),
+            Some("expired before it could be delivered")
+        );
+        assert!(services
+            .store
+            .due_messages(99_999, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
     #[test]
     fn backoff_doubles_up_to_an_hour() {
         assert_eq!([backoff(0), backoff(1), backoff(2)], [5, 10, 20]);
         assert_eq!(backoff(30), 3600);
+        assert_eq!([backoff_from(1, 0), backoff_from(1, 3)], [1, 8]);
     }
 }
