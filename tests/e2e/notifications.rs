@@ -733,6 +733,24 @@ async fn the_event_stream_brings_login_notifications_resumes_and_respects_settin
     let mut resumed = Stream::new(open_stream(&server, &a, Some(&login.id)).await);
     assert_eq!(resumed.next().await.id, informative.id);
 
+    // Disconnecting the device ends its stream.
+    server
+        .state
+        .services()
+        .disconnect_device(&citizen, &b.0.to_text())
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = stream_b.response.chunk().await.unwrap() {
+            assert!(
+                !String::from_utf8_lossy(&chunk).contains("login_notification"),
+                "B never gets a login notification"
+            );
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the disconnected device's stream ended");
+
     // A Last-Event-ID that is not an id is refused clearly.
     let bad = open_stream(&server, &a, Some("yesterday")).await;
     assert_eq!(bad.status(), 400);

@@ -141,3 +141,73 @@ pub fn notifications_page(ctx: &PageContext, view: &NotificationsView) -> String
         Scripts::None,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use civkey_i18n::Locale;
+
+    use super::*;
+
+    fn ctx(locale: Locale) -> PageContext {
+        PageContext {
+            locale,
+            path: "/portal/notifications".into(),
+            csrf: Some("tok".into()),
+            citizen_name: Some("Jana".into()),
+        }
+    }
+
+    fn view() -> NotificationsView {
+        NotificationsView {
+            contacts: vec![ContactRow {
+                channel: "email",
+                address: "j***@example.cz".into(),
+                informative: false,
+            }],
+            devices: vec![DeviceSwitches {
+                id: "AAAA".into(),
+                name: "<b>Jana's phone</b>".into(),
+                informative: true,
+                login: false,
+                bok_pad: true,
+            }],
+            notice: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_form_shows_each_switch_as_saved_with_one_save_button_in_each_language() {
+        let html = notifications_page(&ctx(Locale::En), &view());
+        assert!(html.contains("action=\"/portal/notifications\""));
+        assert!(html.contains("name=\"csrf\" value=\"tok\""));
+        assert!(html.contains("E-mail j***@example.cz"));
+        assert!(
+            html.contains("name=\"email_informative\" value=\"on\">"),
+            "off"
+        );
+        assert!(html.contains("name=\"informative:AAAA\" value=\"on\" checked>"));
+        assert!(html.contains("name=\"login:AAAA\" value=\"on\">"), "off");
+        assert!(html.contains("name=\"bok_pad:AAAA\" value=\"on\" checked>"));
+        assert!(html.contains("name=\"device\" value=\"AAAA\""));
+        assert!(
+            html.contains("&lt;b&gt;Jana&#39;s phone&lt;/b&gt;"),
+            "escaped"
+        );
+        assert_eq!(
+            html.matches("type=\"submit\"").count(),
+            2,
+            "Save and Log out"
+        );
+        assert!(!html.contains("Phone (SMS)"), "no phone on the account");
+        for (locale, save) in [(Locale::Cs, "Uložit"), (Locale::Hu, "Mentés")] {
+            assert!(notifications_page(&ctx(locale), &view()).contains(save));
+        }
+        let empty = NotificationsView {
+            devices: vec![],
+            ..view()
+        };
+        assert!(notifications_page(&ctx(Locale::En), &empty)
+            .contains("No mobile key is connected yet."));
+    }
+}
