@@ -318,7 +318,7 @@ impl Services {
 
     /// The events the calling device gets after the event id `after` (`None`: every event since it
     /// was paired), in order: only its own citizen's, only those its settings let through now,
-    /// and BOK requests only until they expire. Returns them and the last id looked at (to resume
+    /// and BOK requests only while they are open (not expired, answered or blocked). Returns them and the last id looked at (to resume
     /// from, even when the last events were filtered out).
     pub async fn events_for_device(
         &self,
@@ -352,10 +352,25 @@ impl Services {
             if !(through && current) {
                 continue;
             }
-            match serde_json::from_str::<EventKind>(&kind) {
-                Ok(kind) => events.push(Event { id, at, kind }),
-                Err(e) => tracing::error!(error = %e, event = id, "a stored event is corrupt"),
+            let kind = match serde_json::from_str::<EventKind>(&kind) {
+                Ok(kind) => kind,
+                Err(e) => {
+                    tracing::error!(error = %e, event = id, "a stored event is corrupt");
+                    continue;
+                }
+            };
+            // A BOK request already answered, blocked or withdrawn is no longer asked for.
+            if let EventKind::BokRequest { request } = &kind {
+                let open = self
+                    .store
+                    .bok_request(&request.id.to_text())
+                    .await?
+                    .is_some_and(|r| r.status == "pending");
+                if !open {
+                    continue;
+                }
             }
+            events.push(Event { id, at, kind });
         }
         Ok((events, last))
     }

@@ -145,6 +145,7 @@ async fn informative_notifications_go_to_devices_email_and_sms_as_switched_on() 
     s.save_notification_settings(&f.citizen, &settings, Some(civkey_i18n::Locale::En))
         .await
         .unwrap();
+    f.clock.advance(1);
     s.notify_informative(
         &f.citizen,
         &Informative::BokUnblocked {
@@ -162,32 +163,6 @@ async fn informative_notifications_go_to_devices_email_and_sms_as_switched_on() 
         mail[1].body
     );
     assert_eq!(s.store.outbox_to("+420601234567").await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn a_bok_request_reaches_bok_pads_only_until_it_expires() {
-    let f = fixture().await;
-    let s = &f.services;
-    let pad = device(s, &f.citizen, 1, ON, Some("https://push.example.org/a")).await;
-    let not_pad = device(s, &f.citizen, 2, (true, true, false), None).await;
-    let request = civkey_proto::bok::BokRequest {
-        id: civkey_proto::ids::BokRequestId::from_bytes([9; 16]),
-        office_name: "Czech POINT".into(),
-        challenge: civkey_proto::ids::Challenge::from_bytes([8; 32]),
-        created_at: T0,
-        expires_at: T0 + 120,
-    };
-    s.notify_bok_request(&f.citizen, &request).await;
-    assert_eq!(kinds(s, &pad).await.len(), 1);
-    assert!(kinds(s, &not_pad).await.is_empty());
-    let pushed = s
-        .store
-        .outbox_to("https://push.example.org/a")
-        .await
-        .unwrap();
-    assert_eq!(pushed.len(), 1, "pushed to the pad");
-    f.clock.advance(120);
-    assert!(kinds(s, &pad).await.is_empty(), "expired: no longer sent");
 }
 
 #[tokio::test]
