@@ -473,6 +473,40 @@ async fn a_bok_request_is_pushed_with_high_urgency_and_its_remaining_lifetime() 
     assert_eq!(got[0].headers["ttl"], "120");
     let event: Event = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(event.kind, EventKind::BokRequest { request });
+
+    // The device removes its endpoint: nothing more is pushed to it.
+    let _: () = api(&server)
+        .device_call(
+            &device.0,
+            &device.1,
+            Method::POST,
+            paths::DEVICE_PUSH,
+            Some(&PushRegistrationRequest { endpoint: None }),
+        )
+        .await
+        .unwrap();
+    let stored = server
+        .store
+        .device(&device.0.to_text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.push_endpoint, None);
+    server
+        .state
+        .services()
+        .notify_login(&citizen, "Portál občana", LoginMeans::EmailCode)
+        .await;
+    assert_eq!(
+        server
+            .store
+            .outbox_to(&format!("{base}/ok"))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no new push row"
+    );
 }
 
 #[tokio::test]
