@@ -7,6 +7,7 @@ mod app_webdriver;
 mod app_window;
 mod bok_counter;
 mod client_flows;
+mod notifications;
 mod oidc_login;
 mod oidc_rp;
 mod onboarding;

@@ -190,6 +190,19 @@ impl TestServer {
     /// Starts a server that believes it is reached at `public_origin` (as behind a TLS proxy);
     /// `None` means its own `http://127.0.0.1:PORT`.
     pub async fn start_with_origin(public_origin: Option<&str>) -> Self {
+        Self::start_inner(public_origin, None).await
+    }
+
+    /// Starts a server whose delivery worker sends through `delivery` (a real SMTP server, push
+    /// endpoints, an SMS gateway) instead of the mailbox file.
+    pub async fn start_with_delivery(delivery: civkey_server::mail::Delivery) -> Self {
+        Self::start_inner(None, Some(delivery)).await
+    }
+
+    async fn start_inner(
+        public_origin: Option<&str>,
+        delivery: Option<civkey_server::mail::Delivery>,
+    ) -> Self {
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
             .await
@@ -203,10 +216,11 @@ impl TestServer {
         let clock = ManualClock::at(SystemClock.now());
         let state = AppState::with_clock(origin.clone(), store.clone(), Arc::new(clock.clone()));
         let mailbox = dir.0.join("mailbox.txt");
-        let mailer = civkey_server::mail::Mailer::Mailbox(mailbox.clone());
+        let delivery = delivery
+            .unwrap_or_else(|| civkey_server::mail::Mailer::Mailbox(mailbox.clone()).into());
         civkey_server::mail::spawn_worker(
             state.services().clone(),
-            mailer,
+            delivery,
             std::time::Duration::from_secs(1),
         );
         let app = router(state.clone());

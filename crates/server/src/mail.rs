@@ -1,6 +1,8 @@
 //! Delivering the outbox: e-mail over SMTP (lettre), or — for the demo and development — appended
-//! to a mailbox file under the data folder. A worker delivers what is due, retries failures with
-//! exponential backoff, and records every attempt.
+//! to a mailbox file under the data folder; events to the push endpoints devices registered (an
+//! HTTP POST of the event JSON, UnifiedPush / WebPush style); SMS through an HTTP gateway. A worker
+//! delivers what is due, retries failures with exponential backoff, records every attempt, and
+//! gives up only on what can no longer matter (an expired BOK request, an endpoint that is gone).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -86,11 +88,221 @@ impl Mailer {
 
 /// Seconds to wait before attempt `attempts + 1`: 5 s doubling, at most an hour.
 pub fn backoff(attempts: u64) -> u64 {
-    5u64.saturating_mul(1 << attempts.min(10)).min(3600)
+    backoff_from(DEFAULT_FIRST_RETRY_SECS, attempts)
 }
 
-/// Delivers every due message once; returns how many were delivered.
-pub async fn deliver_due(services: &Services, mailer: &Mailer) -> u64 {
+/// Seconds to wait before attempt `attempts + 1` when the first retry waits `first` seconds:
+/// doubling each time, at most an hour.
+pub fn backoff_from(first: u64, attempts: u64) -> u64 {
+    first
+        .max(1)
+        .saturating_mul(1 << attempts.min(20))
+        .min(MAX_RETRY_SECS)
+}
+
+/// The first retry's wait unless configured (`--delivery-retry-secs`).
+pub const DEFAULT_FIRST_RETRY_SECS: u64 = 5;
+/// The longest wait between two attempts.
+pub const MAX_RETRY_SECS: u64 = 3600;
+/// How long a push endpoint or the SMS gateway may take to answer unless configured.
+pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 10;
+
+/// An HTTP SMS gateway: `POST {url}` with `{"to": "+420…", "text": "…"}`, and the bearer token
+/// when one is set. Its `Debug` output never shows the token.
+#[derive(Clone)]
+pub struct SmsGateway {
+    /// The gateway's URL.
+    pub url: String,
+    /// `Authorization: Bearer …`, if the gateway wants one.
+    pub token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for SmsGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsGateway")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// Everything the delivery worker sends through: e-mail, push endpoints, the SMS gateway.
+#[derive(Clone)]
+pub struct Delivery {
+    /// Where e-mail goes.
+    pub mailer: Mailer,
+    /// The SMS gateway; without one SMS rows wait (recorded as "no SMS gateway configured").
+    pub sms: Option<SmsGateway>,
+    /// How long a push endpoint or the SMS gateway may take to answer.
+    pub http_timeout: Duration,
+    /// The first retry's wait, in seconds (then doubling, at most an hour).
+    pub first_retry_secs: u64,
+    http: reqwest::Client,
+}
+
+impl From<Mailer> for Delivery {
+    fn from(mailer: Mailer) -> Self {
+        Delivery::new(
+            mailer,
+            None,
+            Duration::from_secs(DEFAULT_HTTP_TIMEOUT_SECS),
+            DEFAULT_FIRST_RETRY_SECS,
+        )
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Delivered,
+    /// Try again after the backoff.
+    Retry(String),
+    /// Not attempted, and not to be (expired, the device or its endpoint changed).
+    GiveUp(String),
+    /// Attempted, and not to be tried again (the push endpoint is gone).
+    Gone(String),
+}
+
+impl Delivery {
+    /// Delivery through `mailer`, the SMS gateway `sms`, with `http_timeout` for each push and SMS
+    /// request and `first_retry_secs` before the first retry.
+    pub fn new(
+        mailer: Mailer,
+        sms: Option<SmsGateway>,
+        http_timeout: Duration,
+        first_retry_secs: u64,
+    ) -> Delivery {
+        // No redirects: a push endpoint or gateway cannot send the request somewhere else.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(http_timeout)
+            .connect_timeout(http_timeout)
+            .user_agent(concat!("civkey-server/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Delivery {
+            mailer,
+            sms,
+            http_timeout,
+            first_retry_secs,
+            http,
+        }
+    }
+
+    async fn attempt(&self, services: &Services, m: &OutboxMessage, now: u64) -> Attempt {
+        if m.expires_at.is_some_and(|t| now >= t) {
+            return Attempt::GiveUp("expired before it could be delivered".into());
+        }
+        let result = match m.channel.as_str() {
+            "email" => self.mailer.send(m).await,
+            "sms" => self.send_sms(m).await,
+            "push" => return self.push(services, m, now).await,
+            other => Err(format!("no delivery for channel {other}")),
+        };
+        match result {
+            Ok(()) => Attempt::Delivered,
+            Err(e) => Attempt::Retry(e),
+        }
+    }
+
+    /// Describes a failed HTTP request without its URL (a push endpoint is a capability).
+    fn http_error(&self, what: &str, e: reqwest::Error) -> String {
+        if e.is_timeout() {
+            format!(
+                "{what} did not answer within {} s (timeout)",
+                self.http_timeout.as_secs_f32()
+            )
+        } else if e.is_connect() {
+            format!("{what} is unreachable (connection failed)")
+        } else {
+            format!("{what} failed: {}", e.without_url())
+        }
+    }
+
+    async fn send_sms(&self, m: &OutboxMessage) -> Result<(), String> {
+        let Some(gateway) = &self.sms else {
+            return Err("no SMS gateway configured".into());
+        };
+        let mut request = self
+            .http
+            .post(&gateway.url)
+            .json(&serde_json::json!({ "to": m.recipient, "text": m.body }));
+        if let Some(token) = &gateway.token {
+            request = request.bearer_auth(token.as_str());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.http_error("the SMS gateway", e))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("the SMS gateway answered HTTP {}", status.as_u16()))
+        }
+    }
+
+    /// POSTs the event JSON to the device's push endpoint (WebPush-style `TTL` and `Urgency`).
+    async fn push(&self, services: &Services, m: &OutboxMessage, now: u64) -> Attempt {
+        let Some(device_id) = &m.device_id else {
+            return Attempt::GiveUp("a push row without a device".into());
+        };
+        match services.store.device(device_id).await {
+            Ok(Some(d)) if d.disconnected_at.is_none() => {
+                if d.push_endpoint.as_deref() != Some(m.recipient.as_str()) {
+                    return Attempt::GiveUp(
+                        "the device changed or removed its push endpoint".into(),
+                    );
+                }
+            }
+            Ok(_) => return Attempt::GiveUp("the device was disconnected".into()),
+            Err(e) => return Attempt::Retry(format!("cannot read the device: {e}")),
+        }
+        let ttl = m
+            .expires_at
+            .map_or(crate::services::notify::PUSH_TTL_SECS, |t| {
+                t.saturating_sub(now)
+            });
+        let urgency = if m.subject == "bok_request" {
+            "high"
+        } else {
+            "normal"
+        };
+        let sent = self
+            .http
+            .post(&m.recipient)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("TTL", ttl.to_string())
+            .header("Urgency", urgency)
+            .body(m.body.clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(self.http_error("the push endpoint", e)),
+        };
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => Attempt::Delivered,
+            404 | 410 => {
+                if let Err(e) = services
+                    .store
+                    .clear_push_endpoint(device_id, &m.recipient)
+                    .await
+                {
+                    tracing::error!(error = %e, "cannot clear a push endpoint that is gone");
+                }
+                Attempt::Gone(format!(
+                    "the push endpoint is gone (HTTP {status}); it was removed from the device"
+                ))
+            }
+            _ => Attempt::Retry(format!("the push endpoint answered HTTP {status}")),
+        }
+    }
+}
+
+/// Delivers every due message once (concurrently); returns how many were delivered. Each attempt
+/// is recorded: delivered, failed with its error and the next attempt's time, or given up.
+pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
     let now = services.clock.now();
     let due = match services.store.due_messages(now, 50).await {
         Ok(due) => due,
@@ -99,39 +311,49 @@ pub async fn deliver_due(services: &Services, mailer: &Mailer) -> u64 {
             return 0;
         }
     };
-    let mut delivered = 0;
-    for message in due {
-        let result = match message.channel.as_str() {
-            "email" => mailer.send(&message).await,
-            other => Err(format!("no delivery for channel {other}")),
-        };
+    let attempts = due.iter().map(|message| async move {
+        let attempt = delivery.attempt(services, message, now).await;
         let now = services.clock.now();
-        let recorded = match result {
-            Ok(()) => {
-                delivered += 1;
-                tracing::info!(id = %message.id, "message delivered");
-                services.store.mark_delivered(&message.id, now).await
+        let (delivered, recorded) = match attempt {
+            Attempt::Delivered => {
+                tracing::info!(id = %message.id, channel = %message.channel, "message delivered");
+                (true, services.store.mark_delivered(&message.id, now).await)
             }
-            Err(error) => {
-                let next = now + backoff(message.attempts);
-                tracing::warn!(id = %message.id, %error, retry_in = next - now, "delivery failed");
-                services.store.mark_failed(&message.id, &error, next).await
+            Attempt::Retry(error) => {
+                let wait = backoff_from(delivery.first_retry_secs, message.attempts);
+                tracing::warn!(id = %message.id, channel = %message.channel, %error, retry_in = wait, "delivery failed");
+                (false, services.store.mark_failed(&message.id, &error, now + wait).await)
+            }
+            Attempt::GiveUp(error) => {
+                tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
+                (false, services.store.mark_given_up(&message.id, &error, now).await)
+            }
+            Attempt::Gone(error) => {
+                tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
+                let counted = services.store.mark_failed(&message.id, &error, now).await;
+                (false, match counted {
+                    Ok(()) => services.store.mark_given_up(&message.id, &error, now).await,
+                    Err(e) => Err(e),
+                })
             }
         };
         if let Err(e) = recorded {
             tracing::error!(error = %e, "cannot record a delivery attempt");
         }
-    }
-    delivered
+        delivered
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    results.into_iter().filter(|d| *d).count() as u64
 }
 
 /// Runs the delivery worker until the process ends: delivers what is due, then waits for a new
 /// message (the change signal) or at most `poll` for retries that come due.
-pub fn spawn_worker(services: Services, mailer: Mailer, poll: Duration) {
+pub fn spawn_worker(services: Services, delivery: impl Into<Delivery>, poll: Duration) {
+    let delivery = delivery.into();
     tokio::spawn(async move {
         loop {
             let mut wake = services.signal.subscribe(OUTBOX_KEY);
-            deliver_due(&services, &mailer).await;
+            deliver_due(&services, &delivery).await;
             wake.changed(poll).await;
         }
     });
@@ -199,7 +421,7 @@ mod tests {
             recipient: "jana@example.cz".into(),
             subject: "Your code".into(),
             body: "Your code is 123456.".into(),
-            attempts: 0,
+            ..Default::default()
         }
     }
 
@@ -209,7 +431,7 @@ mod tests {
         let (url, mut received) = smtp_server().await;
         let mailer = Mailer::smtp(&url, "civkey <noreply@civkey.invalid>").unwrap();
         services.store.enqueue(&message("m1"), 1000).await.unwrap();
-        assert_eq!(deliver_due(&services, &mailer).await, 1);
+        assert_eq!(deliver_due(&services, &Delivery::from(mailer)).await, 1);
         let data = received.recv().await.unwrap();
         assert!(
             data.contains("Subject: Your code") && data.contains("Your code is 123456."),
@@ -239,7 +461,7 @@ mod tests {
         )
         .unwrap();
         services.store.enqueue(&message("m1"), 1000).await.unwrap();
-        assert_eq!(deliver_due(&services, &down).await, 0);
+        assert_eq!(deliver_due(&services, &Delivery::from(down)).await, 0);
         assert!(
             services
                 .store
@@ -260,7 +482,7 @@ mod tests {
         let (url, mut received) = smtp_server().await;
         let up = Mailer::smtp(&url, "noreply@civkey.invalid").unwrap();
         clock.advance(backoff(0));
-        assert_eq!(deliver_due(&services, &up).await, 1);
+        assert_eq!(deliver_due(&services, &Delivery::from(up)).await, 1);
         assert!(received.recv().await.unwrap().contains("123456"));
     }
 
@@ -270,7 +492,7 @@ mod tests {
         let path = dir.0.join("mailbox.txt");
         services.store.enqueue(&message("m1"), 1000).await.unwrap();
         assert_eq!(
-            deliver_due(&services, &Mailer::Mailbox(path.clone())).await,
+            deliver_due(&services, &Delivery::from(Mailer::Mailbox(path.clone()))).await,
             1
         );
         let text = std::fs::read_to_string(path).unwrap();
@@ -280,9 +502,46 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_push_past_its_expiry_is_given_up_without_being_sent() {
+        let (services, clock, _dir) = services_at(1000).await;
+        // Nothing listens there: a send would be recorded as a connection failure.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/push", closed.local_addr().unwrap());
+        drop(closed);
+        let push = OutboxMessage {
+            id: "p1".into(),
+            channel: "push".into(),
+            recipient: url.clone(),
+            subject: "bok_request".into(),
+            body: "{}".into(),
+            device_id: Some("d1".into()),
+            expires_at: Some(1120),
+            ..Default::default()
+        };
+        services.store.enqueue(&push, 1000).await.unwrap();
+        clock.advance(120);
+        let delivery = Delivery::from(Mailer::Mailbox("/dev/null".into()));
+        assert_eq!(deliver_due(&services, &delivery).await, 0);
+        let rows = services.store.outbox_to(&url).await.unwrap();
+        assert_eq!(rows[0].attempts, 0, "not attempted");
+        assert_eq!(rows[0].gave_up_at, Some(1120));
+        assert_eq!(
+            rows[0].last_error.as_deref(),
+            Some("expired before it could be delivered")
+        );
+        assert!(services
+            .store
+            .due_messages(99_999, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
     #[test]
     fn backoff_doubles_up_to_an_hour() {
         assert_eq!([backoff(0), backoff(1), backoff(2)], [5, 10, 20]);
         assert_eq!(backoff(30), 3600);
+        assert_eq!([backoff_from(1, 0), backoff_from(1, 3)], [1, 8]);
     }
 }

@@ -59,6 +59,26 @@ struct ServeArgs {
     /// (1–20; default 5).
     #[arg(long, env = "CIVKEY_BOK_MAX_WRONG_ANSWERS")]
     bok_max_wrong_answers: Option<u32>,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+}
+
+/// How notifications are delivered (push endpoints, SMS, retries).
+#[derive(Args, Clone)]
+struct DeliveryArgs {
+    /// An HTTP SMS gateway: POST {"to", "text"} as JSON. Without one, SMS notifications wait in the
+    /// outbox (recorded as "no SMS gateway configured").
+    #[arg(long, env = "CIVKEY_SMS_GATEWAY_URL")]
+    sms_gateway_url: Option<String>,
+    /// Seconds before the first retry of a failed delivery; then doubling, at most an hour
+    /// (default 5).
+    #[arg(long, env = "CIVKEY_DELIVERY_RETRY_SECS", default_value_t = mail::DEFAULT_FIRST_RETRY_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    delivery_retry_secs: u64,
+    /// Seconds a push endpoint or the SMS gateway may take to answer (default 10).
+    #[arg(long, env = "CIVKEY_DELIVERY_TIMEOUT_SECS", default_value_t = mail::DEFAULT_HTTP_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    delivery_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -216,8 +236,8 @@ async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
 
     match cli.command {
-        Command::Serve(_) => serve(&config, store, false).await,
-        Command::Demo(_) => serve(&config, store, true).await,
+        Command::Serve(a) => serve(&config, &a.delivery, store, false).await,
+        Command::Demo(a) => serve(&config, &a.delivery, store, true).await,
         Command::Citizen(CitizenCommand::Add {
             username,
             name,
@@ -402,7 +422,12 @@ fn refusal(e: ServiceError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    delivery: &DeliveryArgs,
+    store: Store,
+    demo: bool,
+) -> anyhow::Result<()> {
     let policy = config.bok_policy()?;
     let onboarding_ttl = config.onboarding_ttl()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -461,9 +486,36 @@ async fn serve(config: &Config, store: Store, demo: bool) -> anyhow::Result<()> 
             .with_bok_policy(policy)
             .with_onboarding_ttl(onboarding_ttl),
     );
+    let sms = match &delivery.sms_gateway_url {
+        Some(url) => {
+            let parsed = url::Url::parse(url).context("invalid --sms-gateway-url")?;
+            let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                bail!("the SMS gateway must be https (plain http only on this computer)");
+            }
+            // The token only from the environment, so it never shows in a process list.
+            let token = std::env::var("CIVKEY_SMS_GATEWAY_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(Zeroizing::new);
+            Some(mail::SmsGateway {
+                url: url.clone(),
+                token,
+            })
+        }
+        None => {
+            tracing::warn!("no SMS gateway configured: SMS notifications wait in the outbox");
+            None
+        }
+    };
     mail::spawn_worker(
         state.services().clone(),
-        mailer,
+        mail::Delivery::new(
+            mailer,
+            sms,
+            std::time::Duration::from_secs(delivery.delivery_timeout_secs),
+            delivery.delivery_retry_secs,
+        ),
         std::time::Duration::from_secs(5),
     );
     devices::spawn_nonce_pruning(state.services().clone(), std::time::Duration::from_secs(60));

@@ -4,6 +4,7 @@
 mod bok;
 mod device;
 mod login;
+mod notify;
 mod onboarding;
 mod pairing;
 
@@ -38,6 +39,12 @@ pub fn routes() -> Router<AppState> {
         .route(paths::DEVICE_SELF, delete(device::disconnect))
         .route(paths::BOK_PENDING, get(bok::pending))
         .route(paths::BOK_ANSWER, post(bok::answer))
+        .route(paths::EVENTS, get(notify::events))
+        .route(paths::DEVICE_PUSH, post(notify::register_push))
+        .route(
+            paths::NOTIFICATIONS,
+            get(notify::settings).put(notify::replace_settings),
+        )
         .method_not_allowed_fallback(method_not_allowed)
 }
 

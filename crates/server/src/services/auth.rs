@@ -1,6 +1,7 @@
 //! Logging in to the portal with an existing means (password + TOTP code), portal sessions, and
 //! the failed-attempt limits that keep guessing slow without locking anyone out for good.
 
+use civkey_proto::events::LoginMeans;
 use civkey_proto::otp::{totp, Algorithm, OtpSecret};
 use civkey_proto::ErrorCode;
 use rand::RngCore;
@@ -131,7 +132,7 @@ impl Services {
             recipient: email,
             subject: subject.to_string(),
             body: body_template.replace("{code}", &code),
-            attempts: 0,
+            ..Default::default()
         };
         self.store.enqueue(&message, now).await?;
         self.signal.notify(crate::mail::OUTBOX_KEY);
@@ -223,6 +224,16 @@ impl Services {
                 expires_at,
             )
             .await?;
+        let service_name = self.portal_service_name(citizen_id).await;
+        let notified = match means {
+            Means::PasswordTotp => Some(LoginMeans::PasswordTotp),
+            Means::EmailCode => Some(LoginMeans::EmailCode),
+            // The portal opens no session with the mobile key itself.
+            Means::MobileKey => None,
+        };
+        if let Some(means) = notified {
+            self.notify_login(citizen_id, &service_name, means).await;
+        }
         Ok(LoggedIn {
             token,
             csrf,

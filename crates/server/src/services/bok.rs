@@ -256,6 +256,7 @@ impl Services {
         }
         let mut rng = rand::rngs::OsRng;
         let id = BokRequestId::generate(&mut rng);
+        let challenge = Challenge::generate(&mut rng);
         let now = self.clock.now();
         let expires_at = now + self.bok.request_ttl_secs;
         self.store
@@ -264,13 +265,21 @@ impl Services {
                 citizen_id: citizen.id.clone(),
                 clerk_id: clerk.clerk_id.clone(),
                 office_name: clerk.office_name.clone(),
-                challenge: Challenge::generate(&mut rng).to_text(),
+                challenge: challenge.to_text(),
                 created_at: now,
                 expires_at,
             })
             .await?;
         self.signal.notify(&citizen_key(&citizen.id));
         tracing::info!(request = %id.to_text(), clerk = %clerk.username, "BOK verification started");
+        let request = BokRequest {
+            id,
+            office_name: clerk.office_name.clone(),
+            challenge,
+            created_at: now,
+            expires_at,
+        };
+        self.notify_bok_request(&citizen.id, &request).await;
         Ok(BokStarted { id, expires_at })
     }
 
@@ -348,6 +357,10 @@ impl Services {
             .unblock_bok(&citizen, blocked_at, &random_id(), clerk, now)
             .await?;
         if done {
+            let what = super::notify::Informative::BokUnblocked {
+                office_name: clerk.office_name.clone(),
+            };
+            self.notify_informative(&citizen.id, &what).await;
             tracing::info!(
                 citizen = %citizen.id,
                 clerk = %clerk.username,
@@ -507,6 +520,8 @@ impl Services {
                 self.signal.notify(&key(&id));
             }
             self.signal.notify(&citizen_key(&citizen.id));
+            self.notify_informative(&citizen.id, &super::notify::Informative::BokBlocked)
+                .await;
             return Ok(BokAnswerResponse {
                 outcome: BokOutcome::Blocked,
                 attempts_left: 0,

@@ -121,12 +121,21 @@ impl Services {
         citizen_id: &str,
         device_id: &str,
     ) -> Result<(), ServiceError> {
+        let device = self.store.device(device_id).await?;
         if self
             .store
             .disconnect_device(citizen_id, device_id, self.clock.now())
             .await?
         {
             self.signal.notify(&format!("device:{device_id}"));
+            // Ends the device's own event stream, and tells the citizen's other channels.
+            self.signal.notify(&super::notify::events_key(citizen_id));
+            if let Some(device) = device {
+                let what = super::notify::Informative::DeviceDisconnected {
+                    device_name: device.name,
+                };
+                self.notify_informative(citizen_id, &what).await;
+            }
             Ok(())
         } else {
             Err(ServiceError::refused(

@@ -16,6 +16,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use civkey_proto::events::LoginMeans;
 use civkey_proto::ids::{Challenge, LaunchToken, LoginRequestId, QrSecret};
 use civkey_proto::login::{
     check_qr_mac, qr_mac, LoginDecisionRequest, LoginDecisionResponse, LoginOpenRequest,
@@ -637,6 +638,19 @@ impl Services {
             ));
         }
         self.signal.notify(&signal_key(&record.id));
+        if request.decision == Decision::Approve {
+            // The holder record carries only what the check needs; the name is read here.
+            match self.store.device(&device_id).await {
+                Ok(Some(d)) => {
+                    let means = LoginMeans::MobileKey {
+                        device_name: d.name.clone(),
+                    };
+                    self.notify_login(&d.citizen_id, &client.name, means).await;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot notify a login"),
+            }
+        }
         Ok(LoginDecisionResponse {
             decision: request.decision,
         })
@@ -714,6 +728,15 @@ impl Services {
             ));
         }
         self.signal.notify(&signal_key(&record.id));
+        let means = match session.means {
+            Means::PasswordTotp => Some(LoginMeans::PasswordTotp),
+            Means::EmailCode => Some(LoginMeans::EmailCode),
+            Means::MobileKey => None,
+        };
+        if let Some(means) = means {
+            self.notify_login(&session.citizen_id, &open.service_name, means)
+                .await;
+        }
         Ok(with_query(
             &record.redirect_uri,
             &[("code", Some(&code)), ("state", record.state.as_deref())],

@@ -7,6 +7,7 @@ pub mod citizens;
 pub mod clerks;
 pub mod devices;
 pub mod login;
+pub mod notify;
 pub mod oidc;
 pub mod onboarding;
 pub mod pairing;

@@ -198,9 +198,17 @@ impl Services {
                 kind: record.device_kind.clone().unwrap_or_default(),
                 paired_at: now,
             };
-            self.store
+            let done = self
+                .store
                 .confirm_pairing(session_id, citizen_id, now, &device)
-                .await?
+                .await?;
+            if done {
+                let what = super::notify::Informative::DeviceConnected {
+                    device_name: device.name.clone(),
+                };
+                self.notify_informative(citizen_id, &what).await;
+            }
+            done
         } else {
             match status(&record, now) {
                 PairStatus::Waiting | PairStatus::Claimed => {}

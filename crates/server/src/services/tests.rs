@@ -1549,7 +1549,66 @@ mod login {
         );
         assert_eq!(a.len(), 43);
     }
+
+    /// Every way of logging in to a service tells the devices with login notifications on: the
+    /// mobile key's approval (with the device's name) and a portal session's; a denial does not.
+    #[tokio::test]
+    async fn every_login_to_a_service_notifies_the_devices_and_a_denial_does_not() {
+        use crate::store::Means;
+        use civkey_proto::events::{EventKind, LoginMeans};
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        async fn logins(l: &Login) -> Vec<(String, LoginMeans)> {
+            let device = l.device().await;
+            l.f.services
+                .events_for_device(&device, None)
+                .await
+                .unwrap()
+                .0
+                .into_iter()
+                .filter_map(|e| match e.kind {
+                    EventKind::LoginNotification {
+                        service_name,
+                        means,
+                    } => Some((service_name, means)),
+                    _ => None,
+                })
+                .collect()
+        }
+        // Denied: nobody logged in.
+        let started = l.start().await;
+        let info = l.scan(&started).await.unwrap();
+        s.decide_login(
+            &started.request_id.to_text(),
+            &l.decision(&info, &l.device_key, Decision::Deny),
+        )
+        .await
+        .unwrap();
+        assert!(logins(&l).await.is_empty());
+
+        l.approved_code().await;
+        let started = l.start().await;
+        s.approve_login_with_session(
+            &started.request_id.to_text(),
+            &session(&l, Means::EmailCode),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            logins(&l).await,
+            vec![
+                (
+                    "Daňový portál".to_string(),
+                    LoginMeans::MobileKey {
+                        device_name: "Pixel 8".into()
+                    }
+                ),
+                ("Daňový portál".to_string(), LoginMeans::EmailCode),
+            ]
+        );
+    }
 }
 
 mod bok;
+mod notify;
 mod onboarding;

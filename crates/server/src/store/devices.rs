@@ -47,10 +47,16 @@ pub struct DeviceRecord {
     pub disconnected_at: Option<u64>,
     /// Whether the citizen uses this device as a BOK-pad (on from pairing).
     pub bok_pad: bool,
+    /// Informative notifications on (from pairing).
+    pub notify_informative: bool,
+    /// Login notifications on (from pairing).
+    pub notify_login: bool,
+    /// The push endpoint the device registered, if any.
+    pub push_endpoint: Option<String>,
 }
 
 const COLUMNS: &str = "id, citizen_id, public_key, name, model, kind, paired_at, last_used_at, \
-    disconnected_at, bok_pad";
+    disconnected_at, bok_pad, notify_informative, notify_login, push_endpoint";
 
 fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     Ok(DeviceRecord {
@@ -64,6 +70,9 @@ fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
         last_used_at: get_opt_u64(row, "last_used_at")?,
         disconnected_at: get_opt_u64(row, "disconnected_at")?,
         bok_pad: row.try_get::<i64, _>("bok_pad")? != 0,
+        notify_informative: row.try_get::<i64, _>("notify_informative")? != 0,
+        notify_login: row.try_get::<i64, _>("notify_login")? != 0,
+        push_endpoint: row.try_get("push_endpoint")?,
     })
 }
 

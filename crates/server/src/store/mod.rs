@@ -8,6 +8,7 @@ mod citizens;
 mod clerks;
 mod devices;
 mod logins;
+mod notify;
 mod oidc;
 mod onboarding;
 mod outbox;
@@ -21,9 +22,10 @@ pub use devices::{DeviceRecord, NewDevice};
 pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
 };
+pub use notify::{ContactFlags, NewEvent, StoredEvent};
 pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
-pub use outbox::OutboxMessage;
+pub use outbox::{OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::{Means, WebSession};
 
@@ -44,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_login_requests.sql")),
     (4, include_str!("../../migrations/0004_login_means.sql")),
     (5, include_str!("../../migrations/0005_clerks_and_bok.sql")),
+    (6, include_str!("../../migrations/0006_notifications.sql")),
     (7, include_str!("../../migrations/0007_onboarding.sql")),
 ];
 

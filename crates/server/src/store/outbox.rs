@@ -4,23 +4,48 @@
 
 use sqlx::Row;
 
-use super::{get_u64, to_db, Store, StoreError};
+use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
 
 /// A message to deliver.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OutboxMessage {
     /// Random id.
     pub id: String,
-    /// `email` (SMS and push join later).
+    /// `email`, `sms` or `push`.
     pub channel: String,
-    /// Address.
+    /// E-mail address, phone number, or push endpoint URL.
     pub recipient: String,
-    /// Subject.
+    /// Subject (e-mail), the event name (push); empty for SMS.
     pub subject: String,
-    /// Plain-text body.
+    /// Plain-text body (e-mail, SMS); the event as JSON (push).
     pub body: String,
     /// Delivery attempts so far.
     pub attempts: u64,
+    /// The device a push row is for.
+    pub device_id: Option<String>,
+    /// After this time the message is given up instead of tried (a BOK request's expiry).
+    pub expires_at: Option<u64>,
+}
+
+/// What became of a message: for tests, the operator, and the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// Its id.
+    pub id: String,
+    /// Its channel.
+    pub channel: String,
+    /// Its body.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: u64,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<u64>,
+    /// When it was given up (expired, or the endpoint is gone).
+    pub gave_up_at: Option<u64>,
+    /// When the next attempt is due.
+    pub next_attempt_at: u64,
 }
 
 impl Store {
@@ -28,13 +53,53 @@ impl Store {
     pub async fn enqueue(&self, m: &OutboxMessage, now: u64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO outbox (id, channel, recipient, subject, body, created_at, attempts, \
-             next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $6)",
+             next_attempt_at, device_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $6, $7, $8)",
         )
         .bind(&m.id)
         .bind(&m.channel)
         .bind(&m.recipient)
         .bind(&m.subject)
         .bind(&m.body)
+        .bind(to_db(now))
+        .bind(&m.device_id)
+        .bind(m.expires_at.map(to_db))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every message to `recipient`, oldest first, with what became of it.
+    pub async fn outbox_to(&self, recipient: &str) -> Result<Vec<OutboxStatus>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, channel, body, attempts, last_error, delivered_at, gave_up_at, \
+             next_attempt_at FROM outbox WHERE recipient = $1 ORDER BY created_at, id",
+        )
+        .bind(recipient)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxStatus {
+                    id: r.try_get("id")?,
+                    channel: r.try_get("channel")?,
+                    body: r.try_get("body")?,
+                    attempts: get_u64(r, "attempts")?,
+                    last_error: r.try_get("last_error")?,
+                    delivered_at: get_opt_u64(r, "delivered_at")?,
+                    gave_up_at: get_opt_u64(r, "gave_up_at")?,
+                    next_attempt_at: get_u64(r, "next_attempt_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a last attempt: the message is not tried again (expired, or its endpoint is gone).
+    pub async fn mark_given_up(&self, id: &str, error: &str, now: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET gave_up_at = $3, last_error = $2 WHERE id = $1 AND delivered_at IS NULL",
+        )
+        .bind(id)
+        .bind(error)
         .bind(to_db(now))
         .execute(self.pool())
         .await?;
@@ -48,8 +113,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, channel, recipient, subject, body, attempts FROM outbox \
-             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
+            "SELECT id, channel, recipient, subject, body, attempts, device_id, expires_at \
+             FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
+             AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(to_db(now))
         .bind(limit)
@@ -64,6 +130,8 @@ impl Store {
                     subject: r.try_get("subject")?,
                     body: r.try_get("body")?,
                     attempts: get_u64(r, "attempts")?,
+                    device_id: r.try_get("device_id")?,
+                    expires_at: get_opt_u64(r, "expires_at")?,
                 })
             })
             .collect()

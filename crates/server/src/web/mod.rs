@@ -3,6 +3,7 @@
 //! form's anti-forgery token, call one service, render one page.
 
 mod counter;
+mod notifications;
 mod oidc;
 pub mod pages;
 pub mod views;
@@ -63,6 +64,10 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/keys", get(keys))
         .route("/portal/keys/{id}/rename", post(rename))
         .route("/portal/keys/{id}/disconnect", post(disconnect))
+        .route(
+            "/portal/notifications",
+            get(notifications::page).post(notifications::save),
+        )
         .merge(oidc::routes())
         .merge(counter::routes())
 }

@@ -20,9 +20,11 @@ use super::views::{
 use crate::escape_html as esc;
 
 mod counter;
+mod notifications;
 pub use counter::{
     counter_bok_page, counter_error_page, counter_login_page, counter_onboard_page, counter_page,
 };
+pub use notifications::{notifications_page, ContactRow, DeviceSwitches, NotificationsView};
 
 /// Where the lead's routes serve the assets.
 const STYLESHEET: &str = "/static/portal.css";
@@ -229,6 +231,9 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
          <li><a class=\"tile\" href=\"/portal/keys\">\
          <span class=\"tile-title\">{keys}</span>\
          <span class=\"tile-text\">{keys_text}</span></a></li>\n\
+         <li><a class=\"tile\" href=\"/portal/notifications\">\
+         <span class=\"tile-title\">{notifications}</span>\
+         <span class=\"tile-text\">{notifications_text}</span></a></li>\n\
          </ul>\n\
          <p class=\"{status_class}\">{status}</p>\n\
          {history}",
@@ -242,6 +247,8 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
         connect_text = esc(tr(l, "portal.dashboard.connect_text")),
         keys = esc(tr(l, "portal.keys.title")),
         keys_text = esc(&keys_text),
+        notifications = esc(tr(l, "portal.notifications.title")),
+        notifications_text = esc(tr(l, "portal.notifications.dashboard_text")),
         status = esc(tr(l, status_key)),
         history = login_history(l, &view.recent_logins),
     );
@@ -1679,11 +1686,9 @@ mod tests {
             recent_logins: Vec::new(),
         };
         let html = dashboard_page(&ctx(Locale::En, "/portal"), &view(2, true));
-        for href in ["/portal/connect", "/portal/keys"] {
+        for href in ["/portal/connect", "/portal/keys", "/portal/notifications"] {
             assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
         }
-        // Notification settings arrive with their own page; no tile links nowhere until then.
-        assert!(!html.contains("/portal/notifications"));
         assert!(html.contains("Connect mobile key"));
         assert!(html.contains("2 mobile keys connected"));
         assert!(html.contains("Authenticator app: set up."));

@@ -771,3 +771,63 @@ async fn bad_clerk_accounts_are_refused() {
     let stored = store.clerk_by_username("eva").await.unwrap().unwrap();
     assert!(stored.password_hash.starts_with("$argon2id$"));
 }
+
+/// The clerk's start reaches the BOK-pad as a `bok_request` event (the same request the pad lists);
+/// five wrong answers and the clerk's unblock are told to the citizen as informative ones.
+#[tokio::test]
+async fn a_started_verification_and_the_block_and_unblock_are_notified_to_the_device() {
+    use civkey_proto::events::EventKind;
+    let c = counter().await;
+    let id = c.start().await;
+    let events = |c: &Counter| {
+        let (s, device) = (c.f.services.clone(), c.device.clone());
+        async move { s.events_for_device(&device, None).await.unwrap().0 }
+    };
+    let pending = c.pending().await[0].clone();
+    let bok_requests: Vec<_> = events(&c)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::BokRequest { .. }))
+        .collect();
+    assert_eq!(bok_requests.len(), 1, "{bok_requests:?}");
+    assert_eq!(
+        bok_requests[0].kind,
+        EventKind::BokRequest { request: pending }
+    );
+    assert_eq!(c.pending().await[0].id, id);
+    c.answer(&id, "111111").await.unwrap();
+    for _ in 0..4 {
+        let id = c.start().await;
+        c.answer(&id, "111111").await.unwrap();
+    }
+    assert!(c.f.services.unblock_bok(&c.clerk, "jana").await.unwrap());
+    let titles: Vec<String> = events(&c)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Informative { title, .. } => Some(title),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Připojen nový mobilní klíč",
+            "BOK zablokován",
+            "BOK odblokován"
+        ]
+    );
+    // Answered and blocked requests are no longer sent (a reconnecting pad is not asked again).
+    let bok_requests = |events: Vec<civkey_proto::events::Event>| {
+        events
+            .into_iter()
+            .filter(|e| matches!(e.kind, EventKind::BokRequest { .. }))
+            .count()
+    };
+    assert_eq!(bok_requests(events(&c).await), 0);
+    // A new request is sent until it expires, then no longer.
+    c.start().await;
+    assert_eq!(bok_requests(events(&c).await), 1);
+    c.f.clock.advance(c.f.services.bok.request_ttl_secs);
+    assert_eq!(bok_requests(events(&c).await), 0);
+}

@@ -1,0 +1,534 @@
+//! Notifications: who is told what, and the settings that decide it.
+//!
+//! Every event for the citizen's mobile keys is stored in the event table (the app's stream reads
+//! it, resuming after `Last-Event-ID`) and, for each target device with a push endpoint, becomes a
+//! `push` row in the outbox. Informative notifications also go to the e-mail address and phone
+//! number when those are switched on (`email` and `sms` rows). The delivery worker
+//! ([`crate::mail`]) sends the rows, retrying with backoff; the change signal wakes the stream.
+//!
+//! A notification that cannot be stored is logged and never fails the action that caused it (a
+//! login, a pairing): the action has happened.
+
+use civkey_i18n::{tr, tr_args, Locale};
+use civkey_proto::bok::BokRequest;
+use civkey_proto::device::PushEndpoint;
+use civkey_proto::events::{Event, EventKind, LoginMeans};
+use civkey_proto::ids::DeviceId;
+use civkey_proto::notify::{
+    ContactChannel, ContactSettings, DeviceNotificationSettings, NotificationSettings,
+};
+use civkey_proto::ErrorCode;
+
+use super::auth::random_token;
+use super::{ServiceError, Services};
+use crate::store::{DeviceRecord, NewEvent, OutboxMessage, StoredEvent};
+
+/// The change-signal key of a citizen's event stream.
+pub fn events_key(citizen_id: &str) -> String {
+    format!("events:{citizen_id}")
+}
+
+/// How long a login or informative push may wait at the push service (WebPush `TTL`, seconds).
+pub const PUSH_TTL_SECS: u64 = 24 * 3600;
+
+/// The most events one read of the stream returns.
+const EVENT_PAGE: i64 = 100;
+
+/// Which device setting lets an event through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Login notifications.
+    Login,
+    /// Informative notifications.
+    Informative,
+    /// BOK-pad requests.
+    BokPad,
+}
+
+impl Audience {
+    fn as_str(self) -> &'static str {
+        match self {
+            Audience::Login => "login",
+            Audience::Informative => "informative",
+            Audience::BokPad => "bok_pad",
+        }
+    }
+
+    fn lets_through(self, device: &DeviceRecord) -> bool {
+        match self {
+            Audience::Login => device.notify_login,
+            Audience::Informative => device.notify_informative,
+            Audience::BokPad => device.bok_pad,
+        }
+    }
+
+    fn parse(text: &str) -> Option<Audience> {
+        match text {
+            "login" => Some(Audience::Login),
+            "informative" => Some(Audience::Informative),
+            "bok_pad" => Some(Audience::BokPad),
+            _ => None,
+        }
+    }
+}
+
+/// An informative notification: what happened to the citizen's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Informative {
+    /// A mobile key was connected.
+    DeviceConnected {
+        /// Its name.
+        device_name: String,
+    },
+    /// A mobile key was disconnected.
+    DeviceDisconnected {
+        /// Its name.
+        device_name: String,
+    },
+    /// Too many wrong BOK answers blocked the BOK.
+    BokBlocked,
+    /// An office lifted the BOK's block.
+    BokUnblocked {
+        /// The office.
+        office_name: String,
+    },
+}
+
+impl Informative {
+    /// Title and text in `locale`.
+    pub fn render(&self, locale: Locale) -> (String, String) {
+        let (key, args): (&str, Vec<(&str, &str)>) = match self {
+            Informative::DeviceConnected { device_name } => {
+                ("notify.device_connected", vec![("name", device_name)])
+            }
+            Informative::DeviceDisconnected { device_name } => {
+                ("notify.device_disconnected", vec![("name", device_name)])
+            }
+            Informative::BokBlocked => ("notify.bok_blocked", vec![]),
+            Informative::BokUnblocked { office_name } => {
+                ("notify.bok_unblocked", vec![("office", office_name)])
+            }
+        };
+        (
+            tr_args(locale, &format!("{key}.title"), &args),
+            tr_args(locale, &format!("{key}.body"), &args),
+        )
+    }
+}
+
+/// Masks an e-mail address (`j***@example.cz`) or phone number (`+420 *** *** 789`-like: all but
+/// the last three digits) for showing.
+pub fn mask_address(channel: ContactChannel, address: &str) -> String {
+    match channel {
+        ContactChannel::Email => match address.split_once('@') {
+            Some((local, domain)) => {
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => "***".to_string(),
+        },
+        ContactChannel::Phone => {
+            let digits = address.chars().filter(char::is_ascii_digit).count();
+            let mut seen = 0;
+            address
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_digit() {
+                        seen += 1;
+                        if seen + 3 <= digits {
+                            return '*';
+                        }
+                    }
+                    c
+                })
+                .collect()
+        }
+    }
+}
+
+impl Services {
+    /// The citizen logged in (by any means): a login notification to each connected device with
+    /// login notifications on. Failures are logged; the login stands.
+    pub async fn notify_login(&self, citizen_id: &str, service_name: &str, means: LoginMeans) {
+        let kind = EventKind::LoginNotification {
+            service_name: service_name.to_string(),
+            means,
+        };
+        if let Err(e) = self
+            .store_event(citizen_id, None, Audience::Login, &kind, None)
+            .await
+        {
+            tracing::error!(error = %e, "cannot store a login notification");
+        }
+    }
+
+    /// The name a portal login is notified under, in the citizen's language.
+    pub async fn portal_service_name(&self, citizen_id: &str) -> String {
+        let locale = self.citizen_locale(citizen_id).await;
+        tr(locale, "notify.portal_name").to_string()
+    }
+
+    /// An informative notification: to each connected device with informative notifications on,
+    /// and to the e-mail address and phone number when switched on, in the citizen's language
+    /// (Czech when none is known). Failures are logged.
+    pub async fn notify_informative(&self, citizen_id: &str, what: &Informative) {
+        if let Err(e) = self.try_notify_informative(citizen_id, what).await {
+            tracing::error!(error = %e, "cannot store an informative notification");
+        }
+    }
+
+    async fn try_notify_informative(
+        &self,
+        citizen_id: &str,
+        what: &Informative,
+    ) -> Result<(), ServiceError> {
+        let Some(contacts) = self.store.contact_flags(citizen_id).await? else {
+            return Ok(());
+        };
+        let locale = contacts
+            .locale
+            .as_deref()
+            .and_then(Locale::from_tag)
+            .unwrap_or(Locale::DEFAULT);
+        let (title, body) = what.render(locale);
+        let kind = EventKind::Informative {
+            title: title.clone(),
+            body: body.clone(),
+        };
+        self.store_event(citizen_id, None, Audience::Informative, &kind, None)
+            .await?;
+        let now = self.clock.now();
+        let mut queued = false;
+        if let (Some(email), true) = (&contacts.email, contacts.email_informative) {
+            let message = OutboxMessage {
+                id: random_token(),
+                channel: "email".into(),
+                recipient: email.clone(),
+                subject: title.clone(),
+                body: body.clone(),
+                ..Default::default()
+            };
+            self.store.enqueue(&message, now).await?;
+            queued = true;
+        }
+        if let (Some(phone), true) = (&contacts.phone, contacts.phone_informative) {
+            let message = OutboxMessage {
+                id: random_token(),
+                channel: "sms".into(),
+                recipient: phone.clone(),
+                subject: String::new(),
+                body: format!("{title}: {body}"),
+                ..Default::default()
+            };
+            self.store.enqueue(&message, now).await?;
+            queued = true;
+        }
+        if queued {
+            self.signal.notify(crate::mail::OUTBOX_KEY);
+        }
+        Ok(())
+    }
+
+    /// A clerk started a BOK verification: a BOK request to each connected device with BOK-pad
+    /// on, pushed with high urgency and dropped once it expires. Failures are logged (the app
+    /// also lists open requests with `GET /api/v1/bok/pending`).
+    pub async fn notify_bok_request(&self, citizen_id: &str, request: &BokRequest) {
+        let kind = EventKind::BokRequest {
+            request: request.clone(),
+        };
+        if let Err(e) = self
+            .store_event(
+                citizen_id,
+                None,
+                Audience::BokPad,
+                &kind,
+                Some(request.expires_at),
+            )
+            .await
+        {
+            tracing::error!(error = %e, "cannot store a BOK request event");
+        }
+    }
+
+    /// Stores an event, queues a push to each target device with an endpoint, and wakes the
+    /// stream and the delivery worker.
+    async fn store_event(
+        &self,
+        citizen_id: &str,
+        device_id: Option<&str>,
+        audience: Audience,
+        kind: &EventKind,
+        expires_at: Option<u64>,
+    ) -> Result<u64, ServiceError> {
+        let now = self.clock.now();
+        let kind_json = serde_json::to_string(kind)
+            .map_err(|e| ServiceError::Internal(format!("event JSON: {e}")))?;
+        let targets: Vec<DeviceRecord> = self
+            .store
+            .active_devices(citizen_id)
+            .await?
+            .into_iter()
+            .filter(|d| device_id.is_none_or(|id| id == d.id) && audience.lets_through(d))
+            .filter(|d| d.push_endpoint.is_some())
+            .collect();
+        let pushes = |id: u64| {
+            let event = Event {
+                id,
+                at: now,
+                kind: kind.clone(),
+            };
+            let body = serde_json::to_string(&event).unwrap_or_default();
+            targets
+                .iter()
+                .filter_map(|d| {
+                    Some(OutboxMessage {
+                        id: random_token(),
+                        channel: "push".into(),
+                        recipient: d.push_endpoint.clone()?,
+                        subject: kind.name().into(),
+                        body: body.clone(),
+                        attempts: 0,
+                        device_id: Some(d.id.clone()),
+                        expires_at: Some(expires_at.unwrap_or(now + PUSH_TTL_SECS)),
+                    })
+                })
+                .collect()
+        };
+        let has_pushes = !targets.is_empty();
+        let id = self
+            .store
+            .insert_event(
+                &NewEvent {
+                    citizen_id,
+                    device_id,
+                    audience: audience.as_str(),
+                    kind: &kind_json,
+                    at: now,
+                    expires_at,
+                },
+                pushes,
+            )
+            .await?;
+        self.signal.notify(&events_key(citizen_id));
+        if has_pushes {
+            self.signal.notify(crate::mail::OUTBOX_KEY);
+        }
+        Ok(id)
+    }
+
+    /// The events the calling device gets after the event id `after` (`None`: every event since it
+    /// was paired), in order: only its own citizen's, only those its settings let through now,
+    /// and BOK requests only while they are open (not expired, answered or blocked). Returns them and the last id looked at (to resume
+    /// from, even when the last events were filtered out).
+    pub async fn events_for_device(
+        &self,
+        device: &DeviceRecord,
+        after: Option<u64>,
+    ) -> Result<(Vec<Event>, u64), ServiceError> {
+        let now = self.clock.now();
+        let mut last = after.unwrap_or(0);
+        let stored = self
+            .store
+            .events_after(
+                &device.citizen_id,
+                &device.id,
+                last,
+                if after.is_some() { 0 } else { device.paired_at },
+                EVENT_PAGE,
+            )
+            .await?;
+        let mut events = Vec::new();
+        for StoredEvent {
+            id,
+            audience,
+            kind,
+            at,
+            expires_at,
+        } in stored
+        {
+            last = last.max(id);
+            let through = Audience::parse(&audience).is_some_and(|a| a.lets_through(device));
+            let current = expires_at.is_none_or(|t| now < t);
+            if !(through && current) {
+                continue;
+            }
+            let kind = match serde_json::from_str::<EventKind>(&kind) {
+                Ok(kind) => kind,
+                Err(e) => {
+                    tracing::error!(error = %e, event = id, "a stored event is corrupt");
+                    continue;
+                }
+            };
+            // A BOK request already answered, blocked or withdrawn is no longer asked for.
+            if let EventKind::BokRequest { request } = &kind {
+                let open = self
+                    .store
+                    .bok_request(&request.id.to_text())
+                    .await?
+                    .is_some_and(|r| r.status == "pending");
+                if !open {
+                    continue;
+                }
+            }
+            events.push(Event { id, at, kind });
+        }
+        Ok((events, last))
+    }
+
+    /// The citizen's notification settings (addresses masked).
+    pub async fn notification_settings(
+        &self,
+        citizen_id: &str,
+    ) -> Result<NotificationSettings, ServiceError> {
+        let contacts = self
+            .store
+            .contact_flags(citizen_id)
+            .await?
+            .ok_or_else(|| ServiceError::refused(ErrorCode::NotFound, "no such citizen"))?;
+        let mut list = Vec::new();
+        if let Some(email) = &contacts.email {
+            list.push(ContactSettings {
+                channel: ContactChannel::Email,
+                address: mask_address(ContactChannel::Email, email),
+                informative: contacts.email_informative,
+            });
+        }
+        if let Some(phone) = &contacts.phone {
+            list.push(ContactSettings {
+                channel: ContactChannel::Phone,
+                address: mask_address(ContactChannel::Phone, phone),
+                informative: contacts.phone_informative,
+            });
+        }
+        let devices = self
+            .store
+            .active_devices(citizen_id)
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                Some(DeviceNotificationSettings {
+                    device_id: DeviceId::parse(&d.id).ok()?,
+                    informative: d.notify_informative,
+                    login: d.notify_login,
+                    bok_pad: d.bok_pad,
+                })
+            })
+            .collect();
+        Ok(NotificationSettings {
+            contacts: list,
+            devices,
+        })
+    }
+
+    /// Replaces the citizen's notification settings as a whole (the Save button). Refused, with
+    /// nothing changed, when a device is not one of the citizen's connected devices, when a
+    /// connected device or a contact the citizen has is missing, or when something is listed twice
+    /// or names a contact the citizen does not have. `locale` records the language the citizen
+    /// reads (the portal's), for e-mail and SMS.
+    pub async fn save_notification_settings(
+        &self,
+        citizen_id: &str,
+        settings: &NotificationSettings,
+        locale: Option<Locale>,
+    ) -> Result<(), ServiceError> {
+        let bad = |message: &str| ServiceError::refused(ErrorCode::BadRequest, message);
+        let contacts = self
+            .store
+            .contact_flags(citizen_id)
+            .await?
+            .ok_or_else(|| ServiceError::refused(ErrorCode::NotFound, "no such citizen"))?;
+        let mut email = None;
+        let mut phone = None;
+        for c in &settings.contacts {
+            let (slot, exists) = match c.channel {
+                ContactChannel::Email => (&mut email, contacts.email.is_some()),
+                ContactChannel::Phone => (&mut phone, contacts.phone.is_some()),
+            };
+            if !exists {
+                return Err(bad(
+                    "the settings name a contact channel this account does not have",
+                ));
+            }
+            if slot.replace(c.informative).is_some() {
+                return Err(bad("a contact channel is listed twice"));
+            }
+        }
+        if (contacts.email.is_some() && email.is_none())
+            || (contacts.phone.is_some() && phone.is_none())
+        {
+            return Err(bad(
+                "the settings replace all of them: every contact channel must be listed",
+            ));
+        }
+        let active = self.store.active_devices(citizen_id).await?;
+        let mut devices: Vec<(String, bool, bool, bool)> = Vec::new();
+        for d in &settings.devices {
+            let id = d.device_id.to_text();
+            if devices.iter().any(|(seen, ..)| *seen == id) {
+                return Err(bad("a device is listed twice"));
+            }
+            if !active.iter().any(|a| a.id == id) {
+                return Err(ServiceError::refused(
+                    ErrorCode::NotFound,
+                    format!("{id} is not a connected mobile key of this account"),
+                ));
+            }
+            devices.push((id, d.informative, d.login, d.bok_pad));
+        }
+        if devices.len() != active.len() {
+            return Err(bad(
+                "the settings replace all of them: every connected mobile key must be listed",
+            ));
+        }
+        let saved = self
+            .store
+            .save_notification_settings(
+                citizen_id,
+                email.unwrap_or(contacts.email_informative),
+                phone.unwrap_or(contacts.phone_informative),
+                locale.map(Locale::tag),
+                &devices,
+            )
+            .await?;
+        if !saved {
+            // A device was disconnected between the check and the write.
+            return Err(ServiceError::refused(
+                ErrorCode::NotFound,
+                "a mobile key in the settings is no longer connected",
+            ));
+        }
+        self.signal.notify(&events_key(citizen_id));
+        Ok(())
+    }
+
+    /// Registers (or with `None` removes) the calling device's push endpoint.
+    pub async fn register_push(
+        &self,
+        device: &DeviceRecord,
+        endpoint: Option<&PushEndpoint>,
+    ) -> Result<(), ServiceError> {
+        if self
+            .store
+            .set_push_endpoint(&device.id, endpoint.map(PushEndpoint::as_str))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::refused(
+                ErrorCode::DeviceDisconnected,
+                "this device was disconnected",
+            ))
+        }
+    }
+
+    async fn citizen_locale(&self, citizen_id: &str) -> Locale {
+        match self.store.contact_flags(citizen_id).await {
+            Ok(Some(c)) => c
+                .locale
+                .as_deref()
+                .and_then(Locale::from_tag)
+                .unwrap_or(Locale::DEFAULT),
+            _ => Locale::DEFAULT,
+        }
+    }
+}

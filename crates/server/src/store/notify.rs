@@ -1,0 +1,262 @@
+//! Notifications: the citizen's contact flags, each device's settings, the event table the app's
+//! stream reads, and the push rows an event puts in the outbox — written in one transaction, so an
+//! event is never stored without its deliveries or the reverse.
+
+use sqlx::Row;
+
+use super::outbox::OutboxMessage;
+use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
+
+/// The citizen's e-mail and phone with their informative flags, and the language they read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactFlags {
+    /// The e-mail address, if any.
+    pub email: Option<String>,
+    /// Informative notifications to it.
+    pub email_informative: bool,
+    /// The phone number, if any.
+    pub phone: Option<String>,
+    /// Informative notifications to it (SMS).
+    pub phone_informative: bool,
+    /// The language tag last used on the portal's notification settings, if any.
+    pub locale: Option<String>,
+}
+
+/// An event to store for a citizen's devices.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// The citizen.
+    pub citizen_id: &'a str,
+    /// One device, or `None` for all of them.
+    pub device_id: Option<&'a str>,
+    /// The device setting that lets it through: `login`, `informative` or `bok_pad`.
+    pub audience: &'a str,
+    /// The `EventKind` as JSON.
+    pub kind: &'a str,
+    /// When.
+    pub at: u64,
+    /// When it stops mattering (a BOK request).
+    pub expires_at: Option<u64>,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Increasing per citizen.
+    pub id: u64,
+    /// See [`NewEvent::audience`].
+    pub audience: String,
+    /// The `EventKind` as JSON.
+    pub kind: String,
+    /// When.
+    pub at: u64,
+    /// When it stops mattering.
+    pub expires_at: Option<u64>,
+}
+
+fn flag(on: bool) -> i64 {
+    i64::from(on)
+}
+
+impl Store {
+    /// The citizen's contact flags; `None` for an unknown citizen.
+    pub async fn contact_flags(
+        &self,
+        citizen_id: &str,
+    ) -> Result<Option<ContactFlags>, StoreError> {
+        let row = sqlx::query(
+            "SELECT email, phone, notify_email_informative, notify_phone_informative, locale \
+             FROM citizens WHERE id = $1",
+        )
+        .bind(citizen_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(ContactFlags {
+                email: r.try_get("email")?,
+                email_informative: r.try_get::<i64, _>("notify_email_informative")? != 0,
+                phone: r.try_get("phone")?,
+                phone_informative: r.try_get::<i64, _>("notify_phone_informative")? != 0,
+                locale: r.try_get("locale")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores the citizen's settings as a whole: the contact flags, the language (when given) and
+    /// each listed device's three switches. Every listed device must be a connected device of the
+    /// citizen; otherwise nothing changes and the answer is false.
+    pub async fn save_notification_settings(
+        &self,
+        citizen_id: &str,
+        email_informative: bool,
+        phone_informative: bool,
+        locale: Option<&str>,
+        devices: &[(String, bool, bool, bool)],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE citizens SET notify_email_informative = $2, notify_phone_informative = $3, \
+             locale = COALESCE($4, locale) WHERE id = $1",
+        )
+        .bind(citizen_id)
+        .bind(flag(email_informative))
+        .bind(flag(phone_informative))
+        .bind(locale)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for (id, informative, login, bok_pad) in devices {
+            let done = sqlx::query(
+                "UPDATE devices SET notify_informative = $3, notify_login = $4, bok_pad = $5 \
+                 WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
+            )
+            .bind(citizen_id)
+            .bind(id)
+            .bind(flag(*informative))
+            .bind(flag(*login))
+            .bind(flag(*bok_pad))
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                // Dropping the transaction rolls back what was already changed.
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Sets (or with `None` removes) the citizen's phone number for SMS. False for an unknown
+    /// citizen.
+    pub async fn set_phone(
+        &self,
+        citizen_id: &str,
+        phone: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE citizens SET phone = $2 WHERE id = $1")
+            .bind(citizen_id)
+            .bind(phone)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets (or with `None` removes) a connected device's push endpoint. False when there is none.
+    pub async fn set_push_endpoint(
+        &self,
+        device_id: &str,
+        endpoint: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE devices SET push_endpoint = $2 WHERE id = $1 AND disconnected_at IS NULL",
+        )
+        .bind(device_id)
+        .bind(endpoint)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes the device's push endpoint if it is still `endpoint` (the push service said it is
+    /// gone; a newer registration stays).
+    pub async fn clear_push_endpoint(
+        &self,
+        device_id: &str,
+        endpoint: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE devices SET push_endpoint = NULL WHERE id = $1 AND push_endpoint = $2")
+            .bind(device_id)
+            .bind(endpoint)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Stores an event under the citizen's next event id, with the outbox rows `pushes` makes from
+    /// that id (push deliveries and the like), in one transaction. Returns the id.
+    pub async fn insert_event(
+        &self,
+        event: &NewEvent<'_>,
+        pushes: impl FnOnce(u64) -> Vec<OutboxMessage>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE citizens SET last_event_id = last_event_id + 1 WHERE id = $1 \
+             RETURNING last_event_id",
+        )
+        .bind(event.citizen_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = get_u64(&row, "last_event_id")?;
+        sqlx::query(
+            "INSERT INTO events (citizen_id, id, device_id, audience, kind, at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.citizen_id)
+        .bind(to_db(id))
+        .bind(event.device_id)
+        .bind(event.audience)
+        .bind(event.kind)
+        .bind(to_db(event.at))
+        .bind(event.expires_at.map(to_db))
+        .execute(&mut *tx)
+        .await?;
+        for m in pushes(id) {
+            sqlx::query(
+                "INSERT INTO outbox (id, channel, recipient, subject, body, created_at, attempts, \
+                 next_attempt_at, device_id, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $6, $7, $8)",
+            )
+            .bind(&m.id)
+            .bind(&m.channel)
+            .bind(&m.recipient)
+            .bind(&m.subject)
+            .bind(&m.body)
+            .bind(to_db(event.at))
+            .bind(&m.device_id)
+            .bind(m.expires_at.map(to_db))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The citizen's events for `device_id` (its own and those for every device) with an id above
+    /// `after` and not older than `since`, oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        citizen_id: &str,
+        device_id: &str,
+        after: u64,
+        since: u64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, audience, kind, at, expires_at FROM events \
+             WHERE citizen_id = $1 AND (device_id IS NULL OR device_id = $2) AND id > $3 \
+             AND at >= $4 ORDER BY id LIMIT $5",
+        )
+        .bind(citizen_id)
+        .bind(device_id)
+        .bind(to_db(after))
+        .bind(to_db(since))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    id: get_u64(r, "id")?,
+                    audience: r.try_get("audience")?,
+                    kind: r.try_get("kind")?,
+                    at: get_u64(r, "at")?,
+                    expires_at: get_opt_u64(r, "expires_at")?,
+                })
+            })
+            .collect()
+    }
+}

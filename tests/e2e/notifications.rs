@@ -1,0 +1,910 @@
+//! Notifications over real parts: e-mail to a real SMTP server (Python's aiosmtpd, started by the
+//! test) that is down at first or refuses; push POSTs to a test HTTP endpoint that answers, fails
+//! once, never answers, or says the endpoint is gone; SMS to a test gateway; the app's event stream
+//! over HTTP with a real device identity (login notifications, resuming with `Last-Event-ID`,
+//! settings respected); and the portal's notification settings page.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use civkey_client::server_api::{ApiFailure, ServerApi};
+use civkey_i18n::Locale;
+use civkey_proto::device::{DeviceCallAuth, PushEndpoint, PushRegistrationRequest};
+use civkey_proto::events::{Event, EventKind, LoginMeans};
+use civkey_proto::ids::{DeviceId, Nonce};
+use civkey_proto::notify::NotificationSettings;
+use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey};
+use civkey_proto::{paths, ErrorCode};
+use civkey_server::mail::{Delivery, Mailer, SmsGateway, OUTBOX_KEY};
+use civkey_server::services::notify::Informative;
+use civkey_server::store::{NewDevice, OutboxStatus};
+use civkey_tests::{TempDir, TestServer};
+use p256::ecdsa::SigningKey;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A loopback port nothing listens on (for now).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts aiosmtpd on `port` with `handler` (`module.Class` and its arguments), from `dir`.
+async fn aiosmtpd(port: u16, dir: &std::path::Path, handler: &[&str]) -> Process {
+    let child = Command::new(PYTHON)
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+        ])
+        .args(handler)
+        .current_dir(dir)
+        .env("PYTHONPATH", dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aiosmtpd (python3-aiosmtpd for /usr/bin/python3)");
+    let process = Process(child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    process
+}
+
+/// Waits until the outbox rows to `recipient` satisfy `done`; returns them.
+async fn outbox_until(
+    server: &TestServer,
+    recipient: &str,
+    what: &str,
+    done: impl Fn(&[OutboxStatus]) -> bool,
+) -> Vec<OutboxStatus> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = server.store.outbox_to(recipient).await.unwrap();
+        if done(&rows) {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "{what}: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Moves the server's clock past the first retry's wait and wakes the worker.
+fn retry_now(server: &TestServer, secs: u64) {
+    server.clock.advance(secs);
+    server.state.services().signal.notify(OUTBOX_KEY);
+}
+
+fn delivery(mailer: Mailer, sms: Option<SmsGateway>) -> Delivery {
+    Delivery::new(mailer, sms, Duration::from_secs(1), 1)
+}
+
+/// A device of `citizen` made with a key held here (the API sees a paired device).
+async fn device_of(server: &TestServer, citizen: &str, seed: u8) -> (DeviceId, SigningKey) {
+    let key = SigningKey::from_slice(&[seed; 32]).unwrap();
+    let id = DeviceId::from_bytes([seed; 16]);
+    server
+        .store
+        .insert_device(&NewDevice {
+            id: id.to_text(),
+            citizen_id: citizen.into(),
+            public_key: DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()))
+                .to_text(),
+            name: format!("Phone {seed}"),
+            model: "Pixel 8".into(),
+            kind: "phone".into(),
+            paired_at: server.clock_now(),
+        })
+        .await
+        .unwrap();
+    (id, key)
+}
+
+fn api(server: &TestServer) -> ServerApi {
+    ServerApi::new(server.origin.clone()).unwrap()
+}
+
+async fn register_push(server: &TestServer, device: &(DeviceId, SigningKey), url: &str) {
+    let body = PushRegistrationRequest {
+        endpoint: Some(PushEndpoint::parse(url).unwrap()),
+    };
+    let _: () = api(server)
+        .device_call(
+            &device.0,
+            &device.1,
+            Method::POST,
+            paths::DEVICE_PUSH,
+            Some(&body),
+        )
+        .await
+        .unwrap();
+}
+
+/// What the test HTTP endpoint received.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct Endpoint {
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Endpoint {
+    fn received(&self, path: &str) -> Vec<Received> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A push service and SMS gateway on loopback: `/ok` and `/sms` answer 201, `/flaky` 500 the first
+/// time, `/slow` never in time, `/gone` 410.
+async fn endpoint() -> (String, Endpoint) {
+    async fn receive(
+        State(endpoint): State<Endpoint>,
+        Path(path): Path<String>,
+        headers: HeaderMap,
+        body: String,
+    ) -> StatusCode {
+        let seen = {
+            let mut received = endpoint.received.lock().unwrap();
+            received.push(Received {
+                path: path.clone(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect(),
+                body,
+            });
+            received.iter().filter(|r| r.path == path).count()
+        };
+        match path.as_str() {
+            "flaky" if seen == 1 => StatusCode::INTERNAL_SERVER_ERROR,
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                StatusCode::CREATED
+            }
+            "gone" => StatusCode::GONE,
+            _ => StatusCode::CREATED,
+        }
+    }
+    let state = Endpoint::default();
+    let app = Router::new()
+        .route("/{path}", post(receive))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, state)
+}
+
+/// A citizen `eva` (e-mail eva@example.hu) who reads English.
+async fn eva_in_english(server: &TestServer) -> String {
+    eva(server).await;
+    let citizen = server
+        .store
+        .citizen_by_username("eva")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let services = server.state.services();
+    let settings = services.notification_settings(&citizen).await.unwrap();
+    services
+        .save_notification_settings(&citizen, &settings, Some(Locale::En))
+        .await
+        .unwrap();
+    citizen
+}
+
+// ---------------------------------------------------------------------------------------------
+// E-mail
+
+#[tokio::test]
+async fn email_waits_while_the_smtp_server_is_down_and_is_delivered_when_it_comes_up() {
+    let port = free_port();
+    let mailer = Mailer::smtp(
+        &format!("smtp://127.0.0.1:{port}"),
+        "civkey <noreply@civkey.invalid>",
+    )
+    .unwrap();
+    let server = TestServer::start_with_delivery(delivery(mailer, None)).await;
+    let citizen = eva_in_english(&server).await;
+    server
+        .state
+        .services()
+        .notify_informative(
+            &citizen,
+            &Informative::BokUnblocked {
+                office_name: "Czech POINT, Praha 1".into(),
+            },
+        )
+        .await;
+
+    // Nothing listens yet: the attempt is recorded with its error, and the message kept.
+    let rows = outbox_until(&server, "eva@example.hu", "a failed attempt", |rows| {
+        rows.len() == 1 && rows[0].attempts >= 1
+    })
+    .await;
+    let error = rows[0].last_error.clone().unwrap();
+    assert!(error.starts_with("SMTP"), "{error}");
+    assert_eq!((rows[0].delivered_at, rows[0].gave_up_at), (None, None));
+
+    // The SMTP server comes up; the retry delivers the message.
+    let dir = TempDir::new("civkey-smtp");
+    let maildir = dir.0.join("maildir");
+    let _smtpd = aiosmtpd(
+        port,
+        &dir.0,
+        &["aiosmtpd.handlers.Mailbox", maildir.to_str().unwrap()],
+    )
+    .await;
+    retry_now(&server, 1);
+    let rows = outbox_until(&server, "eva@example.hu", "delivery", |rows| {
+        rows[0].delivered_at.is_some()
+    })
+    .await;
+    assert!(
+        rows[0].attempts >= 2 && rows[0].last_error.is_none(),
+        "{rows:?}"
+    );
+    let files: Vec<_> = std::fs::read_dir(maildir.join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one message received");
+    let message = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(message.contains("To: eva@example.hu"), "{message}");
+    assert!(
+        message.contains("Subject: Your BOK was unblocked"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Your BOK was unblocked at Czech POINT, Praha 1."),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_smtp_server_that_refuses_is_recorded_and_the_message_kept_for_a_retry() {
+    let dir = TempDir::new("civkey-smtp");
+    std::fs::write(
+        dir.0.join("refuse.py"),
+        "class Refuse:\n    async def handle_RCPT(self, server, session, envelope, address, \
+         rcpt_options):\n        return '550 5.1.1 No such mailbox here'\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let _smtpd = aiosmtpd(port, &dir.0, &["refuse.Refuse"]).await;
+    let mailer = Mailer::smtp(
+        &format!("smtp://127.0.0.1:{port}"),
+        "noreply@civkey.invalid",
+    )
+    .unwrap();
+    let server = TestServer::start_with_delivery(delivery(mailer, None)).await;
+    let citizen = eva_in_english(&server).await;
+    server
+        .state
+        .services()
+        .notify_informative(&citizen, &Informative::BokBlocked)
+        .await;
+    let rows = outbox_until(&server, "eva@example.hu", "a refused attempt", |rows| {
+        rows.len() == 1 && rows[0].attempts >= 1
+    })
+    .await;
+    let error = rows[0].last_error.clone().unwrap();
+    assert!(
+        error.contains("550"),
+        "the server's answer is recorded: {error}"
+    );
+    assert_eq!((rows[0].delivered_at, rows[0].gave_up_at), (None, None));
+    assert!(
+        rows[0].next_attempt_at > server.clock_now(),
+        "kept for a retry"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push and SMS
+
+#[tokio::test]
+async fn push_endpoints_receive_the_event_and_failures_are_retried_or_cleared() {
+    let (base, endpoint) = endpoint().await;
+    let server =
+        TestServer::start_with_delivery(delivery(Mailer::Mailbox("/dev/null".into()), None)).await;
+    let citizen = server.add_citizen("jana").await;
+    let mut devices = Vec::new();
+    for (seed, path) in [(1u8, "ok"), (2, "flaky"), (3, "slow"), (4, "gone")] {
+        let device = device_of(&server, &citizen, seed).await;
+        register_push(&server, &device, &format!("{base}/{path}")).await;
+        devices.push(device);
+    }
+    // Only https (plain http on loopback only) is accepted, with a clear error.
+    let refused = api(&server)
+        .device_call::<Value, Value>(
+            &devices[0].0,
+            &devices[0].1,
+            Method::POST,
+            paths::DEVICE_PUSH,
+            Some(&serde_json::json!({ "endpoint": "http://push.example.org/up" })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::BadRequest), "{refused:?}");
+
+    let services = server.state.services();
+    services
+        .notify_login(&citizen, "Portál občana", LoginMeans::PasswordTotp)
+        .await;
+
+    // 2xx: delivered, the body is the event JSON, with the WebPush headers.
+    let url = |path: &str| format!("{base}/{path}");
+    outbox_until(&server, &url("ok"), "push delivered", |rows| {
+        rows.len() == 1 && rows[0].delivered_at.is_some()
+    })
+    .await;
+    let got = endpoint.received("ok");
+    assert_eq!(got.len(), 1);
+    let event: Event = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(
+        event.kind,
+        EventKind::LoginNotification {
+            service_name: "Portál občana".into(),
+            means: LoginMeans::PasswordTotp,
+        }
+    );
+    assert_eq!(got[0].headers["content-type"], "application/json");
+    assert_eq!(got[0].headers["urgency"], "normal");
+    assert_eq!(got[0].headers["ttl"], "86400");
+
+    // 500: recorded and retried; the retry delivers.
+    let rows = outbox_until(&server, &url("flaky"), "a failed push", |rows| {
+        rows[0].attempts >= 1
+    })
+    .await;
+    assert_eq!(
+        rows[0].last_error.as_deref(),
+        Some("the push endpoint answered HTTP 500")
+    );
+    // No answer in time: a timeout, recorded.
+    let rows = outbox_until(&server, &url("slow"), "a timed-out push", |rows| {
+        rows[0].attempts >= 1
+    })
+    .await;
+    let error = rows[0].last_error.clone().unwrap();
+    assert!(error.contains("timeout"), "{error}");
+    // 410: the endpoint is gone: cleared on the device, not retried.
+    let rows = outbox_until(&server, &url("gone"), "a gone endpoint", |rows| {
+        rows[0].gave_up_at.is_some()
+    })
+    .await;
+    assert!(rows[0].last_error.as_deref().unwrap().contains("410"));
+    let gone = server
+        .store
+        .device(&devices[3].0.to_text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.push_endpoint, None);
+
+    retry_now(&server, 1);
+    outbox_until(&server, &url("flaky"), "the retried push", |rows| {
+        rows[0].delivered_at.is_some()
+    })
+    .await;
+    assert_eq!(endpoint.received("flaky").len(), 2);
+    outbox_until(&server, &url("slow"), "the retried slow push", |rows| {
+        rows[0].attempts >= 2
+    })
+    .await;
+    assert_eq!(endpoint.received("gone").len(), 1, "not retried");
+    let body: Event = serde_json::from_str(&endpoint.received("flaky")[1].body).unwrap();
+    assert_eq!(body, event, "the same event");
+}
+
+#[tokio::test]
+async fn a_bok_request_is_pushed_with_high_urgency_and_its_remaining_lifetime() {
+    let (base, endpoint) = endpoint().await;
+    let server =
+        TestServer::start_with_delivery(delivery(Mailer::Mailbox("/dev/null".into()), None)).await;
+    let citizen = server.add_citizen("jana").await;
+    let device = device_of(&server, &citizen, 1).await;
+    register_push(&server, &device, &format!("{base}/ok")).await;
+    let now = server.clock_now();
+    let request = civkey_proto::bok::BokRequest {
+        id: civkey_proto::ids::BokRequestId::from_bytes([5; 16]),
+        office_name: "Czech POINT, Praha 1".into(),
+        challenge: civkey_proto::ids::Challenge::from_bytes([6; 32]),
+        created_at: now,
+        expires_at: now + 120,
+    };
+    server
+        .state
+        .services()
+        .notify_bok_request(&citizen, &request)
+        .await;
+    outbox_until(&server, &format!("{base}/ok"), "BOK push", |rows| {
+        rows.len() == 1 && rows[0].delivered_at.is_some()
+    })
+    .await;
+    let got = endpoint.received("ok");
+    assert_eq!(got[0].headers["urgency"], "high");
+    assert_eq!(got[0].headers["ttl"], "120");
+    let event: Event = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(event.kind, EventKind::BokRequest { request });
+
+    // The device removes its endpoint: nothing more is pushed to it.
+    let _: () = api(&server)
+        .device_call(
+            &device.0,
+            &device.1,
+            Method::POST,
+            paths::DEVICE_PUSH,
+            Some(&PushRegistrationRequest { endpoint: None }),
+        )
+        .await
+        .unwrap();
+    let stored = server
+        .store
+        .device(&device.0.to_text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.push_endpoint, None);
+    server
+        .state
+        .services()
+        .notify_login(&citizen, "Portál občana", LoginMeans::EmailCode)
+        .await;
+    assert_eq!(
+        server
+            .store
+            .outbox_to(&format!("{base}/ok"))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no new push row"
+    );
+}
+
+#[tokio::test]
+async fn sms_goes_to_the_gateway_as_to_and_text_with_its_token() {
+    let (base, endpoint) = endpoint().await;
+    let gateway = SmsGateway {
+        url: format!("{base}/sms"),
+        token: Some(zeroize::Zeroizing::new("gateway-token".to_string())),
+    };
+    let server = TestServer::start_with_delivery(delivery(
+        Mailer::Mailbox("/dev/null".into()),
+        Some(gateway),
+    ))
+    .await;
+    let citizen = eva_in_english(&server).await;
+    assert!(server
+        .store
+        .set_phone(&citizen, Some("+36201234567"))
+        .await
+        .unwrap());
+    server
+        .state
+        .services()
+        .notify_informative(&citizen, &Informative::BokBlocked)
+        .await;
+    outbox_until(&server, "+36201234567", "SMS delivered", |rows| {
+        rows.len() == 1 && rows[0].delivered_at.is_some()
+    })
+    .await;
+    let got = endpoint.received("sms");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].headers["authorization"], "Bearer gateway-token");
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["to"], "+36201234567");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Your BOK is blocked: "),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn without_an_sms_gateway_sms_waits_with_a_clear_error() {
+    let server =
+        TestServer::start_with_delivery(delivery(Mailer::Mailbox("/dev/null".into()), None)).await;
+    let citizen = eva_in_english(&server).await;
+    server
+        .store
+        .set_phone(&citizen, Some("+36201234567"))
+        .await
+        .unwrap();
+    server
+        .state
+        .services()
+        .notify_informative(&citizen, &Informative::BokBlocked)
+        .await;
+    let rows = outbox_until(&server, "+36201234567", "a pending SMS", |rows| {
+        rows.len() == 1 && rows[0].attempts >= 1
+    })
+    .await;
+    assert_eq!(
+        rows[0].last_error.as_deref(),
+        Some("no SMS gateway configured")
+    );
+    assert_eq!((rows[0].delivered_at, rows[0].gave_up_at), (None, None));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event stream
+
+/// Opens `GET /api/v1/events` as the device, signed like any device call.
+async fn open_stream(
+    server: &TestServer,
+    device: &(DeviceId, SigningKey),
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
+    let mut nonce = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).unwrap();
+    let nonce = Nonce::from_bytes(nonce);
+    let timestamp = server.clock_now();
+    let signed = DeviceCall {
+        origin: &server.origin,
+        device_id: &device.0,
+        method: "GET",
+        path_and_query: paths::EVENTS,
+        body: b"",
+        timestamp,
+        nonce: &nonce,
+    }
+    .signed_bytes();
+    let auth = DeviceCallAuth {
+        device_id: device.0,
+        timestamp,
+        nonce,
+        signature: sign(&device.1, &signed),
+    };
+    let mut request = reqwest::Client::new().get(format!("{}{}", server.base, paths::EVENTS));
+    for (name, value) in auth.to_headers() {
+        request = request.header(name, value);
+    }
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    request.send().await.unwrap()
+}
+
+/// One server-sent event: its id, name and data.
+#[derive(Debug)]
+struct Sse {
+    id: String,
+    name: String,
+    data: String,
+}
+
+/// Reads a stream's events one by one (keep-alive comments skipped).
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Stream {
+    fn new(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Stream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Sse {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                        .map(|v| v.trim_start().to_string())
+                };
+                if let (Some(id), Some(name), Some(data)) =
+                    (field("id"), field("event"), field("data"))
+                {
+                    return Sse { id, name, data };
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("no event in time")
+                .unwrap()
+                .expect("the stream ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_event_stream_brings_login_notifications_resumes_and_respects_settings() {
+    let server = TestServer::start().await;
+    eva(&server).await;
+    let citizen = server
+        .store
+        .citizen_by_username("eva")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let a = device_of(&server, &citizen, 1).await;
+    let b = device_of(&server, &citizen, 2).await;
+
+    // Device A switches B's login notifications off through the settings API.
+    let mut settings: NotificationSettings = api(&server)
+        .device_call(&a.0, &a.1, Method::GET, paths::NOTIFICATIONS, None::<&()>)
+        .await
+        .unwrap();
+    assert_eq!(settings.devices.len(), 2);
+    for d in &mut settings.devices {
+        d.login = d.device_id != b.0;
+    }
+    let saved: NotificationSettings = api(&server)
+        .device_call(
+            &a.0,
+            &a.1,
+            Method::PUT,
+            paths::NOTIFICATIONS,
+            Some(&settings),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, settings);
+    // Another citizen's device cannot be named: a clear refusal, nothing changed.
+    let jana = server.add_citizen("jana").await;
+    let janas = device_of(&server, &jana, 3).await;
+    let mut foreign = settings.clone();
+    foreign.devices[0].device_id = janas.0;
+    let refused = api(&server)
+        .device_call::<_, NotificationSettings>(
+            &a.0,
+            &a.1,
+            Method::PUT,
+            paths::NOTIFICATIONS,
+            Some(&foreign),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::NotFound), "{refused:?}");
+    assert!(
+        matches!(&refused, ApiFailure::Refused(e) if e.message.contains("not a connected mobile key"))
+    );
+
+    let mut stream_a = Stream::new(open_stream(&server, &a, None).await);
+    let mut stream_b = Stream::new(open_stream(&server, &b, None).await);
+
+    // Eva logs in to the portal with an e-mail code: A hears of it at once.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    log_in_by_email_to(&server, &http, "/portal/login?lang=en").await;
+    let login = stream_a.next().await;
+    assert_eq!(login.name, "login_notification");
+    let event: Event = serde_json::from_str(&login.data).unwrap();
+    assert_eq!(login.id, event.id.to_string());
+    assert!(
+        matches!(
+            &event.kind,
+            EventKind::LoginNotification {
+                means: LoginMeans::EmailCode,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+
+    // An informative notification follows; B (login off) gets only that one.
+    server
+        .state
+        .services()
+        .notify_informative(&citizen, &Informative::BokBlocked)
+        .await;
+    let informative = stream_a.next().await;
+    assert_eq!(informative.name, "informative");
+    let first_for_b = stream_b.next().await;
+    assert_eq!(
+        first_for_b.name, "informative",
+        "B has login notifications off"
+    );
+    assert_eq!(first_for_b.id, informative.id);
+
+    // Resuming after the login gives only what came later.
+    let mut resumed = Stream::new(open_stream(&server, &a, Some(&login.id)).await);
+    assert_eq!(resumed.next().await.id, informative.id);
+
+    // Disconnecting the device ends its stream.
+    server
+        .state
+        .services()
+        .disconnect_device(&citizen, &b.0.to_text())
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = stream_b.response.chunk().await.unwrap() {
+            assert!(
+                !String::from_utf8_lossy(&chunk).contains("login_notification"),
+                "B never gets a login notification"
+            );
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the disconnected device's stream ended");
+
+    // A Last-Event-ID that is not an id is refused clearly.
+    let bad = open_stream(&server, &a, Some("yesterday")).await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The portal page
+
+#[tokio::test]
+async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_token() {
+    let server = TestServer::start().await;
+    eva(&server).await;
+    let citizen = server
+        .store
+        .citizen_by_username("eva")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (device, _) = device_of(&server, &citizen, 1).await;
+    let id = device.to_text();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (session, _, _) = log_in_by_email_to(&server, &http, "/portal/login?lang=en").await;
+    let page = |query: &'static str| {
+        let http = http.clone();
+        let session = session.clone();
+        let url = format!("{}/portal/notifications{query}", server.base);
+        async move {
+            let response = http
+                .get(url)
+                .header("cookie", &session)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let html = page("?lang=en").await;
+    assert!(
+        html.contains("E-mail e***@example.hu"),
+        "masked address: {html}"
+    );
+    assert!(!html.contains("eva@example.hu"), "never the whole address");
+    assert!(!html.contains("Phone (SMS)"), "no phone on this account");
+    for name in [
+        "email_informative",
+        &format!("informative:{id}"),
+        &format!("login:{id}"),
+        &format!("bok_pad:{id}"),
+    ] {
+        assert!(
+            html.contains(&format!("name=\"{name}\" value=\"on\" checked")),
+            "{name} on"
+        );
+    }
+    assert!(html.contains(">Save</button>"));
+    let csrf = csrf_of(&html, "/portal/notifications");
+    let settings = || async {
+        server
+            .state
+            .services()
+            .notification_settings(&citizen)
+            .await
+            .unwrap()
+    };
+    let before = settings().await;
+
+    // The form without its token is refused; nothing changes.
+    let form = |csrf: Option<&str>| {
+        let mut fields = vec![
+            ("device".to_string(), id.clone()),
+            (format!("informative:{id}"), "on".to_string()),
+        ];
+        if let Some(csrf) = csrf {
+            fields.push(("csrf".to_string(), csrf.to_string()));
+        }
+        fields
+    };
+    let refused = http
+        .post(format!("{}/portal/notifications", server.base))
+        .header("cookie", &session)
+        .form(&form(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        settings().await,
+        before,
+        "nothing changed without the token"
+    );
+
+    // Save: e-mail off, login and BOK-pad off, informative kept.
+    let saved = http
+        .post(format!("{}/portal/notifications", server.base))
+        .header("cookie", &session)
+        .form(&form(Some(&csrf)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 303);
+    let location = saved.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        "/portal/notifications?notice=portal.notifications.saved"
+    );
+    let after = settings().await;
+    assert!(!after.contacts[0].informative);
+    let d = &after.devices[0];
+    assert!(d.informative && !d.login && !d.bok_pad, "{d:?}");
+    let html = page("?lang=en&notice=portal.notifications.saved").await;
+    assert!(html.contains("Your notification settings were saved."));
+    assert!(
+        html.contains(&format!("name=\"login:{id}\" value=\"on\">")),
+        "shown off"
+    );
+}
