@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
+use civkey_client::events::EventStream;
 use civkey_client::profile::{Identity, Profile};
 use civkey_proto::bok::{BokAnswerResponse, BokOutcome, BokRequest};
+use civkey_proto::events::EventKind;
 use civkey_proto::ids::{BokRequestId, Challenge};
 use civkey_proto::rules::Bok;
 use civkey_proto::{paths, ApiError, ErrorCode};
@@ -293,6 +295,46 @@ async fn a_clerk_verifies_a_bok_that_the_paired_device_answers_and_the_counter_s
         "drawn verified: {after}"
     );
     assert!(s.pending().await.unwrap().is_empty());
+}
+
+/// The next BOK request `stream` brings, skipping other events; within 30 s.
+async fn next_bok_request(stream: &mut EventStream) -> BokRequest {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("a BOK request on the stream within 30 s")
+            .expect("the event stream");
+        if let EventKind::BokRequest { request } = event.kind {
+            return request;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_clerks_request_reaches_the_client_librarys_event_stream_which_resumes_after_what_it_saw(
+) {
+    let s = setup().await;
+    let mut stream = EventStream::new(s.profile.clone(), s.identity.clone());
+    // The real server has the stream: no fallback to polling here.
+    stream.connect().await.expect("the server's event stream");
+    let counter = Counter::log_in(&s.server).await;
+    let first = counter.start().await;
+    let request = next_bok_request(&mut stream).await;
+    assert_eq!(request.id.to_text(), first);
+    assert_eq!(request.office_name, "Czech POINT, Praha 1");
+    let answered = s.answer(&request, BOK).await.unwrap();
+    assert_eq!(answered.outcome, BokOutcome::Verified);
+    let seen: u64 = stream.last_id().unwrap().parse().unwrap();
+    drop(stream);
+
+    // While the app is away the clerk starts a second verification: the stream resumed after the
+    // last event seen brings it, and a stream opened afresh does not bring the answered one back.
+    let second = counter.start().await;
+    let mut resumed = EventStream::new(s.profile.clone(), s.identity.clone()).after(seen);
+    assert_eq!(next_bok_request(&mut resumed).await.id.to_text(), second);
+    let mut fresh = EventStream::new(s.profile.clone(), s.identity.clone());
+    assert_eq!(next_bok_request(&mut fresh).await.id.to_text(), second);
 }
 
 #[tokio::test]
