@@ -29,6 +29,10 @@ const COMMANDS: &[&str] = &[
     "login_decide",
     "rename_identity",
     "forget_identity",
+    "bok_pending",
+    "bok_submit",
+    "notifications_list",
+    "notifications_mark_read",
 ];
 
 fn main() {

@@ -551,6 +551,48 @@ mod tests {
         }
     }
 
+    /// A command the window may not call fails in the real app with a generic error only; every
+    /// command in `generate_handler!` must be in build.rs's manifest and granted by the
+    /// capability, and nothing else.
+    #[test]
+    fn every_registered_command_is_in_the_manifest_and_granted_to_the_window() {
+        let source = include_str!("lib.rs");
+        let start = source
+            .find(concat!("generate_handler", "!["))
+            .expect("the handler list");
+        let list = &source[start..];
+        let list = &list[list.find('[').unwrap() + 1..list.find(']').unwrap()];
+        let mut registered: Vec<String> = list
+            .split(',')
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .collect();
+        registered.sort();
+
+        let build = include_str!("../build.rs");
+        let manifest = &build[build.find("COMMANDS").unwrap()..];
+        let manifest = &manifest[manifest.find("= &[").unwrap() + 4..manifest.find("];").unwrap()];
+        let mut in_manifest: Vec<String> = manifest
+            .split(',')
+            .map(|name| name.trim().trim_matches('"').to_string())
+            .filter(|name| !name.is_empty())
+            .collect();
+        in_manifest.sort();
+        assert_eq!(in_manifest, registered, "build.rs COMMANDS");
+
+        let capability: serde_json::Value =
+            serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
+        let mut granted: Vec<String> = capability["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str()?.strip_prefix("allow-"))
+            .map(|name| name.replace('-', "_"))
+            .collect();
+        granted.sort();
+        assert_eq!(granted, registered, "capabilities/default.json");
+    }
+
     #[test]
     fn a_civkey_link_is_taken_from_the_first_argument_only() {
         let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -4,7 +4,9 @@
 //!
 //! The citizen chooses an app PIN, survives a wrong one, pairs with a real server by pasting the
 //! portal's link (the app shows the same confirmation code the portal does), approves a login
-//! to a service, and sees the identity and one-time codes at home. Every screen is saved to
+//! to a service, answers an office's BOK request on the BOK-pad the app opens by itself, finds the
+//! login among its notifications, and sees the identity and one-time codes at home. Every screen
+//! is saved to
 //! `docs/screenshots/` as it is reached (the README shows them).
 
 use std::net::TcpListener;
@@ -12,15 +14,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use civkey_proto::bok::BokCounterEvent;
 use civkey_proto::login::LoginPageEvent;
 use civkey_proto::pair::PairingPageEvent;
 use civkey_server::services::login::AuthorizeParams;
+use civkey_server::services::{bok, clerks};
 use civkey_tests::{built_binary, TempDir, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 const PIN: &str = "274915";
 const WRONG_PIN: &str = "111000";
+const BOK: &str = "482913";
 
 /// `tauri-driver` on free loopback ports, with the app's environment, stopped when dropped.
 struct AppDriver {
@@ -331,6 +336,64 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
         LoginPageEvent::Approved { .. }
     ));
 
+    // At an office counter: the clerk starts a BOK verification; the unlocked app hears it on its
+    // event stream and opens the BOK-pad with the office's name by itself; the citizen types the
+    // BOK and the app shows the counter's outcome.
+    bok::set_bok(&server.store, "jana", BOK).await.unwrap();
+    clerks::add_clerk(
+        &server.store,
+        server.clock_now(),
+        "eva",
+        "Eva Úřednice",
+        "Czech POINT, Praha 1",
+        "clerk's long password",
+    )
+    .await
+    .unwrap();
+    let logged_in = services
+        .login_clerk("eva", "clerk's long password", "127.0.0.1")
+        .await
+        .unwrap();
+    let clerk = services
+        .clerk_session(&logged_in.token)
+        .await
+        .unwrap()
+        .unwrap();
+    let started = services
+        .start_bok_verification(&clerk, "jana")
+        .await
+        .unwrap();
+    on_screen(&app, "bok").await;
+    let office = text(&app, "[data-testid=\"bok-office\"]").await;
+    assert!(office.contains("Czech POINT, Praha 1"), "{office}");
+    for digit in BOK.chars() {
+        click(&app, &format!("[data-testid=\"bok-key-{digit}\"]")).await;
+    }
+    screenshot(&app, "12-bok-pad").await;
+    click(&app, "[data-testid=\"bok-submit\"]").await;
+    shown(&app, "[data-testid=\"bok-verified\"]").await;
+    screenshot(&app, "13-bok-verified").await;
+    let (counter_sees, _) = services
+        .bok_counter_event(&clerk.clerk_id, &started.id.to_text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counter_sees, BokCounterEvent::Verified);
+
+    // The notifications: the login to the service, told on the event stream.
+    goto_hash(&app, "#/notifications").await;
+    on_screen(&app, "notifications").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let told = loop {
+        let told = text(&app, "[data-screen=\"notifications\"]").await;
+        if told.contains("Daňový portál") || Instant::now() > deadline {
+            break told;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(told.contains("Daňový portál"), "{told}");
+    screenshot(&app, "14-notifications").await;
+
     // A pasted otpauth:// link asks before adding the account.
     paste_link(
         &app,
@@ -373,66 +436,4 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     screenshot(&app, "11-settings").await;
 
     app.close().await.unwrap();
-}
-
-/// Serves the repository's files (the front end and the catalogues) on loopback, as
-/// `python3 -m http.server` would for a plain browser.
-async fn serve_repository() -> String {
-    use axum::extract::Path as UrlPath;
-    use axum::http::{header, StatusCode};
-    use axum::response::IntoResponse;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/{*path}",
-        axum::routing::get(move |UrlPath(path): UrlPath<String>| {
-            let root = root.clone();
-            async move {
-                let path = if path.ends_with('/') || path.is_empty() {
-                    format!("{path}index.html")
-                } else {
-                    path
-                };
-                if path.split('/').any(|part| part == "..") {
-                    return StatusCode::NOT_FOUND.into_response();
-                }
-                let kind = match path.rsplit('.').next() {
-                    Some("html") => "text/html; charset=utf-8",
-                    Some("js") => "text/javascript; charset=utf-8",
-                    Some("css") => "text/css; charset=utf-8",
-                    Some("json") => "application/json",
-                    Some("svg") => "image/svg+xml",
-                    _ => "application/octet-stream",
-                };
-                match std::fs::read(root.join(&path)) {
-                    Ok(body) => ([(header::CONTENT_TYPE, kind)], body).into_response(),
-                    Err(_) => StatusCode::NOT_FOUND.into_response(),
-                }
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
-}
-
-/// The BOK-pad is wired to the server with the BOK issue; until then its screen is shown (and
-/// pictured) with the front end's fake backend, in Chromium at the app's window size.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_bok_pad_takes_four_to_ten_digits_in_a_plain_browser() {
-    let base = serve_repository().await;
-    let driver = crate::portal_browser::Driver::start();
-    let browser = driver.browser().await;
-    browser.set_window_size(420, 760).await.unwrap();
-    browser
-        .goto(&format!("{base}/ui/www/?pin=unlocked&lang=en#/bok"))
-        .await
-        .unwrap();
-    on_screen(&browser, "bok").await;
-    let office = text(&browser, "[data-testid=\"bok-office\"]").await;
-    assert!(office.contains("Praha 7"), "{office}");
-    for digit in "1234".chars() {
-        click(&browser, &format!("[data-testid=\"bok-key-{digit}\"]")).await;
-    }
-    screenshot(&browser, "12-bok-pad").await;
 }
