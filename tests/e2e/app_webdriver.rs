@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 use civkey_proto::bok::BokCounterEvent;
 use civkey_proto::login::LoginPageEvent;
 use civkey_proto::pair::PairingPageEvent;
+use civkey_server::services::bok;
 use civkey_server::services::login::AuthorizeParams;
-use civkey_server::services::{bok, clerks};
 use civkey_tests::{built_binary, TempDir, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::bok_counter::{add_clerk, CLERK_PASSWORD};
 
 const PIN: &str = "274915";
 const WRONG_PIN: &str = "111000";
@@ -340,18 +342,9 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     // event stream and opens the BOK-pad with the office's name by itself; the citizen types the
     // BOK and the app shows the counter's outcome.
     bok::set_bok(&server.store, "jana", BOK).await.unwrap();
-    clerks::add_clerk(
-        &server.store,
-        server.clock_now(),
-        "eva",
-        "Eva Úřednice",
-        "Czech POINT, Praha 1",
-        "clerk's long password",
-    )
-    .await
-    .unwrap();
+    add_clerk(&server).await;
     let logged_in = services
-        .login_clerk("eva", "clerk's long password", "127.0.0.1")
+        .login_clerk("eva", CLERK_PASSWORD, "127.0.0.1")
         .await
         .unwrap();
     let clerk = services

@@ -24,7 +24,7 @@ use crate::oidc_login::paired_profile;
 use crate::portal_http::csrf_of;
 
 const BOK: &str = "482913";
-const CLERK_PASSWORD: &str = "clerk's long password";
+pub(crate) const CLERK_PASSWORD: &str = "clerk's long password";
 
 /// The server with `jana` (BOK set, one device paired through the client library) and the clerk
 /// `eva` at "Czech POINT, Praha 1".
@@ -42,6 +42,18 @@ async fn setup() -> Setup {
     let (profile, citizen) = paired_profile(&server, &home).await;
     let identity = profile.identities().unwrap().remove(0);
     bok::set_bok(&server.store, "jana", BOK).await.unwrap();
+    add_clerk(&server).await;
+    Setup {
+        server,
+        profile,
+        identity,
+        citizen,
+        home,
+    }
+}
+
+/// Adds the clerk `eva` ("Eva Úřednice") at "Czech POINT, Praha 1", password [`CLERK_PASSWORD`].
+pub(crate) async fn add_clerk(server: &TestServer) {
     clerks::add_clerk(
         &server.store,
         server.clock_now(),
@@ -52,17 +64,10 @@ async fn setup() -> Setup {
     )
     .await
     .unwrap();
-    Setup {
-        server,
-        profile,
-        identity,
-        citizen,
-        home,
-    }
 }
 
 /// A browser that does not follow redirects and prefers English.
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         "accept-language",
@@ -86,7 +91,7 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get("location")
@@ -97,15 +102,16 @@ fn location(response: &reqwest::Response) -> String {
 }
 
 /// A clerk's browser at the counter: its session cookie.
-struct Counter<'a> {
+pub(crate) struct Counter<'a> {
     server: &'a TestServer,
     http: Client,
-    cookie: String,
+    /// `civkey_counter=…`, for a `cookie` header.
+    pub(crate) cookie: String,
 }
 
 impl<'a> Counter<'a> {
     /// Logs `eva` in over HTTP, as a browser does: the form with its token, then the post.
-    async fn log_in(server: &'a TestServer) -> Counter<'a> {
+    pub(crate) async fn log_in(server: &'a TestServer) -> Counter<'a> {
         let http = browser();
         let form = http
             .get(format!("{}/counter/login", server.base))

@@ -14,87 +14,18 @@ use civkey_proto::login::LoginPageEvent;
 use civkey_proto::onboard::{OnboardOutcome, OnboardStartResponse, OnboardStatus};
 use civkey_proto::sign::{sign, Decision, DevicePublicKey, OnboardingProof};
 use civkey_proto::{paths, ApiError, ErrorCode};
-use civkey_server::services::clerks;
 use civkey_server::services::login::AuthorizeParams;
 use civkey_tests::{TempDir, TestServer};
 use p256::ecdsa::SigningKey;
-use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::bok_counter::{add_clerk, browser, location, Counter, CLERK_PASSWORD};
 use crate::client_flows::{cli, json_lines, secret_service};
 use crate::portal_http::csrf_of;
 
-const CLERK_PASSWORD: &str = "clerk's long password";
 const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-onboard";
-
-async fn add_clerk(server: &TestServer) {
-    clerks::add_clerk(
-        &server.store,
-        server.clock_now(),
-        "eva",
-        "Eva Úřednice",
-        "Czech POINT, Praha 1",
-        CLERK_PASSWORD,
-    )
-    .await
-    .unwrap();
-}
-
-/// A browser that does not follow redirects and prefers English.
-fn browser() -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "accept-language",
-        reqwest::header::HeaderValue::from_static("en"),
-    );
-    Client::builder()
-        .redirect(Policy::none())
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-fn cookie_of(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .and_then(|c| c.split(';').next())
-        .unwrap()
-        .to_string()
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_string()
-}
-
-/// `eva` logged in at the counter over HTTP: her session cookie.
-async fn clerk_cookie(server: &TestServer, http: &Client) -> String {
-    let form = http
-        .get(format!("{}/counter/login", server.base))
-        .send()
-        .await
-        .unwrap();
-    let pre = cookie_of(&form, "civkey_counter_pre");
-    let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
-    let answer = http
-        .post(format!("{}/counter/login", server.base))
-        .header("cookie", pre)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "eva"),
-            ("password", CLERK_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    cookie_of(&answer, "civkey_counter")
-}
 
 /// Posts the onboarding form as the clerk's browser does; the status and the page.
 async fn post_onboarding(
@@ -428,7 +359,7 @@ async fn civkey_onboard_prints_the_grouped_code_waits_for_the_clerk_and_stores_t
 
     // The clerk at the counter (over HTTP this time).
     let http = browser();
-    let cookie = clerk_cookie(&server, &http).await;
+    let cookie = Counter::log_in(&server).await.cookie;
     let (status, page) =
         post_onboarding(&server, &http, &cookie, &fields(&petr(&code, "petr"))).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -558,7 +489,7 @@ async fn bad_onboarding_requests_each_get_a_clear_code_over_http() {
             .unwrap();
         assert_eq!(location(&post), "/counter/login", "{cookie}");
     }
-    let cookie = clerk_cookie(&server, &http).await;
+    let cookie = Counter::log_in(&server).await.cookie;
     // The clerk's session opens no citizen page.
     let token = cookie.split_once('=').unwrap().1;
     let portal = http
@@ -672,7 +603,7 @@ async fn guessing_identification_codes_at_the_counter_is_stopped_after_five_wron
     .await
     .unwrap();
     let http = browser();
-    let cookie = clerk_cookie(&server, &http).await;
+    let cookie = Counter::log_in(&server).await.cookie;
     for guess in [
         "AAAA-AAAA-A1",
         "AAAA-AAAA-A2",

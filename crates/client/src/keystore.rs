@@ -209,6 +209,27 @@ impl KeyStore for MemoryKeyStore {
     }
 }
 
+/// A keystore that is there but says no (locked, access denied): for tests of what a flow does
+/// when the OS keystore refuses.
+#[cfg(test)]
+pub(crate) struct RefusingKeyStore;
+
+#[cfg(test)]
+impl KeyStore for RefusingKeyStore {
+    fn name(&self) -> &'static str {
+        "refusing"
+    }
+    fn put_secret(&self, _: &KeyRef, _: &[u8]) -> Result<(), KeyStoreError> {
+        Err(KeyStoreError::Refused("the collection is locked".into()))
+    }
+    fn get_secret(&self, key: &KeyRef) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+        Err(KeyStoreError::Missing(key.clone()))
+    }
+    fn delete(&self, _: &KeyRef) -> Result<(), KeyStoreError> {
+        Ok(())
+    }
+}
+
 /// The operating system's keystore through `keyring`: Secret Service (GNOME Keyring, KWallet) on
 /// Linux, Keychain on macOS and iOS, Credential Manager on Windows. Entries are filed under
 /// [`KEYSTORE_SERVICE`] with the [`KeyRef`] as the user name.

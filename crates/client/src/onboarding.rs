@@ -175,24 +175,6 @@ mod tests {
     use super::*;
     use crate::keystore::KeyStoreError;
 
-    /// A keystore that is there but says no (locked, access denied).
-    struct Refusing;
-
-    impl crate::keystore::KeyStore for Refusing {
-        fn name(&self) -> &'static str {
-            "refusing"
-        }
-        fn put_secret(&self, _: &KeyRef, _: &[u8]) -> Result<(), KeyStoreError> {
-            Err(KeyStoreError::Refused("the collection is locked".into()))
-        }
-        fn get_secret(&self, key: &KeyRef) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyStoreError> {
-            Err(KeyStoreError::Missing(key.clone()))
-        }
-        fn delete(&self, _: &KeyRef) -> Result<(), KeyStoreError> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn a_refusing_keystore_stops_onboarding_before_the_server_hears_of_it() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -202,7 +184,8 @@ mod tests {
             "civkey-onboard-refusing-{}-{port}",
             std::process::id()
         ));
-        let profile = Profile::open(&dir, std::sync::Arc::new(Refusing)).unwrap();
+        let profile =
+            Profile::open(&dir, std::sync::Arc::new(crate::keystore::RefusingKeyStore)).unwrap();
         let err = profile
             .onboard(&origin, &crate::this_computer().unwrap(), |_| {
                 panic!("no code")
