@@ -10,6 +10,7 @@ export const ROUTES = /** @type {const} */ ([
   "home",
   "scan",
   "pair",
+  "onboard",
   "login",
   "bok",
   "notifications",
