@@ -580,7 +580,11 @@ async fn push(out: &Out, profile: &Profile, command: PushCommand) -> ExitCode {
     let (endpoint, selector) = match command {
         PushCommand::Set { url, identity } => match PushEndpoint::parse(url.trim()) {
             Ok(endpoint) => (Some(endpoint), identity),
-            Err(e) => return out.fail(&e.into()),
+            Err(e) => {
+                let reason = e.to_string();
+                let message = tr_args(out.locale, "cli.push.bad_url", &[("reason", &reason)]);
+                return out.fail_with("unreadable", &message);
+            }
         },
         PushCommand::Clear { identity } => (None, identity),
     };
