@@ -285,6 +285,11 @@ async fn onboarding_start(
 }
 
 #[tauri::command]
+fn onboarding_current(app: State<'_, App>) -> Result<Option<OnboardingStarted>, CommandError> {
+    app.onboarding_current()
+}
+
+#[tauri::command]
 async fn onboarding_wait(handle: AppHandle, app: State<'_, App>) -> Result<Identity, CommandError> {
     let identity = app.onboarding_wait().await?;
     listen(&handle);
@@ -472,6 +477,7 @@ pub fn run() {
             pair_finish,
             pair_cancel,
             onboarding_start,
+            onboarding_current,
             onboarding_wait,
             onboarding_cancel,
             login_open,

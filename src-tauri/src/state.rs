@@ -10,6 +10,7 @@
 //! `pair_cancel` / `onboarding_cancel` able to stop it).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use civkey_client::keystore::KeyStore;
@@ -24,6 +25,7 @@ use civkey_i18n::Locale;
 use civkey_proto::device::{DeviceKind, DeviceName};
 use civkey_proto::sign::Decision as ClientDecision;
 use civkey_proto::Origin;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
@@ -36,14 +38,26 @@ use crate::dto::{
 use crate::inbox::{self, Emit, SharedInbox};
 use crate::settings::Settings;
 
-/// A flow between its two commands: the pairing between `pair_begin` and `pair_finish`, the
-/// onboarding between `onboarding_start` and `onboarding_wait`.
+/// A flow between its two commands: the pairing between `pair_begin` and `pair_finish`.
 enum FlowSlot<T> {
     Idle,
     /// Started; the code is shown; the wait has not been called yet.
     Started(Box<T>),
     /// The wait runs (for the browser, for the clerk); sending stops it.
     Waiting(oneshot::Sender<()>),
+}
+
+/// The onboarding between `onboarding_start` and its outcome. Every `onboarding_wait` waits on
+/// the one wait for the clerk (`outcome`), so a screen shown again after the app locked and
+/// unlocked waits along with the call still running; the long polls run while one of them does.
+/// Dropping the flow stops them (`stop`'s receivers), and the last one to stop drops the wait,
+/// which deletes the new key.
+struct OnboardingFlow {
+    /// Tells this flow from one started later.
+    id: u64,
+    started: OnboardingStarted,
+    outcome: Shared<BoxFuture<'static, Result<Identity, CommandError>>>,
+    stop: tokio::sync::watch::Sender<()>,
 }
 
 /// Why a flow's wait did not start.
@@ -70,7 +84,8 @@ pub struct App {
     /// One PIN check at a time: two at once would both read the same count of wrong PINs.
     pin_checks: tokio::sync::Mutex<()>,
     pairing: Mutex<FlowSlot<PendingPairing>>,
-    onboarding: Mutex<FlowSlot<PendingOnboarding>>,
+    onboarding: Mutex<Option<OnboardingFlow>>,
+    onboardings: AtomicU64,
     login: Mutex<Option<OpenedLogin>>,
     camera: Mutex<Option<CameraSlot>>,
     pending_link: Mutex<Option<String>>,
@@ -110,7 +125,8 @@ impl App {
             unlocked: Mutex::new(false),
             pin_checks: tokio::sync::Mutex::new(()),
             pairing: Mutex::new(FlowSlot::Idle),
-            onboarding: Mutex::new(FlowSlot::Idle),
+            onboarding: Mutex::new(None),
+            onboardings: AtomicU64::new(0),
             login: Mutex::new(None),
             camera: Mutex::new(None),
             pending_link: Mutex::new(None),
@@ -605,48 +621,78 @@ impl App {
         let origin = server_address(server_origin)?;
         let device = this_device(None)?;
         self.onboarding_cancel();
-        let pending = self.profile.begin_onboarding(&origin, &device).await?;
+        let pending: PendingOnboarding = self.profile.begin_onboarding(&origin, &device).await?;
         let started = OnboardingStarted {
             server: pending.started.origin.to_string(),
             identification_code: pending.started.identification_code.grouped(),
             expires_at: pending.started.expires_at,
         };
-        let old = std::mem::replace(
-            &mut *guard(&self.onboarding),
-            FlowSlot::Started(Box::new(pending)),
-        );
-        stop(old);
+        let outcome = async move {
+            match pending.finish().await {
+                Ok(identity) => Ok(Identity::from(&identity)),
+                Err(error) => Err(CommandError::from(error)),
+            }
+        }
+        .boxed()
+        .shared();
+        let flow = OnboardingFlow {
+            id: self.onboardings.fetch_add(1, Ordering::Relaxed),
+            started: started.clone(),
+            outcome,
+            stop: tokio::sync::watch::channel(()).0,
+        };
+        // One started meanwhile is abandoned too.
+        let old = guard(&self.onboarding).replace(flow);
+        drop(old);
         Ok(started)
     }
 
+    /// `onboarding_current`: the identification code being shown, if an onboarding was started
+    /// and has not ended (the screen shows it again after the app locked and unlocked).
+    pub fn onboarding_current(&self) -> Result<Option<OnboardingStarted>, CommandError> {
+        self.require_unlocked()?;
+        Ok(guard(&self.onboarding)
+            .as_ref()
+            .map(|flow| flow.started.clone()))
+    }
+
     /// `onboarding_wait`: waits for a clerk to enter the code `onboarding_start` showed, and
-    /// answers the new identity, stored like a paired one. Errors: `onboarding_expired`,
-    /// `cancelled` (`onboarding_cancel` meanwhile), `unreachable`, …
+    /// answers the new identity, stored like a paired one. Several calls wait on the same
+    /// onboarding and get the same answer. Errors: `onboarding_expired`, `cancelled`
+    /// (`onboarding_cancel`, or a new code, meanwhile), `no_onboarding`, `unreachable`, …
     pub async fn onboarding_wait(&self) -> Result<Identity, CommandError> {
         self.require_unlocked()?;
-        match wait_in(&self.onboarding, |pending| pending.finish()).await {
-            Ok(Some(Ok(identity))) => Ok(Identity::from(&identity)),
-            Ok(Some(Err(error))) => Err(error.into()),
-            Ok(None) => Err(CommandError::new(
-                "cancelled",
-                "the onboarding was cancelled",
-            )),
-            Err(WaitRefused::NotStarted) => Err(CommandError::new(
-                "no_onboarding",
-                "no onboarding was started: ask for an identification code first",
-            )),
-            Err(WaitRefused::Busy) => Err(CommandError::new(
-                "onboarding_busy",
-                "this onboarding is already waiting for the clerk",
-            )),
-        }
+        let (id, outcome, mut stop) = match guard(&self.onboarding).as_ref() {
+            Some(flow) => (flow.id, flow.outcome.clone(), flow.stop.subscribe()),
+            None => {
+                return Err(CommandError::new(
+                    "no_onboarding",
+                    "no onboarding was started: ask for an identification code first",
+                ))
+            }
+        };
+        let result = tokio::select! {
+            // An outcome that is in counts, even if the flow was dropped at the same time.
+            biased;
+            result = outcome => result,
+            _ = stop.changed() => {
+                return Err(CommandError::new("cancelled", "the onboarding was cancelled"))
+            }
+        };
+        // Over: forgotten (unless another one was started meanwhile).
+        let over = {
+            let mut slot = guard(&self.onboarding);
+            slot.take_if(|flow| flow.id == id)
+        };
+        drop(over);
+        result
     }
 
     /// `onboarding_cancel`: abandons the onboarding (its new key is deleted, a waiting
     /// `onboarding_wait` answers `cancelled`); nothing when there is none.
     pub fn onboarding_cancel(&self) {
-        let old = std::mem::replace(&mut *guard(&self.onboarding), FlowSlot::Idle);
-        stop(old);
+        let old = guard(&self.onboarding).take();
+        drop(old);
     }
 
     // ----- login -----

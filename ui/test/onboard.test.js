@@ -4,7 +4,7 @@ import { describe, expect, test, vi } from "vitest";
 
 import { serverAddress } from "../www/lib/backend/fake.js";
 import { groupIdentificationCode, spokenCode } from "../www/screens/onboard.js";
-import { byTestId, click, en, fakeClock, mountEach, onScreen, screenName, screenText, shown, until } from "./helpers.js";
+import { byTestId, click, en, fakeClock, mountEach, onScreen, screenName, screenText, shown, typeDigits, until } from "./helpers.js";
 
 const start = mountEach();
 
@@ -134,7 +134,7 @@ describe("in-person onboarding", () => {
     expect(byTestId("onboard-start")).not.toBeNull();
   });
 
-  test("the app locking while the code is shown does not abandon it", async () => {
+  test("the app locking while the code is shown does not abandon it: it is shown again after the unlock", async () => {
     const { app, backend } = await start({ unlocked: true, identities: [], onboardDelayMs: Infinity }, "#/onboard");
     const cancel = vi.spyOn(backend, "onboardingCancel");
     askForCode("identita.example.cz");
@@ -143,6 +143,13 @@ describe("in-person onboarding", () => {
     await onScreen(app, "pin");
     expect(cancel).not.toHaveBeenCalled();
     expect(backend.inspect().onboarding).toBe(true);
+    typeDigits("pin", "135790");
+    await onScreen(app, "onboard");
+    expect((await shown("identification-code")).textContent).toBe("K7QM-X2PD-9R");
+    expect(screenText()).toContain("Account at identita.example.cz");
+    expect(backend.completeOnboarding("Petr Svoboda")).toBe(true);
+    expect((await shown("onboard-done")).textContent).toContain("You're set up: Petr Svoboda");
+    expect(cancel).not.toHaveBeenCalled();
   });
 
   test("home without an identity and the settings lead to it", async () => {

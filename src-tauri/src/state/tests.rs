@@ -116,6 +116,7 @@ async fn everything_but_the_pin_screen_is_refused_while_locked() {
         "locked"
     );
     assert_eq!(code(app.onboarding_wait().await), "locked");
+    assert_eq!(code(app.onboarding_current()), "locked");
     assert_eq!(code(app.login_open("civkey://login?v=1").await), "locked");
     assert_eq!(code(app.login_decide(true).await), "locked");
     assert_eq!(code(app.rename_identity("abcd", "Phone").await), "locked");
@@ -349,6 +350,7 @@ async fn onboarding_refuses_a_malformed_server_and_waiting_without_a_code() {
     let f = Fixture::unlocked("onboarding-refusals").await;
     let app = &f.app;
     assert_eq!(code(app.onboarding_wait().await), "no_onboarding");
+    assert_eq!(app.onboarding_current(), Ok(None));
     app.onboarding_cancel();
     for bad in [
         "",
@@ -927,6 +929,7 @@ mod real_server {
         let now = civkey_client::clock::Clock::now(&civkey_client::clock::SystemClock);
         assert!(started.expires_at > now + 25 * 60, "{started:?}");
         assert_eq!(f.store.len(), 2, "the PIN record and the new device key");
+        assert_eq!(app.onboarding_current(), Ok(Some(started.clone())));
 
         // The clerk checks Petr's ID card and types the code (read aloud: lower case, spaces)
         // while the app waits.
@@ -942,13 +945,21 @@ mod real_server {
                     .unwrap()
             })
         };
+        // One wait runs on (the screen went when the app locked); the screen shown again after
+        // the unlock waits along with it, and both hear the outcome.
+        let first = {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.onboarding_wait().await })
+        };
         let identity = app.onboarding_wait().await.unwrap();
+        assert_eq!(first.await.unwrap(), Ok(identity.clone()));
         let onboarded = clerk_types.await.unwrap();
         assert_eq!(onboarded.username, "petr");
         assert_eq!(identity.account_name.as_deref(), Some("Petr Svoboda"));
         assert_eq!(identity.server, services_origin(&server));
         assert_eq!(app.home().await.unwrap().identities, vec![identity.clone()]);
         assert_eq!(code(app.onboarding_wait().await), "no_onboarding");
+        assert_eq!(app.onboarding_current(), Ok(None));
         assert_eq!(f.store.len(), 2, "the new key is kept");
 
         // The new identity is listened to, like a paired one.
@@ -992,17 +1003,23 @@ mod real_server {
         assert_eq!(f.store.len(), 1, "the expired onboarding's key was deleted");
         assert!(app.home().await.unwrap().identities.is_empty());
 
-        // Cancelled while waiting for the clerk.
+        assert_eq!(app.onboarding_current(), Ok(None));
+
+        // Cancelled while two calls wait for the clerk.
         app.onboarding_start(&origin).await.unwrap();
         assert_eq!(f.store.len(), 2);
-        let waiting = {
-            let app = Arc::clone(&app);
-            tokio::spawn(async move { app.onboarding_wait().await })
-        };
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let app = Arc::clone(&app);
+                tokio::spawn(async move { app.onboarding_wait().await })
+            })
+            .collect();
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert_eq!(code(app.onboarding_wait().await), "onboarding_busy");
         app.onboarding_cancel();
-        assert_eq!(code(waiting.await.unwrap()), "cancelled");
+        for waiting in waiting {
+            assert_eq!(code(waiting.await.unwrap()), "cancelled");
+        }
+        assert_eq!(app.onboarding_current(), Ok(None));
         assert_eq!(
             f.store.len(),
             1,

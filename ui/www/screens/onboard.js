@@ -122,6 +122,14 @@ export function onboardScreen(app) {
       return;
     }
     if (gone) return;
+    await follow(started);
+  };
+
+  /**
+   * Shows the code of `started` and waits for the clerk.
+   * @param {OnboardingStarted} started
+   */
+  const follow = async (started) => {
     server = started.server;
     showCode(started);
     waiting = true;
@@ -233,20 +241,27 @@ export function onboardScreen(app) {
     heading.focus();
   };
 
-  // The server the app already knows, if any, fills the address in.
-  showForm();
-  app.backend
-    .home()
-    .then((home) => {
-      const known = home.identities[0]?.server;
-      const input = /** @type {HTMLInputElement | null} */ (element.querySelector("#onboard-server"));
-      if (known && input && !input.value) {
-        server = known;
-        input.value = known;
-      }
-    })
-    .catch(() => {})
-    .finally(() => ready.resolve());
+  body.append(h("p", { class: "screen__intro", role: "status", text: app.t("app.loading") }));
+  (async () => {
+    // A code already shown (the app locked and was unlocked meanwhile): shown again, waited for.
+    const current = await app.backend.onboardingCurrent().catch(() => null);
+    if (gone) return ready.resolve();
+    if (current) {
+      ready.resolve();
+      await follow(current);
+      return;
+    }
+    // Else the form, with the server the app already knows, if any, filled in.
+    showForm();
+    const home = await app.backend.home().catch(() => null);
+    const known = home?.identities[0]?.server;
+    const input = /** @type {HTMLInputElement | null} */ (element.querySelector("#onboard-server"));
+    if (known && input && !input.value) {
+      server = known;
+      input.value = known;
+    }
+    ready.resolve();
+  })();
 
   return {
     element,
@@ -255,7 +270,7 @@ export function onboardScreen(app) {
       gone = true;
       stopTimer();
       // Locked while waiting (a phone back from the background): the onboarding is not abandoned,
-      // the clerk may be typing the code; an identity made meanwhile shows at home after the unlock.
+      // the clerk may be typing the code; after the unlock this screen shows the code again.
       if (waiting && app.status.pin === "unlocked") app.backend.onboardingCancel().catch(() => {});
     },
   };

@@ -468,10 +468,11 @@ export function fakeBackend(options = {}) {
   /** @type {LoginRequest | null} */
   let login = null;
   /**
-   * The onboarding between `onboardingStart` and its outcome; `settle` is set while
-   * `onboardingWait` waits.
+   * The onboarding between `onboardingStart` and its outcome; `settle` is set once
+   * `onboardingWait` waits, and every wait gets the same `result`.
+   * @typedef {{ identity: Identity } | { error: string } | null} OnboardResult
    * @type {{ server: string, code: string, expiresAt: number,
-   *   settle: ((result: { identity: Identity } | { error: string } | null) => void) | null } | null}
+   *   settle: ((result: OnboardResult) => void) | null, result: Promise<OnboardResult> | null } | null}
    */
   let onboarding = null;
   /** @type {ReturnType<typeof setTimeout>[]} */
@@ -809,17 +810,20 @@ export function fakeBackend(options = {}) {
       if (!server) throw failure("server_address", "this is not a civkey server's address");
       stopOnboarding();
       const code = options.identificationCode ?? "K7QM-X2PD-9R";
-      onboarding = { server, code, expiresAt: nowSecs() + (options.onboardTtlSecs ?? 1800), settle: null };
+      onboarding = { server, code, expiresAt: nowSecs() + (options.onboardTtlSecs ?? 1800), settle: null, result: null };
       return { server, identification_code: code, expires_at: onboarding.expiresAt };
+    },
+
+    onboardingCurrent: async () => {
+      gate("onboardingCurrent");
+      return onboarding && { server: onboarding.server, identification_code: onboarding.code, expires_at: onboarding.expiresAt };
     },
 
     onboardingWait: async () => {
       gate("onboardingWait");
       const started = onboarding;
       if (!started) throw failure("no_onboarding", "no onboarding was started");
-      if (started.settle) throw failure("onboarding_busy");
-      /** @type {{ identity: Identity } | { error: string } | null} */
-      const result = await new Promise((resolve) => {
+      started.result ??= new Promise((resolve) => {
         started.settle = resolve;
         const delay = options.onboardDelayMs ?? 8000;
         if (Number.isFinite(delay)) {
@@ -833,6 +837,7 @@ export function fakeBackend(options = {}) {
         const untilExpiry = Math.max(0, started.expiresAt * 1000 - nowMs());
         onboardTimers.push(setTimeout(() => resolve({ error: "onboarding_expired" }), untilExpiry));
       });
+      const result = await started.result;
       if (onboarding === started) {
         for (const timer of onboardTimers) clearTimeout(timer);
         onboardTimers = [];

@@ -49,6 +49,7 @@ import { tauriAvailable, tauriBackend } from "./tauri.js";
  * @property {() => Promise<PairingOutcome>} pairFinish
  * @property {() => Promise<void>} pairCancel
  * @property {(serverOrigin: string) => Promise<OnboardingStarted>} onboardingStart
+ * @property {() => Promise<OnboardingStarted | null>} onboardingCurrent the code being shown, if any
  * @property {() => Promise<Identity>} onboardingWait the new identity, once a clerk entered the code
  * @property {() => Promise<void>} onboardingCancel
  * @property {(uri: string) => Promise<LoginRequest>} loginOpen

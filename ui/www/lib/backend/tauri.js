@@ -167,6 +167,7 @@ export function tauriBackend() {
     pairFinish: () => call("pair_finish"),
     pairCancel: () => call("pair_cancel"),
     onboardingStart: (serverOrigin) => call("onboarding_start", { serverOrigin }),
+    onboardingCurrent: () => call("onboarding_current"),
     onboardingWait: () => call("onboarding_wait"),
     onboardingCancel: () => call("onboarding_cancel"),
     loginOpen: (uri) => call("login_open", { uri }),
