@@ -370,6 +370,18 @@ pub struct PairingOutcome {
     pub identity: Option<Identity>,
 }
 
+/// In-person onboarding was started: the identification code to show at the office counter.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct OnboardingStarted {
+    /// The server's origin, where the office will create the account.
+    pub server: String,
+    /// The code for the clerk, grouped: `K7QM-X2PD-9R` (10 characters of Crockford base32).
+    pub identification_code: String,
+    /// When the code expires (Unix seconds).
+    pub expires_at: u64,
+}
+
 /// A login request this device opened: what to show before asking.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[cfg_attr(test, derive(ts_rs::TS))]

@@ -8,9 +8,9 @@
 //! into `ui/www/lib/backend/types.d.ts` by a test (`CIVKEY_UPDATE_TYPES=1 cargo test -p
 //! civkey-app` rewrites it).
 //!
-//! - [`state`]: the app's state (unlocked or not, the pending pairing, the opened login, the
-//!   camera scan, the link the app was opened with) and the command bodies as plain methods, so
-//!   tests run them without a webview.
+//! - [`state`]: the app's state (unlocked or not, the pending pairing or onboarding, the opened
+//!   login, the camera scan, the link the app was opened with) and the command bodies as plain
+//!   methods, so tests run them without a webview.
 //! - [`settings`]: language and screenshot protection, in `settings.json` in the profile folder.
 //! - [`camera`]: the scanner over the desktop camera or over frames from the webview (mobile),
 //!   previews as JPEG data URLs.
@@ -27,7 +27,7 @@
 //! **Events from the server.** While unlocked, one task per identity holds its event stream open
 //! ([`inbox::listen`]; it polls for BOK requests when the server has no stream) and emits
 //! `bok-request` and `notification`; the tasks end at the lock and start again at the unlock,
-//! after a pairing and after forgetting an identity.
+//! after a pairing or an onboarding, and after forgetting an identity.
 //!
 //! **Profile folder.** `CIVKEY_PROFILE` if set (the end-to-end tests set it), else the app's data
 //! folder. Keys and the PIN record are in the OS keystore ([`OsKeyStore`]).
@@ -61,8 +61,8 @@ use zeroize::Zeroizing;
 
 use crate::dto::{
     AppStatus, BokPrompt, BokResult, CameraEvent, CommandError, Home, Identity, LoginOutcome,
-    LoginRequest, Notification, OtpCode, OtpEntry, PairingOutcome, PairingStarted, PairingStatus,
-    ReadResult,
+    LoginRequest, Notification, OnboardingStarted, OtpCode, OtpEntry, PairingOutcome,
+    PairingStarted, PairingStatus, ReadResult,
 };
 use crate::inbox::AppEvent;
 use crate::state::App;
@@ -277,6 +277,31 @@ fn pair_cancel(app: State<'_, App>) {
 }
 
 #[tauri::command]
+async fn onboarding_start(
+    app: State<'_, App>,
+    server_origin: String,
+) -> Result<OnboardingStarted, CommandError> {
+    app.onboarding_start(&server_origin).await
+}
+
+#[tauri::command]
+fn onboarding_current(app: State<'_, App>) -> Result<Option<OnboardingStarted>, CommandError> {
+    app.onboarding_current()
+}
+
+#[tauri::command]
+async fn onboarding_wait(handle: AppHandle, app: State<'_, App>) -> Result<Identity, CommandError> {
+    let identity = app.onboarding_wait().await?;
+    listen(&handle);
+    Ok(identity)
+}
+
+#[tauri::command]
+fn onboarding_cancel(app: State<'_, App>) {
+    app.onboarding_cancel();
+}
+
+#[tauri::command]
 async fn login_open(app: State<'_, App>, uri: String) -> Result<LoginRequest, CommandError> {
     app.login_open(&uri).await
 }
@@ -451,6 +476,10 @@ pub fn run() {
             pair_begin,
             pair_finish,
             pair_cancel,
+            onboarding_start,
+            onboarding_current,
+            onboarding_wait,
+            onboarding_cancel,
             login_open,
             login_decide,
             rename_identity,

@@ -2,42 +2,70 @@
 //! `#[tauri::command]` of a few lines, and the tests call them without a webview.
 //!
 //! Every flow is `civkey_client`'s; what lives here is what only the app has: whether it is
-//! unlocked, the pairing waiting between `pair_begin` and `pair_finish`, the login opened between
+//! unlocked, the pairing waiting between `pair_begin` and `pair_finish`, the in-person onboarding
+//! waiting between `onboarding_start` and `onboarding_wait`, the login opened between
 //! `login_open` and `login_decide`, the running camera scan, the link the app was opened with, and
 //! the settings. No lock is held across a wait for the network: a pairing that waits for the
-//! browser leaves every other command free (and `pair_cancel` able to stop it).
+//! browser, or an onboarding that waits for the clerk, leaves every other command free (and
+//! `pair_cancel` / `onboarding_cancel` able to stop it).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use civkey_client::keystore::KeyStore;
 use civkey_client::login::OpenedLogin;
+use civkey_client::onboarding::PendingOnboarding;
 use civkey_client::pairing::PendingPairing;
 use civkey_client::profile::{Forget, Profile};
 use civkey_client::scan::{CancelHandle, ScanError};
+use civkey_client::server_api::DeviceDescription;
 use civkey_client::{ClientError, CodeSummary};
 use civkey_i18n::Locale;
 use civkey_proto::device::{DeviceKind, DeviceName};
 use civkey_proto::sign::Decision as ClientDecision;
+use civkey_proto::Origin;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
 use crate::camera::{self, FramePusher, PushedFrames, Sink};
 use crate::dto::{
     AppStatus, BokPrompt, BokResult, CommandError, Decision, Home, Identity, LoginOutcome,
-    LoginRequest, Notification, OtpCode, OtpEntry, PairingOutcome, PairingStarted, PairingStatus,
-    PinState, Platform, ReadResult,
+    LoginRequest, Notification, OnboardingStarted, OtpCode, OtpEntry, PairingOutcome,
+    PairingStarted, PairingStatus, PinState, Platform, ReadResult,
 };
 use crate::inbox::{self, Emit, SharedInbox};
 use crate::settings::Settings;
 
-/// The pairing between `pair_begin` and `pair_finish`.
-enum PairingSlot {
+/// A flow between its two commands: the pairing between `pair_begin` and `pair_finish`.
+enum FlowSlot<T> {
     Idle,
-    /// Claimed; the code is shown; `pair_finish` has not been called yet.
-    Claimed(Box<PendingPairing>),
-    /// `pair_finish` waits for the browser; sending stops it.
+    /// Started; the code is shown; the wait has not been called yet.
+    Started(Box<T>),
+    /// The wait runs (for the browser, for the clerk); sending stops it.
     Waiting(oneshot::Sender<()>),
+}
+
+/// The onboarding between `onboarding_start` and its outcome. Every `onboarding_wait` waits on
+/// the one wait for the clerk (`outcome`), so a screen shown again after the app locked and
+/// unlocked waits along with the call still running; the long polls run while one of them does.
+/// Dropping the flow stops them (`stop`'s receivers), and the last one to stop drops the wait,
+/// which deletes the new key.
+struct OnboardingFlow {
+    /// Tells this flow from one started later.
+    id: u64,
+    started: OnboardingStarted,
+    outcome: Shared<BoxFuture<'static, Result<Identity, CommandError>>>,
+    stop: tokio::sync::watch::Sender<()>,
+}
+
+/// Why a flow's wait did not start.
+enum WaitRefused {
+    /// Nothing was started.
+    NotStarted,
+    /// Another call already waits.
+    Busy,
 }
 
 /// The running camera scan.
@@ -55,7 +83,9 @@ pub struct App {
     unlocked: Mutex<bool>,
     /// One PIN check at a time: two at once would both read the same count of wrong PINs.
     pin_checks: tokio::sync::Mutex<()>,
-    pairing: Mutex<PairingSlot>,
+    pairing: Mutex<FlowSlot<PendingPairing>>,
+    onboarding: Mutex<Option<OnboardingFlow>>,
+    onboardings: AtomicU64,
     login: Mutex<Option<OpenedLogin>>,
     camera: Mutex<Option<CameraSlot>>,
     pending_link: Mutex<Option<String>>,
@@ -94,7 +124,9 @@ impl App {
             settings: Mutex::new(settings),
             unlocked: Mutex::new(false),
             pin_checks: tokio::sync::Mutex::new(()),
-            pairing: Mutex::new(PairingSlot::Idle),
+            pairing: Mutex::new(FlowSlot::Idle),
+            onboarding: Mutex::new(None),
+            onboardings: AtomicU64::new(0),
             login: Mutex::new(None),
             camera: Mutex::new(None),
             pending_link: Mutex::new(None),
@@ -247,6 +279,7 @@ impl App {
     fn forget_flows(&self) {
         self.lock();
         self.pair_cancel();
+        self.onboarding_cancel();
     }
 
     // ----- links -----
@@ -516,13 +549,7 @@ impl App {
         device_name: Option<&str>,
     ) -> Result<PairingStarted, CommandError> {
         self.require_unlocked()?;
-        let mut device = civkey_client::this_computer().map_err(ClientError::from)?;
-        if let Some(name) = device_name.map(str::trim).filter(|n| !n.is_empty()) {
-            device.name = DeviceName::parse(name).map_err(ClientError::from)?;
-        }
-        if Platform::current() != Platform::Desktop {
-            device.kind = DeviceKind::Phone;
-        }
+        let device = this_device(device_name)?;
         self.pair_cancel();
         let pending = self.profile.begin_pairing(uri.trim(), &device).await?;
         let started = PairingStarted {
@@ -532,7 +559,7 @@ impl App {
         };
         let old = std::mem::replace(
             &mut *guard(&self.pairing),
-            PairingSlot::Claimed(Box::new(pending)),
+            FlowSlot::Started(Box::new(pending)),
         );
         stop(old);
         Ok(started)
@@ -541,39 +568,21 @@ impl App {
     /// `pair_finish`: waits for the browser's decision on the pairing `pair_begin` claimed.
     pub async fn pair_finish(&self) -> Result<PairingOutcome, CommandError> {
         self.require_unlocked()?;
-        let (cancel_tx, cancel_rx) = oneshot::channel();
-        let pending = {
-            let mut slot = guard(&self.pairing);
-            match std::mem::replace(&mut *slot, PairingSlot::Idle) {
-                PairingSlot::Claimed(pending) => {
-                    *slot = PairingSlot::Waiting(cancel_tx);
-                    pending
-                }
-                PairingSlot::Idle => {
-                    return Err(CommandError::new(
-                        "no_pairing",
-                        "no pairing was begun: scan or paste a pairing code first",
-                    ))
-                }
-                waiting @ PairingSlot::Waiting(_) => {
-                    *slot = waiting;
-                    return Err(CommandError::new(
-                        "pairing_busy",
-                        "this pairing is already waiting for the browser",
-                    ));
-                }
+        let result = match wait_in(&self.pairing, |pending| pending.finish()).await {
+            Ok(result) => result,
+            Err(WaitRefused::NotStarted) => {
+                return Err(CommandError::new(
+                    "no_pairing",
+                    "no pairing was begun: scan or paste a pairing code first",
+                ))
+            }
+            Err(WaitRefused::Busy) => {
+                return Err(CommandError::new(
+                    "pairing_busy",
+                    "this pairing is already waiting for the browser",
+                ))
             }
         };
-        let result = tokio::select! {
-            result = pending.finish() => Some(result),
-            _ = cancel_rx => None,
-        };
-        {
-            let mut slot = guard(&self.pairing);
-            if matches!(&*slot, PairingSlot::Waiting(tx) if tx.is_closed()) {
-                *slot = PairingSlot::Idle;
-            }
-        }
         match result {
             None => Err(CommandError::new("cancelled", "the pairing was cancelled")),
             Some(Ok(identity)) => Ok(PairingOutcome {
@@ -594,8 +603,96 @@ impl App {
 
     /// `pair_cancel`: abandons the pairing (its new key is deleted); nothing when there is none.
     pub fn pair_cancel(&self) {
-        let old = std::mem::replace(&mut *guard(&self.pairing), PairingSlot::Idle);
+        let old = std::mem::replace(&mut *guard(&self.pairing), FlowSlot::Idle);
         stop(old);
+    }
+
+    // ----- in-person onboarding -----
+
+    /// `onboarding_start`: makes a new device key, starts onboarding at the server the citizen
+    /// typed (`identita.example.cz` or `https://identita.example.cz`; `server_address` when it is
+    /// not one) and answers the identification code to show the clerk. An onboarding started
+    /// before is abandoned (its key deleted).
+    pub async fn onboarding_start(
+        &self,
+        server_origin: &str,
+    ) -> Result<OnboardingStarted, CommandError> {
+        self.require_unlocked()?;
+        let origin = server_address(server_origin)?;
+        let device = this_device(None)?;
+        self.onboarding_cancel();
+        let pending: PendingOnboarding = self.profile.begin_onboarding(&origin, &device).await?;
+        let started = OnboardingStarted {
+            server: pending.started.origin.to_string(),
+            identification_code: pending.started.identification_code.grouped(),
+            expires_at: pending.started.expires_at,
+        };
+        let outcome = async move {
+            match pending.finish().await {
+                Ok(identity) => Ok(Identity::from(&identity)),
+                Err(error) => Err(CommandError::from(error)),
+            }
+        }
+        .boxed()
+        .shared();
+        let flow = OnboardingFlow {
+            id: self.onboardings.fetch_add(1, Ordering::Relaxed),
+            started: started.clone(),
+            outcome,
+            stop: tokio::sync::watch::channel(()).0,
+        };
+        // One started meanwhile is abandoned too.
+        let old = guard(&self.onboarding).replace(flow);
+        drop(old);
+        Ok(started)
+    }
+
+    /// `onboarding_current`: the identification code being shown, if an onboarding was started
+    /// and has not ended (the screen shows it again after the app locked and unlocked).
+    pub fn onboarding_current(&self) -> Result<Option<OnboardingStarted>, CommandError> {
+        self.require_unlocked()?;
+        Ok(guard(&self.onboarding)
+            .as_ref()
+            .map(|flow| flow.started.clone()))
+    }
+
+    /// `onboarding_wait`: waits for a clerk to enter the code `onboarding_start` showed, and
+    /// answers the new identity, stored like a paired one. Several calls wait on the same
+    /// onboarding and get the same answer. Errors: `onboarding_expired`, `cancelled`
+    /// (`onboarding_cancel`, or a new code, meanwhile), `no_onboarding`, `unreachable`, …
+    pub async fn onboarding_wait(&self) -> Result<Identity, CommandError> {
+        self.require_unlocked()?;
+        let (id, outcome, mut stop) = match guard(&self.onboarding).as_ref() {
+            Some(flow) => (flow.id, flow.outcome.clone(), flow.stop.subscribe()),
+            None => {
+                return Err(CommandError::new(
+                    "no_onboarding",
+                    "no onboarding was started: ask for an identification code first",
+                ))
+            }
+        };
+        let result = tokio::select! {
+            // An outcome that is in counts, even if the flow was dropped at the same time.
+            biased;
+            result = outcome => result,
+            _ = stop.changed() => {
+                return Err(CommandError::new("cancelled", "the onboarding was cancelled"))
+            }
+        };
+        // Over: forgotten (unless another one was started meanwhile).
+        let over = {
+            let mut slot = guard(&self.onboarding);
+            slot.take_if(|flow| flow.id == id)
+        };
+        drop(over);
+        result
+    }
+
+    /// `onboarding_cancel`: abandons the onboarding (its new key is deleted, a waiting
+    /// `onboarding_wait` answers `cancelled`); nothing when there is none.
+    pub fn onboarding_cancel(&self) {
+        let old = guard(&self.onboarding).take();
+        drop(old);
     }
 
     // ----- login -----
@@ -640,15 +737,82 @@ impl App {
     }
 }
 
-/// Stops whatever the slot held: a claimed pairing is dropped (its key deleted), a waiting one is
+/// Stops whatever the slot held: a started flow is dropped (its key deleted), a waiting one is
 /// told to stop.
-fn stop(slot: PairingSlot) {
+fn stop<T>(slot: FlowSlot<T>) {
     match slot {
-        PairingSlot::Idle | PairingSlot::Claimed(_) => {}
-        PairingSlot::Waiting(tx) => {
+        FlowSlot::Idle | FlowSlot::Started(_) => {}
+        FlowSlot::Waiting(tx) => {
             let _ = tx.send(());
         }
     }
+}
+
+/// Runs `finish` on the flow `slot` holds until it ends (`Some`) or is stopped (`None`); the slot
+/// says `Waiting` meanwhile, without a lock held across the wait.
+async fn wait_in<T, R, Fut>(
+    slot: &Mutex<FlowSlot<T>>,
+    finish: impl FnOnce(T) -> Fut,
+) -> Result<Option<R>, WaitRefused>
+where
+    Fut: std::future::Future<Output = R>,
+{
+    let (cancel_tx, cancel_rx) = oneshot::channel();
+    let started = {
+        let mut slot = guard(slot);
+        match std::mem::replace(&mut *slot, FlowSlot::Idle) {
+            FlowSlot::Started(started) => {
+                *slot = FlowSlot::Waiting(cancel_tx);
+                started
+            }
+            FlowSlot::Idle => return Err(WaitRefused::NotStarted),
+            waiting @ FlowSlot::Waiting(_) => {
+                *slot = waiting;
+                return Err(WaitRefused::Busy);
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = finish(*started) => Some(result),
+        _ = cancel_rx => None,
+    };
+    // Idle again, unless another flow was started (or is waiting) meanwhile.
+    let mut slot = guard(slot);
+    if matches!(&*slot, FlowSlot::Waiting(tx) if tx.is_closed()) {
+        *slot = FlowSlot::Idle;
+    }
+    Ok(result)
+}
+
+/// How this device describes itself to the server: its name (the host name unless given), model,
+/// and kind (a phone on Android and iOS).
+fn this_device(name: Option<&str>) -> Result<DeviceDescription, CommandError> {
+    let mut device = civkey_client::this_computer().map_err(ClientError::from)?;
+    if let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) {
+        device.name = DeviceName::parse(name).map_err(ClientError::from)?;
+    }
+    if Platform::current() != Platform::Desktop {
+        device.kind = DeviceKind::Phone;
+    }
+    Ok(device)
+}
+
+/// The server a citizen typed: `identita.example.cz` (https is assumed),
+/// `https://identita.example.cz/`, `http://127.0.0.1:8443` (plain http on this computer only).
+/// Anything else is `server_address`.
+pub fn server_address(text: &str) -> Result<Origin, CommandError> {
+    let text = text.trim();
+    let with_scheme = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("https://{text}")
+    };
+    Origin::normalise(&with_scheme).map_err(|e| {
+        CommandError::new(
+            "server_address",
+            format!("this is not a civkey server's address: {e}"),
+        )
+    })
 }
 
 /// Text that claims to be one of ours (so a failure to read it is `unreadable`, not `not_civkey`).

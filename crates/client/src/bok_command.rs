@@ -21,7 +21,7 @@ use clap::Subcommand;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{printable, warn, Out};
+use super::{choose_identity, printable, warn, Out};
 
 /// Exit status: the code was wrong.
 pub(crate) const EXIT_NOT_VERIFIED: u8 = 3;
@@ -59,19 +59,6 @@ pub(crate) async fn run(out: &Out, profile: &Profile, command: BokCommand) -> Ex
     }
 }
 
-/// The identity `selector` names, else the only one.
-fn identity(profile: &Profile, selector: Option<&str>) -> Result<Identity, ClientError> {
-    if let Some(selector) = selector {
-        return profile.find(selector);
-    }
-    let mut all = profile.identities()?;
-    match all.len() {
-        0 => Err(ClientError::UnknownIdentity("—".into())),
-        1 => Ok(all.remove(0)),
-        _ => Err(ClientError::AmbiguousIdentity("--identity".into())),
-    }
-}
-
 async fn wait(
     out: &Out,
     profile: &Profile,
@@ -79,7 +66,7 @@ async fn wait(
     timeout: Option<u64>,
     from_stdin: bool,
 ) -> ExitCode {
-    let identity = match identity(profile, selector) {
+    let identity = match choose_identity(profile, selector) {
         Ok(i) => i,
         Err(ClientError::UnknownIdentity(_)) if selector.is_none() => {
             return out.fail_with("no_identity", tr(out.locale, "cli.bok.no_identity"))

@@ -21,7 +21,7 @@ use civkey_client::profile::{Forget, Identity, Profile};
 use civkey_client::scan::{self, Camera};
 use civkey_client::{locale_from_env, this_computer, ClientError, CodeSummary};
 use civkey_i18n::{tr, tr_args, utc_minutes, Locale};
-use civkey_proto::device::DeviceName;
+use civkey_proto::device::{DeviceName, PushEndpoint};
 use civkey_proto::sign::Decision;
 use civkey_proto::{Origin, ScannedCode};
 use clap::{Parser, Subcommand};
@@ -110,6 +110,12 @@ enum Command {
         #[command(subcommand)]
         command: bok_command::BokCommand,
     },
+    /// Push notifications: tell the server where to push this device's events (a UnifiedPush or
+    /// WebPush endpoint), or to stop.
+    Push {
+        #[command(subcommand)]
+        command: PushCommand,
+    },
     /// Forget an identity: disconnect its key at the server and delete it from the keystore.
     Forget {
         /// The identity's id (its first characters are enough) or its server's origin.
@@ -118,6 +124,27 @@ enum Command {
         /// the portal).
         #[arg(long)]
         local: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PushCommand {
+    /// Have the server POST this device's events (logins, BOK requests, notices) to URL, the
+    /// endpoint a push distributor gave (https; plain http only on this computer).
+    Set {
+        /// The push endpoint.
+        url: String,
+        /// Which identity (its id's first characters, or its server's origin); needed when this
+        /// device holds several.
+        #[arg(long, value_name = "ID")]
+        identity: Option<String>,
+    },
+    /// Stop pushes to this device (the event stream still works while an app listens).
+    Clear {
+        /// Which identity (its id's first characters, or its server's origin); needed when this
+        /// device holds several.
+        #[arg(long, value_name = "ID")]
+        identity: Option<String>,
     },
 }
 
@@ -210,6 +237,10 @@ fn main() -> ExitCode {
         },
         Command::Bok { command } => match open_profile(&out, cli.profile) {
             Ok(profile) => run(&out, bok_command::run(&out, &profile, command)),
+            Err(code) => code,
+        },
+        Command::Push { command } => match open_profile(&out, cli.profile) {
+            Ok(profile) => run(&out, push(&out, &profile, command)),
             Err(code) => code,
         },
         Command::Forget { id, local } => match open_profile(&out, cli.profile) {
@@ -524,6 +555,71 @@ fn keys(out: &Out, profile: &Profile) -> ExitCode {
                     ("paired", &utc_minutes(identity.paired_at)),
                 ],
             ));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The identity `selector` names, else the only one this device holds.
+pub(crate) fn choose_identity(
+    profile: &Profile,
+    selector: Option<&str>,
+) -> Result<Identity, ClientError> {
+    if let Some(selector) = selector {
+        return profile.find(selector);
+    }
+    let mut all = profile.identities()?;
+    match all.len() {
+        0 => Err(ClientError::UnknownIdentity("—".into())),
+        1 => Ok(all.remove(0)),
+        _ => Err(ClientError::AmbiguousIdentity("--identity".into())),
+    }
+}
+
+async fn push(out: &Out, profile: &Profile, command: PushCommand) -> ExitCode {
+    let (endpoint, selector) = match command {
+        PushCommand::Set { url, identity } => match PushEndpoint::parse(url.trim()) {
+            Ok(endpoint) => (Some(endpoint), identity),
+            Err(e) => {
+                let reason = e.to_string();
+                let message = tr_args(out.locale, "cli.push.bad_url", &[("reason", &reason)]);
+                return out.fail_with("unreadable", &message);
+            }
+        },
+        PushCommand::Clear { identity } => (None, identity),
+    };
+    let identity = match choose_identity(profile, selector.as_deref()) {
+        Ok(i) => i,
+        Err(ClientError::UnknownIdentity(_)) if selector.is_none() => {
+            return out.fail_with("no_identity", tr(out.locale, "cli.push.no_identity"))
+        }
+        Err(e) => return out.fail(&e),
+    };
+    let shown = endpoint.as_ref().map(|e| e.as_str().to_string());
+    if let Err(e) = profile.register_push(&identity, endpoint).await {
+        return out.fail(&e);
+    }
+    if out.json {
+        out.event(json!({
+            "event": if shown.is_some() { "push_set" } else { "push_cleared" },
+            "identity": identity.short_id(),
+            "origin": identity.origin,
+            "endpoint": shown,
+        }));
+    } else {
+        let origin = identity.origin.as_str();
+        let id = identity.short_id();
+        match &shown {
+            Some(url) => out.text(&tr_args(
+                out.locale,
+                "cli.push.set",
+                &[("origin", origin), ("id", &id), ("url", &printable(url))],
+            )),
+            None => out.text(&tr_args(
+                out.locale,
+                "cli.push.cleared",
+                &[("origin", origin), ("id", &id)],
+            )),
         }
     }
     ExitCode::SUCCESS

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use civkey_proto::device::{DeviceName, DeviceSummary, RenameDeviceRequest};
+use civkey_proto::device::{
+    DeviceName, DeviceSummary, PushEndpoint, PushRegistrationRequest, RenameDeviceRequest,
+};
 use civkey_proto::ids::DeviceId;
 use civkey_proto::pair::OUTCOME_POLL_MAX_SECS;
 use civkey_proto::sign::DevicePublicKey;
@@ -266,6 +268,24 @@ impl Profile {
             Ok(())
         })?;
         Ok(renamed)
+    }
+
+    /// Tells `identity`'s server where to push this device's events (`POST /api/v1/device/push`,
+    /// a signed call): a UnifiedPush or WebPush endpoint, or `None` to stop pushes. The server
+    /// then POSTs each event there, besides the event stream the unlocked app holds open.
+    /// Refusals keep the server's code (`device_disconnected`, …).
+    pub async fn register_push(
+        &self,
+        identity: &Identity,
+        endpoint: Option<PushEndpoint>,
+    ) -> Result<(), ClientError> {
+        self.device_call::<_, ()>(
+            identity,
+            reqwest::Method::POST,
+            paths::DEVICE_PUSH,
+            Some(&PushRegistrationRequest { endpoint }),
+        )
+        .await
     }
 
     /// Disconnects `identity`'s key at its server (a signed call). A key the server no longer

@@ -111,6 +111,12 @@ async fn everything_but_the_pin_screen_is_refused_while_locked() {
     assert_eq!(code(app.camera_frame(1, 1, &[0, 0, 0, 0])), "locked");
     assert_eq!(code(app.pair_begin(PAIRING, None).await), "locked");
     assert_eq!(code(app.pair_finish().await), "locked");
+    assert_eq!(
+        code(app.onboarding_start("https://id.example.gov").await),
+        "locked"
+    );
+    assert_eq!(code(app.onboarding_wait().await), "locked");
+    assert_eq!(code(app.onboarding_current()), "locked");
     assert_eq!(code(app.login_open("civkey://login?v=1").await), "locked");
     assert_eq!(code(app.login_decide(true).await), "locked");
     assert_eq!(code(app.rename_identity("abcd", "Phone").await), "locked");
@@ -340,6 +346,56 @@ async fn finishing_or_deciding_without_beginning_is_refused() {
 }
 
 #[tokio::test]
+async fn onboarding_refuses_a_malformed_server_and_waiting_without_a_code() {
+    let f = Fixture::unlocked("onboarding-refusals").await;
+    let app = &f.app;
+    assert_eq!(code(app.onboarding_wait().await), "no_onboarding");
+    assert_eq!(app.onboarding_current(), Ok(None));
+    app.onboarding_cancel();
+    for bad in [
+        "",
+        "   ",
+        "not a server",
+        "http://id.example.gov",
+        "https://id.example.gov/onboard",
+        "ftp://id.example.gov",
+        "https://user@id.example.gov",
+    ] {
+        let error = app.onboarding_start(bad).await.unwrap_err();
+        assert_eq!(error.code, "server_address", "{bad:?}: {error:?}");
+        assert!(
+            error.message.contains("not a civkey server's address"),
+            "{error:?}"
+        );
+    }
+    assert_eq!(code(app.onboarding_wait().await), "no_onboarding");
+    assert_eq!(f.store.len(), 1, "only the PIN record: no key was made");
+}
+
+#[test]
+fn a_server_address_is_read_as_people_type_it() {
+    for (typed, origin) in [
+        ("identita.example.cz", "https://identita.example.cz"),
+        (
+            " https://Identita.Example.cz/ ",
+            "https://identita.example.cz",
+        ),
+        (
+            "https://identita.example.cz:443",
+            "https://identita.example.cz",
+        ),
+        ("http://127.0.0.1:8443", "http://127.0.0.1:8443"),
+        ("localhost:8443", "https://localhost:8443"),
+    ] {
+        assert_eq!(
+            server_address(typed).map(|o| o.to_string()),
+            Ok(origin.to_string()),
+            "{typed:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
     use civkey_proto::bok::BokRequest;
     use civkey_proto::events::{Event, EventKind, LoginMeans as Means};
@@ -499,6 +555,11 @@ mod real_server {
     }
 
     async fn start() -> Server {
+        start_with_onboarding_ttl(civkey_proto::onboard::ONBOARDING_TTL_SECS).await
+    }
+
+    /// A server whose identification codes are valid `ttl` seconds.
+    async fn start_with_onboarding_ttl(ttl: u64) -> Server {
         // The server's database goes in a folder of its own (a fixture's, for the clean-up).
         let dir = Fixture::new("server-db");
         std::fs::create_dir_all(&dir.dir).unwrap();
@@ -508,7 +569,13 @@ mod real_server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let origin = Origin::normalise(&format!("http://{address}")).unwrap();
-        let state = AppState::new(origin, store.clone());
+        let services = civkey_server::services::Services::new(
+            store.clone(),
+            Arc::new(civkey_server::clock::SystemClock),
+            origin,
+        )
+        .with_onboarding_ttl(ttl);
+        let state = AppState::from_services(services);
         let app = router(state.clone());
         tokio::spawn(async move {
             let _ = axum::serve(
@@ -803,6 +870,169 @@ mod real_server {
         assert_eq!(f.store.len(), 2, "one pairing key at a time");
         app.pair_cancel();
         assert_eq!(f.store.len(), 1);
+    }
+
+    /// Eva, a clerk at the counter, logged in.
+    async fn clerk(server: &Server) -> civkey_server::store::ClerkSession {
+        let services = server.state.services();
+        civkey_server::services::clerks::add_clerk(
+            &services.store,
+            0,
+            "eva",
+            "Eva Úřednice",
+            "Czech POINT, Praha 1",
+            "clerk's long password",
+        )
+        .await
+        .unwrap();
+        let session = services
+            .login_clerk("eva", "clerk's long password", "10.0.0.1")
+            .await
+            .unwrap();
+        services
+            .clerk_session(&session.token)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// What the clerk types on the counter's form for Petr, with the code the app shows.
+    fn petr(code: &str) -> civkey_server::services::onboarding::OnboardInput {
+        civkey_server::services::onboarding::OnboardInput {
+            code: code.to_string(),
+            full_name: "Petr Svoboda".into(),
+            username: "petr".into(),
+            email: "petr@example.cz".into(),
+            phone: String::new(),
+            document_type: "id_card".into(),
+            document_number: "203948571".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_person_onboarding_makes_the_app_a_mobile_key_against_the_real_server() {
+        let server = start().await;
+        let services = server.state.services();
+        let eva = clerk(&server).await;
+        let (f, app) = app_for_server("real-onboard").await;
+
+        // The citizen types the server's address with a stray space and slash.
+        let typed = services_origin(&server);
+        let started = app.onboarding_start(&format!(" {typed}/ ")).await.unwrap();
+        assert_eq!(started.server, services_origin(&server));
+        let grouped = &started.identification_code;
+        assert_eq!(grouped.len(), 12, "{grouped}");
+        assert_eq!(
+            grouped.split('-').map(str::len).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
+        let now = civkey_client::clock::Clock::now(&civkey_client::clock::SystemClock);
+        assert!(started.expires_at > now + 25 * 60, "{started:?}");
+        assert_eq!(f.store.len(), 2, "the PIN record and the new device key");
+        assert_eq!(app.onboarding_current(), Ok(Some(started.clone())));
+
+        // The clerk checks Petr's ID card and types the code (read aloud: lower case, spaces)
+        // while the app waits.
+        let clerk_types = {
+            let state = server.state.clone();
+            let said = grouped.to_lowercase().replace('-', " ");
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                state
+                    .services()
+                    .onboard_citizen(&eva, &petr(&said), "10.0.0.2")
+                    .await
+                    .unwrap()
+            })
+        };
+        // One wait runs on (the screen went when the app locked); the screen shown again after
+        // the unlock waits along with it, and both hear the outcome.
+        let first = {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.onboarding_wait().await })
+        };
+        let identity = app.onboarding_wait().await.unwrap();
+        assert_eq!(first.await.unwrap(), Ok(identity.clone()));
+        let onboarded = clerk_types.await.unwrap();
+        assert_eq!(onboarded.username, "petr");
+        assert_eq!(identity.account_name.as_deref(), Some("Petr Svoboda"));
+        assert_eq!(identity.server, services_origin(&server));
+        assert_eq!(app.home().await.unwrap().identities, vec![identity.clone()]);
+        assert_eq!(code(app.onboarding_wait().await), "no_onboarding");
+        assert_eq!(app.onboarding_current(), Ok(None));
+        assert_eq!(f.store.len(), 2, "the new key is kept");
+
+        // The new identity is listened to, like a paired one.
+        assert_eq!(app.start_listening(Arc::new(|_| {})).len(), 1);
+
+        // It is a mobile key like any other: it registers a push endpoint, then clears it.
+        let stored = app.profile().identities().unwrap().remove(0);
+        let device_id = stored.device_id.to_text();
+        let endpoint =
+            civkey_proto::device::PushEndpoint::parse("https://push.example.org/up/petr").unwrap();
+        app.profile()
+            .register_push(&stored, Some(endpoint))
+            .await
+            .unwrap();
+        let device = services.store.device(&device_id).await.unwrap().unwrap();
+        assert_eq!(
+            device.push_endpoint.as_deref(),
+            Some("https://push.example.org/up/petr")
+        );
+        app.profile().register_push(&stored, None).await.unwrap();
+        let device = services.store.device(&device_id).await.unwrap().unwrap();
+        assert_eq!(device.push_endpoint, None);
+        app.lock();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_or_cancelled_onboarding_says_so_and_leaves_no_key() {
+        let server = start_with_onboarding_ttl(2).await;
+        let (f, app) = app_for_server("real-onboard-expiry").await;
+        let origin = services_origin(&server);
+
+        // Nobody enters the code: after its two seconds the app hears it expired.
+        let started = app.onboarding_start(&origin).await.unwrap();
+        let now = civkey_client::clock::Clock::now(&civkey_client::clock::SystemClock);
+        assert!(started.expires_at <= now + 3, "{started:?}");
+        let expired =
+            tokio::time::timeout(std::time::Duration::from_secs(20), app.onboarding_wait())
+                .await
+                .unwrap();
+        assert_eq!(code(expired), "onboarding_expired");
+        assert_eq!(f.store.len(), 1, "the expired onboarding's key was deleted");
+        assert!(app.home().await.unwrap().identities.is_empty());
+
+        assert_eq!(app.onboarding_current(), Ok(None));
+
+        // Cancelled while two calls wait for the clerk.
+        app.onboarding_start(&origin).await.unwrap();
+        assert_eq!(f.store.len(), 2);
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let app = Arc::clone(&app);
+                tokio::spawn(async move { app.onboarding_wait().await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.onboarding_cancel();
+        for waiting in waiting {
+            assert_eq!(code(waiting.await.unwrap()), "cancelled");
+        }
+        assert_eq!(app.onboarding_current(), Ok(None));
+        assert_eq!(
+            f.store.len(),
+            1,
+            "the cancelled onboarding's key was deleted"
+        );
+
+        // A new code replaces the one shown before (its key goes), and a PIN reset forgets it.
+        app.onboarding_start(&origin).await.unwrap();
+        app.onboarding_start(&origin).await.unwrap();
+        assert_eq!(f.store.len(), 2, "one onboarding key at a time");
+        app.onboarding_cancel();
+        assert_eq!(f.store.len(), 1);
+        assert!(app.home().await.unwrap().identities.is_empty());
     }
 
     fn services_origin(server: &Server) -> String {

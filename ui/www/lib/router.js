@@ -10,6 +10,7 @@ export const ROUTES = /** @type {const} */ ([
   "home",
   "scan",
   "pair",
+  "onboard",
   "login",
   "bok",
   "notifications",
@@ -19,7 +20,8 @@ export const ROUTES = /** @type {const} */ ([
 /** @typedef {typeof ROUTES[number]} Route */
 
 /** Routes worth returning to after the app was unlocked (the others hold a one-off request). */
-const RETURNABLE = new Set(["home", "scan", "bok", "notifications", "settings"]);
+// (The onboarding screen is: it shows the code being waited for again, `onboardingCurrent`.)
+const RETURNABLE = new Set(["home", "scan", "onboard", "bok", "notifications", "settings"]);
 
 /**
  * @param {string} hash `location.hash`: `#/home`, `#/pair`, …

@@ -183,7 +183,12 @@ export function homeScreen(app) {
         h("h2", { id: "home-identities", class: "section__title", text: app.t("app.home.identities.title") }),
         home.identities.length
           ? h("ul", { class: "cards" }, ...home.identities.map((i) => identityCard(app, i)))
-          : empty(app.t("app.home.identities.empty"), "identities-empty"),
+          : empty(
+              app.t("app.home.identities.empty"),
+              "identities-empty",
+              // No account at all yet: one can be made at an office counter.
+              routeLink(app.t("app.onboard.link"), "onboard", { testid: "onboard-link", icon: "shield" }),
+            ),
       );
       codes.append(
         h("h2", { id: "home-otp", class: "section__title", text: app.t("app.home.otp.title") }),
@@ -211,14 +216,16 @@ export function homeScreen(app) {
   /**
    * @param {string} text
    * @param {string} testid
+   * @param {HTMLElement} [other] another way, after scanning
    */
-  function empty(text, testid) {
+  function empty(text, testid, other) {
     return h(
       "div",
       { class: "empty", testid },
       icon("camera"),
       h("p", { text }),
       routeLink(app.t("app.home.scan"), "scan", { variant: "primary", icon: "camera" }),
+      other,
     );
   }
 

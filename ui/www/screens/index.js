@@ -5,6 +5,7 @@ import { bokScreen } from "./bok.js";
 import { homeScreen } from "./home.js";
 import { loginScreen } from "./login.js";
 import { notificationsScreen } from "./notifications.js";
+import { onboardScreen } from "./onboard.js";
 import { otpAddScreen } from "./otp-add.js";
 import { pairScreen } from "./pair.js";
 import { pinScreen } from "./pin.js";
@@ -17,6 +18,7 @@ export const SCREENS = {
   home: homeScreen,
   scan: scanScreen,
   pair: pairScreen,
+  onboard: onboardScreen,
   login: loginScreen,
   bok: bokScreen,
   notifications: notificationsScreen,

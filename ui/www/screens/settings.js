@@ -5,7 +5,7 @@
 
 import { h } from "../lib/dom.js";
 import { formatDate, hostOf } from "../lib/format.js";
-import { actions, button, frame, notice, readiness } from "./common.js";
+import { actions, button, frame, notice, readiness, routeLink } from "./common.js";
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
@@ -51,6 +51,7 @@ export function settingsScreen(app) {
       list.length
         ? h("ul", { class: "cards" }, ...list.map((identity) => identityItem(app, identity, showIdentities)))
         : h("p", { class: "section__hint", testid: "settings-identities-empty", text: app.t("app.settings.identities.empty") }),
+      actions(routeLink(app.t("app.onboard.link"), "onboard", { testid: "settings-onboard", icon: "shield" })),
     );
   }
 

@@ -74,6 +74,13 @@ export const SAMPLE_LINKS = {
  * @property {"confirmed" | "refused" | "expired"} [pairOutcome] default "confirmed"
  * @property {number} [pairDelayMs] how long the "browser" takes to decide (default 6000)
  * @property {string} [confirmationCode] default: derived from the link, as the server does
+ * @property {"completed" | "expired"} [onboardOutcome] what the "clerk" does with the
+ *   identification code (default "completed")
+ * @property {number} [onboardDelayMs] how long until then (default 8000); Infinity: never, unless
+ *   `completeOnboarding()` is called or the code's time runs out
+ * @property {string} [identificationCode] default "K7QM-X2PD-9R"
+ * @property {number} [onboardTtlSecs] how long a code is valid (default 1800, as the server's)
+ * @property {string | null} [onboardName] the new account's name (default "Petr Svoboda")
  * @property {string | null} [pendingLink] the link the app was "opened with"
  * @property {Partial<BokPrompt> | null} [bok] the office's pending request (default one; the
  *   missing fields filled in, expiring two minutes after the start)
@@ -93,7 +100,9 @@ export const SAMPLE_LINKS = {
  * @property {(request?: Partial<BokPrompt>) => BokPrompt} emitBokRequest an office asks now
  *   (the request becomes the pending one; its notification is listed and emitted too)
  * @property {(notification: Partial<AppNotification>) => AppNotification} emitNotification
- * @property {() => { wrongPins: number, pin: string | null, unlocked: boolean }} inspect
+ * @property {(accountName?: string) => boolean} completeOnboarding a clerk enters the
+ *   identification code now (true when an onboarding was waiting)
+ * @property {() => { wrongPins: number, pin: string | null, unlocked: boolean, onboarding: boolean }} inspect
  */
 
 /**
@@ -115,7 +124,8 @@ export function negotiate(tags) {
  * `platform=desktop|android|ios`, `biometrics=1`, `empty=1` (no identities, no accounts),
  * `lang=cs|hu|en` (instead of the browser's languages),
  * `link=<civkey:// or otpauth:// link the app was opened with>`,
- * `pairing=confirmed|refused|expired`, `bok=none`, `notifications=none`.
+ * `pairing=confirmed|refused|expired`, `onboarding=completed|expired`, `bok=none`,
+ * `notifications=none`.
  * @param {string} search `location.search`
  * @returns {FakeOptions}
  */
@@ -145,6 +155,8 @@ export function fakeOptionsFromQuery(search) {
   if (pairing === "confirmed" || pairing === "refused" || pairing === "expired") {
     options.pairOutcome = pairing;
   }
+  const onboarding = query.get("onboarding");
+  if (onboarding === "completed" || onboarding === "expired") options.onboardOutcome = onboarding;
   if (query.get("bok") === "none") options.bok = null;
   if (query.get("notifications") === "none") options.notifications = [];
   return options;
@@ -224,6 +236,29 @@ function checkedOrigin(origin) {
   } catch {
     return null;
   }
+}
+
+/**
+ * A server address as a citizen types it (`identita.example.cz`, `https://identita.example.cz/`),
+ * read like the app does: https assumed, plain http only on this computer, no path.
+ * @param {string} typed
+ * @returns {string | null} the origin, or null when it is not a server's address
+ */
+export function serverAddress(typed) {
+  const text = typed.trim();
+  if (!text || /\s/.test(text)) return null;
+  let url;
+  try {
+    url = new URL(text.includes("://") ? text : `https://${text}`);
+  } catch {
+    return null;
+  }
+  const loopback = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) return null;
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== "/" && url.pathname !== "")) {
+    return null;
+  }
+  return url.origin;
 }
 
 /**
@@ -432,6 +467,41 @@ export function fakeBackend(options = {}) {
   let settlePairing = null;
   /** @type {LoginRequest | null} */
   let login = null;
+  /**
+   * The onboarding between `onboardingStart` and its outcome; `settle` is set once
+   * `onboardingWait` waits, and every wait gets the same `result`.
+   * @typedef {{ identity: Identity } | { error: string } | null} OnboardResult
+   * @type {{ server: string, code: string, expiresAt: number,
+   *   settle: ((result: OnboardResult) => void) | null, result: Promise<OnboardResult> | null } | null}
+   */
+  let onboarding = null;
+  /** @type {ReturnType<typeof setTimeout>[]} */
+  let onboardTimers = [];
+
+  const stopOnboarding = () => {
+    for (const timer of onboardTimers) clearTimeout(timer);
+    onboardTimers = [];
+    const settle = onboarding?.settle;
+    onboarding = null;
+    settle?.(null);
+  };
+
+  /** @param {string} [accountName] */
+  const completeOnboarding = (accountName) => {
+    const started = onboarding;
+    if (!started?.settle) return false;
+    /** @type {Identity} */
+    const identity = {
+      id: Math.random().toString(36).slice(2, 10).padEnd(8, "x"),
+      server: started.server,
+      account_name: accountName ?? (options.onboardName === undefined ? "Petr Svoboda" : options.onboardName),
+      device_name: "Pixel 8",
+      paired_at: nowSecs(),
+    };
+    identities.push(identity);
+    started.settle({ identity: { ...identity } });
+    return true;
+  };
 
   const locale = () => languageChoice ?? negotiate(languages);
 
@@ -562,6 +632,7 @@ export function fakeBackend(options = {}) {
         wrongPins += 1;
         if (wrongPins >= policy.limit) {
           pin = null;
+          stopOnboarding();
           identities = [];
           accounts = [];
           wrongPins = 0;
@@ -733,6 +804,54 @@ export function fakeBackend(options = {}) {
       settlePairing?.(null);
     },
 
+    onboardingStart: async (serverOrigin) => {
+      gate("onboardingStart");
+      const server = serverAddress(serverOrigin);
+      if (!server) throw failure("server_address", "this is not a civkey server's address");
+      stopOnboarding();
+      const code = options.identificationCode ?? "K7QM-X2PD-9R";
+      onboarding = { server, code, expiresAt: nowSecs() + (options.onboardTtlSecs ?? 1800), settle: null, result: null };
+      return { server, identification_code: code, expires_at: onboarding.expiresAt };
+    },
+
+    onboardingCurrent: async () => {
+      gate("onboardingCurrent");
+      return onboarding && { server: onboarding.server, identification_code: onboarding.code, expires_at: onboarding.expiresAt };
+    },
+
+    onboardingWait: async () => {
+      gate("onboardingWait");
+      const started = onboarding;
+      if (!started) throw failure("no_onboarding", "no onboarding was started");
+      started.result ??= new Promise((resolve) => {
+        started.settle = resolve;
+        const delay = options.onboardDelayMs ?? 8000;
+        if (Number.isFinite(delay)) {
+          onboardTimers.push(
+            setTimeout(() => {
+              if ((options.onboardOutcome ?? "completed") === "completed") completeOnboarding();
+              else resolve({ error: "onboarding_expired" });
+            }, delay),
+          );
+        }
+        const untilExpiry = Math.max(0, started.expiresAt * 1000 - nowMs());
+        onboardTimers.push(setTimeout(() => resolve({ error: "onboarding_expired" }), untilExpiry));
+      });
+      const result = await started.result;
+      if (onboarding === started) {
+        for (const timer of onboardTimers) clearTimeout(timer);
+        onboardTimers = [];
+        onboarding = null;
+      }
+      if (!result) throw failure("cancelled", "the onboarding was cancelled");
+      if ("error" in result) throw failure(result.error);
+      return result.identity;
+    },
+
+    onboardingCancel: async () => {
+      stopOnboarding();
+    },
+
     loginOpen: async (uri) => {
       gate("loginOpen");
       const read = await readText(uri);
@@ -893,7 +1012,9 @@ export function fakeBackend(options = {}) {
       for (const listener of lockListeners) listener();
     },
 
-    inspect: () => ({ wrongPins, pin, unlocked }),
+    completeOnboarding,
+
+    inspect: () => ({ wrongPins, pin, unlocked, onboarding: onboarding !== null }),
   };
   return controls;
 }

@@ -19,6 +19,7 @@ import { tauriAvailable, tauriBackend } from "./tauri.js";
 /** @typedef {import("./types.js").CameraEvent} CameraEvent */
 /** @typedef {import("./types.js").PairingStarted} PairingStarted */
 /** @typedef {import("./types.js").PairingOutcome} PairingOutcome */
+/** @typedef {import("./types.js").OnboardingStarted} OnboardingStarted */
 /** @typedef {import("./types.js").LoginRequest} LoginRequest */
 /** @typedef {import("./types.js").LoginOutcome} LoginOutcome */
 /** @typedef {import("./types.js").BokPrompt} BokPrompt */
@@ -47,6 +48,10 @@ import { tauriAvailable, tauriBackend } from "./tauri.js";
  * @property {(uri: string, deviceName?: string) => Promise<PairingStarted>} pairBegin
  * @property {() => Promise<PairingOutcome>} pairFinish
  * @property {() => Promise<void>} pairCancel
+ * @property {(serverOrigin: string) => Promise<OnboardingStarted>} onboardingStart
+ * @property {() => Promise<OnboardingStarted | null>} onboardingCurrent the code being shown, if any
+ * @property {() => Promise<Identity>} onboardingWait the new identity, once a clerk entered the code
+ * @property {() => Promise<void>} onboardingCancel
  * @property {(uri: string) => Promise<LoginRequest>} loginOpen
  * @property {(approve: boolean) => Promise<LoginOutcome>} loginDecide
  * @property {(id: string, name: string) => Promise<Identity>} renameIdentity

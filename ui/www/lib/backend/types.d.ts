@@ -210,6 +210,20 @@ status: "confirmed" | "refused" | "expired",
  */
 identity: Identity | null, };
 
+export type OnboardingStarted = { 
+/**
+ * The server's origin, where the office will create the account.
+ */
+server: string, 
+/**
+ * The code for the clerk, grouped: `K7QM-X2PD-9R` (10 characters of Crockford base32).
+ */
+identification_code: string, 
+/**
+ * When the code expires (Unix seconds).
+ */
+expires_at: number, };
+
 export type LoginRequest = { 
 /**
  * The identity server's origin.
