@@ -33,6 +33,10 @@ const COMMANDS: &[&str] = &[
     "bok_submit",
     "notifications_list",
     "notifications_mark_read",
+    "onboarding_start",
+    "onboarding_current",
+    "onboarding_wait",
+    "onboarding_cancel",
 ];
 
 fn main() {

@@ -19,6 +19,7 @@ use civkey_proto::login::LoginPageEvent;
 use civkey_proto::pair::PairingPageEvent;
 use civkey_server::services::bok;
 use civkey_server::services::login::AuthorizeParams;
+use civkey_server::services::onboarding::OnboardInput;
 use civkey_tests::{built_binary, TempDir, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -427,6 +428,44 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     goto_hash(&app, "#/settings").await;
     on_screen(&app, "settings").await;
     screenshot(&app, "11-settings").await;
+
+    // In-person onboarding: someone with no account yet (Petr) starts in the app, which shows an
+    // identification code; the clerk types it with Petr's details at the counter; the app
+    // becomes Petr's mobile key. (The address is filled in from the identity the app holds.)
+    goto_hash(&app, "#/onboard").await;
+    on_screen(&app, "onboard").await;
+    click(&app, "[data-testid=\"onboard-start\"]").await;
+    let code = text(&app, "[data-testid=\"identification-code\"]").await;
+    assert!(
+        code.len() == 12 && code.chars().filter(|c| *c == '-').count() == 2,
+        "a grouped code: {code:?}"
+    );
+    screenshot(&app, "15-onboard-code").await;
+    let onboarded = services
+        .onboard_citizen(
+            &clerk,
+            &OnboardInput {
+                code: code.clone(),
+                full_name: "Petr Svoboda".into(),
+                username: "petr".into(),
+                email: "petr@example.cz".into(),
+                phone: String::new(),
+                document_type: "id_card".into(),
+                document_number: "203948571".into(),
+            },
+            "127.0.0.1",
+        )
+        .await
+        .unwrap();
+    let done = text(&app, "[data-testid=\"onboard-done\"]").await;
+    assert!(done.contains("Petr Svoboda"), "{done}");
+    screenshot(&app, "16-onboard-done").await;
+    let petrs_keys = server
+        .store
+        .active_devices(&onboarded.citizen_id)
+        .await
+        .unwrap();
+    assert_eq!(petrs_keys.len(), 1, "Petr has one mobile key");
 
     app.close().await.unwrap();
 }

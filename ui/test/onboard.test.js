@@ -60,6 +60,8 @@ describe("in-person onboarding", () => {
     const box = await shown("onboard-done");
     expect(box.textContent).toContain("You're set up: Petr Svoboda — this device is now your mobile key.");
     expect(box.querySelector("h2")?.textContent).toBe(en["app.onboard.done.title"]);
+    // The screen's heading no longer asks to show the code.
+    expect(document.querySelector("h1")?.textContent).toBe(en["app.onboard.title"]);
     expect(document.activeElement).toBe(box.querySelector("h2"));
     expect(byTestId("onboard-time-left")).toBeNull();
     click("onboard-home");
@@ -77,6 +79,7 @@ describe("in-person onboarding", () => {
     askForCode("identita.example.cz");
     const box = await shown("onboard-expired");
     expect(box.querySelector("h2")?.textContent).toBe(en["app.onboard.expired.title"]);
+    expect(document.querySelector("h1")?.textContent).toBe(en["app.onboard.title"]);
     expect(box.textContent).toContain(en["app.onboard.expired.text"]);
     expect(document.activeElement).toBe(box.querySelector("h2"));
     click("onboard-again");

@@ -195,6 +195,7 @@ export function onboardScreen(app) {
   /** @param {Identity} identity */
   const done = (identity) => {
     stopTimer();
+    heading.textContent = app.t("app.onboard.title");
     const title = h("h2", { class: "outcome__title", text: app.t("app.onboard.done.title") });
     const name = identity.account_name ?? hostOf(identity.server);
     body.replaceChildren(
@@ -211,6 +212,7 @@ export function onboardScreen(app) {
 
   const expired = () => {
     stopTimer();
+    heading.textContent = app.t("app.onboard.title");
     const title = h("h2", { class: "outcome__title", text: app.t("app.onboard.expired.title") });
     body.replaceChildren(
       h(
