@@ -718,6 +718,100 @@ fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Out
     child.wait_with_output().unwrap()
 }
 
+/// `civkey-server demo` on a free port in `dir`: the process and the lines it printed up to its
+/// office-counter line.
+fn demo(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(
+        civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
+    )
+    .arg("--data-dir")
+    .arg(dir)
+    .args(["demo", "--listen", "127.0.0.1:0"])
+    .env("CIVKEY_LOG", "warn")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        let done = line.contains("office counter");
+        lines.push(line);
+        if done {
+            return (child, lines);
+        }
+    }
+    let _ = child.kill();
+    panic!("no office counter line from the demo: {lines:?}");
+}
+
+#[tokio::test]
+async fn the_demo_server_has_a_clerk_and_a_bok_for_its_citizen() {
+    let dir = TempDir::new("civkey-demo-counter");
+    let (mut first, lines) = demo(&dir.0);
+    let text = lines.join("\n");
+    assert!(
+        text.contains("as clerk / civkey-demo-clerk-password"),
+        "{text}"
+    );
+    assert!(text.contains("BOK (for the BOK-pad): 123456"), "{text}");
+    // The printed clerk logs in at the printed counter.
+    let counter = lines
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.ends_with("/counter")))
+        .unwrap()
+        .to_string();
+    let http = browser();
+    let form = http.get(format!("{counter}/login")).send().await.unwrap();
+    let pre = set_cookie(&form, "civkey_counter_pre").unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
+    let answer = http
+        .post(format!("{counter}/login"))
+        .header("cookie", pre.split(';').next().unwrap())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "clerk"),
+            ("password", "civkey-demo-clerk-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&answer), "/counter");
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // Started again: the same clerk, and the BOK kept (not printed, not set again).
+    let (mut second, lines) = demo(&dir.0);
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let text = lines.join("\n");
+    assert!(text.contains("as clerk /"), "{text}");
+    assert!(!text.contains("BOK"), "{text}");
+    let clerks = admin(&dir.0, &["clerk", "list"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&clerks.stdout)
+            .matches("\"clerk\"")
+            .count(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&clerks.stdout)
+    );
+}
+
 #[test]
 fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
     let dir = TempDir::new("civkey-admin-bok");

@@ -463,6 +463,7 @@ async fn serve(
                 print_demo(&origin, Some(&e.otpauth_uri), Some(&e.deletion_code));
             }
         }
+        demo_counter(&store, &origin).await?;
     } else if store.list_citizens().await?.is_empty() {
         tracing::warn!("no citizens yet: add one with `civkey-server citizen add`");
     }
@@ -530,6 +531,43 @@ async fn serve(
     })
     .await
     .context("server failed")
+}
+
+/// The demo clerk's login name and password, and the demo citizen's BOK (printed by
+/// `civkey-server demo`).
+const DEMO_CLERK: &str = "clerk";
+const DEMO_CLERK_PASSWORD: &str = "civkey-demo-clerk-password";
+const DEMO_BOK: &str = "123456";
+
+/// The demo's office counter: a clerk (made on first start) and a BOK for the demo citizen (set
+/// when it has none), so the BOK-pad and in-person onboarding can be tried at once.
+async fn demo_counter(store: &Store, origin: &civkey_proto::Origin) -> anyhow::Result<()> {
+    if store.clerk_by_username(DEMO_CLERK).await?.is_none() {
+        clerks::add_clerk(
+            store,
+            SystemClock.now(),
+            DEMO_CLERK,
+            "Eva Úřednice (demo)",
+            "Czech POINT (demo)",
+            DEMO_CLERK_PASSWORD,
+        )
+        .await
+        .map_err(refusal)?;
+    }
+    let has_bok = store
+        .bok_citizen_by_username(DEMO_USERNAME)
+        .await?
+        .is_some_and(|c| c.bok_hash.is_some());
+    if !has_bok {
+        bok::set_bok(store, DEMO_USERNAME, DEMO_BOK)
+            .await
+            .map_err(refusal)?;
+    }
+    if !has_bok {
+        println!("  the demo citizen's BOK (for the BOK-pad): {DEMO_BOK}");
+    }
+    println!("  office counter: {origin}/counter as {DEMO_CLERK} / {DEMO_CLERK_PASSWORD}");
+    Ok(())
 }
 
 fn print_demo(origin: &civkey_proto::Origin, totp_uri: Option<&str>, deletion_code: Option<&str>) {
