@@ -755,6 +755,7 @@ fn demo(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("no office counter line from the demo: {lines:?}");
 }
 
