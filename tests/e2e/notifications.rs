@@ -908,3 +908,84 @@ async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_to
         "shown off"
     );
 }
+
+/// Runs the `civkey` command on the profile in `home` (off the runtime: the server is in this
+/// process); its exit status, standard output and error.
+async fn civkey(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut command = crate::client_flows::cli(home);
+    command.args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_pushed() {
+    let (base, endpoint) = endpoint().await;
+    let server =
+        TestServer::start_with_delivery(delivery(Mailer::Mailbox("/dev/null".into()), None)).await;
+    let home = TempDir::new("civkey-push-cli");
+    let (profile, _) = crate::oidc_login::paired_profile(&server, &home).await;
+    let identity = profile.identities().unwrap().remove(0);
+
+    // A plain-http endpoint on a public host is refused before anything is sent.
+    let (status, _, err) = civkey(&home.0, &["push", "set", "http://push.example.org/up"]).await;
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("The URL was not registered"), "{err}");
+    let stored = server.store.device(&identity.device_id.to_text()).await;
+    assert_eq!(stored.unwrap().unwrap().push_endpoint, None);
+
+    let url = format!("{base}/cli");
+    let (status, out, err) = civkey(&home.0, &["--json", "push", "set", &url]).await;
+    assert_eq!(status, 0, "{out}{err}");
+    let said: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(said["event"], "push_set");
+    assert_eq!(said["endpoint"], url.as_str());
+
+    // A clerk starts a BOK verification: the event is POSTed to the registered endpoint.
+    civkey_server::services::bok::set_bok(&server.store, "jana", "482913")
+        .await
+        .unwrap();
+    crate::bok_counter::add_clerk(&server).await;
+    let services = server.state.services();
+    let logged_in = services
+        .login_clerk("eva", crate::bok_counter::CLERK_PASSWORD, "127.0.0.1")
+        .await
+        .unwrap();
+    let clerk = services
+        .clerk_session(&logged_in.token)
+        .await
+        .unwrap()
+        .unwrap();
+    let started = services
+        .start_bok_verification(&clerk, "jana")
+        .await
+        .unwrap();
+    outbox_until(&server, &url, "the BOK request pushed", |rows| {
+        rows.iter().any(|r| r.delivered_at.is_some())
+    })
+    .await;
+    let pushed: Vec<Event> = endpoint
+        .received("cli")
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert!(
+        pushed.iter().any(|e| matches!(&e.kind,
+            EventKind::BokRequest { request }
+                if request.id == started.id && request.office_name == "Czech POINT, Praha 1")),
+        "{pushed:?}"
+    );
+
+    // `push clear`: the server forgets the endpoint.
+    let (status, out, err) = civkey(&home.0, &["push", "clear"]).await;
+    assert_eq!(status, 0, "{out}{err}");
+    let stored = server.store.device(&identity.device_id.to_text()).await;
+    assert_eq!(stored.unwrap().unwrap().push_endpoint, None);
+}
