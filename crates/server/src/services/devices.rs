@@ -14,6 +14,9 @@ use civkey_proto::ErrorCode;
 use super::{verify_signature, ServiceError, Services};
 use crate::store::DeviceRecord;
 
+/// A device's "last used" time is written at most this often (seconds).
+pub const LAST_USED_EVERY_SECS: u64 = 60;
+
 impl Services {
     /// Authenticates a device call: a known, connected device; a timestamp within the allowed
     /// skew; a signature over method, path, body, time and nonce; a nonce never seen before.
@@ -72,7 +75,13 @@ impl Services {
                 "this request was already received",
             ));
         }
-        self.store.touch_device(&device.id, now).await?;
+        // "Last used" is shown to the minute: a device making calls in a row writes it once.
+        if device
+            .last_used_at
+            .is_none_or(|at| now.saturating_sub(at) >= LAST_USED_EVERY_SECS)
+        {
+            self.store.touch_device(&device.id, now).await?;
+        }
         Ok(device)
     }
 

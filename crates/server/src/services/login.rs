@@ -16,7 +16,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use civkey_proto::events::LoginMeans;
+use civkey_proto::events::{EventKind, LoginMeans};
 use civkey_proto::ids::{Challenge, LaunchToken, LoginRequestId, QrSecret};
 use civkey_proto::login::{
     check_qr_mac, qr_mac, LoginDecisionRequest, LoginDecisionResponse, LoginOpenRequest,
@@ -32,6 +32,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::citizens::{random_id, token_hash};
+use super::notify::Audience;
 use super::oidc::ID_TOKEN_TTL_SECS;
 use super::{verify_signature, ServiceError, Services};
 use crate::store::{
@@ -621,35 +622,43 @@ impl Services {
         let code = authorization_code(&record)?;
         let code_hash = token_hash(&code);
         let history_id = random_id();
+        // The login notification goes in the decision's own transaction (one commit per login).
+        let notification = match request.decision {
+            Decision::Approve => {
+                let means = LoginMeans::MobileKey {
+                    device_name: device.name.clone(),
+                };
+                let kind = EventKind::LoginNotification {
+                    service_name: client.name.clone(),
+                    means,
+                };
+                Some(self.prepare_event(&device.citizen_id, None, Audience::Login, &kind, None)?)
+            }
+            Decision::Deny => None,
+        };
         let approval = (request.decision == Decision::Approve).then(|| Approval {
             code_hash: &code_hash,
             code_expires_at: now + AUTH_CODE_TTL_SECS,
             history_id: &history_id,
             service_name: &client.name,
+            touch_device: device.last_used_at.is_none_or(|at| {
+                now.saturating_sub(at) >= crate::services::devices::LAST_USED_EVERY_SECS
+            }),
+            notification: notification.as_ref().map(|n| (n.row(), n.pushes())),
         });
-        if !self
+        let Some(pushes_queued) = self
             .store
             .decide_login_request(&record.id, &device_id, approval, now)
             .await?
-        {
+        else {
             return Err(ServiceError::refused(
                 ErrorCode::LoginUsed,
                 "this login request was already decided",
             ));
-        }
+        };
         self.signal.notify(&signal_key(&record.id));
-        if request.decision == Decision::Approve {
-            // The holder record carries only what the check needs; the name is read here.
-            match self.store.device(&device_id).await {
-                Ok(Some(d)) => {
-                    let means = LoginMeans::MobileKey {
-                        device_name: d.name.clone(),
-                    };
-                    self.notify_login(&d.citizen_id, &client.name, means).await;
-                }
-                Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "cannot notify a login"),
-            }
+        if notification.is_some() {
+            self.event_stored(&device.citizen_id, pushes_queued);
         }
         Ok(LoginDecisionResponse {
             decision: request.decision,
@@ -710,6 +719,9 @@ impl Services {
             code_expires_at: now + AUTH_CODE_TTL_SECS,
             history_id: &history_id,
             service_name: &open.service_name,
+            // No device is involved.
+            touch_device: false,
+            notification: None,
         };
         if !self
             .store

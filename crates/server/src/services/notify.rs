@@ -21,7 +21,7 @@ use civkey_proto::ErrorCode;
 
 use super::auth::random_token;
 use super::{ServiceError, Services};
-use crate::store::{DeviceRecord, NewEvent, OutboxMessage, StoredEvent};
+use crate::store::{DeviceRecord, DeviceSetting, NewEvent, OutboxMessage, PushRows, StoredEvent};
 
 /// The change-signal key of a citizen's event stream.
 pub fn events_key(citizen_id: &str) -> String {
@@ -54,6 +54,14 @@ impl Audience {
         }
     }
 
+    fn setting(self) -> DeviceSetting {
+        match self {
+            Audience::Login => DeviceSetting::Login,
+            Audience::Informative => DeviceSetting::Informative,
+            Audience::BokPad => DeviceSetting::BokPad,
+        }
+    }
+
     fn lets_through(self, device: &DeviceRecord) -> bool {
         match self {
             Audience::Login => device.notify_login,
@@ -68,6 +76,45 @@ impl Audience {
             "informative" => Some(Audience::Informative),
             "bok_pad" => Some(Audience::BokPad),
             _ => None,
+        }
+    }
+}
+
+/// An event ready to be written with [`crate::store::Store::insert_event`] (or within another
+/// transaction), made by [`Services::prepare_event`].
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedEvent {
+    citizen_id: String,
+    device_id: Option<String>,
+    audience: Audience,
+    kind: String,
+    subject: &'static str,
+    at: u64,
+    expires_at: Option<u64>,
+    id_prefix: String,
+}
+
+impl PreparedEvent {
+    /// The event's row.
+    pub(crate) fn row(&self) -> NewEvent<'_> {
+        NewEvent {
+            citizen_id: &self.citizen_id,
+            device_id: self.device_id.as_deref(),
+            audience: self.audience.as_str(),
+            kind: &self.kind,
+            at: self.at,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// Its push rows: to the devices whose setting lets it through, until it expires (a login or
+    /// informative push after [`PUSH_TTL_SECS`]).
+    pub(crate) fn pushes(&self) -> PushRows<'_> {
+        PushRows {
+            setting: self.audience.setting(),
+            subject: self.subject,
+            expires_at: self.expires_at.unwrap_or(self.at + PUSH_TTL_SECS),
+            id_prefix: &self.id_prefix,
         }
     }
 }
@@ -250,8 +297,40 @@ impl Services {
         }
     }
 
-    /// Stores an event, queues a push to each target device with an endpoint, and wakes the
-    /// stream and the delivery worker.
+    /// An event ready to be written: the row and its push rows.
+    pub(crate) fn prepare_event(
+        &self,
+        citizen_id: &str,
+        device_id: Option<&str>,
+        audience: Audience,
+        kind: &EventKind,
+        expires_at: Option<u64>,
+    ) -> Result<PreparedEvent, ServiceError> {
+        let at = self.clock.now();
+        Ok(PreparedEvent {
+            citizen_id: citizen_id.to_string(),
+            device_id: device_id.map(str::to_string),
+            audience,
+            kind: serde_json::to_string(kind)
+                .map_err(|e| ServiceError::Internal(format!("event JSON: {e}")))?,
+            subject: kind.name(),
+            at,
+            expires_at,
+            id_prefix: format!("{}-", random_token()),
+        })
+    }
+
+    /// After an event was written: wakes the citizen's streams, and the delivery worker when
+    /// pushes were queued.
+    pub(crate) fn event_stored(&self, citizen_id: &str, pushes_queued: u64) {
+        self.signal.notify(&events_key(citizen_id));
+        if pushes_queued > 0 {
+            self.signal.notify(crate::mail::OUTBOX_KEY);
+        }
+    }
+
+    /// Stores an event with a push to each target device with an endpoint, and wakes the stream
+    /// and the delivery worker.
     async fn store_event(
         &self,
         citizen_id: &str,
@@ -260,59 +339,12 @@ impl Services {
         kind: &EventKind,
         expires_at: Option<u64>,
     ) -> Result<u64, ServiceError> {
-        let now = self.clock.now();
-        let kind_json = serde_json::to_string(kind)
-            .map_err(|e| ServiceError::Internal(format!("event JSON: {e}")))?;
-        let targets: Vec<DeviceRecord> = self
+        let event = self.prepare_event(citizen_id, device_id, audience, kind, expires_at)?;
+        let (id, queued) = self
             .store
-            .active_devices(citizen_id)
-            .await?
-            .into_iter()
-            .filter(|d| device_id.is_none_or(|id| id == d.id) && audience.lets_through(d))
-            .filter(|d| d.push_endpoint.is_some())
-            .collect();
-        let pushes = |id: u64| {
-            let event = Event {
-                id,
-                at: now,
-                kind: kind.clone(),
-            };
-            let body = serde_json::to_string(&event).unwrap_or_default();
-            targets
-                .iter()
-                .filter_map(|d| {
-                    Some(OutboxMessage {
-                        id: random_token(),
-                        channel: "push".into(),
-                        recipient: d.push_endpoint.clone()?,
-                        subject: kind.name().into(),
-                        body: body.clone(),
-                        attempts: 0,
-                        device_id: Some(d.id.clone()),
-                        expires_at: Some(expires_at.unwrap_or(now + PUSH_TTL_SECS)),
-                    })
-                })
-                .collect()
-        };
-        let has_pushes = !targets.is_empty();
-        let id = self
-            .store
-            .insert_event(
-                &NewEvent {
-                    citizen_id,
-                    device_id,
-                    audience: audience.as_str(),
-                    kind: &kind_json,
-                    at: now,
-                    expires_at,
-                },
-                pushes,
-            )
+            .insert_event(&event.row(), &event.pushes())
             .await?;
-        self.signal.notify(&events_key(citizen_id));
-        if has_pushes {
-            self.signal.notify(crate::mail::OUTBOX_KEY);
-        }
+        self.event_stored(citizen_id, queued);
         Ok(id)
     }
 

@@ -11,8 +11,9 @@ use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey, PairingProof};
 use civkey_proto::{ErrorCode, Origin};
 use p256::ecdsa::SigningKey;
 
+use super::devices::LAST_USED_EVERY_SECS;
 use super::{citizens, ServiceError, Services};
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::store::tests::{temp_store, TempDir};
 
 const T0: u64 = 1_767_225_600;
@@ -404,6 +405,31 @@ fn signed_call(
         nonce,
         signature: sign(device_key, &call.signed_bytes()),
     }
+}
+
+#[tokio::test]
+async fn last_used_is_written_once_a_minute_however_many_calls_come() {
+    let f = fixture().await;
+    let device_key = key(5);
+    let device = paired(&f, &device_key).await;
+    let body = br#"{"name":"Work phone"}"#;
+    let first = f.clock.now();
+    let mut seen = Vec::new();
+    for (nonce, wait) in [(1, 0), (2, LAST_USED_EVERY_SECS - 1), (3, 1)] {
+        f.clock.advance(wait);
+        let auth = signed_call(&f, device, &device_key, body, nonce, f.clock.now());
+        f.services
+            .authenticate_device_call("POST", "/api/v1/device/rename", body, &auth)
+            .await
+            .unwrap();
+        let record = f.services.store.device(&device.to_text()).await.unwrap();
+        seen.push(record.unwrap().last_used_at);
+    }
+    assert_eq!(
+        seen,
+        [Some(first), Some(first), Some(first + LAST_USED_EVERY_SECS)],
+        "within the minute a call writes nothing"
+    );
 }
 
 #[tokio::test]

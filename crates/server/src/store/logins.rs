@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::notify::{NewEvent, PushRows};
 use super::{get_opt_u64, get_u64, to_db, Means, Store, StoreError};
 
 /// A login request to create at the authorization endpoint.
@@ -144,10 +145,16 @@ pub struct AccessToken {
 /// The device holding a login request, as the decision needs it.
 #[derive(Debug, Clone)]
 pub struct LoginHolder {
+    /// Its citizen.
+    pub citizen_id: String,
+    /// Its name (for the login notification).
+    pub name: String,
     /// Its public key (base64url SEC1).
     pub public_key: String,
     /// When it was disconnected, if it was.
     pub disconnected_at: Option<u64>,
+    /// When it was last used, if it was.
+    pub last_used_at: Option<u64>,
 }
 
 /// An approval to record: the code the service will exchange, and the history line.
@@ -157,6 +164,10 @@ pub struct Approval<'a> {
     pub code_hash: &'a str,
     /// When the code expires.
     pub code_expires_at: u64,
+    /// Whether to record the device's "last used" (not when it was recorded a moment ago).
+    pub touch_device: bool,
+    /// The login notification to write in the same transaction.
+    pub notification: Option<(NewEvent<'a>, PushRows<'a>)>,
     /// The history line's id.
     pub history_id: &'a str,
     /// The service's name, as the history shows it.
@@ -244,15 +255,17 @@ impl Store {
     }
 
     /// Records the opening device's decision, once: `opened` → `approved` (with the code, the
-    /// history line and the device's last use, in one transaction) or `denied`.
+    /// history line, the device's last use and the login notification, in one transaction) or
+    /// `denied`. `None` when it was decided already; else how many pushes were queued.
     pub async fn decide_login_request(
         &self,
         id: &str,
         device_id: &str,
         approval: Option<Approval<'_>>,
         now: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool().begin().await?;
+        let mut queued = 0;
         let done = match &approval {
             Some(a) => {
                 sqlx::query(
@@ -281,7 +294,7 @@ impl Store {
             }
         };
         if done.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
         if let Some(a) = approval {
             sqlx::query(
@@ -295,14 +308,21 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE devices SET last_used_at = $2 WHERE id = $1")
-                .bind(device_id)
-                .bind(to_db(now))
-                .execute(&mut *tx)
-                .await?;
+            if a.touch_device {
+                sqlx::query("UPDATE devices SET last_used_at = $2 WHERE id = $1")
+                    .bind(device_id)
+                    .bind(to_db(now))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some((event, pushes)) = &a.notification {
+                queued = super::notify::insert_event_in(&mut tx, event, pushes)
+                    .await?
+                    .1;
+            }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(queued))
     }
 
     /// Approves a request that is still open (waiting, or opened by a device that has not decided)
@@ -431,7 +451,8 @@ impl Store {
             let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
             format!(
                 "SELECT {}, d.public_key AS holder_public_key, \
-                 d.disconnected_at AS holder_disconnected_at \
+                 d.disconnected_at AS holder_disconnected_at, d.citizen_id AS holder_citizen_id, \
+                 d.name AS holder_name, d.last_used_at AS holder_last_used_at \
                  FROM login_requests r LEFT JOIN devices d ON d.id = r.device_id WHERE r.id = $1",
                 columns.join(", ")
             )
@@ -448,8 +469,11 @@ impl Store {
             .try_get::<Option<String>, _>("holder_public_key")?
             .map(|public_key| {
                 Ok::<_, StoreError>(LoginHolder {
+                    citizen_id: row.try_get("holder_citizen_id")?,
+                    name: row.try_get("holder_name")?,
                     public_key,
                     disconnected_at: get_opt_u64(&row, "holder_disconnected_at")?,
+                    last_used_at: get_opt_u64(&row, "holder_last_used_at")?,
                 })
             })
             .transpose()?;

@@ -22,7 +22,7 @@ pub use devices::{DeviceRecord, NewDevice};
 pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
 };
-pub use notify::{ContactFlags, NewEvent, StoredEvent};
+pub use notify::{ContactFlags, DeviceSetting, NewEvent, PushRows, StoredEvent};
 pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::{OutboxMessage, OutboxStatus};

@@ -4,7 +4,6 @@
 
 use sqlx::Row;
 
-use super::outbox::OutboxMessage;
 use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
 
 /// The citizen's e-mail and phone with their informative flags, and the language they read.
@@ -52,6 +51,49 @@ pub struct StoredEvent {
     pub at: u64,
     /// When it stops mattering.
     pub expires_at: Option<u64>,
+}
+
+impl NewEvent<'_> {
+    /// The event as the stream sends it and a push carries it (`proto::events::Event`: its id,
+    /// its time, then the kind's fields).
+    pub fn push_body(&self, id: u64) -> String {
+        let fields = self.kind.strip_prefix('{').unwrap_or(self.kind);
+        format!("{{\"id\":{id},\"at\":{},{fields}", self.at)
+    }
+}
+
+/// The device setting that lets an event through (a column of `devices`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSetting {
+    /// Login notifications.
+    Login,
+    /// Informative notifications.
+    Informative,
+    /// BOK-pad requests.
+    BokPad,
+}
+
+impl DeviceSetting {
+    fn column(self) -> &'static str {
+        match self {
+            DeviceSetting::Login => "notify_login",
+            DeviceSetting::Informative => "notify_informative",
+            DeviceSetting::BokPad => "bok_pad",
+        }
+    }
+}
+
+/// The push rows an event makes.
+#[derive(Debug, Clone)]
+pub struct PushRows<'a> {
+    /// Which devices: those with this setting on.
+    pub setting: DeviceSetting,
+    /// The outbox row's subject (the event's type).
+    pub subject: &'a str,
+    /// When an undelivered push is given up.
+    pub expires_at: u64,
+    /// Unique to the event: each row's id is this followed by its device's id.
+    pub id_prefix: &'a str,
 }
 
 fn flag(on: bool) -> i64 {
@@ -175,54 +217,17 @@ impl Store {
         Ok(())
     }
 
-    /// Stores an event under the citizen's next event id, with the outbox rows `pushes` makes from
-    /// that id (push deliveries and the like), in one transaction. Returns the id.
+    /// Stores an event under the citizen's next event id, with its push rows (see
+    /// [`insert_event_in`]), in one transaction. Returns the id and how many pushes were queued.
     pub async fn insert_event(
         &self,
         event: &NewEvent<'_>,
-        pushes: impl FnOnce(u64) -> Vec<OutboxMessage>,
-    ) -> Result<u64, StoreError> {
+        pushes: &PushRows<'_>,
+    ) -> Result<(u64, u64), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "UPDATE citizens SET last_event_id = last_event_id + 1 WHERE id = $1 \
-             RETURNING last_event_id",
-        )
-        .bind(event.citizen_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let id = get_u64(&row, "last_event_id")?;
-        sqlx::query(
-            "INSERT INTO events (citizen_id, id, device_id, audience, kind, at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(event.citizen_id)
-        .bind(to_db(id))
-        .bind(event.device_id)
-        .bind(event.audience)
-        .bind(event.kind)
-        .bind(to_db(event.at))
-        .bind(event.expires_at.map(to_db))
-        .execute(&mut *tx)
-        .await?;
-        for m in pushes(id) {
-            sqlx::query(
-                "INSERT INTO outbox (id, channel, recipient, subject, body, created_at, attempts, \
-                 next_attempt_at, device_id, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, $6, $7, $8)",
-            )
-            .bind(&m.id)
-            .bind(&m.channel)
-            .bind(&m.recipient)
-            .bind(&m.subject)
-            .bind(&m.body)
-            .bind(to_db(event.at))
-            .bind(&m.device_id)
-            .bind(m.expires_at.map(to_db))
-            .execute(&mut *tx)
-            .await?;
-        }
+        let stored = insert_event_in(&mut tx, event, pushes).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(stored)
     }
 
     /// The citizen's events for `device_id` (its own and those for every device) with an id above
@@ -259,4 +264,63 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Within the caller's transaction (so an event can be written with what caused it, in one
+/// commit): takes the citizen's next event id (the row lock serializes writers per citizen on
+/// PostgreSQL), stores `event`, and queues a push of it for each of the citizen's connected devices
+/// that has a push endpoint and the setting `pushes.setting` on (only `event.device_id`, when
+/// set) — chosen by the database in the same statement, so no device list is read. Returns the id
+/// and how many pushes were queued.
+pub(crate) async fn insert_event_in(
+    conn: &mut sqlx::AnyConnection,
+    event: &NewEvent<'_>,
+    pushes: &PushRows<'_>,
+) -> Result<(u64, u64), StoreError> {
+    let row = sqlx::query(
+        "UPDATE citizens SET last_event_id = last_event_id + 1 WHERE id = $1 \
+         RETURNING last_event_id",
+    )
+    .bind(event.citizen_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id = get_u64(&row, "last_event_id")?;
+    sqlx::query(
+        "INSERT INTO events (citizen_id, id, device_id, audience, kind, at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(event.citizen_id)
+    .bind(to_db(id))
+    .bind(event.device_id)
+    .bind(event.audience)
+    .bind(event.kind)
+    .bind(to_db(event.at))
+    .bind(event.expires_at.map(to_db))
+    .execute(&mut *conn)
+    .await?;
+    let setting = pushes.setting.column();
+    let only_one = if event.device_id.is_some() {
+        " AND id = $7"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO outbox (id, channel, recipient, subject, body, created_at, attempts, \
+         next_attempt_at, device_id, expires_at) \
+         SELECT $1 || id, 'push', push_endpoint, $2, $3, $4, 0, $4, id, $5 FROM devices \
+         WHERE citizen_id = $6 AND disconnected_at IS NULL AND push_endpoint IS NOT NULL \
+         AND {setting} = 1{only_one}"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(pushes.id_prefix)
+        .bind(pushes.subject)
+        .bind(event.push_body(id))
+        .bind(to_db(event.at))
+        .bind(to_db(pushes.expires_at))
+        .bind(event.citizen_id);
+    if let Some(device_id) = event.device_id {
+        query = query.bind(device_id);
+    }
+    let queued = query.execute(&mut *conn).await?.rows_affected();
+    Ok((id, queued))
 }
