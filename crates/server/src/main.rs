@@ -519,7 +519,7 @@ async fn serve(
         ),
         std::time::Duration::from_secs(5),
     );
-    devices::spawn_nonce_pruning(state.services().clone(), std::time::Duration::from_secs(60));
+    devices::spawn_housekeeping(state.services().clone(), std::time::Duration::from_secs(60));
     tracing::info!(%origin, "listening on {bound}");
     let listener = civkey_server::without_delay(listener);
     axum::serve(

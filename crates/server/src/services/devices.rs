@@ -12,7 +12,7 @@ use civkey_proto::sign::{DeviceCall, DevicePublicKey};
 use civkey_proto::ErrorCode;
 
 use super::{verify_signature, ServiceError, Services};
-use crate::store::DeviceRecord;
+use crate::store::{Cutoffs, DeviceRecord};
 
 /// A device's "last used" time is written at most this often (seconds).
 pub const LAST_USED_EVERY_SECS: u64 = 60;
@@ -183,16 +183,48 @@ fn summary(d: &DeviceRecord) -> Option<DeviceSummary> {
     }
 }
 
-/// Runs housekeeping until the process ends: every `every`, forgets device-call nonces that can no
-/// longer be replayed, and onboardings that expired unused a day ago.
-pub fn spawn_nonce_pruning(services: Services, every: Duration) {
+/// Expired pairing sessions and login requests are kept this long after expiry (a late visitor
+/// reads "expired", not "unknown").
+pub const FLOW_RETENTION_SECS: u64 = 24 * 3600;
+/// Rate-limit windows are kept this long (far longer than a window).
+pub const RATE_LIMIT_RETENTION_SECS: u64 = 24 * 3600;
+/// Delivered (or given-up) notifications and events are kept this long: a device that comes back
+/// after longer gets the events since then only.
+pub const NOTIFICATION_RETENTION_SECS: u64 = 90 * 24 * 3600;
+
+impl Services {
+    /// One round of housekeeping: forgets device-call nonces that can no longer be replayed,
+    /// onboardings that expired unused a day ago, and what [`crate::store::Store::prune`] deletes
+    /// (expired sessions, codes and tokens; pairing sessions and login requests a day after
+    /// expiry; old rate-limit windows; notifications delivered and events older than 90 days).
+    /// Login history, BOK verifications and the onboarding record are kept.
+    pub async fn housekeeping(&self) -> Result<u64, ServiceError> {
+        let now = self.clock.now();
+        let nonces = self.prune_nonces().await?;
+        let onboardings = self.prune_onboardings().await?;
+        let pruned = self
+            .store
+            .prune(&Cutoffs {
+                expired: now,
+                flows: now.saturating_sub(FLOW_RETENTION_SECS),
+                rate_limits: now.saturating_sub(RATE_LIMIT_RETENTION_SECS),
+                notifications: now.saturating_sub(NOTIFICATION_RETENTION_SECS),
+            })
+            .await?;
+        let total = nonces + onboardings + pruned.total();
+        if pruned.total() + onboardings > 0 {
+            tracing::info!(?pruned, onboardings, "housekeeping forgot old rows");
+        }
+        Ok(total)
+    }
+}
+
+/// Runs [`Services::housekeeping`] every `every` until the process ends.
+pub fn spawn_housekeeping(services: Services, every: Duration) {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = services.prune_nonces().await {
-                tracing::error!(error = %e, "cannot prune nonces");
-            }
-            if let Err(e) = services.prune_onboardings().await {
-                tracing::error!(error = %e, "cannot prune expired onboardings");
+            if let Err(e) = services.housekeeping().await {
+                tracing::error!(error = %e, "housekeeping failed");
             }
             tokio::time::sleep(every).await;
         }

@@ -625,6 +625,102 @@ mod auth {
         totp(account.secret.expose(), account.algorithm, 6, 30, t).code
     }
 
+    /// Rows in `table`.
+    async fn rows(f: &Fixture, table: &str) -> i64 {
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(f.services.store.pool())
+            .await
+            .unwrap();
+        sqlx::Row::try_get(&row, "n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn housekeeping_forgets_what_expired_and_keeps_the_record() {
+        use crate::services::devices::{FLOW_RETENTION_SECS, NOTIFICATION_RETENTION_SECS};
+        let (f, account) = enrolled().await;
+        let s = &f.services;
+        // At T0: a portal session (2 h), a failed attempt (a rate-limit window), a pairing
+        // session (4 min), a login notification, and a login history line.
+        let session = s
+            .login_password_totp(
+                "petr",
+                "petr's long password",
+                &code_at(&account, T0),
+                "1.2.3.4",
+            )
+            .await
+            .unwrap();
+        let _ = s
+            .login_password_totp("petr", "wrong password", "000000", "1.2.3.4")
+            .await;
+        s.start_pairing(&f.citizen).await.unwrap();
+        sqlx::query(
+            "INSERT INTO login_history (id, citizen_id, client_id, service_name, means, at) \
+             VALUES ('h1', $1, 'c', 'Daňový portál', 'mobile_key', $2)",
+        )
+        .bind(&f.citizen)
+        .bind(T0 as i64)
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+        let tables = [
+            "web_sessions",
+            "rate_limits",
+            "pairing_sessions",
+            "events",
+            "login_history",
+        ];
+        let mut counts = Vec::new();
+        for table in tables {
+            counts.push(rows(&f, table).await);
+        }
+        assert!(counts.iter().all(|n| *n > 0), "{tables:?} {counts:?}");
+
+        // An hour on: nothing has expired long enough.
+        f.clock.advance(3600);
+        s.housekeeping().await.unwrap();
+        assert!(s.web_session(&session.token).await.unwrap().is_some());
+        assert_eq!(
+            rows(&f, "pairing_sessions").await,
+            counts[2],
+            "kept a day after expiry"
+        );
+
+        // A day on: the session, the rate-limit windows and the expired pairing session go.
+        f.clock.advance(FLOW_RETENTION_SECS);
+        s.housekeeping().await.unwrap();
+        for table in ["web_sessions", "rate_limits", "pairing_sessions"] {
+            assert_eq!(rows(&f, table).await, 0, "{table}");
+        }
+        assert!(rows(&f, "events").await > 0, "events stay 90 days");
+
+        // 90 days on: the events go; the login history stays.
+        f.clock.advance(NOTIFICATION_RETENTION_SECS);
+        s.housekeeping().await.unwrap();
+        assert_eq!(rows(&f, "events").await, 0);
+        assert_eq!(rows(&f, "login_history").await, 1);
+        // Event ids keep counting up after old events are gone (petr's login was his event 1).
+        let petr = s
+            .store
+            .citizen_by_username("petr")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        s.notify_login(
+            &petr,
+            "Portál",
+            civkey_proto::events::LoginMeans::PasswordTotp,
+        )
+        .await;
+        let row = sqlx::query("SELECT id FROM events")
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap();
+        let id: i64 = sqlx::Row::try_get(&row, "id").unwrap();
+        assert!(id > 1, "a new event does not reuse an old id: {id}");
+    }
+
     #[tokio::test]
     async fn password_and_current_totp_code_log_in_once() {
         let (f, account) = enrolled().await;

@@ -7,6 +7,7 @@ mod bok;
 mod citizens;
 mod clerks;
 mod devices;
+mod housekeeping;
 mod logins;
 mod notify;
 mod oidc;
@@ -19,6 +20,7 @@ pub use bok::{BokCitizen, BokRequestRecord, BokUnblock, NewBokRequest, WrongAnsw
 pub use citizens::{CitizenRecord, NewCitizen};
 pub use clerks::{ClerkRecord, ClerkSession, NewClerk};
 pub use devices::{DeviceRecord, NewDevice};
+pub use housekeeping::{Cutoffs, Pruned};
 pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
 };
