@@ -12,7 +12,7 @@
 use civkey_i18n::{tr, tr_args, Locale};
 use civkey_proto::bok::BokRequest;
 use civkey_proto::device::PushEndpoint;
-use civkey_proto::events::{Event, EventKind, LoginMeans};
+use civkey_proto::events::{Event, EventKind, InformativeTopic, LoginMeans};
 use civkey_proto::ids::DeviceId;
 use civkey_proto::notify::{
     ContactChannel, ContactSettings, DeviceNotificationSettings, NotificationSettings,
@@ -161,6 +161,31 @@ impl Informative {
             tr_args(locale, &format!("{key}.body"), &args),
         )
     }
+
+    /// The event for the app: its topic and arguments (so the app can word it in its own
+    /// language), with the text rendered in `locale` for clients that do not know the topic.
+    pub fn event(&self, locale: Locale) -> EventKind {
+        let (title, body) = self.render(locale);
+        let (topic, device_name, office_name) = match self {
+            Informative::DeviceConnected { device_name } => {
+                (InformativeTopic::KeyConnected, Some(device_name), None)
+            }
+            Informative::DeviceDisconnected { device_name } => {
+                (InformativeTopic::KeyDisconnected, Some(device_name), None)
+            }
+            Informative::BokBlocked => (InformativeTopic::BokBlocked, None, None),
+            Informative::BokUnblocked { office_name } => {
+                (InformativeTopic::BokUnblocked, None, Some(office_name))
+            }
+        };
+        EventKind::Informative {
+            topic,
+            device_name: device_name.cloned(),
+            office_name: office_name.cloned(),
+            title,
+            body,
+        }
+    }
 }
 
 /// Masks an e-mail address (`j***@example.cz`) or phone number (`+420 *** *** 789`-like: all but
@@ -215,9 +240,9 @@ impl Services {
         tr(locale, "notify.portal_name").to_string()
     }
 
-    /// An informative notification: to each connected device with informative notifications on,
-    /// and to the e-mail address and phone number when switched on, in the citizen's language
-    /// (Czech when none is known). Failures are logged.
+    /// An informative notification: to each connected device with informative notifications on
+    /// (its topic and arguments, and the text), and to the e-mail address and phone number when
+    /// switched on, in the citizen's language (Czech when none is known). Failures are logged.
     pub async fn notify_informative(&self, citizen_id: &str, what: &Informative) {
         if let Err(e) = self.try_notify_informative(citizen_id, what).await {
             tracing::error!(error = %e, "cannot store an informative notification");
@@ -238,10 +263,7 @@ impl Services {
             .and_then(Locale::from_tag)
             .unwrap_or(Locale::DEFAULT);
         let (title, body) = what.render(locale);
-        let kind = EventKind::Informative {
-            title: title.clone(),
-            body: body.clone(),
-        };
+        let kind = what.event(locale);
         self.store_event(citizen_id, None, Audience::Informative, &kind, None)
             .await?;
         let now = self.clock.now();

@@ -2,7 +2,7 @@
 //! what goes to the outbox for push, e-mail and SMS, resuming after an event id, and the settings
 //! replaced as a whole with bad ones refused and nothing changed.
 
-use civkey_proto::events::{EventKind, LoginMeans};
+use civkey_proto::events::{EventKind, InformativeTopic, LoginMeans};
 use civkey_proto::notify::{ContactChannel, ContactSettings, NotificationSettings};
 
 use super::*;
@@ -108,6 +108,67 @@ async fn a_login_notification_reaches_only_devices_with_login_on_and_never_anoth
     }
 }
 
+#[test]
+fn informative_events_say_their_topic_and_arguments_beside_the_rendered_text() {
+    use civkey_i18n::Locale;
+    let cases = [
+        (
+            Informative::DeviceConnected {
+                device_name: "Pixel 8".into(),
+            },
+            InformativeTopic::KeyConnected,
+            Some("Pixel 8"),
+            None,
+        ),
+        (
+            Informative::DeviceDisconnected {
+                device_name: "iPad".into(),
+            },
+            InformativeTopic::KeyDisconnected,
+            Some("iPad"),
+            None,
+        ),
+        (
+            Informative::BokBlocked,
+            InformativeTopic::BokBlocked,
+            None,
+            None,
+        ),
+        (
+            Informative::BokUnblocked {
+                office_name: "Czech POINT, Praha 1".into(),
+            },
+            InformativeTopic::BokUnblocked,
+            None,
+            Some("Czech POINT, Praha 1"),
+        ),
+    ];
+    for (what, want_topic, want_device, want_office) in cases {
+        let (want_title, want_body) = what.render(Locale::Cs);
+        let EventKind::Informative {
+            topic,
+            device_name,
+            office_name,
+            title,
+            body,
+        } = what.event(Locale::Cs)
+        else {
+            panic!("{what:?} is not an informative event");
+        };
+        assert_eq!(topic, want_topic, "{what:?}");
+        assert_eq!(device_name.as_deref(), want_device, "{what:?}");
+        assert_eq!(office_name.as_deref(), want_office, "{what:?}");
+        assert_eq!((title, body), (want_title, want_body), "{what:?}");
+    }
+    let EventKind::Informative { title, .. } = Informative::DeviceConnected {
+        device_name: "Pixel 8".into(),
+    }
+    .event(Locale::Cs) else {
+        unreachable!()
+    };
+    assert_eq!(title, "Připojen nový mobilní klíč", "the text stays Czech");
+}
+
 #[tokio::test]
 async fn informative_notifications_go_to_devices_email_and_sms_as_switched_on() {
     let f = fixture().await;
@@ -126,7 +187,11 @@ async fn informative_notifications_go_to_devices_email_and_sms_as_switched_on() 
         .await;
     let got = kinds(s, &on).await;
     assert!(
-        matches!(got.as_slice(), [EventKind::Informative { title, .. }] if title == "BOK zablokován"),
+        matches!(
+            got.as_slice(),
+            [EventKind::Informative { topic: InformativeTopic::BokBlocked, title, .. }]
+                if title == "BOK zablokován"
+        ),
         "{got:?}"
     );
     assert!(kinds(s, &off).await.is_empty(), "informative off");
