@@ -483,8 +483,40 @@ pub enum NotificationKind {
     Login,
     /// An office asked for the BOK (`office_name`).
     BokRequest,
-    /// An informative notification from the identity point (`title`, `body`).
+    /// An informative notification from the identity point (`topic`, its `device_name` or
+    /// `office_name`, and the server's `title` and `body`).
     Informative,
+}
+
+/// What an informative notification is about, for the screens to word it in the app's language
+/// (the server's `notify.*` messages of the shared catalogue); `other` shows its `title` and `body`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationTopic {
+    /// A mobile key was connected to the account (`device_name`).
+    KeyConnected,
+    /// A mobile key was disconnected from the account (`device_name`).
+    KeyDisconnected,
+    /// Too many wrong BOK answers blocked the BOK.
+    BokBlocked,
+    /// An office lifted the BOK's block (`office_name`).
+    BokUnblocked,
+    /// Anything else, or a topic this app does not know: `title` and `body` say what.
+    Other,
+}
+
+impl From<civkey_proto::events::InformativeTopic> for NotificationTopic {
+    fn from(topic: civkey_proto::events::InformativeTopic) -> Self {
+        use civkey_proto::events::InformativeTopic as T;
+        match topic {
+            T::KeyConnected => NotificationTopic::KeyConnected,
+            T::KeyDisconnected => NotificationTopic::KeyDisconnected,
+            T::BokBlocked => NotificationTopic::BokBlocked,
+            T::BokUnblocked => NotificationTopic::BokUnblocked,
+            T::Other => NotificationTopic::Other,
+        }
+    }
 }
 
 /// How the citizen logged in.
@@ -518,13 +550,17 @@ pub struct Notification {
     /// Login: how.
     #[cfg_attr(test, ts(inline))]
     pub means: Option<LoginMeans>,
-    /// Login with a mobile key: the device's name.
+    /// Login with a mobile key: the device's name; informative `key_connected` and
+    /// `key_disconnected`: the mobile key's name.
     pub device_name: Option<String>,
-    /// BOK request: the office.
+    /// BOK request: the office; informative `bok_unblocked`: the office that lifted the block.
     pub office_name: Option<String>,
-    /// Informative: its title.
+    /// Informative: what it is about, for the screens to word in the app's language.
+    #[cfg_attr(test, ts(inline))]
+    pub topic: Option<NotificationTopic>,
+    /// Informative: its title, as the server worded it (in the citizen's language on the portal).
     pub title: Option<String>,
-    /// Informative: its text.
+    /// Informative: its text, as the server worded it.
     pub body: Option<String>,
     /// Whether the list was opened since it came.
     pub read: bool,

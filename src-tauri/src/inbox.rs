@@ -135,6 +135,7 @@ fn bok_notification(identity: &Identity, request: &BokRequest) -> Notification {
         means: None,
         device_name: None,
         office_name: Some(request.office_name.clone()),
+        topic: None,
         title: None,
         body: None,
         read: false,
@@ -152,6 +153,7 @@ pub fn notification_of(identity: &Identity, event: &Event) -> Option<Notificatio
         means: None,
         device_name: None,
         office_name: None,
+        topic: None,
         title: None,
         body: None,
         read: false,
@@ -180,7 +182,16 @@ pub fn notification_of(identity: &Identity, event: &Event) -> Option<Notificatio
             at: event.at,
             ..bok_notification(identity, request)
         }),
-        EventKind::Informative { title, body } => Some(Notification {
+        EventKind::Informative {
+            topic,
+            device_name,
+            office_name,
+            title,
+            body,
+        } => Some(Notification {
+            topic: Some((*topic).into()),
+            device_name: device_name.clone(),
+            office_name: office_name.clone(),
             title: Some(title.clone()),
             body: Some(body.clone()),
             ..base

@@ -273,11 +273,14 @@ describe("the catalogue", () => {
           : [],
     );
 
-  test("has every app.* key the front end names, in every language", () => {
-    const named = new Set(sources(www).flatMap((text) => text.match(/["']app\.[a-z_.]+[a-z_]["']/g) ?? []).map((k) => k.slice(1, -1)));
+  test("has every app.* (and shared notify.*) key the front end names, in every language", () => {
+    const named = new Set(
+      sources(www).flatMap((text) => text.match(/["'](?:app|notify)\.[a-z_.]+[a-z_]["']/g) ?? []).map((k) => k.slice(1, -1)),
+    );
     named.delete("app.js");
     named.delete("app.css");
     expect(named.size).toBeGreaterThan(100);
+    expect(named).toContain("notify.device_connected.title");
     for (const [lang, catalogue] of Object.entries(catalogues)) {
       const missing = [...named].filter((key) => !(key in catalogue) && !(`${key}.other` in catalogue));
       expect(missing, lang).toEqual([]);

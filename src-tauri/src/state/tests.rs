@@ -398,10 +398,10 @@ fn a_server_address_is_read_as_people_type_it() {
 #[tokio::test]
 async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
     use civkey_proto::bok::BokRequest;
-    use civkey_proto::events::{Event, EventKind, LoginMeans as Means};
+    use civkey_proto::events::{Event, EventKind, InformativeTopic, LoginMeans as Means};
     use civkey_proto::ids::{BokRequestId, Challenge};
 
-    use crate::dto::{LoginMeans, NotificationKind};
+    use crate::dto::{LoginMeans, NotificationKind, NotificationTopic};
     use crate::inbox::{take_in, AppEvent, NOTIFICATIONS_CAP};
 
     let f = Fixture::unlocked("inbox").await;
@@ -431,8 +431,11 @@ async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
             },
         },
         EventKind::Informative {
-            title: "Maintenance".into(),
-            body: "Sunday night".into(),
+            topic: InformativeTopic::KeyConnected,
+            device_name: Some("Pixel 8".into()),
+            office_name: None,
+            title: "Připojen nový mobilní klíč".into(),
+            body: "K vašemu účtu byl připojen mobilní klíč „Pixel 8“.".into(),
         },
         EventKind::BokRequest {
             request: BokRequest {
@@ -464,7 +467,12 @@ async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
         ]
     );
     assert_eq!(list[0].office_name.as_deref(), Some("Czech POINT, Praha 1"));
-    assert_eq!(list[1].title.as_deref(), Some("Maintenance"));
+    // The topic and its argument for the screens to word, the server's text to fall back on.
+    assert_eq!(list[1].topic, Some(NotificationTopic::KeyConnected));
+    assert_eq!(list[1].device_name.as_deref(), Some("Pixel 8"));
+    assert_eq!(list[1].office_name, None);
+    assert_eq!(list[1].title.as_deref(), Some("Připojen nový mobilní klíč"));
+    assert_eq!(list[0].topic, None, "only informative ones have a topic");
     assert_eq!(list[2].means, Some(LoginMeans::MobileKey));
     assert_eq!(list[2].device_name.as_deref(), Some("Pixel"));
     assert!(list.iter().all(|n| !n.read));
@@ -500,6 +508,9 @@ async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
             id: 100 + i,
             at: now,
             kind: EventKind::Informative {
+                topic: InformativeTopic::Other,
+                device_name: None,
+                office_name: None,
                 title: format!("n{i}"),
                 body: String::new(),
             },

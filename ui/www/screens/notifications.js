@@ -1,7 +1,8 @@
 // @ts-check
 // Notifications: what the identity servers told this device while the app was unlocked, newest
-// first — logins ("Login to SERVICE with MEANS"), offices' BOK requests, informative notices —
-// each with its time. New ones arrive live (`onNotification`); opening the list marks them read.
+// first — logins ("Login to SERVICE with MEANS"), offices' BOK requests, informative notices (in
+// the app's language when their topic is known, else as the server worded them) — each with its
+// time. New ones arrive live (`onNotification`); opening the list marks them read.
 
 import { h, icon } from "../lib/dom.js";
 import { formatDate, formatTime, hostOf } from "../lib/format.js";
@@ -10,6 +11,55 @@ import { actions, frame, notice, readiness, routeLink } from "./common.js";
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
 /** @typedef {import("../lib/backend/index.js").AppNotification} AppNotification */
+
+/**
+ * The informative topics the app words itself: the server's own messages from the shared
+ * catalogue (`notify.*`, the words its e-mail and SMS use), with the arguments they need from the
+ * notification (`null` when one is missing: then the server's text is shown).
+ * @type {Record<string, { title: string, body: string, args: (n: AppNotification) => Record<string, string> | null }>}
+ */
+const TOPICS = {
+  key_connected: {
+    title: "notify.device_connected.title",
+    body: "notify.device_connected.body",
+    args: (n) => (n.device_name ? { name: n.device_name } : null),
+  },
+  key_disconnected: {
+    title: "notify.device_disconnected.title",
+    body: "notify.device_disconnected.body",
+    args: (n) => (n.device_name ? { name: n.device_name } : null),
+  },
+  bok_blocked: {
+    title: "notify.bok_blocked.title",
+    body: "notify.bok_blocked.body",
+    args: () => ({}),
+  },
+  bok_unblocked: {
+    title: "notify.bok_unblocked.title",
+    body: "notify.bok_unblocked.body",
+    args: (n) => (n.office_name ? { office: n.office_name } : null),
+  },
+};
+
+/**
+ * An informative notification's title and text: in the app's language when its topic is one the
+ * app knows (and the catalogue has the words), else as the server worded them (`other`, a newer
+ * server's topic, an older server without topics).
+ * @param {App} app
+ * @param {AppNotification} n
+ * @returns {{ title: string, body: string }}
+ */
+export function informativeText(app, n) {
+  const topic = n.topic && Object.hasOwn(TOPICS, n.topic) ? TOPICS[n.topic] : null;
+  const args = topic?.args(n);
+  if (topic && args) {
+    const title = app.t(topic.title, args);
+    const body = app.t(topic.body, args);
+    // `t` answers the key itself for a message the catalogue lacks.
+    if (title !== topic.title && body !== topic.body) return { title, body };
+  }
+  return { title: n.title ?? "", body: n.body ?? "" };
+}
 
 /**
  * The notification's headline in the app's language.
@@ -29,7 +79,7 @@ export function headline(app, n) {
     case "bok_request":
       return app.t("app.notifications.bok_request", { office: n.office_name ?? "" });
     default:
-      return n.title ?? "";
+      return informativeText(app, n).title;
   }
 }
 
@@ -41,6 +91,7 @@ export function headline(app, n) {
  */
 export function notificationItem(app, n, fresh) {
   const when = `${formatDate(app.locale, n.at)} ${formatTime(app.locale, n.at)}`;
+  const text = n.kind === "informative" ? informativeText(app, n).body : "";
   return h(
     "li",
     {
@@ -49,7 +100,7 @@ export function notificationItem(app, n, fresh) {
       "data-notification-kind": n.kind,
     },
     h("h2", { class: "notification__title", testid: "notification-title", text: headline(app, n) }),
-    n.kind === "informative" && n.body ? h("p", { testid: "notification-body", text: n.body }) : null,
+    text ? h("p", { testid: "notification-body", text }) : null,
     h(
       "p",
       { class: "notification__meta" },

@@ -86,7 +86,7 @@ export const SAMPLE_LINKS = {
  *   missing fields filled in, expiring two minutes after the start)
  * @property {string} [bokCode] the right BOK (default "2468")
  * @property {number} [bokAttempts] wrong BOKs left before it is blocked (default 5)
- * @property {AppNotification[]} [notifications] the list, newest first (default three)
+ * @property {AppNotification[]} [notifications] the list, newest first (default four)
  * @property {{ freeAttempts?: number, limit?: number, waitSeconds?: number }} [pinPolicy]
  *   wrong PINs without a wait (3), wrong PINs until the reset (10), the first wait (30 s)
  * @property {Record<string, string>} [fail] method name → error code it rejects with
@@ -164,12 +164,13 @@ export function fakeOptionsFromQuery(search) {
 
 /**
  * The sample notification list, newest first: a login with this phone, an office's BOK request,
- * and a notice from the identity point.
+ * a new mobile key (a topic the app words itself; the server's text is Czech) and a notice from
+ * the identity point (topic `other`: its title and text as they came).
  * @param {number} now Unix seconds
  * @returns {AppNotification[]}
  */
 export function defaultNotifications(now) {
-  const none = { service_name: null, means: null, device_name: null, office_name: null, title: null, body: null };
+  const none = { service_name: null, means: null, device_name: null, office_name: null, topic: null, title: null, body: null };
   return [
     {
       ...none,
@@ -193,10 +194,23 @@ export function defaultNotifications(now) {
     },
     {
       ...none,
+      id: "n1b",
+      server: "https://identita.example.cz",
+      at: now - 86400,
+      kind: "informative",
+      topic: "key_connected",
+      device_name: "Pixel 8",
+      title: "Připojen nový mobilní klíč",
+      body: "K vašemu účtu byl připojen mobilní klíč „Pixel 8“. Pokud jste to nebyli vy, odpojte ho na portálu.",
+      read: true,
+    },
+    {
+      ...none,
       id: "n1",
       server: "https://identita.example.cz",
       at: now - 86400 * 2,
       kind: "informative",
+      topic: "other",
       title: "Plánovaná údržba",
       body: "V neděli od 22:00 do 23:00 nemusí přihlašování fungovat.",
       read: true,
@@ -992,6 +1006,7 @@ export function fakeBackend(options = {}) {
         means: null,
         device_name: null,
         office_name: null,
+        topic: given.kind === undefined || given.kind === "informative" ? "other" : null,
         title: null,
         body: null,
         read: false,

@@ -314,19 +314,24 @@ service_name: string | null,
  */
 means: "mobile_key" | "password_totp" | "email_code" | null, 
 /**
- * Login with a mobile key: the device's name.
+ * Login with a mobile key: the device's name; informative `key_connected` and
+ * `key_disconnected`: the mobile key's name.
  */
 device_name: string | null, 
 /**
- * BOK request: the office.
+ * BOK request: the office; informative `bok_unblocked`: the office that lifted the block.
  */
 office_name: string | null, 
 /**
- * Informative: its title.
+ * Informative: what it is about, for the screens to word in the app's language.
+ */
+topic: "key_connected" | "key_disconnected" | "bok_blocked" | "bok_unblocked" | "other" | null, 
+/**
+ * Informative: its title, as the server worded it (in the citizen's language on the portal).
  */
 title: string | null, 
 /**
- * Informative: its text.
+ * Informative: its text, as the server worded it.
  */
 body: string | null, 
 /**
