@@ -171,13 +171,110 @@ describe("the BOK-pad", () => {
     expect((await shown("bok-blocked")).textContent).toBe(en["app.bok.blocked.title"] + en["app.bok.blocked.text"]);
   });
 
-  test("an expired request says so and the pad goes", async () => {
-    await start({ unlocked: true, bok: { created_at: 1000, expires_at: 1120 } }, "#/bok");
-    typeDigits("bok", "2468");
-    click("bok-submit");
+  test("shows how long the request stays open, counting down each second", async () => {
+    fakeClock(new Date("2026-03-01T10:00:00.400Z"));
+    const created = Date.parse("2026-03-01T10:00:00Z") / 1000;
+    await start({ unlocked: true, bok: { created_at: created, expires_at: created + 120 } }, "#/bok");
+    const left = byTestId("bok-time-left");
+    expect(left?.parentElement?.textContent).toBe(`${en["app.bok.time_left"]} 2:00`);
+    expect(left?.closest("[aria-live]")).toBeNull();
+    await vi.advanceTimersByTimeAsync(600);
+    expect(left?.textContent).toBe("1:59");
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(left?.textContent).toBe("0:59");
+    expect(byTestId("bok-submit")).not.toBeNull();
+  });
+
+  test("when the time is up the pad goes and the expiry is said, without asking the server", async () => {
+    fakeClock(new Date("2026-03-01T10:00:00Z"));
+    const created = Date.parse("2026-03-01T10:00:00Z") / 1000;
+    const { backend } = await start({ unlocked: true, bok: { created_at: created, expires_at: created + 120 } }, "#/bok");
+    const submit = vi.spyOn(backend, "bokSubmit");
+    typeDigits("bok", "24");
+    await vi.advanceTimersByTimeAsync(119_999);
+    expect(byTestId("bok-time-left")?.textContent).toBe("0:01");
+    expect(byTestId("bok-error")).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await until(() => {
+      const e = byTestId("bok-error");
+      if (!e) throw new Error("not expired yet");
+      return e;
+    });
+    expect(error.textContent).toBe(en["app.error.bok_expired"]);
+    expect(error.getAttribute("role")).toBe("alert");
+    expect(byTestId("bok-submit")).toBeNull();
+    expect(byTestId("bok-key-2")).toBeNull();
+    expect(byTestId("bok-time-left")).toBeNull();
+    expect(document.querySelector('[data-screen="bok"] a.button--primary')?.getAttribute("href")).toBe("#/home");
+    expect(submit).not.toHaveBeenCalled();
+    // Nothing ticks on.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test("a request already expired when the pad opens says so at once", async () => {
+    const { backend } = await start({ unlocked: true, bok: { created_at: 1000, expires_at: 1120 } }, "#/bok");
+    const submit = vi.spyOn(backend, "bokSubmit");
     expect((await shown("bok-error")).textContent).toBe(en["app.error.bok_expired"]);
     expect(byTestId("bok-submit")).toBeNull();
-    expect(document.querySelector('[data-screen="bok"] a.button--primary')?.getAttribute("href")).toBe("#/home");
+    expect(submit).not.toHaveBeenCalled();
+  });
+
+  test("the server's bok_expired refusal (its clock ahead of the phone's) looks the same", async () => {
+    const first = await start({ unlocked: true, bok: { created_at: 1000, expires_at: 1120 } }, "#/bok");
+    const local = (await shown("bok-error")).closest(".bok")?.innerHTML;
+    first.app.stop();
+    await start({ unlocked: true, fail: { bokSubmit: "bok_expired" } }, "#/bok");
+    typeDigits("bok", "2468");
+    click("bok-submit");
+    const refused = await shown("bok-error");
+    expect(refused.textContent).toBe(en["app.error.bok_expired"]);
+    expect(refused.closest(".bok")?.innerHTML).toBe(local);
+  });
+
+  test("a code on its way when the time runs out gets the server's answer", async () => {
+    fakeClock(new Date("2026-03-01T10:00:00Z"));
+    const { app } = await start({ unlocked: true, bok: null });
+    /** @type {(result: import("../www/lib/backend/index.js").BokResult) => void} */
+    let answer = () => {};
+    const pad = bokPad(app, {
+      officeName: "X",
+      expiresAt: Date.now() / 1000 + 5,
+      onSubmit: () => new Promise((resolve) => (answer = resolve)),
+    });
+    document.body.append(pad.element);
+    typeDigits("bok", "2468");
+    click("bok-submit");
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(byTestId("bok-error")).toBeNull();
+    expect(pad.element.textContent).toContain(en["app.bok.sending"]);
+    answer({ outcome: "verified", attempts_left: 5 });
+    await until(() => expect(byTestId("bok-verified")).not.toBeNull());
+    pad.dispose();
+  });
+
+  test("a refusal that comes after the time ran out ends in the expiry", async () => {
+    fakeClock(new Date("2026-03-01T10:00:00Z"));
+    const { app } = await start({ unlocked: true, bok: null });
+    /** @type {(error: unknown) => void} */
+    let refuse = () => {};
+    const pad = bokPad(app, {
+      officeName: "X",
+      expiresAt: Date.now() / 1000 + 5,
+      onSubmit: () => new Promise((_, reject) => (refuse = reject)),
+    });
+    document.body.append(pad.element);
+    typeDigits("bok", "2468");
+    click("bok-submit");
+    await vi.advanceTimersByTimeAsync(6_000);
+    refuse({ code: "unreachable", message: "" });
+    const error = await until(() => {
+      const e = byTestId("bok-error");
+      if (!e) throw new Error("no error yet");
+      return e;
+    });
+    expect(error.textContent).toBe(en["app.error.bok_expired"]);
+    expect(byTestId("bok-submit")).toBeNull();
+    pad.dispose();
   });
 
   test("an office's request while the app is open opens the pad", async () => {

@@ -6,7 +6,7 @@ import { pluralCategory, t, tn } from "../www/lib/i18n.js";
 import { codeView, RING_LENGTH } from "../www/lib/otp.js";
 import { padComplete, padPress } from "../www/lib/pad.js";
 import { guard, parseHash, pendingKinds, routeForResult } from "../www/lib/router.js";
-import { validBok } from "../www/screens/bok.js";
+import { untilNextSecond, validBok } from "../www/screens/bok.js";
 import { secondsLeft } from "../www/screens/login.js";
 import { outcomeKeys, spokenDigits } from "../www/screens/pair.js";
 import { chooseStep } from "../www/screens/pin.js";
@@ -92,6 +92,14 @@ describe("the digit pad", () => {
   test("a BOK is 4 to 10 digits", () => {
     expect(["1234", "1234567890"].every(validBok)).toBe(true);
     expect(["123", "12345678901", "12 34", "abcd", ""].some(validBok)).toBe(false);
+  });
+
+  test("the BOK-pad's countdown ticks when the time left crosses a whole second, and at the expiry", () => {
+    expect(untilNextSecond(120_000, 400)).toBe(600);
+    expect(untilNextSecond(120_000, 1_000)).toBe(1_000);
+    expect(untilNextSecond(120_000, 119_999)).toBe(1);
+    expect(untilNextSecond(120_000, 119_999.6)).toBe(1);
+    expect(untilNextSecond(120_000, 121_300)).toBe(700);
   });
 });
 

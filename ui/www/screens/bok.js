@@ -2,11 +2,13 @@
 // The BOK-pad: at an office counter, the citizen types the security personal code (BOK, 4–10
 // digits) on the phone instead of the clerk's keyboard. `bokPad` takes the office's name and a
 // submit callback; the route `#/bok` shows it for the request the backend has pending
-// (`bokPending()`), and the app opens it by itself when an office asks (`onBokRequest`). The
-// outcome is the counter's: verified, not verified (with the wrong codes left), blocked; an
-// expired or already answered request says so.
+// (`bokPending()`), and the app opens it by itself when an office asks (`onBokRequest`), with
+// the time the request stays open; when it runs out the pad goes and the request is said to have
+// expired, without asking the server. The outcome is the counter's: verified, not verified (with
+// the wrong codes left), blocked; an expired or already answered request says so.
 
 import { h } from "../lib/dom.js";
+import { clock } from "../lib/format.js";
 import { createPad } from "../lib/pad.js";
 import { actions, focusHeading, frame, notice, readiness, routeLink } from "./common.js";
 
@@ -29,15 +31,42 @@ export function validBok(value) {
 }
 
 /**
- * The pad with the office's name. `onSubmit` gets the digits; its promise settling shows the
- * outcome it answers (or "sent" without one), its rejection (`{ code }`) the error, and the pad
- * again unless the request is over (expired, answered, blocked).
+ * Milliseconds until the countdown to `expiresMs` shows its next whole second (and, at the end,
+ * until the moment it expires), at least 1.
+ * @param {number} expiresMs
+ * @param {number} nowMs
+ */
+export function untilNextSecond(expiresMs, nowMs) {
+  const rest = (((expiresMs - nowMs) % 1000) + 1000) % 1000;
+  return rest === 0 ? 1000 : Math.max(1, Math.ceil(rest));
+}
+
+/**
+ * The pad with the office's name and, given `expiresAt` (the request's, Unix seconds), the time
+ * it stays open. `onSubmit` gets the digits; its promise settling shows the outcome it answers
+ * (or "sent" without one), its rejection (`{ code }`) the error, and the pad again unless the
+ * request is over (expired, answered, blocked). When the time is up the pad goes and the expiry
+ * is said as the server's `bok_expired` would be, without asking it (a code already on its way
+ * gets the server's answer).
  * @param {App} app
- * @param {{ officeName: string, onSubmit: (bok: string) => Promise<BokResult | void> }} options
+ * @param {{ officeName: string, expiresAt?: number, onSubmit: (bok: string) => Promise<BokResult | void> }} options
  * @returns {{ element: HTMLElement, dispose: () => void }}
  */
-export function bokPad(app, { officeName, onSubmit }) {
+export function bokPad(app, { officeName, expiresAt, onSubmit }) {
   const messages = h("div", { class: "pin__messages" });
+  const expiresMs = expiresAt === undefined ? null : Number(expiresAt) * 1000;
+  /** Seconds the request stays open (Infinity without an expiry). */
+  const secondsLeft = () => (expiresMs === null ? Infinity : (expiresMs - app.now()) / 1000);
+  let sending = false;
+  let over = false;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null;
+  const stopTimer = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+  };
+  const expired = () => finish(notice(app.errorText({ code: "bok_expired" }), "error", "bok-error"));
+
   const pad = createPad(app, {
     prefix: "bok",
     min: BOK_MIN,
@@ -45,18 +74,24 @@ export function bokPad(app, { officeName, onSubmit }) {
     label: app.t("app.bok.label"),
     submitLabel: app.t("app.bok.submit"),
     onSubmit: async (bok) => {
-      if (!validBok(bok)) return;
+      if (!validBok(bok) || over || sending) return;
+      if (secondsLeft() <= 0) return expired();
+      sending = true;
       pad.setDisabled(true);
       messages.replaceChildren(h("p", { role: "status", text: app.t("app.bok.sending") }));
       try {
         const result = await onSubmit(bok);
+        sending = false;
         finish(outcome(app, result ?? null, officeName));
       } catch (error) {
+        sending = false;
         const code = error && typeof error === "object" && "code" in error ? String(error.code) : "";
         if (FINAL_ERRORS.has(code)) {
           finish(notice(app.errorText(error), "error", "bok-error"));
           return;
         }
+        // The time ran out while the code was on its way: the request is over.
+        if (secondsLeft() <= 0) return expired();
         pad.clear();
         pad.setDisabled(false);
         messages.replaceChildren(notice(app.errorText(error), "error", "bok-error"));
@@ -65,20 +100,50 @@ export function bokPad(app, { officeName, onSubmit }) {
   });
   /** @param {HTMLElement} shown the outcome, instead of the pad */
   function finish(shown) {
+    if (over) return;
+    over = true;
+    stopTimer();
     element.replaceChildren(shown, actions(routeLink(app.t("app.done"), "home", { variant: "primary" })));
     pad.dispose();
     const heading = shown.querySelector("h2");
     if (heading) focusHeading(heading);
   }
+
+  // The time left, read when someone goes there (a ticking clock is never live).
+  const left = h("span", { class: "countdown__value", testid: "bok-time-left" });
+  const countdown =
+    expiresMs === null ? null : h("p", { class: "countdown" }, app.t("app.bok.time_left"), " ", left);
+  const tick = () => {
+    timer = null;
+    if (over || expiresMs === null) return;
+    const seconds = secondsLeft();
+    left.textContent = clock(seconds);
+    if (seconds <= 0) {
+      // A code on its way gets the server's answer instead.
+      if (!sending) expired();
+      return;
+    }
+    timer = setTimeout(tick, untilNextSecond(expiresMs, app.now()));
+  };
+
   const element = h(
     "div",
     { class: "bok" },
     h("p", { class: "bok__office", testid: "bok-office" }, app.t("app.bok.asks", { office: officeName })),
+    countdown,
     h("p", { class: "section__hint", text: app.t("app.bok.hint", { min: BOK_MIN, max: BOK_MAX }) }),
     messages,
     pad.element,
   );
-  return { element, dispose: pad.dispose };
+  tick();
+  return {
+    element,
+    dispose: () => {
+      over = true;
+      stopTimer();
+      pad.dispose();
+    },
+  };
 }
 
 /**
@@ -135,6 +200,7 @@ export function bokScreen(app) {
       } else {
         const pad = bokPad(app, {
           officeName: request.office_name,
+          expiresAt: Number(request.expires_at),
           onSubmit: (bok) => app.backend.bokSubmit(request.request_id, bok),
         });
         disposePad = pad.dispose;
