@@ -360,6 +360,11 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     on_screen(&app, "bok").await;
     let office = text(&app, "[data-testid=\"bok-office\"]").await;
     assert!(office.contains("Czech POINT, Praha 1"), "{office}");
+    let left = text(&app, "[data-testid=\"bok-time-left\"]").await;
+    assert!(
+        left.starts_with("1:") || left == "2:00",
+        "two minutes to answer: {left}"
+    );
     for digit in BOK.chars() {
         click(&app, &format!("[data-testid=\"bok-key-{digit}\"]")).await;
     }
@@ -386,6 +391,9 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(told.contains("Daňový portál"), "{told}");
+    // The server words informative notices in the citizen's language (Czech here); the app words
+    // a known topic in its own.
+    assert!(told.contains("A new mobile key was connected"), "{told}");
     screenshot(&app, "14-notifications").await;
 
     // A pasted otpauth:// link asks before adding the account.
