@@ -31,6 +31,9 @@ pub fn events_key(citizen_id: &str) -> String {
 /// How long a login or informative push may wait at the push service (WebPush `TTL`, seconds).
 pub const PUSH_TTL_SECS: u64 = 24 * 3600;
 
+/// Informative SMS to one phone number per hour, at most.
+pub const MAX_SMS_PER_HOUR: u64 = 5;
+
 /// The most events one read of the stream returns.
 const EVENT_PAGE: i64 = 100;
 
@@ -281,16 +284,26 @@ impl Services {
             queued = true;
         }
         if let (Some(phone), true) = (&contacts.phone, contacts.phone_informative) {
-            let message = OutboxMessage {
-                id: random_token(),
-                channel: "sms".into(),
-                recipient: phone.clone(),
-                subject: String::new(),
-                body: format!("{title}: {body}"),
-                ..Default::default()
-            };
-            self.store.enqueue(&message, now).await?;
-            queued = true;
+            // SMS cost money and reach a phone at any hour: a few an hour at most, whatever
+            // triggers them (the devices and e-mail still get every one).
+            let recent = self
+                .store
+                .queued_since("sms", phone, now.saturating_sub(3600))
+                .await?;
+            if recent >= MAX_SMS_PER_HOUR {
+                tracing::warn!(citizen = %citizen_id, "SMS limit reached: this notice goes without an SMS");
+            } else {
+                let message = OutboxMessage {
+                    id: random_token(),
+                    channel: "sms".into(),
+                    recipient: phone.clone(),
+                    subject: String::new(),
+                    body: format!("{title}: {body}"),
+                    ..Default::default()
+                };
+                self.store.enqueue(&message, now).await?;
+                queued = true;
+            }
         }
         if queued {
             self.signal.notify(crate::mail::OUTBOX_KEY);

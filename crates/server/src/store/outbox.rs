@@ -50,6 +50,25 @@ pub struct OutboxStatus {
 
 impl Store {
     /// Queues a message for delivery now.
+    /// How many messages on `channel` to `recipient` were queued since `since`.
+    pub async fn queued_since(
+        &self,
+        channel: &str,
+        recipient: &str,
+        since: u64,
+    ) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM outbox \
+             WHERE channel = $1 AND recipient = $2 AND created_at >= $3",
+        )
+        .bind(channel)
+        .bind(recipient)
+        .bind(to_db(since))
+        .fetch_one(self.pool())
+        .await?;
+        get_u64(&row, "n")
+    }
+
     pub async fn enqueue(&self, m: &OutboxMessage, now: u64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO outbox (id, channel, recipient, subject, body, created_at, attempts, \

@@ -170,6 +170,47 @@ fn informative_events_say_their_topic_and_arguments_beside_the_rendered_text() {
 }
 
 #[tokio::test]
+async fn a_phone_gets_a_few_sms_an_hour_at_most_while_devices_and_email_get_every_notice() {
+    use crate::services::notify::MAX_SMS_PER_HOUR;
+    let f = fixture().await;
+    let s = &f.services;
+    sqlx::query("UPDATE citizens SET email = $2, phone = $3 WHERE id = $1")
+        .bind(&f.citizen)
+        .bind("jana@example.cz")
+        .bind("+420601234567")
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    let on = device(s, &f.citizen, 1, ON, None).await;
+    let notices = MAX_SMS_PER_HOUR + 3;
+    for _ in 0..notices {
+        s.notify_informative(&f.citizen, &Informative::BokBlocked)
+            .await;
+        f.clock.advance(60);
+    }
+    fn count<T>(v: Vec<T>) -> u64 {
+        u64::try_from(v.len()).unwrap()
+    }
+    assert_eq!(count(kinds(s, &on).await), notices);
+    assert_eq!(
+        count(s.store.outbox_to("jana@example.cz").await.unwrap()),
+        notices
+    );
+    assert_eq!(
+        count(s.store.outbox_to("+420601234567").await.unwrap()),
+        MAX_SMS_PER_HOUR
+    );
+    // An hour after the first ones, SMS go out again.
+    f.clock.advance(3600);
+    s.notify_informative(&f.citizen, &Informative::BokBlocked)
+        .await;
+    assert_eq!(
+        count(s.store.outbox_to("+420601234567").await.unwrap()),
+        MAX_SMS_PER_HOUR + 1
+    );
+}
+
+#[tokio::test]
 async fn informative_notifications_go_to_devices_email_and_sms_as_switched_on() {
     let f = fixture().await;
     let s = &f.services;
