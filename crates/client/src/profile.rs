@@ -283,7 +283,10 @@ impl Profile {
             identity,
             reqwest::Method::POST,
             paths::DEVICE_PUSH,
-            Some(&PushRegistrationRequest { endpoint }),
+            Some(&PushRegistrationRequest {
+                endpoint,
+                keys: None,
+            }),
         )
         .await
     }

@@ -191,13 +191,177 @@ pub struct RenameDeviceRequest {
 }
 
 /// `POST /api/v1/device/push`: where the server should POST this device's events
-/// (UnifiedPush / WebPush style: any provider, no single vendor).
+/// (UnifiedPush / WebPush style: any provider, no single vendor), in the shape of a WebPush
+/// subscription (`{"endpoint": "https://…", "keys": {"p256dh": "…", "auth": "…"}}`).
+///
+/// With `keys` the server encrypts every push to them (RFC 8291, `Content-Encoding: aes128gcm`),
+/// so the push provider sees only ciphertext; without them it POSTs the event JSON in clear text
+/// (for UnifiedPush distributors that take clear text). `keys` without an `endpoint` is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "PushRegistrationWire")]
 pub struct PushRegistrationRequest {
     /// The push endpoint: an `https://` URL (plain `http://` only on loopback), at most 2048 bytes;
-    /// `None` removes the registration.
+    /// `None` removes the registration (and its keys).
     pub endpoint: Option<PushEndpoint>,
+    /// The device's message encryption keys (RFC 8291); `None` (or absent, as older apps send it)
+    /// for clear-text pushes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<PushKeys>,
+}
+
+/// The registration as it arrives, before the check that keys come with an endpoint.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushRegistrationWire {
+    endpoint: Option<PushEndpoint>,
+    #[serde(default)]
+    keys: Option<PushKeys>,
+}
+
+impl TryFrom<PushRegistrationWire> for PushRegistrationRequest {
+    type Error = Error;
+
+    fn try_from(wire: PushRegistrationWire) -> Result<Self, Error> {
+        if wire.endpoint.is_none() && wire.keys.is_some() {
+            return Err(Error::Invalid {
+                what: "push registration",
+                reason: "has keys but no endpoint (send neither to remove the registration)",
+            });
+        }
+        Ok(PushRegistrationRequest {
+            endpoint: wire.endpoint,
+            keys: wire.keys,
+        })
+    }
+}
+
+/// A device's keys for RFC 8291 message encryption, as a WebPush subscription's `keys` carries
+/// them: both base64url (unpadded; trailing `=` padding is tolerated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushKeys {
+    /// The device's ECDH public key: an uncompressed P-256 point (65 bytes, `0x04 || x || y`).
+    pub p256dh: PushPublicKey,
+    /// The authentication secret the device made (16 random bytes).
+    pub auth: PushAuthSecret,
+}
+
+/// Decodes base64url (trailing `=` padding tolerated) into exactly `N` bytes, saying what is wrong.
+fn push_key_bytes<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N], Error> {
+    let bytes = crate::encoding::b64url_vec(text.trim_end_matches('='), what)?;
+    bytes.try_into().map_err(|_| Error::Invalid {
+        what,
+        reason: if N == PushPublicKey::LEN {
+            "must be 65 bytes (an uncompressed P-256 public key)"
+        } else {
+            "must be 16 bytes"
+        },
+    })
+}
+
+/// The device's P-256 public key for push encryption (`keys.p256dh`): uncompressed, on the curve.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushPublicKey([u8; 65]);
+
+impl PushPublicKey {
+    /// The length of an uncompressed P-256 point.
+    pub const LEN: usize = 65;
+
+    /// Reads base64url text: 65 bytes, uncompressed (`0x04` first), a point on P-256.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        Self::from_bytes(push_key_bytes(text, "push key p256dh")?)
+    }
+
+    /// Checks 65 bytes: uncompressed (`0x04` first), a point on P-256.
+    pub fn from_bytes(bytes: [u8; 65]) -> Result<Self, Error> {
+        let invalid = |reason| Error::Invalid {
+            what: "push key p256dh",
+            reason,
+        };
+        if bytes[0] != 0x04 {
+            return Err(invalid(
+                "must be an uncompressed point (starting with 0x04)",
+            ));
+        }
+        p256::PublicKey::from_sec1_bytes(&bytes)
+            .map_err(|_| invalid("is not a point on the P-256 curve"))?;
+        Ok(PushPublicKey(bytes))
+    }
+
+    /// The 65 bytes.
+    pub fn as_bytes(&self) -> &[u8; 65] {
+        &self.0
+    }
+
+    /// The key as base64url.
+    pub fn to_text(&self) -> String {
+        crate::encoding::b64url(&self.0)
+    }
+}
+
+impl std::fmt::Debug for PushPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PushPublicKey({})", self.to_text())
+    }
+}
+
+impl Serialize for PushPublicKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for PushPublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PushPublicKey::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The device's push authentication secret (`keys.auth`, 16 bytes). Kept from the push provider;
+/// its `Debug` output does not show it, and it is wiped when dropped.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct PushAuthSecret([u8; 16]);
+
+impl PushAuthSecret {
+    /// Reads base64url text of 16 bytes.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        Ok(PushAuthSecret(push_key_bytes(text, "push key auth")?))
+    }
+
+    /// The secret from its 16 bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        PushAuthSecret(bytes)
+    }
+
+    /// The 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// The secret as base64url (to store it; never to log it).
+    pub fn to_text(&self) -> String {
+        crate::encoding::b64url(&self.0)
+    }
+}
+
+impl std::fmt::Debug for PushAuthSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushAuthSecret(…)")
+    }
+}
+
+impl Serialize for PushAuthSecret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for PushAuthSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = zeroize::Zeroizing::new(String::deserialize(d)?);
+        PushAuthSecret::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A push endpoint URL.
@@ -278,6 +442,94 @@ mod tests {
         assert!(PushEndpoint::parse("http://push.example.org/up").is_err());
         assert!(PushEndpoint::parse("https://u:p@push.example.org/").is_err());
         assert!(PushEndpoint::parse(&format!("https://a.org/{}", "x".repeat(2048))).is_err());
+    }
+
+    /// The user agent's keys of RFC 8291's example (section 5).
+    const RFC8291_UA_PUBLIC: &str =
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const RFC8291_AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+
+    #[test]
+    fn push_registration_reads_a_webpush_subscription_with_keys() {
+        let json = format!(
+            r#"{{"endpoint":"https://push.example.org/up/abc","keys":{{"p256dh":"{RFC8291_UA_PUBLIC}","auth":"{RFC8291_AUTH}"}}}}"#
+        );
+        let request: PushRegistrationRequest = serde_json::from_str(&json).unwrap();
+        let keys = request.keys.as_ref().unwrap();
+        assert_eq!(keys.p256dh.to_text(), RFC8291_UA_PUBLIC);
+        assert_eq!(keys.auth.as_bytes().len(), 16);
+        assert_eq!(keys.auth.to_text(), RFC8291_AUTH);
+        assert_eq!(serde_json::to_string(&request).unwrap(), json, "round trip");
+        assert!(
+            !format!("{request:?}").contains(RFC8291_AUTH),
+            "the auth secret stays out of Debug output"
+        );
+        // Padded base64url, as some libraries write it, reads the same.
+        let padded = json.replace(RFC8291_AUTH, &format!("{RFC8291_AUTH}=="));
+        let padded: PushRegistrationRequest = serde_json::from_str(&padded).unwrap();
+        assert_eq!(padded, request);
+    }
+
+    #[test]
+    fn push_registration_without_keys_still_parses_as_older_apps_send_it() {
+        let request: PushRegistrationRequest =
+            serde_json::from_str(r#"{"endpoint":"https://push.example.org/up"}"#).unwrap();
+        assert_eq!(request.keys, None);
+        assert_eq!(
+            serde_json::to_string(&request).unwrap(),
+            r#"{"endpoint":"https://push.example.org/up"}"#
+        );
+        let removal: PushRegistrationRequest =
+            serde_json::from_str(r#"{"endpoint":null}"#).unwrap();
+        assert_eq!(removal.endpoint, None);
+        assert!(
+            serde_json::from_str::<PushRegistrationRequest>(r#"{"endpoint":null,"x":1}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn bad_push_keys_are_refused_with_a_reason() {
+        let error = |p256dh: &str, auth: &str| {
+            let json = format!(
+                r#"{{"endpoint":"https://push.example.org/up","keys":{{"p256dh":"{p256dh}","auth":"{auth}"}}}}"#
+            );
+            serde_json::from_str::<PushRegistrationRequest>(&json)
+                .unwrap_err()
+                .to_string()
+        };
+        let short = crate::encoding::b64url(&[4; 33]);
+        assert!(
+            error(&short, RFC8291_AUTH).contains("push key p256dh is invalid: must be 65 bytes")
+        );
+        let mut off_curve = [0u8; 65];
+        off_curve[0] = 4;
+        off_curve[64] = 1;
+        assert!(error(&crate::encoding::b64url(&off_curve), RFC8291_AUTH)
+            .contains("push key p256dh is invalid: is not a point on the P-256 curve"));
+        let mut compressed_tag = PushPublicKey::parse(RFC8291_UA_PUBLIC).unwrap().0;
+        compressed_tag[0] = 2;
+        assert!(
+            error(&crate::encoding::b64url(&compressed_tag), RFC8291_AUTH)
+                .contains("must be an uncompressed point")
+        );
+        assert!(error("not base64!", RFC8291_AUTH)
+            .contains("push key p256dh is invalid: not unpadded base64url"));
+        assert!(error(RFC8291_UA_PUBLIC, &crate::encoding::b64url(&[1; 15]))
+            .contains("push key auth is invalid: must be 16 bytes"));
+        assert!(error(RFC8291_UA_PUBLIC, "+/+/").contains("push key auth is invalid"));
+        let keys_without_endpoint = format!(
+            r#"{{"endpoint":null,"keys":{{"p256dh":"{RFC8291_UA_PUBLIC}","auth":"{RFC8291_AUTH}"}}}}"#
+        );
+        assert!(
+            serde_json::from_str::<PushRegistrationRequest>(&keys_without_endpoint)
+                .unwrap_err()
+                .to_string()
+                .contains("has keys but no endpoint")
+        );
+        let extra = format!(
+            r#"{{"endpoint":"https://a.org/","keys":{{"p256dh":"{RFC8291_UA_PUBLIC}","auth":"{RFC8291_AUTH}","x":"1"}}}}"#
+        );
+        assert!(serde_json::from_str::<PushRegistrationRequest>(&extra).is_err());
     }
 
     #[test]
