@@ -14,6 +14,7 @@ pub mod services;
 pub mod signal;
 pub mod store;
 pub mod web;
+pub mod webpush;
 
 use std::sync::Arc;
 
