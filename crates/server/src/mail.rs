@@ -1,6 +1,7 @@
 //! Delivering the outbox: e-mail over SMTP (lettre), or — for the demo and development — appended
 //! to a mailbox file under the data folder; events to the push endpoints devices registered (an
-//! HTTP POST of the event JSON, UnifiedPush / WebPush style); SMS through an HTTP gateway. A worker
+//! HTTP POST of the event JSON, UnifiedPush / WebPush style — encrypted to the device's keys per
+//! RFC 8291 when it registered keys, see [`crate::webpush`]); SMS through an HTTP gateway. A worker
 //! delivers what is due, retries failures with exponential backoff, records every attempt, and
 //! gives up only on what can no longer matter (an expired BOK request, an endpoint that is gone).
 
@@ -10,6 +11,8 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::io::AsyncWriteExt;
+
+use civkey_proto::device::{PushAuthSecret, PushPublicKey};
 
 use crate::services::Services;
 use crate::store::OutboxMessage;
@@ -241,22 +244,48 @@ impl Delivery {
         }
     }
 
-    /// POSTs the event JSON to the device's push endpoint (WebPush-style `TTL` and `Urgency`).
+    /// POSTs the event to the device's push endpoint (WebPush-style `TTL` and `Urgency`):
+    /// encrypted to the device's current keys (RFC 8291, `Content-Encoding: aes128gcm`) when it
+    /// registered keys, the event JSON in clear text otherwise.
+    ///
+    /// The outbox keeps the event JSON and the encryption happens here, per attempt: the keys are
+    /// read with the endpoint the row is checked against (a re-registration with new keys is
+    /// honoured), each attempt gets a fresh key and salt, and the outbox stays portable text.
     async fn push(&self, services: &Services, m: &OutboxMessage, now: u64) -> Attempt {
         let Some(device_id) = &m.device_id else {
             return Attempt::GiveUp("a push row without a device".into());
         };
-        match services.store.device(device_id).await {
+        let stored_keys = match services.store.device(device_id).await {
             Ok(Some(d)) if d.disconnected_at.is_none() => {
                 if d.push_endpoint.as_deref() != Some(m.recipient.as_str()) {
                     return Attempt::GiveUp(
                         "the device changed or removed its push endpoint".into(),
                     );
                 }
+                d.push_keys
             }
             Ok(_) => return Attempt::GiveUp("the device was disconnected".into()),
             Err(e) => return Attempt::Retry(format!("cannot read the device: {e}")),
-        }
+        };
+        let (content_type, encoding, body) = match stored_keys {
+            None => ("application/json", None, m.body.clone().into_bytes()),
+            Some(stored) => {
+                // Checked when registered; keys that no longer read get no push, never clear text.
+                let keys = match (
+                    PushPublicKey::parse(&stored.p256dh),
+                    PushAuthSecret::parse(&stored.auth),
+                ) {
+                    (Ok(p256dh), Ok(auth)) => (p256dh, auth),
+                    _ => {
+                        return Attempt::GiveUp("the device's stored push keys are invalid".into())
+                    }
+                };
+                match crate::webpush::encrypt_for_push(m.body.as_bytes(), &keys.0, &keys.1) {
+                    Ok(body) => ("application/octet-stream", Some("aes128gcm"), body),
+                    Err(e) => return Attempt::GiveUp(format!("cannot encrypt the push: {e}")),
+                }
+            }
+        };
         let ttl = m
             .expires_at
             .map_or(crate::services::notify::PUSH_TTL_SECS, |t| {
@@ -267,15 +296,16 @@ impl Delivery {
         } else {
             "normal"
         };
-        let sent = self
+        let mut request = self
             .http
             .post(&m.recipient)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .header("TTL", ttl.to_string())
-            .header("Urgency", urgency)
-            .body(m.body.clone())
-            .send()
-            .await;
+            .header("Urgency", urgency);
+        if let Some(encoding) = encoding {
+            request = request.header(reqwest::header::CONTENT_ENCODING, encoding);
+        }
+        let sent = request.body(body).send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return Attempt::Retry(self.http_error("the push endpoint", e)),

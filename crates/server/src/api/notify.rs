@@ -129,7 +129,11 @@ pub(super) async fn register_push(
     let request: PushRegistrationRequest = caller.json()?;
     state
         .services()
-        .register_push(&caller.device, request.endpoint.as_ref())
+        .register_push(
+            &caller.device,
+            request.endpoint.as_ref(),
+            request.keys.as_ref(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,7 @@
 
 use civkey_i18n::{tr, tr_args, Locale};
 use civkey_proto::bok::BokRequest;
-use civkey_proto::device::PushEndpoint;
+use civkey_proto::device::{PushEndpoint, PushKeys};
 use civkey_proto::events::{Event, EventKind, InformativeTopic, LoginMeans};
 use civkey_proto::ids::DeviceId;
 use civkey_proto::notify::{
@@ -568,15 +568,28 @@ impl Services {
         Ok(())
     }
 
-    /// Registers (or with `None` removes) the calling device's push endpoint.
+    /// Registers (or with `None` removes) the calling device's push endpoint, with the keys its
+    /// pushes are then encrypted to (RFC 8291) or none for clear-text pushes. A registration
+    /// replaces the previous one whole: endpoint and keys.
     pub async fn register_push(
         &self,
         device: &DeviceRecord,
         endpoint: Option<&PushEndpoint>,
+        keys: Option<&PushKeys>,
     ) -> Result<(), ServiceError> {
+        let keys = keys.map(|k| {
+            (
+                k.p256dh.to_text(),
+                zeroize::Zeroizing::new(k.auth.to_text()),
+            )
+        });
         if self
             .store
-            .set_push_endpoint(&device.id, endpoint.map(PushEndpoint::as_str))
+            .set_push_endpoint(
+                &device.id,
+                endpoint.map(PushEndpoint::as_str),
+                keys.as_ref().map(|(p, a)| (p.as_str(), a.as_str())),
+            )
             .await?
         {
             Ok(())

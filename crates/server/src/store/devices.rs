@@ -53,10 +53,32 @@ pub struct DeviceRecord {
     pub notify_login: bool,
     /// The push endpoint the device registered, if any.
     pub push_endpoint: Option<String>,
+    /// The keys its pushes are encrypted to (RFC 8291), if it registered them.
+    pub push_keys: Option<StoredPushKeys>,
+}
+
+/// A device's push keys as stored (base64url, checked when registered; read them again with
+/// `civkey_proto::device::PushKeys` before use). `Debug` does not show the auth secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredPushKeys {
+    /// The device's P-256 public key (`p256dh`).
+    pub p256dh: String,
+    /// The authentication secret (`auth`).
+    pub auth: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for StoredPushKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredPushKeys")
+            .field("p256dh", &self.p256dh)
+            .field("auth", &"…")
+            .finish()
+    }
 }
 
 const COLUMNS: &str = "id, citizen_id, public_key, name, model, kind, paired_at, last_used_at, \
-    disconnected_at, bok_pad, notify_informative, notify_login, push_endpoint";
+    disconnected_at, bok_pad, notify_informative, notify_login, push_endpoint, \
+    push_p256dh, push_auth";
 
 fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     Ok(DeviceRecord {
@@ -73,6 +95,21 @@ fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
         notify_informative: row.try_get::<i64, _>("notify_informative")? != 0,
         notify_login: row.try_get::<i64, _>("notify_login")? != 0,
         push_endpoint: row.try_get("push_endpoint")?,
+        push_keys: read_push_keys(row)?,
+    })
+}
+
+/// Both key columns, or neither. One without the other (not written by this server) reads as keys
+/// that will not parse, so the device gets no push rather than a clear-text one.
+fn read_push_keys(row: &AnyRow) -> Result<Option<StoredPushKeys>, StoreError> {
+    let p256dh: Option<String> = row.try_get("push_p256dh")?;
+    let auth: Option<String> = row.try_get("push_auth")?;
+    Ok(match (p256dh, auth) {
+        (None, None) => None,
+        (p256dh, auth) => Some(StoredPushKeys {
+            p256dh: p256dh.unwrap_or_default(),
+            auth: zeroize::Zeroizing::new(auth.unwrap_or_default()),
+        }),
     })
 }
 

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_clerks_and_bok.sql")),
     (6, include_str!("../../migrations/0006_notifications.sql")),
     (7, include_str!("../../migrations/0007_onboarding.sql")),
+    (8, include_str!("../../migrations/0008_push_encryption.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -63,7 +64,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]

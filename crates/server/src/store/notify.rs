@@ -186,34 +186,43 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Sets (or with `None` removes) a connected device's push endpoint. False when there is none.
+    /// Sets (or with `None` removes) a connected device's push endpoint with its encryption keys
+    /// (`p256dh`, `auth`, base64url), replacing both. False when there is no such device.
     pub async fn set_push_endpoint(
         &self,
         device_id: &str,
         endpoint: Option<&str>,
+        keys: Option<(&str, &str)>,
     ) -> Result<bool, StoreError> {
+        let (p256dh, auth) = keys.unzip();
         let done = sqlx::query(
-            "UPDATE devices SET push_endpoint = $2 WHERE id = $1 AND disconnected_at IS NULL",
+            "UPDATE devices SET push_endpoint = $2, push_p256dh = $3, push_auth = $4 \
+             WHERE id = $1 AND disconnected_at IS NULL",
         )
         .bind(device_id)
         .bind(endpoint)
+        .bind(endpoint.and(p256dh))
+        .bind(endpoint.and(auth))
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Removes the device's push endpoint if it is still `endpoint` (the push service said it is
-    /// gone; a newer registration stays).
+    /// Removes the device's push endpoint and its keys if it is still `endpoint` (the push service
+    /// said it is gone; a newer registration stays).
     pub async fn clear_push_endpoint(
         &self,
         device_id: &str,
         endpoint: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE devices SET push_endpoint = NULL WHERE id = $1 AND push_endpoint = $2")
-            .bind(device_id)
-            .bind(endpoint)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE devices SET push_endpoint = NULL, push_p256dh = NULL, push_auth = NULL \
+             WHERE id = $1 AND push_endpoint = $2",
+        )
+        .bind(device_id)
+        .bind(endpoint)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -471,3 +471,66 @@ async fn connecting_and_disconnecting_a_mobile_key_is_told_to_the_other_keys() {
         ]
     );
 }
+
+#[tokio::test]
+async fn push_keys_are_stored_with_the_endpoint_and_go_with_it() {
+    use civkey_proto::device::{PushAuthSecret, PushEndpoint, PushKeys, PushPublicKey};
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+
+    let f = fixture().await;
+    let s = &f.services;
+    let d = device(s, &f.citizen, 1, ON, None).await;
+    assert_eq!(d.push_keys, None);
+    let public: [u8; 65] = p256::SecretKey::from_slice(&[9; 32])
+        .unwrap()
+        .public_key()
+        .to_encoded_point(false)
+        .as_bytes()
+        .try_into()
+        .unwrap();
+    let keys = PushKeys {
+        p256dh: PushPublicKey::from_bytes(public).unwrap(),
+        auth: PushAuthSecret::from_bytes([5; 16]),
+    };
+    let endpoint = PushEndpoint::parse("https://push.example.org/a").unwrap();
+    let stored = |s: &Services| {
+        let id = d.id.clone();
+        let store = s.store.clone();
+        async move { store.device(&id).await.unwrap().unwrap() }
+    };
+
+    s.register_push(&d, Some(&endpoint), Some(&keys))
+        .await
+        .unwrap();
+    let now = stored(s).await;
+    let kept = now.push_keys.unwrap();
+    assert_eq!(kept.p256dh, keys.p256dh.to_text());
+    assert_eq!(kept.auth.as_str(), keys.auth.to_text());
+    assert!(
+        !format!("{kept:?}").contains(&keys.auth.to_text()),
+        "auth not in Debug"
+    );
+
+    // A registration without keys replaces the keys too: clear-text pushes from then on.
+    s.register_push(&d, Some(&endpoint), None).await.unwrap();
+    assert_eq!(stored(s).await.push_keys, None);
+
+    // Removing the endpoint removes the keys.
+    s.register_push(&d, Some(&endpoint), Some(&keys))
+        .await
+        .unwrap();
+    s.register_push(&d, None, None).await.unwrap();
+    let now = stored(s).await;
+    assert_eq!((now.push_endpoint, now.push_keys), (None, None));
+
+    // An endpoint the push service says is gone goes with its keys.
+    s.register_push(&d, Some(&endpoint), Some(&keys))
+        .await
+        .unwrap();
+    s.store
+        .clear_push_endpoint(&d.id, endpoint.as_str())
+        .await
+        .unwrap();
+    let now = stored(s).await;
+    assert_eq!((now.push_endpoint, now.push_keys), (None, None));
+}
