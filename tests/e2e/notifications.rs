@@ -2,7 +2,8 @@
 //! test) that is down at first or refuses; push POSTs to a test HTTP endpoint that answers, fails
 //! once, never answers, or says the endpoint is gone; SMS to a test gateway; the app's event stream
 //! over HTTP with a real device identity (login notifications, resuming with `Last-Event-ID`,
-//! settings respected); and the portal's notification settings page.
+//! settings respected); pushes encrypted to a device's own keys (RFC 8291) and opened here with its
+//! private key; and the portal's notification settings page.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -138,6 +139,7 @@ fn api(server: &TestServer) -> ServerApi {
 async fn register_push(server: &TestServer, device: &(DeviceId, SigningKey), url: &str) {
     let body = PushRegistrationRequest {
         endpoint: Some(PushEndpoint::parse(url).unwrap()),
+        keys: None,
     };
     let _: () = api(server)
         .device_call(
@@ -156,7 +158,7 @@ async fn register_push(server: &TestServer, device: &(DeviceId, SigningKey), url
 struct Received {
     path: String,
     headers: HashMap<String, String>,
-    body: String,
+    body: Vec<u8>,
 }
 
 #[derive(Clone, Default)]
@@ -183,7 +185,7 @@ async fn endpoint() -> (String, Endpoint) {
         State(endpoint): State<Endpoint>,
         Path(path): Path<String>,
         headers: HeaderMap,
-        body: String,
+        body: axum::body::Bytes,
     ) -> StatusCode {
         let seen = {
             let mut received = endpoint.received.lock().unwrap();
@@ -193,7 +195,7 @@ async fn endpoint() -> (String, Endpoint) {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                     .collect(),
-                body,
+                body: body.to_vec(),
             });
             received.iter().filter(|r| r.path == path).count()
         };
@@ -386,7 +388,7 @@ async fn push_endpoints_receive_the_event_and_failures_are_retried_or_cleared() 
     .await;
     let got = endpoint.received("ok");
     assert_eq!(got.len(), 1);
-    let event: Event = serde_json::from_str(&got[0].body).unwrap();
+    let event: Event = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(
         event.kind,
         EventKind::LoginNotification {
@@ -439,8 +441,207 @@ async fn push_endpoints_receive_the_event_and_failures_are_retried_or_cleared() 
     })
     .await;
     assert_eq!(endpoint.received("gone").len(), 1, "not retried");
-    let body: Event = serde_json::from_str(&endpoint.received("flaky")[1].body).unwrap();
+    let body: Event = serde_json::from_slice(&endpoint.received("flaky")[1].body).unwrap();
     assert_eq!(body, event, "the same event");
+}
+
+/// The device's side of RFC 8291, written here from the RFC: read the `aes128gcm` header (salt,
+/// record size, the server's one-off public key), ECDH with the device's private key, HKDF with
+/// its auth secret, open the single AES-128-GCM record and take off the `0x02` delimiter.
+fn open_push(body: &[u8], device_key: &p256::SecretKey, auth: &[u8; 16]) -> Vec<u8> {
+    use p256::elliptic_curve::point::AffineCoordinates;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use ring::{aead, hkdf};
+
+    struct Len(usize);
+    impl hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    fn derive(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) {
+        hkdf::Salt::new(hkdf::HKDF_SHA256, salt)
+            .extract(ikm)
+            .expand(info, Len(out.len()))
+            .unwrap()
+            .fill(out)
+            .unwrap();
+    }
+
+    assert!(
+        body.len() > 86 + 16,
+        "too short for aes128gcm: {} bytes",
+        body.len()
+    );
+    let (salt, rest) = body.split_at(16);
+    let (record_size, rest) = rest.split_at(4);
+    assert_eq!(u32::from_be_bytes(record_size.try_into().unwrap()), 4096);
+    let (key_id_len, rest) = rest.split_at(1);
+    assert_eq!(
+        key_id_len[0], 65,
+        "the key id is the server's uncompressed P-256 key"
+    );
+    let (server_public, record) = rest.split_at(65);
+    assert!(record.len() <= 4096, "one record");
+
+    let server_public = p256::PublicKey::from_sec1_bytes(server_public).unwrap();
+    let shared = (server_public.to_projective() * *device_key.to_nonzero_scalar()).to_affine();
+    let device_public = device_key.public_key().to_encoded_point(false);
+    let server_public = server_public.to_encoded_point(false);
+    let mut ikm = [0u8; 32];
+    derive(
+        auth,
+        &shared.x(),
+        &[
+            b"WebPush: info\0",
+            device_public.as_bytes(),
+            server_public.as_bytes(),
+        ],
+        &mut ikm,
+    );
+    let mut cek = [0u8; 16];
+    derive(salt, &ikm, &[b"Content-Encoding: aes128gcm\0"], &mut cek);
+    let mut nonce = [0u8; 12];
+    derive(salt, &ikm, &[b"Content-Encoding: nonce\0"], &mut nonce);
+    let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &cek).unwrap());
+    let mut sealed = record.to_vec();
+    let opened = key
+        .open_in_place(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::empty(),
+            &mut sealed,
+        )
+        .expect("the push opens with the device's key");
+    let (delimiter, plaintext) = opened.split_last().unwrap();
+    assert_eq!(*delimiter, 0x02, "the last record's padding delimiter");
+    plaintext.to_vec()
+}
+
+#[tokio::test]
+async fn a_device_with_push_keys_gets_the_event_encrypted_and_opens_it_with_its_private_key() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use ring::rand::{SecureRandom, SystemRandom};
+
+    let (base, endpoint) = endpoint().await;
+    let server =
+        TestServer::start_with_delivery(delivery(Mailer::Mailbox("/dev/null".into()), None)).await;
+    let citizen = server.add_citizen("jana").await;
+    let device = device_of(&server, &citizen, 1).await;
+    let url = format!("{base}/sealed");
+
+    // The device's own push key pair and auth secret, as a browser or the app would make them.
+    let random = SystemRandom::new();
+    let mut seed = [0u8; 32];
+    random.fill(&mut seed).unwrap();
+    let push_key = p256::SecretKey::from_slice(&seed).unwrap();
+    let mut auth = [0u8; 16];
+    random.fill(&mut auth).unwrap();
+    let p256dh = URL_SAFE_NO_PAD.encode(push_key.public_key().to_encoded_point(false).as_bytes());
+    let auth_text = URL_SAFE_NO_PAD.encode(auth);
+    let register = |keys: Value| {
+        let api = api(&server);
+        let device = device.clone();
+        let body = serde_json::json!({ "endpoint": url, "keys": keys });
+        async move {
+            api.device_call::<Value, ()>(
+                &device.0,
+                &device.1,
+                Method::POST,
+                paths::DEVICE_PUSH,
+                Some(&body),
+            )
+            .await
+        }
+    };
+    register(serde_json::json!({ "p256dh": p256dh, "auth": auth_text }))
+        .await
+        .unwrap();
+
+    // Bad keys are refused with a message that says what is wrong; the registration stays.
+    let mut off_curve = [0u8; 65];
+    off_curve[0] = 4;
+    off_curve[64] = 1;
+    for (keys, says) in [
+        (
+            serde_json::json!({ "p256dh": URL_SAFE_NO_PAD.encode([4u8; 33]), "auth": auth_text }),
+            "push key p256dh is invalid: must be 65 bytes",
+        ),
+        (
+            serde_json::json!({ "p256dh": URL_SAFE_NO_PAD.encode(off_curve), "auth": auth_text }),
+            "push key p256dh is invalid: is not a point on the P-256 curve",
+        ),
+        (
+            serde_json::json!({ "p256dh": "not base64!", "auth": auth_text }),
+            "push key p256dh is invalid: not unpadded base64url",
+        ),
+        (
+            serde_json::json!({ "p256dh": p256dh, "auth": URL_SAFE_NO_PAD.encode([1u8; 15]) }),
+            "push key auth is invalid: must be 16 bytes",
+        ),
+    ] {
+        let refused = register(keys).await.unwrap_err();
+        assert_eq!(refused.code(), Some(ErrorCode::BadRequest), "{refused:?}");
+        assert!(refused.to_string().contains(says), "{says}: {refused}");
+    }
+    let stored = server
+        .store
+        .device(&device.0.to_text())
+        .await
+        .unwrap()
+        .unwrap()
+        .push_keys
+        .unwrap();
+    assert_eq!(
+        stored.p256dh, p256dh,
+        "a refused registration changes nothing"
+    );
+
+    // A login is pushed: the push service gets only ciphertext, which the device opens.
+    server
+        .state
+        .services()
+        .notify_login(&citizen, "Portál občana", LoginMeans::PasswordTotp)
+        .await;
+    outbox_until(&server, &url, "encrypted push delivered", |rows| {
+        rows.len() == 1 && rows[0].delivered_at.is_some()
+    })
+    .await;
+    let got = endpoint.received("sealed");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].headers["content-encoding"], "aes128gcm");
+    assert_eq!(got[0].headers["content-type"], "application/octet-stream");
+    assert_eq!(got[0].headers["urgency"], "normal");
+    let visible = String::from_utf8_lossy(&got[0].body);
+    assert!(
+        !visible.contains("login") && !visible.contains("Port"),
+        "the push provider sees no event text: {visible}"
+    );
+    let plaintext = open_push(&got[0].body, &push_key, &auth);
+    let event: Event = serde_json::from_slice(&plaintext).unwrap();
+    assert_eq!(
+        event.kind,
+        EventKind::LoginNotification {
+            service_name: "Portál občana".into(),
+            means: LoginMeans::PasswordTotp,
+        }
+    );
+
+    // The next push has its own salt and server key.
+    server
+        .state
+        .services()
+        .notify_login(&citizen, "Portál občana", LoginMeans::EmailCode)
+        .await;
+    outbox_until(&server, &url, "second push delivered", |rows| {
+        rows.len() == 2 && rows.iter().all(|r| r.delivered_at.is_some())
+    })
+    .await;
+    let got = endpoint.received("sealed");
+    assert_ne!(got[0].body[..86], got[1].body[..86], "fresh salt and key");
+    let second: Event = serde_json::from_slice(&open_push(&got[1].body, &push_key, &auth)).unwrap();
+    assert!(second.id > event.id);
 }
 
 #[tokio::test]
@@ -471,7 +672,7 @@ async fn a_bok_request_is_pushed_with_high_urgency_and_its_remaining_lifetime() 
     let got = endpoint.received("ok");
     assert_eq!(got[0].headers["urgency"], "high");
     assert_eq!(got[0].headers["ttl"], "120");
-    let event: Event = serde_json::from_str(&got[0].body).unwrap();
+    let event: Event = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(event.kind, EventKind::BokRequest { request });
 
     // The device removes its endpoint: nothing more is pushed to it.
@@ -481,7 +682,10 @@ async fn a_bok_request_is_pushed_with_high_urgency_and_its_remaining_lifetime() 
             &device.1,
             Method::POST,
             paths::DEVICE_PUSH,
-            Some(&PushRegistrationRequest { endpoint: None }),
+            Some(&PushRegistrationRequest {
+                endpoint: None,
+                keys: None,
+            }),
         )
         .await
         .unwrap();
@@ -539,7 +743,7 @@ async fn sms_goes_to_the_gateway_as_to_and_text_with_its_token() {
     let got = endpoint.received("sms");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].headers["authorization"], "Bearer gateway-token");
-    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(body["to"], "+36201234567");
     assert!(
         body["text"]
@@ -974,7 +1178,7 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     let pushed: Vec<Event> = endpoint
         .received("cli")
         .iter()
-        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
     assert!(
         pushed.iter().any(|e| matches!(&e.kind,
