@@ -1187,6 +1187,38 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
         "{pushed:?}"
     );
 
+    // With the subscription's keys the server encrypts what it pushes: they are stored with
+    // the endpoint; a key that is not a P-256 point is refused before anything is sent.
+    use base64::Engine as _;
+    let push_key = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let p256dh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&push_key.public_key(), false)
+            .as_bytes(),
+    );
+    let auth = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([9u8; 16]);
+    let bad = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([4u8; 65]);
+    let (status, _, err) = civkey(
+        &home.0,
+        &["push", "set", &url, "--p256dh", &bad, "--auth", &auth],
+    )
+    .await;
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("not a point on the P-256 curve"), "{err}");
+    let (status, out, err) = civkey(
+        &home.0,
+        &["push", "set", &url, "--p256dh", &p256dh, "--auth", &auth],
+    )
+    .await;
+    assert_eq!(status, 0, "{out}{err}");
+    let stored = server
+        .store
+        .device(&identity.device_id.to_text())
+        .await
+        .unwrap()
+        .unwrap();
+    let keys = stored.push_keys.expect("the keys are stored");
+    assert_eq!(keys.p256dh, p256dh);
+
     // `push clear`: the server forgets the endpoint.
     let (status, out, err) = civkey(&home.0, &["push", "clear"]).await;
     assert_eq!(status, 0, "{out}{err}");

@@ -21,7 +21,7 @@ use civkey_client::profile::{Forget, Identity, Profile};
 use civkey_client::scan::{self, Camera};
 use civkey_client::{locale_from_env, this_computer, ClientError, CodeSummary};
 use civkey_i18n::{tr, tr_args, utc_minutes, Locale};
-use civkey_proto::device::{DeviceName, PushEndpoint};
+use civkey_proto::device::{DeviceName, PushAuthSecret, PushEndpoint, PushKeys, PushPublicKey};
 use civkey_proto::sign::Decision;
 use civkey_proto::{Origin, ScannedCode};
 use clap::{Parser, Subcommand};
@@ -134,6 +134,13 @@ enum PushCommand {
     Set {
         /// The push endpoint.
         url: String,
+        /// The subscription's public key (`keys.p256dh`, base64url): with it and --auth the
+        /// server encrypts every push (RFC 8291), so the push service sees only ciphertext.
+        #[arg(long, value_name = "KEY", requires = "auth")]
+        p256dh: Option<String>,
+        /// The subscription's authentication secret (`keys.auth`, base64url).
+        #[arg(long, value_name = "SECRET", requires = "p256dh")]
+        auth: Option<String>,
         /// Which identity (its id's first characters, or its server's origin); needed when this
         /// device holds several.
         #[arg(long, value_name = "ID")]
@@ -576,17 +583,36 @@ pub(crate) fn choose_identity(
     }
 }
 
+/// The subscription keys from `--p256dh` and `--auth` (clap requires both or neither).
+fn push_keys(
+    p256dh: Option<String>,
+    auth: Option<String>,
+) -> Result<Option<PushKeys>, civkey_proto::Error> {
+    match (p256dh, auth) {
+        (Some(p256dh), Some(auth)) => Ok(Some(PushKeys {
+            p256dh: PushPublicKey::parse(p256dh.trim())?,
+            auth: PushAuthSecret::parse(auth.trim())?,
+        })),
+        _ => Ok(None),
+    }
+}
+
 async fn push(out: &Out, profile: &Profile, command: PushCommand) -> ExitCode {
-    let (endpoint, selector) = match command {
-        PushCommand::Set { url, identity } => match PushEndpoint::parse(url.trim()) {
-            Ok(endpoint) => (Some(endpoint), identity),
-            Err(e) => {
+    let (endpoint, keys, selector) = match command {
+        PushCommand::Set {
+            url,
+            identity,
+            p256dh,
+            auth,
+        } => match (PushEndpoint::parse(url.trim()), push_keys(p256dh, auth)) {
+            (Ok(endpoint), Ok(keys)) => (Some(endpoint), keys, identity),
+            (Err(e), _) | (_, Err(e)) => {
                 let reason = e.to_string();
                 let message = tr_args(out.locale, "cli.push.bad_url", &[("reason", &reason)]);
                 return out.fail_with("unreadable", &message);
             }
         },
-        PushCommand::Clear { identity } => (None, identity),
+        PushCommand::Clear { identity } => (None, None, identity),
     };
     let identity = match choose_identity(profile, selector.as_deref()) {
         Ok(i) => i,
@@ -596,7 +622,7 @@ async fn push(out: &Out, profile: &Profile, command: PushCommand) -> ExitCode {
         Err(e) => return out.fail(&e),
     };
     let shown = endpoint.as_ref().map(|e| e.as_str().to_string());
-    if let Err(e) = profile.register_push(&identity, endpoint).await {
+    if let Err(e) = profile.register_push(&identity, endpoint, keys).await {
         return out.fail(&e);
     }
     if out.json {

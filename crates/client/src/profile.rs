@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use civkey_proto::device::{
-    DeviceName, DeviceSummary, PushEndpoint, PushRegistrationRequest, RenameDeviceRequest,
+    DeviceName, DeviceSummary, PushEndpoint, PushKeys, PushRegistrationRequest, RenameDeviceRequest,
 };
 use civkey_proto::ids::DeviceId;
 use civkey_proto::pair::OUTCOME_POLL_MAX_SECS;
@@ -278,15 +278,13 @@ impl Profile {
         &self,
         identity: &Identity,
         endpoint: Option<PushEndpoint>,
+        keys: Option<PushKeys>,
     ) -> Result<(), ClientError> {
         self.device_call::<_, ()>(
             identity,
             reqwest::Method::POST,
             paths::DEVICE_PUSH,
-            Some(&PushRegistrationRequest {
-                endpoint,
-                keys: None,
-            }),
+            Some(&PushRegistrationRequest { endpoint, keys }),
         )
         .await
     }

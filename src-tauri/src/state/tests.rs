@@ -982,7 +982,7 @@ mod real_server {
         let endpoint =
             civkey_proto::device::PushEndpoint::parse("https://push.example.org/up/petr").unwrap();
         app.profile()
-            .register_push(&stored, Some(endpoint))
+            .register_push(&stored, Some(endpoint), None)
             .await
             .unwrap();
         let device = services.store.device(&device_id).await.unwrap().unwrap();
@@ -990,7 +990,10 @@ mod real_server {
             device.push_endpoint.as_deref(),
             Some("https://push.example.org/up/petr")
         );
-        app.profile().register_push(&stored, None).await.unwrap();
+        app.profile()
+            .register_push(&stored, None, None)
+            .await
+            .unwrap();
         let device = services.store.device(&device_id).await.unwrap().unwrap();
         assert_eq!(device.push_endpoint, None);
         app.lock();
