@@ -169,18 +169,23 @@ fn informative_events_say_their_topic_and_arguments_beside_the_rendered_text() {
     assert_eq!(title, "Připojen nový mobilní klíč", "the text stays Czech");
 }
 
-#[tokio::test]
-async fn a_phone_gets_a_few_sms_an_hour_at_most_while_devices_and_email_get_every_notice() {
-    use crate::services::notify::MAX_SMS_PER_HOUR;
-    let f = fixture().await;
-    let s = &f.services;
+/// Gives `citizen` the e-mail address jana@example.cz and the phone number +420601234567.
+async fn with_email_and_phone(s: &Services, citizen: &str) {
     sqlx::query("UPDATE citizens SET email = $2, phone = $3 WHERE id = $1")
-        .bind(&f.citizen)
+        .bind(citizen)
         .bind("jana@example.cz")
         .bind("+420601234567")
         .execute(s.store.pool())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_phone_gets_a_few_sms_an_hour_at_most_while_devices_and_email_get_every_notice() {
+    use crate::services::notify::MAX_SMS_PER_HOUR;
+    let f = fixture().await;
+    let s = &f.services;
+    with_email_and_phone(s, &f.citizen).await;
     let on = device(s, &f.citizen, 1, ON, None).await;
     let notices = MAX_SMS_PER_HOUR + 3;
     for _ in 0..notices {
@@ -214,13 +219,7 @@ async fn a_phone_gets_a_few_sms_an_hour_at_most_while_devices_and_email_get_ever
 async fn informative_notifications_go_to_devices_email_and_sms_as_switched_on() {
     let f = fixture().await;
     let s = &f.services;
-    sqlx::query("UPDATE citizens SET email = $2, phone = $3 WHERE id = $1")
-        .bind(&f.citizen)
-        .bind("jana@example.cz")
-        .bind("+420601234567")
-        .execute(s.store.pool())
-        .await
-        .unwrap();
+    with_email_and_phone(s, &f.citizen).await;
     let on = device(s, &f.citizen, 1, ON, None).await;
     let off = device(s, &f.citizen, 2, (false, true, true), None).await;
 
