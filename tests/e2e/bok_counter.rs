@@ -862,6 +862,67 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
         set,
         serde_json::json!({ "username": "jana", "bok_set": true })
     );
+    // The operator's notice to jana: sent; an empty title or an unknown citizen is refused.
+    let notified = admin(
+        &dir.0,
+        &[
+            "citizen",
+            "notify",
+            "--username",
+            "jana",
+            "--title",
+            "Planned maintenance",
+            "--body",
+            "The portal is closed on Sunday 2–4 am.",
+        ],
+        "",
+    );
+    assert!(notified.status.success(), "{}", err(&notified));
+    let notified: Value = serde_json::from_str(&out(&notified)).unwrap();
+    assert_eq!(
+        notified,
+        serde_json::json!({ "username": "jana", "notified": true })
+    );
+    let untitled = admin(
+        &dir.0,
+        &[
+            "citizen",
+            "notify",
+            "--username",
+            "jana",
+            "--title",
+            " ",
+            "--body",
+            "x",
+        ],
+        "",
+    );
+    assert_eq!(untitled.status.code(), Some(1));
+    assert!(
+        err(&untitled).contains("title must be 1–100 characters"),
+        "{}",
+        err(&untitled)
+    );
+    let nobody = admin(
+        &dir.0,
+        &[
+            "citizen",
+            "notify",
+            "--username",
+            "petr",
+            "--title",
+            "T",
+            "--body",
+            "x",
+        ],
+        "",
+    );
+    assert!(
+        err(&nobody).contains("no citizen with that username"),
+        "{}",
+        err(&nobody)
+    );
+
     // Only a hash was stored: the digits are nowhere in the database's files.
     for entry in std::fs::read_dir(&dir.0).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();

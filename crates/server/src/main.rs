@@ -145,6 +145,20 @@ enum CitizenCommand {
     },
     /// List citizens as JSON.
     List,
+    /// Send a citizen an informative notice worded by the operator: to their mobile keys with
+    /// informative notifications on, and by e-mail and SMS where switched on. A running server
+    /// delivers it within seconds. Prints `{"username": …, "notified": true}`.
+    Notify {
+        /// The citizen's login name.
+        #[arg(long)]
+        username: String,
+        /// The title (one line, up to 100 characters).
+        #[arg(long)]
+        title: String,
+        /// The text (up to 1000 characters).
+        #[arg(long)]
+        body: String,
+    },
     /// Set a citizen's BOK (security personal code, 4–10 digits), stored only as an Argon2id hash.
     /// Prompted twice without echo at a terminal, else read from standard input. It does not lift
     /// a block: a clerk unblocks at the counter.
@@ -316,6 +330,22 @@ async fn run() -> anyhow::Result<()> {
         Command::Keys(KeysCommand::List) => {
             let services = admin_services(&config, store)?;
             println!("{}", services.jwks().await.map_err(refusal)?);
+            Ok(())
+        }
+        Command::Citizen(CitizenCommand::Notify {
+            username,
+            title,
+            body,
+        }) => {
+            let services = admin_services(&config, store)?;
+            services
+                .notify_citizen(&username, &title, &body)
+                .await
+                .map_err(refusal)?;
+            println!(
+                "{}",
+                serde_json::json!({ "username": username, "notified": true })
+            );
             Ok(())
         }
         Command::Citizen(CitizenCommand::SetBok { username }) => {

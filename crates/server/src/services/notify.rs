@@ -142,12 +142,20 @@ pub enum Informative {
         /// The office.
         office_name: String,
     },
+    /// A notice the operator worded (`civkey-server citizen notify`), sent as written.
+    Notice {
+        /// Its title.
+        title: String,
+        /// Its text.
+        body: String,
+    },
 }
 
 impl Informative {
     /// Title and text in `locale`.
     pub fn render(&self, locale: Locale) -> (String, String) {
         let (key, args): (&str, Vec<(&str, &str)>) = match self {
+            Informative::Notice { title, body } => return (title.clone(), body.clone()),
             Informative::DeviceConnected { device_name } => {
                 ("notify.device_connected", vec![("name", device_name)])
             }
@@ -180,6 +188,7 @@ impl Informative {
             Informative::BokUnblocked { office_name } => {
                 (InformativeTopic::BokUnblocked, None, Some(office_name))
             }
+            Informative::Notice { .. } => (InformativeTopic::Other, None, None),
         };
         EventKind::Informative {
             topic,
@@ -241,6 +250,43 @@ impl Services {
     pub async fn portal_service_name(&self, citizen_id: &str) -> String {
         let locale = self.citizen_locale(citizen_id).await;
         tr(locale, "notify.portal_name").to_string()
+    }
+
+    /// The operator's notice to the citizen `username` (`civkey-server citizen notify`): an
+    /// informative notification with the operator's title (1–100 characters on one line) and
+    /// text (1–1000 characters, line breaks allowed).
+    pub async fn notify_citizen(
+        &self,
+        username: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<(), ServiceError> {
+        let invalid = |what: &str| {
+            ServiceError::refused(ErrorCode::BadRequest, format!("the notice's {what}"))
+        };
+        let title = title.trim();
+        let body = body.trim();
+        if title.is_empty() || title.chars().count() > 100 || title.chars().any(char::is_control) {
+            return Err(invalid("title must be 1–100 characters on one line"));
+        }
+        if body.is_empty()
+            || body.chars().count() > 1000
+            || body.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(invalid("text must be 1–1000 characters"));
+        }
+        let citizen = self
+            .store
+            .citizen_by_username(username)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::refused(ErrorCode::NotFound, "no citizen with that username")
+            })?;
+        let notice = Informative::Notice {
+            title: title.to_string(),
+            body: body.to_string(),
+        };
+        self.try_notify_informative(&citizen.id, &notice).await
     }
 
     /// An informative notification: to each connected device with informative notifications on

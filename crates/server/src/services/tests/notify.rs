@@ -181,6 +181,52 @@ async fn with_email_and_phone(s: &Services, citizen: &str) {
 }
 
 #[tokio::test]
+async fn the_operators_notice_goes_out_as_written_and_bad_ones_are_refused() {
+    let f = fixture().await;
+    let s = &f.services;
+    with_email_and_phone(s, &f.citizen).await;
+    let on = device(s, &f.citizen, 1, ON, None).await;
+    s.notify_citizen(
+        "jana",
+        " Planned maintenance ",
+        "The portal is closed on Sunday 2–4 am.\nLogins still work.",
+    )
+    .await
+    .unwrap();
+    let got = kinds(s, &on).await;
+    assert!(
+        matches!(
+            got.as_slice(),
+            [EventKind::Informative { topic: InformativeTopic::Other, title, body, .. }]
+                if title == "Planned maintenance"
+                    && body == "The portal is closed on Sunday 2–4 am.\nLogins still work."
+        ),
+        "{got:?}"
+    );
+    let mail = s.store.outbox_to("jana@example.cz").await.unwrap();
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0].body.contains("Logins still work."),
+        "{}",
+        mail[0].body
+    );
+
+    for (username, title, body, code) in [
+        ("jana", "", "text", ErrorCode::BadRequest),
+        ("jana", "two\nlines", "text", ErrorCode::BadRequest),
+        ("jana", &"x".repeat(101), "text", ErrorCode::BadRequest),
+        ("jana", "Title", "", ErrorCode::BadRequest),
+        ("jana", "Title", &"x".repeat(1001), ErrorCode::BadRequest),
+        ("jana", "Title", "bell\u{7}", ErrorCode::BadRequest),
+        ("nobody", "Title", "text", ErrorCode::NotFound),
+    ] {
+        let refused = s.notify_citizen(username, title, body).await;
+        assert_eq!(code_of(refused), code, "{username} {title:?} {body:?}");
+    }
+    assert_eq!(kinds(s, &on).await.len(), 1, "nothing more was sent");
+}
+
+#[tokio::test]
 async fn a_phone_gets_a_few_sms_an_hour_at_most_while_devices_and_email_get_every_notice() {
     use crate::services::notify::MAX_SMS_PER_HOUR;
     let f = fixture().await;
