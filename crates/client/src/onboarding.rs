@@ -16,14 +16,12 @@
 
 use civkey_proto::ids::OnboardingId;
 use civkey_proto::onboard::{IdentificationCode, OnboardStartResponse, OnboardStatus};
-use civkey_proto::sign::DevicePublicKey;
 use civkey_proto::{ErrorCode, Origin};
 use serde::Serialize;
 
-use crate::keystore::KeyRef;
 use crate::pairing::{NewKey, EXPIRY_GRACE_SECS};
 use crate::profile::{Identity, Profile};
-use crate::server_api::{ApiFailure, DeviceDescription, ServerApi, StoredKey};
+use crate::server_api::{ApiFailure, DeviceDescription, ServerApi};
 use crate::ClientError;
 
 /// What the app shows while it waits for the clerk.
@@ -45,8 +43,6 @@ pub struct PendingOnboarding {
     onboarding_id: OnboardingId,
     response: OnboardStartResponse,
     new_key: NewKey,
-    key_ref: KeyRef,
-    public_key: DevicePublicKey,
     device_name: String,
     /// What to show the citizen.
     pub started: OnboardingStarted,
@@ -74,19 +70,9 @@ impl Profile {
         device: &DeviceDescription,
     ) -> Result<PendingOnboarding, ClientError> {
         let api = self.server(origin)?;
-        let key_ref = KeyRef::generate(self.profile_id(), "device");
-        let public_key = self.store().create_signing_key(&key_ref)?;
-        let new_key = NewKey {
-            profile: self.clone(),
-            key: Some(key_ref.clone()),
-        };
-        let key = StoredKey {
-            store: self.store(),
-            key: &key_ref,
-            public_key: public_key.clone(),
-        };
+        let new_key = NewKey::create(self)?;
         let response = api
-            .start_onboarding(&key, device, self.clock().now())
+            .start_onboarding(&new_key.stored(), device, self.clock().now())
             .await
             .map_err(onboarding_error)?;
         let started = OnboardingStarted {
@@ -99,8 +85,6 @@ impl Profile {
             onboarding_id: response.onboarding_id,
             response,
             new_key,
-            key_ref,
-            public_key,
             device_name: device.name.as_str().to_string(),
             started,
         })
@@ -115,12 +99,10 @@ impl PendingOnboarding {
             onboarding_id,
             response,
             new_key,
-            key_ref,
-            public_key,
             device_name,
             started,
         } = self;
-        let profile = &new_key.profile;
+        let profile = new_key.profile();
         let outcome = loop {
             let outcome = api
                 .onboarding_outcome(&onboarding_id, &response.claim_token)
@@ -137,28 +119,15 @@ impl PendingOnboarding {
                 }
             }
         };
-        let device_id = outcome.device_id.ok_or_else(|| {
-            ClientError::Api(ApiFailure::Garbage(
-                "a completed onboarding without a device id".into(),
-            ))
-        })?;
-        let identity = Identity {
-            origin: started.origin,
-            device_id,
-            device_name,
-            account_name: outcome.account_name,
-            paired_at: profile.clock().now(),
-            public_key,
-            key: key_ref,
-        };
-        if let Err(error) = profile.add(identity.clone()) {
-            // The server has the key but we cannot remember it: disconnect it there before the
-            // key is deleted here, so no half-made mobile key is left on either side.
-            let _ = profile.disconnect_at_server(&identity).await;
-            return Err(error);
-        }
-        new_key.keep();
-        Ok(identity)
+        new_key
+            .into_identity(
+                started.origin,
+                outcome.device_id,
+                device_name,
+                outcome.account_name,
+                "a completed onboarding",
+            )
+            .await
     }
 }
 

@@ -10,6 +10,7 @@
 //! 4. Show the code, wait for the browser's decision (long polls), and store the identity only when
 //!    the citizen confirmed it.
 
+use civkey_proto::ids::DeviceId;
 use civkey_proto::pair::{ConfirmationCode, PairClaimResponse, PairStatus, PairingUri};
 use civkey_proto::sign::DevicePublicKey;
 use civkey_proto::{ErrorCode, Origin, ScannedCode};
@@ -50,8 +51,6 @@ pub struct PendingPairing {
     api: ServerApi,
     uri: PairingUri,
     new_key: NewKey,
-    key_ref: KeyRef,
-    public_key: DevicePublicKey,
     claim: PairClaimResponse,
     device_name: String,
     /// What to show the citizen.
@@ -82,22 +81,12 @@ impl Profile {
     ) -> Result<PendingPairing, ClientError> {
         let uri = read_pairing_uri(text)?;
         let api = self.server(&uri.origin)?;
-        let key_ref = KeyRef::generate(self.profile_id(), "device");
-        let public_key = self.store().create_signing_key(&key_ref)?;
-        let new_key = NewKey {
-            profile: self.clone(),
-            key: Some(key_ref.clone()),
-        };
-        let key = StoredKey {
-            store: self.store(),
-            key: &key_ref,
-            public_key: public_key.clone(),
-        };
+        let new_key = NewKey::create(self)?;
         let claim = api
-            .claim_pairing(&uri, &key, device)
+            .claim_pairing(&uri, &new_key.stored(), device)
             .await
             .map_err(pairing_error)?;
-        let ours = uri.confirmation_code(&public_key);
+        let ours = uri.confirmation_code(new_key.public_key());
         if claim.confirmation_code != ours {
             return Err(ClientError::CodeMismatch);
         }
@@ -110,8 +99,6 @@ impl Profile {
             api,
             uri,
             new_key,
-            key_ref,
-            public_key,
             claim,
             device_name: device.name.as_str().to_string(),
             started,
@@ -127,13 +114,11 @@ impl PendingPairing {
             api,
             uri,
             new_key,
-            key_ref,
-            public_key,
             claim,
             device_name,
             started: _,
         } = self;
-        let profile = &new_key.profile;
+        let profile = new_key.profile();
         let outcome = loop {
             let outcome = api
                 .pairing_outcome(&uri, &claim.claim_token)
@@ -151,50 +136,98 @@ impl PendingPairing {
                 }
             }
         };
-        let device_id = outcome.device_id.ok_or_else(|| {
-            ClientError::Api(ApiFailure::Garbage(
-                "a confirmed pairing without a device id".into(),
-            ))
-        })?;
-        let identity = Identity {
-            origin: uri.origin.clone(),
-            device_id,
-            device_name,
-            account_name: outcome.account_name,
-            paired_at: profile.clock().now(),
-            public_key,
-            key: key_ref,
-        };
-        if let Err(error) = profile.add(identity.clone()) {
-            // The server has the key but we cannot remember it: disconnect it there before the
-            // key is deleted here, so no half-paired key is left on either side.
-            let _ = profile.disconnect_at_server(&identity).await;
-            return Err(error);
-        }
-        new_key.keep();
-        Ok(identity)
+        new_key
+            .into_identity(
+                uri.origin.clone(),
+                outcome.device_id,
+                device_name,
+                outcome.account_name,
+                "a confirmed pairing",
+            )
+            .await
     }
 }
 
-/// A device key made for a pairing: deleted from the keystore when dropped, unless kept. Whatever
-/// stops the pairing half-way (an error, a refusal, the future or the pending pairing being
-/// dropped), no orphaned key is left behind.
+/// A device key made for a pairing or an onboarding: deleted from the keystore when dropped,
+/// unless it became an identity's key. Whatever stops the flow half-way (an error, a refusal, the
+/// future or the pending flow being dropped), no orphaned key is left behind.
 pub(crate) struct NewKey {
-    pub(crate) profile: Profile,
-    pub(crate) key: Option<KeyRef>,
+    profile: Profile,
+    key: KeyRef,
+    public_key: DevicePublicKey,
+    kept: bool,
 }
 
 impl NewKey {
-    pub(crate) fn keep(mut self) {
-        self.key = None;
+    /// Makes a device key in `profile`'s keystore.
+    pub(crate) fn create(profile: &Profile) -> Result<NewKey, ClientError> {
+        let key = KeyRef::generate(profile.profile_id(), "device");
+        let public_key = profile.store().create_signing_key(&key)?;
+        Ok(NewKey {
+            profile: profile.clone(),
+            key,
+            public_key,
+            kept: false,
+        })
+    }
+
+    /// The profile the key was made in.
+    pub(crate) fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The key's public half.
+    pub(crate) fn public_key(&self) -> &DevicePublicKey {
+        &self.public_key
+    }
+
+    /// The key, to sign with.
+    pub(crate) fn stored(&self) -> StoredKey<'_> {
+        StoredKey {
+            store: self.profile.store(),
+            key: &self.key,
+            public_key: self.public_key.clone(),
+        }
+    }
+
+    /// The server made the key the device `device_id` (`None` is a server's mistake, named by
+    /// `what`: "a confirmed pairing"): stores the identity and keeps the key. If the identity
+    /// cannot be stored, the key is disconnected at the server before it is deleted here, so no
+    /// half-made mobile key is left on either side.
+    pub(crate) async fn into_identity(
+        mut self,
+        origin: Origin,
+        device_id: Option<DeviceId>,
+        device_name: String,
+        account_name: Option<String>,
+        what: &str,
+    ) -> Result<Identity, ClientError> {
+        let device_id = device_id.ok_or_else(|| {
+            ClientError::Api(ApiFailure::Garbage(format!("{what} without a device id")))
+        })?;
+        let identity = Identity {
+            origin,
+            device_id,
+            device_name,
+            account_name,
+            paired_at: self.profile.clock().now(),
+            public_key: self.public_key.clone(),
+            key: self.key.clone(),
+        };
+        if let Err(error) = self.profile.add(identity.clone()) {
+            let _ = self.profile.disconnect_at_server(&identity).await;
+            return Err(error);
+        }
+        self.kept = true;
+        Ok(identity)
     }
 }
 
 impl Drop for NewKey {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
+        if !self.kept {
             // Best effort: the flow's own error is the one to report.
-            let _ = self.profile.store().delete(&key);
+            let _ = self.profile.store().delete(&self.key);
         }
     }
 }
