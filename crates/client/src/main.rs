@@ -415,16 +415,10 @@ async fn pair(out: &Out, profile: &Profile, uri: String, name: Option<String>) -
         Ok(u) => u,
         Err(e) => return out.fail_with("unreadable", &e.to_string()),
     };
-    let mut device = match this_computer() {
+    let device = match this_device(name) {
         Ok(d) => d,
-        Err(e) => return out.fail(&e.into()),
+        Err(e) => return out.fail(&e),
     };
-    if let Some(name) = name {
-        match DeviceName::parse(&name) {
-            Ok(n) => device.name = n,
-            Err(e) => return out.fail(&e.into()),
-        }
-    }
     let on_code = |started: &PairingStarted| {
         if out.json {
             out.event(json!({
@@ -452,19 +446,7 @@ async fn pair(out: &Out, profile: &Profile, uri: String, name: Option<String>) -
     };
     match profile.pair(&uri, &device, on_code).await {
         Ok(identity) => {
-            if out.json {
-                out.event(json!({"event": "paired", "identity": identity_json(&identity)}));
-            } else {
-                out.text(&tr_args(
-                    out.locale,
-                    "cli.pair.done",
-                    &[
-                        ("origin", identity.origin.as_str()),
-                        ("account", identity.account_name.as_deref().unwrap_or("—")),
-                        ("id", &identity.short_id()),
-                    ],
-                ));
-            }
+            says_identity_is_stored(out, &identity, "paired", "cli.pair.done");
             ExitCode::SUCCESS
         }
         Err(e) => out.fail(&e),
@@ -476,16 +458,10 @@ async fn onboard(out: &Out, profile: &Profile, server: String, name: Option<Stri
         Ok(o) => o,
         Err(e) => return out.fail(&e.into()),
     };
-    let mut device = match this_computer() {
+    let device = match this_device(name) {
         Ok(d) => d,
-        Err(e) => return out.fail(&e.into()),
+        Err(e) => return out.fail(&e),
     };
-    if let Some(name) = name {
-        match DeviceName::parse(&name) {
-            Ok(n) => device.name = n,
-            Err(e) => return out.fail(&e.into()),
-        }
-    }
     let on_code = |started: &OnboardingStarted| {
         let code = started.identification_code.grouped();
         if out.json {
@@ -507,22 +483,39 @@ async fn onboard(out: &Out, profile: &Profile, server: String, name: Option<Stri
     };
     match profile.onboard(&origin, &device, on_code).await {
         Ok(identity) => {
-            if out.json {
-                out.event(json!({"event": "onboarded", "identity": identity_json(&identity)}));
-            } else {
-                out.text(&tr_args(
-                    out.locale,
-                    "cli.onboard.done",
-                    &[
-                        ("origin", identity.origin.as_str()),
-                        ("account", identity.account_name.as_deref().unwrap_or("—")),
-                        ("id", &identity.short_id()),
-                    ],
-                ));
-            }
+            says_identity_is_stored(out, &identity, "onboarded", "cli.onboard.done");
             ExitCode::SUCCESS
         }
         Err(e) => out.fail(&e),
+    }
+}
+
+/// This computer as a device, named `name` when given.
+fn this_device(
+    name: Option<String>,
+) -> Result<civkey_client::server_api::DeviceDescription, ClientError> {
+    let mut device = this_computer()?;
+    if let Some(name) = name {
+        device.name = DeviceName::parse(&name)?;
+    }
+    Ok(device)
+}
+
+/// Says that `identity` was stored: the JSON `event`, or the catalogue's `key` (with the origin,
+/// the account and the identity's id).
+fn says_identity_is_stored(out: &Out, identity: &Identity, event: &str, key: &str) {
+    if out.json {
+        out.event(json!({"event": event, "identity": identity_json(identity)}));
+    } else {
+        out.text(&tr_args(
+            out.locale,
+            key,
+            &[
+                ("origin", identity.origin.as_str()),
+                ("account", identity.account_name.as_deref().unwrap_or("—")),
+                ("id", &identity.short_id()),
+            ],
+        ));
     }
 }
 
