@@ -699,13 +699,32 @@ pub fn signin_refused_page(ctx: &PageContext, message: &str) -> String {
 }
 
 pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
-    let l = ctx.locale;
+    let (message, main) = error_card(
+        ctx.locale,
+        status,
+        message_key,
+        "/portal",
+        "portal.error.home",
+    );
+    document(ctx, message, "page-error", &main, Scripts::None)
+}
+
+/// An error page's card: the status, the message (`message_key` when it is a known message, else
+/// the generic one) and a button back to `home` labelled by `home_key`. Returns the message (for
+/// the title) and the card.
+pub(crate) fn error_card<'a>(
+    l: Locale,
+    status: u16,
+    message_key: &'a str,
+    home: &str,
+    home_key: &str,
+) -> (&'a str, String) {
     let message = known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"));
-    let main = format!(
+    let card = format!(
         "<div class=\"card error-card\">\n\
          <p class=\"status-code\">{code}</p>\n\
          <h1>{message}</h1>\n\
-         <p class=\"links\"><a class=\"button primary\" href=\"/portal\">{home}</a></p>\n\
+         <p class=\"links\"><a class=\"button primary\" href=\"{home}\">{label}</a></p>\n\
          </div>\n",
         code = esc(&tr_args(
             l,
@@ -713,9 +732,10 @@ pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
             &[("status", &status.to_string())]
         )),
         message = esc(message),
-        home = esc(tr(l, "portal.error.home")),
+        home = esc(home),
+        label = esc(tr(l, home_key)),
     );
-    document(ctx, message, "page-error", &main, Scripts::None)
+    (message, card)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ use civkey_i18n::{tr, tr_args, utc_minutes};
 use civkey_proto::bok::BokCounterEvent;
 
 use super::{
-    clock, document_with_header, hidden, iso_duration, known, login_message, message_box,
-    site_header, split_placeholder, Scripts,
+    clock, document_with_header, hidden, iso_duration, login_message, message_box, site_header,
+    split_placeholder, Scripts,
 };
 use crate::escape_html as esc;
 use crate::services::onboarding::DOCUMENT_TYPES;
@@ -529,22 +529,8 @@ pub fn counter_error_page(
     status: u16,
     message_key: &str,
 ) -> String {
-    let l = ctx.locale;
-    let message = known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"));
-    let main = format!(
-        "<div class=\"card error-card\">\n\
-         <p class=\"status-code\">{code}</p>\n\
-         <h1>{message}</h1>\n\
-         <p class=\"links\"><a class=\"button primary\" href=\"/counter\">{home}</a></p>\n\
-         </div>\n",
-        code = esc(&tr_args(
-            l,
-            "portal.error.status",
-            &[("status", &status.to_string())]
-        )),
-        message = esc(message),
-        home = esc(tr(l, "counter.back")),
-    );
+    let (message, main) =
+        super::error_card(ctx.locale, status, message_key, "/counter", "counter.back");
     counter_document(ctx, clerk, message, &main, Scripts::None)
 }
 
