@@ -49,6 +49,19 @@ export function notice(text, tone = "info", testid) {
 }
 
 /**
+ * A spinner with what the screen waits for, said to screen readers as a status.
+ * @param {string} text
+ */
+export function waitingStatus(text) {
+  return h(
+    "div",
+    { class: "waiting", role: "status" },
+    h("span", { class: "spinner", "aria-hidden": "true" }),
+    h("span", { text }),
+  );
+}
+
+/**
  * @param {string} label
  * @param {() => void} onclick
  * @param {{ variant?: "primary" | "secondary" | "danger" | "quiet", testid?: string, icon?: Parameters<typeof icon>[0] }} [options]

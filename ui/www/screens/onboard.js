@@ -7,7 +7,7 @@
 
 import { h } from "../lib/dom.js";
 import { clock, hostOf } from "../lib/format.js";
-import { actions, button, focusHeading, frame, notice, readiness, routeLink } from "./common.js";
+import { actions, button, focusHeading, frame, notice, readiness, routeLink, waitingStatus } from "./common.js";
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
@@ -173,12 +173,7 @@ export function onboardScreen(app) {
         }),
       ),
       h("p", { class: "compare", testid: "onboard-show", text: app.t("app.onboard.show") }),
-      h(
-        "div",
-        { class: "waiting", role: "status" },
-        h("span", { class: "spinner", "aria-hidden": "true" }),
-        h("span", { text: app.t("app.onboard.waiting") }),
-      ),
+      waitingStatus(app.t("app.onboard.waiting")),
       h("p", { class: "countdown", "aria-hidden": "true" }, app.t("app.onboard.time_left"), " ", left),
       actions(
         button(app.t("app.cancel"), async () => {

@@ -4,7 +4,7 @@
 
 import { h } from "../lib/dom.js";
 import { clock, groupCode, hostOf } from "../lib/format.js";
-import { actions, button, focusHeading, frame, notice, readiness, routeLink } from "./common.js";
+import { actions, button, focusHeading, frame, notice, readiness, routeLink, waitingStatus } from "./common.js";
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
@@ -142,12 +142,7 @@ export function pairScreen(app) {
         { class: "section__hint" },
         app.t("app.pair.compare.hint", { yes: app.t("portal.connect.confirm"), no: app.t("portal.connect.refuse") }),
       ),
-      h(
-        "div",
-        { class: "waiting", role: "status" },
-        h("span", { class: "spinner", "aria-hidden": "true" }),
-        h("span", { text: app.t("app.pair.waiting") }),
-      ),
+      waitingStatus(app.t("app.pair.waiting")),
       h("p", { class: "countdown", "aria-hidden": "true" }, app.t("app.pair.time_left"), " ", left),
       actions(
         button(app.t("app.cancel"), async () => {
