@@ -32,11 +32,11 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::citizens::{random_id, token_hash};
-use super::notify::Audience;
 use super::oidc::ID_TOKEN_TTL_SECS;
 use super::{verify_signature, ServiceError, Services};
 use crate::store::{
-    Approval, ClientRecord, DeviceRecord, LoginRecord, Means, NewLoginRequest, WebSession,
+    Approval, ClientRecord, DeviceRecord, DeviceSetting, LoginRecord, Means, NewLoginRequest,
+    WebSession,
 };
 
 /// How long an authorization code may wait to be exchanged.
@@ -632,7 +632,13 @@ impl Services {
                     service_name: client.name.clone(),
                     means,
                 };
-                Some(self.prepare_event(&device.citizen_id, None, Audience::Login, &kind, None)?)
+                Some(self.prepare_event(
+                    &device.citizen_id,
+                    None,
+                    DeviceSetting::Login,
+                    &kind,
+                    None,
+                )?)
             }
             Decision::Deny => None,
         };

@@ -37,59 +37,13 @@ pub const MAX_SMS_PER_HOUR: u64 = 5;
 /// The most events one read of the stream returns.
 const EVENT_PAGE: i64 = 100;
 
-/// Which device setting lets an event through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    /// Login notifications.
-    Login,
-    /// Informative notifications.
-    Informative,
-    /// BOK-pad requests.
-    BokPad,
-}
-
-impl Audience {
-    fn as_str(self) -> &'static str {
-        match self {
-            Audience::Login => "login",
-            Audience::Informative => "informative",
-            Audience::BokPad => "bok_pad",
-        }
-    }
-
-    fn setting(self) -> DeviceSetting {
-        match self {
-            Audience::Login => DeviceSetting::Login,
-            Audience::Informative => DeviceSetting::Informative,
-            Audience::BokPad => DeviceSetting::BokPad,
-        }
-    }
-
-    fn lets_through(self, device: &DeviceRecord) -> bool {
-        match self {
-            Audience::Login => device.notify_login,
-            Audience::Informative => device.notify_informative,
-            Audience::BokPad => device.bok_pad,
-        }
-    }
-
-    fn parse(text: &str) -> Option<Audience> {
-        match text {
-            "login" => Some(Audience::Login),
-            "informative" => Some(Audience::Informative),
-            "bok_pad" => Some(Audience::BokPad),
-            _ => None,
-        }
-    }
-}
-
 /// An event ready to be written with [`crate::store::Store::insert_event`] (or within another
 /// transaction), made by [`Services::prepare_event`].
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedEvent {
     citizen_id: String,
     device_id: Option<String>,
-    audience: Audience,
+    audience: DeviceSetting,
     kind: String,
     subject: &'static str,
     at: u64,
@@ -114,7 +68,7 @@ impl PreparedEvent {
     /// informative push after [`PUSH_TTL_SECS`]).
     pub(crate) fn pushes(&self) -> PushRows<'_> {
         PushRows {
-            setting: self.audience.setting(),
+            setting: self.audience,
             subject: self.subject,
             expires_at: self.expires_at.unwrap_or(self.at + PUSH_TTL_SECS),
             id_prefix: &self.id_prefix,
@@ -239,7 +193,7 @@ impl Services {
             means,
         };
         if let Err(e) = self
-            .store_event(citizen_id, None, Audience::Login, &kind, None)
+            .store_event(citizen_id, None, DeviceSetting::Login, &kind, None)
             .await
         {
             tracing::error!(error = %e, "cannot store a login notification");
@@ -313,7 +267,7 @@ impl Services {
             .unwrap_or(Locale::DEFAULT);
         let (title, body) = what.render(locale);
         let kind = what.event(locale);
-        self.store_event(citizen_id, None, Audience::Informative, &kind, None)
+        self.store_event(citizen_id, None, DeviceSetting::Informative, &kind, None)
             .await?;
         let now = self.clock.now();
         let mut queued = false;
@@ -368,7 +322,7 @@ impl Services {
             .store_event(
                 citizen_id,
                 None,
-                Audience::BokPad,
+                DeviceSetting::BokPad,
                 &kind,
                 Some(request.expires_at),
             )
@@ -383,7 +337,7 @@ impl Services {
         &self,
         citizen_id: &str,
         device_id: Option<&str>,
-        audience: Audience,
+        audience: DeviceSetting,
         kind: &EventKind,
         expires_at: Option<u64>,
     ) -> Result<PreparedEvent, ServiceError> {
@@ -416,7 +370,7 @@ impl Services {
         &self,
         citizen_id: &str,
         device_id: Option<&str>,
-        audience: Audience,
+        audience: DeviceSetting,
         kind: &EventKind,
         expires_at: Option<u64>,
     ) -> Result<u64, ServiceError> {
@@ -460,7 +414,7 @@ impl Services {
         } in stored
         {
             last = last.max(id);
-            let through = Audience::parse(&audience).is_some_and(|a| a.lets_through(device));
+            let through = DeviceSetting::parse(&audience).is_some_and(|a| a.lets_through(device));
             let current = expires_at.is_none_or(|t| now < t);
             if !(through && current) {
                 continue;

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
+use super::{get_opt_u64, get_u64, to_db, DeviceRecord, Store, StoreError};
 
 /// The citizen's e-mail and phone with their informative flags, and the language they read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,11 +74,40 @@ pub enum DeviceSetting {
 }
 
 impl DeviceSetting {
+    /// Its `devices` column.
     fn column(self) -> &'static str {
         match self {
             DeviceSetting::Login => "notify_login",
             DeviceSetting::Informative => "notify_informative",
             DeviceSetting::BokPad => "bok_pad",
+        }
+    }
+
+    /// Its name in the `events.audience` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceSetting::Login => "login",
+            DeviceSetting::Informative => "informative",
+            DeviceSetting::BokPad => "bok_pad",
+        }
+    }
+
+    /// The setting named `text` in the `events.audience` column.
+    pub fn parse(text: &str) -> Option<DeviceSetting> {
+        match text {
+            "login" => Some(DeviceSetting::Login),
+            "informative" => Some(DeviceSetting::Informative),
+            "bok_pad" => Some(DeviceSetting::BokPad),
+            _ => None,
+        }
+    }
+
+    /// Whether `device` has this setting on.
+    pub fn lets_through(self, device: &DeviceRecord) -> bool {
+        match self {
+            DeviceSetting::Login => device.notify_login,
+            DeviceSetting::Informative => device.notify_informative,
+            DeviceSetting::BokPad => device.bok_pad,
         }
     }
 }
