@@ -17,6 +17,12 @@ use crate::store::{Cutoffs, DeviceRecord};
 /// A device's "last used" time is written at most this often (seconds).
 pub const LAST_USED_EVERY_SECS: u64 = 60;
 
+/// Whether a device last used at `last_used_at` should have its "last used" written at `now`
+/// (never written, or [`LAST_USED_EVERY_SECS`] ago or more).
+pub fn last_used_is_due(last_used_at: Option<u64>, now: u64) -> bool {
+    last_used_at.is_none_or(|at| now.saturating_sub(at) >= LAST_USED_EVERY_SECS)
+}
+
 impl Services {
     /// Authenticates a device call: a known, connected device; a timestamp within the allowed
     /// skew; a signature over method, path, body, time and nonce; a nonce never seen before.
@@ -76,10 +82,7 @@ impl Services {
             ));
         }
         // "Last used" is shown to the minute: a device making calls in a row writes it once.
-        if device
-            .last_used_at
-            .is_none_or(|at| now.saturating_sub(at) >= LAST_USED_EVERY_SECS)
-        {
+        if last_used_is_due(device.last_used_at, now) {
             self.store.touch_device(&device.id, now).await?;
         }
         Ok(device)

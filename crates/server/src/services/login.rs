@@ -647,9 +647,7 @@ impl Services {
             code_expires_at: now + AUTH_CODE_TTL_SECS,
             history_id: &history_id,
             service_name: &client.name,
-            touch_device: device.last_used_at.is_none_or(|at| {
-                now.saturating_sub(at) >= crate::services::devices::LAST_USED_EVERY_SECS
-            }),
+            touch_device: super::devices::last_used_is_due(device.last_used_at, now),
             notification: notification.as_ref().map(|n| (n.row(), n.pushes())),
         });
         let Some(pushes_queued) = self
