@@ -79,6 +79,30 @@ need_system_packages() {
   fi
 }
 
+# need_disk GB WHAT: a clean build for WHAT needs about GB gigabytes free where cargo builds.
+# Stops with a clear message when a clean build would not fit, and turns off cargo's incremental
+# caches (about a fifth of a build's size, worth it only when one checkout is rebuilt again and
+# again) on CI and wherever space is short.
+need_disk() {
+  local want_gb="$1" what="$2" dir="${CARGO_TARGET_DIR:-target}"
+  say "checking free disk space (a clean build for ${what} takes about ${want_gb} GB)"
+  local at="$dir"
+  [ -d "$at" ] || at=.
+  local free_gb
+  free_gb="$(df -Pk "$at" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')"
+  if [ -n "${CI:-}" ] || [ "$free_gb" -lt $((want_gb * 2)) ]; then
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+  fi
+  if [ "$free_gb" -ge "$want_gb" ]; then
+    return 0
+  fi
+  if [ -d "${dir}/debug/deps" ]; then
+    warn "only ${free_gb} GB free for ${dir}; what is already built there may be enough"
+  else
+    die "only ${free_gb} GB free for ${dir}: ${what} needs about ${want_gb} GB (free some space, or set CARGO_TARGET_DIR to a bigger disk)"
+  fi
+}
+
 need_rust() {
   say "checking Rust (cargo >= ${CIVKEY_MIN_RUST})"
   if ! command -v cargo >/dev/null 2>&1; then
