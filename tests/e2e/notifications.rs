@@ -17,7 +17,7 @@ use axum::Router;
 use civkey_client::server_api::{ApiFailure, ServerApi};
 use civkey_i18n::Locale;
 use civkey_proto::device::{DeviceCallAuth, PushEndpoint, PushRegistrationRequest};
-use civkey_proto::events::{Event, EventKind, LoginMeans};
+use civkey_proto::events::{Event, EventKind, LoginMeans, PushWakeUp};
 use civkey_proto::ids::{DeviceId, Nonce};
 use civkey_proto::notify::NotificationSettings;
 use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey};
@@ -380,7 +380,9 @@ async fn push_endpoints_receive_the_event_and_failures_are_retried_or_cleared() 
         .notify_login(&citizen, "Portál občana", LoginMeans::PasswordTotp)
         .await;
 
-    // 2xx: delivered, the body is the event JSON, with the WebPush headers.
+    // 2xx: delivered, with the WebPush headers. These devices registered no keys, so the push
+    // provider could read the body: it says only which event waits, and the device reads that
+    // event over its own signed stream.
     let url = |path: &str| format!("{base}/{path}");
     outbox_until(&server, &url("ok"), "push delivered", |rows| {
         rows.len() == 1 && rows[0].delivered_at.is_some()
@@ -388,7 +390,17 @@ async fn push_endpoints_receive_the_event_and_failures_are_retried_or_cleared() 
     .await;
     let got = endpoint.received("ok");
     assert_eq!(got.len(), 1);
-    let event: Event = serde_json::from_slice(&got[0].body).unwrap();
+    let wake_up: PushWakeUp = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got[0].body),
+        format!(r#"{{"id":{}}}"#, wake_up.id),
+        "nothing but the id in clear text"
+    );
+    let mut stream =
+        Stream::new(open_stream(&server, &devices[0], Some(&(wake_up.id - 1).to_string())).await);
+    let fetched = stream.next().await;
+    assert_eq!(fetched.id, wake_up.id.to_string());
+    let event: Event = serde_json::from_str(&fetched.data).unwrap();
     assert_eq!(
         event.kind,
         EventKind::LoginNotification {
@@ -441,8 +453,8 @@ async fn push_endpoints_receive_the_event_and_failures_are_retried_or_cleared() 
     })
     .await;
     assert_eq!(endpoint.received("gone").len(), 1, "not retried");
-    let body: Event = serde_json::from_slice(&endpoint.received("flaky")[1].body).unwrap();
-    assert_eq!(body, event, "the same event");
+    let retried: PushWakeUp = serde_json::from_slice(&endpoint.received("flaky")[1].body).unwrap();
+    assert_eq!(retried, wake_up, "the same event");
 }
 
 /// The device's side of RFC 8291, written here from the RFC: read the `aes128gcm` header (salt,
@@ -672,8 +684,17 @@ async fn a_bok_request_is_pushed_with_high_urgency_and_its_remaining_lifetime() 
     let got = endpoint.received("ok");
     assert_eq!(got[0].headers["urgency"], "high");
     assert_eq!(got[0].headers["ttl"], "120");
-    let event: Event = serde_json::from_slice(&got[0].body).unwrap();
-    assert_eq!(event.kind, EventKind::BokRequest { request });
+    // No keys registered: the push only names the stored event, which the device fetches itself
+    // (over the stream while the request is open; this one was never opened at a counter).
+    let wake_up: PushWakeUp = serde_json::from_slice(&got[0].body).unwrap();
+    let stored = server
+        .store
+        .events_after(&citizen, &device.0.to_text(), wake_up.id - 1, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].id, wake_up.id);
+    let kind: EventKind = serde_json::from_str(&stored[0].kind).unwrap();
+    assert_eq!(kind, EventKind::BokRequest { request });
 
     // The device removes its endpoint: nothing more is pushed to it.
     let _: () = api(&server)
@@ -1175,16 +1196,24 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
         rows.iter().any(|r| r.delivered_at.is_some())
     })
     .await;
-    let pushed: Vec<Event> = endpoint
+    // The push wakes the device (no keys yet, so it carries only the event's id); the client
+    // library then reads that event over the device's signed stream, as the app does.
+    let woken: Vec<PushWakeUp> = endpoint
         .received("cli")
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
+    let last = woken.last().expect("a push came");
+    let mut stream = civkey_client::events::EventStream::new(profile.clone(), identity.clone())
+        .after(last.id - 1);
+    stream.connect().await.unwrap();
+    let event = stream.next().await.unwrap();
+    assert_eq!(event.id, last.id);
     assert!(
-        pushed.iter().any(|e| matches!(&e.kind,
+        matches!(&event.kind,
             EventKind::BokRequest { request }
-                if request.id == started.id && request.office_name == "Czech POINT, Praha 1")),
-        "{pushed:?}"
+                if request.id == started.id && request.office_name == "Czech POINT, Praha 1"),
+        "{event:?}"
     );
 
     // With the subscription's keys the server encrypts what it pushes: they are stored with

@@ -3,6 +3,10 @@
 //!
 //! Each server-sent event has `id:` (the event id, for resuming with `Last-Event-ID`), `event:` (the
 //! [`EventKind`]'s `type`) and `data:` (the [`Event`] as JSON).
+//!
+//! A push carries the [`Event`] encrypted to the device's WebPush keys, or, to a device that
+//! registered none, only a [`PushWakeUp`]: the push provider can read that, so it says nothing
+//! but which event to fetch over the stream.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +24,18 @@ pub struct Event {
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+/// The clear-text push to a device that registered no WebPush keys: only the id of the event
+/// that is waiting, never what it says. The device reads the event over its own signed stream,
+/// resuming after `id - 1`. JSON: `{"id":42}`.
+///
+/// It also reads from a stored [`Event`]'s JSON, which has the same `id` (other fields are
+/// ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushWakeUp {
+    /// The waiting event's id.
+    pub id: u64,
 }
 
 /// How a citizen logged in, for login notifications and history.
@@ -201,5 +217,21 @@ mod tests {
             event.kind,
             EventKind::Informative { topic: InformativeTopic::Other, ref title, .. } if title == "T"
         ));
+    }
+
+    #[test]
+    fn a_wake_up_says_only_which_event_waits() {
+        let event = Event {
+            id: 42,
+            at: 1_700_000_000,
+            kind: EventKind::LoginNotification {
+                service_name: "Portál občana".into(),
+                means: LoginMeans::EmailCode,
+            },
+        };
+        let from_event: PushWakeUp =
+            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(from_event, PushWakeUp { id: 42 });
+        assert_eq!(serde_json::to_string(&from_event).unwrap(), r#"{"id":42}"#);
     }
 }

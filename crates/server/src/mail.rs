@@ -13,6 +13,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::io::AsyncWriteExt;
 
 use civkey_proto::device::{PushAuthSecret, PushPublicKey};
+use civkey_proto::events::PushWakeUp;
 
 use crate::services::Services;
 use crate::store::OutboxMessage;
@@ -246,7 +247,8 @@ impl Delivery {
 
     /// POSTs the event to the device's push endpoint (WebPush-style `TTL` and `Urgency`):
     /// encrypted to the device's current keys (RFC 8291, `Content-Encoding: aes128gcm`) when it
-    /// registered keys, the event JSON in clear text otherwise.
+    /// registered keys; otherwise only a [`PushWakeUp`] with the event's id, which the push
+    /// provider may read, and the device fetches the event over its signed stream.
     ///
     /// The outbox keeps the event JSON and the encryption happens here, per attempt: the keys are
     /// read with the endpoint the row is checked against (a re-registration with new keys is
@@ -268,9 +270,19 @@ impl Delivery {
             Err(e) => return Attempt::Retry(format!("cannot read the device: {e}")),
         };
         let (content_type, encoding, body) = match stored_keys {
-            None => ("application/json", None, m.body.clone().into_bytes()),
+            None => {
+                // The event's own JSON reads as a wake-up: its `id`, nothing else.
+                let wake_up = serde_json::from_str::<PushWakeUp>(&m.body)
+                    .and_then(|w| serde_json::to_vec(&w));
+                match wake_up {
+                    Ok(body) => ("application/json", None, body),
+                    Err(e) => {
+                        return Attempt::GiveUp(format!("the stored event does not read: {e}"))
+                    }
+                }
+            }
             Some(stored) => {
-                // Checked when registered; keys that no longer read get no push, never clear text.
+                // Checked when registered; keys that no longer read get no push, not a wake-up.
                 let keys = match (
                     PushPublicKey::parse(&stored.p256dh),
                     PushAuthSecret::parse(&stored.auth),

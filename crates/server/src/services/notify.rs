@@ -569,7 +569,7 @@ impl Services {
     }
 
     /// Registers (or with `None` removes) the calling device's push endpoint, with the keys its
-    /// pushes are then encrypted to (RFC 8291) or none for clear-text pushes. A registration
+    /// pushes are then encrypted to (RFC 8291), or none for clear-text wake-ups. A registration
     /// replaces the previous one whole: endpoint and keys.
     pub async fn register_push(
         &self,

@@ -100,7 +100,7 @@ fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
 }
 
 /// Both key columns, or neither. One without the other (not written by this server) reads as keys
-/// that will not parse, so the device gets no push rather than a clear-text one.
+/// that will not parse, so the device gets no push rather than a clear-text wake-up.
 fn read_push_keys(row: &AnyRow) -> Result<Option<StoredPushKeys>, StoreError> {
     let p256dh: Option<String> = row.try_get("push_p256dh")?;
     let auth: Option<String> = row.try_get("push_auth")?;
