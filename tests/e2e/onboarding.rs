@@ -460,6 +460,7 @@ async fn bad_onboarding_requests_each_get_a_clear_code_over_http() {
                 "jana-csrf",
                 now,
                 now + 3600,
+                None,
             )
             .await
             .unwrap();

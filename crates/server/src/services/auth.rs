@@ -43,6 +43,15 @@ pub struct LoggedIn {
 pub(super) const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0r3MGd4NyOqwLW1w0oz1NmgtNIF8ucxEQl0aDKcWHxo";
 
+/// How a login by a portal session's `means` is named in its notification. `None` for the mobile
+/// key: the portal opens no session with it (a mobile-key login is notified at its decision).
+pub(crate) fn notified_means(means: Means) -> Option<LoginMeans> {
+    match means {
+        Means::PasswordTotp => Some(LoginMeans::PasswordTotp),
+        Means::EmailCode => Some(LoginMeans::EmailCode),
+        Means::MobileKey => None,
+    }
+}
 #[cfg(test)]
 pub(crate) const DUMMY_HASH_FOR_TESTS: &str = DUMMY_HASH;
 
@@ -214,7 +223,12 @@ impl Services {
         let csrf = random_token();
         let now = self.clock.now();
         let expires_at = now + SESSION_TTL_SECS;
-        self.store
+        let service_name = self.portal_service_name(citizen_id).await;
+        let notification = notified_means(means)
+            .map(|m| self.login_notification(citizen_id, &service_name, m))
+            .transpose()?;
+        let pushes_queued = self
+            .store
             .insert_web_session(
                 &token_hash(&token),
                 citizen_id,
@@ -222,17 +236,11 @@ impl Services {
                 &csrf,
                 now,
                 expires_at,
+                notification.as_ref().map(|n| (n.row(), n.pushes())),
             )
             .await?;
-        let service_name = self.portal_service_name(citizen_id).await;
-        let notified = match means {
-            Means::PasswordTotp => Some(LoginMeans::PasswordTotp),
-            Means::EmailCode => Some(LoginMeans::EmailCode),
-            // The portal opens no session with the mobile key itself.
-            Means::MobileKey => None,
-        };
-        if let Some(means) = notified {
-            self.notify_login(citizen_id, &service_name, means).await;
+        if notification.is_some() {
+            self.event_stored(citizen_id, pushes_queued);
         }
         Ok(LoggedIn {
             token,

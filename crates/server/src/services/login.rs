@@ -16,7 +16,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use civkey_proto::events::{EventKind, LoginMeans};
+use civkey_proto::events::LoginMeans;
 use civkey_proto::ids::{Challenge, LaunchToken, LoginRequestId, QrSecret};
 use civkey_proto::login::{
     check_qr_mac, qr_mac, LoginDecisionRequest, LoginDecisionResponse, LoginOpenRequest,
@@ -35,8 +35,7 @@ use super::citizens::{random_id, token_hash};
 use super::oidc::ID_TOKEN_TTL_SECS;
 use super::{verify_signature, ServiceError, Services};
 use crate::store::{
-    Approval, ClientRecord, DeviceRecord, DeviceSetting, LoginRecord, Means, NewLoginRequest,
-    WebSession,
+    Approval, ClientRecord, DeviceRecord, LoginRecord, Means, NewLoginRequest, WebSession,
 };
 
 /// How long an authorization code may wait to be exchanged.
@@ -624,22 +623,13 @@ impl Services {
         let history_id = random_id();
         // The login notification goes in the decision's own transaction (one commit per login).
         let notification = match request.decision {
-            Decision::Approve => {
-                let means = LoginMeans::MobileKey {
+            Decision::Approve => Some(self.login_notification(
+                &device.citizen_id,
+                &client.name,
+                LoginMeans::MobileKey {
                     device_name: device.name.clone(),
-                };
-                let kind = EventKind::LoginNotification {
-                    service_name: client.name.clone(),
-                    means,
-                };
-                Some(self.prepare_event(
-                    &device.citizen_id,
-                    None,
-                    DeviceSetting::Login,
-                    &kind,
-                    None,
-                )?)
-            }
+                },
+            )?),
             Decision::Deny => None,
         };
         let approval = (request.decision == Decision::Approve).then(|| Approval {
@@ -718,6 +708,9 @@ impl Services {
         let code = authorization_code(&record)?;
         let code_hash = token_hash(&code);
         let history_id = random_id();
+        let notification = super::auth::notified_means(session.means)
+            .map(|m| self.login_notification(&session.citizen_id, &open.service_name, m))
+            .transpose()?;
         let approval = Approval {
             code_hash: &code_hash,
             code_expires_at: now + AUTH_CODE_TTL_SECS,
@@ -725,9 +718,9 @@ impl Services {
             service_name: &open.service_name,
             // No device is involved.
             touch_device: false,
-            notification: None,
+            notification: notification.as_ref().map(|n| (n.row(), n.pushes())),
         };
-        if !self
+        let Some(pushes_queued) = self
             .store
             .approve_login_request_with_session(
                 &record.id,
@@ -737,21 +730,15 @@ impl Services {
                 now,
             )
             .await?
-        {
+        else {
             return Err(ServiceError::refused(
                 ErrorCode::LoginUsed,
                 "this login request was already answered",
             ));
-        }
-        self.signal.notify(&signal_key(&record.id));
-        let means = match session.means {
-            Means::PasswordTotp => Some(LoginMeans::PasswordTotp),
-            Means::EmailCode => Some(LoginMeans::EmailCode),
-            Means::MobileKey => None,
         };
-        if let Some(means) = means {
-            self.notify_login(&session.citizen_id, &open.service_name, means)
-                .await;
+        self.signal.notify(&signal_key(&record.id));
+        if notification.is_some() {
+            self.event_stored(&session.citizen_id, pushes_queued);
         }
         Ok(with_query(
             &record.redirect_uri,

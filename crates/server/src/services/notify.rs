@@ -186,7 +186,8 @@ pub fn mask_address(channel: ContactChannel, address: &str) -> String {
 
 impl Services {
     /// The citizen logged in (by any means): a login notification to each connected device with
-    /// login notifications on. Failures are logged; the login stands.
+    /// login notifications on, written on its own. Failures are logged. The logins themselves
+    /// write it in their own transaction with [`Services::login_notification`].
     pub async fn notify_login(&self, citizen_id: &str, service_name: &str, means: LoginMeans) {
         let kind = EventKind::LoginNotification {
             service_name: service_name.to_string(),
@@ -198,6 +199,22 @@ impl Services {
         {
             tracing::error!(error = %e, "cannot store a login notification");
         }
+    }
+
+    /// The login notification of a login to `service_name` by `means`, to be written in the
+    /// login's own transaction (then [`Services::event_stored`]), so that no login goes
+    /// unannounced.
+    pub(crate) fn login_notification(
+        &self,
+        citizen_id: &str,
+        service_name: &str,
+        means: LoginMeans,
+    ) -> Result<PreparedEvent, ServiceError> {
+        let kind = EventKind::LoginNotification {
+            service_name: service_name.to_string(),
+            means,
+        };
+        self.prepare_event(citizen_id, None, DeviceSetting::Login, &kind, None)
     }
 
     /// The name a portal login is notified under, in the citizen's language.

@@ -1401,6 +1401,74 @@ mod login {
         assert_eq!(unknown.code(), ErrorCode::LoginUnknown);
     }
 
+    /// Makes every write of an event fail (the notification's table is down), or lets them
+    /// through again.
+    pub(super) async fn events_fail(s: &Services, fail: bool) {
+        let sql = if fail {
+            "CREATE TRIGGER events_down BEFORE INSERT ON events \
+             BEGIN SELECT RAISE(ABORT, 'events are down'); END"
+        } else {
+            "DROP TRIGGER events_down"
+        };
+        sqlx::query(sql).execute(s.store.pool()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_session_approves_a_login_only_together_with_its_notification() {
+        use crate::store::Means;
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        // The notification cannot be written: the approval is not made either.
+        events_fail(s, true).await;
+        let failed = s
+            .approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
+            .await
+            .unwrap_err();
+        assert_eq!(failed.code(), ErrorCode::Internal);
+        assert!(s
+            .store
+            .login_history(&l.f.citizen, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!matches!(
+            s.login_page_event(&id).await.unwrap(),
+            LoginPageEvent::Approved { .. }
+        ));
+        // Once it can be written, the same request is approved, and announced.
+        events_fail(s, false).await;
+        s.approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.store.login_history(&l.f.citizen, 10).await.unwrap().len(),
+            1
+        );
+        let events = s
+            .store
+            .events_after(&l.f.citizen, "any device", 0, 0, 10)
+            .await
+            .unwrap();
+        let logins: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind.contains("login_notification"))
+            .collect();
+        assert_eq!(
+            logins.len(),
+            1,
+            "one notification, from the approval that was made"
+        );
+        assert_eq!(
+            serde_json::from_str::<civkey_proto::events::EventKind>(&logins[0].kind).unwrap(),
+            civkey_proto::events::EventKind::LoginNotification {
+                service_name: "Daňový portál".into(),
+                means: civkey_proto::events::LoginMeans::PasswordTotp,
+            }
+        );
+    }
+
     #[tokio::test]
     async fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
         let l = login_fixture().await;

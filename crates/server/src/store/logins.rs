@@ -326,9 +326,10 @@ impl Store {
     }
 
     /// Approves a request that is still open (waiting, or opened by a device that has not decided)
-    /// with a portal session's means instead of the mobile key: the code, the history line and
-    /// the means in one transaction. A device that opened it can no longer decide. Returns
-    /// whether this approval won.
+    /// with a portal session's means instead of the mobile key: the code, the history line, the
+    /// means and the login notification in one transaction. A device that opened it can no longer
+    /// decide. Returns how many pushes the notification queued if this approval won, `None` if it
+    /// came too late.
     pub async fn approve_login_request_with_session(
         &self,
         id: &str,
@@ -336,7 +337,7 @@ impl Store {
         means: Means,
         approval: Approval<'_>,
         now: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE login_requests SET status = 'approved', decided_at = $3, citizen_id = $2, \
@@ -352,7 +353,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
         sqlx::query(
             "INSERT INTO login_history (id, citizen_id, client_id, service_name, means, \
@@ -366,8 +367,14 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        let mut queued = 0;
+        if let Some((event, pushes)) = &approval.notification {
+            queued = super::notify::insert_event_in(&mut tx, event, pushes)
+                .await?
+                .1;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(queued))
     }
 
     /// Uses up an authorization code: returns its request if the code is known, unused and not

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{get_u64, to_db, Store, StoreError};
+use super::{get_u64, to_db, NewEvent, PushRows, Store, StoreError};
 
 /// How a citizen proved who they are: the mobile key, or a means the portal knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,10 @@ pub struct WebSession {
 }
 
 impl Store {
-    /// Starts a portal session (the token is stored only as its hash).
+    /// Starts a portal session (the token is stored only as its hash), with its login
+    /// notification in the same transaction: a session is never opened unannounced. Returns how
+    /// many pushes the notification queued.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_web_session(
         &self,
         token_hash: &str,
@@ -59,7 +62,9 @@ impl Store {
         csrf_token: &str,
         now: u64,
         expires_at: u64,
-    ) -> Result<(), StoreError> {
+        notification: Option<(NewEvent<'_>, PushRows<'_>)>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO web_sessions (token_hash, citizen_id, means, csrf_token, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -70,9 +75,16 @@ impl Store {
         .bind(csrf_token)
         .bind(to_db(now))
         .bind(to_db(expires_at))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let mut queued = 0;
+        if let Some((event, pushes)) = &notification {
+            queued = super::notify::insert_event_in(&mut tx, event, pushes)
+                .await?
+                .1;
+        }
+        tx.commit().await?;
+        Ok(queued)
     }
 
     /// The unexpired session with this token hash.

@@ -654,6 +654,7 @@ async fn clerk_and_citizen_sessions_are_kept_apart() {
             "csrf",
             T0,
             T0 + 3600,
+            None,
         )
         .await
         .unwrap();

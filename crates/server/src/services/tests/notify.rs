@@ -490,6 +490,49 @@ async fn a_portal_login_with_password_and_totp_notifies_and_a_failed_one_does_no
 }
 
 #[tokio::test]
+async fn a_portal_session_is_opened_only_together_with_its_login_notification() {
+    use civkey_proto::otp::{totp, OtpAccount};
+    let f = fixture().await;
+    let s = &f.services;
+    let e = citizens::add_citizen(
+        &s.store,
+        T0,
+        "petr",
+        "Petr Svoboda",
+        None,
+        "petr's long password",
+    )
+    .await
+    .unwrap();
+    let d = device(s, &e.citizen_id, 1, ON, None).await;
+    let account = OtpAccount::parse_uri(&e.otpauth_uri).unwrap();
+    let code = totp(account.secret.expose(), account.algorithm, 6, 30, T0).code;
+    let sessions = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM web_sessions")
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap()
+    };
+    // The notification cannot be written: no session is opened unannounced.
+    super::login::events_fail(s, true).await;
+    let failed = s
+        .login_password_totp("petr", "petr's long password", &code, "127.0.0.1")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(failed.code(), ErrorCode::Internal);
+    assert_eq!(sessions().await, 0);
+    super::login::events_fail(s, false).await;
+    let next = totp(account.secret.expose(), account.algorithm, 6, 30, T0 + 30).code;
+    f.clock.advance(30);
+    s.login_password_totp("petr", "petr's long password", &next, "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(sessions().await, 1);
+    assert_eq!(kinds(s, &d).await.len(), 1);
+}
+
+#[tokio::test]
 async fn connecting_and_disconnecting_a_mobile_key_is_told_to_the_other_keys() {
     let f = fixture().await;
     let s = &f.services;

@@ -481,6 +481,7 @@ async fn a_citizens_session_is_no_clerk_session_and_cannot_onboard() {
             "csrf",
             T0,
             T0 + 3600,
+            None,
         )
         .await
         .unwrap();
