@@ -454,11 +454,10 @@ fn addresses_are_masked() {
     );
 }
 
-#[tokio::test]
-async fn a_portal_login_with_password_and_totp_notifies_and_a_failed_one_does_not() {
+/// Petr, who logs in to the portal with password and TOTP, with a mobile key that has every
+/// notification on; and his TOTP code at a given time.
+async fn petr_with_a_key(s: &Services) -> (DeviceRecord, impl Fn(u64) -> String) {
     use civkey_proto::otp::{totp, OtpAccount};
-    let f = fixture().await;
-    let s = &f.services;
     let e = citizens::add_citizen(
         &s.store,
         T0,
@@ -471,7 +470,16 @@ async fn a_portal_login_with_password_and_totp_notifies_and_a_failed_one_does_no
     .unwrap();
     let d = device(s, &e.citizen_id, 1, ON, None).await;
     let account = OtpAccount::parse_uri(&e.otpauth_uri).unwrap();
-    let code = totp(account.secret.expose(), account.algorithm, 6, 30, T0).code;
+    let code_at = move |t| totp(account.secret.expose(), account.algorithm, 6, 30, t).code;
+    (d, code_at)
+}
+
+#[tokio::test]
+async fn a_portal_login_with_password_and_totp_notifies_and_a_failed_one_does_not() {
+    let f = fixture().await;
+    let s = &f.services;
+    let (d, code_at) = petr_with_a_key(s).await;
+    let code = code_at(T0);
     assert!(s
         .login_password_totp("petr", "wrong password", &code, "127.0.0.1")
         .await
@@ -491,22 +499,10 @@ async fn a_portal_login_with_password_and_totp_notifies_and_a_failed_one_does_no
 
 #[tokio::test]
 async fn a_portal_session_is_opened_only_together_with_its_login_notification() {
-    use civkey_proto::otp::{totp, OtpAccount};
     let f = fixture().await;
     let s = &f.services;
-    let e = citizens::add_citizen(
-        &s.store,
-        T0,
-        "petr",
-        "Petr Svoboda",
-        None,
-        "petr's long password",
-    )
-    .await
-    .unwrap();
-    let d = device(s, &e.citizen_id, 1, ON, None).await;
-    let account = OtpAccount::parse_uri(&e.otpauth_uri).unwrap();
-    let code = totp(account.secret.expose(), account.algorithm, 6, 30, T0).code;
+    let (d, code_at) = petr_with_a_key(s).await;
+    let code = code_at(T0);
     let sessions = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM web_sessions")
             .fetch_one(s.store.pool())
@@ -523,7 +519,7 @@ async fn a_portal_session_is_opened_only_together_with_its_login_notification() 
     assert_eq!(failed.code(), ErrorCode::Internal);
     assert_eq!(sessions().await, 0);
     super::login::events_fail(s, false).await;
-    let next = totp(account.secret.expose(), account.algorithm, 6, 30, T0 + 30).code;
+    let next = code_at(T0 + 30);
     f.clock.advance(30);
     s.login_password_totp("petr", "petr's long password", &next, "127.0.0.1")
         .await
