@@ -342,11 +342,21 @@ impl Delivery {
     }
 }
 
-/// Delivers every due message once (concurrently); returns how many were delivered. Each attempt
-/// is recorded: delivered, failed with its error and the next attempt's time, or given up.
+/// How long a delivery worker holds the messages it claimed before another may try them (when it
+/// stopped mid-attempt). Far longer than an attempt takes (HTTP and SMTP time out sooner).
+pub const CLAIM_LEASE_SECS: u64 = 300;
+
+/// Claims the due messages and delivers each once (concurrently); returns how many were
+/// delivered. Each attempt is recorded: delivered, failed with its error and the next attempt's
+/// time, or given up. Workers of several server instances on one database share the work and
+/// send nothing twice.
 pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
     let now = services.clock.now();
-    let due = match services.store.due_messages(now, 50).await {
+    let claimed = services
+        .store
+        .claim_due_messages(now, now + CLAIM_LEASE_SECS, 50)
+        .await;
+    let due = match claimed {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the outbox");
@@ -404,6 +414,8 @@ pub fn spawn_worker(services: Services, delivery: impl Into<Delivery>, poll: Dur
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use crate::services::tests_support::services_at;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -488,6 +500,69 @@ mod tests {
                 .is_empty(),
             "delivered once"
         );
+    }
+
+    #[tokio::test]
+    async fn two_workers_on_one_database_send_each_message_once() {
+        let (first, clock, dir) = services_at(1000).await;
+        // A second server instance: its own connections to the same database.
+        let store = crate::store::Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
+            .await
+            .unwrap();
+        let second = Services::new(store, Arc::new(clock.clone()), first.origin.clone());
+        let (url, mut received) = smtp_server().await;
+        let mailer = || Mailer::smtp(&url, "civkey <noreply@civkey.invalid>").unwrap();
+        let (one, two) = (Delivery::from(mailer()), Delivery::from(mailer()));
+        for i in 0..12 {
+            first
+                .store
+                .enqueue(&message(&format!("m{i}")), 1000)
+                .await
+                .unwrap();
+        }
+        let (a, b) = tokio::join!(deliver_due(&first, &one), deliver_due(&second, &two));
+        assert_eq!(
+            a + b,
+            12,
+            "every message delivered by one of them ({a} + {b})"
+        );
+        let mut count = 0;
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(300), received.recv()).await
+        {
+            count += 1;
+        }
+        assert_eq!(count, 12, "none sent twice");
+        assert!(first
+            .store
+            .due_messages(99_999, 50)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_stops_mid_attempt_leaves_its_messages_for_after_the_lease() {
+        let (services, clock, _dir) = services_at(1000).await;
+        services.store.enqueue(&message("m1"), 1000).await.unwrap();
+        // Claimed by a worker that then stops: no other worker takes it during the lease...
+        let claimed = services
+            .store
+            .claim_due_messages(1000, 1000 + CLAIM_LEASE_SECS, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let (url, mut received) = smtp_server().await;
+        let delivery = Delivery::from(Mailer::smtp(&url, "noreply@civkey.invalid").unwrap());
+        assert_eq!(deliver_due(&services, &delivery).await, 0);
+        // ...and after it, the message goes out.
+        clock.advance(CLAIM_LEASE_SECS);
+        assert_eq!(deliver_due(&services, &delivery).await, 1);
+        assert!(received
+            .recv()
+            .await
+            .unwrap()
+            .contains("Your code is 123456."));
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! message and the state change that caused it happen in the store, so a channel that is down loses
 //! nothing.
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
@@ -49,7 +50,6 @@ pub struct OutboxStatus {
 }
 
 impl Store {
-    /// Queues a message for delivery now.
     /// How many messages on `channel` to `recipient` were queued since `since`.
     pub async fn queued_since(
         &self,
@@ -69,6 +69,7 @@ impl Store {
         get_u64(&row, "n")
     }
 
+    /// Queues a message for delivery now.
     pub async fn enqueue(&self, m: &OutboxMessage, now: u64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO outbox (id, channel, recipient, subject, body, created_at, attempts, \
@@ -125,7 +126,35 @@ impl Store {
         Ok(())
     }
 
-    /// Undelivered messages whose next attempt is due, oldest first.
+    /// Claims up to `limit` undelivered messages whose next attempt is due (the oldest): their next
+    /// attempt moves to `lease_until`, so another delivery worker on the same database (another
+    /// server instance) does not send them too. Each attempt's outcome then records the next
+    /// attempt, or the message as delivered or given up; a worker that stops mid-attempt leaves
+    /// its messages to be tried again when the lease is over. A message is claimed by one worker
+    /// only: the condition is checked again on the row the update locks (PostgreSQL), and SQLite
+    /// runs one writer at a time.
+    pub async fn claim_due_messages(
+        &self,
+        now: u64,
+        lease_until: u64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $2 \
+             WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
+             AND id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
+             AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $3) \
+             RETURNING id, channel, recipient, subject, body, attempts, device_id, expires_at",
+        )
+        .bind(to_db(now))
+        .bind(to_db(lease_until))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(read_message).collect()
+    }
+
+    /// Undelivered messages whose next attempt is due, oldest first (a look, claiming nothing).
     pub async fn due_messages(
         &self,
         now: u64,
@@ -140,20 +169,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxMessage {
-                    id: r.try_get("id")?,
-                    channel: r.try_get("channel")?,
-                    recipient: r.try_get("recipient")?,
-                    subject: r.try_get("subject")?,
-                    body: r.try_get("body")?,
-                    attempts: get_u64(r, "attempts")?,
-                    device_id: r.try_get("device_id")?,
-                    expires_at: get_opt_u64(r, "expires_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(read_message).collect()
     }
 
     /// Records a delivery.
@@ -218,4 +234,17 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+fn read_message(r: &AnyRow) -> Result<OutboxMessage, StoreError> {
+    Ok(OutboxMessage {
+        id: r.try_get("id")?,
+        channel: r.try_get("channel")?,
+        recipient: r.try_get("recipient")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        attempts: get_u64(r, "attempts")?,
+        device_id: r.try_get("device_id")?,
+        expires_at: get_opt_u64(r, "expires_at")?,
+    })
 }
