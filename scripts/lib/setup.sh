@@ -79,7 +79,8 @@ need_system_packages() {
   fi
 }
 
-# need_disk GB WHAT: a clean build for WHAT needs about GB gigabytes free where cargo builds.
+# need_disk GB WHAT: a clean build for WHAT needs about GB gigabytes free where cargo builds
+# (its own size and the crates' sources it downloads on a new machine).
 # Stops with a clear message when a clean build would not fit, and turns off cargo's incremental
 # caches (about a fifth of a build's size, worth it only when one checkout is rebuilt again and
 # again) on CI and wherever space is short.
@@ -93,6 +94,7 @@ need_disk() {
   if [ -n "${CI:-}" ] || [ "$free_gb" -lt $((want_gb * 2)) ]; then
     export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
   fi
+  say "${free_gb} GB free for ${dir}"
   if [ "$free_gb" -ge "$want_gb" ]; then
     return 0
   fi
