@@ -1,13 +1,15 @@
 //! What the server tells the app while it is unlocked: the BOK requests waiting for the citizen's
 //! code, and the notification list (login notifications, BOK requests, informative ones), newest
-//! first, at most [`NOTIFICATIONS_CAP`], kept in memory for this run of the app.
+//! first, at most [`NOTIFICATIONS_CAP`]. The list is kept in memory and rebuilt from the server's
+//! history at each start; what was marked read is remembered per device as the last event id read
+//! (the app's settings), so it stays read.
 //!
 //! [`listen`] is the background task of one identity: it holds `civkey_client`'s event stream
 //! open (resuming after the last event this run saw) and hands each event to the [`Inbox`] and to
 //! the screens ([`Emit`]). A server without the stream is polled for BOK requests instead, every
 //! [`POLL_EVERY`]. The task ends when the app locks (the stop channel's sender is dropped).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +48,8 @@ pub struct Inbox {
     bok: HashMap<String, (Identity, BokRequest)>,
     /// The last event id seen per device, to resume from.
     last_ids: HashMap<String, u64>,
+    /// The last event id marked read per device.
+    read_through: BTreeMap<String, u64>,
 }
 
 /// The inbox as the app shares it.
@@ -57,6 +61,14 @@ pub fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
 }
 
 impl Inbox {
+    /// An empty inbox in which events up to `read_through` (per device id) are listed as read.
+    pub fn read_through(read_through: BTreeMap<String, u64>) -> Self {
+        Inbox {
+            read_through,
+            ..Inbox::default()
+        }
+    }
+
     /// Adds `notification` at the top unless its id is already listed; true when added.
     pub fn note(&mut self, notification: Notification) -> bool {
         if self.notifications.iter().any(|n| n.id == notification.id) {
@@ -72,11 +84,23 @@ impl Inbox {
         self.notifications.iter().cloned().collect()
     }
 
-    /// Marks every notification read.
-    pub fn mark_read(&mut self) {
+    /// Marks every notification read, and every event seen so far; returns the last event id
+    /// read per device, for the settings.
+    pub fn mark_read(&mut self) -> BTreeMap<String, u64> {
         for n in &mut self.notifications {
             n.read = true;
         }
+        for (device, &id) in &self.last_ids {
+            let through = self.read_through.entry(device.clone()).or_default();
+            *through = (*through).max(id);
+        }
+        self.read_through.clone()
+    }
+
+    fn was_read(&self, identity: &Identity, event_id: u64) -> bool {
+        self.read_through
+            .get(&identity.device_id.to_text())
+            .is_some_and(|&through| event_id <= through)
     }
 
     /// Keeps a BOK request for `bok_submit`; true when it is new.
@@ -205,7 +229,10 @@ pub fn take_in(inbox: &Mutex<Inbox>, emit: &Emit, identity: &Identity, event: &E
     let (noted, bok) = {
         let mut inbox = lock(inbox);
         inbox.seen(identity, event.id);
-        let noted = notification_of(identity, event).filter(|n| inbox.note(n.clone()));
+        let read = inbox.was_read(identity, event.id);
+        let noted = notification_of(identity, event)
+            .map(|n| Notification { read, ..n })
+            .filter(|n| inbox.note(n.clone()));
         let bok = match &event.kind {
             EventKind::BokRequest { request } => {
                 inbox.keep_bok(identity, request.clone());

@@ -2,13 +2,19 @@
 //! helper: temporary file, fsync, rename), readable by this user only. Nothing secret is in it.
 //!
 //! ```json
-//! { "version": 1, "language": "hu", "screenshot_protection": true }
+//! { "version": 1, "language": "hu", "screenshot_protection": true,
+//!   "notifications_read_through": { "AAECAwQFBgcICQoLDA0ODw": 42 } }
 //! ```
+//!
+//! `notifications_read_through` is, per mobile key (device id), the last event the citizen saw
+//! when they marked the notifications read: the list is rebuilt from the server's history at each
+//! start, and what was read stays read.
 //!
 //! A missing file is the defaults (follow the system's language; screenshot protection on). A
 //! file that cannot be read is reported in the log and the defaults are used: the settings are
 //! preferences, never a reason not to start.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use civkey_client::profile::write_private_file;
@@ -29,6 +35,9 @@ pub struct Settings {
     pub language: Option<String>,
     /// Keep screenshots and the app switcher from showing the app's screens (mobile).
     pub screenshot_protection: bool,
+    /// Per device id, the last event id marked read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifications_read_through: BTreeMap<String, u64>,
 }
 
 impl Default for Settings {
@@ -37,6 +46,7 @@ impl Default for Settings {
             version: VERSION,
             language: None,
             screenshot_protection: true,
+            notifications_read_through: BTreeMap::new(),
         }
     }
 }

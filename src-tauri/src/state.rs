@@ -118,6 +118,7 @@ impl App {
     pub fn with_profile(profile: Profile, system_locale: Locale) -> Self {
         let settings_path = Settings::path_in(profile.dir());
         let settings = Settings::load(&settings_path);
+        let inbox = inbox::Inbox::read_through(settings.notifications_read_through.clone());
         App {
             profile,
             settings_path,
@@ -131,7 +132,7 @@ impl App {
             camera: Mutex::new(None),
             pending_link: Mutex::new(None),
             system_locale,
-            inbox: SharedInbox::default(),
+            inbox: Arc::new(Mutex::new(inbox)),
             listening: Mutex::new(None),
         }
     }
@@ -529,9 +530,12 @@ impl App {
     /// `notifications_mark_read`: every notification read; the list.
     pub fn notifications_mark_read(&self) -> Result<Vec<Notification>, CommandError> {
         self.require_unlocked()?;
-        let mut inbox = inbox::lock(&self.inbox);
-        inbox.mark_read();
-        Ok(inbox.notifications())
+        let (read_through, list) = {
+            let mut inbox = inbox::lock(&self.inbox);
+            (inbox.mark_read(), inbox.notifications())
+        };
+        self.change_settings(|s| s.notifications_read_through = read_through)?;
+        Ok(list)
     }
 
     /// The inbox (tests feed it events).

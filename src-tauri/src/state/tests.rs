@@ -396,7 +396,8 @@ fn a_server_address_is_read_as_people_type_it() {
 }
 
 #[tokio::test]
-async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
+async fn events_fill_the_notification_list_newest_first_open_the_bok_pad_and_stay_read_after_a_restart(
+) {
     use civkey_proto::bok::BokRequest;
     use civkey_proto::events::{Event, EventKind, InformativeTopic, LoginMeans as Means};
     use civkey_proto::ids::{BokRequestId, Challenge};
@@ -502,6 +503,32 @@ async fn events_fill_the_notification_list_newest_first_and_open_the_bok_pad() {
             .count(),
         3
     );
+    // After a restart the list is rebuilt from the server's history (the stream resends it):
+    // what was marked read stays read, and what came after is new.
+    let restarted = f.restarted();
+    restarted.unlock(pin(PIN)).await.unwrap();
+    for id in 1..=4 {
+        let event = Event {
+            id,
+            at: now,
+            kind: EventKind::Informative {
+                topic: InformativeTopic::Other,
+                device_name: None,
+                office_name: None,
+                title: format!("e{id}"),
+                body: String::new(),
+            },
+        };
+        take_in(restarted.inbox(), &emit, &identity, &event);
+    }
+    let read: Vec<bool> = restarted
+        .notifications()
+        .unwrap()
+        .iter()
+        .map(|n| n.read)
+        .collect();
+    assert_eq!(read, vec![false, true, true, true], "only event 4 is new");
+
     // Capped, newest first.
     for i in 0..(NOTIFICATIONS_CAP as u64 + 20) {
         let event = Event {
