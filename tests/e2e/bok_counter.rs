@@ -695,7 +695,7 @@ async fn counter_logins_are_limited_like_the_portals() {
 }
 
 /// `civkey-server ARGS…` on the database in `dir`, with `stdin`.
-fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = std::process::Command::new(
         civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),

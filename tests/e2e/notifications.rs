@@ -1254,3 +1254,96 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     let stored = server.store.device(&identity.device_id.to_text()).await;
     assert_eq!(stored.unwrap().unwrap().push_endpoint, None);
 }
+
+/// The operator's view of the outbox from the command line: what waits and fails, the errors
+/// behind it (no recipients, no texts), and a retry once the channel is back.
+#[tokio::test]
+async fn an_operator_sees_the_outbox_and_retries_failed_deliveries_from_the_command_line() {
+    use crate::bok_counter::admin;
+    let dir = TempDir::new("civkey-admin-outbox");
+    let json = |o: &std::process::Output| -> Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    json(&admin(
+        &dir.0,
+        &[
+            "citizen",
+            "add",
+            "petr",
+            "--name",
+            "Petr Svoboda",
+            "--email",
+            "petr@example.cz",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    ));
+    json(&admin(
+        &dir.0,
+        &[
+            "citizen",
+            "notify",
+            "--username",
+            "petr",
+            "--title",
+            "Maintenance",
+            "--body",
+            "Sunday 2–4 am.",
+        ],
+        "",
+    ));
+    let status = json(&admin(&dir.0, &["outbox", "status"], ""));
+    let email = &status["channels"][0];
+    assert_eq!(email["channel"], "email");
+    assert_eq!(
+        (email["waiting"].as_u64(), email["failing"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(email["oldest_waiting_since"].as_u64().is_some());
+    assert_eq!(status["errors"], serde_json::json!([]));
+    let text = status.to_string();
+    assert!(
+        !text.contains("petr@example.cz") && !text.contains("Sunday"),
+        "no recipient or text: {text}"
+    );
+
+    // A worker's attempt failed (the SMTP server refused): it waits for its backoff.
+    let store =
+        civkey_server::store::Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
+            .await
+            .unwrap();
+    let row = store.outbox_to("petr@example.cz").await.unwrap().remove(0);
+    let far = 4_000_000_000;
+    store
+        .mark_failed(
+            &row.id,
+            "the SMTP server refused: 550 mailbox unavailable",
+            far,
+        )
+        .await
+        .unwrap();
+    let status = json(&admin(&dir.0, &["outbox", "status"], ""));
+    assert_eq!(status["channels"][0]["failing"], 1);
+    assert_eq!(
+        status["errors"],
+        serde_json::json!([{
+            "error": "the SMTP server refused: 550 mailbox unavailable",
+            "messages": 1
+        }])
+    );
+    // The channel is back: the operator retries now; a second retry has nothing left to do.
+    let retried = json(&admin(&dir.0, &["outbox", "retry"], ""));
+    assert_eq!(retried, serde_json::json!({ "retried": 1 }));
+    let again = json(&admin(&dir.0, &["outbox", "retry"], ""));
+    assert_eq!(again, serde_json::json!({ "retried": 0 }));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        store.due_messages(now + 1, 10).await.unwrap().len(),
+        1,
+        "due now"
+    );
+}

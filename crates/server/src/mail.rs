@@ -566,6 +566,101 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_operator_sees_what_waits_fails_and_was_given_up_and_retries_it_when_the_channel_is_back(
+    ) {
+        use crate::store::ChannelSummary;
+        let (services, clock, _dir) = services_at(1000).await;
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let down = Delivery::from(
+            Mailer::smtp(
+                &format!("smtp://127.0.0.1:{port}"),
+                "noreply@civkey.invalid",
+            )
+            .unwrap(),
+        );
+        for i in 0..3 {
+            services
+                .store
+                .enqueue(&message(&format!("m{i}")), 1000)
+                .await
+                .unwrap();
+        }
+        let expired = OutboxMessage {
+            id: "p1".into(),
+            channel: "push".into(),
+            recipient: "https://push.example.org/up/1".into(),
+            subject: "bok_request".into(),
+            body: "{}".into(),
+            device_id: Some("d1".into()),
+            expires_at: Some(1000),
+            ..Default::default()
+        };
+        services.store.enqueue(&expired, 1000).await.unwrap();
+        assert_eq!(deliver_due(&services, &down).await, 0);
+        let report = services.outbox_report().await.unwrap();
+        assert_eq!(
+            report.channels,
+            vec![
+                ChannelSummary {
+                    channel: "email".into(),
+                    waiting: 3,
+                    failing: 3,
+                    oldest_waiting_since: Some(1000),
+                    delivered_last_day: 0,
+                    given_up_last_day: 0,
+                },
+                ChannelSummary {
+                    channel: "push".into(),
+                    waiting: 0,
+                    failing: 0,
+                    oldest_waiting_since: None,
+                    delivered_last_day: 0,
+                    given_up_last_day: 1,
+                },
+            ]
+        );
+        assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
+        assert_eq!(report.errors[0].messages, 3, "the SMTP error first");
+        assert_eq!(
+            report.errors[1].error,
+            "expired before it could be delivered"
+        );
+        // They wait for their backoff...
+        clock.advance(1);
+        assert!(services
+            .store
+            .due_messages(1001, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // ...unless the operator, with SMTP back, retries them now (once: then they are due).
+        assert_eq!(services.retry_failed_deliveries().await.unwrap(), 3);
+        assert_eq!(services.retry_failed_deliveries().await.unwrap(), 0);
+        let (url, mut received) = smtp_server().await;
+        let up = Delivery::from(Mailer::smtp(&url, "noreply@civkey.invalid").unwrap());
+        assert_eq!(deliver_due(&services, &up).await, 3);
+        for _ in 0..3 {
+            received.recv().await.unwrap();
+        }
+        let report = services.outbox_report().await.unwrap();
+        assert_eq!(
+            (
+                report.channels[0].waiting,
+                report.channels[0].delivered_last_day
+            ),
+            (0, 3)
+        );
+        assert_eq!(
+            report.errors.len(),
+            1,
+            "only the given-up push's: {:?}",
+            report.errors
+        );
+    }
+
+    #[tokio::test]
     async fn a_message_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back() {
         let (services, clock, _dir) = services_at(1000).await;
         // A port with nothing listening: connection refused.

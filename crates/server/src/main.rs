@@ -99,6 +99,19 @@ enum Command {
     /// Manage the keys ID tokens are signed with.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// See and retry the deliveries waiting in the outbox (e-mail, SMS, push).
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Print, as JSON, per channel what waits, what fails and what was delivered or given up in
+    /// the last day, with the most frequent errors (recipients and texts are not listed).
+    Status,
+    /// Make every failed message due now instead of after its backoff (once a channel that was
+    /// down is back); a running server sends them within seconds. Prints `{"retried": N}`.
+    Retry,
 }
 
 #[derive(Subcommand)]
@@ -231,9 +244,11 @@ async fn run() -> anyhow::Result<()> {
             a.bok_request_ttl_secs,
             a.bok_max_wrong_answers,
         ),
-        Command::Citizen(_) | Command::Clerk(_) | Command::Client(_) | Command::Keys(_) => {
-            (None, None, None, None)
-        }
+        Command::Citizen(_)
+        | Command::Clerk(_)
+        | Command::Client(_)
+        | Command::Keys(_)
+        | Command::Outbox(_) => (None, None, None, None),
     };
     let config = Config::merge(
         listen,
@@ -330,6 +345,18 @@ async fn run() -> anyhow::Result<()> {
         Command::Keys(KeysCommand::List) => {
             let services = admin_services(&config, store)?;
             println!("{}", services.jwks().await.map_err(refusal)?);
+            Ok(())
+        }
+        Command::Outbox(OutboxCommand::Status) => {
+            let services = admin_services(&config, store)?;
+            let report = services.outbox_report().await.map_err(refusal)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Outbox(OutboxCommand::Retry) => {
+            let services = admin_services(&config, store)?;
+            let retried = services.retry_failed_deliveries().await.map_err(refusal)?;
+            println!("{}", serde_json::json!({ "retried": retried }));
             Ok(())
         }
         Command::Citizen(CitizenCommand::Notify {

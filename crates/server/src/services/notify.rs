@@ -21,7 +21,10 @@ use civkey_proto::ErrorCode;
 
 use super::auth::random_token;
 use super::{ServiceError, Services};
-use crate::store::{DeviceRecord, DeviceSetting, NewEvent, OutboxMessage, PushRows, StoredEvent};
+use crate::store::{
+    ChannelSummary, DeliveryError, DeviceRecord, DeviceSetting, NewEvent, OutboxMessage, PushRows,
+    StoredEvent,
+};
 
 /// The change-signal key of a citizen's event stream.
 pub fn events_key(citizen_id: &str) -> String {
@@ -627,5 +630,42 @@ impl Services {
                 .unwrap_or(Locale::DEFAULT),
             _ => Locale::DEFAULT,
         }
+    }
+}
+
+/// What the outbox holds, for the operator (`civkey-server outbox status`): per channel what
+/// waits, fails, and was delivered or given up in the last day, and the errors behind it.
+/// Recipients and texts are not listed (an SMTP server's error may quote an address).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxReport {
+    /// When it was read (Unix seconds).
+    pub at: u64,
+    /// Per channel that has messages.
+    pub channels: Vec<ChannelSummary>,
+    /// The most frequent last errors (at most 10) of the waiting messages and of those given up
+    /// in the last day.
+    pub errors: Vec<DeliveryError>,
+}
+
+impl Services {
+    /// The outbox as the operator sees it.
+    pub async fn outbox_report(&self) -> Result<OutboxReport, ServiceError> {
+        let at = self.clock.now();
+        let since = at.saturating_sub(24 * 3600);
+        Ok(OutboxReport {
+            at,
+            channels: self.store.outbox_summary(since).await?,
+            errors: self.store.delivery_errors(since, 10).await?,
+        })
+    }
+
+    /// Makes every failed message due now instead of after its backoff (a channel that was down
+    /// is back); returns how many. A running server's worker sends them within its poll interval.
+    pub async fn retry_failed_deliveries(&self) -> Result<u64, ServiceError> {
+        let retried = self.store.retry_failed_now(self.clock.now()).await?;
+        if retried > 0 {
+            self.signal.notify(crate::mail::OUTBOX_KEY);
+        }
+        Ok(retried)
     }
 }

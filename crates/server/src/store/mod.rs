@@ -27,7 +27,7 @@ pub use logins::{
 pub use notify::{ContactFlags, DeviceSetting, NewEvent, PushRows, StoredEvent};
 pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
-pub use outbox::{OutboxMessage, OutboxStatus};
+pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::{Means, WebSession};
 

@@ -2,6 +2,7 @@
 //! message and the state change that caused it happen in the store, so a channel that is down loses
 //! nothing.
 
+use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -49,7 +50,103 @@ pub struct OutboxStatus {
     pub next_attempt_at: u64,
 }
 
+/// One channel's messages, as the operator sees them (`civkey-server outbox status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelSummary {
+    /// `email`, `sms` or `push`.
+    pub channel: String,
+    /// Neither delivered nor given up.
+    pub waiting: u64,
+    /// Of those, the ones that have failed at least once (waiting for their retry).
+    pub failing: u64,
+    /// When the oldest waiting one was queued (Unix seconds).
+    pub oldest_waiting_since: Option<u64>,
+    /// Delivered in the last day.
+    pub delivered_last_day: u64,
+    /// Given up in the last day (expired, or the endpoint was gone).
+    pub given_up_last_day: u64,
+}
+
+/// An error the waiting messages (or those given up in the last day) last failed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryError {
+    /// The error as recorded: never a message's text or a push endpoint's URL, but an SMTP
+    /// server's own reply may quote the address it refused.
+    pub error: String,
+    /// How many messages it was the last error of.
+    pub messages: u64,
+}
+
 impl Store {
+    /// Per channel: what waits, what fails, and what was delivered or given up since `since`.
+    pub async fn outbox_summary(&self, since: u64) -> Result<Vec<ChannelSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel, \
+             SUM(CASE WHEN delivered_at IS NULL AND gave_up_at IS NULL THEN 1 ELSE 0 END) AS waiting, \
+             SUM(CASE WHEN delivered_at IS NULL AND gave_up_at IS NULL AND attempts > 0 \
+                 THEN 1 ELSE 0 END) AS failing, \
+             MIN(CASE WHEN delivered_at IS NULL AND gave_up_at IS NULL THEN created_at END) AS oldest, \
+             SUM(CASE WHEN delivered_at >= $1 THEN 1 ELSE 0 END) AS delivered, \
+             SUM(CASE WHEN gave_up_at >= $1 THEN 1 ELSE 0 END) AS given_up \
+             FROM outbox GROUP BY channel ORDER BY channel",
+        )
+        .bind(to_db(since))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChannelSummary {
+                    channel: r.try_get("channel")?,
+                    waiting: get_u64(r, "waiting")?,
+                    failing: get_u64(r, "failing")?,
+                    oldest_waiting_since: get_opt_u64(r, "oldest")?,
+                    delivered_last_day: get_u64(r, "delivered")?,
+                    given_up_last_day: get_u64(r, "given_up")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The most frequent last errors of the waiting messages and of those given up since
+    /// `since`, most frequent first, at most `limit`.
+    pub async fn delivery_errors(
+        &self,
+        since: u64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryError>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT last_error, COUNT(*) AS n FROM outbox \
+             WHERE last_error IS NOT NULL AND delivered_at IS NULL \
+             AND (gave_up_at IS NULL OR gave_up_at >= $1) \
+             GROUP BY last_error ORDER BY n DESC, last_error LIMIT $2",
+        )
+        .bind(to_db(since))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryError {
+                    error: r.try_get("last_error")?,
+                    messages: get_u64(r, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes every waiting message that has failed due at `now` instead of after its backoff
+    /// (the operator, once a channel is back); returns how many.
+    pub async fn retry_failed_now(&self, now: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE delivered_at IS NULL \
+             AND gave_up_at IS NULL AND attempts > 0 AND next_attempt_at > $1",
+        )
+        .bind(to_db(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// How many messages on `channel` to `recipient` were queued since `since`.
     pub async fn queued_since(
         &self,
