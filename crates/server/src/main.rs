@@ -227,8 +227,10 @@ async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CIVKEY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            // PostgreSQL's notices (a migration table that already exists) are not news.
+            tracing_subscriber::EnvFilter::try_from_env("CIVKEY_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx::postgres::notice=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
