@@ -73,13 +73,17 @@ impl Mailer {
                     "To: {}\nSubject: {}\n\n{}\n\n",
                     m.recipient, m.subject, m.body
                 );
+                let failed = |e: std::io::Error| format!("mailbox {}: {e}", path.display());
+                // Its folder is the data folder, which a server on PostgreSQL never made.
+                if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
+                    tokio::fs::create_dir_all(folder).await.map_err(failed)?;
+                }
                 let mut file = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(path)
                     .await
-                    .map_err(|e| format!("mailbox {}: {e}", path.display()))?;
-                let failed = |e: std::io::Error| format!("mailbox {}: {e}", path.display());
+                    .map_err(failed)?;
                 file.write_all(entry.as_bytes()).await.map_err(failed)?;
                 // tokio writes in the background: the message counts as delivered only once the
                 // bytes are in the file, not when they were handed over.
@@ -661,6 +665,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_operators_retry_never_reopens_a_message_a_worker_is_sending() {
+        let (services, clock, _dir) = services_at(1000).await;
+        services.store.enqueue(&message("m1"), 1000).await.unwrap();
+        // It failed once and comes due again at 1100, when a worker claims it.
+        services
+            .store
+            .mark_failed("m1", "refused", 1100)
+            .await
+            .unwrap();
+        clock.advance(100);
+        let store = &services.store;
+        assert_eq!(
+            store
+                .claim_due_messages(1100, 1400, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // While that worker sends it, the operator retries: the message is left to the worker,
+        // and no second worker can take it.
+        assert_eq!(services.retry_failed_deliveries().await.unwrap(), 0);
+        assert!(store
+            .claim_due_messages(1100, 1400, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // The worker's attempt fails again: the retry now applies, and it is due at once.
+        store.mark_failed("m1", "refused", 5000).await.unwrap();
+        assert_eq!(services.retry_failed_deliveries().await.unwrap(), 1);
+        assert_eq!(
+            store
+                .claim_due_messages(1100, 1400, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
     async fn a_message_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back() {
         let (services, clock, _dir) = services_at(1000).await;
         // A port with nothing listening: connection refused.
@@ -699,9 +744,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_demo_mailbox_file_receives_the_message() {
+    async fn the_demo_mailbox_file_receives_the_message_in_a_folder_made_for_it() {
         let (services, _clock, dir) = services_at(1000).await;
-        let path = dir.0.join("mailbox.txt");
+        // A data folder nobody made (the database is elsewhere, PostgreSQL say).
+        let path = dir.0.join("data").join("mailbox.txt");
         services.store.enqueue(&message("m1"), 1000).await.unwrap();
         assert_eq!(
             deliver_due(&services, &Delivery::from(Mailer::Mailbox(path.clone()))).await,

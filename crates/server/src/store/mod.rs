@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_notifications.sql")),
     (7, include_str!("../../migrations/0007_onboarding.sql")),
     (8, include_str!("../../migrations/0008_push_encryption.sql")),
+    (9, include_str!("../../migrations/0009_outbox_claims.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -64,7 +65,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -135,11 +135,13 @@ impl Store {
     }
 
     /// Makes every waiting message that has failed due at `now` instead of after its backoff
-    /// (the operator, once a channel is back); returns how many.
+    /// (the operator, once a channel is back); returns how many. A message a worker holds is left
+    /// to it.
     pub async fn retry_failed_now(&self, now: u64) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE outbox SET next_attempt_at = $1 WHERE delivered_at IS NULL \
-             AND gave_up_at IS NULL AND attempts > 0 AND next_attempt_at > $1",
+             AND gave_up_at IS NULL AND attempts > 0 AND next_attempt_at > $1 \
+             AND (claimed_until IS NULL OR claimed_until <= $1)",
         )
         .bind(to_db(now))
         .execute(self.pool())
@@ -213,7 +215,8 @@ impl Store {
     /// Records a last attempt: the message is not tried again (expired, or its endpoint is gone).
     pub async fn mark_given_up(&self, id: &str, error: &str, now: u64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET gave_up_at = $3, last_error = $2 WHERE id = $1 AND delivered_at IS NULL",
+            "UPDATE outbox SET gave_up_at = $3, last_error = $2, claimed_until = NULL \
+             WHERE id = $1 AND delivered_at IS NULL",
         )
         .bind(id)
         .bind(error)
@@ -223,13 +226,13 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` undelivered messages whose next attempt is due (the oldest): their next
-    /// attempt moves to `lease_until`, so another delivery worker on the same database (another
-    /// server instance) does not send them too. Each attempt's outcome then records the next
-    /// attempt, or the message as delivered or given up; a worker that stops mid-attempt leaves
-    /// its messages to be tried again when the lease is over. A message is claimed by one worker
-    /// only: the condition is checked again on the row the update locks (PostgreSQL), and SQLite
-    /// runs one writer at a time.
+    /// Claims up to `limit` undelivered messages whose next attempt is due (the oldest) and that
+    /// no worker holds: they are held until `lease_until`, so another delivery worker on the same
+    /// database (another server instance) does not send them too. Each attempt's outcome then
+    /// records the next attempt, or the message as delivered or given up, and lets go of it; a
+    /// worker that stops mid-attempt leaves its messages to be tried again when the lease is over.
+    /// A message is claimed by one worker only: the condition is checked again on the row the
+    /// update locks (PostgreSQL), and SQLite runs one writer at a time.
     pub async fn claim_due_messages(
         &self,
         now: u64,
@@ -237,10 +240,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let rows = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $2 \
+            "UPDATE outbox SET claimed_until = $2 \
              WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until <= $1) \
              AND id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
-             AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $3) \
+             AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+             ORDER BY created_at, id LIMIT $3) \
              RETURNING id, channel, recipient, subject, body, attempts, device_id, expires_at",
         )
         .bind(to_db(now))
@@ -251,7 +256,8 @@ impl Store {
         rows.iter().map(read_message).collect()
     }
 
-    /// Undelivered messages whose next attempt is due, oldest first (a look, claiming nothing).
+    /// Undelivered messages whose next attempt is due and that no worker holds, oldest first (a
+    /// look, claiming nothing).
     pub async fn due_messages(
         &self,
         now: u64,
@@ -260,7 +266,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, channel, recipient, subject, body, attempts, device_id, expires_at \
              FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
-             AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2",
+             AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
+             ORDER BY created_at, id LIMIT $2",
         )
         .bind(to_db(now))
         .bind(limit)
@@ -271,11 +278,14 @@ impl Store {
 
     /// Records a delivery.
     pub async fn mark_delivered(&self, id: &str, now: u64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
-            .bind(id)
-            .bind(to_db(now))
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1, last_error = NULL, \
+             claimed_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to_db(now))
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -286,12 +296,15 @@ impl Store {
         error: &str,
         next_attempt_at: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(error)
-            .bind(to_db(next_attempt_at))
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, \
+             claimed_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(to_db(next_attempt_at))
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
