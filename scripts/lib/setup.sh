@@ -87,8 +87,9 @@ need_system_packages() {
 need_disk() {
   local want_gb="$1" what="$2" dir="${CARGO_TARGET_DIR:-target}"
   say "checking free disk space (a clean build for ${what} takes about ${want_gb} GB)"
+  # The folder itself, or the nearest one above it that exists (a new CARGO_TARGET_DIR).
   local at="$dir"
-  [ -d "$at" ] || at=.
+  while [ ! -d "$at" ]; do at="$(dirname "$at")"; done
   local free_gb
   free_gb="$(df -Pk "$at" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')"
   if [ -n "${CI:-}" ] || [ "$free_gb" -lt $((want_gb * 2)) ]; then

@@ -530,12 +530,11 @@ impl App {
     /// `notifications_mark_read`: every notification read; the list.
     pub fn notifications_mark_read(&self) -> Result<Vec<Notification>, CommandError> {
         self.require_unlocked()?;
-        let (read_through, list) = {
-            let mut inbox = inbox::lock(&self.inbox);
-            (inbox.mark_read(), inbox.notifications())
-        };
+        // Saved under the inbox's lock, so two calls cannot save an older mark after a newer one.
+        let mut inbox = inbox::lock(&self.inbox);
+        let read_through = inbox.mark_read();
         self.change_settings(|s| s.notifications_read_through = read_through)?;
-        Ok(list)
+        Ok(inbox.notifications())
     }
 
     /// The inbox (tests feed it events).

@@ -195,8 +195,10 @@ pub struct RenameDeviceRequest {
 /// subscription (`{"endpoint": "https://…", "keys": {"p256dh": "…", "auth": "…"}}`).
 ///
 /// With `keys` the server encrypts every push to them (RFC 8291, `Content-Encoding: aes128gcm`),
-/// so the push provider sees only ciphertext; without them it POSTs the event JSON in clear text
-/// (for UnifiedPush distributors that take clear text). `keys` without an `endpoint` is refused.
+/// so the push provider sees only ciphertext; without them (UnifiedPush distributors that take
+/// clear text) each push is only a wake-up naming the waiting event's id
+/// ([`crate::events::PushWakeUp`]), and the device reads the event over its signed stream. `keys`
+/// without an `endpoint` is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "PushRegistrationWire")]
 pub struct PushRegistrationRequest {
@@ -204,7 +206,7 @@ pub struct PushRegistrationRequest {
     /// `None` removes the registration (and its keys).
     pub endpoint: Option<PushEndpoint>,
     /// The device's message encryption keys (RFC 8291); `None` (or absent, as older apps send it)
-    /// for clear-text pushes.
+    /// for clear-text wake-ups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<PushKeys>,
 }

@@ -352,8 +352,8 @@ pub const CLAIM_LEASE_SECS: u64 = 300;
 
 /// Claims the due messages and delivers each once (concurrently); returns how many were
 /// delivered. Each attempt is recorded: delivered, failed with its error and the next attempt's
-/// time, or given up. Workers of several server instances on one database share the work and
-/// send nothing twice.
+/// time, or given up. Workers of several server instances on one database share the work: each
+/// message is claimed by one of them.
 pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
     let now = services.clock.now();
     let claimed = services
@@ -386,11 +386,7 @@ pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
             }
             Attempt::Gone(error) => {
                 tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
-                let counted = services.store.mark_failed(&message.id, &error, now).await;
-                (false, match counted {
-                    Ok(()) => services.store.mark_given_up(&message.id, &error, now).await,
-                    Err(e) => Err(e),
-                })
+                (false, services.store.mark_gone(&message.id, &error, now).await)
             }
         };
         if let Err(e) = recorded {

@@ -212,7 +212,23 @@ impl Store {
             .collect()
     }
 
-    /// Records a last attempt: the message is not tried again (expired, or its endpoint is gone).
+    /// Records a last attempt that was made and failed for good (the push endpoint is gone), in
+    /// one statement: counted, given up and let go of at once, so no other worker takes it in
+    /// between.
+    pub async fn mark_gone(&self, id: &str, error: &str, now: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, gave_up_at = $3, last_error = $2, \
+             claimed_until = NULL WHERE id = $1 AND delivered_at IS NULL",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(to_db(now))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records that the message is not tried (expired, or its device or endpoint changed).
     pub async fn mark_given_up(&self, id: &str, error: &str, now: u64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET gave_up_at = $3, last_error = $2, claimed_until = NULL \
