@@ -192,14 +192,11 @@ impl Services {
     /// login notifications on, written on its own. Failures are logged. The logins themselves
     /// write it in their own transaction with [`Services::login_notification`].
     pub async fn notify_login(&self, citizen_id: &str, service_name: &str, means: LoginMeans) {
-        let kind = EventKind::LoginNotification {
-            service_name: service_name.to_string(),
-            means,
+        let stored = match self.login_notification(citizen_id, service_name, means) {
+            Ok(event) => self.store_prepared(&event).await,
+            Err(e) => Err(e),
         };
-        if let Err(e) = self
-            .store_event(citizen_id, None, DeviceSetting::Login, &kind, None)
-            .await
-        {
+        if let Err(e) = stored {
             tracing::error!(error = %e, "cannot store a login notification");
         }
     }
@@ -395,11 +392,16 @@ impl Services {
         expires_at: Option<u64>,
     ) -> Result<u64, ServiceError> {
         let event = self.prepare_event(citizen_id, device_id, audience, kind, expires_at)?;
+        self.store_prepared(&event).await
+    }
+
+    /// Stores a prepared event (see [`Services::store_event`]); returns its id.
+    async fn store_prepared(&self, event: &PreparedEvent) -> Result<u64, ServiceError> {
         let (id, queued) = self
             .store
             .insert_event(&event.row(), &event.pushes())
             .await?;
-        self.event_stored(citizen_id, queued);
+        self.event_stored(&event.citizen_id, queued);
         Ok(id)
     }
 
