@@ -50,6 +50,15 @@ pub struct OutboxStatus {
     pub next_attempt_at: u64,
 }
 
+/// What [`read_message`] reads.
+const MESSAGE_COLUMNS: &str =
+    "id, channel, recipient, subject, body, attempts, device_id, expires_at";
+
+/// A message due at `$1`: neither delivered nor given up, its next attempt come, and no worker
+/// holding it. The one condition for claiming and for looking.
+const DUE_AT_1: &str = "delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
+     AND (claimed_until IS NULL OR claimed_until <= $1)";
+
 /// One channel's messages, as the operator sees them (`civkey-server outbox status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelSummary {
@@ -255,15 +264,11 @@ impl Store {
         lease_until: u64,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE outbox SET claimed_until = $2 \
-             WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until <= $1) \
-             AND id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
-             AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
-             ORDER BY created_at, id LIMIT $3) \
-             RETURNING id, channel, recipient, subject, body, attempts, device_id, expires_at",
-        )
+        let rows = sqlx::query(&format!(
+            "UPDATE outbox SET claimed_until = $2 WHERE {DUE_AT_1} AND id IN \
+                 (SELECT id FROM outbox WHERE {DUE_AT_1} ORDER BY created_at, id LIMIT $3) \
+                 RETURNING {MESSAGE_COLUMNS}"
+        ))
         .bind(to_db(now))
         .bind(to_db(lease_until))
         .bind(limit)
@@ -279,12 +284,10 @@ impl Store {
         now: u64,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, channel, recipient, subject, body, attempts, device_id, expires_at \
-             FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
-             AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
-             ORDER BY created_at, id LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE {DUE_AT_1} \
+                 ORDER BY created_at, id LIMIT $2"
+        ))
         .bind(to_db(now))
         .bind(limit)
         .fetch_all(self.pool())
