@@ -24,7 +24,7 @@ use civkey_tests::{built_binary, TempDir, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use crate::bok_counter::{add_clerk, CLERK_PASSWORD};
+use crate::bok_counter::logged_in_clerk;
 
 const PIN: &str = "274915";
 const WRONG_PIN: &str = "111000";
@@ -343,16 +343,7 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     // event stream and opens the BOK-pad with the office's name by itself; the citizen types the
     // BOK and the app shows the counter's outcome.
     bok::set_bok(&server.store, "jana", BOK).await.unwrap();
-    add_clerk(&server).await;
-    let logged_in = services
-        .login_clerk("eva", CLERK_PASSWORD, "127.0.0.1")
-        .await
-        .unwrap();
-    let clerk = services
-        .clerk_session(&logged_in.token)
-        .await
-        .unwrap()
-        .unwrap();
+    let clerk = logged_in_clerk(&server).await;
     let started = services
         .start_bok_verification(&clerk, "jana")
         .await

@@ -66,6 +66,21 @@ pub(crate) async fn add_clerk(server: &TestServer) {
     .unwrap();
 }
 
+/// Eva (see [`add_clerk`]) added and logged in at the counter, without a browser: her session.
+pub(crate) async fn logged_in_clerk(server: &TestServer) -> civkey_server::store::ClerkSession {
+    add_clerk(server).await;
+    let services = server.state.services();
+    let logged_in = services
+        .login_clerk("eva", CLERK_PASSWORD, "127.0.0.1")
+        .await
+        .unwrap();
+    services
+        .clerk_session(&logged_in.token)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A browser that does not follow redirects and prefers English.
 pub(crate) fn browser() -> Client {
     let mut headers = reqwest::header::HeaderMap::new();

@@ -1177,18 +1177,10 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     civkey_server::services::bok::set_bok(&server.store, "jana", "482913")
         .await
         .unwrap();
-    crate::bok_counter::add_clerk(&server).await;
-    let services = server.state.services();
-    let logged_in = services
-        .login_clerk("eva", crate::bok_counter::CLERK_PASSWORD, "127.0.0.1")
-        .await
-        .unwrap();
-    let clerk = services
-        .clerk_session(&logged_in.token)
-        .await
-        .unwrap()
-        .unwrap();
-    let started = services
+    let clerk = crate::bok_counter::logged_in_clerk(&server).await;
+    let started = server
+        .state
+        .services()
         .start_bok_verification(&clerk, "jana")
         .await
         .unwrap();

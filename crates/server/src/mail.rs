@@ -468,6 +468,26 @@ mod tests {
         (format!("smtp://127.0.0.1:{port}"), rx)
     }
 
+    /// A loopback port nothing listens on: a connection there is refused.
+    async fn closed_port() -> u16 {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        closed.local_addr().unwrap().port()
+    }
+
+    /// A push of a BOK request to `recipient` for device `d1`, expiring at `expires_at`.
+    fn bok_push(recipient: &str, expires_at: u64) -> OutboxMessage {
+        OutboxMessage {
+            id: "p1".into(),
+            channel: "push".into(),
+            recipient: recipient.into(),
+            subject: "bok_request".into(),
+            body: "{}".into(),
+            device_id: Some("d1".into()),
+            expires_at: Some(expires_at),
+            ..Default::default()
+        }
+    }
+
     fn message(id: &str) -> OutboxMessage {
         OutboxMessage {
             id: id.into(),
@@ -570,9 +590,7 @@ mod tests {
     ) {
         use crate::store::ChannelSummary;
         let (services, clock, _dir) = services_at(1000).await;
-        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed);
+        let port = closed_port().await;
         let down = Delivery::from(
             Mailer::smtp(
                 &format!("smtp://127.0.0.1:{port}"),
@@ -587,16 +605,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let expired = OutboxMessage {
-            id: "p1".into(),
-            channel: "push".into(),
-            recipient: "https://push.example.org/up/1".into(),
-            subject: "bok_request".into(),
-            body: "{}".into(),
-            device_id: Some("d1".into()),
-            expires_at: Some(1000),
-            ..Default::default()
-        };
+        let expired = bok_push("https://push.example.org/up/1", 1000);
         services.store.enqueue(&expired, 1000).await.unwrap();
         assert_eq!(deliver_due(&services, &down).await, 0);
         let report = services.outbox_report().await.unwrap();
@@ -704,10 +713,7 @@ mod tests {
     #[tokio::test]
     async fn a_message_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back() {
         let (services, clock, _dir) = services_at(1000).await;
-        // A port with nothing listening: connection refused.
-        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed);
+        let port = closed_port().await;
         let down = Mailer::smtp(
             &format!("smtp://127.0.0.1:{port}"),
             "noreply@civkey.invalid",
@@ -760,19 +766,8 @@ mod tests {
     async fn a_push_past_its_expiry_is_given_up_without_being_sent() {
         let (services, clock, _dir) = services_at(1000).await;
         // Nothing listens there: a send would be recorded as a connection failure.
-        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/push", closed.local_addr().unwrap());
-        drop(closed);
-        let push = OutboxMessage {
-            id: "p1".into(),
-            channel: "push".into(),
-            recipient: url.clone(),
-            subject: "bok_request".into(),
-            body: "{}".into(),
-            device_id: Some("d1".into()),
-            expires_at: Some(1120),
-            ..Default::default()
-        };
+        let url = format!("http://127.0.0.1:{}/push", closed_port().await);
+        let push = bok_push(&url, 1120);
         services.store.enqueue(&push, 1000).await.unwrap();
         clock.advance(120);
         let delivery = Delivery::from(Mailer::Mailbox("/dev/null".into()));

@@ -771,25 +771,7 @@ mod real_server {
         civkey_server::services::bok::set_bok(&services.store, "jana", "482913")
             .await
             .unwrap();
-        civkey_server::services::clerks::add_clerk(
-            &services.store,
-            0,
-            "eva",
-            "Eva Úřednice",
-            "Czech POINT, Praha 1",
-            "clerk's long password",
-        )
-        .await
-        .unwrap();
-        let session = services
-            .login_clerk("eva", "clerk's long password", "10.0.0.1")
-            .await
-            .unwrap();
-        let clerk = services
-            .clerk_session(&session.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let clerk = clerk(&server).await;
         assert_eq!(app.bok_pending().await.unwrap(), None);
 
         // The listening task tells the screens when the clerk starts (this server has no event
