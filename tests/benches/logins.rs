@@ -159,15 +159,18 @@ fn lap(stage: usize, since: &mut Instant) {
 async fn login(bench: &Bench, profile: &Profile) -> Duration {
     let started = Instant::now();
     let mut since = started;
-    let page = bench
-        .http
-        .get(&bench.authorize_url)
-        .send()
-        .await
+    let page = bench.http.get(&bench.authorize_url).send().await.unwrap();
+    // The cookie that makes this "browser" the one the login belongs to.
+    let login_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("civkey_login="))
+        .and_then(|c| c.split(';').next())
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .to_string();
+    let page = page.text().await.unwrap();
     let events = page
         .split("data-signin-events=\"/oidc/login/")
         .nth(1)
@@ -180,6 +183,7 @@ async fn login(bench: &Bench, profile: &Profile) -> Duration {
     let mut stream = bench
         .http
         .get(format!("{}/oidc/login/{events}/events", bench.base))
+        .header("cookie", &login_cookie)
         .send()
         .await
         .unwrap();

@@ -312,16 +312,20 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
         .await
         .unwrap();
     let started = services
-        .authorize(&AuthorizeParams {
-            client_id: Some(client.client.id.clone()),
-            redirect_uri: Some(redirect.into()),
-            response_type: Some("code".into()),
-            scope: Some("openid".into()),
-            state: Some("s".into()),
-            nonce: None,
-            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-            code_challenge_method: Some("S256".into()),
-        })
+        .authorize(
+            &AuthorizeParams {
+                client_id: Some(client.client.id.clone()),
+                redirect_uri: Some(redirect.into()),
+                response_type: Some("code".into()),
+                scope: Some("openid".into()),
+                state: Some("s".into()),
+                nonce: None,
+                code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+                code_challenge_method: Some("S256".into()),
+                ..AuthorizeParams::default()
+            },
+            None,
+        )
         .await
         .unwrap();
     paste_link(&app, &started.launch_uri).await;
@@ -335,7 +339,10 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     screenshot(&app, "07-login-approved").await;
     let id = started.request_id.to_text();
     assert!(matches!(
-        services.login_page_event(&id).await.unwrap(),
+        services
+            .login_page_event(&id, Some(&started.browser_token))
+            .await
+            .unwrap(),
         LoginPageEvent::Approved { .. }
     ));
 

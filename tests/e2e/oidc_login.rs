@@ -29,7 +29,13 @@ pub(crate) async fn paired_profile(server: &TestServer, home: &TempDir) -> (Prof
     (profile, citizen)
 }
 
-fn query_of(url: &str) -> HashMap<String, String> {
+/// The `civkey_login` cookie the login page set (as a `Cookie` header's pair): the browser that
+/// holds it is the one the login belongs to.
+pub(crate) fn login_cookie_of(page: &reqwest::Response) -> String {
+    crate::portal_http::cookie_pair(&crate::portal_http::set_cookies(page), "civkey_login")
+}
+
+pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -134,6 +140,7 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
+    let login_cookie = login_cookie_of(&page);
     let page = page.text().await.unwrap();
     assert!(page.contains("Log in to Daňový portál"), "{page}");
     // The page draws this second's login URI as its QR code (and every next one it hears).
@@ -157,6 +164,7 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     // The page listens; the first thing it hears is a fresh QR code.
     let events = http
         .get(format!("{}{events_url}", server.base))
+        .header("cookie", &login_cookie)
         .send()
         .await
         .unwrap();
@@ -199,6 +207,7 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     assert!(redirect_to.starts_with(redirect), "{redirect_to}");
     let query = query_of(redirect_to);
     assert_eq!(query["state"], "st-e2e");
+    assert_eq!(query["iss"], server.origin.as_str(), "RFC 9207");
     let code = &query["code"];
 
     // The service exchanges the code (client_secret_basic) and checks the ID token.
@@ -409,10 +418,11 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
         nonce: None,
         code_challenge: Some(B64.encode(Sha256::digest(VERIFIER.as_bytes()))),
         code_challenge_method: Some("S256".into()),
+        ..AuthorizeParams::default()
     };
 
     // Denied: the page learns it.
-    let started = services.authorize(&params).await.unwrap();
+    let started = services.authorize(&params, None).await.unwrap();
     let denied = civkey_cli(&home.0, &["--json", "login", &started.launch_uri, "--deny"]).await;
     assert!(
         denied.status.success(),
@@ -422,20 +432,20 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
     assert!(String::from_utf8_lossy(&denied.stdout).contains("\"event\":\"denied\""));
     assert_eq!(
         services
-            .login_page_event(&started.request_id.to_text())
+            .login_page_event(&started.request_id.to_text(), Some(&started.browser_token))
             .await
             .unwrap(),
         LoginPageEvent::Denied
     );
 
     // Without a terminal it will not guess the answer.
-    let started = services.authorize(&params).await.unwrap();
+    let started = services.authorize(&params, None).await.unwrap();
     let unanswered = civkey_cli(&home.0, &["login", &started.launch_uri]).await;
     assert_eq!(unanswered.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unanswered.stderr).contains("--approve or --deny"));
 
     // A photographed QR code, scanned six seconds later.
-    let started = services.authorize(&params).await.unwrap();
+    let started = services.authorize(&params, None).await.unwrap();
     let (qr, _) = services
         .login_qr_uri(&started.request_id.to_text())
         .await
@@ -516,6 +526,7 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     authorize.query_pairs_mut().append_pair("lang", "en");
     let page = http.get(authorize.as_str()).send().await.unwrap();
     assert_eq!(page.status(), 200);
+    let login_cookie = login_cookie_of(&page);
     let page = page.text().await.unwrap();
     let continue_path = other_means_link(&page);
     assert!(continue_path.ends_with("/continue"), "{continue_path}");
@@ -524,6 +535,7 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     // Without a portal session, the link leads to the portal's login, which comes back.
     let bounced = http
         .get(format!("{}{continue_path}", server.base))
+        .header("cookie", &login_cookie)
         .send()
         .await
         .unwrap();
@@ -533,6 +545,7 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     assert!(login_path.starts_with("/portal/login?"), "{login_path}");
     assert_eq!(asked_next["next"], continue_path);
     let (session, _, next) = log_in_by_email_to(&server, &http, &login_path).await;
+    let session = format!("{session}; {login_cookie}");
     assert_eq!(
         next, continue_path,
         "the e-mail login returns to the service's request"
@@ -652,4 +665,349 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     );
     let page = page.text().await.unwrap();
     assert!(page.contains(">Continue as Eva Horváth</button>"), "{page}");
+}
+
+/// The login page's stream, asked by anyone but the browser that started the login: before the
+/// login was bound to its browser, whoever saw the request id once (a shoulder, a proxy log, a
+/// shared link) could read fresh QR codes off the public stream — defeating their 5-second
+/// freshness and letting another device open the request first — and the outcome with the
+/// service's code. Now that client is told the login was started in another browser and hears
+/// nothing; the browser that started it is served as before.
+#[tokio::test]
+async fn a_second_client_cannot_read_the_login_pages_stream() {
+    let server = TestServer::start().await;
+    let redirect = "http://127.0.0.1:9/callback";
+    let client = server
+        .state
+        .services()
+        .register_client("Knihovna", &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut authorize = authorize_url(
+        &format!("{}/oidc/authorize", server.base),
+        &client.client.id,
+        redirect,
+        "st",
+        "n",
+        VERIFIER,
+    );
+    authorize.query_pairs_mut().append_pair("lang", "en");
+    let page = http.get(authorize.as_str()).send().await.unwrap();
+    let set_cookie = crate::portal_http::set_cookies(&page)
+        .into_iter()
+        .find(|c| c.starts_with("civkey_login="))
+        .unwrap();
+    // Sent back only to this request's own paths, never to script.
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let login_cookie = login_cookie_of(&page);
+    let page = page.text().await.unwrap();
+    let events_url = page
+        .split("data-signin-events=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        set_cookie.contains(&format!("Path={}", events_url.trim_end_matches("/events"))),
+        "{set_cookie}"
+    );
+    let other_browser = civkey_i18n::tr(civkey_i18n::Locale::En, "portal.signin.other_browser");
+
+    // Another client: no cookie, or a cookie of its own making.
+    for cookie in [None, Some("civkey_login=made-up-by-the-attacker")] {
+        let mut request = http
+            .get(format!("{}{events_url}?lang=en", server.base))
+            .header("accept-language", "en");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 403, "{cookie:?}");
+        assert_ne!(
+            refused.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        let body = refused.text().await.unwrap();
+        assert!(
+            body.contains(&other_browser.replace('\'', "&#x27;")) || body.contains(other_browser),
+            "{body}"
+        );
+        assert!(!body.contains("civkey://login"), "{body}");
+    }
+    // Another login's cookie is not this one's either.
+    let second = http.get(authorize.as_str()).send().await.unwrap();
+    let second_cookie = login_cookie_of(&second);
+    let refused = http
+        .get(format!("{}{events_url}", server.base))
+        .header("cookie", &second_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    // The browser that started it hears this second's QR code.
+    let events = http
+        .get(format!("{}{events_url}", server.base))
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let frame = wait_for_event(events, "civkey://login?").await;
+    assert!(frame.contains("\"seconds_left\""), "{frame}");
+}
+
+/// What a certified OpenID provider does with `prompt`, `max_age`, `acr_values`, request objects
+/// and a reused code, over HTTP with a citizen's e-mail-code session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_says() {
+    use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
+    let server = TestServer::start().await;
+    eva(&server).await;
+    let redirect = "http://127.0.0.1:9/callback";
+    let client = server
+        .state
+        .services()
+        .register_client("Knihovna", &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let issuer = server.origin.as_str().to_string();
+    let authorize = |extra: &[(&str, &str)]| {
+        let mut url = authorize_url(
+            &format!("{}/oidc/authorize", server.base),
+            &client.client.id,
+            redirect,
+            "st-core",
+            "n-core",
+            VERIFIER,
+        );
+        url.query_pairs_mut().append_pair("lang", "en");
+        for (k, v) in extra {
+            url.query_pairs_mut().append_pair(k, v);
+        }
+        url
+    };
+    let refused_with = |response: &reqwest::Response| {
+        assert_eq!(response.status(), 303);
+        let query = query_of(response.headers()["location"].to_str().unwrap());
+        assert_eq!(query["state"], "st-core");
+        assert_eq!(query["iss"], issuer, "RFC 9207: iss in error responses too");
+        query["error"].clone()
+    };
+
+    // Discovery says what is supported.
+    let discovery: Value = http
+        .get(format!("{}/.well-known/openid-configuration", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["authorization_response_iss_parameter_supported"],
+        true
+    );
+    assert_eq!(discovery["request_parameter_supported"], false);
+    assert_eq!(discovery["request_uri_parameter_supported"], false);
+    assert!(discovery["acr_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("civkey:mobile-key")));
+
+    // prompt=none without a session: back to the service with login_required, no page.
+    let none = http
+        .get(authorize(&[("prompt", "none")]).as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused_with(&none), "login_required");
+    // Request objects, registration, unknown acr values, a bad max_age: refused by name.
+    for (extra, error) in [
+        (
+            ("request", "eyJhbGciOiJub25lIn0.e30."),
+            "request_not_supported",
+        ),
+        (
+            ("request_uri", "https://attacker.example/r"),
+            "request_uri_not_supported",
+        ),
+        (("registration", "{}"), "registration_not_supported"),
+        (("acr_values", "1 2"), "invalid_request"),
+        (("max_age", "soon"), "invalid_request"),
+        (("prompt", "none login"), "invalid_request"),
+    ] {
+        let response = http.get(authorize(&[extra]).as_str()).send().await.unwrap();
+        assert_eq!(refused_with(&response), error, "{extra:?}");
+    }
+    // An unknown parameter is ignored; the request may also be a form POST (Core 3.1.2.1).
+    let unknown = http
+        .get(authorize(&[("vendor_thing", "x")]).as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 200);
+    let form: Vec<(String, String)> = authorize(&[]).query_pairs().into_owned().collect();
+    let posted = http
+        .post(format!("{}/oidc/authorize", server.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    assert!(posted.text().await.unwrap().contains("Log in to Knihovna"));
+
+    // Eva logs in to the portal with an e-mail code (through a login request, as a citizen would).
+    let page = http.get(authorize(&[]).as_str()).send().await.unwrap();
+    let continue_path = other_means_link(&page.text().await.unwrap());
+    let (session, _, _) = log_in_by_email_to(
+        &server,
+        &http,
+        &format!("/portal/login?next={}", url_escape(&continue_path)),
+    )
+    .await;
+    let session_authenticated_at = server.clock_now();
+
+    // With a session, prompt=none is still an error: civkey never logs in without the citizen.
+    let none = http
+        .get(authorize(&[("prompt", "none")]).as_str())
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused_with(&none), "interaction_required");
+
+    // A service asking for at least password + TOTP: the e-mail-code session is not enough.
+    let strong = http
+        .get(authorize(&[("acr_values", "civkey:mobile-key civkey:password-otp")]).as_str())
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let strong_cookie = login_cookie_of(&strong);
+    let strong_continue = other_means_link(&strong.text().await.unwrap());
+    let too_weak = http
+        .get(format!("{}{strong_continue}", server.base))
+        .header("cookie", format!("{session}; {strong_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_weak.status(), 403);
+    assert!(too_weak
+        .text()
+        .await
+        .unwrap()
+        .contains("asks for a stronger means"));
+
+    // prompt=login, and max_age shorter than the session's age: log in afresh first.
+    server.clock.advance(120);
+    for extra in [("prompt", "login"), ("max_age", "60")] {
+        let page = http
+            .get(authorize(&[extra]).as_str())
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        let cookie = login_cookie_of(&page);
+        let path = other_means_link(&page.text().await.unwrap());
+        let fresh = http
+            .get(format!("{}{path}", server.base))
+            .header("cookie", format!("{session}; {cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fresh.status(), 303, "{extra:?}");
+        let location = fresh.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            location.starts_with("/portal/login?fresh=1&next="),
+            "{location}"
+        );
+        // The login form is shown although the browser has a session.
+        let form = http
+            .get(format!("{}{location}", server.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 200, "{extra:?}");
+    }
+
+    // max_age longer than the session's age: "Continue as Eva"; auth_time is when she logged in.
+    let page = http
+        .get(authorize(&[("max_age", "3600")]).as_str())
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let cookie = login_cookie_of(&page);
+    let path = other_means_link(&page.text().await.unwrap());
+    let both_now = format!("{session}; {cookie}");
+    let confirm = http
+        .get(format!("{}{path}", server.base))
+        .header("cookie", &both_now)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 200);
+    let csrf = csrf_of(&confirm.text().await.unwrap(), &path);
+    let approved = http
+        .post(format!("{}{path}", server.base))
+        .header("cookie", &both_now)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 303);
+    let query = query_of(approved.headers()["location"].to_str().unwrap());
+    assert_eq!(query["iss"], issuer);
+    let exchange = || {
+        http.post(format!("{}/oidc/token", server.base))
+            .basic_auth(&client.client.id, Some(client.secret.as_str()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", query["code"].as_str()),
+                ("redirect_uri", redirect),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+    };
+    let tokens: Value = exchange().await.unwrap().json().await.unwrap();
+    let claims: Value = serde_json::from_slice(
+        &B64.decode(
+            tokens["id_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["auth_time"], session_authenticated_at);
+    let userinfo = |token: String| {
+        http.get(format!("{}/oidc/userinfo", server.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(access.clone()).await.unwrap().status(), 200);
+
+    // The code used a second time (stolen from a log, say): refused, and the tokens it gave die.
+    let again = exchange().await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(userinfo(access).await.unwrap().status(), 401);
 }

@@ -236,6 +236,7 @@ async fn approve_through_the_page(
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
+    let login_cookie = crate::oidc_login::login_cookie_of(&page);
     let page = page.text().await.unwrap();
     assert!(
         page.contains(&format!("Log in to {}", service.name)),
@@ -244,6 +245,7 @@ async fn approve_through_the_page(
     let events_url = quoted_after(&page, "data-signin-events=\"");
     let events = browser
         .get(format!("{}{events_url}", server.base))
+        .header("cookie", &login_cookie)
         .send()
         .await
         .unwrap();
@@ -583,4 +585,169 @@ async fn a_citizen_logs_in_to_a_service_in_chromium_and_the_page_moves_on_by_its
     assert_eq!(app.callbacks.load(Ordering::SeqCst), 1);
 
     browser.close().await.unwrap();
+}
+
+/// Logs `username` in to the portal in `browser` with the password and this step's TOTP code.
+async fn portal_login_in_chromium(
+    browser: &Browser,
+    server: &TestServer,
+    username: &str,
+    password: &str,
+    account: &civkey_proto::otp::OtpAccount,
+) {
+    browser
+        .goto(&format!("{}/portal/login?lang=en", server.base))
+        .await
+        .unwrap();
+    let code = civkey_proto::otp::totp(
+        account.secret.expose(),
+        account.algorithm,
+        6,
+        30,
+        server.clock.now(),
+    )
+    .code;
+    for (name, value) in [
+        ("username", username),
+        ("password", password),
+        ("totp", code.as_str()),
+    ] {
+        browser
+            .find(Locator::Css(&format!(
+                "form[action='/portal/login'] input[name='{name}']"
+            )))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    browser
+        .find(Locator::Css(
+            "form[action='/portal/login'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let provider = Url::parse(&server.base).unwrap();
+    wait_until_shown(
+        browser,
+        |url| url.origin() == provider.origin() && url.path() == "/portal",
+        "Jana Nováková",
+    )
+    .await;
+}
+
+/// The attack of issue 14 (item 1), in two real browsers: an attacker starts a login at a real
+/// service and keeps its login page open; he sends the victim, who is logged in to the portal in
+/// her own browser, the page's "log in another way" link; she clicks "Log in". Before the login was
+/// bound to the browser that started it, the attacker's open page heard the approval on its event
+/// stream and went on to the service with her code — the attacker held the service's `state` and
+/// PKCE verifier, so the service logged him in as her. Now her browser is told that the login was
+/// started in another browser, nothing is approved, and the attacker's page keeps waiting. Her own
+/// login in her own browser ("Continue as NAME") still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_handed_to_another_browser_gives_the_attacker_nothing_in_chromium() {
+    let server = TestServer::start().await;
+    let enrolment = civkey_server::services::citizens::add_citizen(
+        &server.store,
+        0,
+        "jana",
+        "Jana Nováková",
+        None,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
+    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let (service_base, app) = WebApp::start(&server, "Obec Lhota").await;
+    let provider = Url::parse(&server.base).unwrap();
+    let service = Url::parse(&service_base).unwrap();
+    let on_the_login_page =
+        |url: &Url| url.origin() == provider.origin() && url.path() == "/oidc/authorize";
+    // Two browsers with profiles of their own: nothing shared but the network.
+    let attacker_driver = Driver::start();
+    let attacker = attacker_driver.browser().await;
+    let victim_driver = Driver::start();
+    let victim = victim_driver.browser().await;
+    keep_server_time(&server);
+
+    // The victim is logged in to the portal in her browser.
+    portal_login_in_chromium(&victim, &server, "jana", "correct horse battery", &account).await;
+
+    // The attacker starts a login at the service and keeps civkey's login page open.
+    attacker
+        .goto(&format!("{service_base}/login"))
+        .await
+        .unwrap();
+    wait_until_shown(&attacker, on_the_login_page, "Log in to Obec Lhota").await;
+    let link = attacker
+        .find(Locator::Css("a[href$='/continue']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let link = provider.join(&link).unwrap();
+    let request_id = link.path_segments().unwrap().nth(2).unwrap().to_string();
+
+    // The victim opens the link she was sent and, if offered, clicks "Log in".
+    victim.goto(link.as_str()).await.unwrap();
+    let shown = wait_until_shown(&victim, |_| true, "").await;
+    if shown.contains("Log in to Obec Lhota as Jana Nováková?") {
+        victim
+            .find(Locator::XPath("//button[normalize-space()='Log in']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    let other_browser = civkey_i18n::tr(Locale::En, "portal.signin.other_browser");
+    wait_until_shown(
+        &victim,
+        |url| url.origin() == provider.origin(),
+        other_browser,
+    )
+    .await;
+
+    // Nothing was approved: the request still waits, the service heard nothing, and the
+    // attacker's page is still civkey's login page.
+    let record = server
+        .store
+        .login_request(&request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, "waiting");
+    assert_eq!(record.citizen_id, None);
+    assert_eq!(app.callbacks.load(Ordering::SeqCst), 0);
+    assert!(on_the_login_page(&attacker.current_url().await.unwrap()));
+
+    // Her own login, in her own browser: "Continue as Jana Nováková" takes her to the service.
+    keep_server_time(&server);
+    victim.goto(&format!("{service_base}/login")).await.unwrap();
+    wait_until_shown(&victim, on_the_login_page, "Continue as Jana Nováková").await;
+    victim
+        .find(Locator::XPath(
+            "//button[normalize-space()='Continue as Jana Nováková']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until_shown(
+        &victim,
+        |url| url.origin() == service.origin() && url.path() == "/callback",
+        "Signed in as Jana Nováková",
+    )
+    .await;
+    assert_eq!(app.callbacks.load(Ordering::SeqCst), 1);
+
+    attacker.close().await.unwrap();
+    victim.close().await.unwrap();
 }

@@ -127,8 +127,9 @@ async fn log_in_to_a_service(server: &TestServer, profile: &Profile) -> String {
         nonce: Some("n".into()),
         code_challenge: Some(B64.encode(Sha256::digest(VERIFIER.as_bytes()))),
         code_challenge_method: Some("S256".into()),
+        ..AuthorizeParams::default()
     };
-    let started = services.authorize(&params).await.unwrap();
+    let started = services.authorize(&params, None).await.unwrap();
     let opened = profile.open_login(&started.launch_uri).await.unwrap();
     assert_eq!(opened.info.service_name, "Daňový portál");
     assert_eq!(
@@ -139,7 +140,7 @@ async fn log_in_to_a_service(server: &TestServer, profile: &Profile) -> String {
         Decision::Approve
     );
     let LoginPageEvent::Approved { redirect_to } = services
-        .login_page_event(&started.request_id.to_text())
+        .login_page_event(&started.request_id.to_text(), Some(&started.browser_token))
         .await
         .unwrap()
     else {

@@ -12,7 +12,7 @@ fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
-fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+pub(crate) fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response
         .headers()
         .get_all("set-cookie")
@@ -21,7 +21,7 @@ fn set_cookies(response: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
-fn cookie_pair(cookies: &[String], name: &str) -> String {
+pub(crate) fn cookie_pair(cookies: &[String], name: &str) -> String {
     cookies
         .iter()
         .find(|c| c.starts_with(&format!("{name}=")))

@@ -696,16 +696,20 @@ mod real_server {
             .await
             .unwrap();
         let login = services
-            .authorize(&AuthorizeParams {
-                client_id: Some(client.client.id.clone()),
-                redirect_uri: Some(REDIRECT.into()),
-                response_type: Some("code".into()),
-                scope: Some("openid".into()),
-                state: Some("s".into()),
-                nonce: Some("n".into()),
-                code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-                code_challenge_method: Some("S256".into()),
-            })
+            .authorize(
+                &AuthorizeParams {
+                    client_id: Some(client.client.id.clone()),
+                    redirect_uri: Some(REDIRECT.into()),
+                    response_type: Some("code".into()),
+                    scope: Some("openid".into()),
+                    state: Some("s".into()),
+                    nonce: Some("n".into()),
+                    code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+                    code_challenge_method: Some("S256".into()),
+                    ..AuthorizeParams::default()
+                },
+                None,
+            )
             .await
             .unwrap();
         let (qr, _) = services.first_login_qr_uri(&login);
@@ -720,15 +724,18 @@ mod real_server {
 
         // A second request, from the same-device link, denied.
         let login = services
-            .authorize(&AuthorizeParams {
-                client_id: Some(client.client.id.clone()),
-                redirect_uri: Some(REDIRECT.into()),
-                response_type: Some("code".into()),
-                scope: Some("openid".into()),
-                code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-                code_challenge_method: Some("S256".into()),
-                ..AuthorizeParams::default()
-            })
+            .authorize(
+                &AuthorizeParams {
+                    client_id: Some(client.client.id.clone()),
+                    redirect_uri: Some(REDIRECT.into()),
+                    response_type: Some("code".into()),
+                    scope: Some("openid".into()),
+                    code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+                    code_challenge_method: Some("S256".into()),
+                    ..AuthorizeParams::default()
+                },
+                None,
+            )
             .await
             .unwrap();
         app.login_open(&login.launch_uri).await.unwrap();

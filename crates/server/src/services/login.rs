@@ -66,6 +66,99 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     /// PKCE: must be `S256`.
     pub code_challenge_method: Option<String>,
+    /// `none` (answer without any page: here always an error, see [`Services::authorize`]),
+    /// `login` (authenticate afresh), `consent`, `select_account`; space-separated.
+    pub prompt: Option<String>,
+    /// The longest time in seconds since the citizen authenticated that the service accepts.
+    pub max_age: Option<String>,
+    /// The authentication levels the service accepts (see [`ACR_LEVELS`]); space-separated.
+    pub acr_values: Option<String>,
+    /// A request object (OpenID Connect Core 6.1): not supported, refused.
+    pub request: Option<String>,
+    /// A request object by reference (6.2): not supported, refused.
+    pub request_uri: Option<String>,
+    /// Self-issued client metadata (7.2.1): not supported, refused.
+    pub registration: Option<String>,
+}
+
+/// The authentication levels (`acr`) civkey offers, weakest first: what `acr_values` may name, and
+/// what an ID token's `acr` says. A login satisfies a request when its level is at least the
+/// weakest one the service named.
+pub const ACR_LEVELS: [&str; 3] = [
+    "civkey:email-code",
+    "civkey:password-otp",
+    "civkey:mobile-key",
+];
+
+/// The eIDAS levels of assurance, mapped onto [`ACR_LEVELS`] in the same order (an e-mail code is
+/// low, a password with a TOTP code substantial, the mobile key's device-bound key high).
+pub const EIDAS_LEVELS: [&str; 3] = [
+    "http://eidas.europa.eu/LoA/low",
+    "http://eidas.europa.eu/LoA/substantial",
+    "http://eidas.europa.eu/LoA/high",
+];
+
+/// The rank of an `acr` value (civkey's own or eIDAS), `None` when civkey does not know it.
+fn acr_rank(acr: &str) -> Option<usize> {
+    ACR_LEVELS
+        .iter()
+        .position(|a| *a == acr)
+        .or_else(|| EIDAS_LEVELS.iter().position(|a| *a == acr))
+}
+
+/// Whether a portal session may answer a login request, given what the service asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFit {
+    /// It may: "Continue as NAME".
+    Fits,
+    /// The service wants an authentication newer than the session's (`prompt=login`,
+    /// `max_age`): the citizen logs in again first.
+    NeedsFreshLogin,
+    /// The service asks for a stronger means than the session was opened with (`acr_values`).
+    TooWeak,
+}
+
+/// Whether `session` may answer `record` at `now`.
+fn session_fit(record: &LoginRecord, session: &WebSession, now: u64) -> SessionFit {
+    let (_, acr) = authentication_methods(session.means);
+    if let Some(min) = record.min_acr.as_deref().and_then(acr_rank) {
+        if acr_rank(acr).is_none_or(|rank| rank < min) {
+            return SessionFit::TooWeak;
+        }
+    }
+    let stale = record
+        .max_age
+        .is_some_and(|max_age| now.saturating_sub(session.authenticated_at) > max_age);
+    if stale || (record.fresh_login && session.authenticated_at < record.created_at) {
+        return SessionFit::NeedsFreshLogin;
+    }
+    SessionFit::Fits
+}
+
+/// Whether the browser's login cookie `browser` is the one the request `record` was started with.
+fn check_browser(record: &LoginRecord, browser: Option<&str>) -> Result<(), ServiceError> {
+    let same = match (record.browser_hash.as_deref(), browser) {
+        (Some(expected), Some(token)) => {
+            bool::from(token_hash(token).as_bytes().ct_eq(expected.as_bytes()))
+        }
+        _ => false,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(ServiceError::refused(
+            ErrorCode::Forbidden,
+            "this login was started in another browser",
+        ))
+    }
+}
+
+/// The PKCE code verifier's form (RFC 7636 section 4.1): 43 to 128 unreserved characters.
+fn is_code_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// Why an authorization request was refused.
@@ -84,6 +177,8 @@ pub enum AuthorizeError {
         description: String,
         /// The service's `state`.
         state: Option<String>,
+        /// This provider's issuer, sent as `iss` (RFC 9207).
+        issuer: String,
     },
 }
 
@@ -97,12 +192,14 @@ impl AuthorizeError {
                 error,
                 description,
                 state,
+                issuer,
             } => Some(with_query(
                 redirect_uri,
                 &[
                     ("error", Some(error)),
                     ("error_description", Some(description)),
                     ("state", state.as_deref()),
+                    ("iss", Some(issuer)),
                 ],
             )),
         }
@@ -162,6 +259,8 @@ pub struct StartedLogin {
     pub created_at: u64,
     /// When it expires.
     pub expires_at: u64,
+    /// The cookie that binds the request to this browser (only its hash is stored).
+    pub browser_token: Zeroizing<String>,
     /// MACs the animated QR code.
     qr_secret: QrSecret,
 }
@@ -192,6 +291,8 @@ pub struct OpenLogin {
     pub service_name: String,
     /// The web origin the citizen returns to.
     pub service_origin: Origin,
+    /// Whether the portal session may answer it.
+    pub fit: SessionFit,
 }
 
 /// The ID token's `amr` (RFC 8176) and `acr` for how the citizen logged in.
@@ -300,8 +401,18 @@ pub fn signal_key(request_id: &str) -> String {
 }
 
 impl Services {
-    /// Checks an authorization request and opens a login request for it.
-    pub async fn authorize(&self, p: &AuthorizeParams) -> Result<StartedLogin, AuthorizeError> {
+    /// Checks an authorization request and opens a login request for it, bound to the asking
+    /// browser by [`StartedLogin::browser_token`]. `session` is the browser's portal session, if
+    /// it has one (for `prompt=none`).
+    ///
+    /// `prompt=none` is always refused: civkey never logs a citizen in to a service without the
+    /// citizen's own act (an approval in the app, or "Continue as NAME"), so the answer is
+    /// `login_required` without a portal session and `interaction_required` with one.
+    pub async fn authorize(
+        &self,
+        p: &AuthorizeParams,
+        session: Option<&WebSession>,
+    ) -> Result<StartedLogin, AuthorizeError> {
         let internal = |e: ServiceError| AuthorizeError::Show(e.to_string());
         let client_id = p.client_id.as_deref().ok_or_else(|| {
             AuthorizeError::Show("the request names no service (client_id)".into())
@@ -325,7 +436,25 @@ impl Services {
             error,
             description: description.to_string(),
             state: p.state.clone(),
+            issuer: self.origin.as_str().to_string(),
         };
+        // Request objects and self-issued registration are not supported (Core 6.1, 6.2, 7.2.1).
+        for (present, error, what) in [
+            (&p.request, "request_not_supported", "request objects"),
+            (&p.request_uri, "request_uri_not_supported", "request_uri"),
+            (
+                &p.registration,
+                "registration_not_supported",
+                "registration",
+            ),
+        ] {
+            if present.is_some() {
+                return Err(refuse(
+                    error,
+                    &format!("this provider does not support {what}"),
+                ));
+            }
+        }
         if p.response_type.as_deref() != Some("code") {
             return Err(refuse(
                 "unsupported_response_type",
@@ -365,7 +494,68 @@ impl Services {
                 ));
             }
         }
+        let prompts: Vec<&str> = p
+            .prompt
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        if let Some(unknown) = prompts
+            .iter()
+            .find(|v| !matches!(**v, "none" | "login" | "consent" | "select_account"))
+        {
+            return Err(refuse(
+                "invalid_request",
+                &format!("unknown prompt value {unknown:?}"),
+            ));
+        }
+        if prompts.contains(&"none") {
+            if prompts.len() > 1 {
+                return Err(refuse(
+                    "invalid_request",
+                    "prompt=none cannot be combined with other values",
+                ));
+            }
+            return Err(match session {
+                None => refuse("login_required", "the citizen is not logged in here"),
+                Some(_) => refuse(
+                    "interaction_required",
+                    "civkey logs a citizen in to a service only with the citizen's own approval",
+                ),
+            });
+        }
+        let max_age = match p.max_age.as_deref() {
+            None => None,
+            Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+                refuse(
+                    "invalid_request",
+                    "max_age must be a non-negative number of seconds",
+                )
+            })?),
+        };
+        let min_acr = match p.acr_values.as_deref().map(str::split_whitespace) {
+            None => None,
+            Some(values) => {
+                let values: Vec<&str> = values.collect();
+                let weakest = values.iter().filter_map(|v| acr_rank(v)).min();
+                match weakest {
+                    Some(rank) => Some(ACR_LEVELS[rank].to_string()),
+                    None if values.is_empty() => None,
+                    None => {
+                        return Err(refuse(
+                            "invalid_request",
+                            &format!(
+                                "acr_values names no level this provider offers ({})",
+                                ACR_LEVELS.join(" ")
+                            ),
+                        ))
+                    }
+                }
+            }
+        };
+        let fresh_login = prompts.contains(&"login") || max_age == Some(0);
         let mut rng = rand::rngs::OsRng;
+        let browser_token = Zeroizing::new(super::auth::random_token());
         let request_id = LoginRequestId::generate(&mut rng);
         let qr_secret = QrSecret::generate(&mut rng);
         let launch_token = LaunchToken::generate(&mut rng);
@@ -385,6 +575,10 @@ impl Services {
                 challenge: Challenge::generate(&mut rng).to_text(),
                 created_at: now,
                 expires_at,
+                browser_hash: token_hash(&browser_token),
+                fresh_login,
+                max_age,
+                min_acr,
             })
             .await
             .map_err(|e| internal(e.into()))?;
@@ -402,6 +596,7 @@ impl Services {
             launch_uri,
             created_at: now,
             expires_at,
+            browser_token,
             qr_secret,
         })
     }
@@ -449,12 +644,15 @@ impl Services {
     }
 
     /// What the login page is sent next, from one read: this second's QR code while the request
-    /// waits, or its outcome.
+    /// waits, or its outcome. Only for the browser that started the request (its login cookie
+    /// `browser`): anyone else is refused with `forbidden` and learns nothing.
     pub async fn login_page_update(
         &self,
         request_id: &str,
+        browser: Option<&str>,
     ) -> Result<LoginPageUpdate, ServiceError> {
         let record = self.login_record(request_id).await?;
+        check_browser(&record, browser)?;
         let now = self.clock.now();
         Ok(match self.page_event_of(&record, now)? {
             LoginPageEvent::Waiting => {
@@ -659,17 +857,26 @@ impl Services {
         })
     }
 
-    /// The login request `id` if it can still be answered (not decided, not expired): what the
-    /// "log in another way" page needs. Anything else is `login_used` or `login_expired`.
+    /// The login request `id` if it can still be answered (not decided, not expired) by the
+    /// browser `browser` that started it, and whether `session` may answer it: what the "log in
+    /// another way" page needs. Anything else is `forbidden` (another browser), `login_used` or
+    /// `login_expired`.
     pub async fn open_login_for_session(
         &self,
         request_id: &str,
+        browser: Option<&str>,
+        session: &WebSession,
     ) -> Result<OpenLogin, ServiceError> {
         let record = self.login_record(request_id).await?;
-        self.open_login_of(&record).await
+        check_browser(&record, browser)?;
+        self.open_login_of(&record, session).await
     }
 
-    async fn open_login_of(&self, record: &LoginRecord) -> Result<OpenLogin, ServiceError> {
+    async fn open_login_of(
+        &self,
+        record: &LoginRecord,
+        session: &WebSession,
+    ) -> Result<OpenLogin, ServiceError> {
         match login_status(record, self.clock.now()) {
             LoginPageEventKind::Waiting => {}
             LoginPageEventKind::Expired => {
@@ -691,19 +898,30 @@ impl Services {
         Ok(OpenLogin {
             service_name: client.name,
             service_origin: origin_of(&record.redirect_uri)?,
+            fit: session_fit(record, session, self.clock.now()),
         })
     }
 
     /// Approves the login request `id` for the citizen of a portal session, with the means that
-    /// session was opened with (the "log in another way" path). Returns where the browser goes
-    /// next: the service's redirect URI with the code and `state`.
+    /// session was opened with (the "log in another way" path), in the browser `browser` that
+    /// started the request. Returns where the browser goes next: the service's redirect URI with
+    /// the code, `state` and `iss`. A session that does not fit the request (see [`SessionFit`])
+    /// is refused with `unauthorized`.
     pub async fn approve_login_with_session(
         &self,
         request_id: &str,
+        browser: Option<&str>,
         session: &WebSession,
     ) -> Result<String, ServiceError> {
         let record = self.login_record(request_id).await?;
-        let open = self.open_login_of(&record).await?;
+        check_browser(&record, browser)?;
+        let open = self.open_login_of(&record, session).await?;
+        if open.fit != SessionFit::Fits {
+            return Err(ServiceError::refused(
+                ErrorCode::Unauthorized,
+                "the service asks for a fresher or stronger authentication than this session's",
+            ));
+        }
         let now = self.clock.now();
         let code = authorization_code(&record)?;
         let code_hash = token_hash(&code);
@@ -726,6 +944,7 @@ impl Services {
                 &record.id,
                 &session.citizen_id,
                 session.means,
+                session.authenticated_at,
                 approval,
                 now,
             )
@@ -740,16 +959,32 @@ impl Services {
         if notification.is_some() {
             self.event_stored(&session.citizen_id, pushes_queued);
         }
-        Ok(with_query(
-            &record.redirect_uri,
-            &[("code", Some(&code)), ("state", record.state.as_deref())],
-        ))
+        Ok(self.code_redirect(&record, &code))
     }
 
-    /// What the login page shows now; for an approval, where the browser goes next (the
-    /// service's redirect URI with the code and `state`).
-    pub async fn login_page_event(&self, request_id: &str) -> Result<LoginPageEvent, ServiceError> {
+    /// The authorization response: the service's redirect URI with the code, its `state` and
+    /// this provider's `iss` (RFC 9207).
+    fn code_redirect(&self, record: &LoginRecord, code: &str) -> String {
+        with_query(
+            &record.redirect_uri,
+            &[
+                ("code", Some(code)),
+                ("state", record.state.as_deref()),
+                ("iss", Some(self.origin.as_str())),
+            ],
+        )
+    }
+
+    /// What the login page shows now in the browser `browser`; for an approval, where the browser
+    /// goes next (the service's redirect URI with the code, `state` and `iss`). Another browser is
+    /// refused with `forbidden`.
+    pub async fn login_page_event(
+        &self,
+        request_id: &str,
+        browser: Option<&str>,
+    ) -> Result<LoginPageEvent, ServiceError> {
         let record = self.login_record(request_id).await?;
+        check_browser(&record, browser)?;
         self.page_event_of(&record, self.clock.now())
     }
 
@@ -765,10 +1000,7 @@ impl Services {
             LoginPageEventKind::Approved => {
                 let code = authorization_code(record)?;
                 LoginPageEvent::Approved {
-                    redirect_to: with_query(
-                        &record.redirect_uri,
-                        &[("code", Some(&code)), ("state", record.state.as_deref())],
-                    ),
+                    redirect_to: self.code_redirect(record, &code),
                 }
             }
         })
@@ -798,11 +1030,18 @@ impl Services {
             })?;
         let now = self.clock.now();
         let invalid = |why: &str| OAuthError::new(400, "invalid_grant", why);
-        let record = self
-            .store
-            .use_authorization_code(&token_hash(code), now)
-            .await?
-            .ok_or_else(|| invalid("the code is unknown, expired or already used"))?;
+        let code_hash = token_hash(code);
+        let Some(record) = self.store.use_authorization_code(&code_hash, now).await? else {
+            // A code used twice may have been stolen: what it gave is taken back (RFC 6749
+            // section 4.1.2).
+            if self.store.revoke_tokens_of_used_code(&code_hash).await? {
+                tracing::warn!(client = %client.id, "an authorization code was used twice; its tokens were revoked");
+                return Err(invalid(
+                    "the code was already used; the tokens issued from it are revoked",
+                ));
+            }
+            return Err(invalid("the code is unknown or expired"));
+        };
         if record.client_id != client.id {
             return Err(invalid("the code was issued to another client"));
         }
@@ -811,8 +1050,7 @@ impl Services {
                 "redirect_uri does not match the authorization request",
             ));
         }
-        if code_verifier.len() < 43
-            || code_verifier.len() > 128
+        if !is_code_verifier(code_verifier)
             || !bool::from(
                 pkce_challenge(code_verifier)
                     .as_bytes()
@@ -838,7 +1076,7 @@ impl Services {
             "aud": client.id,
             "iat": now,
             "exp": now + ID_TOKEN_TTL_SECS,
-            "auth_time": record.decided_at.unwrap_or(now),
+            "auth_time": record.auth_time.or(record.decided_at).unwrap_or(now),
             "amr": amr,
             "acr": acr,
         });
@@ -853,6 +1091,7 @@ impl Services {
         self.store
             .insert_access_token(
                 &token_hash(&access_token),
+                &record.id,
                 &client.id,
                 &citizen_id,
                 &record.scope,

@@ -1092,6 +1092,7 @@ mod login {
             nonce: Some("n-456".into()),
             code_challenge: Some(challenge(VERIFIER)),
             code_challenge_method: Some("S256".into()),
+            ..AuthorizeParams::default()
         }
     }
 
@@ -1125,7 +1126,7 @@ mod login {
         async fn start(&self) -> StartedLogin {
             self.f
                 .services
-                .authorize(&params(&self.client_id))
+                .authorize(&params(&self.client_id), None)
                 .await
                 .unwrap()
         }
@@ -1200,7 +1201,13 @@ mod login {
                 )
                 .await
                 .unwrap();
-            match self.f.services.login_page_event(&id).await.unwrap() {
+            match self
+                .f
+                .services
+                .login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap()
+            {
                 LoginPageEvent::Approved { redirect_to } => {
                     let url = url::Url::parse(&redirect_to).unwrap();
                     assert!(redirect_to.starts_with(REDIRECT));
@@ -1225,7 +1232,10 @@ mod login {
         assert_eq!(info.service_origin.as_str(), "https://dane.example.cz");
         let id = started.request_id.to_text();
         assert_eq!(
-            l.f.services.login_page_event(&id).await.unwrap(),
+            l.f.services
+                .login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap(),
             LoginPageEvent::Waiting
         );
         l.f.clock.advance(3);
@@ -1234,7 +1244,10 @@ mod login {
             .await
             .unwrap();
         let LoginPageEvent::Approved { redirect_to } =
-            l.f.services.login_page_event(&id).await.unwrap()
+            l.f.services
+                .login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap()
         else {
             panic!("not approved")
         };
@@ -1297,7 +1310,182 @@ mod login {
             citizen_id: l.f.citizen.clone(),
             means,
             csrf_token: "csrf".into(),
+            authenticated_at: T0,
             expires_at: T0 + 3600,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_browser_that_started_a_login_hears_it_or_answers_it() {
+        use crate::store::Means;
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        let started = l.start().await;
+        let id = started.request_id.to_text();
+        let other = l.start().await;
+        for browser in [None, Some("made-up"), Some(other.browser_token.as_str())] {
+            let refused = [
+                s.login_page_update(&id, browser).await.map(|_| ()),
+                s.login_page_event(&id, browser).await.map(|_| ()),
+                s.open_login_for_session(&id, browser, &session(&l, Means::PasswordTotp))
+                    .await
+                    .map(|_| ()),
+                s.approve_login_with_session(&id, browser, &session(&l, Means::PasswordTotp))
+                    .await
+                    .map(|_| ()),
+            ];
+            for e in refused {
+                assert_eq!(e.unwrap_err().code(), ErrorCode::Forbidden, "{browser:?}");
+            }
+        }
+        // Nothing was approved by those attempts; the right browser still can.
+        assert_eq!(
+            s.login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap(),
+            LoginPageEvent::Waiting
+        );
+        s.approve_login_with_session(
+            &id,
+            Some(&started.browser_token),
+            &session(&l, Means::PasswordTotp),
+        )
+        .await
+        .unwrap();
+        // Only the cookie's hash is stored.
+        let record = s.store.login_request(&id).await.unwrap().unwrap();
+        assert_ne!(
+            record.browser_hash.as_deref(),
+            Some(started.browser_token.as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_answers_only_what_the_service_asked_for() {
+        use crate::services::login::SessionFit;
+        use crate::store::Means;
+        let l = &login_fixture().await;
+        let s = &l.f.services;
+        let start = |extra: fn(&mut AuthorizeParams)| {
+            let mut p = params(&l.client_id);
+            extra(&mut p);
+            async move { s.authorize(&p, None).await.unwrap() }
+        };
+        let fit = |started: StartedLogin, means: Means| async move {
+            s.open_login_for_session(
+                &started.request_id.to_text(),
+                Some(&started.browser_token),
+                &session(l, means),
+            )
+            .await
+            .unwrap()
+            .fit
+        };
+        // The session was opened at T0; now is T0 + 100.
+        l.f.clock.advance(100);
+        let cases: [(fn(&mut AuthorizeParams), Means, SessionFit); 8] = [
+            (|_| {}, Means::EmailCode, SessionFit::Fits),
+            (
+                |p| p.max_age = Some("3600".into()),
+                Means::EmailCode,
+                SessionFit::Fits,
+            ),
+            (
+                |p| p.max_age = Some("99".into()),
+                Means::EmailCode,
+                SessionFit::NeedsFreshLogin,
+            ),
+            (
+                |p| p.max_age = Some("0".into()),
+                Means::PasswordTotp,
+                SessionFit::NeedsFreshLogin,
+            ),
+            (
+                |p| p.prompt = Some("login".into()),
+                Means::PasswordTotp,
+                SessionFit::NeedsFreshLogin,
+            ),
+            (
+                |p| p.acr_values = Some("civkey:password-otp".into()),
+                Means::EmailCode,
+                SessionFit::TooWeak,
+            ),
+            (
+                |p| p.acr_values = Some("http://eidas.europa.eu/LoA/substantial".into()),
+                Means::PasswordTotp,
+                SessionFit::Fits,
+            ),
+            (
+                |p| p.acr_values = Some("civkey:mobile-key".into()),
+                Means::PasswordTotp,
+                SessionFit::TooWeak,
+            ),
+        ];
+        for (i, (extra, means, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(fit(start(extra).await, means).await, expected, "case {i}");
+        }
+        // A session that does not fit cannot approve either.
+        let started = start(|p| p.prompt = Some("login".into())).await;
+        let refused = s
+            .approve_login_with_session(
+                &started.request_id.to_text(),
+                Some(&started.browser_token),
+                &session(&l, Means::PasswordTotp),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::Unauthorized);
+        // The mobile key answers any of them: its approval is fresh and the strongest means.
+        let started = start(|p| {
+            p.prompt = Some("login".into());
+            p.acr_values = Some("civkey:mobile-key".into());
+        })
+        .await;
+        let info = l.scan(&started).await.unwrap();
+        s.decide_login(
+            &started.request_id.to_text(),
+            &l.decision(&info, &l.device_key, Decision::Approve),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pkce_verifier_outside_rfc_7636s_alphabet_is_refused_even_when_its_hash_matches() {
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        for verifier in [
+            "spaces and colons: not in the unreserved alphabet of RFC 7636",
+            "short",
+            &"a".repeat(129),
+        ] {
+            let mut p = params(&l.client_id);
+            p.code_challenge = Some(challenge(verifier));
+            let started = s.authorize(&p, None).await.unwrap();
+            let info = l.scan(&started).await.unwrap();
+            let id = started.request_id.to_text();
+            s.decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
+                .await
+                .unwrap();
+            let LoginPageEvent::Approved { redirect_to } = s
+                .login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap()
+            else {
+                panic!("not approved")
+            };
+            let code = url::Url::parse(&redirect_to)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .unwrap()
+                .1
+                .to_string();
+            let refused = s
+                .exchange_code(&l.client_id, &l.secret, &code, REDIRECT, verifier)
+                .await
+                .unwrap_err();
+            assert_eq!(refused.error, "invalid_grant", "{verifier}");
         }
     }
 
@@ -1310,12 +1498,23 @@ mod login {
         let id = started.request_id.to_text();
         // A device opened it but has not decided: the citizen uses the password instead.
         let info = l.scan(&started).await.unwrap();
-        let open = s.open_login_for_session(&id).await.unwrap();
+        let open = s
+            .open_login_for_session(
+                &id,
+                Some(&started.browser_token),
+                &session(&l, Means::PasswordTotp),
+            )
+            .await
+            .unwrap();
         assert_eq!(open.service_name, "Daňový portál");
         assert_eq!(open.service_origin.as_str(), "https://dane.example.cz");
         l.f.clock.advance(2);
         let redirect = s
-            .approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
+            .approve_login_with_session(
+                &id,
+                Some(&started.browser_token),
+                &session(&l, Means::PasswordTotp),
+            )
             .await
             .unwrap();
         let url = url::Url::parse(&redirect).unwrap();
@@ -1324,7 +1523,9 @@ mod login {
         assert_eq!(q["state"], "st-123");
         // The page learns it too, with the same code.
         assert_eq!(
-            s.login_page_event(&id).await.unwrap(),
+            s.login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap(),
             LoginPageEvent::Approved {
                 redirect_to: redirect.clone()
             }
@@ -1337,7 +1538,7 @@ mod login {
         assert_eq!(late.code(), ErrorCode::LoginUsed);
         for means in [Means::PasswordTotp, Means::EmailCode] {
             let again = s
-                .approve_login_with_session(&id, &session(&l, means))
+                .approve_login_with_session(&id, Some(&started.browser_token), &session(&l, means))
                 .await
                 .unwrap_err();
             assert_eq!(again.code(), ErrorCode::LoginUsed);
@@ -1353,7 +1554,8 @@ mod login {
         .unwrap();
         assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
         assert_eq!(claims["acr"], "civkey:password-otp");
-        assert_eq!(claims["auth_time"], json_u64(T0 + 2));
+        // When the citizen authenticated (the session's start), not when the login was approved.
+        assert_eq!(claims["auth_time"], json_u64(T0));
         let history = s.store.login_history(&l.f.citizen, 10).await.unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].means, Means::PasswordTotp);
@@ -1363,7 +1565,11 @@ mod login {
         let started = l.start().await;
         let id = started.request_id.to_text();
         let redirect = s
-            .approve_login_with_session(&id, &session(&l, Means::EmailCode))
+            .approve_login_with_session(
+                &id,
+                Some(&started.browser_token),
+                &session(&l, Means::EmailCode),
+            )
             .await
             .unwrap();
         let code = url::Url::parse(&redirect)
@@ -1389,15 +1595,29 @@ mod login {
         l.f.clock
             .advance(civkey_proto::login::LOGIN_REQUEST_TTL_SECS);
         for e in [
-            s.open_login_for_session(&id).await.map(|_| ()).unwrap_err(),
-            s.approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
-                .await
-                .map(|_| ())
-                .unwrap_err(),
+            s.open_login_for_session(
+                &id,
+                Some(&started.browser_token),
+                &session(&l, Means::PasswordTotp),
+            )
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+            s.approve_login_with_session(
+                &id,
+                Some(&started.browser_token),
+                &session(&l, Means::PasswordTotp),
+            )
+            .await
+            .map(|_| ())
+            .unwrap_err(),
         ] {
             assert_eq!(e.code(), ErrorCode::LoginExpired);
         }
-        let unknown = s.open_login_for_session("nope").await.unwrap_err();
+        let unknown = s
+            .open_login_for_session("nope", None, &session(&l, Means::PasswordTotp))
+            .await
+            .unwrap_err();
         assert_eq!(unknown.code(), ErrorCode::LoginUnknown);
     }
 
@@ -1423,7 +1643,11 @@ mod login {
         // The notification cannot be written: the approval is not made either.
         events_fail(s, true).await;
         let failed = s
-            .approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
+            .approve_login_with_session(
+                &id,
+                Some(&started.browser_token),
+                &session(&l, Means::PasswordTotp),
+            )
             .await
             .unwrap_err();
         assert_eq!(failed.code(), ErrorCode::Internal);
@@ -1434,14 +1658,20 @@ mod login {
             .unwrap()
             .is_empty());
         assert!(!matches!(
-            s.login_page_event(&id).await.unwrap(),
+            s.login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap(),
             LoginPageEvent::Approved { .. }
         ));
         // Once it can be written, the same request is approved, and announced.
         events_fail(s, false).await;
-        s.approve_login_with_session(&id, &session(&l, Means::PasswordTotp))
-            .await
-            .unwrap();
+        s.approve_login_with_session(
+            &id,
+            Some(&started.browser_token),
+            &session(&l, Means::PasswordTotp),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             s.store.login_history(&l.f.citizen, 10).await.unwrap().len(),
             1
@@ -1548,7 +1778,7 @@ mod login {
         let s = &l.f.services;
         let mut p = params("nobody");
         assert!(matches!(
-            s.authorize(&p).await,
+            s.authorize(&p, None).await,
             Err(AuthorizeError::Show(_))
         ));
         // Redirect URIs match exactly: another host, and near misses of the registered one.
@@ -1563,7 +1793,7 @@ mod login {
             p = params(&l.client_id);
             p.redirect_uri = Some(near.clone());
             assert!(
-                matches!(s.authorize(&p).await, Err(AuthorizeError::Show(_))),
+                matches!(s.authorize(&p, None).await, Err(AuthorizeError::Show(_))),
                 "{near}"
             );
         }
@@ -1585,18 +1815,24 @@ mod login {
                 |p| p.response_type = Some("token".into()),
                 "unsupported_response_type",
             ),
+            (|p| p.response_type = None, "unsupported_response_type"),
             (|p| p.state = Some("s".repeat(600)), "invalid_request"),
         ] {
             let mut p = params(&l.client_id);
             change(&mut p);
-            let refused = s.authorize(&p).await.unwrap_err();
+            let refused = s.authorize(&p, None).await.unwrap_err();
             let url = refused.redirect_url().unwrap();
             assert!(url.starts_with(REDIRECT), "{url}");
             assert!(url.contains(&format!("error={error}")), "{url}");
         }
         let mut p = params(&l.client_id);
         p.code_challenge = None;
-        let url = s.authorize(&p).await.unwrap_err().redirect_url().unwrap();
+        let url = s
+            .authorize(&p, None)
+            .await
+            .unwrap_err()
+            .redirect_url()
+            .unwrap();
         assert!(url.contains("state=st-123"), "{url}");
     }
 
@@ -1629,7 +1865,10 @@ mod login {
         l.f.clock.advance(180);
         assert_eq!(code_of(l.scan(&started).await), ErrorCode::LoginExpired);
         assert_eq!(
-            l.f.services.login_page_event(&id).await.unwrap(),
+            l.f.services
+                .login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap(),
             LoginPageEvent::Expired
         );
     }
@@ -1676,7 +1915,10 @@ mod login {
             .await
             .unwrap();
         assert_eq!(
-            l.f.services.login_page_event(&id).await.unwrap(),
+            l.f.services
+                .login_page_event(&id, Some(&started.browser_token))
+                .await
+                .unwrap(),
             LoginPageEvent::Denied
         );
         assert_eq!(
@@ -1780,6 +2022,7 @@ mod login {
         let started = l.start().await;
         s.approve_login_with_session(
             &started.request_id.to_text(),
+            Some(&started.browser_token),
             &session(&l, Means::EmailCode),
         )
         .await

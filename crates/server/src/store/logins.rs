@@ -34,6 +34,14 @@ pub struct NewLoginRequest {
     pub created_at: u64,
     /// When it expires.
     pub expires_at: u64,
+    /// SHA-256 of the cookie set in the browser that asked (the request belongs to it).
+    pub browser_hash: String,
+    /// The service asked for a fresh authentication (`prompt=login`, `max_age=0`).
+    pub fresh_login: bool,
+    /// The service's `max_age`, in seconds.
+    pub max_age: Option<u64>,
+    /// The weakest `acr` the service accepts (from `acr_values`).
+    pub min_acr: Option<String>,
 }
 
 /// A login request as stored.
@@ -73,6 +81,16 @@ pub struct LoginRecord {
     pub means: Option<Means>,
     /// When the authorization code was exchanged.
     pub code_used_at: Option<u64>,
+    /// SHA-256 of the asking browser's cookie (`None` for requests older than schema 10).
+    pub browser_hash: Option<String>,
+    /// The service asked for a fresh authentication.
+    pub fresh_login: bool,
+    /// The service's `max_age`, in seconds.
+    pub max_age: Option<u64>,
+    /// The weakest `acr` the service accepts.
+    pub min_acr: Option<String>,
+    /// When the citizen authenticated (the ID token's `auth_time`), once approved.
+    pub auth_time: Option<u64>,
 }
 
 impl std::fmt::Debug for LoginRecord {
@@ -102,7 +120,7 @@ pub struct LoginHistoryEntry {
 
 const COLUMNS: &str = "id, client_id, redirect_uri, scope, state, nonce, code_challenge, \
      qr_secret, challenge, status, created_at, expires_at, device_id, citizen_id, decided_at, \
-     means, code_used_at";
+     means, code_used_at, browser_hash, fresh_login, max_age, min_acr, auth_time";
 
 fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
     Ok(LoginRecord {
@@ -126,6 +144,11 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
             .map(|m| Means::parse(&m))
             .transpose()?,
         code_used_at: get_opt_u64(row, "code_used_at")?,
+        browser_hash: row.try_get("browser_hash")?,
+        fresh_login: get_u64(row, "fresh_login")? != 0,
+        max_age: get_opt_u64(row, "max_age")?,
+        min_acr: row.try_get("min_acr")?,
+        auth_time: get_opt_u64(row, "auth_time")?,
     })
 }
 
@@ -180,7 +203,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO login_requests (id, client_id, redirect_uri, scope, state, nonce, \
              code_challenge, qr_secret, launch_token_hash, challenge, status, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'waiting', $11, $12)",
+             expires_at, browser_hash, fresh_login, max_age, min_acr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'waiting', $11, $12, $13, $14, $15, \
+             $16)",
         )
         .bind(&r.id)
         .bind(&r.client_id)
@@ -194,6 +219,10 @@ impl Store {
         .bind(&r.challenge)
         .bind(to_db(r.created_at))
         .bind(to_db(r.expires_at))
+        .bind(&r.browser_hash)
+        .bind(i64::from(r.fresh_login))
+        .bind(r.max_age.map(to_db))
+        .bind(&r.min_acr)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -270,7 +299,7 @@ impl Store {
             Some(a) => {
                 sqlx::query(
                     "UPDATE login_requests SET status = 'approved', decided_at = $3, \
-                     code_hash = $4, code_expires_at = $5, means = 'mobile_key' \
+                     auth_time = $3, code_hash = $4, code_expires_at = $5, means = 'mobile_key' \
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
                 .bind(id)
@@ -330,18 +359,20 @@ impl Store {
     /// means and the login notification in one transaction. A device that opened it can no longer
     /// decide. Returns how many pushes the notification queued if this approval won, `None` if it
     /// came too late.
+    #[allow(clippy::too_many_arguments)]
     pub async fn approve_login_request_with_session(
         &self,
         id: &str,
         citizen_id: &str,
         means: Means,
+        authenticated_at: u64,
         approval: Approval<'_>,
         now: u64,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE login_requests SET status = 'approved', decided_at = $3, citizen_id = $2, \
-             means = $4, device_id = NULL, code_hash = $5, code_expires_at = $6 \
+             means = $4, device_id = NULL, code_hash = $5, code_expires_at = $6, auth_time = $7 \
              WHERE id = $1 AND status IN ('waiting', 'opened') AND expires_at > $3",
         )
         .bind(id)
@@ -350,6 +381,7 @@ impl Store {
         .bind(means.as_str())
         .bind(approval.code_hash)
         .bind(to_db(approval.code_expires_at))
+        .bind(to_db(authenticated_at))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -399,24 +431,49 @@ impl Store {
         .transpose()
     }
 
-    /// Stores an access token (by hash).
+    /// A second use of an authorization code: revokes the access tokens issued from it (RFC 6749
+    /// section 4.1.2: the code may have been stolen). Returns whether `code_hash` is a code that
+    /// was used before.
+    pub async fn revoke_tokens_of_used_code(&self, code_hash: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let used = sqlx::query(
+            "SELECT id FROM login_requests WHERE code_hash = $1 AND code_used_at IS NOT NULL",
+        )
+        .bind(code_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = used else {
+            return Ok(false);
+        };
+        let id: String = row.try_get("id")?;
+        sqlx::query("DELETE FROM access_tokens WHERE login_request_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores an access token (by hash), issued from the login request `login_request_id`.
     pub async fn insert_access_token(
         &self,
         token_hash: &str,
+        login_request_id: &str,
         client_id: &str,
         citizen_id: &str,
         scope: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO access_tokens (token_hash, client_id, citizen_id, scope, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO access_tokens (token_hash, client_id, citizen_id, scope, expires_at, \
+             login_request_id) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
         .bind(client_id)
         .bind(citizen_id)
         .bind(scope)
         .bind(to_db(expires_at))
+        .bind(login_request_id)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_onboarding.sql")),
     (8, include_str!("../../migrations/0008_push_encryption.sql")),
     (9, include_str!("../../migrations/0009_outbox_claims.sql")),
+    (
+        10,
+        include_str!("../../migrations/0010_login_browser_binding.sql"),
+    ),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -64,8 +68,19 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA foreign_keys = ON",
 ];
 
-/// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+/// The newest schema this build knows: the highest migration's number (changes developed side by
+/// side each add their own migration; none has to edit this).
+pub const SCHEMA_VERSION: i64 = {
+    let mut newest = 0;
+    let mut i = 0;
+    while i < MIGRATIONS.len() {
+        if MIGRATIONS[i].0 > newest {
+            newest = MIGRATIONS[i].0;
+        }
+        i += 1;
+    }
+    newest
+};
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]

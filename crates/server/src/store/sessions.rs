@@ -43,6 +43,9 @@ pub struct WebSession {
     pub citizen_id: String,
     /// How the session was opened.
     pub means: Means,
+    /// When the citizen authenticated with that means (the session's start): an ID token's
+    /// `auth_time` for a login this session approves.
+    pub authenticated_at: u64,
     /// The session's anti-forgery token.
     pub csrf_token: String,
     /// When it expires.
@@ -94,7 +97,7 @@ impl Store {
         now: u64,
     ) -> Result<Option<WebSession>, StoreError> {
         let row = sqlx::query(
-            "SELECT citizen_id, means, csrf_token, expires_at FROM web_sessions \
+            "SELECT citizen_id, means, csrf_token, created_at, expires_at FROM web_sessions \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
@@ -106,6 +109,7 @@ impl Store {
                 citizen_id: r.try_get("citizen_id")?,
                 means: Means::parse(&r.try_get::<String, _>("means")?)?,
                 csrf_token: r.try_get("csrf_token")?,
+                authenticated_at: get_u64(&r, "created_at")?,
                 expires_at: get_u64(&r, "expires_at")?,
             })
         })

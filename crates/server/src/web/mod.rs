@@ -208,9 +208,21 @@ impl Visitor {
     }
 
     fn set_cookie(&self, name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
+        self.set_cookie_at("/", name, value, max_age, same_site)
+    }
+
+    /// A cookie sent back only to the paths under `path`.
+    fn set_cookie_at(
+        &self,
+        path: &str,
+        name: &str,
+        value: &str,
+        max_age: u64,
+        same_site: &str,
+    ) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
         let text = format!(
-            "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
         );
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
@@ -372,10 +384,13 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Response 
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+    /// Set when a service asked for a fresh authentication (`prompt=login`, `max_age`): the form
+    /// is shown even to a browser with a session.
+    fresh: Option<String>,
 }
 
 async fn login_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Response {
-    if visitor.session.is_some() {
+    if visitor.session.is_some() && query.fresh.is_none() {
         return Redirect::to(&safe_next(query.next.as_deref())).into_response();
     }
     render_login(&visitor, None, String::new(), query.next)

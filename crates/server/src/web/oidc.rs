@@ -21,18 +21,20 @@ use serde_json::json;
 use super::views::{SigninContinueView, SigninView};
 use super::{pages, Visitor};
 use crate::services::login::{
-    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, OAuthError,
+    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, OAuthError, SessionFit,
+    ACR_LEVELS, EIDAS_LEVELS,
 };
 use crate::services::ServiceError;
 use crate::signal::Subscription;
 use crate::AppState;
+use civkey_proto::ErrorCode;
 
 /// The provider's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oidc/jwks", get(jwks))
-        .route("/oidc/authorize", get(authorize))
+        .route("/oidc/authorize", get(authorize).post(authorize_post))
         .route("/oidc/login/{id}/events", get(events))
         .route(
             "/oidc/login/{id}/continue",
@@ -94,6 +96,12 @@ async fn discovery(State(state): State<AppState>) -> Response {
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "profile"],
             "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "name"],
+            "acr_values_supported": ACR_LEVELS.iter().chain(EIDAS_LEVELS.iter()).collect::<Vec<_>>(),
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
         }),
     )
 }
@@ -105,13 +113,37 @@ async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The cookie that binds a login request to the browser that started it. It is sent back only
+/// to the request's own paths (`/oidc/login/{id}/…`), so a browser may hold several.
+fn login_cookie_name(visitor: &Visitor) -> &'static str {
+    if visitor.secure {
+        "__Secure-civkey_login"
+    } else {
+        "civkey_login"
+    }
+}
+
+/// The login cookie this browser holds for the request whose paths it asked for.
+fn login_cookie(visitor: &Visitor) -> Option<&str> {
+    visitor.cookie(login_cookie_name(visitor))
+}
+
+/// `POST /oidc/authorize`: the same request as a form (OpenID Connect Core 3.1.2.1).
+async fn authorize_post(
+    state: State<AppState>,
+    visitor: Visitor,
+    Form(params): Form<AuthorizeParams>,
+) -> Response {
+    authorize(state, visitor, Query(params)).await
+}
+
 async fn authorize(
     State(state): State<AppState>,
     visitor: Visitor,
     Query(params): Query<AuthorizeParams>,
 ) -> Response {
     let services = state.services();
-    let started = match services.authorize(&params).await {
+    let started = match services.authorize(&params, visitor.session()).await {
         Ok(started) => started,
         Err(refused) => {
             return match refused.redirect_url() {
@@ -149,11 +181,22 @@ async fn authorize(
         Some(session) => super::citizen_name(&state, session).await,
         None => None,
     };
-    visitor.page_with_form_target(
+    let mut response = visitor.page_with_form_target(
         StatusCode::OK,
         pages::signin_page(&visitor.context(citizen), &view),
         &started.service_origin,
-    )
+    );
+    // Lax: the cookie is set on the service's cross-site redirect, and the page's own requests
+    // (its event stream, "Continue as NAME") are same-site.
+    let cookie = visitor.set_cookie_at(
+        &format!("/oidc/login/{id}"),
+        login_cookie_name(&visitor),
+        &started.browser_token,
+        civkey_proto::login::LOGIN_REQUEST_TTL_SECS + 60,
+        "Lax",
+    );
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
 }
 
 /// `GET /oidc/login/{id}/continue`: log in to the service with the portal's own means instead of
@@ -163,13 +206,18 @@ async fn continue_page(
     visitor: Visitor,
     Path(id): Path<String>,
 ) -> Response {
+    // Another browser's request is refused before anything else (also before the portal's
+    // login): a link to it is of no use to anyone but the browser that started it.
+    if login_cookie(&visitor).is_none() {
+        return other_browser(&visitor);
+    }
     let session = match visitor.require_session() {
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
-    let open = match state.services().open_login_for_session(&id).await {
+    let open = match open_for_session(&state, &visitor, &id, &session).await {
         Ok(open) => open,
-        Err(e) => return login_gone(&visitor, e),
+        Err(response) => return *response,
     };
     let Some(citizen_name) = super::citizen_name(&state, &session).await else {
         return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized");
@@ -201,13 +249,19 @@ async fn continue_login(
     Path(id): Path<String>,
     Form(form): Form<ContinueForm>,
 ) -> Response {
+    if login_cookie(&visitor).is_none() {
+        return other_browser(&visitor);
+    }
     let session = match visitor.check_csrf(&form.csrf) {
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
+    if let Err(response) = open_for_session(&state, &visitor, &id, &session).await {
+        return *response;
+    }
     match state
         .services()
-        .approve_login_with_session(&id, &session)
+        .approve_login_with_session(&id, login_cookie(&visitor), &session)
         .await
     {
         Ok(redirect_to) => Redirect::to(&redirect_to).into_response(),
@@ -215,9 +269,46 @@ async fn continue_login(
     }
 }
 
-/// A login request that cannot be answered any more (or never existed).
+/// The request `id` as the portal session may answer it, or the page to show instead: another
+/// browser's request, one that is gone, a fresh login first (`prompt=login`, `max_age`), or a
+/// service asking for a stronger means than the session's.
+async fn open_for_session(
+    state: &AppState,
+    visitor: &Visitor,
+    id: &str,
+    session: &crate::store::WebSession,
+) -> Result<crate::services::login::OpenLogin, Box<Response>> {
+    let open = state
+        .services()
+        .open_login_for_session(id, login_cookie(visitor), session)
+        .await
+        .map_err(|e| Box::new(login_gone(visitor, e)))?;
+    match open.fit {
+        SessionFit::Fits => Ok(open),
+        SessionFit::NeedsFreshLogin => {
+            let next = super::url_escape(&format!("/oidc/login/{id}/continue"));
+            Err(Box::new(
+                Redirect::to(&format!("/portal/login?fresh=1&next={next}")).into_response(),
+            ))
+        }
+        SessionFit::TooWeak => Err(Box::new(
+            visitor.error(StatusCode::FORBIDDEN, "portal.signin.too_weak"),
+        )),
+    }
+}
+
+/// "This login was started in another browser": nothing of the request is shown.
+fn other_browser(visitor: &Visitor) -> Response {
+    visitor.error(StatusCode::FORBIDDEN, "portal.signin.other_browser")
+}
+
+/// A login request that cannot be answered any more (or never existed), or not from here.
 fn login_gone(visitor: &Visitor, e: ServiceError) -> Response {
     match e {
+        ServiceError::Refused {
+            code: ErrorCode::Forbidden,
+            ..
+        } => other_browser(visitor),
         ServiceError::Refused { .. } => visitor.error(StatusCode::GONE, "portal.signin.gone"),
         other => super::internal(visitor, other),
     }
@@ -231,15 +322,26 @@ async fn events(
     Path(id): Path<String>,
 ) -> Response {
     // Subscribe before the first read, so that no change between the two is missed.
+    let Some(browser) = login_cookie(&visitor).map(str::to_string) else {
+        return other_browser(&visitor);
+    };
     let subscription = state.services().signal.subscribe(&signal_key(&id));
-    let first = match state.services().login_page_update(&id).await {
+    let first = match state
+        .services()
+        .login_page_update(&id, Some(&browser))
+        .await
+    {
         Ok(update) => update,
+        Err(ServiceError::Refused {
+            code: ErrorCode::Forbidden,
+            ..
+        }) => return other_browser(&visitor),
         Err(ServiceError::Refused { .. }) => {
             return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found")
         }
         Err(other) => return super::internal(&visitor, other),
     };
-    Sse::new(login_events(state, id, subscription, first))
+    Sse::new(login_events(state, id, browser, subscription, first))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
@@ -249,12 +351,13 @@ async fn events(
 fn login_events(
     state: AppState,
     id: String,
+    browser: String,
     subscription: Subscription,
     first: LoginPageUpdate,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(
-        (state, id, subscription, Some(first), false),
-        |(state, id, mut subscription, ready, done)| async move {
+        (state, id, browser, subscription, Some(first), false),
+        |(state, id, browser, mut subscription, ready, done)| async move {
             if done {
                 return None;
             }
@@ -262,7 +365,11 @@ fn login_events(
                 Some(update) => update,
                 None => {
                     subscription.changed(Duration::from_secs(1)).await;
-                    state.services().login_page_update(&id).await.ok()?
+                    state
+                        .services()
+                        .login_page_update(&id, Some(&browser))
+                        .await
+                        .ok()?
                 }
             };
             let (event, done) = match update {
@@ -277,7 +384,7 @@ fn login_events(
                     true,
                 ),
             };
-            Some((Ok(event), (state, id, subscription, None, done)))
+            Some((Ok(event), (state, id, browser, subscription, None, done)))
         },
     )
 }
