@@ -1023,7 +1023,17 @@ async fn the_event_stream_brings_login_notifications_resumes_and_respects_settin
 #[tokio::test]
 async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_token() {
     let server = TestServer::start().await;
-    eva(&server).await;
+    let enrolment = civkey_server::services::citizens::add_citizen(
+        &server.store,
+        0,
+        "eva",
+        "Eva Horváth",
+        Some("eva@example.hu"),
+        "eva's long password",
+    )
+    .await
+    .unwrap();
+    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
     let citizen = server
         .store
         .citizen_by_username("eva")
@@ -1037,7 +1047,15 @@ async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_to
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let (session, _, _) = log_in_by_email_to(&server, &http, "/portal/login?lang=en").await;
+    // Changing the notifications needs the strongest means she holds: password and TOTP.
+    let (session, _) = crate::portal_http::log_in_with_password_to(
+        &server,
+        &http,
+        "/portal/login?lang=en",
+        "",
+        ("eva", "eva's long password", &account),
+    )
+    .await;
     let page = |query: &'static str| {
         let http = http.clone();
         let session = session.clone();

@@ -490,6 +490,15 @@ fn url_escape(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// The path of the login page's "log in another way" link, or of its "Continue as NAME" form.
+fn continue_path_of(page: &str) -> String {
+    let end = page
+        .find("/continue\"")
+        .expect("the login page offers the other means");
+    let start = page[..end].rfind("/oidc/login/").unwrap();
+    format!("{}/continue", &page[start..end])
+}
+
 /// The login page's "log in another way" link.
 fn other_means_link(page: &str) -> String {
     page.split("href=\"/oidc/login/")
@@ -859,6 +868,7 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     let form: Vec<(String, String)> = authorize(&[]).query_pairs().into_owned().collect();
     let posted = http
         .post(format!("{}/oidc/authorize", server.base))
+        .header("accept-language", "en")
         .form(&form)
         .send()
         .await
@@ -894,9 +904,10 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
         .await
         .unwrap();
     let strong_cookie = login_cookie_of(&strong);
-    let strong_continue = other_means_link(&strong.text().await.unwrap());
+    let strong_continue = continue_path_of(&strong.text().await.unwrap());
     let too_weak = http
         .get(format!("{}{strong_continue}", server.base))
+        .header("accept-language", "en")
         .header("cookie", format!("{session}; {strong_cookie}"))
         .send()
         .await
@@ -918,7 +929,7 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
             .await
             .unwrap();
         let cookie = login_cookie_of(&page);
-        let path = other_means_link(&page.text().await.unwrap());
+        let path = continue_path_of(&page.text().await.unwrap());
         let fresh = http
             .get(format!("{}{path}", server.base))
             .header("cookie", format!("{session}; {cookie}"))
@@ -949,7 +960,7 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
         .await
         .unwrap();
     let cookie = login_cookie_of(&page);
-    let path = other_means_link(&page.text().await.unwrap());
+    let path = continue_path_of(&page.text().await.unwrap());
     let both_now = format!("{session}; {cookie}");
     let confirm = http
         .get(format!("{}{path}", server.base))
@@ -1010,4 +1021,94 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
         "invalid_grant"
     );
     assert_eq!(userinfo(access).await.unwrap().status(), 401);
+}
+
+/// A citizen with a paired key logs in to the portal with it — always possible, whatever the
+/// password limits say — and that login is strong enough for Connect mobile key (step-up). The
+/// finishing link works only in the browser that started the login, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_logs_in_to_the_portal_with_the_mobile_key_and_may_connect_another() {
+    let server = TestServer::start().await;
+    let home = TempDir::new("civkey-portal-key");
+    let (profile, _citizen) = paired_profile(&server, &home).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!(
+            "{}/portal/login/key?next=%2Fportal%2Fconnect&lang=en",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let login_cookie = login_cookie_of(&page);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Log in to Citizen portal"), "{page}");
+    let events_url = page
+        .split("data-signin-events=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let launch = page
+        .split("href=\"civkey://login?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
+        .unwrap();
+    let events = http
+        .get(format!("{}{events_url}", server.base))
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
+
+    // The app shows who asks: the portal itself, at the server's own origin.
+    let opened = profile.open_login(&launch).await.unwrap();
+    assert_eq!(opened.info.service_origin.as_str(), server.origin.as_str());
+    profile
+        .decide_login(&opened, civkey_proto::sign::Decision::Approve)
+        .await
+        .unwrap();
+    let approved: Value = serde_json::from_str(&wait_for_event(events, "approved").await).unwrap();
+    let finish = approved["redirect_to"].as_str().unwrap().to_string();
+    assert!(
+        finish.starts_with(&format!("{}/oidc/login/", server.origin.as_str())),
+        "{finish}"
+    );
+
+    // Another browser cannot finish it.
+    let elsewhere = http.get(&finish).send().await.unwrap();
+    assert_eq!(elsewhere.status(), 403);
+
+    // Her browser can, once: a portal session, and on to Connect mobile key, which opens.
+    let finished = http
+        .get(&finish)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 303);
+    assert_eq!(finished.headers()["location"], "/portal/connect");
+    let session = crate::portal_http::cookie_pair(
+        &crate::portal_http::set_cookies(&finished),
+        "civkey_session",
+    );
+    let connect = http
+        .get(format!("{}/portal/connect", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connect.status(), 200);
+    let again = http
+        .get(&finish)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 410);
 }

@@ -181,9 +181,27 @@ async fn session_cookies_are_secure_behind_tls() {
 #[tokio::test]
 async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
-    eva(&server).await;
+    let enrolment = citizens::add_citizen(
+        &server.store,
+        0,
+        "eva",
+        "Eva Horváth",
+        Some("eva@example.hu"),
+        "eva's long password",
+    )
+    .await
+    .unwrap();
+    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
     let http = client();
-    let (session, _) = log_in_by_email(&server, &http).await;
+    // Password and TOTP: Connect mobile key needs the strongest means she holds.
+    let (session, _) = log_in_with_password_to(
+        &server,
+        &http,
+        "/portal/login",
+        "",
+        ("eva", "eva's long password", &account),
+    )
+    .await;
     // A connect page creates a session; refusing it needs the form's token.
     let page = http
         .get(format!("{}/portal/connect", server.base))
@@ -274,4 +292,188 @@ async fn pages_need_a_session_and_send_you_back_after_login() {
         !html.contains("evil.example"),
         "only local paths are kept as next"
     );
+}
+
+/// Logs `username` in through the password and TOTP form at `login_path` (which may carry `next`
+/// and `fresh`), with `cookie` sent along (an existing session, say); returns the new session
+/// cookie pair and where the browser is sent.
+pub(crate) async fn log_in_with_password_to(
+    server: &TestServer,
+    http: &Client,
+    login_path: &str,
+    cookie: &str,
+    (username, password, account): (&str, &str, &civkey_proto::otp::OtpAccount),
+) -> (String, String) {
+    use civkey_server::clock::Clock;
+    let login = http
+        .get(format!("{}{login_path}", server.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the login form is shown");
+    let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
+    let html = login.text().await.unwrap();
+    let csrf = csrf_of(&html, "/portal/login");
+    let next = hidden_of(&html, "/portal/login", "next").unwrap_or_default();
+    let code = civkey_proto::otp::totp(
+        account.secret.expose(),
+        account.algorithm,
+        6,
+        30,
+        server.clock.now(),
+    )
+    .code;
+    let posted = http
+        .post(format!("{}/portal/login", server.base))
+        .header("cookie", &pre)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", password),
+            ("totp", code.as_str()),
+            ("next", next.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 303, "logged in and redirected");
+    let location = posted.headers()["location"].to_str().unwrap().to_string();
+    (
+        cookie_pair(&set_cookies(&posted), "civkey_session"),
+        location,
+    )
+}
+
+/// Issue 14's step-up attack: someone who can read the citizen's e-mail (or an e-mail code alone)
+/// opens a portal session and, before this defence, connected his own phone as her mobile key
+/// (after which services were told `hwk` for his logins) and switched off the login
+/// notifications that would have warned her. Now every change of how the account is protected
+/// needs a login of the last five minutes with the strongest means she holds.
+#[tokio::test]
+async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notifications() {
+    use civkey_server::clock::Clock;
+    let server = TestServer::start().await;
+    let enrolment = citizens::add_citizen(
+        &server.store,
+        0,
+        "eva",
+        "Eva Horváth",
+        Some("eva@example.hu"),
+        "eva's long password",
+    )
+    .await
+    .unwrap();
+    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let http = client();
+    let (session, _) = log_in_by_email(&server, &http).await;
+    let to_confirm = |response: &reqwest::Response, next: &str| {
+        assert_eq!(response.status(), 303);
+        assert_eq!(
+            response.headers()["location"].to_str().unwrap(),
+            format!("/portal/confirm?next={}", next.replace('/', "%2F"))
+        );
+    };
+
+    // Connect mobile key: sent to confirm it is her; no pairing session was made.
+    let connect = http
+        .get(format!("{}/portal/connect", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    to_confirm(&connect, "/portal/connect");
+
+    // Switching off the login notifications: refused the same way, nothing saved.
+    let page = http
+        .get(format!("{}/portal/notifications?lang=en", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page, "/portal/notifications");
+    let before = server
+        .state
+        .services()
+        .notification_settings(&enrolment.citizen_id)
+        .await
+        .unwrap();
+    let saved = http
+        .post(format!("{}/portal/notifications", server.base))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    to_confirm(&saved, "/portal/notifications");
+    let after = server
+        .state
+        .services()
+        .notification_settings(&enrolment.citizen_id)
+        .await
+        .unwrap();
+    assert_eq!(format!("{before:?}"), format!("{after:?}"));
+
+    // Disconnecting a key too (before even looking the key up).
+    let disconnect = http
+        .post(format!(
+            "{}/portal/keys/some-device/disconnect",
+            server.base
+        ))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    to_confirm(&disconnect, "/portal/keys");
+
+    // The confirm page offers what she holds that is stronger: password and authenticator.
+    let confirm = http
+        .get(format!(
+            "{}/portal/confirm?next=%2Fportal%2Fconnect&lang=en",
+            server.base
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(confirm.contains("Confirm with your password and authenticator code"));
+    assert!(!confirm.contains("Confirm with a code sent by e-mail"));
+    assert!(!confirm.contains("Confirm with the mobile key"));
+
+    // She logs in again with password and TOTP (the form is shown although she has a session)
+    // and comes back to Connect mobile key, which now opens.
+    let (strong, back) = log_in_with_password_to(
+        &server,
+        &http,
+        "/portal/login?fresh=1&next=%2Fportal%2Fconnect",
+        &session,
+        ("eva", "eva's long password", &account),
+    )
+    .await;
+    assert_eq!(back, "/portal/connect");
+    let connect = http
+        .get(format!("{}/portal/connect", server.base))
+        .header("cookie", &strong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connect.status(), 200);
+    assert!(connect.text().await.unwrap().contains("civkey://pair?"));
+
+    // Five minutes on, the same strong session must confirm again.
+    server.clock.set(server.clock.now() + 6 * 60);
+    let later = http
+        .get(format!("{}/portal/connect", server.base))
+        .header("cookie", &strong)
+        .send()
+        .await
+        .unwrap();
+    to_confirm(&later, "/portal/connect");
 }

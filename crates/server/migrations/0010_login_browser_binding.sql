@@ -19,3 +19,13 @@ ALTER TABLE login_requests ADD COLUMN auth_time BIGINT;
 -- The login request an access token was issued from: a second use of its code revokes it.
 ALTER TABLE access_tokens ADD COLUMN login_request_id TEXT;
 CREATE INDEX access_tokens_login_request ON access_tokens (login_request_id);
+
+-- The portal's own client: a citizen logs in to the portal with the mobile key through a login
+-- request of this client. No secret (no hash matches '') and no redirect URI, so no service can
+-- start, exchange or receive one of its requests; the server alone finishes them.
+INSERT INTO oidc_clients (id, name, secret_hash, redirect_uris, logo_url, sector, created_at)
+VALUES ('civkey-portal', 'Citizen portal', '', '[]', NULL, 'civkey-portal', 0);
+
+-- The device whose approval opened a portal session (sessions opened with the mobile key): a
+-- service login that session approves is announced with that device's name.
+ALTER TABLE web_sessions ADD COLUMN device_id TEXT;

@@ -214,7 +214,7 @@ impl Services {
         Ok(self.store.delete_web_session(&token_hash(token)).await?)
     }
 
-    async fn start_session(
+    pub(super) async fn start_session(
         &self,
         citizen_id: &str,
         means: Means,

@@ -81,6 +81,22 @@ pub struct AuthorizeParams {
     pub registration: Option<String>,
 }
 
+/// The portal's own client: the login requests with which a citizen logs in to the portal with
+/// the mobile key. Made by schema 10 with no secret and no redirect URI, so no service can use it.
+pub const PORTAL_CLIENT_ID: &str = "civkey-portal";
+
+/// What a login request is asked to be, as checked at the authorization endpoint.
+struct RequestTerms {
+    redirect_uri: String,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+    fresh_login: bool,
+    max_age: Option<u64>,
+    min_acr: Option<String>,
+}
+
 /// The authentication levels (`acr`) civkey offers, weakest first: what `acr_values` may name, and
 /// what an ID token's `acr` says. A login satisfies a request when its level is at least the
 /// weakest one the service named.
@@ -554,41 +570,66 @@ impl Services {
             }
         };
         let fresh_login = prompts.contains(&"login") || max_age == Some(0);
-        let mut rng = rand::rngs::OsRng;
-        let browser_token = Zeroizing::new(super::auth::random_token());
-        let request_id = LoginRequestId::generate(&mut rng);
-        let qr_secret = QrSecret::generate(&mut rng);
-        let launch_token = LaunchToken::generate(&mut rng);
-        let now = self.clock.now();
-        let expires_at = now + LOGIN_REQUEST_TTL_SECS;
-        self.store
-            .insert_login_request(&NewLoginRequest {
-                id: request_id.to_text(),
-                client_id: client.id.clone(),
+        let request_id = LoginRequestId::generate(&mut rand::rngs::OsRng);
+        self.open_request(
+            request_id,
+            client,
+            RequestTerms {
                 redirect_uri: redirect_uri.to_string(),
                 scope: scope.to_string(),
                 state: p.state.clone(),
                 nonce: p.nonce.clone(),
                 code_challenge: code_challenge.to_string(),
+                fresh_login,
+                max_age,
+                min_acr,
+            },
+        )
+        .await
+        .map_err(internal)
+    }
+
+    /// Stores a new login request `request_id` of `client` on `terms`, bound to a new browser
+    /// token, and returns what its page needs.
+    async fn open_request(
+        &self,
+        request_id: LoginRequestId,
+        client: ClientRecord,
+        terms: RequestTerms,
+    ) -> Result<StartedLogin, ServiceError> {
+        let mut rng = rand::rngs::OsRng;
+        let browser_token = Zeroizing::new(super::auth::random_token());
+        let qr_secret = QrSecret::generate(&mut rng);
+        let launch_token = LaunchToken::generate(&mut rng);
+        let now = self.clock.now();
+        let expires_at = now + LOGIN_REQUEST_TTL_SECS;
+        let service_origin = origin_of(&terms.redirect_uri)?;
+        self.store
+            .insert_login_request(&NewLoginRequest {
+                id: request_id.to_text(),
+                client_id: client.id.clone(),
+                redirect_uri: terms.redirect_uri,
+                scope: terms.scope,
+                state: terms.state,
+                nonce: terms.nonce,
+                code_challenge: terms.code_challenge,
                 qr_secret: qr_secret.expose_text(),
                 launch_token_hash: token_hash(&launch_token.expose_text()),
                 challenge: Challenge::generate(&mut rng).to_text(),
                 created_at: now,
                 expires_at,
                 browser_hash: token_hash(&browser_token),
-                fresh_login,
-                max_age,
-                min_acr,
+                fresh_login: terms.fresh_login,
+                max_age: terms.max_age,
+                min_acr: terms.min_acr,
             })
-            .await
-            .map_err(|e| internal(e.into()))?;
+            .await?;
         let launch_uri = LoginUri::SameDevice {
             origin: self.origin.clone(),
             request_id,
             launch_token,
         }
         .to_uri();
-        let service_origin = origin_of(redirect_uri).map_err(internal)?;
         Ok(StartedLogin {
             request_id,
             client,
@@ -599,6 +640,77 @@ impl Services {
             browser_token,
             qr_secret,
         })
+    }
+
+    /// Starts a login to the portal itself with the mobile key: a login request of the portal's
+    /// own client ([`PORTAL_CLIENT_ID`]), answered in the app like any service's, whose approval
+    /// brings the browser to `/oidc/login/{id}/portal?next=NEXT` ([`Self::finish_portal_login`]).
+    pub async fn start_portal_login(&self, next: &str) -> Result<StartedLogin, ServiceError> {
+        let client = self.client(PORTAL_CLIENT_ID).await?.ok_or_else(|| {
+            ServiceError::Internal("the portal's own client is missing (schema 10)".into())
+        })?;
+        let request_id = LoginRequestId::generate(&mut rand::rngs::OsRng);
+        let redirect_uri = with_query(
+            &format!(
+                "{}/oidc/login/{}/portal",
+                self.origin.as_str(),
+                request_id.to_text()
+            ),
+            &[("next", Some(next))],
+        );
+        // Nothing outside the server ever exchanges this request's code: no verifier exists.
+        let unusable_challenge = B64.encode(Sha256::digest(random_id().as_bytes()));
+        self.open_request(
+            request_id,
+            client,
+            RequestTerms {
+                redirect_uri,
+                scope: "openid".into(),
+                state: None,
+                nonce: None,
+                code_challenge: unusable_challenge,
+                fresh_login: true,
+                max_age: None,
+                min_acr: Some(ACR_LEVELS[2].to_string()),
+            },
+        )
+        .await
+    }
+
+    /// Opens a portal session for the citizen whose mobile key approved the portal's login
+    /// request `request_id`, in the browser `browser` that started it; once (the request's code
+    /// is used up). Anything else is refused: another browser (`forbidden`), a request that is not
+    /// the portal's, not approved, or already used.
+    pub async fn finish_portal_login(
+        &self,
+        request_id: &str,
+        browser: Option<&str>,
+    ) -> Result<super::auth::LoggedIn, ServiceError> {
+        let record = self.login_record(request_id).await?;
+        check_browser(&record, browser)?;
+        let not_approved = || {
+            ServiceError::refused(
+                ErrorCode::LoginUsed,
+                "this login was not approved with the mobile key, or was used already",
+            )
+        };
+        if record.client_id != PORTAL_CLIENT_ID || record.means != Some(Means::MobileKey) {
+            return Err(not_approved());
+        }
+        let code = authorization_code(&record)?;
+        let used = self
+            .store
+            .use_authorization_code(&token_hash(&code), self.clock.now())
+            .await?
+            .ok_or_else(not_approved)?;
+        let citizen_id = used.citizen_id.ok_or_else(not_approved)?;
+        let device_id = used.device_id.ok_or_else(not_approved)?;
+        // The login itself was announced at the app's decision.
+        let session = self.start_session(&citizen_id, Means::MobileKey).await?;
+        self.store
+            .set_session_device(&token_hash(&session.token), &device_id)
+            .await?;
+        Ok(session)
     }
 
     /// The QR code's text for this second of a request just started, and the seconds it has
@@ -926,7 +1038,19 @@ impl Services {
         let code = authorization_code(&record)?;
         let code_hash = token_hash(&code);
         let history_id = random_id();
-        let notification = super::auth::notified_means(session.means)
+        // A session opened with the mobile key is announced with the key's name.
+        let means = match (session.means, &session.device_id) {
+            (Means::MobileKey, Some(device_id)) => Some(LoginMeans::MobileKey {
+                device_name: self
+                    .store
+                    .device(device_id)
+                    .await?
+                    .map(|d| d.name)
+                    .unwrap_or_default(),
+            }),
+            (means, _) => super::auth::notified_means(means),
+        };
+        let notification = means
             .map(|m| self.login_notification(&session.citizen_id, &open.service_name, m))
             .transpose()?;
         let approval = Approval {

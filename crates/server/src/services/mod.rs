@@ -11,6 +11,7 @@ pub mod notify;
 pub mod oidc;
 pub mod onboarding;
 pub mod pairing;
+pub mod step_up;
 #[cfg(test)]
 mod tests;
 

@@ -1311,6 +1311,7 @@ mod login {
             means,
             csrf_token: "csrf".into(),
             authenticated_at: T0,
+            device_id: None,
             expires_at: T0 + 3600,
         }
     }
@@ -2039,6 +2040,122 @@ mod login {
                 ("Daňový portál".to_string(), LoginMeans::EmailCode),
             ]
         );
+
+        // The portal's own login with the mobile key: announced at the app's decision, finished
+        // once and only by the browser that started it; a service login its session approves is
+        // announced with the key's name, and the session is strong enough for step-up.
+        let portal = s.start_portal_login("/portal/connect").await.unwrap();
+        let id = portal.request_id.to_text();
+        let info = l.scan(&portal).await.unwrap();
+        assert_eq!(info.service_id, crate::services::login::PORTAL_CLIENT_ID);
+        s.decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.finish_portal_login(&id, None)
+                .await
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
+            ErrorCode::Forbidden
+        );
+        let opened = s
+            .finish_portal_login(&id, Some(&portal.browser_token))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.finish_portal_login(&id, Some(&portal.browser_token))
+                .await
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
+            ErrorCode::LoginUsed
+        );
+        // Its code is no service's: the token endpoint knows no secret for it.
+        let key_session = s.web_session(&opened.token).await.unwrap().unwrap();
+        assert_eq!(key_session.means, Means::MobileKey);
+        assert_eq!(
+            s.step_up_needed(&key_session, crate::services::step_up::STEP_UP_SECS)
+                .await
+                .unwrap(),
+            None
+        );
+        let started = l.start().await;
+        s.approve_login_with_session(
+            &started.request_id.to_text(),
+            Some(&started.browser_token),
+            &key_session,
+        )
+        .await
+        .unwrap();
+        let announced = logins(&l).await;
+        assert_eq!(
+            &announced[announced.len() - 2..],
+            &[
+                (
+                    "Citizen portal".to_string(),
+                    LoginMeans::MobileKey {
+                        device_name: "Pixel 8".into()
+                    }
+                ),
+                (
+                    "Daňový portál".to_string(),
+                    LoginMeans::MobileKey {
+                        device_name: "Pixel 8".into()
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_email_code_is_enough_for_step_up_only_without_anything_stronger() {
+        use crate::services::step_up::{StepUpMeans, STEP_UP_SECS};
+        use crate::store::Means;
+        let l = login_fixture().await;
+        let s = &l.f.services;
+        // The fixture's citizen holds a mobile key and an authenticator.
+        let email = session(&l, Means::EmailCode);
+        assert_eq!(
+            s.step_up_needed(&email, STEP_UP_SECS).await.unwrap(),
+            Some(StepUpMeans {
+                mobile_key: true,
+                password_totp: true,
+                email_code: false
+            })
+        );
+        // Strong, but older than five minutes.
+        let strong = session(&l, Means::PasswordTotp);
+        assert_eq!(s.step_up_needed(&strong, STEP_UP_SECS).await.unwrap(), None);
+        l.f.clock.advance(STEP_UP_SECS + 1);
+        assert!(s
+            .step_up_needed(&strong, STEP_UP_SECS)
+            .await
+            .unwrap()
+            .is_some());
+        // Without the key, the authenticator is still stronger than her e-mail.
+        s.disconnect_device(&l.f.citizen, &l.device_id.to_text())
+            .await
+            .unwrap();
+        let fresh = crate::store::WebSession {
+            authenticated_at: l.f.clock.now(),
+            ..email
+        };
+        assert_eq!(
+            s.step_up_needed(&fresh, STEP_UP_SECS).await.unwrap(),
+            Some(StepUpMeans {
+                mobile_key: false,
+                password_totp: true,
+                email_code: false
+            })
+        );
+        // Without the authenticator too, her e-mail is the strongest means she holds.
+        sqlx::query("UPDATE citizens SET totp_secret = NULL WHERE id = $1")
+            .bind(&l.f.citizen)
+            .execute(s.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(s.step_up_needed(&fresh, STEP_UP_SECS).await.unwrap(), None);
     }
 }
 

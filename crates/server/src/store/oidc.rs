@@ -118,7 +118,8 @@ impl Store {
     /// Every client, oldest first.
     pub async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM oidc_clients ORDER BY created_at, id"
+            "SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE id <> 'civkey-portal' \
+             ORDER BY created_at, id"
         ))
         .fetch_all(self.pool())
         .await?

@@ -46,6 +46,8 @@ pub struct WebSession {
     /// When the citizen authenticated with that means (the session's start): an ID token's
     /// `auth_time` for a login this session approves.
     pub authenticated_at: u64,
+    /// For a session opened with the mobile key: the device that approved it.
+    pub device_id: Option<String>,
     /// The session's anti-forgery token.
     pub csrf_token: String,
     /// When it expires.
@@ -97,7 +99,8 @@ impl Store {
         now: u64,
     ) -> Result<Option<WebSession>, StoreError> {
         let row = sqlx::query(
-            "SELECT citizen_id, means, csrf_token, created_at, expires_at FROM web_sessions \
+            "SELECT citizen_id, means, csrf_token, created_at, expires_at, device_id \
+             FROM web_sessions \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
@@ -110,10 +113,25 @@ impl Store {
                 means: Means::parse(&r.try_get::<String, _>("means")?)?,
                 csrf_token: r.try_get("csrf_token")?,
                 authenticated_at: get_u64(&r, "created_at")?,
+                device_id: r.try_get("device_id")?,
                 expires_at: get_u64(&r, "expires_at")?,
             })
         })
         .transpose()
+    }
+
+    /// Records the device whose approval opened the session `token_hash`.
+    pub async fn set_session_device(
+        &self,
+        token_hash: &str,
+        device_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE web_sessions SET device_id = $2 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(device_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Ends a session (log out).

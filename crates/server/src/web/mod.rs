@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
             get(totp_removal_form).post(totp_removal),
         )
         .route("/portal/logout", post(logout))
+        .route("/portal/confirm", get(step_up))
         .route("/portal/connect", get(connect))
         .route("/portal/connect/{id}/events", get(connect_events))
         .route("/portal/connect/{id}/confirm", post(confirm))
@@ -327,6 +328,75 @@ fn safe_next(next: Option<&str>) -> String {
 fn internal(visitor: &Visitor, e: ServiceError) -> Response {
     tracing::error!(error = %e, "portal request failed");
     visitor.error(StatusCode::INTERNAL_SERVER_ERROR, "portal.error.internal")
+}
+
+/// Refuses a change of how the account is protected unless the session has just been opened with
+/// the strongest means its citizen holds: a redirect to the "confirm it is you" page, which comes
+/// back to `next` (a page, since a form post cannot be repeated after a login).
+async fn require_step_up(
+    state: &AppState,
+    visitor: &Visitor,
+    session: &WebSession,
+    next: &str,
+) -> Result<(), Box<Response>> {
+    require_step_up_within(
+        state,
+        visitor,
+        session,
+        next,
+        crate::services::step_up::STEP_UP_SECS,
+    )
+    .await
+}
+
+async fn require_step_up_within(
+    state: &AppState,
+    visitor: &Visitor,
+    session: &WebSession,
+    next: &str,
+    window: u64,
+) -> Result<(), Box<Response>> {
+    match state.services().step_up_needed(session, window).await {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(Box::new(
+            Redirect::to(&format!("/portal/confirm?next={}", url_escape(next))).into_response(),
+        )),
+        Err(e) => Err(Box::new(internal(visitor, e))),
+    }
+}
+
+/// `GET /portal/confirm?next=…`: "confirm that it is you" — the ways to log in again that satisfy
+/// the step-up; straight on to `next` when the session already does.
+async fn step_up(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let session = match visitor.require_session() {
+        Ok(s) => s.clone(),
+        Err(r) => return *r,
+    };
+    let next = safe_next(query.next.as_deref());
+    let needed = match state
+        .services()
+        .step_up_needed(&session, crate::services::step_up::STEP_UP_SECS)
+        .await
+    {
+        Ok(Some(means)) => means,
+        Ok(None) => return Redirect::to(&next).into_response(),
+        Err(e) => return internal(&visitor, e),
+    };
+    let view = StepUpView {
+        next,
+        mobile_key: needed.mobile_key,
+        password_totp: needed.password_totp,
+        email_code: needed.email_code,
+    };
+    let name = citizen_name(&state, &session).await;
+    visitor.page(
+        StatusCode::OK,
+        pages::step_up_page(&visitor.context(name), &view),
+    )
 }
 
 async fn citizen_name(state: &AppState, session: &WebSession) -> Option<String> {
@@ -713,6 +783,10 @@ async fn connect(State(state): State<AppState>, visitor: Visitor) -> Response {
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
+    // A new mobile key is a new means to log in as this citizen.
+    if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/connect").await {
+        return *r;
+    }
     let pairing = match state.services().start_pairing(&session.citizen_id).await {
         Ok(p) => p,
         Err(e) => return internal(&visitor, e),
@@ -832,6 +906,16 @@ async fn decide(
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
+    // The pairing was started on a stepped-up page; its confirmation may come up to the session's
+    // lifetime later.
+    if confirm {
+        let window = crate::services::step_up::STEP_UP_SECS + civkey_proto::pair::PAIRING_TTL_SECS;
+        if let Err(r) =
+            require_step_up_within(&state, &visitor, &session, "/portal/connect", window).await
+        {
+            return *r;
+        }
+    }
     let outcome = match state
         .services()
         .decide_pairing(&session.citizen_id, &id, confirm)
@@ -970,6 +1054,9 @@ async fn disconnect(
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
+    if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/keys").await {
+        return *r;
+    }
     match state
         .services()
         .disconnect_device(&session.citizen_id, &id)

@@ -87,6 +87,12 @@ pub(super) async fn save(
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
+    // Switching off the login notifications is what an intruder would do first.
+    if let Err(r) =
+        super::require_step_up(&state, &visitor, &session, "/portal/notifications").await
+    {
+        return *r;
+    }
     let changed = || Redirect::to("/portal/notifications?error=portal.notifications.error.changed");
     let services = state.services();
     let current = match services.notification_settings(&session.citizen_id).await {

@@ -40,6 +40,8 @@ pub fn routes() -> Router<AppState> {
             "/oidc/login/{id}/continue",
             get(continue_page).post(continue_login),
         )
+        .route("/oidc/login/{id}/portal", get(finish_portal_login))
+        .route("/portal/login/key", get(portal_key_login))
         .route("/oidc/token", post(token))
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
 }
@@ -167,19 +169,42 @@ async fn authorize(
         }
     };
     let id = started.request_id.to_text();
-    let (qr_uri, expires_in) = services.first_login_qr_uri(&started);
+    let citizen = match visitor.session() {
+        Some(session) => super::citizen_name(&state, session).await,
+        None => None,
+    };
+    let other_means_url = format!("/oidc/login/{id}/continue");
+    let service_name = started.client.name.clone();
+    login_page(
+        &state,
+        &visitor,
+        &started,
+        service_name,
+        other_means_url,
+        citizen,
+    )
+}
+
+/// A login request's page (its QR code, countdown, same-device link and other means), with the
+/// cookie that binds the request to this browser.
+fn login_page(
+    state: &AppState,
+    visitor: &Visitor,
+    started: &crate::services::login::StartedLogin,
+    service_name: String,
+    other_means_url: String,
+    citizen: Option<String>,
+) -> Response {
+    let id = started.request_id.to_text();
+    let (qr_uri, expires_in) = state.services().first_login_qr_uri(started);
     let view = SigninView {
-        service_name: started.client.name.clone(),
+        service_name,
         service_origin: started.service_origin.as_str().to_string(),
         qr_uri,
         launch_uri: started.launch_uri.clone(),
         expires_in,
         events_url: format!("/oidc/login/{id}/events"),
-        other_means_url: format!("/oidc/login/{id}/continue"),
-    };
-    let citizen = match visitor.session() {
-        Some(session) => super::citizen_name(&state, session).await,
-        None => None,
+        other_means_url,
     };
     let mut response = visitor.page_with_form_target(
         StatusCode::OK,
@@ -190,7 +215,7 @@ async fn authorize(
     // (its event stream, "Continue as NAME") are same-site.
     let cookie = visitor.set_cookie_at(
         &format!("/oidc/login/{id}"),
-        login_cookie_name(&visitor),
+        login_cookie_name(visitor),
         &started.browser_token,
         civkey_proto::login::LOGIN_REQUEST_TTL_SECS + 60,
         "Lax",
@@ -294,6 +319,54 @@ async fn open_for_session(
         SessionFit::TooWeak => Err(Box::new(
             visitor.error(StatusCode::FORBIDDEN, "portal.signin.too_weak"),
         )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// `GET /portal/login/key`: log in to the portal with the mobile key — the portal's own login
+/// request, scanned and approved in the app like a service's. The password and e-mail forms are
+/// the other means; `next` is where the citizen goes after logging in.
+async fn portal_key_login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = super::safe_next(query.next.as_deref());
+    let started = match state.services().start_portal_login(&next).await {
+        Ok(started) => started,
+        Err(e) => return super::internal(&visitor, e),
+    };
+    let other_means_url = format!("/portal/login?fresh=1&next={}", super::url_escape(&next));
+    let service_name = civkey_i18n::tr(visitor.locale, "portal.key_login.service").to_string();
+    login_page(
+        &state,
+        &visitor,
+        &started,
+        service_name,
+        other_means_url,
+        None,
+    )
+}
+
+/// `GET /oidc/login/{id}/portal`: where the portal's own login request approved in the app
+/// brings the browser that started it: a portal session opened with the mobile key, then `next`.
+async fn finish_portal_login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    match state
+        .services()
+        .finish_portal_login(&id, login_cookie(&visitor))
+        .await
+    {
+        Ok(session) => super::logged_in(&visitor, &session.token, query.next.as_deref()),
+        Err(e) => login_gone(&visitor, e),
     }
 }
 

@@ -15,7 +15,7 @@ use civkey_i18n::{tr, tr_args, tr_count, Locale};
 
 use super::views::{
     ConnectView, DashboardView, DevicesView, EmailCodeView, LoginRow, LoginView, Means,
-    PageContext, PairingOutcomeView, SigninContinueView, SigninView, TotpRemovalView,
+    PageContext, PairingOutcomeView, SigninContinueView, SigninView, StepUpView, TotpRemovalView,
 };
 use crate::escape_html as esc;
 
@@ -82,7 +82,10 @@ pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
          <div class=\"actions\"><button type=\"submit\" class=\"button secondary\">{em_submit}</button></div>\n\
          </form>\n\
          </section>\n\
+         <p class=\"links\"><a href=\"/portal/login/key?next={next_escaped}\">{key}</a></p>\n\
          <p class=\"links\"><a href=\"/portal/totp/remove\">{lost}</a></p>\n",
+        next_escaped = esc(&super::url_escape(view.next.as_deref().unwrap_or("/portal"))),
+        key = esc(tr(l, "portal.login.with_mobile_key")),
         lost = esc(tr(l, "portal.login.lost_authenticator")),
         title = esc(tr(l, "portal.login.title")),
         intro = esc(tr(l, "portal.login.intro")),
@@ -686,6 +689,44 @@ pub fn signin_continue_page(ctx: &PageContext, view: &SigninContinueView) -> Str
         not_you = esc(tr(l, "portal.signin.not_you")),
     );
     document(ctx, &title, "page-connect", &main, Scripts::None)
+}
+
+/// `GET /portal/confirm`: a change that needs step-up; the ways to log in again that would do.
+pub fn step_up_page(ctx: &PageContext, view: &StepUpView) -> String {
+    let l = ctx.locale;
+    let next = super::url_escape(&view.next);
+    let mut ways = String::new();
+    if view.mobile_key {
+        ways.push_str(&format!(
+            "<li><a class=\"button primary\" href=\"/portal/login/key?next={next}\">{label}</a></li>\n",
+            label = esc(tr(l, "portal.step_up.mobile_key")),
+        ));
+    }
+    if view.password_totp {
+        ways.push_str(&format!(
+            "<li><a class=\"button secondary\" href=\"/portal/login?fresh=1&amp;next={next}\">{label}</a></li>\n",
+            label = esc(tr(l, "portal.step_up.password_totp")),
+        ));
+    }
+    if view.email_code {
+        ways.push_str(&format!(
+            "<li><a class=\"button secondary\" href=\"/portal/login?fresh=1&amp;next={next}\">{label}</a></li>\n",
+            label = esc(tr(l, "portal.step_up.email_code")),
+        ));
+    }
+    let main = format!(
+        "<div class=\"card\">\n<h1>{title}</h1>\n<p class=\"lead\">{text}</p>\n\
+         <ul class=\"links step-up\">\n{ways}</ul>\n</div>\n",
+        title = esc(tr(l, "portal.step_up.title")),
+        text = esc(tr(l, "portal.step_up.text")),
+    );
+    document(
+        ctx,
+        tr(l, "portal.step_up.title"),
+        "page-step-up",
+        &main,
+        Scripts::None,
+    )
 }
 
 /// A service's login request that cannot be taken (unknown service, unregistered redirect URI):

@@ -266,3 +266,16 @@ pub struct CounterOnboardView {
     /// After success: the citizen's full name, username and the mobile key's name.
     pub done: Option<(String, String, String)>,
 }
+
+/// `GET /portal/confirm`: the change at `next` needs a fresh login with the strongest means held.
+#[derive(Debug, Clone)]
+pub struct StepUpView {
+    /// Where the citizen goes back after logging in again.
+    pub next: String,
+    /// Offer the mobile key's approval.
+    pub mobile_key: bool,
+    /// Offer the password with a TOTP code.
+    pub password_totp: bool,
+    /// Offer an e-mail code (when the citizen holds nothing stronger).
+    pub email_code: bool,
+}

@@ -269,6 +269,18 @@
     }
 
     expiryListeners.push(function () { finish('expired'); });
+    // "Continue as NAME" answers by its form, whose answer takes the browser to the service: the
+    // stream must not send it there a second time with the same code (the service would see its
+    // state twice, and refuse the second).
+    root.querySelectorAll('form').forEach(function (form) {
+      form.addEventListener('submit', function () {
+        done = true;
+        if (source) {
+          source.close();
+          source = null;
+        }
+      });
+    });
     if (canvas) {
       drawQr(canvas, canvas.getAttribute('data-qr-uri'));
     }
