@@ -906,7 +906,7 @@ async fn decide(
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
-    // The pairing was started on a stepped-up page; its confirmation may come up to the session's
+    // The pairing was started on a stepped-up page; its confirmation may come up to the pairing's
     // lifetime later.
     if confirm {
         let window = crate::services::step_up::STEP_UP_SECS + civkey_proto::pair::PAIRING_TTL_SECS;
