@@ -1012,6 +1012,26 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     };
     let access = tokens["access_token"].as_str().unwrap().to_string();
     assert_eq!(userinfo(access.clone()).await.unwrap().status(), 200);
+    // Userinfo also takes the token in a POST body (RFC 6750 section 2.2), but not twice.
+    let in_body = http
+        .post(format!("{}/oidc/userinfo", server.base))
+        .form(&[("access_token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_body.status(), 200);
+    assert_eq!(
+        in_body.json::<Value>().await.unwrap()["name"],
+        "Eva Horváth"
+    );
+    let twice = http
+        .post(format!("{}/oidc/userinfo", server.base))
+        .bearer_auth(&access)
+        .form(&[("access_token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
 
     // The code used a second time (stolen from a log, say): refused, and the tokens it gave die.
     let again = exchange().await.unwrap();

@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/oidc/login/{id}/portal", get(finish_portal_login))
         .route("/portal/login/key", get(portal_key_login))
         .route("/oidc/token", post(token))
-        .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .route("/oidc/userinfo", get(userinfo).post(userinfo_post))
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
@@ -544,14 +544,46 @@ async fn token(
     }
 }
 
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let token = headers
+#[derive(Debug, Deserialize)]
+struct UserinfoForm {
+    access_token: Option<String>,
+}
+
+/// `POST /oidc/userinfo`: the bearer token in the `Authorization` header, or as `access_token`
+/// in a form body (RFC 6750 section 2.2) — one of the two, not both.
+async fn userinfo_post(
+    state: State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<UserinfoForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let in_body = form.ok().and_then(|Form(f)| f.access_token);
+    match (in_body, bearer(&headers).is_some()) {
+        (Some(_), true) => oauth_error(&OAuthError {
+            status: 400,
+            error: "invalid_request",
+            description: "send the token once: in the header or in the body".into(),
+        }),
+        (Some(token), false) => userinfo_for(&state, Some(&token)).await,
+        (None, _) => userinfo(state, headers).await,
+    }
+}
+
+/// The token of `Authorization: Bearer TOKEN`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
-        });
+        })
+}
+
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    userinfo_for(&state, bearer(&headers)).await
+}
+
+async fn userinfo_for(state: &AppState, token: Option<&str>) -> Response {
     let Some(token) = token else {
         return oauth_error(&OAuthError {
             status: 401,
