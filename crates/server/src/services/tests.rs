@@ -1384,7 +1384,8 @@ mod login {
         };
         // The session was opened at T0; now is T0 + 100.
         l.f.clock.advance(100);
-        let cases: [(fn(&mut AuthorizeParams), Means, SessionFit); 8] = [
+        type Case = (fn(&mut AuthorizeParams), Means, SessionFit);
+        let cases: [Case; 8] = [
             (|_| {}, Means::EmailCode, SessionFit::Fits),
             (
                 |p| p.max_age = Some("3600".into()),
@@ -1431,7 +1432,7 @@ mod login {
             .approve_login_with_session(
                 &started.request_id.to_text(),
                 Some(&started.browser_token),
-                &session(&l, Means::PasswordTotp),
+                &session(l, Means::PasswordTotp),
             )
             .await
             .unwrap_err();
