@@ -1800,5 +1800,6 @@ mod login {
 }
 
 mod bok;
+mod limits;
 mod notify;
 mod onboarding;
