@@ -449,8 +449,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     let form = login_form(&server, &http).await;
     let mut attempts = 0;
     loop {
-        let (status, _, _) =
-            post_login(&server, &http, &form, "petr", "a guess", "000000").await;
+        let (status, _, _) = post_login(&server, &http, &form, "petr", "a guess", "000000").await;
         attempts += 1;
         if status == 429 {
             break;
@@ -502,7 +501,10 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
         .unwrap();
     let opened = phone.open_login(&launch).await.unwrap();
     assert_eq!(
-        phone.decide_login(&opened, Decision::Approve).await.unwrap(),
+        phone
+            .decide_login(&opened, Decision::Approve)
+            .await
+            .unwrap(),
         Decision::Approve
     );
     let approved = crate::oidc_login::wait_for_event(events, "approved").await;

@@ -29,7 +29,7 @@ pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
-pub use sessions::{Means, WebSession};
+pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
 
 use std::path::Path;
 
@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_onboarding.sql")),
     (8, include_str!("../../migrations/0008_push_encryption.sql")),
     (9, include_str!("../../migrations/0009_outbox_claims.sql")),
+    (12, include_str!("../../migrations/0012_attempt_limits.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -65,7 +66,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -184,7 +184,10 @@ async fn an_attacker_trying_five_times_every_15_minutes_cannot_keep_the_citizen_
             Err(e) => panic!("petr was refused: {e:?}"),
         }
     }
-    assert!(logged_in, "petr was kept out for an hour; told to wait {waits:?}");
+    assert!(
+        logged_in,
+        "petr was kept out for an hour; told to wait {waits:?}"
+    );
     assert!(
         waits.iter().all(|w| *w <= LONGEST_WAIT),
         "told to wait {waits:?}"
@@ -257,9 +260,14 @@ async fn email_code_requests_for_known_and_unknown_usernames_write_the_same_rows
     let mut writes = Vec::new();
     for (i, username) in ["eva", "jana", "nobody"].into_iter().enumerate() {
         let before = row_counts(&f).await;
-        s.send_email_code(username, &format!("192.0.2.{i}"), "Code", "Your code: {code}")
-            .await
-            .unwrap();
+        s.send_email_code(
+            username,
+            &format!("192.0.2.{i}"),
+            "Code",
+            "Your code: {code}",
+        )
+        .await
+        .unwrap();
         writes.push((username, written(&before, &row_counts(&f).await)));
     }
     assert!(!writes[0].1.is_empty(), "{writes:?}");
@@ -283,7 +291,9 @@ async fn email_code_requests_for_known_and_unknown_usernames_write_the_same_rows
         .collect();
     assert_eq!(texts.len(), 3);
     assert!(
-        texts.iter().all(|t| *t == texts[0] && t.2.contains("{code}")),
+        texts
+            .iter()
+            .all(|t| *t == texts[0] && t.2.contains("{code}")),
         "the queued requests differ or hold a code: {texts:?}"
     );
 
@@ -300,7 +310,11 @@ async fn email_code_requests_for_known_and_unknown_usernames_write_the_same_rows
         .unwrap();
     s.login_email_code("eva", code, "192.0.2.0").await.unwrap();
     assert!(
-        s.store.due_messages(T0 + 3600, 10).await.unwrap().is_empty(),
+        s.store
+            .due_messages(T0 + 3600, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "every request was dealt with"
     );
 }
