@@ -567,3 +567,61 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     assert_eq!(left.len(), 1, "only the stolen key is disconnected");
     assert_ne!(left[0].id, thief.device_id.to_text());
 }
+
+/// A browser that logged in to an account gets a long-lived `civkey_known` cookie; attempts made
+/// anywhere else in the account's name (here until every further attempt must wait) do not make
+/// that browser wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_logged_in_before_is_not_kept_waiting_by_attempts_made_elsewhere() {
+    let server = TestServer::start().await;
+    let (_, account) = petr(&server).await;
+    let http = client();
+    let form = login_form(&server, &http).await;
+    let now = server.clock_now();
+    let (status, cookies, _) = post_login(
+        &server,
+        &http,
+        &form,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let known = cookies
+        .iter()
+        .find(|c| c.starts_with("civkey_known="))
+        .unwrap_or_else(|| panic!("no civkey_known cookie in {cookies:?}"));
+    assert!(
+        known.contains("HttpOnly") && known.contains("SameSite=Strict"),
+        "{known}"
+    );
+    let known = cookie_pair(&cookies, "civkey_known");
+
+    // Someone else tries petr's password until every attempt must wait.
+    server.clock.advance(30);
+    let stranger = login_form(&server, &http).await;
+    loop {
+        let (status, _, _) =
+            post_login(&server, &http, &stranger, "petr", "a guess", "000000").await;
+        if status == 429 {
+            break;
+        }
+        assert_eq!(status, 401);
+    }
+
+    // Petr's own browser logs in at once.
+    let now = server.clock_now();
+    let mine = (format!("{}; {known}", form.0), form.1.clone());
+    let (status, cookies, _) = post_login(
+        &server,
+        &http,
+        &mine,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 303);
+    cookie_pair(&cookies, "civkey_session");
+}

@@ -12,3 +12,14 @@ CREATE TABLE attempt_limits (
     attempts BIGINT NOT NULL,
     last_at BIGINT NOT NULL
 );
+
+-- Browsers that logged in to an account before (by the hash of the token in their long-lived
+-- `civkey_known` cookie; `account` is the hash of the username). Their attempts at that account
+-- count in a bucket of their own, so attempts made elsewhere in the citizen's name never make
+-- the citizen's own browser wait.
+CREATE TABLE known_browsers (
+    token_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);

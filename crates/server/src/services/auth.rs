@@ -52,6 +52,9 @@ pub const EMAIL_REQUEST_ADDRESS_LIMIT: AttemptLimit = AttemptLimit {
 /// makes the code and sends it (see [`Services::email_code_message`]).
 pub const EMAIL_CODE_CHANNEL: &str = "email_code";
 
+/// How long a browser that logged in stays known for its account (its `civkey_known` cookie).
+pub const KNOWN_BROWSER_TTL_SECS: u64 = 180 * 24 * 60 * 60;
+
 /// How long an e-mail code is valid (10 minutes).
 pub const EMAIL_CODE_TTL_SECS: u64 = 10 * 60;
 
@@ -68,6 +71,9 @@ pub struct LoggedIn {
     pub csrf: String,
     /// When the session ends.
     pub expires_at: u64,
+    /// A new token for the browser's `civkey_known` cookie, when it was not known for this
+    /// account yet: its later attempts at the account count in a bucket of their own.
+    pub known_browser: Option<Zeroizing<String>>,
 }
 
 /// A verifiable Argon2id hash of nothing anyone knows, so an unknown username costs the same time
@@ -134,7 +140,24 @@ impl Services {
         totp_code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = login_buckets("account", username, address);
+        self.login_password_totp_in(username, password, totp_code, address, None)
+            .await
+    }
+
+    /// [`Services::login_password_totp`] from a browser that sent the token of its
+    /// `civkey_known` cookie: if it logged in to this account before, its attempts count in a
+    /// bucket of its own instead of the account's, so nobody else's attempts make it wait.
+    pub async fn login_password_totp_in(
+        &self,
+        username: &str,
+        password: &str,
+        totp_code: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<LoggedIn, ServiceError> {
+        let (buckets, known) = self
+            .account_buckets(username, address, known_browser)
+            .await?;
         self.reserve_attempt(&buckets).await?;
         let citizen = self.citizen_with_password(username, password).await?;
         let code_ok = match &citizen {
@@ -147,7 +170,8 @@ impl Services {
         match citizen {
             Some(c) if code_ok => {
                 self.attempt_succeeded(&buckets).await?;
-                self.start_session(&c.id, Means::PasswordTotp).await
+                let session = self.start_session(&c.id, Means::PasswordTotp).await?;
+                self.remember_browser(session, username, known).await
             }
             _ => Err(ServiceError::refused(
                 ErrorCode::WrongCredentials,
@@ -230,14 +254,30 @@ impl Services {
         code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = login_buckets("account", username, address);
+        self.login_email_code_in(username, code, address, None)
+            .await
+    }
+
+    /// [`Services::login_email_code`] from a browser that sent its `civkey_known` token (see
+    /// [`Services::login_password_totp_in`]).
+    pub async fn login_email_code_in(
+        &self,
+        username: &str,
+        code: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<LoggedIn, ServiceError> {
+        let (buckets, known) = self
+            .account_buckets(username, address, known_browser)
+            .await?;
         self.reserve_attempt(&buckets).await?;
         let now = self.clock.now();
         if let Some(citizen) = self.store.citizen_by_username(username).await? {
             let hash = email_code_hash(&citizen.id, code.trim());
             if self.store.take_email_code(&citizen.id, &hash, now).await? {
                 self.attempt_succeeded(&buckets).await?;
-                return self.start_session(&citizen.id, Means::EmailCode).await;
+                let session = self.start_session(&citizen.id, Means::EmailCode).await?;
+                return self.remember_browser(session, username, known).await;
             }
         }
         Err(ServiceError::refused(
@@ -319,7 +359,59 @@ impl Services {
             token,
             csrf,
             expires_at,
+            known_browser: None,
         })
+    }
+
+    /// The buckets of a login attempt at `username` from `address`, and whether the browser is
+    /// known for this account: a browser whose `civkey_known` token was issued for this account
+    /// counts in its own bucket (`browser:…`, same limit as the account's); any other request in
+    /// the account's (by a hash of the name, so unknown names count too).
+    async fn account_buckets(
+        &self,
+        username: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<(Buckets, bool), ServiceError> {
+        let mut buckets = login_buckets("account", username, address);
+        let Some(token) = known_browser.filter(|t| !t.is_empty()) else {
+            return Ok((buckets, false));
+        };
+        let hash = token_hash(token);
+        let account = self
+            .store
+            .known_browser_account(&hash, self.clock.now())
+            .await?;
+        if account.as_deref() != Some(token_hash(&username.to_lowercase()).as_str()) {
+            return Ok((buckets, false));
+        }
+        buckets[1].0 = format!("browser:{hash}");
+        Ok((buckets, true))
+    }
+
+    /// After a login from a browser not known for the account yet: remembers it, and gives the
+    /// session the token for its `civkey_known` cookie.
+    async fn remember_browser(
+        &self,
+        mut session: LoggedIn,
+        username: &str,
+        known: bool,
+    ) -> Result<LoggedIn, ServiceError> {
+        if known {
+            return Ok(session);
+        }
+        let token = Zeroizing::new(random_token());
+        let now = self.clock.now();
+        self.store
+            .insert_known_browser(
+                &token_hash(&token),
+                &token_hash(&username.to_lowercase()),
+                now,
+                now + KNOWN_BROWSER_TTL_SECS,
+            )
+            .await?;
+        session.known_browser = Some(token);
+        Ok(session)
     }
 
     /// The citizen whose password `password` is, or `None`. An unknown username is checked against

@@ -106,6 +106,7 @@ impl Services {
             token,
             csrf,
             expires_at,
+            known_browser: None,
         })
     }
 

@@ -37,6 +37,8 @@ pub struct Pruned {
     pub rate_limits: u64,
     /// Attempt counts.
     pub attempt_limits: u64,
+    /// Known browsers whose time is over.
+    pub known_browsers: u64,
     /// Delivered or given-up outbox rows.
     pub outbox: u64,
     /// Events.
@@ -53,6 +55,7 @@ impl Pruned {
             + self.login_requests
             + self.rate_limits
             + self.attempt_limits
+            + self.known_browsers
             + self.outbox
             + self.events
     }
@@ -106,6 +109,11 @@ impl Store {
             attempt_limits: delete(
                 "DELETE FROM attempt_limits WHERE last_at < $1",
                 cut.rate_limits,
+            )
+            .await?,
+            known_browsers: delete(
+                "DELETE FROM known_browsers WHERE expires_at < $1",
+                cut.expired,
             )
             .await?,
             outbox: delete(

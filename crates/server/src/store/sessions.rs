@@ -247,6 +247,44 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers a browser that logged in to `account` (a hash of the username) by its token's
+    /// hash, until `expires_at`.
+    pub async fn insert_known_browser(
+        &self,
+        token_hash: &str,
+        account: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO known_browsers (token_hash, account, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(account)
+        .bind(to_db(now))
+        .bind(to_db(expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The account (hash of the username) of an unexpired known browser.
+    pub async fn known_browser_account(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account FROM known_browsers WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(to_db(now))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get("account")).transpose()?)
+    }
+
     /// Counts one event in `bucket`'s fixed window and returns the window's count with it and
     /// when the window started; a window that started at or before `window_start` is over, and a
     /// new one starts at `now`.

@@ -318,3 +318,73 @@ async fn email_code_requests_for_known_and_unknown_usernames_write_the_same_rows
         "every request was dealt with"
     );
 }
+
+/// Attack: a script sends one attempt in the citizen's name the moment each wait ends, so the
+/// account is always waiting, and anyone else trying races the script for each slot (and here
+/// loses every time, as without this defence every citizen did). A browser the citizen logged in
+/// from before counts in a bucket of its own: it gets in at once. Its token is bound to the
+/// account: used for another account it is no way around that account's limit.
+#[tokio::test]
+async fn a_scripted_attacker_taking_every_slot_cannot_keep_the_citizen_out_of_their_own_browser() {
+    let (f, account) = petr().await;
+    let s = &f.services;
+    let first = s
+        .login_password_totp_in("petr", PASSWORD, &code_at(&account, T0), CITIZEN, None)
+        .await
+        .unwrap();
+    let known = first
+        .known_browser
+        .clone()
+        .expect("a new browser is remembered");
+
+    // A week later the script starts and takes every slot.
+    f.clock.set(T0 + 7 * 24 * 3600);
+    let mut checked = 0;
+    while checked < 20 {
+        let now = f.clock.now();
+        match s
+            .login_password_totp(
+                "petr",
+                "a guess",
+                &wrong_code(&account, now, checked),
+                ATTACKER,
+            )
+            .await
+        {
+            Err(ServiceError::RateLimited { retry_after }) => f.clock.advance(retry_after),
+            Err(_) => checked += 1,
+            Ok(_) => panic!("the attacker got in"),
+        }
+    }
+    let now = f.clock.now();
+    let stranger = s
+        .login_password_totp_in("petr", PASSWORD, &code_at(&account, now), CITIZEN, None)
+        .await;
+    assert_eq!(
+        refusal(&stranger),
+        Some(ErrorCode::RateLimited),
+        "a browser not known for petr waits"
+    );
+    let again = s
+        .login_password_totp_in(
+            "petr",
+            PASSWORD,
+            &code_at(&account, now),
+            CITIZEN,
+            Some(&known),
+        )
+        .await
+        .unwrap();
+    assert!(again.known_browser.is_none(), "already known: no new token");
+
+    // Petr's token does not open Jana's account's limit.
+    for i in 0..5 {
+        let _ = s
+            .login_password_totp("jana", "a guess", &format!("{i:06}"), "203.0.113.77")
+            .await;
+    }
+    let other = s
+        .login_password_totp_in("jana", "a guess", "000000", CITIZEN, Some(&known))
+        .await;
+    assert_eq!(refusal(&other), Some(ErrorCode::RateLimited));
+}
