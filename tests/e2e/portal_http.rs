@@ -477,3 +477,353 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
         .unwrap();
     to_confirm(&later, "/portal/connect");
 }
+
+/// Adds the citizen `petr` (password `petr's long password`, no e-mail); returns his citizen id
+/// and authenticator.
+async fn petr(server: &TestServer) -> (String, civkey_proto::otp::OtpAccount) {
+    let enrolled = citizens::add_citizen(
+        &server.store,
+        0,
+        "petr",
+        "Petr Svoboda",
+        None,
+        "petr's long password",
+    )
+    .await
+    .unwrap();
+    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolled.otpauth_uri).unwrap();
+    (enrolled.citizen_id, account)
+}
+
+fn totp_at(account: &civkey_proto::otp::OtpAccount, t: u64) -> String {
+    civkey_proto::otp::totp(account.secret.expose(), account.algorithm, 6, 30, t).code
+}
+
+/// The login page's pre-login cookie and its form's anti-forgery token.
+async fn login_form(server: &TestServer, http: &Client) -> (String, String) {
+    let page = http
+        .get(format!("{}/portal/login?lang=en", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_pair(&set_cookies(&page), "civkey_pre");
+    let csrf = csrf_of(&page.text().await.unwrap(), "/portal/login");
+    (pre, csrf)
+}
+
+/// Posts the password login form; returns the status and the page.
+async fn post_login(
+    server: &TestServer,
+    http: &Client,
+    (pre, csrf): &(String, String),
+    username: &str,
+    password: &str,
+    totp: &str,
+) -> (u16, Vec<String>, String) {
+    let response = http
+        .post(format!("{}/portal/login", server.base))
+        .header("cookie", pre)
+        .header("accept-language", "en")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", password),
+            ("totp", totp),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let cookies = set_cookies(&response);
+    (status, cookies, response.text().await.unwrap())
+}
+
+/// The seconds in the page's "Too many attempts. Please try again in N s."
+fn told_to_wait(page: &str) -> u64 {
+    let rest = page
+        .split("try again in ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no wait on the page: {page}"));
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// Attack: 40 wrong TOTP codes with the right password, all at once over HTTP. Checking the
+/// count first and writing the failure after let every one of them be tried; counting before
+/// verifying lets at most the account's five free attempts be checked, the rest are told to wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_parallel_wrong_totp_codes_with_the_right_password_get_at_most_five_checks() {
+    let server = TestServer::start().await;
+    let (_, account) = petr(&server).await;
+    let http = client();
+    let form = login_form(&server, &http).await;
+    let now = server.clock_now();
+    let right = [now - 30, now, now + 30].map(|t| totp_at(&account, t));
+    let guesses: Vec<String> = (0u32..)
+        .map(|n| format!("{:06}", (n * 7919) % 1_000_000))
+        .filter(|c| !right.contains(c))
+        .take(40)
+        .collect();
+    let tasks: Vec<_> = guesses
+        .into_iter()
+        .map(|guess| {
+            let (base, http, form) = (server.base.clone(), http.clone(), form.clone());
+            tokio::spawn(async move {
+                http.post(format!("{base}/portal/login"))
+                    .header("cookie", &form.0)
+                    .form(&[
+                        ("csrf", form.1.as_str()),
+                        ("username", "petr"),
+                        ("password", "petr's long password"),
+                        ("totp", guess.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let waiting = statuses.iter().filter(|s| **s == 429).count();
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} of 40 parallel codes were checked: {statuses:?}"
+    );
+    assert_eq!(checked + waiting, 40, "{statuses:?}");
+
+    // Petr is told how long to wait, and after that his own code logs him in.
+    let now = server.clock_now();
+    let (status, _, page) = post_login(
+        &server,
+        &http,
+        &form,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 429);
+    let wait = told_to_wait(&page);
+    assert!((1..=300).contains(&wait), "{wait}");
+    server.clock.advance(wait);
+    let now = server.clock_now();
+    let (status, cookies, _) = post_login(
+        &server,
+        &http,
+        &form,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 303);
+    cookie_pair(&cookies, "civkey_session");
+}
+
+/// Whoever makes the password attempts of a citizen wait, the mobile key is not limited by them:
+/// the citizen logs in to a service with it, and (after the wait the page states, never more than
+/// 5 minutes) disconnects a stolen key in the portal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_and_disconnects_a_stolen_one(
+) {
+    use civkey_client::keystore::MemoryKeyStore;
+    use civkey_client::profile::Profile;
+    use civkey_proto::sign::Decision;
+    use std::sync::Arc;
+
+    let server = TestServer::start().await;
+    let (citizen, account) = petr(&server).await;
+    let home = civkey_tests::TempDir::new("civkey-limits");
+    let phone_home = home.0.join("phone");
+    let stolen_home = home.0.join("stolen");
+    let phone = Profile::open(&phone_home, Arc::new(MemoryKeyStore::new())).unwrap();
+    let stolen = Profile::open(&stolen_home, Arc::new(MemoryKeyStore::new())).unwrap();
+    civkey_tests::pair_profile(server.state.services(), &phone, &citizen).await;
+    let thief = civkey_tests::pair_profile(server.state.services(), &stolen, &citizen).await;
+
+    // Someone tries petr's password until the portal makes every attempt wait.
+    let http = client();
+    let form = login_form(&server, &http).await;
+    let mut attempts = 0;
+    loop {
+        let (status, _, _) = post_login(&server, &http, &form, "petr", "a guess", "000000").await;
+        attempts += 1;
+        if status == 429 {
+            break;
+        }
+        assert_eq!(status, 401);
+        assert!(attempts <= 5, "no limit after {attempts} wrong attempts");
+    }
+
+    // A service sends petr to log in; the mobile key approves, and the page moves on.
+    let redirect = "http://127.0.0.1:9/callback";
+    let client_app = server
+        .state
+        .services()
+        .register_client("Daňový portál", &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let authorize = civkey_tests::authorize_url(
+        &format!("{}/oidc/authorize", server.base),
+        &client_app.client.id,
+        redirect,
+        "st-limits",
+        "n-limits",
+        "limits-verifier-0123456789-0123456789-0123456789-abc",
+    );
+    let page = http
+        .get(authorize.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events_url = page
+        .split("data-signin-events=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let launch = page
+        .split("href=\"civkey://login?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
+        .unwrap();
+    let events = http
+        .get(format!("{}{events_url}", server.base))
+        .send()
+        .await
+        .unwrap();
+    let opened = phone.open_login(&launch).await.unwrap();
+    assert_eq!(
+        phone
+            .decide_login(&opened, Decision::Approve)
+            .await
+            .unwrap(),
+        Decision::Approve
+    );
+    let approved = crate::oidc_login::wait_for_event(events, "approved").await;
+    assert!(
+        approved.contains(redirect) && approved.contains("code="),
+        "{approved}"
+    );
+
+    // The password still waits, as long as the page says; then petr disconnects the stolen key.
+    let now = server.clock_now();
+    let (status, _, page) = post_login(
+        &server,
+        &http,
+        &form,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 429);
+    let wait = told_to_wait(&page);
+    assert!((1..=300).contains(&wait), "{wait}");
+    server.clock.advance(wait);
+    let now = server.clock_now();
+    let (status, cookies, _) = post_login(
+        &server,
+        &http,
+        &form,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let session = cookie_pair(&cookies, "civkey_session");
+    let keys = http
+        .get(format!("{}/portal/keys", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let action = format!("/portal/keys/{}/disconnect", thief.device_id.to_text());
+    let csrf = csrf_of(&keys, &action);
+    let disconnected = http
+        .post(format!("{}{action}", server.base))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        disconnected.status().is_redirection() || disconnected.status().is_success(),
+        "{}",
+        disconnected.status()
+    );
+    let left = server.store.active_devices(&citizen).await.unwrap();
+    assert_eq!(left.len(), 1, "only the stolen key is disconnected");
+    assert_ne!(left[0].id, thief.device_id.to_text());
+}
+
+/// A browser that logged in to an account gets a long-lived `civkey_known` cookie; attempts made
+/// anywhere else in the account's name (here until every further attempt must wait) do not make
+/// that browser wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_logged_in_before_is_not_kept_waiting_by_attempts_made_elsewhere() {
+    let server = TestServer::start().await;
+    let (_, account) = petr(&server).await;
+    let http = client();
+    let form = login_form(&server, &http).await;
+    let now = server.clock_now();
+    let (status, cookies, _) = post_login(
+        &server,
+        &http,
+        &form,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let known = cookies
+        .iter()
+        .find(|c| c.starts_with("civkey_known="))
+        .unwrap_or_else(|| panic!("no civkey_known cookie in {cookies:?}"));
+    assert!(
+        known.contains("HttpOnly") && known.contains("SameSite=Strict"),
+        "{known}"
+    );
+    let known = cookie_pair(&cookies, "civkey_known");
+
+    // Someone else tries petr's password until every attempt must wait.
+    server.clock.advance(30);
+    let stranger = login_form(&server, &http).await;
+    loop {
+        let (status, _, _) =
+            post_login(&server, &http, &stranger, "petr", "a guess", "000000").await;
+        if status == 429 {
+            break;
+        }
+        assert_eq!(status, 401);
+    }
+
+    // Petr's own browser logs in at once.
+    let now = server.clock_now();
+    let mine = (format!("{}; {known}", form.0), form.1.clone());
+    let (status, cookies, _) = post_login(
+        &server,
+        &http,
+        &mine,
+        "petr",
+        "petr's long password",
+        &totp_at(&account, now),
+    )
+    .await;
+    assert_eq!(status, 303);
+    cookie_pair(&cookies, "civkey_session");
+}

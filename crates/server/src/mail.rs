@@ -202,6 +202,15 @@ impl Delivery {
         }
         let result = match m.channel.as_str() {
             "email" => self.mailer.send(m).await,
+            crate::services::auth::EMAIL_CODE_CHANNEL => {
+                // A citizen's request for an e-mail code: the code is made now, for the account's
+                // address. No such account (or no address): nothing to send, and done.
+                match services.email_code_message(m).await {
+                    Ok(Some(email)) => self.mailer.send(&email).await,
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(format!("cannot make the e-mail code: {e}")),
+                }
+            }
             "sms" => self.send_sms(m).await,
             "push" => return self.push(services, m, now).await,
             other => Err(format!("no delivery for channel {other}")),

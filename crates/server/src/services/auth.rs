@@ -9,16 +9,51 @@ use zeroize::Zeroizing;
 
 use super::citizens::{token_hash, verify_secret};
 use super::{ServiceError, Services};
-use crate::store::{Means, WebSession};
+use crate::store::{AttemptLimit, Means, OutboxMessage, Reservation, WebSession};
 
 /// How long a portal session lives.
 pub const SESSION_TTL_SECS: u64 = 2 * 60 * 60;
-/// The window in which failed attempts are counted.
-pub const FAILURE_WINDOW_SECS: u64 = 15 * 60;
-/// Failed attempts per account within the window before it must wait for the window to end.
-pub const MAX_FAILURES_PER_ACCOUNT: u64 = 5;
-/// Failed attempts per client address within the window.
-pub const MAX_FAILURES_PER_ADDRESS: u64 = 20;
+/// A day without attempts and a bucket's count starts again.
+pub const ATTEMPT_MEMORY_SECS: u64 = 24 * 60 * 60;
+/// Logging in to one account (password + TOTP, e-mail code, deletion code; a clerk's password;
+/// a clerk's onboarding codes): five attempts at once, then 1 s, 2 s, 4 s … up to 5 minutes
+/// after the last one. At most about 300 guesses a day, and never a lock-out longer than
+/// 5 minutes: the count is taken before anything is verified, and a success clears it.
+pub const ACCOUNT_LIMIT: AttemptLimit = AttemptLimit {
+    free: 5,
+    first_wait: 1,
+    max_wait: 5 * 60,
+    memory: ATTEMPT_MEMORY_SECS,
+};
+/// Failed attempts from one client address, whatever the account (a success gives its attempt
+/// back): twenty at once, then doubling waits up to 5 minutes.
+pub const ADDRESS_LIMIT: AttemptLimit = AttemptLimit {
+    free: 20,
+    first_wait: 1,
+    max_wait: 5 * 60,
+    memory: ATTEMPT_MEMORY_SECS,
+};
+/// Asking for an e-mail code for one username (not a failed login; limited on its own, so a
+/// mailbox cannot be flooded): three at once, then 30 s, 1 min, 2 min … up to 10 minutes.
+pub const EMAIL_REQUEST_LIMIT: AttemptLimit = AttemptLimit {
+    free: 3,
+    first_wait: 30,
+    max_wait: 10 * 60,
+    memory: ATTEMPT_MEMORY_SECS,
+};
+/// Asking for e-mail codes from one client address, whatever the username.
+pub const EMAIL_REQUEST_ADDRESS_LIMIT: AttemptLimit = AttemptLimit {
+    free: 20,
+    first_wait: 1,
+    max_wait: 10 * 60,
+    memory: ATTEMPT_MEMORY_SECS,
+};
+/// The outbox channel of a queued e-mail code request: the delivery worker looks the account up,
+/// makes the code and sends it (see [`Services::email_code_message`]).
+pub const EMAIL_CODE_CHANNEL: &str = "email_code";
+
+/// How long a browser that logged in stays known for its account (its `civkey_known` cookie).
+pub const KNOWN_BROWSER_TTL_SECS: u64 = 180 * 24 * 60 * 60;
 
 /// How long an e-mail code is valid (10 minutes).
 pub const EMAIL_CODE_TTL_SECS: u64 = 10 * 60;
@@ -36,6 +71,9 @@ pub struct LoggedIn {
     pub csrf: String,
     /// When the session ends.
     pub expires_at: u64,
+    /// A new token for the browser's `civkey_known` cookie, when it was not known for this
+    /// account yet: its later attempts at the account count in a bucket of their own.
+    pub known_browser: Option<Zeroizing<String>>,
 }
 
 /// A verifiable Argon2id hash of nothing anyone knows, so an unknown username costs the same time
@@ -55,12 +93,33 @@ pub(crate) fn notified_means(means: Means) -> Option<LoginMeans> {
 #[cfg(test)]
 pub(crate) const DUMMY_HASH_FOR_TESTS: &str = DUMMY_HASH;
 
-/// The failed-attempt buckets of a request: its account (by name, so unknown names count too) and
-/// its client address.
-fn limit_buckets(username: &str, address: &str) -> [String; 2] {
+/// The attempt buckets of one request with their limits: its client address first (so a request
+/// refused for its address never counts against the account), then the account.
+pub(super) type Buckets = [(String, AttemptLimit); 2];
+
+/// The buckets of a login attempt of `kind` ("account", "clerk", …) at the account `name` (by
+/// name, hashed, so unknown names count too and the table holds no typed text) from `address`.
+pub(super) fn login_buckets(kind: &str, name: &str, address: &str) -> Buckets {
     [
-        format!("account:{}", username.to_lowercase()),
-        format!("address:{address}"),
+        (format!("address:{address}"), ADDRESS_LIMIT),
+        (
+            format!("{kind}:{}", token_hash(&name.to_lowercase())),
+            ACCOUNT_LIMIT,
+        ),
+    ]
+}
+
+/// The buckets of an e-mail code request: apart from failed logins.
+fn email_request_buckets(username: &str, address: &str) -> Buckets {
+    [
+        (
+            format!("email-address:{address}"),
+            EMAIL_REQUEST_ADDRESS_LIMIT,
+        ),
+        (
+            format!("email:{}", token_hash(&username.to_lowercase())),
+            EMAIL_REQUEST_LIMIT,
+        ),
     ]
 }
 
@@ -81,8 +140,25 @@ impl Services {
         totp_code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = limit_buckets(username, address);
-        self.check_limits(&buckets).await?;
+        self.login_password_totp_in(username, password, totp_code, address, None)
+            .await
+    }
+
+    /// [`Services::login_password_totp`] from a browser that sent the token of its
+    /// `civkey_known` cookie: if it logged in to this account before, its attempts count in a
+    /// bucket of its own instead of the account's, so nobody else's attempts make it wait.
+    pub async fn login_password_totp_in(
+        &self,
+        username: &str,
+        password: &str,
+        totp_code: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<LoggedIn, ServiceError> {
+        let (buckets, known) = self
+            .account_buckets(username, address, known_browser)
+            .await?;
+        self.reserve_attempt(&buckets).await?;
         let citizen = self.citizen_with_password(username, password).await?;
         let code_ok = match &citizen {
             Some(c) => {
@@ -93,22 +169,24 @@ impl Services {
         };
         match citizen {
             Some(c) if code_ok => {
-                self.store.clear_failures(&buckets[0]).await?;
-                self.start_session(&c.id, Means::PasswordTotp).await
+                self.attempt_succeeded(&buckets).await?;
+                let session = self.start_session(&c.id, Means::PasswordTotp).await?;
+                self.remember_browser(session, username, known).await
             }
-            _ => {
-                self.record_failures(&buckets).await?;
-                Err(ServiceError::refused(
-                    ErrorCode::WrongCredentials,
-                    "wrong username, password or code",
-                ))
-            }
+            _ => Err(ServiceError::refused(
+                ErrorCode::WrongCredentials,
+                "wrong username, password or code",
+            )),
         }
     }
 
-    /// Sends a 6-digit login code (valid 10 minutes, single use) to the citizen's e-mail through
-    /// the outbox. Answers the same whether or not the account exists or has an address, so it
-    /// reveals nothing; sending is limited like failed logins. `body_template` holds `{code}`.
+    /// Asks for a 6-digit login code (valid 10 minutes, single use) for the citizen's e-mail.
+    /// The request only queues itself in the outbox: the delivery worker looks the account up,
+    /// makes the code and sends it ([`Services::email_code_message`]). So a request for a known
+    /// username, one without an address and an unknown one write the same rows (two attempt
+    /// counts and one outbox row) and take the same time; the answer is the same too. Requests
+    /// are limited per username and per address, apart from failed logins: asking for a code
+    /// is not a failed login. `body_template` holds `{code}`.
     pub async fn send_email_code(
         &self,
         username: &str,
@@ -116,36 +194,57 @@ impl Services {
         subject: &str,
         body_template: &str,
     ) -> Result<(), ServiceError> {
-        let buckets = limit_buckets(username, address);
-        self.check_limits(&buckets).await?;
-        let now = self.clock.now();
-        // Each request counts towards the limits, so codes cannot be requested without end.
-        self.record_failures(&buckets).await?;
-        let Some(citizen) = self.store.citizen_by_username(username).await? else {
+        let username = username.to_lowercase();
+        if super::citizens::check_username(&username).is_err() {
+            // No account can have this name, as anyone can tell from the rules.
             return Ok(());
+        }
+        self.reserve_attempt(&email_request_buckets(&username, address))
+            .await?;
+        let now = self.clock.now();
+        let request = OutboxMessage {
+            id: random_token(),
+            channel: EMAIL_CODE_CHANNEL.to_string(),
+            recipient: username,
+            subject: subject.to_string(),
+            body: body_template.to_string(),
+            // Not delivered within the code's lifetime: given up (the citizen has asked again).
+            expires_at: Some(now + EMAIL_CODE_TTL_SECS),
+            ..Default::default()
+        };
+        self.store.enqueue(&request, now).await?;
+        self.signal.notify(crate::mail::OUTBOX_KEY);
+        Ok(())
+    }
+
+    /// The e-mail for a queued code request (its recipient is the username): makes the code and
+    /// stores its hash (valid 10 minutes from now, replacing an older one). `None` when no account
+    /// has that name or it has no e-mail address: nothing is sent. The code is never stored in
+    /// the outbox.
+    pub(crate) async fn email_code_message(
+        &self,
+        request: &OutboxMessage,
+    ) -> Result<Option<OutboxMessage>, ServiceError> {
+        let Some(citizen) = self.store.citizen_by_username(&request.recipient).await? else {
+            return Ok(None);
         };
         let Some(email) = citizen.email.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         let code = Zeroizing::new(format!("{:06}", rand::rngs::OsRng.next_u32() % 1_000_000));
         self.store
             .set_email_code(
                 &citizen.id,
                 &email_code_hash(&citizen.id, &code),
-                now + EMAIL_CODE_TTL_SECS,
+                self.clock.now() + EMAIL_CODE_TTL_SECS,
             )
             .await?;
-        let message = crate::store::OutboxMessage {
-            id: random_token(),
+        Ok(Some(OutboxMessage {
             channel: "email".to_string(),
             recipient: email,
-            subject: subject.to_string(),
-            body: body_template.replace("{code}", &code),
-            ..Default::default()
-        };
-        self.store.enqueue(&message, now).await?;
-        self.signal.notify(crate::mail::OUTBOX_KEY);
-        Ok(())
+            body: request.body.replace("{code}", &code),
+            ..request.clone()
+        }))
     }
 
     /// Logs in with the e-mail code: right code, within 10 minutes, once.
@@ -155,17 +254,32 @@ impl Services {
         code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = limit_buckets(username, address);
-        self.check_limits(&buckets).await?;
+        self.login_email_code_in(username, code, address, None)
+            .await
+    }
+
+    /// [`Services::login_email_code`] from a browser that sent its `civkey_known` token (see
+    /// [`Services::login_password_totp_in`]).
+    pub async fn login_email_code_in(
+        &self,
+        username: &str,
+        code: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<LoggedIn, ServiceError> {
+        let (buckets, known) = self
+            .account_buckets(username, address, known_browser)
+            .await?;
+        self.reserve_attempt(&buckets).await?;
         let now = self.clock.now();
         if let Some(citizen) = self.store.citizen_by_username(username).await? {
             let hash = email_code_hash(&citizen.id, code.trim());
             if self.store.take_email_code(&citizen.id, &hash, now).await? {
-                self.store.clear_failures(&buckets[0]).await?;
-                return self.start_session(&citizen.id, Means::EmailCode).await;
+                self.attempt_succeeded(&buckets).await?;
+                let session = self.start_session(&citizen.id, Means::EmailCode).await?;
+                return self.remember_browser(session, username, known).await;
             }
         }
-        self.record_failures(&buckets).await?;
         Err(ServiceError::refused(
             ErrorCode::WrongCredentials,
             "wrong or expired code",
@@ -181,8 +295,8 @@ impl Services {
         deletion_code: &str,
         address: &str,
     ) -> Result<(), ServiceError> {
-        let buckets = limit_buckets(username, address);
-        self.check_limits(&buckets).await?;
+        let buckets = login_buckets("account", username, address);
+        self.reserve_attempt(&buckets).await?;
         let removed = match self.citizen_with_password(username, password).await? {
             Some(c) => {
                 let hash = token_hash(&super::citizens::normalise_code(deletion_code));
@@ -191,10 +305,9 @@ impl Services {
             None => false,
         };
         if removed {
-            self.store.clear_failures(&buckets[0]).await?;
+            self.attempt_succeeded(&buckets).await?;
             return Ok(());
         }
-        self.record_failures(&buckets).await?;
         Err(ServiceError::refused(
             ErrorCode::WrongCredentials,
             "wrong username, password or deletion code",
@@ -246,7 +359,59 @@ impl Services {
             token,
             csrf,
             expires_at,
+            known_browser: None,
         })
+    }
+
+    /// The buckets of a login attempt at `username` from `address`, and whether the browser is
+    /// known for this account: a browser whose `civkey_known` token was issued for this account
+    /// counts in its own bucket (`browser:…`, same limit as the account's); any other request in
+    /// the account's (by a hash of the name, so unknown names count too).
+    async fn account_buckets(
+        &self,
+        username: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<(Buckets, bool), ServiceError> {
+        let mut buckets = login_buckets("account", username, address);
+        let Some(token) = known_browser.filter(|t| !t.is_empty()) else {
+            return Ok((buckets, false));
+        };
+        let hash = token_hash(token);
+        let account = self
+            .store
+            .known_browser_account(&hash, self.clock.now())
+            .await?;
+        if account.as_deref() != Some(token_hash(&username.to_lowercase()).as_str()) {
+            return Ok((buckets, false));
+        }
+        buckets[1].0 = format!("browser:{hash}");
+        Ok((buckets, true))
+    }
+
+    /// After a login from a browser not known for the account yet: remembers it, and gives the
+    /// session the token for its `civkey_known` cookie.
+    async fn remember_browser(
+        &self,
+        mut session: LoggedIn,
+        username: &str,
+        known: bool,
+    ) -> Result<LoggedIn, ServiceError> {
+        if known {
+            return Ok(session);
+        }
+        let token = Zeroizing::new(random_token());
+        let now = self.clock.now();
+        self.store
+            .insert_known_browser(
+                &token_hash(&token),
+                &token_hash(&username.to_lowercase()),
+                now,
+                now + KNOWN_BROWSER_TTL_SECS,
+            )
+            .await?;
+        session.known_browser = Some(token);
+        Ok(session)
     }
 
     /// The citizen whose password `password` is, or `None`. An unknown username is checked against
@@ -264,30 +429,38 @@ impl Services {
         Ok(citizen.filter(|_| password_ok))
     }
 
-    /// Counts one failure in each bucket.
-    pub(super) async fn record_failures(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
+    /// Reserves one attempt in each bucket, in order, before anything is verified; refuses with
+    /// `rate_limited` (and the seconds to wait) when a bucket must wait, giving back what it
+    /// reserved in the buckets before. Refused requests count nowhere, so they cannot lengthen
+    /// anyone's wait.
+    pub(super) async fn reserve_attempt(&self, buckets: &Buckets) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        for bucket in buckets {
-            self.store
-                .record_failure(bucket, now, now.saturating_sub(FAILURE_WINDOW_SECS))
-                .await?;
+        for (i, (bucket, limit)) in buckets.iter().enumerate() {
+            if let Reservation::Wait(retry_after) =
+                self.store.reserve_attempt(bucket, limit, now).await?
+            {
+                for (earlier, _) in &buckets[..i] {
+                    self.store.refund_attempt(earlier).await?;
+                }
+                return Err(ServiceError::RateLimited { retry_after });
+            }
         }
         Ok(())
     }
 
-    /// Refuses with `rate_limited` (and the seconds to wait) when any bucket is over its limit.
-    pub(super) async fn check_limits(&self, buckets: &[String; 2]) -> Result<(), ServiceError> {
-        let now = self.clock.now();
-        let window_start = now.saturating_sub(FAILURE_WINDOW_SECS);
-        for (bucket, limit) in buckets
-            .iter()
-            .zip([MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS])
-        {
-            let (failures, started) = self.store.failures(bucket, window_start).await?;
-            if failures >= limit {
-                let wait = (started + FAILURE_WINDOW_SECS).saturating_sub(now).max(1);
-                return Err(ServiceError::RateLimited { retry_after: wait });
-            }
+    /// After a success: the account starts again from nothing, and the address gets its attempt
+    /// back (it counts failures only).
+    pub(super) async fn attempt_succeeded(&self, buckets: &Buckets) -> Result<(), ServiceError> {
+        let [(address, _), (account, _)] = buckets;
+        self.store.refund_attempt(address).await?;
+        self.store.clear_attempts(account).await?;
+        Ok(())
+    }
+
+    /// Gives back the attempt in every bucket (what was tried was no guess).
+    pub(super) async fn refund_attempt(&self, buckets: &Buckets) -> Result<(), ServiceError> {
+        for (bucket, _) in buckets {
+            self.store.refund_attempt(bucket).await?;
         }
         Ok(())
     }

@@ -81,24 +81,20 @@ impl Services {
         password: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = [
-            format!("clerk:{}", username.to_lowercase()),
-            format!("address:{address}"),
-        ];
-        self.check_limits(&buckets).await?;
+        let buckets = super::auth::login_buckets("clerk", username, address);
+        self.reserve_attempt(&buckets).await?;
         let clerk = self.store.clerk_by_username(username).await?;
         let hash = clerk
             .as_ref()
             .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
         let password_ok = verify_secret(password, hash);
         let Some(clerk) = clerk.filter(|_| password_ok) else {
-            self.record_failures(&buckets).await?;
             return Err(ServiceError::refused(
                 ErrorCode::WrongCredentials,
                 "wrong username or password",
             ));
         };
-        self.store.clear_failures(&buckets[0]).await?;
+        self.attempt_succeeded(&buckets).await?;
         let token = Zeroizing::new(random_token());
         let csrf = random_token();
         let now = self.clock.now();
@@ -110,6 +106,7 @@ impl Services {
             token,
             csrf,
             expires_at,
+            known_browser: None,
         })
     }
 

@@ -19,7 +19,7 @@ use civkey_proto::ErrorCode;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::auth::{random_token, FAILURE_WINDOW_SECS};
+use super::auth::random_token;
 use super::citizens::{check_username, hash_secret, looks_like_email, random_id, token_hash};
 use super::{verify_signature, ServiceError, Services};
 use crate::store::{
@@ -28,6 +28,8 @@ use crate::store::{
 
 /// Onboardings one client address may start within the failed-attempt window (15 minutes).
 pub const MAX_STARTS_PER_ADDRESS: u64 = 20;
+/// The fixed window in which onboarding starts are counted per address.
+pub const START_WINDOW_SECS: u64 = 15 * 60;
 
 /// The identity documents a clerk may check, as stored.
 pub const DOCUMENT_TYPES: &[&str] = &["id_card", "passport", "residence_permit"];
@@ -124,7 +126,7 @@ pub enum OnboardError {
     /// Too many unknown codes: wait `retry_after` seconds.
     #[error("too many wrong identification codes; try again in {retry_after} seconds")]
     RateLimited {
-        /// Seconds until the window ends.
+        /// Seconds until the clerk may try again.
         retry_after: u64,
     },
     /// The server failed.
@@ -233,15 +235,16 @@ impl Services {
     ) -> Result<OnboardStartResponse, ServiceError> {
         let now = self.clock.now();
         let bucket = format!("onboard-start:{address}");
-        let window_start = now.saturating_sub(FAILURE_WINDOW_SECS);
-        let (starts, started) = self.store.failures(&bucket, window_start).await?;
-        if starts >= MAX_STARTS_PER_ADDRESS {
-            let retry_after = (started + FAILURE_WINDOW_SECS).saturating_sub(now).max(1);
+        // Counted first and decided on the count the statement returns, so parallel starts
+        // cannot all see room left. A refused start does not move the window's end.
+        let (starts, started) = self
+            .store
+            .count_in_window(&bucket, now, now.saturating_sub(START_WINDOW_SECS))
+            .await?;
+        if starts > MAX_STARTS_PER_ADDRESS {
+            let retry_after = (started + START_WINDOW_SECS).saturating_sub(now).max(1);
             return Err(ServiceError::RateLimited { retry_after });
         }
-        self.store
-            .record_failure(&bucket, now, window_start)
-            .await?;
         if now.abs_diff(request.timestamp) > DEVICE_CALL_MAX_SKEW_SECS {
             return Err(ServiceError::refused(
                 ErrorCode::Replayed,
@@ -359,17 +362,28 @@ impl Services {
         input: &OnboardInput,
         address: &str,
     ) -> Result<Onboarded, OnboardError> {
-        let buckets = [
-            format!("onboard:{}", clerk.clerk_id),
-            format!("address:{address}"),
-        ];
-        match self.check_limits(&buckets).await {
+        // The attempt is counted before the code is looked up (parallel guesses cannot all pass
+        // one check), and given back unless the code was unknown.
+        let buckets = super::auth::login_buckets("onboard", &clerk.clerk_id, address);
+        match self.reserve_attempt(&buckets).await {
             Ok(()) => {}
             Err(ServiceError::RateLimited { retry_after }) => {
                 return Err(OnboardError::RateLimited { retry_after })
             }
             Err(e) => return Err(e.into()),
         }
+        let result = self.onboard_reserved(clerk, input).await;
+        if !matches!(result, Err(OnboardError::CodeUnknown)) {
+            self.refund_attempt(&buckets).await?;
+        }
+        result
+    }
+
+    async fn onboard_reserved(
+        &self,
+        clerk: &ClerkSession,
+        input: &OnboardInput,
+    ) -> Result<Onboarded, OnboardError> {
         let checked = check(input)?;
         let record = self
             .store
@@ -377,7 +391,6 @@ impl Services {
             .await
             .map_err(ServiceError::from)?;
         let Some(record) = record else {
-            self.record_failures(&buckets).await?;
             return Err(OnboardError::CodeUnknown);
         };
         let now = self.clock.now();

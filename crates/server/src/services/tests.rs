@@ -601,9 +601,7 @@ fn confirmation_codes_from_the_server_match_the_protocol_vector() {
 mod auth {
     use super::*;
     use crate::clock::Clock;
-    use crate::services::auth::{
-        FAILURE_WINDOW_SECS, MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS,
-    };
+    use crate::services::auth::{ACCOUNT_LIMIT, ADDRESS_LIMIT};
     use civkey_proto::otp::{totp, OtpAccount};
 
     async fn enrolled() -> (Fixture, OtpAccount) {
@@ -665,7 +663,7 @@ mod auth {
         .unwrap();
         let tables = [
             "web_sessions",
-            "rate_limits",
+            "attempt_limits",
             "pairing_sessions",
             "events",
             "login_history",
@@ -689,7 +687,7 @@ mod auth {
         // A day on: the session, the rate-limit windows and the expired pairing session go.
         f.clock.advance(FLOW_RETENTION_SECS);
         s.housekeeping().await.unwrap();
-        for table in ["web_sessions", "rate_limits", "pairing_sessions"] {
+        for table in ["web_sessions", "attempt_limits", "pairing_sessions"] {
             assert_eq!(rows(&f, table).await, 0, "{table}");
         }
         assert!(rows(&f, "events").await > 0, "events stay 90 days");
@@ -809,7 +807,7 @@ mod auth {
     async fn failed_attempts_are_limited_per_account_with_a_clear_wait_and_nothing_locked_forever()
     {
         let (f, account) = enrolled().await;
-        for _ in 0..MAX_FAILURES_PER_ACCOUNT {
+        for _ in 0..ACCOUNT_LIMIT.free {
             let wrong = f
                 .services
                 .login_password_totp("petr", "wrong password!", "000000", "10.0.0.1")
@@ -827,11 +825,11 @@ mod auth {
             .await;
         match limited {
             Err(ServiceError::RateLimited { retry_after }) => {
-                assert!(retry_after > 0 && retry_after <= FAILURE_WINDOW_SECS)
+                assert_eq!(retry_after, ACCOUNT_LIMIT.first_wait)
             }
             other => panic!("expected rate limiting, got {:?}", other.map(|_| ())),
         }
-        f.clock.advance(FAILURE_WINDOW_SECS);
+        f.clock.advance(ACCOUNT_LIMIT.first_wait);
         let t = f.clock.now();
         f.services
             .login_password_totp(
@@ -844,10 +842,63 @@ mod auth {
             .unwrap();
     }
 
+    /// After the free attempts each one waits twice as long as the one before, up to 5 minutes,
+    /// to the second the refusal states; refused attempts do not lengthen the wait.
+    #[tokio::test]
+    async fn the_waits_double_after_the_free_attempts_up_to_five_minutes() {
+        let (f, _) = enrolled().await;
+        let wrong = || {
+            f.services
+                .login_password_totp("petr", "wrong", "000000", "10.0.0.1")
+        };
+        for _ in 0..ACCOUNT_LIMIT.free {
+            assert_eq!(
+                code_of(wrong().await.map(|_| ())),
+                ErrorCode::WrongCredentials
+            );
+        }
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            let retry_after = match wrong().await {
+                Err(ServiceError::RateLimited { retry_after }) => retry_after,
+                other => panic!("expected a wait, got {:?}", other.map(|_| ())),
+            };
+            // Asking again a second early changes nothing.
+            f.clock.advance(retry_after - 1);
+            assert!(
+                matches!(
+                    wrong().await,
+                    Err(ServiceError::RateLimited { retry_after: 1 })
+                ),
+                "a refused attempt moved the wait"
+            );
+            f.clock.advance(1);
+            assert_eq!(
+                code_of(wrong().await.map(|_| ())),
+                ErrorCode::WrongCredentials
+            );
+            waits.push(retry_after);
+        }
+        assert_eq!(
+            waits,
+            [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300],
+            "the waits"
+        );
+        assert_eq!(ACCOUNT_LIMIT.wait_after(1000), ACCOUNT_LIMIT.max_wait);
+        // A day later it starts again from the free attempts.
+        f.clock.advance(ACCOUNT_LIMIT.memory);
+        for _ in 0..ACCOUNT_LIMIT.free {
+            assert_eq!(
+                code_of(wrong().await.map(|_| ())),
+                ErrorCode::WrongCredentials
+            );
+        }
+    }
+
     #[tokio::test]
     async fn failed_attempts_are_limited_per_client_address_across_accounts() {
         let (f, account) = enrolled().await;
-        for i in 0..MAX_FAILURES_PER_ADDRESS {
+        for i in 0..ADDRESS_LIMIT.free {
             let _ = f
                 .services
                 .login_password_totp(&format!("nobody{i}"), "x", "000000", "10.9.9.9")
@@ -902,21 +953,23 @@ mod email_codes {
         f
     }
 
-    /// The code in the one queued message.
+    /// Delivers what the outbox holds to a mailbox file; returns the code in the last message.
     async fn sent_code(f: &Fixture) -> String {
-        let due = f
-            .services
-            .store
-            .due_messages(f.services.clock.now(), 10)
-            .await
-            .unwrap();
-        let last = due.last().expect("a message was queued");
-        assert_eq!(last.recipient, "eva@example.hu");
-        last.body
-            .split_whitespace()
-            .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+        let mail = delivered_mail(f).await;
+        let last = &mail[mail.rfind("To: ").expect("a message was sent")..];
+        assert!(last.starts_with("To: eva@example.hu"), "{last}");
+        last.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
             .unwrap()
             .to_string()
+    }
+
+    /// Delivers what is due to the fixture's mailbox file; returns the file's text.
+    async fn delivered_mail(f: &Fixture) -> String {
+        let mailbox = f._dir.0.join("mailbox.txt");
+        let delivery = crate::mail::Delivery::from(crate::mail::Mailer::Mailbox(mailbox.clone()));
+        crate::mail::deliver_due(&f.services, &delivery).await;
+        std::fs::read_to_string(&mailbox).unwrap_or_default()
     }
 
     #[tokio::test]
@@ -973,14 +1026,15 @@ mod email_codes {
             .send_email_code("jana", "a", "Code", "{code}")
             .await
             .unwrap();
+        assert_eq!(delivered_mail(&f).await, "", "no address, no message");
         assert!(
             f.services
                 .store
-                .due_messages(T0, 10)
+                .due_messages(T0 + 3600, 10)
                 .await
                 .unwrap()
                 .is_empty(),
-            "no address, no message"
+            "both requests were dealt with"
         );
     }
 
@@ -991,18 +1045,27 @@ mod email_codes {
             .send_email_code("eva", "a", "Code", "Your code: {code} .")
             .await
             .unwrap();
-        for _ in 0..4 {
-            let _ = f.services.login_email_code("eva", "000000", "b").await;
+        let code = sent_code(&f).await;
+        for _ in 0..crate::services::auth::ACCOUNT_LIMIT.free {
+            let wrong = f.services.login_email_code("eva", "000000", "b").await;
+            assert_eq!(code_of(wrong.map(|_| ())), ErrorCode::WrongCredentials);
         }
         assert_eq!(
             code_of(
                 f.services
-                    .login_email_code("eva", "000000", "b")
+                    .login_email_code("eva", &code, "b")
                     .await
                     .map(|_| ())
             ),
-            ErrorCode::RateLimited
+            ErrorCode::RateLimited,
+            "even the right code waits"
         );
+        f.clock
+            .advance(crate::services::auth::ACCOUNT_LIMIT.first_wait);
+        f.services
+            .login_email_code("eva", &code, "b")
+            .await
+            .unwrap();
     }
 }
 
@@ -2161,5 +2224,6 @@ mod login {
 }
 
 mod bok;
+mod limits;
 mod notify;
 mod onboarding;

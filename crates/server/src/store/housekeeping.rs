@@ -12,7 +12,8 @@ pub struct Cutoffs {
     /// Pairing sessions and login requests that expired before this are deleted (kept a while
     /// after expiry so a late visitor still reads "expired", not "unknown").
     pub flows: u64,
-    /// Rate-limit windows that started before this are deleted.
+    /// Rate-limit windows that started before this, and attempt counts whose last attempt was
+    /// before this, are deleted.
     pub rate_limits: u64,
     /// Outbox rows delivered or given up before this, and events that happened before this, are
     /// deleted.
@@ -34,6 +35,10 @@ pub struct Pruned {
     pub login_requests: u64,
     /// Rate-limit windows.
     pub rate_limits: u64,
+    /// Attempt counts.
+    pub attempt_limits: u64,
+    /// Known browsers whose time is over.
+    pub known_browsers: u64,
     /// Delivered or given-up outbox rows.
     pub outbox: u64,
     /// Events.
@@ -49,6 +54,8 @@ impl Pruned {
             + self.pairing_sessions
             + self.login_requests
             + self.rate_limits
+            + self.attempt_limits
+            + self.known_browsers
             + self.outbox
             + self.events
     }
@@ -97,6 +104,16 @@ impl Store {
             rate_limits: delete(
                 "DELETE FROM rate_limits WHERE window_start < $1",
                 cut.rate_limits,
+            )
+            .await?,
+            attempt_limits: delete(
+                "DELETE FROM attempt_limits WHERE last_at < $1",
+                cut.rate_limits,
+            )
+            .await?,
+            known_browsers: delete(
+                "DELETE FROM known_browsers WHERE expires_at < $1",
+                cut.expired,
             )
             .await?,
             outbox: delete(

@@ -29,7 +29,7 @@ pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
-pub use sessions::{Means, WebSession};
+pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
 
 use std::path::Path;
 
@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/0010_login_browser_binding.sql"),
     ),
+    (12, include_str!("../../migrations/0012_attempt_limits.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,

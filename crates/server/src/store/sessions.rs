@@ -1,4 +1,4 @@
-//! Portal sessions, e-mail codes and failed-attempt counters.
+//! Portal sessions, e-mail codes, attempt limits and the fixed-window counters of onboarding starts.
 
 use sqlx::Row;
 
@@ -53,6 +53,74 @@ pub struct WebSession {
     /// When it expires.
     pub expires_at: u64,
 }
+
+/// How the attempts of one bucket are limited: the first `free` come at once; after that each
+/// must wait `first_wait` seconds after the last one, doubling with every attempt up to
+/// `max_wait`. A bucket quiet for `memory` seconds starts again from nothing. Nothing is ever
+/// blocked for longer than `max_wait`, so whoever makes attempts in someone else's name can slow
+/// them down, never lock them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimit {
+    /// Attempts without any wait.
+    pub free: u64,
+    /// The wait after the last free attempt, in seconds (at least 1).
+    pub first_wait: u64,
+    /// The longest wait, in seconds.
+    pub max_wait: u64,
+    /// After this many quiet seconds the count starts again.
+    pub memory: u64,
+}
+
+impl AttemptLimit {
+    /// How long after the last of `attempts` attempts the next one may be made.
+    pub fn wait_after(&self, attempts: u64) -> u64 {
+        if attempts < self.free {
+            return 0;
+        }
+        let doublings = attempts - self.free;
+        if doublings >= self.doublings_to_max() {
+            self.max_wait
+        } else {
+            self.first_wait << doublings
+        }
+    }
+
+    /// How many doublings of the first wait reach the longest (below that, no doubled wait is
+    /// longer than `max_wait`; the SQL uses it so that it never has to shift far).
+    fn doublings_to_max(&self) -> u64 {
+        let mut wait = self.first_wait.max(1);
+        let mut doublings = 0;
+        while wait < self.max_wait && doublings < 62 {
+            wait <<= 1;
+            doublings += 1;
+        }
+        doublings
+    }
+}
+
+/// What reserving an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Counted; go ahead and verify.
+    Granted,
+    /// Not counted, and nothing may be verified: wait this many seconds.
+    Wait(u64),
+}
+
+/// Reserves one attempt in a bucket, counting and deciding in one statement: a new bucket starts
+/// at one; a bucket quiet since $3 starts again at one; otherwise the attempt is counted only if
+/// fewer than $4 were made or the last one was long enough ago ($5 seconds after the last free
+/// one, doubling, at most $7 from $6 doublings on). A refused attempt changes nothing (no row is
+/// returned), so refused requests never lengthen anyone's wait.
+const RESERVE_ATTEMPT: &str = "INSERT INTO attempt_limits (bucket, attempts, last_at) VALUES ($1, 1, $2) \
+     ON CONFLICT (bucket) DO UPDATE SET \
+       attempts = CASE WHEN attempt_limits.last_at <= $3 THEN 1 ELSE attempt_limits.attempts + 1 END, \
+       last_at = $2 \
+     WHERE attempt_limits.last_at <= $3 \
+        OR attempt_limits.attempts < $4 \
+        OR attempt_limits.last_at + CASE WHEN attempt_limits.attempts - $4 >= $6 THEN $7 \
+             ELSE $5 << CAST(attempt_limits.attempts - $4 AS INTEGER) END <= $2 \
+     RETURNING attempts";
 
 impl Store {
     /// Starts a portal session (the token is stored only as its hash), with its login
@@ -143,58 +211,123 @@ impl Store {
         Ok(())
     }
 
-    /// Failures counted in `bucket` in its current window (one that started after `window_start`).
-    pub async fn failures(
+    /// Reserves one attempt in `bucket` under `limit` at `now`, before anything is verified: either
+    /// it is counted (and the caller may verify), or nothing changes and the answer says how long
+    /// to wait. Two instances on one database cannot both take the last free attempt.
+    pub async fn reserve_attempt(
         &self,
         bucket: &str,
-        window_start: u64,
-    ) -> Result<(u64, u64), StoreError> {
-        let row = sqlx::query("SELECT window_start, failures FROM rate_limits WHERE bucket = $1")
+        limit: &AttemptLimit,
+        now: u64,
+    ) -> Result<Reservation, StoreError> {
+        let granted = sqlx::query(RESERVE_ATTEMPT)
+            .bind(bucket)
+            .bind(to_db(now))
+            .bind(to_db(now.saturating_sub(limit.memory)))
+            .bind(to_db(limit.free))
+            .bind(to_db(limit.first_wait.max(1)))
+            .bind(to_db(limit.doublings_to_max()))
+            .bind(to_db(limit.max_wait))
+            .fetch_optional(self.pool())
+            .await?;
+        if granted.is_some() {
+            return Ok(Reservation::Granted);
+        }
+        let row = sqlx::query("SELECT attempts, last_at FROM attempt_limits WHERE bucket = $1")
             .bind(bucket)
             .fetch_optional(self.pool())
             .await?;
-        match row {
+        let wait = match row {
             Some(r) => {
-                let started = get_u64(&r, "window_start")?;
-                let count = get_u64(&r, "failures")?;
-                Ok(if started > window_start {
-                    (count, started)
-                } else {
-                    (0, started)
-                })
+                let attempts = get_u64(&r, "attempts")?;
+                let last_at = get_u64(&r, "last_at")?;
+                (last_at + limit.wait_after(attempts)).saturating_sub(now)
             }
-            None => Ok((0, 0)),
-        }
+            // Cleared by a success in the meantime.
+            None => 0,
+        };
+        Ok(Reservation::Wait(wait.max(1)))
     }
 
-    /// Counts one failure in `bucket`; a window that started at or before `window_start` is over, and
-    /// a new one starts at `now`.
-    pub async fn record_failure(
-        &self,
-        bucket: &str,
-        now: u64,
-        window_start: u64,
-    ) -> Result<(), StoreError> {
+    /// Gives back one reserved attempt of `bucket` (it turned out not to be a failure).
+    pub async fn refund_attempt(&self, bucket: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO rate_limits (bucket, window_start, failures) VALUES ($1, $2, 1) \
-             ON CONFLICT (bucket) DO UPDATE SET \
-               failures = CASE WHEN rate_limits.window_start > $3 THEN rate_limits.failures + 1 ELSE 1 END, \
-               window_start = CASE WHEN rate_limits.window_start > $3 THEN rate_limits.window_start ELSE $2 END",
+            "UPDATE attempt_limits SET attempts = attempts - 1 WHERE bucket = $1 AND attempts > 0",
         )
         .bind(bucket)
-        .bind(to_db(now))
-        .bind(to_db(window_start))
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Forgets the failures of `bucket` (after a successful login).
-    pub async fn clear_failures(&self, bucket: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM rate_limits WHERE bucket = $1")
+    /// Forgets the attempts of `bucket` (after a successful login).
+    pub async fn clear_attempts(&self, bucket: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM attempt_limits WHERE bucket = $1")
             .bind(bucket)
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Remembers a browser that logged in to `account` (a hash of the username) by its token's
+    /// hash, until `expires_at`.
+    pub async fn insert_known_browser(
+        &self,
+        token_hash: &str,
+        account: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO known_browsers (token_hash, account, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(account)
+        .bind(to_db(now))
+        .bind(to_db(expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The account (hash of the username) of an unexpired known browser.
+    pub async fn known_browser_account(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account FROM known_browsers WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(to_db(now))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get("account")).transpose()?)
+    }
+
+    /// Counts one event in `bucket`'s fixed window and returns the window's count with it and
+    /// when the window started; a window that started at or before `window_start` is over, and a
+    /// new one starts at `now`.
+    pub async fn count_in_window(
+        &self,
+        bucket: &str,
+        now: u64,
+        window_start: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, failures) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               failures = CASE WHEN rate_limits.window_start > $3 THEN rate_limits.failures + 1 ELSE 1 END, \
+               window_start = CASE WHEN rate_limits.window_start > $3 THEN rate_limits.window_start ELSE $2 END \
+             RETURNING failures, window_start",
+        )
+        .bind(bucket)
+        .bind(to_db(now))
+        .bind(to_db(window_start))
+        .fetch_one(self.pool())
+        .await?;
+        Ok((get_u64(&row, "failures")?, get_u64(&row, "window_start")?))
     }
 }

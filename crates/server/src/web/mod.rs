@@ -35,6 +35,8 @@ use views::*;
 
 const SESSION_COOKIE: &str = "civkey_session";
 const PRELOGIN_COOKIE: &str = "civkey_pre";
+/// A browser that logged in to an account before: its attempts there have a limit of their own.
+const KNOWN_COOKIE: &str = "civkey_known";
 const LANG_COOKIE: &str = "civkey_lang";
 
 /// The portal's content security policy: nothing from outside, no inline script or style.
@@ -512,15 +514,16 @@ async fn login(
     let username = form.username.trim().to_lowercase();
     let result = state
         .services()
-        .login_password_totp(
+        .login_password_totp_in(
             &username,
             &form.password,
             form.totp.trim(),
             &visitor.address,
+            visitor.cookie(KNOWN_COOKIE),
         )
         .await;
     match result {
-        Ok(session) => logged_in(&visitor, &session.token, form.next.as_deref()),
+        Ok(session) => logged_in(&visitor, &session, form.next.as_deref()),
         Err(ServiceError::RateLimited { retry_after }) => {
             let error = Some(rate_limited_error(retry_after));
             let mut response = render_login(&visitor, error, form.username, form.next);
@@ -540,15 +543,27 @@ async fn login(
     }
 }
 
-/// Sets the session cookie (and clears the pre-login one) on a redirect to `next`.
-fn logged_in(visitor: &Visitor, token: &str, next: Option<&str>) -> Response {
+/// Sets the session cookie (and clears the pre-login one; and sets the known-browser one when
+/// the login gave a new token) on a redirect to `next`.
+fn logged_in(
+    visitor: &Visitor,
+    session: &crate::services::auth::LoggedIn,
+    next: Option<&str>,
+) -> Response {
     let mut response = Redirect::to(&safe_next(next)).into_response();
     let max_age = crate::services::auth::SESSION_TTL_SECS;
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        visitor.set_cookie(SESSION_COOKIE, token, max_age, "Lax"),
+        visitor.set_cookie(SESSION_COOKIE, &session.token, max_age, "Lax"),
     );
+    if let Some(known) = &session.known_browser {
+        let max_age = crate::services::auth::KNOWN_BROWSER_TTL_SECS;
+        headers.append(
+            header::SET_COOKIE,
+            visitor.set_cookie(KNOWN_COOKIE, known, max_age, "Strict"),
+        );
+    }
     headers.append(
         header::SET_COOKIE,
         visitor.set_cookie(PRELOGIN_COOKIE, "", 0, "Strict"),
@@ -654,10 +669,15 @@ async fn email_code_login(
     let username = form.username.trim().to_lowercase();
     let result = state
         .services()
-        .login_email_code(&username, &form.code, &visitor.address)
+        .login_email_code_in(
+            &username,
+            &form.code,
+            &visitor.address,
+            visitor.cookie(KNOWN_COOKIE),
+        )
         .await;
     match result {
-        Ok(session) => logged_in(&visitor, &session.token, form.next.as_deref()),
+        Ok(session) => logged_in(&visitor, &session, form.next.as_deref()),
         Err(ServiceError::RateLimited { retry_after }) => {
             let error = Some(rate_limited_error(retry_after));
             render_email_code(

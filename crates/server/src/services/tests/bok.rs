@@ -722,7 +722,7 @@ async fn clerk_logins_are_limited_like_the_portals() {
     )
     .await
     .unwrap();
-    for _ in 0..crate::services::auth::MAX_FAILURES_PER_ACCOUNT {
+    for _ in 0..crate::services::auth::ACCOUNT_LIMIT.free {
         let wrong = f
             .services
             .login_clerk("eva", "wrong password!", "10.0.0.2")
@@ -737,7 +737,8 @@ async fn clerk_logins_are_limited_like_the_portals() {
         matches!(limited, Err(ServiceError::RateLimited { retry_after }) if retry_after > 0),
         "the right password waits too"
     );
-    f.clock.advance(crate::services::auth::FAILURE_WINDOW_SECS);
+    f.clock
+        .advance(crate::services::auth::ACCOUNT_LIMIT.max_wait);
     f.services
         .login_clerk("eva", CLERK_PASSWORD, "10.0.0.3")
         .await
