@@ -365,7 +365,7 @@ async fn finish_portal_login(
         .finish_portal_login(&id, login_cookie(&visitor))
         .await
     {
-        Ok(session) => super::logged_in(&visitor, &session.token, query.next.as_deref()),
+        Ok(session) => super::logged_in(&visitor, &session, query.next.as_deref()),
         Err(e) => login_gone(&visitor, e),
     }
 }
