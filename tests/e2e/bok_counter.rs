@@ -1374,3 +1374,121 @@ async fn civkey_bok_wait_on_a_device_with_bok_pad_off_says_how_to_turn_it_on() {
     assert_eq!(status, 1, "{out}{err}");
     assert!(err.contains("This device is not a BOK-pad."), "{err}");
 }
+
+/// Posts the counter's login form as a browser does (the form first, for its anti-forgery cookie
+/// and token) with `fields` besides the token.
+async fn post_counter_login(
+    http: &Client,
+    server: &TestServer,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let form = http
+        .get(format!("{}/counter/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = set_cookie(&form, "civkey_counter_pre").unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
+    let mut fields = fields.to_vec();
+    fields.push(("csrf", csrf.as_str()));
+    http.post(format!("{}/counter/login", server.base))
+        .header("cookie", pre.split(';').next().unwrap())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The attack: someone who has learnt a clerk's password (over the shoulder at the counter, from
+/// another site's leak of a reused password) logs in at the counter with it. Clerks create
+/// identities and lift BOK blocks, so the password alone must open nothing.
+#[tokio::test]
+async fn a_stolen_clerk_password_alone_does_not_open_the_counter() {
+    let server = TestServer::start().await;
+    add_clerk(&server).await;
+    let http = browser();
+    for code in ["", "not a code"] {
+        let stolen = post_counter_login(
+            &http,
+            &server,
+            &[
+                ("username", "eva"),
+                ("password", CLERK_PASSWORD),
+                ("totp", code),
+            ],
+        )
+        .await;
+        assert_eq!(
+            stolen.status(),
+            StatusCode::UNAUTHORIZED,
+            "the password alone (code {code:?}) opened the counter"
+        );
+        assert!(set_cookie(&stolen, "civkey_counter").is_none());
+    }
+}
+
+/// The counter's cookies over https, attacked as the portal's are (see
+/// `portal_http::planted_cookies_without_the_host_prefix_are_not_honoured_over_https`): a clerk
+/// session or a pre-login token planted under the bare name opens nothing.
+#[tokio::test]
+async fn planted_counter_cookies_without_the_host_prefix_are_not_honoured_over_https() {
+    let server = TestServer::start_with_origin(Some("https://id.example.gov")).await;
+    let clerk = clerks::add_clerk(
+        &server.store,
+        server.clock_now(),
+        "mallory",
+        "Mallory",
+        "Czech POINT, Praha 2",
+        CLERK_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let token = "mallory's planted counter token";
+    let now = server.clock_now();
+    server
+        .store
+        .insert_clerk_session(
+            &civkey_server::services::citizens::token_hash(token),
+            &clerk,
+            "mallory-csrf",
+            now,
+            now + 3600,
+        )
+        .await
+        .unwrap();
+    let http = browser();
+    let counter = |cookie: String| {
+        let request = http
+            .get(format!("{}/counter", server.base))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+    let planted = counter(format!("civkey_counter={token}")).await;
+    assert_eq!(
+        planted.status(),
+        StatusCode::SEE_OTHER,
+        "a planted civkey_counter cookie opened the counter"
+    );
+    assert_eq!(location(&planted), "/counter/login");
+
+    // A planted pre-login token does not pass the login form's anti-forgery check.
+    let forged = http
+        .post(format!("{}/counter/login", server.base))
+        .header("cookie", "civkey_counter_pre=planted-token")
+        .form(&[
+            ("csrf", "planted-token"),
+            ("username", "mallory"),
+            ("password", CLERK_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "a planted civkey_counter_pre cookie passed the anti-forgery check"
+    );
+
+    let own = counter(format!("__Host-civkey_counter={token}")).await;
+    assert_eq!(own.status(), StatusCode::OK);
+}

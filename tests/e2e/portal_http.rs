@@ -275,3 +275,68 @@ async fn pages_need_a_session_and_send_you_back_after_login() {
         "only local paths are kept as next"
     );
 }
+
+/// The attack on the portal's cookies over https: a sibling subdomain (`evil.example.gov` may set
+/// cookies for `.example.gov`) or a man in the middle of a plain-http request to the same host
+/// plants cookies under the portal's bare names: the attacker's own session (so the victim works
+/// in the attacker's account and types their data into it), and a pre-login token of the
+/// attacker's choosing (so a forged login form passes the anti-forgery check). Over https the
+/// portal reads only `__Host-` cookies, which neither of them can set.
+#[tokio::test]
+async fn planted_cookies_without_the_host_prefix_are_not_honoured_over_https() {
+    let server = TestServer::start_with_origin(Some("https://id.example.gov")).await;
+    eva(&server).await;
+    // The attacker's own account and a session of it, its token known to the attacker.
+    let mallory = server.add_citizen("mallory").await;
+    let token = "mallory's planted session token";
+    let now = server.clock_now();
+    server
+        .store
+        .insert_web_session(
+            &citizens::token_hash(token),
+            &mallory,
+            civkey_server::store::Means::PasswordTotp,
+            "mallory-csrf",
+            now,
+            now + 3600,
+            None,
+        )
+        .await
+        .unwrap();
+    let http = client();
+    let dashboard = |cookie: String| {
+        let request = http
+            .get(format!("{}/portal", server.base))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+
+    let planted = dashboard(format!("civkey_session={token}")).await;
+    assert_eq!(
+        planted.status(),
+        303,
+        "a planted civkey_session cookie was taken as the victim's session"
+    );
+    assert!(planted.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/portal/login"));
+
+    // A planted pre-login token does not pass the login forms' anti-forgery check.
+    let forged = http
+        .post(format!("{}/portal/login/email", server.base))
+        .header("cookie", "civkey_pre=planted-token")
+        .form(&[("csrf", "planted-token"), ("username", "eva")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        401,
+        "a planted civkey_pre cookie passed the anti-forgery check"
+    );
+
+    // Under its prefixed name (which only this host, over https, can set) it is the session.
+    let own = dashboard(format!("__Host-civkey_session={token}")).await;
+    assert_eq!(own.status(), 200);
+}
