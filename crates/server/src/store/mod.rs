@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/0010_login_browser_binding.sql"),
     ),
+    (13, include_str!("../../migrations/0013_clerk_totp.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
