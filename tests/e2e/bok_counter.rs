@@ -1104,11 +1104,11 @@ async fn a_clerk_in_chromium_verifies_a_bok_and_lifts_the_lock_out_after_five_wr
         browser.current_url().await.unwrap().path(),
         "/counter/login"
     );
-    let code = clerk_code(&s.server, "eva").await;
+    let clerk_totp = clerk_code(&s.server, "eva").await;
     for (name, value) in [
         ("username", "eva"),
         ("password", CLERK_PASSWORD),
-        ("totp", code.as_str()),
+        ("totp", clerk_totp.as_str()),
     ] {
         browser
             .find(fantoccini::Locator::Css(&format!(

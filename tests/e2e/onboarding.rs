@@ -199,11 +199,11 @@ async fn a_clerk_in_chromium_onboards_a_citizen_whose_app_then_logs_in_with_its_
         .goto(&format!("{}/counter?lang=en", server.base))
         .await
         .unwrap();
-    let code = clerk_code(&server, "eva").await;
+    let clerk_totp = clerk_code(&server, "eva").await;
     for (name, value) in [
         ("username", "eva"),
         ("password", CLERK_PASSWORD),
-        ("totp", code.as_str()),
+        ("totp", clerk_totp.as_str()),
     ] {
         browser
             .find(fantoccini::Locator::Css(&format!(
