@@ -1054,18 +1054,27 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
     assert_eq!(listed[0]["username"], "eva");
     assert_eq!(listed[0]["full_name"], "Eva Úřednice");
     assert_eq!(listed[0]["totp_enrolled"], true);
-    assert!(!out(&admin(&dir.0, &["clerk", "list"], "")).contains(account.secret.to_base32().as_str()));
+    assert!(
+        !out(&admin(&dir.0, &["clerk", "list"], "")).contains(account.secret.to_base32().as_str())
+    );
     // A new authenticator replaces the old one; an unknown clerk is refused.
     let reset = admin(&dir.0, &["clerk", "totp-reset", "eva"], "");
     assert!(reset.status.success(), "{}", err(&reset));
     let reset: Value = serde_json::from_str(&out(&reset)).unwrap();
     assert_eq!(reset["username"], "eva");
     let new_uri = reset["totp_uri"].as_str().unwrap();
-    assert!(new_uri.starts_with("otpauth://totp/civkey-counter:eva?"), "{new_uri}");
+    assert!(
+        new_uri.starts_with("otpauth://totp/civkey-counter:eva?"),
+        "{new_uri}"
+    );
     assert_ne!(new_uri, uri);
     let nobody = admin(&dir.0, &["clerk", "totp-reset", "karel"], "");
     assert_eq!(nobody.status.code(), Some(1));
-    assert!(err(&nobody).contains("no clerk with that username"), "{}", err(&nobody));
+    assert!(
+        err(&nobody).contains("no clerk with that username"),
+        "{}",
+        err(&nobody)
+    );
     assert!(!out(&admin(&dir.0, &["clerk", "list"], "")).contains("argon2"));
 }
 

@@ -619,8 +619,9 @@ const DEMO_CLERK: &str = "clerk";
 const DEMO_CLERK_PASSWORD: &str = "civkey-demo-clerk-password";
 const DEMO_BOK: &str = "123456";
 
-/// The demo's office counter: a clerk (made on first start) and a BOK for the demo citizen (set
-/// when it has none), so the BOK-pad and in-person onboarding can be tried at once.
+/// The demo's office counter: a clerk (made on first start, with an authenticator whose URI is
+/// printed at every start) and a BOK for the demo citizen (set when it has none), so the BOK-pad
+/// and in-person onboarding can be tried at once.
 async fn demo_counter(store: &Store, origin: &civkey_proto::Origin) -> anyhow::Result<()> {
     let existing = store.clerk_by_username(DEMO_CLERK).await?;
     let totp_uri = match existing {

@@ -197,7 +197,9 @@ async fn login(
     visitor: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = visitor.host_cookie(CLERK_PRELOGIN_COOKIE).unwrap_or_default();
+    let expected = visitor
+        .host_cookie(CLERK_PRELOGIN_COOKIE)
+        .unwrap_or_default();
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         let error = Some(("counter.login.error.csrf".to_string(), vec![]));
         return render_login(&visitor, error, form.username, StatusCode::FORBIDDEN);
@@ -264,9 +266,10 @@ async fn logout(
         return internal(&visitor, e);
     }
     let mut response = Redirect::to("/counter/login").into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, visitor.set_host_cookie(CLERK_COOKIE, "", 0));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        visitor.set_host_cookie(CLERK_COOKIE, "", 0),
+    );
     response
 }
 

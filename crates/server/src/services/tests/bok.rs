@@ -761,9 +761,16 @@ async fn clerk_logins_are_limited_like_the_portals() {
 #[tokio::test]
 async fn a_clerk_code_counts_once_and_only_near_its_time() {
     let f = fixture().await;
-    add_clerk(&f.services.store, T0, "eva", "Eva", "Praha 1", CLERK_PASSWORD)
-        .await
-        .unwrap();
+    add_clerk(
+        &f.services.store,
+        T0,
+        "eva",
+        "Eva",
+        "Praha 1",
+        CLERK_PASSWORD,
+    )
+    .await
+    .unwrap();
     let login = |code: String| {
         let services = f.services.clone();
         async move {
