@@ -6,10 +6,9 @@
 //! of their own: their sessions live in another table under another cookie, so a clerk's session
 //! opens no citizen page and a citizen's opens no counter page.
 
+use civkey_proto::otp::{Algorithm, OtpAccount, OtpKind, OtpSecret};
 use civkey_proto::ErrorCode;
 use zeroize::Zeroizing;
-
-use civkey_proto::otp::{Algorithm, OtpAccount, OtpKind, OtpSecret};
 
 use super::auth::{random_token, totp_step, LoggedIn, DUMMY_HASH};
 use super::citizens::{
