@@ -66,12 +66,28 @@ pub(crate) async fn add_clerk(server: &TestServer) {
     .unwrap();
 }
 
-/// Eva (see [`add_clerk`]) added and logged in at the counter, without a browser: her session.
+/// The code the authenticator of the clerk `username` shows at the server's time (its secret as
+/// `clerk add` stored it).
+pub(crate) async fn clerk_code(server: &TestServer, username: &str) -> String {
+    use civkey_proto::otp::{totp, Algorithm, OtpSecret};
+    let clerk = server
+        .store
+        .clerk_by_username(username)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = OtpSecret::from_base32(&clerk.totp_secret.unwrap()).unwrap();
+    totp(secret.expose(), Algorithm::Sha1, 6, 30, server.clock_now()).code
+}
+
+/// Eva (see [`add_clerk`]) added and logged in at the counter with her password and
+/// authenticator code, without a browser: her session.
 pub(crate) async fn logged_in_clerk(server: &TestServer) -> civkey_server::store::ClerkSession {
     add_clerk(server).await;
+    let code = clerk_code(server, "eva").await;
     let services = server.state.services();
     let logged_in = services
-        .login_clerk("eva", CLERK_PASSWORD, "127.0.0.1")
+        .login_clerk("eva", CLERK_PASSWORD, &code, "127.0.0.1")
         .await
         .unwrap();
     services
@@ -125,8 +141,10 @@ pub(crate) struct Counter<'a> {
 }
 
 impl<'a> Counter<'a> {
-    /// Logs `eva` in over HTTP, as a browser does: the form with its token, then the post.
+    /// Logs `eva` in over HTTP, as a browser does: the form with its token, then the post with
+    /// her password and her authenticator's code.
     pub(crate) async fn log_in(server: &'a TestServer) -> Counter<'a> {
+        let code = clerk_code(server, "eva").await;
         let http = browser();
         let form = http
             .get(format!("{}/counter/login", server.base))
@@ -148,6 +166,7 @@ impl<'a> Counter<'a> {
                 ("csrf", csrf.as_str()),
                 ("username", "eva"),
                 ("password", CLERK_PASSWORD),
+                ("totp", code.as_str()),
             ])
             .send()
             .await
@@ -666,9 +685,11 @@ async fn counter_logins_are_limited_like_the_portals() {
     .await
     .unwrap();
     let http = browser();
+    let code = clerk_code(&server, "eva").await;
     let attempt = |password: &'static str| {
         let http = http.clone();
         let base = server.base.clone();
+        let code = code.clone();
         async move {
             let form = http
                 .get(format!("{base}/counter/login"))
@@ -683,6 +704,7 @@ async fn counter_logins_are_limited_like_the_portals() {
                     ("csrf", csrf.as_str()),
                     ("username", "eva"),
                     ("password", password),
+                    ("totp", code.as_str()),
                 ])
                 .send()
                 .await
@@ -697,7 +719,7 @@ async fn counter_logins_are_limited_like_the_portals() {
             .text()
             .await
             .unwrap()
-            .contains("The username or password is wrong."));
+            .contains("The username, password or one-time code is wrong."));
     }
     let limited = attempt(CLERK_PASSWORD).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -774,6 +796,37 @@ fn demo(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
     panic!("no office counter line from the demo: {lines:?}");
 }
 
+/// The demo clerk's authenticator URI among the demo's lines.
+fn demo_clerk_uri(lines: &[String]) -> String {
+    lines
+        .iter()
+        .filter(|l| l.contains("clerk's authenticator"))
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("otpauth://")))
+        .unwrap_or_else(|| panic!("no clerk authenticator in {lines:?}"))
+        .to_string()
+}
+
+/// The code an authenticator app shows now for the enrolment `uri`.
+fn code_now(uri: &str) -> String {
+    use civkey_proto::otp::{totp, OtpAccount, OtpKind};
+    let account = OtpAccount::parse_uri(uri).unwrap();
+    let OtpKind::Totp { period } = account.kind else {
+        panic!("not a TOTP enrolment: {uri}");
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp(
+        account.secret.expose(),
+        account.algorithm,
+        account.digits,
+        period,
+        now,
+    )
+    .code
+}
+
 #[tokio::test]
 async fn the_demo_server_has_a_clerk_and_a_bok_for_its_citizen() {
     let dir = TempDir::new("civkey-demo-counter");
@@ -784,7 +837,8 @@ async fn the_demo_server_has_a_clerk_and_a_bok_for_its_citizen() {
         "{text}"
     );
     assert!(text.contains("BOK (for the BOK-pad): 123456"), "{text}");
-    // The printed clerk logs in at the printed counter.
+    // The printed clerk logs in at the printed counter, with the printed authenticator's code.
+    let uri = demo_clerk_uri(&lines);
     let counter = lines
         .iter()
         .find_map(|l| l.split_whitespace().find(|w| w.ends_with("/counter")))
@@ -801,6 +855,7 @@ async fn the_demo_server_has_a_clerk_and_a_bok_for_its_citizen() {
             ("csrf", csrf.as_str()),
             ("username", "clerk"),
             ("password", "civkey-demo-clerk-password"),
+            ("totp", code_now(&uri).as_str()),
         ])
         .send()
         .await
@@ -817,6 +872,7 @@ async fn the_demo_server_has_a_clerk_and_a_bok_for_its_citizen() {
     let text = lines.join("\n");
     assert!(text.contains("as clerk /"), "{text}");
     assert!(!text.contains("BOK"), "{text}");
+    assert_eq!(demo_clerk_uri(&lines), uri, "the same authenticator");
     let clerks = admin(&dir.0, &["clerk", "list"], "");
     assert_eq!(
         String::from_utf8_lossy(&clerks.stdout)
@@ -961,6 +1017,14 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
     assert!(clerk.status.success(), "{}", err(&clerk));
     let clerk: Value = serde_json::from_str(&out(&clerk)).unwrap();
     assert_eq!(clerk["office_name"], "Czech POINT, Praha 1");
+    // The clerk's authenticator, printed once.
+    let uri = clerk["totp_uri"].as_str().unwrap().to_string();
+    let account = civkey_proto::otp::OtpAccount::parse_uri(&uri).unwrap();
+    assert_eq!(
+        (account.issuer.as_deref(), account.account.as_str()),
+        (Some("civkey-counter"), "eva")
+    );
+    assert_eq!(code_now(&uri).len(), 6);
     let short = admin(
         &dir.0,
         &[
@@ -989,6 +1053,28 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["username"], "eva");
     assert_eq!(listed[0]["full_name"], "Eva Úřednice");
+    assert_eq!(listed[0]["totp_enrolled"], true);
+    assert!(
+        !out(&admin(&dir.0, &["clerk", "list"], "")).contains(account.secret.to_base32().as_str())
+    );
+    // A new authenticator replaces the old one; an unknown clerk is refused.
+    let reset = admin(&dir.0, &["clerk", "totp-reset", "eva"], "");
+    assert!(reset.status.success(), "{}", err(&reset));
+    let reset: Value = serde_json::from_str(&out(&reset)).unwrap();
+    assert_eq!(reset["username"], "eva");
+    let new_uri = reset["totp_uri"].as_str().unwrap();
+    assert!(
+        new_uri.starts_with("otpauth://totp/civkey-counter:eva?"),
+        "{new_uri}"
+    );
+    assert_ne!(new_uri, uri);
+    let nobody = admin(&dir.0, &["clerk", "totp-reset", "karel"], "");
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(
+        err(&nobody).contains("no clerk with that username"),
+        "{}",
+        err(&nobody)
+    );
     assert!(!out(&admin(&dir.0, &["clerk", "list"], "")).contains("argon2"));
 }
 
@@ -1027,7 +1113,12 @@ async fn a_clerk_in_chromium_verifies_a_bok_and_lifts_the_lock_out_after_five_wr
         browser.current_url().await.unwrap().path(),
         "/counter/login"
     );
-    for (name, value) in [("username", "eva"), ("password", CLERK_PASSWORD)] {
+    let clerk_totp = clerk_code(&s.server, "eva").await;
+    for (name, value) in [
+        ("username", "eva"),
+        ("password", CLERK_PASSWORD),
+        ("totp", clerk_totp.as_str()),
+    ] {
         browser
             .find(fantoccini::Locator::Css(&format!(
                 "form[action='/counter/login'] input[name='{name}']"
@@ -1373,4 +1464,199 @@ async fn civkey_bok_wait_on_a_device_with_bok_pad_off_says_how_to_turn_it_on() {
     let (status, out, err) = wait.finish().await;
     assert_eq!(status, 1, "{out}{err}");
     assert!(err.contains("This device is not a BOK-pad."), "{err}");
+}
+
+/// Posts the counter's login form as a browser does (the form first, for its anti-forgery cookie
+/// and token) with `fields` besides the token.
+async fn post_counter_login(
+    http: &Client,
+    server: &TestServer,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let form = http
+        .get(format!("{}/counter/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = set_cookie(&form, "civkey_counter_pre").unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
+    let mut fields = fields.to_vec();
+    fields.push(("csrf", csrf.as_str()));
+    http.post(format!("{}/counter/login", server.base))
+        .header("cookie", pre.split(';').next().unwrap())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The attack: someone who has learnt a clerk's password (over the shoulder at the counter, from
+/// another site's leak of a reused password) logs in at the counter with it. Clerks create
+/// identities and lift BOK blocks, so the password alone must open nothing.
+#[tokio::test]
+async fn a_stolen_clerk_password_alone_does_not_open_the_counter() {
+    let server = TestServer::start().await;
+    add_clerk(&server).await;
+    let http = browser();
+    // A well-formed code that is not the authenticator's (it accepts the codes of the previous,
+    // current and next 30 seconds).
+    let valid = {
+        let now = server.clock_now();
+        let mut codes = Vec::new();
+        for at in [now - 30, now, now + 30] {
+            server.clock.set(at);
+            codes.push(clerk_code(&server, "eva").await);
+        }
+        server.clock.set(now);
+        codes
+    };
+    let guessed = (0..)
+        .map(|n| format!("{:06}", 123_456 + n))
+        .find(|c| !valid.contains(c))
+        .unwrap();
+    for code in ["", "not a code", guessed.as_str()] {
+        let stolen = post_counter_login(
+            &http,
+            &server,
+            &[
+                ("username", "eva"),
+                ("password", CLERK_PASSWORD),
+                ("totp", code),
+            ],
+        )
+        .await;
+        assert_eq!(
+            stolen.status(),
+            StatusCode::UNAUTHORIZED,
+            "the password alone (code {code:?}) opened the counter"
+        );
+        assert!(set_cookie(&stolen, "civkey_counter").is_none());
+        assert!(stolen
+            .text()
+            .await
+            .unwrap()
+            .contains("The username, password or one-time code is wrong."));
+    }
+
+    // With the authenticator's code the clerk is in; the same code does not open a second
+    // session (each code counts once).
+    let code = clerk_code(&server, "eva").await;
+    let fields = [
+        ("username", "eva"),
+        ("password", CLERK_PASSWORD),
+        ("totp", code.as_str()),
+    ];
+    let own = post_counter_login(&http, &server, &fields).await;
+    assert_eq!(own.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(&own, "civkey_counter").is_some());
+    let replayed = post_counter_login(&http, &server, &fields).await;
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&replayed, "civkey_counter").is_none());
+}
+
+/// The counter's cookies over https, attacked as the portal's are (see
+/// `portal_http::planted_cookies_without_the_host_prefix_are_not_honoured_over_https`): a clerk
+/// session or a pre-login token planted under the bare name opens nothing.
+#[tokio::test]
+async fn planted_counter_cookies_without_the_host_prefix_are_not_honoured_over_https() {
+    let server = TestServer::start_with_origin(Some("https://id.example.gov")).await;
+    let clerk = clerks::add_clerk(
+        &server.store,
+        server.clock_now(),
+        "mallory",
+        "Mallory",
+        "Czech POINT, Praha 2",
+        CLERK_PASSWORD,
+    )
+    .await
+    .unwrap()
+    .clerk_id;
+    let token = "mallory's planted counter token";
+    let now = server.clock_now();
+    server
+        .store
+        .insert_clerk_session(
+            &civkey_server::services::citizens::token_hash(token),
+            &clerk,
+            "mallory-csrf",
+            now,
+            now + 3600,
+        )
+        .await
+        .unwrap();
+    let http = browser();
+    let counter = |cookie: String| {
+        let request = http
+            .get(format!("{}/counter", server.base))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+    let planted = counter(format!("civkey_counter={token}")).await;
+    assert_eq!(
+        planted.status(),
+        StatusCode::SEE_OTHER,
+        "a planted civkey_counter cookie opened the counter"
+    );
+    assert_eq!(location(&planted), "/counter/login");
+
+    // A planted pre-login token does not pass the login form's anti-forgery check.
+    let forged = http
+        .post(format!("{}/counter/login", server.base))
+        .header("cookie", "civkey_counter_pre=planted-token")
+        .form(&[
+            ("csrf", "planted-token"),
+            ("username", "mallory"),
+            ("password", CLERK_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "a planted civkey_counter_pre cookie passed the anti-forgery check"
+    );
+
+    let own = counter(format!("__Host-civkey_counter={token}")).await;
+    assert_eq!(own.status(), StatusCode::OK);
+
+    // What the counter sets over https: only `__Host-` cookies (Secure, Path=/, no Domain).
+    let form = http
+        .get(format!("{}/counter/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = set_cookie(&form, "__Host-civkey_counter_pre").unwrap();
+    let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
+    let code = clerk_code(&server, "mallory").await;
+    let answer = http
+        .post(format!("{}/counter/login", server.base))
+        .header("cookie", pre.split(';').next().unwrap())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "mallory"),
+            ("password", CLERK_PASSWORD),
+            ("totp", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&answer, "__Host-civkey_counter").unwrap();
+    for cookie in [&pre, &session] {
+        for attribute in ["Secure", "Path=/;", "HttpOnly", "SameSite=Strict"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+    let cookies: Vec<String> = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(
+        cookies.iter().all(|c| c.starts_with("__Host-")),
+        "{cookies:?}"
+    );
 }

@@ -21,7 +21,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bok_counter::{add_clerk, browser, location, Counter, CLERK_PASSWORD};
+use crate::bok_counter::{add_clerk, browser, clerk_code, location, Counter, CLERK_PASSWORD};
 use crate::client_flows::{cli, json_lines, secret_service};
 use crate::portal_http::csrf_of;
 
@@ -199,7 +199,12 @@ async fn a_clerk_in_chromium_onboards_a_citizen_whose_app_then_logs_in_with_its_
         .goto(&format!("{}/counter?lang=en", server.base))
         .await
         .unwrap();
-    for (name, value) in [("username", "eva"), ("password", CLERK_PASSWORD)] {
+    let clerk_totp = clerk_code(&server, "eva").await;
+    for (name, value) in [
+        ("username", "eva"),
+        ("password", CLERK_PASSWORD),
+        ("totp", clerk_totp.as_str()),
+    ] {
         browser
             .find(fantoccini::Locator::Css(&format!(
                 "form[action='/counter/login'] input[name='{name}']"

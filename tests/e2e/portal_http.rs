@@ -30,6 +30,16 @@ pub(crate) fn cookie_pair(cookies: &[String], name: &str) -> String {
         .to_string()
 }
 
+/// The name the portal's session or pre-login cookie `name` goes by at `server`: `__Host-NAME`
+/// when it is reached over https, else `NAME`.
+pub(crate) fn host_cookie(server: &TestServer, name: &str) -> String {
+    if server.origin.as_str().starts_with("https://") {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
+}
+
 /// The value of the hidden `csrf` field in the form posting to `action`.
 pub(crate) fn csrf_of(html: &str, action: &str) -> String {
     hidden_of(html, action, "csrf").unwrap()
@@ -80,7 +90,7 @@ pub(crate) async fn log_in_by_email_to(
         .send()
         .await
         .unwrap();
-    let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
+    let pre = cookie_pair(&set_cookies(&login), &host_cookie(server, "civkey_pre"));
     let html = login.text().await.unwrap();
     let csrf = csrf_of(&html, "/portal/login/email");
     let next = hidden_of(&html, "/portal/login/email", "next").unwrap_or_default();
@@ -96,7 +106,7 @@ pub(crate) async fn log_in_by_email_to(
         .await
         .unwrap();
     assert_eq!(asked.status(), 200);
-    let pre = cookie_pair(&set_cookies(&asked), "civkey_pre");
+    let pre = cookie_pair(&set_cookies(&asked), &host_cookie(server, "civkey_pre"));
     let html = asked.text().await.unwrap();
     let csrf = csrf_of(&html, "/portal/login/email/verify");
     let next = hidden_of(&html, "/portal/login/email/verify", "next").unwrap_or_default();
@@ -116,7 +126,8 @@ pub(crate) async fn log_in_by_email_to(
     assert_eq!(verified.status(), 303, "logged in and redirected");
     let location = verified.headers()["location"].to_str().unwrap().to_string();
     let cookies = set_cookies(&verified);
-    (cookie_pair(&cookies, "civkey_session"), cookies, location)
+    let session = cookie_pair(&cookies, &host_cookie(server, "civkey_session"));
+    (session, cookies, location)
 }
 
 pub(crate) async fn eva(server: &TestServer) {
@@ -163,6 +174,7 @@ async fn an_email_code_logs_in_through_the_portal() {
 #[tokio::test]
 async fn session_cookies_are_secure_behind_tls() {
     let server = TestServer::start_with_origin(Some("https://id.example.gov")).await;
+    eva(&server).await;
     let login = client()
         .get(format!("{}/portal/login", server.base))
         .send()
@@ -170,12 +182,32 @@ async fn session_cookies_are_secure_behind_tls() {
         .unwrap();
     let pre = set_cookies(&login)
         .into_iter()
-        .find(|c| c.starts_with("civkey_pre="))
+        .find(|c| c.starts_with("__Host-civkey_pre="))
         .unwrap();
     assert!(
         pre.contains("Secure") && pre.contains("HttpOnly") && pre.contains("SameSite=Strict"),
         "{pre}"
     );
+    // Logged in over https, the session cookie is a `__Host-` cookie too: Secure, Path=/, no
+    // Domain, so only this host over TLS can set it (see
+    // `planted_cookies_without_the_host_prefix_are_not_honoured_over_https`).
+    let (session, cookies, _) =
+        log_in_by_email_to(&server, &client(), "/portal/login?lang=en").await;
+    assert!(session.starts_with("__Host-civkey_session="), "{session}");
+    for cookie in cookies.iter().filter(|c| !c.starts_with("civkey_lang=")) {
+        assert!(cookie.starts_with("__Host-"), "{cookie}");
+        for attribute in ["Secure", "Path=/;", "HttpOnly"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+    let dashboard = client()
+        .get(format!("{}/portal", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 200);
 }
 
 #[tokio::test]
@@ -826,4 +858,69 @@ async fn a_browser_that_logged_in_before_is_not_kept_waiting_by_attempts_made_el
     .await;
     assert_eq!(status, 303);
     cookie_pair(&cookies, "civkey_session");
+}
+
+/// The attack on the portal's cookies over https: a sibling subdomain (`evil.example.gov` may set
+/// cookies for `.example.gov`) or a man in the middle of a plain-http request to the same host
+/// plants cookies under the portal's bare names: the attacker's own session (so the victim works
+/// in the attacker's account and types their data into it), and a pre-login token of the
+/// attacker's choosing (so a forged login form passes the anti-forgery check). Over https the
+/// portal reads only `__Host-` cookies, which neither of them can set.
+#[tokio::test]
+async fn planted_cookies_without_the_host_prefix_are_not_honoured_over_https() {
+    let server = TestServer::start_with_origin(Some("https://id.example.gov")).await;
+    eva(&server).await;
+    // The attacker's own account and a session of it, its token known to the attacker.
+    let mallory = server.add_citizen("mallory").await;
+    let token = "mallory's planted session token";
+    let now = server.clock_now();
+    server
+        .store
+        .insert_web_session(
+            &citizens::token_hash(token),
+            &mallory,
+            civkey_server::store::Means::PasswordTotp,
+            "mallory-csrf",
+            now,
+            now + 3600,
+            None,
+        )
+        .await
+        .unwrap();
+    let http = client();
+    let dashboard = |cookie: String| {
+        let request = http
+            .get(format!("{}/portal", server.base))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+
+    let planted = dashboard(format!("civkey_session={token}")).await;
+    assert_eq!(
+        planted.status(),
+        303,
+        "a planted civkey_session cookie was taken as the victim's session"
+    );
+    assert!(planted.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/portal/login"));
+
+    // A planted pre-login token does not pass the login forms' anti-forgery check.
+    let forged = http
+        .post(format!("{}/portal/login/email", server.base))
+        .header("cookie", "civkey_pre=planted-token")
+        .form(&[("csrf", "planted-token"), ("username", "eva")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        401,
+        "a planted civkey_pre cookie passed the anti-forgery check"
+    );
+
+    // Under its prefixed name (which only this host, over https, can set) it is the session.
+    let own = dashboard(format!("__Host-civkey_session={token}")).await;
+    assert_eq!(own.status(), 200);
 }

@@ -185,7 +185,9 @@ enum CitizenCommand {
 #[derive(Subcommand)]
 enum ClerkCommand {
     /// Add a clerk; the password is prompted twice without echo at a terminal, else read from
-    /// standard input. Prints the clerk as JSON.
+    /// standard input. Prints the clerk as JSON with the TOTP enrolment URI (`totp_uri`, shown
+    /// only this once): the clerk adds it to an authenticator app, whose code the counter asks for
+    /// at every login.
     Add {
         /// Login name (3–32 characters: a-z, 0-9, '.', '_', '-').
         #[arg(long)]
@@ -197,8 +199,15 @@ enum ClerkCommand {
         #[arg(long)]
         office: String,
     },
-    /// List clerks as JSON.
+    /// List clerks as JSON (`totp_enrolled` says whether a clerk can log in).
     List,
+    /// Give a clerk a new TOTP secret: for a lost authenticator, or a clerk added before the counter
+    /// asked for a code (who cannot log in until then). The old authenticator stops working and
+    /// the clerk's counter sessions end. Prints the new enrolment URI as JSON (only this once).
+    TotpReset {
+        /// The clerk's login name.
+        username: String,
+    },
 }
 
 /// The demo citizen's login name and password (printed by `civkey-server demo`).
@@ -394,7 +403,7 @@ async fn run() -> anyhow::Result<()> {
             office,
         }) => {
             let password = read_secret("Password: ", "The same password again: ")?;
-            let id = clerks::add_clerk(
+            let enrolment = clerks::add_clerk(
                 &store,
                 SystemClock.now(),
                 &username,
@@ -407,11 +416,22 @@ async fn run() -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({
-                    "id": id,
+                    "id": enrolment.clerk_id,
                     "username": username,
                     "full_name": name.trim(),
                     "office_name": office.trim(),
+                    "totp_uri": enrolment.otpauth_uri.as_str(),
                 })
+            );
+            Ok(())
+        }
+        Command::Clerk(ClerkCommand::TotpReset { username }) => {
+            let uri = clerks::reset_clerk_totp(&store, &username)
+                .await
+                .map_err(refusal)?;
+            println!(
+                "{}",
+                serde_json::json!({ "username": username, "totp_uri": uri.as_str() })
             );
             Ok(())
         }
@@ -424,6 +444,7 @@ async fn run() -> anyhow::Result<()> {
                         "username": c.username,
                         "full_name": c.full_name,
                         "office_name": c.office_name,
+                        "totp_enrolled": c.totp_secret.is_some(),
                         "created_at": c.created_at,
                     })
                 );
@@ -598,21 +619,38 @@ const DEMO_CLERK: &str = "clerk";
 const DEMO_CLERK_PASSWORD: &str = "civkey-demo-clerk-password";
 const DEMO_BOK: &str = "123456";
 
-/// The demo's office counter: a clerk (made on first start) and a BOK for the demo citizen (set
-/// when it has none), so the BOK-pad and in-person onboarding can be tried at once.
+/// The demo's office counter: a clerk (made on first start, with an authenticator whose URI is
+/// printed at every start) and a BOK for the demo citizen (set when it has none), so the BOK-pad
+/// and in-person onboarding can be tried at once.
 async fn demo_counter(store: &Store, origin: &civkey_proto::Origin) -> anyhow::Result<()> {
-    if store.clerk_by_username(DEMO_CLERK).await?.is_none() {
-        clerks::add_clerk(
-            store,
-            SystemClock.now(),
-            DEMO_CLERK,
-            "Eva Úřednice (demo)",
-            "Czech POINT (demo)",
-            DEMO_CLERK_PASSWORD,
-        )
-        .await
-        .map_err(refusal)?;
-    }
+    let existing = store.clerk_by_username(DEMO_CLERK).await?;
+    let totp_uri = match existing {
+        None => {
+            clerks::add_clerk(
+                store,
+                SystemClock.now(),
+                DEMO_CLERK,
+                "Eva Úřednice (demo)",
+                "Czech POINT (demo)",
+                DEMO_CLERK_PASSWORD,
+            )
+            .await
+            .map_err(refusal)?
+            .otpauth_uri
+        }
+        // The same authenticator at every start of the demo; a demo clerk from before the
+        // second factor gets one now.
+        Some(clerk) => match clerk
+            .totp_secret
+            .as_deref()
+            .and_then(|secret| clerks::clerk_otpauth_uri(DEMO_CLERK, secret))
+        {
+            Some(uri) => uri,
+            None => clerks::reset_clerk_totp(store, DEMO_CLERK)
+                .await
+                .map_err(refusal)?,
+        },
+    };
     let has_bok = store
         .bok_citizen_by_username(DEMO_USERNAME)
         .await?
@@ -625,7 +663,13 @@ async fn demo_counter(store: &Store, origin: &civkey_proto::Origin) -> anyhow::R
     if !has_bok {
         println!("  the demo citizen's BOK (for the BOK-pad): {DEMO_BOK}");
     }
-    println!("  office counter: {origin}/counter as {DEMO_CLERK} / {DEMO_CLERK_PASSWORD}");
+    println!(
+        "  the demo clerk's authenticator (add to any TOTP app, or `civkey inspect`): {}",
+        totp_uri.as_str()
+    );
+    println!(
+        "  office counter: {origin}/counter as {DEMO_CLERK} / {DEMO_CLERK_PASSWORD} and the code of that authenticator"
+    );
     Ok(())
 }
 

@@ -902,7 +902,7 @@ mod real_server {
     /// Eva, a clerk at the counter, logged in.
     async fn clerk(server: &Server) -> civkey_server::store::ClerkSession {
         let services = server.state.services();
-        civkey_server::services::clerks::add_clerk(
+        let enrolment = civkey_server::services::clerks::add_clerk(
             &services.store,
             0,
             "eva",
@@ -912,8 +912,18 @@ mod real_server {
         )
         .await
         .unwrap();
+        // The code her authenticator shows, from the URI `clerk add` printed.
+        let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+        let code = civkey_proto::otp::totp(
+            account.secret.expose(),
+            account.algorithm,
+            account.digits,
+            30,
+            civkey_server::clock::Clock::now(services.clock.as_ref()),
+        )
+        .code;
         let session = services
-            .login_clerk("eva", "clerk's long password", "10.0.0.1")
+            .login_clerk("eva", "clerk's long password", &code, "10.0.0.1")
             .await
             .unwrap();
         services

@@ -473,19 +473,26 @@ impl Services {
         secret: Option<&str>,
         code: &str,
     ) -> Result<bool, ServiceError> {
-        let Some(secret) = secret.and_then(|s| OtpSecret::from_base32(s).ok()) else {
-            return Ok(false);
-        };
-        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(false);
+        match totp_step(secret, code, self.clock.now()) {
+            Some(step) => Ok(self.store.use_totp_step(citizen_id, step).await?),
+            None => Ok(false),
         }
-        let now = self.clock.now();
-        for at in [now.saturating_sub(30), now, now + 30] {
-            let expected = totp(secret.expose(), Algorithm::Sha1, 6, 30, at);
-            if subtle::ConstantTimeEq::ct_eq(expected.code.as_bytes(), code.as_bytes()).into() {
-                return Ok(self.store.use_totp_step(citizen_id, expected.step).await?);
-            }
-        }
-        Ok(false)
     }
+}
+
+/// The time step whose code `code` is, among the previous, current and next 30-second steps at
+/// `now`, under the base32 `secret`; `None` when it is none of them (or not 6 digits). Whether
+/// the step was used before is for the caller to check and mark.
+pub(super) fn totp_step(secret: Option<&str>, code: &str, now: u64) -> Option<u64> {
+    let secret = secret.and_then(|s| OtpSecret::from_base32(s).ok())?;
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    [now.saturating_sub(30), now, now + 30]
+        .into_iter()
+        .map(|at| totp(secret.expose(), Algorithm::Sha1, 6, 30, at))
+        .find(|expected| {
+            subtle::ConstantTimeEq::ct_eq(expected.code.as_bytes(), code.as_bytes()).into()
+        })
+        .map(|expected| expected.step)
 }

@@ -116,18 +116,7 @@ pub async fn add_citizen(
         }
     }
 
-    let mut secret_bytes = Zeroizing::new(vec![0u8; 20]);
-    rand::rngs::OsRng.fill_bytes(&mut secret_bytes);
-    let secret = OtpSecret::from_bytes(secret_bytes.to_vec())
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let account = OtpAccount {
-        kind: OtpKind::Totp { period: 30 },
-        issuer: Some(TOTP_ISSUER.to_string()),
-        account: username.to_string(),
-        secret,
-        algorithm: OtpAlgorithm::Sha1,
-        digits: 6,
-    };
+    let account = new_totp_account(TOTP_ISSUER, username)?;
     let deletion_code = Zeroizing::new(new_deletion_code());
     let id = random_id();
     store
@@ -154,6 +143,23 @@ pub async fn add_citizen(
         citizen_id: id,
         otpauth_uri: Zeroizing::new(account.to_uri()),
         deletion_code,
+    })
+}
+
+/// A fresh TOTP enrolment for `account` at `issuer`: a random 160-bit secret, SHA-1, 6 digits,
+/// 30 seconds (what every authenticator app reads).
+pub(crate) fn new_totp_account(issuer: &str, account: &str) -> Result<OtpAccount, ServiceError> {
+    let mut secret_bytes = Zeroizing::new(vec![0u8; 20]);
+    rand::rngs::OsRng.fill_bytes(&mut secret_bytes);
+    let secret = OtpSecret::from_bytes(secret_bytes.to_vec())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(OtpAccount {
+        kind: OtpKind::Totp { period: 30 },
+        issuer: Some(issuer.to_string()),
+        account: account.to_string(),
+        secret,
+        algorithm: OtpAlgorithm::Sha1,
+        digits: 6,
     })
 }
 

@@ -1,13 +1,19 @@
 //! Office clerks: their accounts (`civkey-server clerk add`), logging in at the counter page with
-//! the same failed-attempt limits as the portal, and counter sessions of 8 hours. Clerks are a role
+//! a password and a TOTP code (clerks create identities and lift BOK blocks, so a password alone
+//! is not enough) under the same failed-attempt limits as the portal, and counter sessions of 8
+//! hours. Clerks from before the second factor have no TOTP secret and cannot log in until an
+//! operator runs `civkey-server clerk totp-reset` ([`reset_clerk_totp`]). Clerks are a role
 //! of their own: their sessions live in another table under another cookie, so a clerk's session
 //! opens no citizen page and a citizen's opens no counter page.
 
+use civkey_proto::otp::{Algorithm, OtpAccount, OtpKind, OtpSecret};
 use civkey_proto::ErrorCode;
 use zeroize::Zeroizing;
 
-use super::auth::{random_token, LoggedIn, DUMMY_HASH};
-use super::citizens::{check_username, hash_secret, random_id, token_hash, verify_secret};
+use super::auth::{random_token, totp_step, LoggedIn, DUMMY_HASH};
+use super::citizens::{
+    check_username, hash_secret, new_totp_account, random_id, token_hash, verify_secret,
+};
 use super::{ServiceError, Services};
 use crate::store::{ClerkSession, NewClerk, Store};
 
@@ -30,7 +36,54 @@ fn check_label<'a>(text: &'a str, what: &str) -> Result<&'a str, ServiceError> {
     Ok(text)
 }
 
-/// Adds a clerk of `office_name`; returns the new clerk's id.
+/// The issuer in clerks' TOTP enrolment URIs: not the citizens' `civkey`, so a clerk who is also
+/// a citizen sees two distinct entries in one authenticator app.
+pub const CLERK_TOTP_ISSUER: &str = "civkey-counter";
+
+/// What adding a clerk hands out once: the clerk's id and the authenticator URI.
+pub struct ClerkEnrolment {
+    /// The new clerk's id.
+    pub clerk_id: String,
+    /// `otpauth://totp/civkey-counter:USERNAME?…`, for the clerk's authenticator app. A secret:
+    /// printed once, never logged.
+    pub otpauth_uri: Zeroizing<String>,
+}
+
+/// The authenticator URI of a clerk's stored base32 TOTP secret (the demo prints its clerk's
+/// again at every start); `None` when the secret is not valid base32.
+pub fn clerk_otpauth_uri(username: &str, secret: &str) -> Option<Zeroizing<String>> {
+    let secret = OtpSecret::from_base32(secret).ok()?;
+    let account = OtpAccount {
+        kind: OtpKind::Totp { period: 30 },
+        issuer: Some(CLERK_TOTP_ISSUER.to_string()),
+        account: username.to_string(),
+        secret,
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+    };
+    Some(Zeroizing::new(account.to_uri()))
+}
+
+/// Gives the clerk `username` a new TOTP secret, for a lost authenticator or a clerk from before
+/// the second factor; the old authenticator stops working and the clerk's counter sessions end.
+/// Returns the new authenticator URI (shown once).
+pub async fn reset_clerk_totp(
+    store: &Store,
+    username: &str,
+) -> Result<Zeroizing<String>, ServiceError> {
+    let account = new_totp_account(CLERK_TOTP_ISSUER, username)?;
+    let secret = account.secret.to_base32();
+    if !store.reset_clerk_totp(username, &secret).await? {
+        return Err(ServiceError::refused(
+            ErrorCode::NotFound,
+            "no clerk with that username",
+        ));
+    }
+    Ok(Zeroizing::new(account.to_uri()))
+}
+
+/// Adds a clerk of `office_name` with a fresh TOTP secret; returns the new clerk's id and
+/// authenticator URI.
 pub async fn add_clerk(
     store: &Store,
     now: u64,
@@ -38,7 +91,7 @@ pub async fn add_clerk(
     full_name: &str,
     office_name: &str,
     password: &str,
-) -> Result<String, ServiceError> {
+) -> Result<ClerkEnrolment, ServiceError> {
     check_username(username)?;
     let full_name = check_label(full_name, "full name")?;
     let office_name = check_label(office_name, "office name")?;
@@ -48,6 +101,7 @@ pub async fn add_clerk(
             format!("the password must have at least {MIN_CLERK_PASSWORD_CHARS} characters"),
         ));
     }
+    let account = new_totp_account(CLERK_TOTP_ISSUER, username)?;
     let id = random_id();
     store
         .insert_clerk(
@@ -57,6 +111,7 @@ pub async fn add_clerk(
                 full_name: full_name.to_string(),
                 office_name: office_name.to_string(),
                 password_hash: hash_secret(password)?,
+                totp_secret: account.secret.to_base32().to_string(),
             },
             now,
         )
@@ -68,17 +123,23 @@ pub async fn add_clerk(
             ),
             other => other.into(),
         })?;
-    Ok(id)
+    Ok(ClerkEnrolment {
+        clerk_id: id,
+        otpauth_uri: Zeroizing::new(account.to_uri()),
+    })
 }
 
 impl Services {
-    /// A clerk logs in at the counter with username and password. Failures are limited per clerk
-    /// account and per client address like the portal's logins; an unknown username costs the
-    /// same Argon2id work as a wrong password.
+    /// A clerk logs in at the counter with username, password and a current TOTP code (±1 time
+    /// step, each step once). Failures are limited per clerk account and per client address like
+    /// the portal's logins; an unknown username costs the same Argon2id work as a wrong password.
+    /// A clerk without a TOTP secret (added before the second factor) is refused with
+    /// [`ErrorCode::Forbidden`] once the password is right, until `clerk totp-reset`.
     pub async fn login_clerk(
         &self,
         username: &str,
         password: &str,
+        totp_code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
         let buckets = super::auth::login_buckets("clerk", username, address);
@@ -88,10 +149,27 @@ impl Services {
             .as_ref()
             .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
         let password_ok = verify_secret(password, hash);
-        let Some(clerk) = clerk.filter(|_| password_ok) else {
+        let clerk = clerk.filter(|_| password_ok);
+        if let Some(c) = &clerk {
+            if c.totp_secret.is_none() {
+                return Err(ServiceError::refused(
+                    ErrorCode::Forbidden,
+                    "this clerk has no authenticator yet: an operator must run \
+                     `civkey-server clerk totp-reset USERNAME`",
+                ));
+            }
+        }
+        let code_ok = match &clerk {
+            Some(c) => match totp_step(c.totp_secret.as_deref(), totp_code, self.clock.now()) {
+                Some(step) => self.store.use_clerk_totp_step(&c.id, step).await?,
+                None => false,
+            },
+            None => false,
+        };
+        let Some(clerk) = clerk.filter(|_| code_ok) else {
             return Err(ServiceError::refused(
                 ErrorCode::WrongCredentials,
-                "wrong username or password",
+                "wrong username, password or code",
             ));
         };
         self.attempt_succeeded(&buckets).await?;
@@ -125,4 +203,18 @@ impl Services {
             .delete_clerk_session(&token_hash(token), self.clock.now())
             .await?)
     }
+}
+
+/// The code the authenticator of the clerk `username` shows at `at` (tests log clerks in with it).
+#[cfg(test)]
+pub(crate) async fn clerk_code_for_tests(store: &Store, username: &str, at: u64) -> String {
+    let secret = store
+        .clerk_by_username(username)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.totp_secret)
+        .and_then(|s| OtpSecret::from_base32(&s).ok())
+        .expect("a clerk with a TOTP secret");
+    civkey_proto::otp::totp(secret.expose(), Algorithm::Sha1, 6, 30, at).code
 }

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{get_u64, to_db, unique, Store, StoreError};
 
 /// A clerk to create.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewClerk {
     /// Random id (base64url).
     pub id: String,
@@ -19,6 +19,18 @@ pub struct NewClerk {
     pub office_name: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// The TOTP secret (base32): a secret, never logged or in `Debug`.
+    pub totp_secret: String,
+}
+
+impl std::fmt::Debug for NewClerk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewClerk")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("office_name", &self.office_name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A clerk as stored.
@@ -34,6 +46,9 @@ pub struct ClerkRecord {
     pub office_name: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// The TOTP secret (base32); `None` for clerks added before version 13, who cannot log in
+    /// until `civkey-server clerk totp-reset`. A secret, never logged or in `Debug`.
+    pub totp_secret: Option<String>,
     /// When the clerk was added.
     pub created_at: u64,
 }
@@ -65,7 +80,8 @@ pub struct ClerkSession {
     pub expires_at: u64,
 }
 
-const COLUMNS: &str = "id, username, full_name, office_name, password_hash, created_at";
+const COLUMNS: &str =
+    "id, username, full_name, office_name, password_hash, totp_secret, created_at";
 
 fn read(row: &AnyRow) -> Result<ClerkRecord, StoreError> {
     Ok(ClerkRecord {
@@ -74,6 +90,7 @@ fn read(row: &AnyRow) -> Result<ClerkRecord, StoreError> {
         full_name: row.try_get("full_name")?,
         office_name: row.try_get("office_name")?,
         password_hash: row.try_get("password_hash")?,
+        totp_secret: row.try_get("totp_secret")?,
         created_at: get_u64(row, "created_at")?,
     })
 }
@@ -82,14 +99,16 @@ impl Store {
     /// Creates a clerk; [`StoreError::Duplicate`] when the username is taken.
     pub async fn insert_clerk(&self, c: &NewClerk, now: u64) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO clerks (id, username, full_name, office_name, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO clerks \
+             (id, username, full_name, office_name, password_hash, totp_secret, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&c.id)
         .bind(&c.username)
         .bind(&c.full_name)
         .bind(&c.office_name)
         .bind(&c.password_hash)
+        .bind(&c.totp_secret)
         .bind(to_db(now))
         .execute(self.pool())
         .await
@@ -107,6 +126,49 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(read).transpose()
+    }
+
+    /// Marks the TOTP time step `step` used by the clerk: true if it is later than every step
+    /// used before (so each code counts once), false otherwise.
+    pub async fn use_clerk_totp_step(&self, clerk_id: &str, step: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE clerks SET totp_last_step = $2 \
+             WHERE id = $1 AND totp_secret IS NOT NULL \
+             AND (totp_last_step IS NULL OR totp_last_step < $2)",
+        )
+        .bind(clerk_id)
+        .bind(to_db(step))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives the clerk `username` a new TOTP secret (the old authenticator stops working) and
+    /// ends the clerk's counter sessions. False when there is no such clerk.
+    pub async fn reset_clerk_totp(
+        &self,
+        username: &str,
+        totp_secret: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE clerks SET totp_secret = $2, totp_last_step = NULL WHERE username = $1 \
+             RETURNING id",
+        )
+        .bind(username)
+        .bind(totp_secret)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let id: String = row.try_get("id")?;
+        sqlx::query("DELETE FROM clerk_sessions WHERE clerk_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every clerk, by username.

@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0010_login_browser_binding.sql"),
     ),
     (12, include_str!("../../migrations/0012_attempt_limits.sql")),
+    (13, include_str!("../../migrations/0013_clerk_totp.sql")),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -316,8 +317,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_migration_that_landed_out_of_order_is_still_applied() {
         let (store, dir) = temp_store().await;
-        // As if this database had been made before migration 5 existed, by a build with 7.
-        sqlx::query("DELETE FROM civkey_schema WHERE version = 5")
+        // As if this database had been made before migration 5 existed, by a build with 7 (and
+        // so without 13, which adds to 5's clerks table).
+        sqlx::query("DELETE FROM civkey_schema WHERE version IN (5, 13)")
             .execute(store.pool())
             .await
             .unwrap();

@@ -1,17 +1,17 @@
-//! The office counter (`/counter`): clerks log in with their own accounts, find a citizen, start a
-//! BOK verification and watch it live, and unblock a blocked BOK. Handlers are thin, as in the
-//! portal: read the visitor and the clerk's session, check the form's anti-forgery token, call one
-//! service, render one page.
+//! The office counter (`/counter`): clerks log in with their own accounts (password and TOTP
+//! code), find a citizen, start a BOK verification and watch it live, and unblock a blocked BOK.
+//! Handlers are thin, as in the portal: read the visitor and the clerk's session, check the
+//! form's anti-forgery token, call one service, render one page.
 //!
-//! Clerk sessions use their own cookie (`civkey_counter`, `Path=/counter`, `SameSite=Strict`) and
-//! their own table; a citizen's portal session opens nothing here and a clerk's nothing in the
-//! portal.
+//! Clerk sessions use their own cookie (`civkey_counter`, `SameSite=Strict`; named
+//! `__Host-civkey_counter` over https, sent only under `/counter` over loopback http) and their
+//! own table; a citizen's portal session opens nothing here and a clerk's nothing in the portal.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -26,19 +26,26 @@ use super::views::{
     BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterOnboardView, CounterView,
     PageContext,
 };
-use super::{pages, rate_limited_error, url_escape, CsrfForm, Visitor};
+use super::{pages, rate_limited_error, url_escape, CsrfForm, HostCookie, Visitor};
 use crate::services::clerks::CLERK_SESSION_TTL_SECS;
 use crate::services::onboarding::{OnboardError, OnboardField, OnboardInput};
 use crate::services::ServiceError;
 use crate::store::ClerkSession;
 use crate::AppState;
 
-/// The counter session's cookie: another name, and another path, than the portal's.
-pub(crate) const CLERK_COOKIE: &str = "civkey_counter";
+/// The counter session's cookie: another name than the portal's (`__Host-civkey_counter` over
+/// https, where the prefix demands `Path=/`; over loopback http sent only under `/counter`).
+pub(crate) const CLERK_COOKIE: HostCookie = HostCookie {
+    name: "civkey_counter",
+    path: "/counter",
+    same_site: "Strict",
+};
 /// The counter login form's anti-forgery cookie.
-const CLERK_PRELOGIN_COOKIE: &str = "civkey_counter_pre";
-/// Every counter cookie is sent only under this path.
-const COOKIE_PATH: &str = "/counter";
+const CLERK_PRELOGIN_COOKIE: HostCookie = HostCookie {
+    name: "civkey_counter_pre",
+    path: "/counter",
+    same_site: "Strict",
+};
 
 /// The counter's routes.
 pub fn routes() -> Router<AppState> {
@@ -70,7 +77,7 @@ impl Clerk {
 
 /// The clerk's session from the counter cookie, if any (a citizen's session never counts).
 async fn clerk(state: &AppState, visitor: &Visitor) -> Result<Option<Clerk>, ServiceError> {
-    let Some(token) = visitor.cookie(CLERK_COOKIE) else {
+    let Some(token) = visitor.host_cookie(CLERK_COOKIE) else {
         return Ok(None);
     };
     Ok(state
@@ -118,15 +125,6 @@ fn context(visitor: &Visitor, clerk: Option<&Clerk>) -> PageContext {
         csrf: clerk.map(|c| c.session.csrf_token.clone()),
         citizen_name: None,
     }
-}
-
-/// A counter cookie: HttpOnly, `SameSite=Strict`, only under `/counter`, Secure behind TLS.
-fn cookie(visitor: &Visitor, name: &str, value: &str, max_age: u64) -> HeaderValue {
-    let secure = if visitor.secure { "; Secure" } else { "" };
-    let text = format!(
-        "{name}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
-    );
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn error(visitor: &Visitor, clerk: Option<&Clerk>, status: StatusCode, key: &str) -> Response {
@@ -179,7 +177,7 @@ fn render_login(
     );
     response.headers_mut().append(
         header::SET_COOKIE,
-        cookie(visitor, CLERK_PRELOGIN_COOKIE, &csrf, 30 * 60),
+        visitor.set_host_cookie(CLERK_PRELOGIN_COOKIE, &csrf, 30 * 60),
     );
     response
 }
@@ -189,6 +187,9 @@ struct LoginForm {
     csrf: String,
     username: String,
     password: String,
+    /// The code of the clerk's authenticator (missing counts as wrong).
+    #[serde(default)]
+    totp: String,
 }
 
 async fn login(
@@ -196,7 +197,9 @@ async fn login(
     visitor: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = visitor.cookie(CLERK_PRELOGIN_COOKIE).unwrap_or_default();
+    let expected = visitor
+        .host_cookie(CLERK_PRELOGIN_COOKIE)
+        .unwrap_or_default();
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
         let error = Some(("counter.login.error.csrf".to_string(), vec![]));
         return render_login(&visitor, error, form.username, StatusCode::FORBIDDEN);
@@ -204,7 +207,12 @@ async fn login(
     let username = form.username.trim().to_lowercase();
     let result = state
         .services()
-        .login_clerk(&username, &form.password, &visitor.address)
+        .login_clerk(
+            &username,
+            &form.password,
+            form.totp.trim(),
+            &visitor.address,
+        )
         .await;
     match result {
         Ok(session) => {
@@ -212,16 +220,11 @@ async fn login(
             let headers = response.headers_mut();
             headers.append(
                 header::SET_COOKIE,
-                cookie(
-                    &visitor,
-                    CLERK_COOKIE,
-                    &session.token,
-                    CLERK_SESSION_TTL_SECS,
-                ),
+                visitor.set_host_cookie(CLERK_COOKIE, &session.token, CLERK_SESSION_TTL_SECS),
             );
             headers.append(
                 header::SET_COOKIE,
-                cookie(&visitor, CLERK_PRELOGIN_COOKIE, "", 0),
+                visitor.set_host_cookie(CLERK_PRELOGIN_COOKIE, "", 0),
             );
             response
         }
@@ -234,6 +237,13 @@ async fn login(
                 form.username,
                 StatusCode::TOO_MANY_REQUESTS,
             )
+        }
+        Err(ServiceError::Refused {
+            code: ErrorCode::Forbidden,
+            ..
+        }) => {
+            let error = Some(("counter.login.error.no_totp".to_string(), vec![]));
+            render_login(&visitor, error, form.username, StatusCode::FORBIDDEN)
         }
         Err(ServiceError::Refused { .. }) => {
             let error = Some(("counter.login.error.wrong".to_string(), vec![]));
@@ -256,9 +266,10 @@ async fn logout(
         return internal(&visitor, e);
     }
     let mut response = Redirect::to("/counter/login").into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookie(&visitor, CLERK_COOKIE, "", 0));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        visitor.set_host_cookie(CLERK_COOKIE, "", 0),
+    );
     response
 }
 

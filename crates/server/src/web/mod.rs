@@ -33,11 +33,64 @@ use crate::store::WebSession;
 use crate::AppState;
 use views::*;
 
-const SESSION_COOKIE: &str = "civkey_session";
-const PRELOGIN_COOKIE: &str = "civkey_pre";
+/// The portal session's cookie.
+const SESSION_COOKIE: HostCookie = HostCookie {
+    name: "civkey_session",
+    path: "/",
+    same_site: "Lax",
+};
+/// The login forms' anti-forgery cookie.
+const PRELOGIN_COOKIE: HostCookie = HostCookie {
+    name: "civkey_pre",
+    path: "/",
+    same_site: "Strict",
+};
 /// A browser that logged in to an account before: its attempts there have a limit of their own.
-const KNOWN_COOKIE: &str = "civkey_known";
+const KNOWN_COOKIE: HostCookie = HostCookie {
+    name: "civkey_known",
+    path: "/",
+    same_site: "Strict",
+};
 const LANG_COOKIE: &str = "civkey_lang";
+
+/// The prefix browsers reserve for cookies that only this host, over https, can set.
+const HOST_PREFIX: &str = "__Host-";
+
+/// A cookie that holds a session or an anti-forgery token. Over https it is a `__Host-` cookie
+/// (Secure, `Path=/`, no `Domain`), set and read only under that name: a browser accepts such a
+/// cookie only from this very host over TLS, so neither a sibling subdomain (which may set cookies
+/// for the parent domain) nor a man in the middle of a plain-http request can plant one that the
+/// server would read. Over loopback http (the demo), where browsers refuse `Secure` and
+/// `__Host-` cookies, it keeps its bare name and its own `path`.
+#[derive(Clone, Copy)]
+pub(super) struct HostCookie {
+    /// The bare name, used over loopback http.
+    pub(super) name: &'static str,
+    /// The path over loopback http; over https always `/` (the prefix demands it).
+    pub(super) path: &'static str,
+    /// `Strict` or `Lax`.
+    pub(super) same_site: &'static str,
+}
+
+impl HostCookie {
+    /// The name it is set and read under: `__Host-NAME` when `secure`.
+    pub(super) fn name_for(self, secure: bool) -> std::borrow::Cow<'static, str> {
+        if secure {
+            format!("{HOST_PREFIX}{}", self.name).into()
+        } else {
+            self.name.into()
+        }
+    }
+
+    /// The path it is set with: `/` when `secure`.
+    fn path_for(self, secure: bool) -> &'static str {
+        if secure {
+            "/"
+        } else {
+            self.path
+        }
+    }
+}
 
 /// The portal's content security policy: nothing from outside, no inline script or style.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -144,6 +197,7 @@ impl FromRequestParts<AppState> for Visitor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
         let cookies = cookies(&parts.headers);
+        let secure = state.public_origin().as_str().starts_with("https://");
         let cookie = |name: &str| {
             cookies
                 .iter()
@@ -165,7 +219,7 @@ impl FromRequestParts<AppState> for Visitor {
                     .map(Locale::from_accept_language)
             })
             .unwrap_or(Locale::DEFAULT);
-        let session = match cookie(SESSION_COOKIE) {
+        let session = match cookie(&SESSION_COOKIE.name_for(secure)) {
             Some(token) => match state.services().web_session(&token).await {
                 Ok(Some(session)) => Some((session, token)),
                 Ok(None) => None,
@@ -188,7 +242,7 @@ impl FromRequestParts<AppState> for Visitor {
             session,
             cookies,
             address,
-            secure: state.public_origin().as_str().starts_with("https://"),
+            secure,
         })
     }
 }
@@ -212,6 +266,24 @@ impl Visitor {
 
     fn set_cookie(&self, name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
         self.set_cookie_at("/", name, value, max_age, same_site)
+    }
+
+    /// The value of a session or anti-forgery cookie, read only under its name for this origin
+    /// (see [`HostCookie`]).
+    fn host_cookie(&self, cookie: HostCookie) -> Option<&str> {
+        self.cookie(&cookie.name_for(self.secure))
+    }
+
+    /// Sets (or, with `max_age` 0, clears) a session or anti-forgery cookie under its name and
+    /// path for this origin (see [`HostCookie`]).
+    fn set_host_cookie(&self, cookie: HostCookie, value: &str, max_age: u64) -> HeaderValue {
+        self.set_cookie_at(
+            cookie.path_for(self.secure),
+            &cookie.name_for(self.secure),
+            value,
+            max_age,
+            cookie.same_site,
+        )
     }
 
     /// A cookie sent back only to the paths under `path`.
@@ -488,7 +560,7 @@ fn render_login(
         StatusCode::OK
     };
     let mut response = visitor.page(status, pages::login_page(&visitor.context(None), &view));
-    let cookie = visitor.set_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60, "Strict");
+    let cookie = visitor.set_host_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60);
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
@@ -519,7 +591,7 @@ async fn login(
             &form.password,
             form.totp.trim(),
             &visitor.address,
-            visitor.cookie(KNOWN_COOKIE),
+            visitor.host_cookie(KNOWN_COOKIE),
         )
         .await;
     match result {
@@ -555,24 +627,24 @@ fn logged_in(
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        visitor.set_cookie(SESSION_COOKIE, &session.token, max_age, "Lax"),
+        visitor.set_host_cookie(SESSION_COOKIE, &session.token, max_age),
     );
     if let Some(known) = &session.known_browser {
         let max_age = crate::services::auth::KNOWN_BROWSER_TTL_SECS;
         headers.append(
             header::SET_COOKIE,
-            visitor.set_cookie(KNOWN_COOKIE, known, max_age, "Strict"),
+            visitor.set_host_cookie(KNOWN_COOKIE, known, max_age),
         );
     }
     headers.append(
         header::SET_COOKIE,
-        visitor.set_cookie(PRELOGIN_COOKIE, "", 0, "Strict"),
+        visitor.set_host_cookie(PRELOGIN_COOKIE, "", 0),
     );
     response
 }
 
 fn prelogin_csrf_ok(visitor: &Visitor, token: &str) -> bool {
-    let expected = visitor.cookie(PRELOGIN_COOKIE).unwrap_or_default();
+    let expected = visitor.host_cookie(PRELOGIN_COOKIE).unwrap_or_default();
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
 }
 
@@ -603,7 +675,7 @@ fn render_email_code(
         status,
         pages::email_code_page(&visitor.context(None), &view),
     );
-    let cookie = visitor.set_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60, "Strict");
+    let cookie = visitor.set_host_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60);
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
@@ -673,7 +745,7 @@ async fn email_code_login(
             &username,
             &form.code,
             &visitor.address,
-            visitor.cookie(KNOWN_COOKIE),
+            visitor.host_cookie(KNOWN_COOKIE),
         )
         .await;
     match result {
@@ -714,7 +786,7 @@ fn render_totp_removal(
         status,
         pages::totp_removal_page(&visitor.context(None), &view),
     );
-    let cookie = visitor.set_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60, "Strict");
+    let cookie = visitor.set_host_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60);
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
@@ -793,7 +865,7 @@ async fn logout(
     let mut response = Redirect::to("/portal/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        visitor.set_cookie(SESSION_COOKIE, "", 0, "Lax"),
+        visitor.set_host_cookie(SESSION_COOKIE, "", 0),
     );
     response
 }

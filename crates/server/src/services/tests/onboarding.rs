@@ -5,7 +5,7 @@ use civkey_proto::onboard::{IdentificationCode, OnboardStartRequest, OnboardStat
 use civkey_proto::sign::OnboardingProof;
 
 use super::*;
-use crate::services::clerks::add_clerk;
+use crate::services::clerks::{add_clerk, clerk_code_for_tests};
 use crate::services::onboarding::{
     OnboardError, OnboardField, OnboardInput, MAX_STARTS_PER_ADDRESS,
 };
@@ -48,9 +48,10 @@ async fn clerk(f: &Fixture, username: &str) -> ClerkSession {
     )
     .await
     .unwrap();
+    let code = clerk_code_for_tests(&f.services.store, username, f.clock.now()).await;
     let session = f
         .services
-        .login_clerk(username, CLERK_PASSWORD, COUNTER_ADDRESS)
+        .login_clerk(username, CLERK_PASSWORD, &code, COUNTER_ADDRESS)
         .await
         .unwrap();
     f.services
@@ -490,9 +491,11 @@ async fn a_citizens_session_is_no_clerk_session_and_cannot_onboard() {
     assert!(f.services.clerk_session(session).await.unwrap().is_none());
     let eva = clerk(&f, "eva").await;
     // And a clerk's session token opens no portal session.
+    // A second session of hers, with the next step's code (the current one is used).
+    let code = clerk_code_for_tests(&f.services.store, "eva", f.clock.now() + 30).await;
     let clerk_token = f
         .services
-        .login_clerk("eva", CLERK_PASSWORD, COUNTER_ADDRESS)
+        .login_clerk("eva", CLERK_PASSWORD, &code, COUNTER_ADDRESS)
         .await
         .unwrap()
         .token;

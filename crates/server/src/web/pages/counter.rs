@@ -73,6 +73,11 @@ pub fn counter_login_page(ctx: &PageContext, view: &CounterLoginView) -> String 
          <div class=\"field\"><label for=\"clerk-password\">{l_pw}</label>\
          <input id=\"clerk-password\" name=\"password\" type=\"password\" \
          autocomplete=\"current-password\" required></div>\n\
+         <div class=\"field\"><label for=\"clerk-totp\">{l_totp}</label>\
+         <p class=\"hint\" id=\"clerk-totp-hint\">{totp_hint}</p>\
+         <input id=\"clerk-totp\" name=\"totp\" type=\"text\" class=\"code-input\" \
+         inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" \
+         minlength=\"6\" maxlength=\"6\" aria-describedby=\"clerk-totp-hint\" required></div>\n\
          <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
          </form>\n\
          </section>\n",
@@ -83,6 +88,8 @@ pub fn counter_login_page(ctx: &PageContext, view: &CounterLoginView) -> String 
         username = esc(&view.username),
         l_user = esc(tr(l, "counter.login.username")),
         l_pw = esc(tr(l, "counter.login.password")),
+        l_totp = esc(tr(l, "counter.login.totp")),
+        totp_hint = esc(tr(l, "counter.login.totp_hint")),
         submit = esc(tr(l, "counter.login.submit")),
     );
     counter_document(
