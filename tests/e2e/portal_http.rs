@@ -708,14 +708,10 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
         "n-limits",
         "limits-verifier-0123456789-0123456789-0123456789-abc",
     );
-    let page = http
-        .get(authorize.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = http.get(authorize.as_str()).send().await.unwrap();
+    // The cookie that makes this client the browser the login belongs to.
+    let login_cookie = crate::oidc_login::login_cookie_of(&page);
+    let page = page.text().await.unwrap();
     let events_url = page
         .split("data-signin-events=\"")
         .nth(1)
@@ -730,6 +726,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
         .unwrap();
     let events = http
         .get(format!("{}{events_url}", server.base))
+        .header("cookie", &login_cookie)
         .send()
         .await
         .unwrap();
