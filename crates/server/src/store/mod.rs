@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_onboarding.sql")),
     (8, include_str!("../../migrations/0008_push_encryption.sql")),
     (9, include_str!("../../migrations/0009_outbox_claims.sql")),
+    (
+        11,
+        include_str!("../../migrations/0011_pairing_server_nonce.sql"),
+    ),
 ];
 
 /// Set on every SQLite connection: write-ahead log (readers never block the writer), foreign keys,
@@ -65,7 +69,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
 ];
 
 /// The newest schema this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
