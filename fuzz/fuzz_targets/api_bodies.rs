@@ -1,10 +1,12 @@
-//! JSON bodies the server reads from apps, and the device-call headers.
+//! JSON bodies the server reads from apps, the pairing claim's answer an app reads from a server,
+//! and the device-call headers.
 #![no_main]
 use civkey_proto::{bok, device, login, notify, pair};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<pair::PairClaimRequest>(data);
+    let _ = serde_json::from_slice::<pair::PairClaimResponse>(data);
     let _ = serde_json::from_slice::<pair::PairOutcomeRequest>(data);
     let _ = serde_json::from_slice::<login::LoginOpenRequest>(data);
     let _ = serde_json::from_slice::<login::LoginDecisionRequest>(data);

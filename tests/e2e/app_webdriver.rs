@@ -7,7 +7,8 @@
 //! to a service, answers an office's BOK request on the BOK-pad the app opens by itself, finds the
 //! login among its notifications, and sees the identity and one-time codes at home. Every screen
 //! is saved to
-//! `docs/screenshots/` as it is reached (the README shows them).
+//! `docs/screenshots/` as it is reached (the README shows them). A second test starts the app with
+//! a pairing link, as a web page can, and sees it claim nothing before the citizen taps Continue.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -83,11 +84,17 @@ impl AppDriver {
 
     /// A WebDriver session: tauri-driver starts the app for it.
     async fn app(&self, binary: &Path) -> Client {
+        self.app_with_args(binary, &[]).await
+    }
+
+    /// A WebDriver session with the app started as `binary ARGS…` (a link as the first argument
+    /// is the link the app was opened with, as the desktop's URL handler starts it).
+    async fn app_with_args(&self, binary: &Path, args: &[String]) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), serde_json::json!("wry"));
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": binary }),
+            serde_json::json!({ "application": binary, "args": args }),
         );
         ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
@@ -473,5 +480,73 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
         .unwrap();
     assert_eq!(petrs_keys.len(), 1, "Petr has one mobile key");
 
+    app.close().await.unwrap();
+}
+
+/// What the connect page of `citizen`'s pairing `session` shows now.
+async fn page_event(server: &TestServer, citizen: &str, session: &str) -> PairingPageEvent {
+    server
+        .state
+        .services()
+        .pairing_page_event(citizen, session)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// A pairing link the app is started with (as a web page or another app can start it, without the
+/// citizen choosing the link) says where it leads and claims nothing until the citizen taps
+/// Continue: the server's session stays waiting until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairing_link_the_app_is_started_with_claims_nothing_before_continue() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some()
+            && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run through scripts/test (needs Xvfb and the Secret Service)"
+    );
+    let binary = built_binary("civkey-app", "civkey-app").unwrap();
+    let home = TempDir::new("civkey-app-link");
+    let log = home.0.join("tauri-driver.log");
+    let server = TestServer::start().await;
+    let citizen = server.add_citizen("jana").await;
+    let pairing = server.new_pairing(&citizen).await;
+    let session = pairing.session_id.to_text();
+
+    let driver = AppDriver::start(&home.0.join("profile"), &log);
+    let app = driver.app_with_args(&binary, &[pairing.to_uri()]).await;
+    // First run: the PIN comes first, then the link.
+    on_screen(&app, "pin").await;
+    type_pin(&app, PIN).await;
+    type_pin(&app, PIN).await;
+    on_screen(&app, "link").await;
+    let host = pairing
+        .origin
+        .as_str()
+        .trim_start_matches("http://")
+        .to_string();
+    assert_eq!(
+        text(&app, "[data-screen=\"link\"] h1").await,
+        format!("Pair with {host}?")
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        page_event(&server, &citizen, &session).await,
+        PairingPageEvent::Waiting,
+        "nothing was sent before Continue"
+    );
+
+    click(&app, "[data-testid=\"link-continue\"]").await;
+    on_screen(&app, "pair").await;
+    let shown_code: String = text(&app, "[data-testid=\"confirmation-code\"]")
+        .await
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    match page_event(&server, &citizen, &session).await {
+        PairingPageEvent::Claimed {
+            confirmation_code, ..
+        } => assert_eq!(shown_code, confirmation_code.digits()),
+        other => panic!("claimed after Continue, not {other:?}"),
+    }
     app.close().await.unwrap();
 }

@@ -345,6 +345,29 @@ async fn a_server_answering_garbage_is_a_clear_error_and_leaves_nothing() {
 }
 
 #[tokio::test]
+async fn a_server_reporting_a_code_other_than_its_nonce_gives_is_refused_and_leaves_nothing() {
+    // A well-formed claim answer whose code is not the one the app derives from the QR code, its
+    // own key and the answer's server nonce: the app shows no code and keeps nothing. (The code
+    // it would derive is "000000" once in a million keys.)
+    let body = r#"{"confirmation_code":"000000","server_nonce":"AAAAAAAAAAAAAAAAAAAAAA","claim_token":"AAAAAAAAAAAAAAAAAAAAAA","expires_at":4102444800}"#;
+    let answer: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let uri = fake_server(Some(answer)).await;
+    let home = TempDir::new("civkey-mismatch");
+    let store = Recording::new();
+    let profile = open_profile(&home.0, store.clone());
+    let err = pairing_fails(&profile, &uri).await;
+    assert!(matches!(err, ClientError::CodeMismatch), "{err:?}");
+    assert!(profile.identities().unwrap().is_empty());
+    store.assert_nothing_left();
+}
+
+#[tokio::test]
 async fn a_server_that_never_answers_times_out_and_leaves_nothing() {
     let uri = fake_server(None).await;
     let home = TempDir::new("civkey-silent");

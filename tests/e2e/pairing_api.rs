@@ -7,7 +7,8 @@ use civkey_client::server_api::{ApiFailure, DeviceDescription, ServerApi};
 use civkey_proto::device::{
     DeviceKind, DeviceList, DeviceModel, DeviceName, DeviceSummary, RenameDeviceRequest,
 };
-use civkey_proto::pair::PairStatus;
+use civkey_proto::ids::ServerNonce;
+use civkey_proto::pair::{ConfirmationCode, PairStatus, PairingPageEvent, PairingUri};
 use civkey_proto::sign::DevicePublicKey;
 use civkey_proto::{paths, ApiError, ErrorCode};
 use civkey_tests::TestServer;
@@ -39,7 +40,10 @@ async fn a_device_pairs_over_http_and_then_makes_signed_calls() {
         .await
         .unwrap();
     let public = DevicePublicKey::from(&p256::PublicKey::from(device_key.verifying_key()));
-    assert_eq!(claimed.confirmation_code, uri.confirmation_code(&public));
+    assert_eq!(
+        claimed.confirmation_code,
+        uri.confirmation_code(&public, &claimed.server_nonce)
+    );
 
     // The app waits; the citizen confirms in the browser; the app learns it within a second.
     let waiting = {
@@ -323,4 +327,154 @@ async fn a_wrong_method_gets_a_json_405() {
         response.json::<ApiError>().await.unwrap().code,
         ErrorCode::MethodNotAllowed
     );
+}
+
+/// The last digits an attacker steers the code to (the code its phishing page already told the
+/// citizen to expect ends in them).
+const TARGET_SUFFIX: &str = "456";
+
+/// The code the attacker expects a key to give, computed offline before it claims: all it knows
+/// is the QR code it has seen and its own key. The server's nonce is drawn only once the claim is
+/// accepted, so the best it can do is guess one. (Before the nonce, this was the code from the
+/// QR code and the key alone, and it was exact.)
+fn attackers_prediction(uri: &PairingUri, public: &DevicePublicKey) -> ConfirmationCode {
+    uri.confirmation_code(public, &ServerNonce::from_bytes([0; 16]))
+}
+
+/// Grinds device keys until [`attackers_prediction`] ends in `suffix`: one point addition, one
+/// inversion and one SHA-256 a try (the next key is the previous one plus one, its public key
+/// the previous one plus the generator). Returns the key and the code it predicts.
+fn grind(uri: &PairingUri, start: u8, suffix: &str) -> (SigningKey, ConfirmationCode) {
+    use p256::{NonZeroScalar, ProjectivePoint, Scalar};
+    let first = key(start);
+    let mut scalar: Scalar = *first.as_nonzero_scalar().as_ref();
+    let mut point = ProjectivePoint::from(*first.verifying_key().as_affine());
+    // 10⁻³ a try: 200 000 tries all missing has a chance of e⁻²⁰⁰.
+    for _ in 0..200_000 {
+        let public =
+            DevicePublicKey::from(&p256::PublicKey::from_affine(point.to_affine()).unwrap());
+        let predicted = attackers_prediction(uri, &public);
+        if predicted.digits().ends_with(suffix) {
+            let secret = Option::<NonZeroScalar>::from(NonZeroScalar::new(scalar)).unwrap();
+            return (SigningKey::from(secret), predicted);
+        }
+        scalar += Scalar::ONE;
+        point += ProjectivePoint::GENERATOR;
+    }
+    panic!("no key in 200 000 gave a code ending in {suffix}");
+}
+
+/// The confirmation code the connect page at `events` shows: the first `claimed` event of its
+/// server-sent events, as the browser receives them.
+async fn code_the_browser_shows(
+    server: &TestServer,
+    http: &reqwest::Client,
+    session: &str,
+    events: &str,
+) -> ConfirmationCode {
+    let mut response = http
+        .get(format!("{}{events}", server.base))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for line in text.lines() {
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            };
+            if let PairingPageEvent::Claimed {
+                confirmation_code, ..
+            } = serde_json::from_str::<PairingPageEvent>(data.trim()).unwrap()
+            {
+                return confirmation_code;
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, response.chunk())
+            .await
+            .expect("the page never showed a code")
+            .unwrap()
+            .expect("the event stream ended without a code");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// The attack of a ground confirmation code, performed end to end. The attacker has seen the
+/// citizen's pairing QR code (a phishing page relayed it) and wants the browser to show a code it
+/// chose, the one its page told the citizen to expect. It grinds device keys offline until the
+/// code it can predict for a key ends in the digits it wants, claims the session with that key
+/// over HTTP, and the test reads the code the citizen's browser shows from the connect page's
+/// event stream.
+///
+/// Scaling: a whole 6-digit code takes about 10⁶ tries, each a point addition, an inversion and a
+/// hash — a second or two on one core, well inside the 4-minute session. Here the attacker grinds
+/// only the last 3 digits (about 10³ tries) to keep the test short; a 6-digit grind differs only in
+/// the number of tries. Not flaky: with the defence the browser's code ends in the target by chance
+/// 1 time in 1000, in both of two independent rounds 1 time in 10⁶, and equals the attacker's full
+/// prediction 1 time in 10⁶ a round. Without the defence (the code from the key alone), the
+/// browser showed the attacker's predicted code in both rounds (705 456 and 047 456 in one run).
+#[tokio::test]
+async fn a_ground_confirmation_code_is_not_what_the_browser_shows() {
+    let server = TestServer::start().await;
+    crate::portal_http::eva(&server).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (session, _, _) =
+        crate::portal_http::log_in_by_email_to(&server, &http, "/portal/login?lang=en").await;
+
+    let mut rounds = Vec::new();
+    for round in 0..2u8 {
+        // The citizen opens "Connect mobile key"; the attacker sees its QR code.
+        let html = http
+            .get(format!("{}/portal/connect", server.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let attribute = |name: &str| {
+            let at = html.find(name).unwrap() + name.len();
+            html[at..].split('"').next().unwrap().replace("&amp;", "&")
+        };
+        let uri = PairingUri::parse(&format!(
+            "civkey://pair?{}",
+            attribute("href=\"civkey://pair?")
+        ))
+        .unwrap();
+        let events = attribute("data-pairing-events=\"");
+
+        let (ground_key, predicted) = grind(&uri, 0x40 + round, TARGET_SUFFIX);
+        let api = ServerApi::new(uri.origin.clone()).unwrap();
+        let claimed = api
+            .claim_pairing(&uri, &ground_key, &device())
+            .await
+            .unwrap();
+        let shown = code_the_browser_shows(&server, &http, &session, &events).await;
+        assert_eq!(
+            shown, claimed.confirmation_code,
+            "the app and the browser agree"
+        );
+        rounds.push((predicted, shown));
+    }
+    assert!(
+        !rounds
+            .iter()
+            .all(|(_, shown)| shown.digits().ends_with(TARGET_SUFFIX)),
+        "the attacker steered the browser's code to end in {TARGET_SUFFIX} in every round \
+         (predicted, shown): {rounds:?}"
+    );
+    for (predicted, shown) in &rounds {
+        assert_ne!(
+            shown, predicted,
+            "the browser shows the code the attacker predicted before claiming"
+        );
+    }
 }

@@ -45,6 +45,7 @@ describe("every screen", () => {
     ["scan", { unlocked: true }],
     ["scan", { unlocked: true, camera: "none" }],
     ["pair", { unlocked: true }],
+    ["link", { unlocked: true }],
     ["login", { unlocked: true }],
     ["bok", { unlocked: true }],
     ["notifications", { unlocked: true }],

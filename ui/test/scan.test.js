@@ -125,18 +125,65 @@ describe("a picture", () => {
 });
 
 describe("links from outside", () => {
-  test("a link the app was opened with waits for the PIN, then opens", async () => {
-    const { app } = await start({ pendingLink: SAMPLE_LINKS.login });
+  test("a link the app was opened with waits for the PIN, then asks before it opens", async () => {
+    const { app, backend } = await start({ pendingLink: SAMPLE_LINKS.login });
+    const loginOpen = vi.spyOn(backend, "loginOpen");
     expect(screenName()).toBe("pin");
     typeDigits("pin", "135790");
+    await onScreen(app, "link");
+    expect(loginOpen).not.toHaveBeenCalled();
+    click("link-continue");
     await onScreen(app, "login");
+    expect(loginOpen).toHaveBeenCalledOnce();
     expect(screenText()).toContain("Daňový portál");
   });
 
-  test("a deep link while running opens its screen", async () => {
-    const { app, backend } = await start({ unlocked: true, pairDelayMs: 60_000 });
+  test.each([
+    ["pair", "pairBegin", "Pair with portal.example.gov?", "connect this app to portal.example.gov"],
+    ["login", "loginOpen", "Log in at identita.example.cz?", "log you in at identita.example.cz"],
+  ])(
+    "a %s link from outside says where it leads and sends nothing until Continue",
+    async (kind, method, title, text) => {
+      const { app, backend } = await start({ unlocked: true, pairDelayMs: 60_000 });
+      const contact = vi.spyOn(backend, /** @type {"pairBegin" | "loginOpen"} */ (method));
+      backend.emitOpenLink(SAMPLE_LINKS[/** @type {"pair" | "login"} */ (kind)]);
+      await onScreen(app, "link");
+      expect(document.querySelector("h1")?.textContent).toBe(title);
+      expect(byTestId("link-what")?.textContent).toContain(text);
+      expect(screenText()).toContain(en["app.link.check"]);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(contact).not.toHaveBeenCalled();
+      click("link-continue");
+      await onScreen(app, kind);
+      expect(contact).toHaveBeenCalledOnce();
+    },
+  );
+
+  test("cancelling a link from outside goes home and sends nothing", async () => {
+    const { app, backend } = await start({ unlocked: true });
+    const pairBegin = vi.spyOn(backend, "pairBegin");
     backend.emitOpenLink(SAMPLE_LINKS.pair);
+    await onScreen(app, "link");
+    click("link-cancel");
+    await onScreen(app, "home");
+    await new Promise((r) => setTimeout(r, 20));
+    expect(pairBegin).not.toHaveBeenCalled();
+  });
+
+  test("the question is in the citizen's language", async () => {
+    const { app, backend } = await start({ unlocked: true, languages: ["cs"] });
+    backend.emitOpenLink(SAMPLE_LINKS.pair);
+    await onScreen(app, "link");
+    expect(document.querySelector("h1")?.textContent).toBe("Spárovat se serverem portal.example.gov?");
+    expect(byTestId("link-continue")?.textContent).toBe("Pokračovat");
+  });
+
+  test("a link pasted in the app is the citizen's own act and opens at once", async () => {
+    const { app, backend } = await start({ unlocked: true, pairDelayMs: 60_000 }, "#/scan");
+    const pairBegin = vi.spyOn(backend, "pairBegin");
+    paste(SAMPLE_LINKS.pair);
     await onScreen(app, "pair");
+    await vi.waitFor(() => expect(pairBegin).toHaveBeenCalledOnce());
   });
 
   test("a deep link while locked is kept until the PIN is entered", async () => {

@@ -4,8 +4,9 @@
 //!    crate).
 //! 2. Make the device key in the keystore; it is deleted again unless the flow ends in a confirmed
 //!    pairing (also when the [`PendingPairing`] is simply dropped).
-//! 3. Claim the session with a proof signed by the new key. The confirmation code is derived here,
-//!    from the URI's secret and our own public key; a server that reports another code is not
+//! 3. Claim the session with a proof signed by the new key (our commitment to it); the server then
+//!    draws its nonce and answers with it. The confirmation code is derived here, from the URI's
+//!    secret, our own public key and the server's nonce; a server that reports another code is not
 //!    trusted (a relayed QR code yields a different code, which is the point of comparing).
 //! 4. Show the code, wait for the browser's decision (long polls), and store the identity only when
 //!    the citizen confirmed it.
@@ -86,7 +87,7 @@ impl Profile {
             .claim_pairing(&uri, &new_key.stored(), device)
             .await
             .map_err(pairing_error)?;
-        let ours = uri.confirmation_code(new_key.public_key());
+        let ours = uri.confirmation_code(new_key.public_key(), &claim.server_nonce);
         if claim.confirmation_code != ours {
             return Err(ClientError::CodeMismatch);
         }

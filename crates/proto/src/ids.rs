@@ -181,6 +181,11 @@ public_id!(
     Nonce, 16, "nonce"
 );
 public_id!(
+    /// The server's randomness for a pairing (128 bits): drawn when the server accepts a claim, so
+    /// after the device has committed to its public key, and mixed into the confirmation code.
+    ServerNonce, 16, "server nonce"
+);
+public_id!(
     /// A server challenge (256 bits) that a device signs into a login approval or BOK answer.
     Challenge, 32, "challenge"
 );

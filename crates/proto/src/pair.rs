@@ -1,9 +1,12 @@
 //! Pairing a phone to an identity: the pairing URI, the confirmation code, and the API bodies.
 //!
 //! The portal shows `civkey://pair?v=1&s=ORIGIN&id=SESSION&k=SECRET` as a QR code. The app makes a
-//! key pair, claims the session with its public key and a proof of possession, and both the app and
-//! the browser show the same [`ConfirmationCode`] derived from the session, the secret and the
-//! device's public key. A relayed QR code pairs a different key and so shows a different code.
+//! key pair, claims the session with its public key and a proof of possession — its commitment —
+//! and only then does the server draw its own randomness ([`ServerNonce`]) and answer with it. Both
+//! the app and the browser show the same [`ConfirmationCode`] derived from the session, the secret,
+//! the device's public key and the server's nonce. A relayed QR code pairs a different key and so
+//! shows a different code; and since the nonce is drawn after the key is fixed, no choice of key
+//! steers the code (from the key alone, about 10⁶ key generations would match any code).
 
 use std::fmt;
 
@@ -12,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::device::{DeviceKind, DeviceModel, DeviceName};
 use crate::encoding::escape;
-use crate::ids::{ClaimToken, DeviceId, PairingSecret, SessionId};
+use crate::ids::{ClaimToken, DeviceId, PairingSecret, ServerNonce, SessionId};
 use crate::sign::{tags, DevicePublicKey, Signature, Transcript};
 use crate::uri::CivkeyParams;
 use crate::{Error, Origin, UnixSeconds, PROTOCOL_VERSION};
@@ -65,9 +68,13 @@ impl PairingUri {
         )
     }
 
-    /// The confirmation code this session gives with `public_key`.
-    pub fn confirmation_code(&self, public_key: &DevicePublicKey) -> ConfirmationCode {
-        ConfirmationCode::derive(&self.session_id, &self.secret, public_key)
+    /// The confirmation code this session gives with `public_key` and the server's nonce.
+    pub fn confirmation_code(
+        &self,
+        public_key: &DevicePublicKey,
+        server_nonce: &ServerNonce,
+    ) -> ConfirmationCode {
+        ConfirmationCode::derive(&self.session_id, &self.secret, public_key, server_nonce)
     }
 }
 
@@ -77,16 +84,20 @@ pub struct ConfirmationCode(u32);
 
 impl ConfirmationCode {
     /// Derives the code: the first 8 bytes of
-    /// SHA-256(transcript(tag, session id, secret, public key)), big-endian, modulo 1 000 000.
+    /// SHA-256(transcript(tag, session id, secret, public key, server nonce)), big-endian, modulo
+    /// 1 000 000. The server draws `server_nonce` after the device committed to `public_key`, so
+    /// the device cannot choose a key that gives a code of its liking.
     pub fn derive(
         session_id: &SessionId,
         secret: &PairingSecret,
         public_key: &DevicePublicKey,
+        server_nonce: &ServerNonce,
     ) -> Self {
         let input = Transcript::new(tags::CONFIRMATION_CODE)
             .field(session_id.as_bytes())
             .field(secret.expose())
             .field(public_key.as_sec1())
+            .field(server_nonce.as_bytes())
             .finish();
         let digest = Sha256::digest(input);
         let mut first = [0u8; 8];
@@ -159,8 +170,11 @@ pub struct PairClaimRequest {
 /// The answer to a winning claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairClaimResponse {
-    /// The code the app shows; the browser shows the same one.
+    /// The code the app shows; the browser shows the same one. The app derives it itself from
+    /// the QR code, its own key and [`PairClaimResponse::server_nonce`], and refuses another.
     pub confirmation_code: ConfirmationCode,
+    /// The server's randomness, drawn when it accepted this claim (after the key was sent).
+    pub server_nonce: ServerNonce,
     /// Proves, when asking for the outcome, that this app is the one that claimed.
     pub claim_token: ClaimToken,
     /// When the session expires.
@@ -313,16 +327,37 @@ mod tests {
         }
     }
 
+    fn key(b: u8) -> DevicePublicKey {
+        let sk = p256::ecdsa::SigningKey::from_slice(&[b; 32]).unwrap();
+        DevicePublicKey::from(&p256::PublicKey::from(sk.verifying_key()))
+    }
+
     #[test]
     fn a_relayed_qr_code_gives_a_different_code() {
         let uri = sample();
-        let key = |b| {
-            let sk = p256::ecdsa::SigningKey::from_slice(&[b; 32]).unwrap();
-            DevicePublicKey::from(&p256::PublicKey::from(sk.verifying_key()))
-        };
-        let victim = uri.confirmation_code(&key(0x11));
-        let attacker = uri.confirmation_code(&key(0x22));
+        let nonce = ServerNonce::from_bytes([3; 16]);
+        let victim = uri.confirmation_code(&key(0x11), &nonce);
+        let attacker = uri.confirmation_code(&key(0x22), &nonce);
         assert_ne!(victim, attacker);
+    }
+
+    #[test]
+    fn the_servers_nonce_decides_the_code_a_key_gives() {
+        // A key fixed in advance gives, over the server's nonces, codes spread over the digits:
+        // what a key commits to says nothing about the code it will get.
+        let uri = sample();
+        let public = key(0x11);
+        let codes: std::collections::HashSet<ConfirmationCode> = (0u8..64)
+            .map(|n| uri.confirmation_code(&public, &ServerNonce::from_bytes([n; 16])))
+            .collect();
+        assert!(
+            codes.len() >= 60,
+            "only {} codes from 64 nonces",
+            codes.len()
+        );
+        let last_digits: std::collections::HashSet<char> =
+            codes.iter().filter_map(|c| c.digits().pop()).collect();
+        assert!(last_digits.len() >= 8, "{last_digits:?}");
     }
 
     #[test]

@@ -20,7 +20,8 @@ use crate::ids::{
 use crate::rules::Bok;
 use crate::{Error, Origin, UnixSeconds};
 
-/// Domain-separation tags, one per purpose. Each names protocol version 1.
+/// Domain-separation tags, one per purpose. Each names the version of its transcript's fields:
+/// version 1, except the confirmation code, whose transcript gained the server's nonce in version 2.
 pub mod tags {
     /// Pairing proof of possession: the new device key signs the pairing session.
     pub const PAIR_PROOF: &str = "civkey/v1/pair-proof";
@@ -35,7 +36,9 @@ pub mod tags {
     /// Every other authenticated call a device makes.
     pub const DEVICE_CALL: &str = "civkey/v1/device-call";
     /// Input of the confirmation code hash (not a signature; listed here so tags never collide).
-    pub const CONFIRMATION_CODE: &str = "civkey/v1/confirmation-code";
+    /// Version 2: the server's nonce is a field (version 1 hashed the device's key alone with the
+    /// session, and could be ground by trying keys).
+    pub const CONFIRMATION_CODE: &str = "civkey/v2/confirmation-code";
     /// Input of the login QR code MAC (not a signature; listed here so tags never collide).
     pub const LOGIN_QR: &str = "civkey/v1/login-qr";
 }

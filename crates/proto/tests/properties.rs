@@ -189,10 +189,10 @@ proptest! {
     }
 
     #[test]
-    fn confirmation_codes_are_six_digits(id in any::<[u8; 16]>(), secret in any::<[u8; 16]>(), k in 1u8..=0xfe) {
+    fn confirmation_codes_are_six_digits(id in any::<[u8; 16]>(), secret in any::<[u8; 16]>(), k in 1u8..=0xfe, nonce in any::<[u8; 16]>()) {
         let key = p256::ecdsa::SigningKey::from_slice(&[k; 32]).unwrap();
         let public = DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()));
-        let code = ConfirmationCode::derive(&SessionId::from_bytes(id), &PairingSecret::from_bytes(secret), &public);
+        let code = ConfirmationCode::derive(&SessionId::from_bytes(id), &PairingSecret::from_bytes(secret), &public, &ServerNonce::from_bytes(nonce));
         let shown = code.to_string();
         prop_assert_eq!(shown.len(), 7);
         prop_assert_eq!(ConfirmationCode::parse(&shown).unwrap(), code);

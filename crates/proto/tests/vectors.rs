@@ -53,6 +53,7 @@ fn vectors() -> Vec<String> {
         secret: secret.clone(),
     };
     let public = device_public();
+    let server_nonce = ServerNonce::from_bytes(seq(0xd0));
     let device_name = "Jana's phone";
     let proof = PairingProof {
         origin: &server(),
@@ -170,9 +171,11 @@ fn vectors() -> Vec<String> {
                 ("session_id", session_id.to_text()),
                 ("secret", secret.expose_text()),
                 ("public_key", "device-key".into()),
+                ("server_nonce", server_nonce.to_text()),
                 (
                     "code",
-                    ConfirmationCode::derive(&session_id, &secret, &public).to_string(),
+                    ConfirmationCode::derive(&session_id, &secret, &public, &server_nonce)
+                        .to_string(),
                 ),
             ],
         ),

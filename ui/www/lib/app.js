@@ -7,7 +7,7 @@
 
 import { roughDuration } from "./format.js";
 import { t, tn, translate } from "./i18n.js";
-import { guard, parseHash, pendingKinds, returnable, routeForResult } from "./router.js";
+import { guard, parseHash, pendingKinds, returnable, routeForOutsideLink, routeForResult } from "./router.js";
 import { SCREENS } from "../screens/index.js";
 
 /** @typedef {import("./backend/index.js").Backend} Backend */
@@ -37,7 +37,9 @@ import { SCREENS } from "../screens/index.js";
  * @property {(route: Route) => Promise<Screen | null>} go shows a route (and records it in history)
  * @property {(text: string) => Promise<void>} openText reads a pasted link and goes where it leads
  * @property {(result: ReadResult) => Promise<Screen | null>} openResult goes where a read link leads
- * @property {(link: string) => Promise<void>} openLink a link from outside (deep link, start-up)
+ * @property {(link: string) => Promise<void>} openLink a link from outside (deep link, start-up):
+ *   a pairing or login link first shows what it asks and waits for "Continue" before anything is
+ *   sent to a server; a link scanned or pasted in the app is the citizen's own act (`openText`)
  * @property {(route: Route) => ReadResult | null} takePending the link that led to `route`, once
  * @property {(notice: Notice) => void} setNotice shown by the next screen
  * @property {() => Notice | null} takeNotice
@@ -127,7 +129,9 @@ export async function startApp({ backend, doc = document, win = window, now = ()
         return;
       }
       try {
-        await app.openText(link);
+        // Reading a link is local; only the screen it leads to contacts a server.
+        pending = await backend.readText(link);
+        await app.go(routeForOutsideLink(pending));
       } catch (error) {
         app.setNotice({ text: app.errorText(error), tone: "error" });
         await app.go("scan");

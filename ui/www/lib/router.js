@@ -10,6 +10,7 @@ export const ROUTES = /** @type {const} */ ([
   "home",
   "scan",
   "pair",
+  "link",
   "onboard",
   "login",
   "bok",
@@ -69,11 +70,37 @@ export function routeForResult(result) {
 }
 
 /**
+ * Where a link opened from outside the app (a deep link, the link it was started with) leads: a
+ * link that would contact a server (pairing, login) first to the screen that says so and waits for
+ * a tap; the others where a scanned one leads.
+ * @param {ReadResult} result
+ * @returns {Route}
+ */
+export function routeForOutsideLink(result) {
+  return result.kind === "pair" || result.kind === "login" ? "link" : routeForResult(result);
+}
+
+/**
+ * The server a `civkey://pair` or `civkey://login` link names (its `s`), for saying where it
+ * leads; "" when it names none. The backend has already read the link strictly.
+ * @param {string} text
+ * @returns {string}
+ */
+export function linkServer(text) {
+  try {
+    return new URL(text).searchParams.get("s") ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/**
  * The screen's pending kinds: what `takePending(route)` hands each screen.
  * @param {Route} route
  * @returns {ReadResult["kind"][]}
  */
 export function pendingKinds(route) {
+  if (route === "link") return ["pair", "login"];
   if (route === "pair") return ["pair"];
   if (route === "login") return ["login"];
   if (route === "otp-add") return ["otp", "otp_migration"];

@@ -3,6 +3,7 @@
 
 import { bokScreen } from "./bok.js";
 import { homeScreen } from "./home.js";
+import { linkScreen } from "./link.js";
 import { loginScreen } from "./login.js";
 import { notificationsScreen } from "./notifications.js";
 import { onboardScreen } from "./onboard.js";
@@ -18,6 +19,7 @@ export const SCREENS = {
   home: homeScreen,
   scan: scanScreen,
   pair: pairScreen,
+  link: linkScreen,
   onboard: onboardScreen,
   login: loginScreen,
   bok: bokScreen,

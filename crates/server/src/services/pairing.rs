@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use civkey_proto::device::DeviceKind;
-use civkey_proto::ids::{ClaimToken, DeviceId, PairingSecret, SessionId};
+use civkey_proto::ids::{ClaimToken, DeviceId, PairingSecret, ServerNonce, SessionId};
 use civkey_proto::pair::{
     ConfirmationCode, PairClaimRequest, PairClaimResponse, PairOutcome, PairStatus,
     PairingPageEvent, PairingUri, PAIRING_TTL_SECS,
@@ -76,7 +76,12 @@ impl Services {
     }
 
     /// The app claims a session: checks the secret and the proof of possession, and the first
-    /// valid claim wins. Returns the confirmation code and the claim token.
+    /// valid claim wins. Returns the confirmation code, the server's nonce it was derived with,
+    /// and the claim token.
+    ///
+    /// The claim is the device's commitment to its key; only after it is checked does the server
+    /// draw its nonce, fresh for every claim, so a device cannot pick a key that gives a code it
+    /// chose (from the key alone, about 10⁶ key generations would match any code).
     pub async fn claim_pairing(
         &self,
         session_id: &SessionId,
@@ -98,7 +103,13 @@ impl Services {
         };
         verify_signature(&request.public_key, &proof.signed_bytes(), &request.proof)?;
 
-        let code = ConfirmationCode::derive(session_id, &request.secret, &request.public_key);
+        let server_nonce = ServerNonce::generate(&mut rand::rngs::OsRng);
+        let code = ConfirmationCode::derive(
+            session_id,
+            &request.secret,
+            &request.public_key,
+            &server_nonce,
+        );
         let claim_token = ClaimToken::generate(&mut rand::rngs::OsRng);
         let claim = Claim {
             public_key: request.public_key.to_text(),
@@ -106,6 +117,7 @@ impl Services {
             device_model: request.device_model.as_str().to_string(),
             device_kind: kind_text(request.device_kind).to_string(),
             confirmation_code: code.digits(),
+            server_nonce: server_nonce.to_text(),
             claim_token_hash: token_hash(&claim_token.expose_text()),
         };
         if !self.store.claim_pairing(&id, now, &claim).await? {
@@ -116,6 +128,7 @@ impl Services {
         self.signal.notify(&key(&id));
         Ok(PairClaimResponse {
             confirmation_code: code,
+            server_nonce,
             claim_token,
             expires_at: record.expires_at,
         })

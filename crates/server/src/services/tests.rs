@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civkey_proto::device::{DeviceCallAuth, DeviceKind, DeviceModel, DeviceName};
-use civkey_proto::ids::{DeviceId, Nonce};
+use civkey_proto::ids::{DeviceId, Nonce, ServerNonce};
 use civkey_proto::pair::{ConfirmationCode, PairClaimRequest, PairStatus, PairingUri};
 use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey, PairingProof};
 use civkey_proto::{ErrorCode, Origin};
@@ -87,6 +87,40 @@ fn code_of(result: Result<impl std::fmt::Debug, ServiceError>) -> ErrorCode {
 }
 
 #[tokio::test]
+async fn every_claim_gets_a_fresh_server_nonce_stored_with_its_code() {
+    // One key, two sessions opened at the same instant: only the server's nonce tells them apart,
+    // and it must — a key chosen in advance does not decide the code.
+    let f = fixture().await;
+    let device_key = key(0x11);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
+        let claimed = f
+            .services
+            .claim_pairing(&pairing.uri.session_id, &claim(&pairing.uri, &device_key))
+            .await
+            .unwrap();
+        let record = f
+            .services
+            .store
+            .pairing(&pairing.uri.session_id.to_text())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            record.server_nonce.as_deref(),
+            Some(claimed.server_nonce.to_text().as_str())
+        );
+        assert_eq!(
+            record.confirmation_code.as_deref(),
+            Some(claimed.confirmation_code.digits().as_str())
+        );
+        answers.push(claimed.server_nonce);
+    }
+    assert_ne!(answers[0], answers[1]);
+}
+
+#[tokio::test]
 async fn a_claimed_session_confirmed_in_the_browser_pairs_the_device() {
     let f = fixture().await;
     let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
@@ -99,7 +133,9 @@ async fn a_claimed_session_confirmed_in_the_browser_pairs_the_device() {
         .unwrap();
     assert_eq!(
         claimed.confirmation_code,
-        pairing.uri.confirmation_code(&public(&device_key))
+        pairing
+            .uri
+            .confirmation_code(&public(&device_key), &claimed.server_nonce)
     );
 
     let id = pairing.uri.session_id.to_text();
@@ -592,9 +628,10 @@ fn confirmation_codes_from_the_server_match_the_protocol_vector() {
         .enumerate()
         .for_each(|(i, b)| *b = 0x20 + i as u8);
     let device_key = SigningKey::from_slice(&scalar).unwrap();
+    let server_nonce = ServerNonce::from_bytes(std::array::from_fn(|i| 0xd0 + i as u8));
     assert_eq!(
-        uri.confirmation_code(&public(&device_key)),
-        ConfirmationCode::parse("369 829").unwrap()
+        uri.confirmation_code(&public(&device_key), &server_nonce),
+        ConfirmationCode::parse("140 829").unwrap()
     );
 }
 

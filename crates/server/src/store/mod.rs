@@ -56,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/0010_login_browser_binding.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/0011_pairing_server_nonce.sql"),
+    ),
     (12, include_str!("../../migrations/0012_attempt_limits.sql")),
     (13, include_str!("../../migrations/0013_clerk_totp.sql")),
 ];

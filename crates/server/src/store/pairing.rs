@@ -32,6 +32,8 @@ pub struct PairingRecord {
     pub device_kind: Option<String>,
     /// The confirmation code's six digits, once claimed.
     pub confirmation_code: Option<String>,
+    /// The server's nonce (base64url) mixed into the code, drawn when the claim was accepted.
+    pub server_nonce: Option<String>,
     /// SHA-256 (hex) of the claim token given to the winning app.
     pub claim_token_hash: Option<String>,
     /// The new device's id, once confirmed.
@@ -51,12 +53,15 @@ pub struct Claim {
     pub device_kind: String,
     /// Confirmation code digits.
     pub confirmation_code: String,
+    /// The server's nonce (base64url) the code was derived with.
+    pub server_nonce: String,
     /// SHA-256 (hex) of the claim token.
     pub claim_token_hash: String,
 }
 
 const COLUMNS: &str = "id, citizen_id, secret_hash, state, created_at, expires_at, public_key, \
-    device_name, device_model, device_kind, confirmation_code, claim_token_hash, device_id";
+    device_name, device_model, device_kind, confirmation_code, server_nonce, claim_token_hash, \
+    device_id";
 
 fn read(row: &AnyRow) -> Result<PairingRecord, StoreError> {
     Ok(PairingRecord {
@@ -71,6 +76,7 @@ fn read(row: &AnyRow) -> Result<PairingRecord, StoreError> {
         device_model: row.try_get("device_model")?,
         device_kind: row.try_get("device_kind")?,
         confirmation_code: row.try_get("confirmation_code")?,
+        server_nonce: row.try_get("server_nonce")?,
         claim_token_hash: row.try_get("claim_token_hash")?,
         device_id: row.try_get("device_id")?,
     })
@@ -120,8 +126,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE pairing_sessions SET state = 'claimed', public_key = $3, device_name = $4, \
-             device_model = $5, device_kind = $6, confirmation_code = $7, claim_token_hash = $8 \
-             WHERE id = $1 AND state = 'waiting' AND expires_at > $2",
+             device_model = $5, device_kind = $6, confirmation_code = $7, claim_token_hash = $8, \
+             server_nonce = $9 WHERE id = $1 AND state = 'waiting' AND expires_at > $2",
         )
         .bind(id)
         .bind(to_db(now))
@@ -131,6 +137,7 @@ impl Store {
         .bind(&claim.device_kind)
         .bind(&claim.confirmation_code)
         .bind(&claim.claim_token_hash)
+        .bind(&claim.server_nonce)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -99,7 +99,7 @@ pub struct ConnectView {
     pub expires_in: u64,
     /// Where the page's script listens for server-sent events (`/portal/connect/{id}/events`).
     /// Each event's `data:` is a `civkey_proto::pair::PairingPageEvent` as JSON:
-    /// `{"status":"waiting"}`, `{"status":"claimed","confirmation_code":"369829","device_name":"Pixel 8"}`,
+    /// `{"status":"waiting"}`, `{"status":"claimed","confirmation_code":"140829","device_name":"Pixel 8"}`,
     /// `{"status":"confirmed"}`, `{"status":"refused"}`, `{"status":"expired"}`.
     pub events_url: String,
     /// Download links for the app (label, URL).
