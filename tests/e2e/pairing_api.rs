@@ -420,13 +420,30 @@ async fn code_the_browser_shows(
 #[tokio::test]
 async fn a_ground_confirmation_code_is_not_what_the_browser_shows() {
     let server = TestServer::start().await;
-    crate::portal_http::eva(&server).await;
+    let enrolment = civkey_server::services::citizens::add_citizen(
+        &server.store,
+        0,
+        "eva",
+        "Eva Horváth",
+        Some("eva@example.hu"),
+        "eva's long password",
+    )
+    .await
+    .unwrap();
+    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let (session, _, _) =
-        crate::portal_http::log_in_by_email_to(&server, &http, "/portal/login?lang=en").await;
+    // Connect mobile key needs the strongest means she holds (step-up): password and TOTP.
+    let (session, _) = crate::portal_http::log_in_with_password_to(
+        &server,
+        &http,
+        "/portal/login?lang=en",
+        "",
+        ("eva", "eva's long password", &account),
+    )
+    .await;
 
     let mut rounds = Vec::new();
     for round in 0..2u8 {
