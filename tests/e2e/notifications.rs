@@ -1023,17 +1023,7 @@ async fn the_event_stream_brings_login_notifications_resumes_and_respects_settin
 #[tokio::test]
 async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_token() {
     let server = TestServer::start().await;
-    let enrolment = civkey_server::services::citizens::add_citizen(
-        &server.store,
-        0,
-        "eva",
-        "Eva Horváth",
-        Some("eva@example.hu"),
-        "eva's long password",
-    )
-    .await
-    .unwrap();
-    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let account = crate::portal_http::eva_with_authenticator(&server).await;
     let citizen = server
         .store
         .citizen_by_username("eva")

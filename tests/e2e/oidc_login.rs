@@ -29,6 +29,24 @@ pub(crate) async fn paired_profile(server: &TestServer, home: &TempDir) -> (Prof
     (profile, citizen)
 }
 
+/// The login page's event stream path (`data-signin-events`).
+pub(crate) fn events_url_of(page: &str) -> String {
+    page.split("data-signin-events=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login page names its event stream")
+        .to_string()
+}
+
+/// The login page's same-device link ("Open the mobile key on this device").
+pub(crate) fn launch_link_of(page: &str) -> String {
+    page.split("href=\"civkey://login?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
+        .expect("the login page has a same-device link")
+}
+
 /// The `civkey_login` cookie the login page set (as a `Cookie` header's pair): the browser that
 /// holds it is the one the login belongs to.
 pub(crate) fn login_cookie_of(page: &reqwest::Response) -> String {
@@ -148,18 +166,8 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
         page.contains("data-qr-uri=\"civkey://login?v=1&amp;"),
         "{page}"
     );
-    let events_url = page
-        .split("data-signin-events=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
-    let launch = page
-        .split("href=\"civkey://login?")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
-        .unwrap();
+    let events_url = events_url_of(&page);
+    let launch = launch_link_of(&page);
 
     // The page listens; the first thing it hears is a fresh QR code.
     let events = http
@@ -715,12 +723,7 @@ async fn a_second_client_cannot_read_the_login_pages_stream() {
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     let login_cookie = login_cookie_of(&page);
     let page = page.text().await.unwrap();
-    let events_url = page
-        .split("data-signin-events=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
+    let events_url = events_url_of(&page);
     assert!(
         set_cookie.contains(&format!("Path={}", events_url.trim_end_matches("/events"))),
         "{set_cookie}"
@@ -1067,18 +1070,8 @@ async fn a_citizen_logs_in_to_the_portal_with_the_mobile_key_and_may_connect_ano
     let login_cookie = login_cookie_of(&page);
     let page = page.text().await.unwrap();
     assert!(page.contains("Log in to Citizen portal"), "{page}");
-    let events_url = page
-        .split("data-signin-events=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
-    let launch = page
-        .split("href=\"civkey://login?")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
-        .unwrap();
+    let events_url = events_url_of(&page);
+    let launch = launch_link_of(&page);
     let events = http
         .get(format!("{}{events_url}", server.base))
         .header("cookie", &login_cookie)

@@ -420,17 +420,7 @@ async fn code_the_browser_shows(
 #[tokio::test]
 async fn a_ground_confirmation_code_is_not_what_the_browser_shows() {
     let server = TestServer::start().await;
-    let enrolment = civkey_server::services::citizens::add_citizen(
-        &server.store,
-        0,
-        "eva",
-        "Eva Horváth",
-        Some("eva@example.hu"),
-        "eva's long password",
-    )
-    .await
-    .unwrap();
-    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let account = crate::portal_http::eva_with_authenticator(&server).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -131,7 +131,13 @@ pub(crate) async fn log_in_by_email_to(
 }
 
 pub(crate) async fn eva(server: &TestServer) {
-    citizens::add_citizen(
+    eva_with_authenticator(server).await;
+}
+
+/// Adds the citizen `eva` (password `eva's long password`, an e-mail address, an authenticator);
+/// returns her authenticator's account.
+pub(crate) async fn eva_with_authenticator(server: &TestServer) -> civkey_proto::otp::OtpAccount {
+    let enrolment = citizens::add_citizen(
         &server.store,
         0,
         "eva",
@@ -141,6 +147,7 @@ pub(crate) async fn eva(server: &TestServer) {
     )
     .await
     .unwrap();
+    civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap()
 }
 
 #[tokio::test]
@@ -213,17 +220,7 @@ async fn session_cookies_are_secure_behind_tls() {
 #[tokio::test]
 async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
-    let enrolment = citizens::add_citizen(
-        &server.store,
-        0,
-        "eva",
-        "Eva Horváth",
-        Some("eva@example.hu"),
-        "eva's long password",
-    )
-    .await
-    .unwrap();
-    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let account = eva_with_authenticator(&server).await;
     let http = client();
     // Password and TOTP: Connect mobile key needs the strongest means she holds.
     let (session, _) = log_in_with_password_to(
@@ -386,17 +383,14 @@ pub(crate) async fn log_in_with_password_to(
 async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notifications() {
     use civkey_server::clock::Clock;
     let server = TestServer::start().await;
-    let enrolment = citizens::add_citizen(
-        &server.store,
-        0,
-        "eva",
-        "Eva Horváth",
-        Some("eva@example.hu"),
-        "eva's long password",
-    )
-    .await
-    .unwrap();
-    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let account = eva_with_authenticator(&server).await;
+    let citizen_id = server
+        .store
+        .citizen_by_username("eva")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let http = client();
     let (session, _) = log_in_by_email(&server, &http).await;
     let to_confirm = |response: &reqwest::Response, next: &str| {
@@ -430,7 +424,7 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
     let before = server
         .state
         .services()
-        .notification_settings(&enrolment.citizen_id)
+        .notification_settings(&citizen_id)
         .await
         .unwrap();
     let saved = http
@@ -444,7 +438,7 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
     let after = server
         .state
         .services()
-        .notification_settings(&enrolment.citizen_id)
+        .notification_settings(&citizen_id)
         .await
         .unwrap();
     assert_eq!(format!("{before:?}"), format!("{after:?}"));
@@ -712,18 +706,8 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     // The cookie that makes this client the browser the login belongs to.
     let login_cookie = crate::oidc_login::login_cookie_of(&page);
     let page = page.text().await.unwrap();
-    let events_url = page
-        .split("data-signin-events=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
-    let launch = page
-        .split("href=\"civkey://login?")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
-        .unwrap();
+    let events_url = crate::oidc_login::events_url_of(&page);
+    let launch = crate::oidc_login::launch_link_of(&page);
     let events = http
         .get(format!("{}{events_url}", server.base))
         .header("cookie", &login_cookie)
