@@ -201,12 +201,20 @@ fn decode_account(bytes: &[u8]) -> MigrationEntry {
             })
         }
     };
-    // Google writes "Issuer:account" into name when the account has an issuer.
-    let account = match name.split_once(':') {
-        Some((prefix, rest)) if !issuer.is_empty() && prefix.trim() == issuer.trim() => {
-            rest.trim_start().to_string()
-        }
-        _ => name,
+    // Google writes "Issuer:account" into name when the account has an issuer. The issuer is
+    // split off whole, so one with a `:` in it ("Bank: Retail") leaves the account name intact.
+    let account = if issuer.trim().is_empty() {
+        name
+    } else {
+        name.strip_prefix(issuer.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .or_else(|| {
+                name.split_once(':')
+                    .filter(|(prefix, _)| prefix.trim() == issuer.trim())
+                    .map(|(_, rest)| rest)
+            })
+            .map(str::to_string)
+            .unwrap_or(name)
     };
     let issuer = Some(issuer).filter(|i| !i.trim().is_empty());
     OtpAccount {
