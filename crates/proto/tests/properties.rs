@@ -60,9 +60,29 @@ fn origin() -> impl Strategy<Value = Origin> {
 }
 
 fn label_text() -> impl Strategy<Value = String> {
-    // No ':' (it separates issuer and account), no control characters, and no surrounding
-    // whitespace of any kind (the Key URI format lets spaces follow the ':', so they are trimmed).
-    "[^:\\p{Cc}]{1,30}".prop_filter("trimmed", |s| s.trim() == s)
+    // Names as people type them: `:` anywhere (the Key URI format forbids it, but "Bank: Retail"
+    // happens), spaces inside, and no surrounding whitespace (names are trimmed on the way in).
+    "[^\\p{Cc}]{1,30}".prop_filter("trimmed", |s| s.trim() == s)
+}
+
+/// The parts of a name where a label goes wrong: colons, spaces (also leading and trailing),
+/// nothing at all, `%` and other text that escaping must keep apart.
+fn name_part() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just(":"),
+            Just(" "),
+            Just("%3A"),
+            Just("%20"),
+            Just("+"),
+            Just("a"),
+            Just("Bank"),
+            Just("é"),
+            Just("\u{a0}"),
+        ],
+        0..6,
+    )
+    .prop_map(|parts| parts.concat())
 }
 
 fn otp_account(totp_period: impl Strategy<Value = u32>) -> impl Strategy<Value = OtpAccount> {
@@ -155,6 +175,25 @@ proptest! {
     #[test]
     fn otpauth_uris_round_trip(account in otp_account(1u32..=86_400)) {
         prop_assert_eq!(OtpAccount::parse_uri(&account.to_uri()).unwrap(), account);
+    }
+
+    // Issue 23: whatever names civkey accepts for an account, its link reads back to them.
+    #[test]
+    fn otpauth_labels_with_colons_spaces_and_empty_parts_round_trip(issuer in prop::option::of(name_part()), name in name_part(), hotp in any::<bool>()) {
+        let kind = if hotp { OtpKind::Hotp { counter: 7 } } else { OtpKind::Totp { period: 30 } };
+        let secret = OtpSecret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+        let Ok(account) = OtpAccount::new(kind, issuer.as_deref(), &name, secret, Algorithm::Sha1, 6) else {
+            // Only a name that is blank is refused.
+            prop_assert!(name.trim().is_empty());
+            return Ok(());
+        };
+        let expected_issuer = issuer.as_deref().map(str::trim).filter(|i| !i.is_empty());
+        prop_assert_eq!(account.issuer.as_deref(), expected_issuer);
+        prop_assert_eq!(account.account.as_str(), name.trim());
+        prop_assert_eq!(OtpAccount::parse_uri(&account.to_uri()).unwrap(), account.clone());
+        let batch = MigrationBatch::parse_uri(&MigrationBatch::encode_uri(std::slice::from_ref(&account), 0, 1, 1)).unwrap();
+        let read: Vec<OtpAccount> = batch.entries.into_iter().collect::<Result<_, _>>().unwrap();
+        prop_assert_eq!(read, vec![account]);
     }
 
     #[test]

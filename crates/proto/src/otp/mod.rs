@@ -158,8 +158,7 @@ impl OtpAccount {
     }
 
     /// An account from its parts, as a person types them in or an import file lists them:
-    /// issuer and account name are trimmed (an empty issuer is none), then checked as
-    /// [`OtpAccount::validate`] checks them.
+    /// checked and tidied as [`OtpAccount::validate`] does (an empty issuer is none).
     pub fn new(
         kind: OtpKind,
         issuer: Option<&str>,
@@ -170,11 +169,8 @@ impl OtpAccount {
     ) -> Result<Self, Error> {
         OtpAccount {
             kind,
-            issuer: issuer
-                .map(str::trim)
-                .filter(|i| !i.is_empty())
-                .map(str::to_string),
-            account: account.trim().to_string(),
+            issuer: issuer.map(str::to_string),
+            account: account.to_string(),
             secret,
             algorithm,
             digits,
@@ -182,10 +178,21 @@ impl OtpAccount {
         .validate()
     }
 
-    /// Checks the parts that a URI, an import or a person could get wrong: 6 to 8 digits, a
-    /// period of 1 to 86400 seconds, an account name that is not empty, labels without control
-    /// characters and at most 256 characters long.
-    pub fn validate(self) -> Result<Self, Error> {
+    /// Checks the parts that a URI, an import or a person could get wrong, and tidies the
+    /// names, so that every account it lets through writes a Key URI ([`OtpAccount::to_uri`])
+    /// that reads back to the same account: issuer and account name are trimmed (an issuer
+    /// left empty is none); then 6 to 8 digits, a period of 1 to 86400 seconds, an account name
+    /// that is not empty, names without control characters and at most 256 characters long,
+    /// and a Key URI no longer than [`crate::MAX_INPUT_LEN`] (only names of hundreds of
+    /// characters outside ASCII come near it).
+    pub fn validate(mut self) -> Result<Self, Error> {
+        self.issuer = self
+            .issuer
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_string);
+        self.account = self.account.trim().to_string();
         if !(Self::MIN_DIGITS..=Self::MAX_DIGITS).contains(&self.digits) {
             return Err(Error::InvalidParam {
                 param: "digits",
@@ -200,7 +207,7 @@ impl OtpAccount {
                 });
             }
         }
-        if self.account.trim().is_empty() {
+        if self.account.is_empty() {
             return Err(Error::Invalid {
                 what: "label",
                 reason: "has no account name",
@@ -220,6 +227,12 @@ impl OtpAccount {
                     reason: "is longer than 256 characters",
                 });
             }
+        }
+        if Zeroizing::new(self.to_uri()).len() > crate::MAX_INPUT_LEN {
+            return Err(Error::Invalid {
+                what: "label",
+                reason: "is too long to write as an otpauth:// link",
+            });
         }
         Ok(self)
     }

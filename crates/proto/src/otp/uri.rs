@@ -1,5 +1,13 @@
 //! The Key URI Format: `otpauth://totp/Issuer:account?secret=…&issuer=…&algorithm=…&digits=…&period=…`
 //! (`hotp` with `counter=…`).
+//!
+//! The format forbids a `:` in issuer and account name, but people and services put one there
+//! ("Bank: Retail", "jana:home"), so civkey writes labels that cannot be split in the wrong place:
+//! with an issuer, `Issuer:account` and the `issuer` parameter, which names the prefix to split off
+//! whole; without one, `account`, or `:account` when the account name has a `:` (an empty issuer
+//! prefix, which reads back as no issuer). A `:` inside a name is escaped (`%3A`). Names are
+//! trimmed on the way in ([`OtpAccount::validate`]), as the spaces the format lets follow the `:`
+//! would be lost on the way back.
 
 use super::{Algorithm, OtpAccount, OtpKind, OtpSecret};
 use crate::device::parse_decimal;
@@ -10,8 +18,10 @@ impl OtpAccount {
     /// Reads an `otpauth://` Key URI.
     ///
     /// Accepted as authenticator apps do: the type in any case, lower-case and unpadded base32,
-    /// `:` or `%3A` between issuer and account, spaces before the account name. The `issuer`
-    /// parameter wins over the label's prefix. Parameters other than the standard ones (`image`,
+    /// `:` or `%3A` between issuer and account, spaces before the account name, an empty issuer
+    /// before the `:`. The `issuer` parameter wins over the label's prefix; when the label starts
+    /// with that issuer and a `:`, the rest is the account name, `:`s and all. Otherwise the first
+    /// `:` ends the issuer. Issuer and account name are trimmed. Parameters other than the standard ones (`image`,
     /// `color`, …) are ignored; a standard one given twice is refused.
     pub fn parse_uri(input: &str) -> Result<Self, Error> {
         check_len(input)?;
@@ -117,7 +127,8 @@ impl OtpAccount {
         .validate()
     }
 
-    /// Writes the Key URI with every parameter spelled out. It contains the secret.
+    /// Writes the Key URI with every parameter spelled out (see the module's notes on the
+    /// label). It contains the secret.
     pub fn to_uri(&self) -> String {
         let (kind, last) = match self.kind {
             OtpKind::Totp { period } => ("totp", format!("period={period}")),
@@ -125,6 +136,8 @@ impl OtpAccount {
         };
         let label = match &self.issuer {
             Some(issuer) => format!("{}:{}", escape(issuer), escape(&self.account)),
+            // An empty issuer prefix keeps a `:` in the account name from being read as one.
+            None if self.account.contains(':') => format!(":{}", escape(&self.account)),
             None => escape(&self.account),
         };
         let issuer = self
@@ -198,6 +211,67 @@ mod tests {
         let read = OtpAccount::parse_uri(&account.to_uri()).unwrap();
         assert_eq!(read.issuer.as_deref(), Some("Bank: Retail"));
         assert_eq!(read.account, "jana:home");
+    }
+
+    fn round_trip(account: &OtpAccount) -> OtpAccount {
+        OtpAccount::parse_uri(&account.to_uri()).unwrap()
+    }
+
+    // Issue 23, first input: an empty issuer before the `:` is no issuer, and the account name
+    // keeps its own `:` on the way back.
+    #[test]
+    fn a_label_starting_with_a_colon_is_an_account_name_without_issuer() {
+        let a = OtpAccount::parse_uri("otpauth://totp/:a:b?secret=JBSWY3DPEHPK3PXP").unwrap();
+        assert_eq!((a.issuer.as_deref(), a.account.as_str()), (None, "a:b"));
+        assert!(
+            a.to_uri().starts_with("otpauth://totp/:a%3Ab?"),
+            "{}",
+            a.to_uri()
+        );
+        assert_eq!(round_trip(&a), a);
+    }
+
+    // Issue 23, second input: spaces before an account name are trimmed on the way in, so the
+    // spaces a reader skips after `Issuer:` are not lost on the way back.
+    #[test]
+    fn leading_spaces_and_an_issuer_the_label_lacks_round_trip() {
+        let a =
+            OtpAccount::parse_uri("otpauth://totp/%20a?secret=JBSWY3DPEHPK3PXP&issuer=B").unwrap();
+        assert_eq!((a.issuer.as_deref(), a.account.as_str()), (Some("B"), "a"));
+        assert_eq!(round_trip(&a), a);
+    }
+
+    // Issue 23, the backup case: a name that looks like `Issuer: account` but has no issuer.
+    #[test]
+    fn an_account_name_with_a_colon_and_no_issuer_round_trips() {
+        let secret = OtpSecret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+        let totp = OtpKind::Totp { period: 30 };
+        let a = OtpAccount::new(totp, Some(""), "Bank: me", secret, Algorithm::Sha1, 6).unwrap();
+        assert!(a.to_uri().starts_with("otpauth://totp/:Bank%3A%20me?"));
+        let read = round_trip(&a);
+        assert_eq!(
+            (read.issuer.as_deref(), read.account.as_str()),
+            (None, "Bank: me")
+        );
+    }
+
+    #[test]
+    fn names_too_long_to_write_as_a_link_are_refused() {
+        let secret = || OtpSecret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+        let totp = OtpKind::Totp { period: 30 };
+        let long = "\u{1F511}".repeat(200);
+        let err =
+            OtpAccount::new(totp, Some(&long), &long, secret(), Algorithm::Sha1, 6).unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+        // Raw (unescaped) in a link that is itself short enough to read.
+        let uri = format!("otpauth://totp/{long}:{long}?secret=JBSWY3DPEHPK3PXP");
+        assert!(uri.len() < crate::MAX_INPUT_LEN);
+        let err = OtpAccount::parse_uri(&uri).unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+        // The same names in ASCII fit.
+        let ascii = "k".repeat(256);
+        let a = OtpAccount::new(totp, Some(&ascii), &ascii, secret(), Algorithm::Sha1, 6).unwrap();
+        assert_eq!(round_trip(&a), a);
     }
 
     #[test]
