@@ -242,3 +242,43 @@ fn the_plain_export_is_one_link_a_line_and_reads_back() {
         fresh.profile.otp().code("jana", 0).unwrap().code
     );
 }
+
+// Issue 23: a name that looks like `Issuer: account` must not be split by a backup's links.
+#[test]
+fn names_with_colons_survive_an_encrypted_and_a_plain_backup() {
+    let f = filled("colons");
+    let vault = f.profile.otp();
+    vault.rename("jana", None, Some(":x:")).unwrap();
+    vault.rename("GitHub", Some(""), Some("Bank: me")).unwrap();
+    vault
+        .rename("Example Bank", Some("Bank: Retail"), Some("jana:home"))
+        .unwrap();
+    let names = |v: &crate::otp::OtpVault<'_>| -> Vec<(Option<String>, String)> {
+        v.entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.issuer, e.name))
+            .collect()
+    };
+    let expected = vec![
+        (None, "Bank: me".to_string()),
+        (Some("Bank: Retail".to_string()), "jana:home".to_string()),
+        (None, ":x:".to_string()),
+    ];
+    assert_eq!(names(&vault), expected);
+
+    let sealed = vault.backup("correct horse battery", FAST).unwrap();
+    let restored = restore(&sealed, "correct horse battery").unwrap();
+    assert_eq!(names(&restored.profile.otp()), expected, "encrypted backup");
+
+    let text = vault.export_uris().unwrap();
+    let mut set = ImportSet::new();
+    ImportFile::from_bytes("plain.txt", text.as_bytes())
+        .unwrap()
+        .read_into(None, &mut set)
+        .unwrap();
+    let fresh = Fixture::new("colons-plain");
+    let report = fresh.profile.otp().import(set).unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(names(&fresh.profile.otp()), expected, "plain export");
+}
