@@ -547,14 +547,15 @@ impl TryFrom<Record> for Stored {
     type Error = civkey_proto::Error;
 
     fn try_from(record: Record) -> Result<Self, Self::Error> {
-        let account = OtpAccount::new(
-            record.kind,
-            record.issuer.as_deref(),
-            &record.name,
-            OtpSecret::from_base32(&record.secret)?,
-            record.algorithm,
-            record.digits,
-        )?;
+        let account = OtpAccount {
+            kind: record.kind,
+            issuer: record.issuer,
+            account: record.name,
+            secret: OtpSecret::from_base32(&record.secret)?,
+            algorithm: record.algorithm,
+            digits: record.digits,
+        }
+        .validate_stored()?;
         Ok(Stored {
             id: record.id,
             added_at: record.added_at,

@@ -185,7 +185,21 @@ impl OtpAccount {
     /// that is not empty, names without control characters and at most 256 characters long,
     /// and a Key URI no longer than [`crate::MAX_INPUT_LEN`] (only names of hundreds of
     /// characters outside ASCII come near it).
-    pub fn validate(mut self) -> Result<Self, Error> {
+    pub fn validate(self) -> Result<Self, Error> {
+        let account = self.validate_stored()?;
+        if Zeroizing::new(account.to_uri()).len() > crate::MAX_INPUT_LEN {
+            return Err(Error::Invalid {
+                what: "label",
+                reason: "is too long to write as an otpauth:// link",
+            });
+        }
+        Ok(account)
+    }
+
+    /// [`OtpAccount::validate`] without the limit on the Key URI's length, for an account that
+    /// is already kept (the vault): it was entered before that limit, and refusing it now would
+    /// lock every other account in the vault away with it.
+    pub fn validate_stored(mut self) -> Result<Self, Error> {
         self.issuer = self
             .issuer
             .as_deref()
@@ -227,12 +241,6 @@ impl OtpAccount {
                     reason: "is longer than 256 characters",
                 });
             }
-        }
-        if Zeroizing::new(self.to_uri()).len() > crate::MAX_INPUT_LEN {
-            return Err(Error::Invalid {
-                what: "label",
-                reason: "is too long to write as an otpauth:// link",
-            });
         }
         Ok(self)
     }

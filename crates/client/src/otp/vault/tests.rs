@@ -464,3 +464,28 @@ fn a_damaged_vault_is_erased_all_the_same() {
     assert!(f.profile.otp().erase().unwrap());
     assert!(!f.dir.join(VAULT_FILE).exists());
 }
+
+// Issue 23: names too long for a link are refused at entry now, but one kept from before that
+// rule must not lock the rest of the vault away.
+#[test]
+fn an_account_kept_before_the_link_length_limit_still_opens() {
+    let f = Fixture::new("long-names");
+    let long = "\u{1F511}".repeat(200);
+    let kept = OtpAccount {
+        kind: OtpKind::Totp { period: 30 },
+        issuer: Some(long.clone()),
+        account: long.clone(),
+        secret: OtpSecret::from_base32("JBSWY3DPEHPK3PXP").unwrap(),
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+    };
+    assert!(kept.clone().validate().is_err(), "refused at entry");
+    let vault = f.profile.otp();
+    vault.add(kept).unwrap();
+    vault.add(uri(GITHUB)).unwrap();
+    let reopened = f.reopened();
+    let entries = reopened.otp().entries().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].name, long);
+    assert!(reopened.otp().code("GitHub", 0).is_ok());
+}
