@@ -29,6 +29,50 @@ pub(crate) async fn paired_profile(server: &TestServer, home: &TempDir) -> (Prof
     (profile, citizen)
 }
 
+/// Where the service "Knihovna" of these tests sends the browser back (nothing listens there).
+const LIBRARY_REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// The service "Knihovna" registered at `server`, its redirect URI, and a browser that shows
+/// redirects instead of following them.
+async fn library(
+    server: &TestServer,
+) -> (
+    civkey_server::services::oidc::NewClient,
+    &'static str,
+    reqwest::Client,
+) {
+    let client = server
+        .state
+        .services()
+        .register_client("Knihovna", &[LIBRARY_REDIRECT.to_string()], None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (client, LIBRARY_REDIRECT, http)
+}
+
+/// The library's authorization request with `state` and `nonce`, its pages in English.
+fn library_authorize(
+    server: &TestServer,
+    client: &civkey_server::services::oidc::NewClient,
+    state: &str,
+    nonce: &str,
+) -> url::Url {
+    let mut url = authorize_url(
+        &format!("{}/oidc/authorize", server.base),
+        &client.client.id,
+        LIBRARY_REDIRECT,
+        state,
+        nonce,
+        VERIFIER,
+    );
+    url.query_pairs_mut().append_pair("lang", "en");
+    url
+}
+
 /// The login page's event stream path (`data-signin-events`).
 pub(crate) fn events_url_of(page: &str) -> String {
     page.split("data-signin-events=\"")
@@ -521,26 +565,8 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
     let server = TestServer::start().await;
     eva(&server).await;
-    let redirect = "http://127.0.0.1:9/callback";
-    let client = server
-        .state
-        .services()
-        .register_client("Knihovna", &[redirect.to_string()], None)
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut authorize = authorize_url(
-        &format!("{}/oidc/authorize", server.base),
-        &client.client.id,
-        redirect,
-        "st-mail",
-        "n-mail",
-        VERIFIER,
-    );
-    authorize.query_pairs_mut().append_pair("lang", "en");
+    let (client, redirect, http) = library(&server).await;
+    let authorize = library_authorize(&server, &client, "st-mail", "n-mail");
     let page = http.get(authorize.as_str()).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let login_cookie = login_cookie_of(&page);
@@ -693,26 +719,8 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
 #[tokio::test]
 async fn a_second_client_cannot_read_the_login_pages_stream() {
     let server = TestServer::start().await;
-    let redirect = "http://127.0.0.1:9/callback";
-    let client = server
-        .state
-        .services()
-        .register_client("Knihovna", &[redirect.to_string()], None)
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut authorize = authorize_url(
-        &format!("{}/oidc/authorize", server.base),
-        &client.client.id,
-        redirect,
-        "st",
-        "n",
-        VERIFIER,
-    );
-    authorize.query_pairs_mut().append_pair("lang", "en");
+    let (client, _, http) = library(&server).await;
+    let authorize = library_authorize(&server, &client, "st", "n");
     let page = http.get(authorize.as_str()).send().await.unwrap();
     let set_cookie = crate::portal_http::set_cookies(&page)
         .into_iter()
@@ -781,28 +789,10 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
     let server = TestServer::start().await;
     eva(&server).await;
-    let redirect = "http://127.0.0.1:9/callback";
-    let client = server
-        .state
-        .services()
-        .register_client("Knihovna", &[redirect.to_string()], None)
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (client, redirect, http) = library(&server).await;
     let issuer = server.origin.as_str().to_string();
     let authorize = |extra: &[(&str, &str)]| {
-        let mut url = authorize_url(
-            &format!("{}/oidc/authorize", server.base),
-            &client.client.id,
-            redirect,
-            "st-core",
-            "n-core",
-            VERIFIER,
-        );
-        url.query_pairs_mut().append_pair("lang", "en");
+        let mut url = library_authorize(&server, &client, "st-core", "n-core");
         for (k, v) in extra {
             url.query_pairs_mut().append_pair(k, v);
         }
