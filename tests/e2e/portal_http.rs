@@ -565,6 +565,42 @@ async fn post_login(
 }
 
 /// The seconds in the page's "Too many attempts. Please try again in N s."
+/// Petr's right password and code while his account waits: told how long (at most 5 minutes),
+/// and after that wait his login goes through. Returns the cookies it set.
+async fn petr_waits_then_logs_in(
+    server: &TestServer,
+    http: &Client,
+    form: &(String, String),
+    account: &civkey_proto::otp::OtpAccount,
+) -> Vec<String> {
+    let now = server.clock_now();
+    let (status, _, page) = post_login(
+        server,
+        http,
+        form,
+        "petr",
+        "petr's long password",
+        &totp_at(account, now),
+    )
+    .await;
+    assert_eq!(status, 429);
+    let wait = told_to_wait(&page);
+    assert!((1..=300).contains(&wait), "{wait}");
+    server.clock.advance(wait);
+    let now = server.clock_now();
+    let (status, cookies, _) = post_login(
+        server,
+        http,
+        form,
+        "petr",
+        "petr's long password",
+        &totp_at(account, now),
+    )
+    .await;
+    assert_eq!(status, 303);
+    cookies
+}
+
 fn told_to_wait(page: &str) -> u64 {
     let rest = page
         .split("try again in ")
@@ -623,31 +659,7 @@ async fn forty_parallel_wrong_totp_codes_with_the_right_password_get_at_most_fiv
     assert_eq!(checked + waiting, 40, "{statuses:?}");
 
     // Petr is told how long to wait, and after that his own code logs him in.
-    let now = server.clock_now();
-    let (status, _, page) = post_login(
-        &server,
-        &http,
-        &form,
-        "petr",
-        "petr's long password",
-        &totp_at(&account, now),
-    )
-    .await;
-    assert_eq!(status, 429);
-    let wait = told_to_wait(&page);
-    assert!((1..=300).contains(&wait), "{wait}");
-    server.clock.advance(wait);
-    let now = server.clock_now();
-    let (status, cookies, _) = post_login(
-        &server,
-        &http,
-        &form,
-        "petr",
-        "petr's long password",
-        &totp_at(&account, now),
-    )
-    .await;
-    assert_eq!(status, 303);
+    let cookies = petr_waits_then_logs_in(&server, &http, &form, &account).await;
     cookie_pair(&cookies, "civkey_session");
 }
 
@@ -729,31 +741,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     );
 
     // The password still waits, as long as the page says; then petr disconnects the stolen key.
-    let now = server.clock_now();
-    let (status, _, page) = post_login(
-        &server,
-        &http,
-        &form,
-        "petr",
-        "petr's long password",
-        &totp_at(&account, now),
-    )
-    .await;
-    assert_eq!(status, 429);
-    let wait = told_to_wait(&page);
-    assert!((1..=300).contains(&wait), "{wait}");
-    server.clock.advance(wait);
-    let now = server.clock_now();
-    let (status, cookies, _) = post_login(
-        &server,
-        &http,
-        &form,
-        "petr",
-        "petr's long password",
-        &totp_at(&account, now),
-    )
-    .await;
-    assert_eq!(status, 303);
+    let cookies = petr_waits_then_logs_in(&server, &http, &form, &account).await;
     let session = cookie_pair(&cookies, "civkey_session");
     let keys = http
         .get(format!("{}/portal/keys", server.base))
