@@ -19,7 +19,7 @@ use civkey_proto::bok::BokCounterEvent;
 use civkey_proto::login::LoginPageEvent;
 use civkey_proto::pair::PairingPageEvent;
 use civkey_server::services::bok;
-use civkey_server::services::login::AuthorizeParams;
+use civkey_server::services::oidc::authorize::AuthorizeParams;
 use civkey_server::services::onboarding::OnboardInput;
 use civkey_tests::{built_binary, TempDir, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -22,7 +22,7 @@ use civkey_proto::ids::{DeviceId, Nonce};
 use civkey_proto::notify::NotificationSettings;
 use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey};
 use civkey_proto::{paths, ErrorCode};
-use civkey_server::mail::{Delivery, Mailer, SmsGateway, OUTBOX_KEY};
+use civkey_server::services::delivery::{Delivery, Mailer, SmsGateway, OUTBOX_KEY};
 use civkey_server::services::notify::Informative;
 use civkey_server::store::{NewDevice, OutboxStatus};
 use civkey_tests::{TempDir, TestServer};

@@ -37,7 +37,7 @@ const LIBRARY_REDIRECT: &str = "http://127.0.0.1:9/callback";
 async fn library(
     server: &TestServer,
 ) -> (
-    civkey_server::services::oidc::NewClient,
+    civkey_server::services::oidc::clients::NewClient,
     &'static str,
     reqwest::Client,
 ) {
@@ -57,7 +57,7 @@ async fn library(
 /// The library's authorization request with `state` and `nonce`, its pages in English.
 fn library_authorize(
     server: &TestServer,
-    client: &civkey_server::services::oidc::NewClient,
+    client: &civkey_server::services::oidc::clients::NewClient,
     state: &str,
     nonce: &str,
 ) -> url::Url {
@@ -451,7 +451,7 @@ async fn civkey_cli(profile: &std::path::Path, args: &[&str]) -> std::process::O
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
     use civkey_proto::login::LoginPageEvent;
-    use civkey_server::services::login::AuthorizeParams;
+    use civkey_server::services::oidc::authorize::AuthorizeParams;
 
     let server = TestServer::start().await;
     let home = TempDir::new("civkey-oidc-deny");

@@ -14,7 +14,7 @@ use civkey_proto::login::LoginPageEvent;
 use civkey_proto::onboard::{OnboardOutcome, OnboardStartResponse, OnboardStatus};
 use civkey_proto::sign::{sign, Decision, DevicePublicKey, OnboardingProof};
 use civkey_proto::{paths, ApiError, ErrorCode};
-use civkey_server::services::login::AuthorizeParams;
+use civkey_server::services::oidc::authorize::AuthorizeParams;
 use civkey_tests::{TempDir, TestServer};
 use p256::ecdsa::SigningKey;
 use reqwest::{Client, StatusCode};

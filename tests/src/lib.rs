@@ -195,13 +195,15 @@ impl TestServer {
 
     /// Starts a server whose delivery worker sends through `delivery` (a real SMTP server, push
     /// endpoints, an SMS gateway) instead of the mailbox file.
-    pub async fn start_with_delivery(delivery: civkey_server::mail::Delivery) -> Self {
+    pub async fn start_with_delivery(
+        delivery: civkey_server::services::delivery::Delivery,
+    ) -> Self {
         Self::start_inner(None, Some(delivery)).await
     }
 
     async fn start_inner(
         public_origin: Option<&str>,
-        delivery: Option<civkey_server::mail::Delivery>,
+        delivery: Option<civkey_server::services::delivery::Delivery>,
     ) -> Self {
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
@@ -216,9 +218,10 @@ impl TestServer {
         let clock = ManualClock::at(SystemClock.now());
         let state = AppState::with_clock(origin.clone(), store.clone(), Arc::new(clock.clone()));
         let mailbox = dir.0.join("mailbox.txt");
-        let delivery = delivery
-            .unwrap_or_else(|| civkey_server::mail::Mailer::Mailbox(mailbox.clone()).into());
-        civkey_server::mail::spawn_worker(
+        let delivery = delivery.unwrap_or_else(|| {
+            civkey_server::services::delivery::Mailer::Mailbox(mailbox.clone()).into()
+        });
+        civkey_server::services::delivery::spawn_worker(
             state.services().clone(),
             delivery,
             std::time::Duration::from_secs(1),

@@ -9,12 +9,10 @@
 pub mod api;
 pub mod clock;
 pub mod config;
-pub mod mail;
 pub mod services;
 pub mod signal;
 pub mod store;
 pub mod web;
-pub mod webpush;
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::config::{Config, FileConfig};
-use civkey_server::mail::{self, Mailer};
+use civkey_server::services::delivery::{self, Mailer};
 use civkey_server::services::{bok, citizens, clerks, devices, ServiceError, Services};
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
@@ -72,11 +72,11 @@ struct DeliveryArgs {
     sms_gateway_url: Option<String>,
     /// Seconds before the first retry of a failed delivery; then doubling, at most an hour
     /// (default 5).
-    #[arg(long, env = "CIVKEY_DELIVERY_RETRY_SECS", default_value_t = mail::DEFAULT_FIRST_RETRY_SECS,
+    #[arg(long, env = "CIVKEY_DELIVERY_RETRY_SECS", default_value_t = delivery::DEFAULT_FIRST_RETRY_SECS,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     delivery_retry_secs: u64,
     /// Seconds a push endpoint or the SMS gateway may take to answer (default 10).
-    #[arg(long, env = "CIVKEY_DELIVERY_TIMEOUT_SECS", default_value_t = mail::DEFAULT_HTTP_TIMEOUT_SECS,
+    #[arg(long, env = "CIVKEY_DELIVERY_TIMEOUT_SECS", default_value_t = delivery::DEFAULT_HTTP_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=120))]
     delivery_timeout_secs: u64,
 }
@@ -579,7 +579,7 @@ async fn serve(
                 .ok()
                 .filter(|t| !t.is_empty())
                 .map(Zeroizing::new);
-            Some(mail::SmsGateway {
+            Some(delivery::SmsGateway {
                 url: url.clone(),
                 token,
             })
@@ -589,9 +589,9 @@ async fn serve(
             None
         }
     };
-    mail::spawn_worker(
+    delivery::spawn_worker(
         state.services().clone(),
-        mail::Delivery::new(
+        delivery::Delivery::new(
             mailer,
             sms,
             std::time::Duration::from_secs(delivery.delivery_timeout_secs),

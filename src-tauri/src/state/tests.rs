@@ -578,7 +578,7 @@ mod real_server {
     use std::net::SocketAddr;
 
     use civkey_proto::Origin;
-    use civkey_server::services::login::AuthorizeParams;
+    use civkey_server::services::oidc::authorize::AuthorizeParams;
     use civkey_server::store::Store;
     use civkey_server::{router, AppState};
 

@@ -10,10 +10,10 @@ use civkey_proto::otp::{Algorithm, OtpAccount, OtpKind, OtpSecret};
 use civkey_proto::ErrorCode;
 use zeroize::Zeroizing;
 
-use super::auth::{random_token, totp_step, LoggedIn, DUMMY_HASH};
 use super::citizens::{
     check_username, hash_secret, new_totp_account, random_id, token_hash, verify_secret,
 };
+use super::portal_signin::{random_token, totp_step, LoggedIn, DUMMY_HASH};
 use super::{ServiceError, Services};
 use crate::store::{ClerkSession, NewClerk, Store};
 
@@ -142,7 +142,7 @@ impl Services {
         totp_code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
-        let buckets = super::auth::login_buckets("clerk", username, address);
+        let buckets = super::portal_signin::login_buckets("clerk", username, address);
         self.reserve_attempt(&buckets).await?;
         let clerk = self.store.clerk_by_username(username).await?;
         let hash = clerk

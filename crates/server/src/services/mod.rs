@@ -1,19 +1,20 @@
 //! The flows, testable without HTTP: each takes the store and a clock and returns a typed result.
 
-pub mod auth;
 pub mod bok;
 pub mod cache;
 pub mod citizens;
 pub mod clerks;
+pub mod delivery;
 pub mod devices;
-pub mod login;
 pub mod notify;
 pub mod oidc;
 pub mod onboarding;
 pub mod pairing;
+pub mod portal_signin;
 pub mod step_up;
 #[cfg(test)]
 mod tests;
+pub mod webpush;
 
 /// Test helpers shared by the crate's unit tests.
 #[cfg(test)]

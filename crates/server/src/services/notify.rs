@@ -4,7 +4,7 @@
 //! it, resuming after `Last-Event-ID`) and, for each target device with a push endpoint, becomes a
 //! `push` row in the outbox. Informative notifications also go to the e-mail address and phone
 //! number when those are switched on (`email` and `sms` rows). The delivery worker
-//! ([`crate::mail`]) sends the rows, retrying with backoff; the change signal wakes the stream.
+//! ([`crate::services::delivery`]) sends the rows, retrying with backoff; the change signal wakes the stream.
 //!
 //! A notification that cannot be stored is logged and never fails the action that caused it (a
 //! login, a pairing): the action has happened.
@@ -19,7 +19,7 @@ use civkey_proto::notify::{
 };
 use civkey_proto::ErrorCode;
 
-use super::auth::random_token;
+use super::portal_signin::random_token;
 use super::{ServiceError, Services};
 use crate::store::{
     ChannelSummary, DeliveryError, DeviceRecord, DeviceSetting, NewEvent, OutboxMessage, PushRows,
@@ -323,7 +323,7 @@ impl Services {
             }
         }
         if queued {
-            self.signal.notify(crate::mail::OUTBOX_KEY);
+            self.signal.notify(crate::services::delivery::OUTBOX_KEY);
         }
         Ok(())
     }
@@ -377,7 +377,7 @@ impl Services {
     pub(crate) fn event_stored(&self, citizen_id: &str, pushes_queued: u64) {
         self.signal.notify(&events_key(citizen_id));
         if pushes_queued > 0 {
-            self.signal.notify(crate::mail::OUTBOX_KEY);
+            self.signal.notify(crate::services::delivery::OUTBOX_KEY);
         }
     }
 
@@ -666,7 +666,7 @@ impl Services {
     pub async fn retry_failed_deliveries(&self) -> Result<u64, ServiceError> {
         let retried = self.store.retry_failed_now(self.clock.now()).await?;
         if retried > 0 {
-            self.signal.notify(crate::mail::OUTBOX_KEY);
+            self.signal.notify(crate::services::delivery::OUTBOX_KEY);
         }
         Ok(retried)
     }

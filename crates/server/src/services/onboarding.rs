@@ -19,8 +19,8 @@ use civkey_proto::ErrorCode;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::auth::random_token;
 use super::citizens::{check_username, hash_secret, looks_like_email, random_id, token_hash};
+use super::portal_signin::random_token;
 use super::{verify_signature, ServiceError, Services};
 use crate::store::{
     ClerkSession, NewDevice, NewOnboarding, OnboardedCitizen, OnboardingRecord, StoreError,
@@ -364,7 +364,7 @@ impl Services {
     ) -> Result<Onboarded, OnboardError> {
         // The attempt is counted before the code is looked up (parallel guesses cannot all pass
         // one check), and given back unless the code was unknown.
-        let buckets = super::auth::login_buckets("onboard", &clerk.clerk_id, address);
+        let buckets = super::portal_signin::login_buckets("onboard", &clerk.clerk_id, address);
         match self.reserve_attempt(&buckets).await {
             Ok(()) => {}
             Err(ServiceError::RateLimited { retry_after }) => {

@@ -638,7 +638,7 @@ fn confirmation_codes_from_the_server_match_the_protocol_vector() {
 mod auth {
     use super::*;
     use crate::clock::Clock;
-    use crate::services::auth::{ACCOUNT_LIMIT, ADDRESS_LIMIT};
+    use crate::services::portal_signin::{ACCOUNT_LIMIT, ADDRESS_LIMIT};
     use civkey_proto::otp::{totp, OtpAccount};
 
     async fn enrolled() -> (Fixture, OtpAccount) {
@@ -831,7 +831,8 @@ mod auth {
             .login_password_totp("petr", "petr's long password", &code_at(&account, T0), "a")
             .await
             .unwrap();
-        f.clock.advance(crate::services::auth::SESSION_TTL_SECS);
+        f.clock
+            .advance(crate::services::portal_signin::SESSION_TTL_SECS);
         assert!(f
             .services
             .web_session(&session.token)
@@ -966,7 +967,7 @@ mod auth {
     fn the_timing_dummy_hash_is_a_real_argon2id_hash() {
         // If it did not parse, an unknown username would answer faster than a wrong password.
         assert!(argon2::password_hash::PasswordHash::new(
-            crate::services::auth::DUMMY_HASH_FOR_TESTS
+            crate::services::portal_signin::DUMMY_HASH_FOR_TESTS
         )
         .is_ok());
     }
@@ -1004,8 +1005,10 @@ mod email_codes {
     /// Delivers what is due to the fixture's mailbox file; returns the file's text.
     async fn delivered_mail(f: &Fixture) -> String {
         let mailbox = f._dir.0.join("mailbox.txt");
-        let delivery = crate::mail::Delivery::from(crate::mail::Mailer::Mailbox(mailbox.clone()));
-        crate::mail::deliver_due(&f.services, &delivery).await;
+        let delivery = crate::services::delivery::Delivery::from(
+            crate::services::delivery::Mailer::Mailbox(mailbox.clone()),
+        );
+        crate::services::delivery::deliver_due(&f.services, &delivery).await;
         std::fs::read_to_string(&mailbox).unwrap_or_default()
     }
 
@@ -1040,7 +1043,8 @@ mod email_codes {
             .await
             .unwrap();
         let code = sent_code(&f).await;
-        f.clock.advance(crate::services::auth::EMAIL_CODE_TTL_SECS);
+        f.clock
+            .advance(crate::services::portal_signin::EMAIL_CODE_TTL_SECS);
         assert_eq!(
             code_of(
                 f.services
@@ -1083,7 +1087,7 @@ mod email_codes {
             .await
             .unwrap();
         let code = sent_code(&f).await;
-        for _ in 0..crate::services::auth::ACCOUNT_LIMIT.free {
+        for _ in 0..crate::services::portal_signin::ACCOUNT_LIMIT.free {
             let wrong = f.services.login_email_code("eva", "000000", "b").await;
             assert_eq!(code_of(wrong.map(|_| ())), ErrorCode::WrongCredentials);
         }
@@ -1098,7 +1102,7 @@ mod email_codes {
             "even the right code waits"
         );
         f.clock
-            .advance(crate::services::auth::ACCOUNT_LIMIT.first_wait);
+            .advance(crate::services::portal_signin::ACCOUNT_LIMIT.first_wait);
         f.services
             .login_email_code("eva", &code, "b")
             .await
@@ -1173,7 +1177,7 @@ mod login {
 
     use super::*;
     use crate::clock::Clock;
-    use crate::services::login::{AuthorizeError, AuthorizeParams, StartedLogin};
+    use crate::services::oidc::authorize::{AuthorizeError, AuthorizeParams, StartedLogin};
 
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more-bytes";
     const REDIRECT: &str = "https://dane.example.cz/callback";
@@ -1463,7 +1467,7 @@ mod login {
 
     #[tokio::test]
     async fn a_session_answers_only_what_the_service_asked_for() {
-        use crate::services::login::SessionFit;
+        use crate::services::oidc::authorize::SessionFit;
         use crate::store::Means;
         let l = &login_fixture().await;
         let s = &l.f.services;
@@ -1806,7 +1810,8 @@ mod login {
         let l = login_fixture().await;
         let s = &l.f.services;
         let code = l.approved_code().await;
-        let err = |r: Result<_, crate::services::login::OAuthError>| r.map(|_| ()).unwrap_err();
+        let err =
+            |r: Result<_, crate::services::oidc::authorize::OAuthError>| r.map(|_| ()).unwrap_err();
         assert_eq!(
             err(s
                 .exchange_code(&l.client_id, "wrong", &code, REDIRECT, VERIFIER)
@@ -2148,7 +2153,10 @@ mod login {
         let portal = s.start_portal_login("/portal/connect").await.unwrap();
         let id = portal.request_id.to_text();
         let info = l.scan(&portal).await.unwrap();
-        assert_eq!(info.service_id, crate::services::login::PORTAL_CLIENT_ID);
+        assert_eq!(
+            info.service_id,
+            crate::services::oidc::authorize::PORTAL_CLIENT_ID
+        );
         s.decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
             .await
             .unwrap();

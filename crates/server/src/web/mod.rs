@@ -27,7 +27,7 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::services::auth::random_token;
+use crate::services::portal_signin::random_token;
 use crate::services::ServiceError;
 use crate::store::WebSession;
 use crate::AppState;
@@ -619,18 +619,18 @@ async fn login(
 /// the login gave a new token) on a redirect to `next`.
 fn logged_in(
     visitor: &Visitor,
-    session: &crate::services::auth::LoggedIn,
+    session: &crate::services::portal_signin::LoggedIn,
     next: Option<&str>,
 ) -> Response {
     let mut response = Redirect::to(&safe_next(next)).into_response();
-    let max_age = crate::services::auth::SESSION_TTL_SECS;
+    let max_age = crate::services::portal_signin::SESSION_TTL_SECS;
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
         visitor.set_host_cookie(SESSION_COOKIE, &session.token, max_age),
     );
     if let Some(known) = &session.known_browser {
-        let max_age = crate::services::auth::KNOWN_BROWSER_TTL_SECS;
+        let max_age = crate::services::portal_signin::KNOWN_BROWSER_TTL_SECS;
         headers.append(
             header::SET_COOKIE,
             visitor.set_host_cookie(KNOWN_COOKIE, known, max_age),

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::views::{SigninContinueView, SigninView};
 use super::{pages, Visitor};
-use crate::services::login::{
+use crate::services::oidc::authorize::{
     signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, OAuthError, SessionFit,
     ACR_LEVELS, EIDAS_LEVELS,
 };
@@ -190,7 +190,7 @@ async fn authorize(
 fn login_page(
     state: &AppState,
     visitor: &Visitor,
-    started: &crate::services::login::StartedLogin,
+    started: &crate::services::oidc::authorize::StartedLogin,
     service_name: String,
     other_means_url: String,
     citizen: Option<String>,
@@ -302,7 +302,7 @@ async fn open_for_session(
     visitor: &Visitor,
     id: &str,
     session: &crate::store::WebSession,
-) -> Result<crate::services::login::OpenLogin, Box<Response>> {
+) -> Result<crate::services::oidc::authorize::OpenLogin, Box<Response>> {
     let open = state
         .services()
         .open_login_for_session(id, login_cookie(visitor), session)

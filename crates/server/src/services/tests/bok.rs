@@ -730,7 +730,7 @@ async fn clerk_logins_are_limited_like_the_portals() {
     let code = clerk_code_for_tests(&f.services.store, "eva", T0).await;
     // Wrong passwords, and the right password with a wrong code, count alike.
     let wrong_code = if code == "000000" { "111111" } else { "000000" };
-    for n in 0..crate::services::auth::ACCOUNT_LIMIT.free {
+    for n in 0..crate::services::portal_signin::ACCOUNT_LIMIT.free {
         let wrong = if n % 2 == 0 {
             f.services
                 .login_clerk("eva", "wrong password!", &code, "10.0.0.2")
@@ -751,7 +751,7 @@ async fn clerk_logins_are_limited_like_the_portals() {
         "the right password waits too"
     );
     f.clock
-        .advance(crate::services::auth::ACCOUNT_LIMIT.max_wait);
+        .advance(crate::services::portal_signin::ACCOUNT_LIMIT.max_wait);
     let code = clerk_code_for_tests(&f.services.store, "eva", f.clock.now()).await;
     f.services
         .login_clerk("eva", CLERK_PASSWORD, &code, "10.0.0.3")

@@ -299,8 +299,10 @@ async fn email_code_requests_for_known_and_unknown_usernames_write_the_same_rows
 
     // Delivered, only Eva gets a message, and its code logs her in.
     let mailbox = f._dir.0.join("mailbox.txt");
-    let delivery = crate::mail::Delivery::from(crate::mail::Mailer::Mailbox(mailbox.clone()));
-    crate::mail::deliver_due(s, &delivery).await;
+    let delivery = crate::services::delivery::Delivery::from(
+        crate::services::delivery::Mailer::Mailbox(mailbox.clone()),
+    );
+    crate::services::delivery::deliver_due(s, &delivery).await;
     let mail = std::fs::read_to_string(&mailbox).unwrap();
     assert_eq!(mail.matches("To: ").count(), 1, "{mail}");
     assert!(mail.contains("To: eva@example.hu"), "{mail}");

@@ -325,7 +325,7 @@ async fn wrong_codes_count_towards_the_clerks_limit_and_then_even_a_right_code_w
         .unwrap();
     assert_eq!(done.username, "petr");
     f.clock
-        .advance(crate::services::auth::ACCOUNT_LIMIT.max_wait);
+        .advance(crate::services::portal_signin::ACCOUNT_LIMIT.max_wait);
     let err = refusal(
         f.services
             .onboard_citizen(

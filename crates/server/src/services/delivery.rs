@@ -1,7 +1,7 @@
 //! Delivering the outbox: e-mail over SMTP (lettre), or — for the demo and development — appended
 //! to a mailbox file under the data folder; events to the push endpoints devices registered (an
 //! HTTP POST of the event JSON, UnifiedPush / WebPush style — encrypted to the device's keys per
-//! RFC 8291 when it registered keys, see [`crate::webpush`]); SMS through an HTTP gateway. A worker
+//! RFC 8291 when it registered keys, see [`crate::services::webpush`]); SMS through an HTTP gateway. A worker
 //! delivers what is due, retries failures with exponential backoff, records every attempt, and
 //! gives up only on what can no longer matter (an expired BOK request, an endpoint that is gone).
 
@@ -202,7 +202,7 @@ impl Delivery {
         }
         let result = match m.channel.as_str() {
             "email" => self.mailer.send(m).await,
-            crate::services::auth::EMAIL_CODE_CHANNEL => {
+            crate::services::portal_signin::EMAIL_CODE_CHANNEL => {
                 // A citizen's request for an e-mail code: the code is made now, for the account's
                 // address. No such account (or no address): nothing to send, and done.
                 match services.email_code_message(m).await {
@@ -305,7 +305,11 @@ impl Delivery {
                         return Attempt::GiveUp("the device's stored push keys are invalid".into())
                     }
                 };
-                match crate::webpush::encrypt_for_push(m.body.as_bytes(), &keys.0, &keys.1) {
+                match crate::services::webpush::encrypt_for_push(
+                    m.body.as_bytes(),
+                    &keys.0,
+                    &keys.1,
+                ) {
                     Ok(body) => ("application/octet-stream", Some("aes128gcm"), body),
                     Err(e) => return Attempt::GiveUp(format!("cannot encrypt the push: {e}")),
                 }

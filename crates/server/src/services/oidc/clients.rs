@@ -21,9 +21,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::cache::{ActiveKey, SIGNING_KEY_CACHE_SECS};
-use super::citizens::{random_id, token_hash};
-use super::{ServiceError, Services};
+use crate::services::cache::{ActiveKey, SIGNING_KEY_CACHE_SECS};
+use crate::services::citizens::{random_id, token_hash};
+use crate::services::{ServiceError, Services};
 use crate::store::{ClientRecord, SigningKeyRecord};
 use civkey_proto::ErrorCode;
 
@@ -210,7 +210,7 @@ impl Services {
     }
 
     /// The service `id`, from memory when it was read less than
-    /// [`super::cache::CLIENT_CACHE_SECS`] ago.
+    /// [`crate::services::cache::CLIENT_CACHE_SECS`] ago.
     pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, ServiceError> {
         let now = self.clock.now();
         if let Some(client) = self.cache.client(id, now) {

@@ -213,7 +213,7 @@ impl Services {
             ..Default::default()
         };
         self.store.enqueue(&request, now).await?;
-        self.signal.notify(crate::mail::OUTBOX_KEY);
+        self.signal.notify(crate::services::delivery::OUTBOX_KEY);
         Ok(())
     }
 

@@ -31,9 +31,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::citizens::{random_id, token_hash};
-use super::oidc::ID_TOKEN_TTL_SECS;
-use super::{verify_signature, ServiceError, Services};
+use super::clients::ID_TOKEN_TTL_SECS;
+use crate::services::citizens::{random_id, token_hash};
+use crate::services::{verify_signature, ServiceError, Services};
 use crate::store::{
     Approval, ClientRecord, DeviceRecord, LoginRecord, Means, NewLoginRequest, WebSession,
 };
@@ -598,7 +598,7 @@ impl Services {
         terms: RequestTerms,
     ) -> Result<StartedLogin, ServiceError> {
         let mut rng = rand::rngs::OsRng;
-        let browser_token = Zeroizing::new(super::auth::random_token());
+        let browser_token = Zeroizing::new(crate::services::portal_signin::random_token());
         let qr_secret = QrSecret::generate(&mut rng);
         let launch_token = LaunchToken::generate(&mut rng);
         let now = self.clock.now();
@@ -685,7 +685,7 @@ impl Services {
         &self,
         request_id: &str,
         browser: Option<&str>,
-    ) -> Result<super::auth::LoggedIn, ServiceError> {
+    ) -> Result<crate::services::portal_signin::LoggedIn, ServiceError> {
         let record = self.login_record(request_id).await?;
         check_browser(&record, browser)?;
         let not_approved = || {
@@ -947,7 +947,7 @@ impl Services {
             code_expires_at: now + AUTH_CODE_TTL_SECS,
             history_id: &history_id,
             service_name: &client.name,
-            touch_device: super::devices::last_used_is_due(device.last_used_at, now),
+            touch_device: crate::services::devices::last_used_is_due(device.last_used_at, now),
             notification: notification.as_ref().map(|n| (n.row(), n.pushes())),
         });
         let Some(pushes_queued) = self
@@ -1048,7 +1048,7 @@ impl Services {
                     .map(|d| d.name)
                     .unwrap_or_default(),
             }),
-            (means, _) => super::auth::notified_means(means),
+            (means, _) => crate::services::portal_signin::notified_means(means),
         };
         let notification = means
             .map(|m| self.login_notification(&session.citizen_id, &open.service_name, m))
