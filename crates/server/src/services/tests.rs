@@ -1811,7 +1811,7 @@ mod login {
         let s = &l.f.services;
         let code = l.approved_code().await;
         let err =
-            |r: Result<_, crate::services::oidc::authorize::OAuthError>| r.map(|_| ()).unwrap_err();
+            |r: Result<_, crate::services::oidc::token::OAuthError>| r.map(|_| ()).unwrap_err();
         assert_eq!(
             err(s
                 .exchange_code(&l.client_id, "wrong", &code, REDIRECT, VERIFIER)

@@ -21,9 +21,10 @@ use serde_json::json;
 use super::views::{SigninContinueView, SigninView};
 use super::{pages, Visitor};
 use crate::services::oidc::authorize::{
-    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, OAuthError, SessionFit,
-    ACR_LEVELS, EIDAS_LEVELS,
+    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, SessionFit, ACR_LEVELS,
+    EIDAS_LEVELS,
 };
+use crate::services::oidc::token::OAuthError;
 use crate::services::ServiceError;
 use crate::signal::Subscription;
 use crate::AppState;
