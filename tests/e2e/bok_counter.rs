@@ -1576,7 +1576,7 @@ async fn planted_counter_cookies_without_the_host_prefix_are_not_honoured_over_h
     server
         .store
         .insert_clerk_session(
-            &civkey_server::services::citizens::token_hash(token),
+            &civkey_server::services::secrets::token_hash(token),
             &clerk,
             "mallory-csrf",
             now,

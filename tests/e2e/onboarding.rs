@@ -460,7 +460,7 @@ async fn bad_onboarding_requests_each_get_a_clear_code_over_http() {
         server
             .store
             .insert_web_session(
-                &civkey_server::services::citizens::token_hash(token),
+                &civkey_server::services::secrets::token_hash(token),
                 &citizen,
                 civkey_server::store::Means::PasswordTotp,
                 "jana-csrf",

@@ -846,7 +846,7 @@ async fn planted_cookies_without_the_host_prefix_are_not_honoured_over_https() {
     server
         .store
         .insert_web_session(
-            &citizens::token_hash(token),
+            &civkey_server::services::secrets::token_hash(token),
             &mallory,
             civkey_server::store::Means::PasswordTotp,
             "mallory-csrf",

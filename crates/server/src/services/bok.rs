@@ -18,7 +18,7 @@ use civkey_proto::sign::{BokAnswer, DevicePublicKey};
 use civkey_proto::ErrorCode;
 use zeroize::Zeroizing;
 
-use super::citizens::{hash_secret, random_id, verify_secret};
+use super::secrets::{hash_secret, random_id, verify_secret};
 use super::{verify_signature, ServiceError, Services};
 use crate::signal::Subscription;
 use crate::store::{BokCitizen, BokRequestRecord, BokUnblock, ClerkSession, DeviceRecord, Store};
@@ -76,7 +76,7 @@ impl BokPolicy {
 pub async fn set_bok(store: &Store, username: &str, bok: &str) -> Result<(), ServiceError> {
     let bok = Bok::parse(bok)
         .map_err(|e| ServiceError::refused(ErrorCode::BokInvalidFormat, e.to_string()))?;
-    let hash = hash_secret(bok.expose())?;
+    let hash = hash_secret(bok.expose()).await?;
     if store.set_citizen_bok(username, &hash).await? {
         Ok(())
     } else {
@@ -495,7 +495,7 @@ impl Services {
         bok: &Bok,
     ) -> Result<BokAnswerResponse, ServiceError> {
         let max = self.bok.max_wrong_answers;
-        if verify_secret(bok.expose(), hash) {
+        if verify_secret(bok.expose(), hash).await? {
             if self.store.clear_wrong_bok(&citizen.id).await? {
                 return Ok(BokAnswerResponse {
                     outcome: BokOutcome::Verified,

@@ -1,14 +1,12 @@
 //! Enrolling citizens with their existing means: a password (Argon2id) and a TOTP authenticator,
 //! with a deletion code shown once.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use civkey_proto::otp::{Algorithm as OtpAlgorithm, OtpAccount, OtpKind, OtpSecret};
 use civkey_proto::ErrorCode;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::secrets::{hash_secret, random_id, token_hash};
 use super::ServiceError;
 use crate::store::{NewCitizen, Store};
 
@@ -24,38 +22,6 @@ pub struct Enrolment {
     pub otpauth_uri: Zeroizing<String>,
     /// Removes the TOTP enrolment when the authenticator is lost (`XXXX-XXXX-XXXX-XXXX`).
     pub deletion_code: Zeroizing<String>,
-}
-
-/// Argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane).
-fn argon2() -> Argon2<'static> {
-    match Params::new(19 * 1024, 2, 1, None) {
-        Ok(params) => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-        Err(_) => Argon2::default(),
-    }
-}
-
-/// Hashes a password (or BOK) as an Argon2id PHC string with a random salt.
-pub fn hash_secret(secret: &str) -> Result<String, ServiceError> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
-}
-
-/// Checks `secret` against an Argon2id PHC string (constant time inside argon2).
-pub fn verify_secret(secret: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|hash| argon2().verify_password(secret.as_bytes(), &hash).is_ok())
-        .unwrap_or(false)
-}
-
-/// SHA-256 in hex, for high-entropy tokens (session tokens, deletion codes) that need no stretching.
-pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Checks a username: 3–32 characters from `a-z 0-9 . _ -`, starting with a letter or digit.
@@ -126,7 +92,7 @@ pub async fn add_citizen(
                 username: username.to_string(),
                 full_name: full_name.to_string(),
                 email: email.map(str::to_string),
-                password_hash: hash_secret(password)?,
+                password_hash: hash_secret(password).await?,
                 totp_secret: Some(account.secret.to_base32().to_string()),
                 totp_deletion_hash: Some(token_hash(&normalise_code(&deletion_code))),
             },
@@ -172,13 +138,6 @@ pub(crate) fn looks_like_email(email: &str) -> bool {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// A random 128-bit id in base64url.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    civkey_proto::ids::DeviceId::from_bytes(bytes).to_text()
-}
-
 /// 16 characters of Crockford-style base32 (80 bits), grouped `XXXX-XXXX-XXXX-XXXX`.
 fn new_deletion_code() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -207,6 +166,7 @@ pub fn normalise_code(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::secrets::verify_secret;
     use crate::store::tests::temp_store;
 
     #[tokio::test]
@@ -227,11 +187,14 @@ mod tests {
         assert_eq!(account.account, "jana");
         assert_eq!(e.deletion_code.len(), 19);
         let stored = store.citizen_by_username("jana").await.unwrap().unwrap();
-        assert!(verify_secret(
-            "correct horse battery",
-            &stored.password_hash
-        ));
-        assert!(!verify_secret("wrong horse battery", &stored.password_hash));
+        assert!(
+            verify_secret("correct horse battery", &stored.password_hash)
+                .await
+                .unwrap()
+        );
+        assert!(!verify_secret("wrong horse battery", &stored.password_hash)
+            .await
+            .unwrap());
         assert!(stored.password_hash.starts_with("$argon2id$"));
         assert_eq!(
             stored.totp_deletion_hash.unwrap(),

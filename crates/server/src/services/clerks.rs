@@ -10,10 +10,9 @@ use civkey_proto::otp::{Algorithm, OtpAccount, OtpKind, OtpSecret};
 use civkey_proto::ErrorCode;
 use zeroize::Zeroizing;
 
-use super::citizens::{
-    check_username, hash_secret, new_totp_account, random_id, token_hash, verify_secret,
-};
-use super::portal_signin::{random_token, totp_step, LoggedIn, DUMMY_HASH};
+use super::citizens::{check_username, new_totp_account};
+use super::portal_signin::{totp_step, LoggedIn};
+use super::secrets::{hash_secret, random_id, random_token, token_hash, verify_secret, DUMMY_HASH};
 use super::{ServiceError, Services};
 use crate::store::{ClerkSession, NewClerk, Store};
 
@@ -110,7 +109,7 @@ pub async fn add_clerk(
                 username: username.to_string(),
                 full_name: full_name.to_string(),
                 office_name: office_name.to_string(),
-                password_hash: hash_secret(password)?,
+                password_hash: hash_secret(password).await?,
                 totp_secret: account.secret.to_base32().to_string(),
             },
             now,
@@ -148,7 +147,7 @@ impl Services {
         let hash = clerk
             .as_ref()
             .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
-        let password_ok = verify_secret(password, hash);
+        let password_ok = verify_secret(password, hash).await?;
         let clerk = clerk.filter(|_| password_ok);
         if let Some(c) = &clerk {
             if c.totp_secret.is_none() {

@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod onboarding;
 pub mod pairing;
 pub mod portal_signin;
+pub mod secrets;
 pub mod step_up;
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ use civkey_proto::notify::{
 };
 use civkey_proto::ErrorCode;
 
-use super::portal_signin::random_token;
+use super::secrets::random_token;
 use super::{ServiceError, Services};
 use crate::store::{
     ChannelSummary, DeliveryError, DeviceRecord, DeviceSetting, NewEvent, OutboxMessage, PushRows,

@@ -19,8 +19,8 @@ use civkey_proto::ErrorCode;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::citizens::{check_username, hash_secret, looks_like_email, random_id, token_hash};
-use super::portal_signin::random_token;
+use super::citizens::{check_username, looks_like_email};
+use super::secrets::{hash_secret, random_id, random_token, token_hash};
 use super::{verify_signature, ServiceError, Services};
 use crate::store::{
     ClerkSession, NewDevice, NewOnboarding, OnboardedCitizen, OnboardingRecord, StoreError,
@@ -417,7 +417,7 @@ impl Services {
             full_name: checked.full_name,
             email: checked.email,
             phone: checked.phone,
-            password_hash: hash_secret(&unusable)?,
+            password_hash: hash_secret(&unusable).await?,
             clerk_id: clerk.clerk_id.clone(),
             clerk_username: clerk.username.clone(),
             office_name: clerk.office_name.clone(),

@@ -13,7 +13,7 @@ use civkey_proto::sign::PairingProof;
 use civkey_proto::ErrorCode;
 use subtle::ConstantTimeEq;
 
-use super::citizens::token_hash;
+use super::secrets::token_hash;
 use super::{verify_signature, ServiceError, Services};
 use crate::store::{Claim, NewDevice, PairingRecord};
 

@@ -7,7 +7,7 @@ use civkey_proto::ErrorCode;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::citizens::{token_hash, verify_secret};
+use super::secrets::{random_token, token_hash, verify_secret, DUMMY_HASH};
 use super::{ServiceError, Services};
 use crate::store::{AttemptLimit, Means, OutboxMessage, Reservation, WebSession};
 
@@ -76,11 +76,6 @@ pub struct LoggedIn {
     pub known_browser: Option<Zeroizing<String>>,
 }
 
-/// A verifiable Argon2id hash of nothing anyone knows, so an unknown username costs the same time
-/// as a wrong password (no account enumeration by timing).
-pub(super) const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$0r3MGd4NyOqwLW1w0oz1NmgtNIF8ucxEQl0aDKcWHxo";
-
 /// How a login by a portal session's `means` is named in its notification. `None` for the mobile
 /// key: the portal opens no session with it (a mobile-key login is notified at its decision).
 pub(crate) fn notified_means(means: Means) -> Option<LoginMeans> {
@@ -90,8 +85,6 @@ pub(crate) fn notified_means(means: Means) -> Option<LoginMeans> {
         Means::MobileKey => None,
     }
 }
-#[cfg(test)]
-pub(crate) const DUMMY_HASH_FOR_TESTS: &str = DUMMY_HASH;
 
 /// The attempt buckets of one request with their limits: its client address first (so a request
 /// refused for its address never counts against the account), then the account.
@@ -121,13 +114,6 @@ fn email_request_buckets(username: &str, address: &str) -> Buckets {
             EMAIL_REQUEST_LIMIT,
         ),
     ]
-}
-
-/// A random 128-bit token in base64url.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    civkey_proto::ids::Nonce::from_bytes(bytes).to_text()
 }
 
 impl Services {
@@ -425,7 +411,7 @@ impl Services {
         let hash = citizen
             .as_ref()
             .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
-        let password_ok = verify_secret(password, hash);
+        let password_ok = verify_secret(password, hash).await?;
         Ok(citizen.filter(|_| password_ok))
     }
 

@@ -27,7 +27,7 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::services::portal_signin::random_token;
+use crate::services::secrets::random_token;
 use crate::services::ServiceError;
 use crate::store::WebSession;
 use crate::AppState;

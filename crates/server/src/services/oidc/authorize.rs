@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::token::authentication_methods;
-use crate::services::citizens::{random_id, token_hash};
+use crate::services::secrets::{random_id, token_hash};
 use crate::services::{verify_signature, ServiceError, Services};
 use crate::store::{
     Approval, ClientRecord, DeviceRecord, LoginRecord, Means, NewLoginRequest, WebSession,
@@ -509,7 +509,7 @@ impl Services {
         terms: RequestTerms,
     ) -> Result<StartedLogin, ServiceError> {
         let mut rng = rand::rngs::OsRng;
-        let browser_token = Zeroizing::new(crate::services::portal_signin::random_token());
+        let browser_token = Zeroizing::new(crate::services::secrets::random_token());
         let qr_secret = QrSecret::generate(&mut rng);
         let launch_token = LaunchToken::generate(&mut rng);
         let now = self.clock.now();

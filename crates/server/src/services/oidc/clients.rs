@@ -7,7 +7,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::services::citizens::{random_id, token_hash};
+use crate::services::secrets::{random_id, token_hash};
 use crate::services::{ServiceError, Services};
 use crate::store::ClientRecord;
 use civkey_proto::ErrorCode;

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::keys::ID_TOKEN_TTL_SECS;
-use crate::services::citizens::{random_id, token_hash};
+use crate::services::secrets::{random_id, token_hash};
 use crate::services::{ServiceError, Services};
 use crate::store::Means;
 
@@ -232,21 +232,7 @@ impl Services {
         sector: &str,
         citizen_id: &str,
     ) -> Result<String, ServiceError> {
-        let key = match self.cache.pairwise_key() {
-            Some(key) => key,
-            None => {
-                let key = std::sync::Arc::new(Zeroizing::new(
-                    self.store
-                        .server_secret(
-                            "pairwise_sub_key",
-                            &format!("{}{}", random_id(), random_id()),
-                        )
-                        .await?,
-                ));
-                self.cache.keep_pairwise_key(key.clone());
-                key
-            }
-        };
+        let key = self.pairwise_key().await?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
             .map_err(|_| ServiceError::Internal("the pairwise key is unusable".into()))?;
         mac.update(sector.as_bytes());

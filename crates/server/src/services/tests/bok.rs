@@ -188,7 +188,9 @@ async fn set_bok_refuses_letters_and_codes_too_short_or_too_long_and_stores_only
             .unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(!hash.contains(good));
-        assert!(citizens::verify_secret(good, &hash));
+        assert!(crate::services::secrets::verify_secret(good, &hash)
+            .await
+            .unwrap());
     }
 }
 
@@ -652,7 +654,7 @@ async fn clerk_and_citizen_sessions_are_kept_apart() {
     f.services
         .store
         .insert_web_session(
-            &citizens::token_hash(citizen_token),
+            &crate::services::secrets::token_hash(citizen_token),
             &f.citizen,
             crate::store::Means::PasswordTotp,
             "csrf",

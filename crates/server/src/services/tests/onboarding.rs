@@ -477,7 +477,7 @@ async fn a_citizens_session_is_no_clerk_session_and_cannot_onboard() {
     f.services
         .store
         .insert_web_session(
-            &citizens::token_hash(session),
+            &crate::services::secrets::token_hash(session),
             &f.citizen,
             crate::store::Means::PasswordTotp,
             "csrf",
