@@ -1,0 +1,202 @@
+//! The command line: `serve`, `demo` and the admin commands, each setting a flag, a `CIVKEY_*`
+//! variable or a line of the configuration file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use civkey_server::services::delivery;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "civkey-server",
+    version,
+    about = "The civkey companion identity server"
+)]
+pub(crate) struct Cli {
+    /// A TOML configuration file (settings given as flags or CIVKEY_* variables win over it).
+    #[arg(long, env = "CIVKEY_CONFIG", global = true)]
+    pub(crate) config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default: DATA_DIR/civkey.db) or postgres://…
+    #[arg(long, env = "CIVKEY_DATABASE", global = true)]
+    pub(crate) database: Option<String>,
+    /// Folder for the embedded database and the demo mailbox (default: ./civkey-data).
+    #[arg(long, env = "CIVKEY_DATA_DIR", global = true)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// SMTP server for e-mail codes (smtp://host:25, smtps://user:pass@host,
+    /// smtp://host:587?tls=required); without one, e-mail is appended to DATA_DIR/mailbox.txt.
+    #[arg(long, env = "CIVKEY_SMTP_URL", global = true)]
+    pub(crate) smtp_url: Option<String>,
+    /// Sender address of e-mail.
+    #[arg(long, env = "CIVKEY_MAIL_FROM", global = true)]
+    pub(crate) mail_from: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "CIVKEY_LISTEN")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// The origin citizens and apps use to reach this server (default: http://LISTEN).
+    #[arg(long, env = "CIVKEY_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+    /// How long a BOK verification started at the counter stays open, in seconds (30–900;
+    /// default 120).
+    #[arg(long, env = "CIVKEY_BOK_REQUEST_TTL_SECS")]
+    pub(crate) bok_request_ttl_secs: Option<u64>,
+    /// Consecutive wrong BOK answers that block the citizen's BOK until a clerk unblocks it
+    /// (1–20; default 5).
+    #[arg(long, env = "CIVKEY_BOK_MAX_WRONG_ANSWERS")]
+    pub(crate) bok_max_wrong_answers: Option<u32>,
+    #[command(flatten)]
+    pub(crate) delivery: DeliveryArgs,
+}
+
+/// How notifications are delivered (push endpoints, SMS, retries).
+#[derive(Args, Clone)]
+pub(crate) struct DeliveryArgs {
+    /// An HTTP SMS gateway: POST {"to", "text"} as JSON. Without one, SMS notifications wait in the
+    /// outbox (recorded as "no SMS gateway configured").
+    #[arg(long, env = "CIVKEY_SMS_GATEWAY_URL")]
+    pub(crate) sms_gateway_url: Option<String>,
+    /// Seconds before the first retry of a failed delivery; then doubling, at most an hour
+    /// (default 5).
+    #[arg(long, env = "CIVKEY_DELIVERY_RETRY_SECS", default_value_t = delivery::DEFAULT_FIRST_RETRY_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) delivery_retry_secs: u64,
+    /// Seconds a push endpoint or the SMS gateway may take to answer (default 10).
+    #[arg(long, env = "CIVKEY_DELIVERY_TIMEOUT_SECS", default_value_t = delivery::DEFAULT_HTTP_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub(crate) delivery_timeout_secs: u64,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Serve the portal and the app API.
+    Serve(ServeArgs),
+    /// Serve with a demo citizen (created on first start) and print how to log in.
+    Demo(ServeArgs),
+    /// Manage citizens.
+    #[command(subcommand)]
+    Citizen(CitizenCommand),
+    /// Manage office clerks (they log in at /counter).
+    #[command(subcommand)]
+    Clerk(ClerkCommand),
+    /// Manage the services citizens log in to (OpenID Connect clients).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage the keys ID tokens are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// See and retry the deliveries waiting in the outbox (e-mail, SMS, push).
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OutboxCommand {
+    /// Print, as JSON, per channel what waits, what fails and what was delivered or given up in
+    /// the last day, with the most frequent errors (recipients and texts are not listed).
+    Status,
+    /// Make every failed message due now instead of after its backoff (once a channel that was
+    /// down is back); a running server sends them within seconds. Prints `{"retried": N}`.
+    Retry,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Register a service; prints its client id and secret as JSON (the secret only this once).
+    Add {
+        /// The name citizens see on the login page.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeat for several; matched exactly; all on one host).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A logo to show on the login page (https).
+        #[arg(long)]
+        logo: Option<String>,
+    },
+    /// List services as JSON.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Make a new signing key; the old one stays published until its tokens have expired.
+    Rotate,
+    /// Print the published keys (the JWKS) as JSON.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CitizenCommand {
+    /// Create a citizen; prints the TOTP enrolment URI and the one-time deletion code as JSON.
+    Add {
+        /// Login name (3–32 characters: a-z, 0-9, '.', '_', '-').
+        username: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// E-mail address (for e-mail codes and notifications).
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List citizens as JSON.
+    List,
+    /// Send a citizen an informative notice worded by the operator: to their mobile keys with
+    /// informative notifications on, and by e-mail and SMS where switched on. A running server
+    /// delivers it within seconds. Prints `{"username": …, "notified": true}`.
+    Notify {
+        /// The citizen's login name.
+        #[arg(long)]
+        username: String,
+        /// The title (one line, up to 100 characters).
+        #[arg(long)]
+        title: String,
+        /// The text (up to 1000 characters).
+        #[arg(long)]
+        body: String,
+    },
+    /// Set a citizen's BOK (security personal code, 4–10 digits), stored only as an Argon2id hash.
+    /// Prompted twice without echo at a terminal, else read from standard input. It does not lift
+    /// a block: a clerk unblocks at the counter.
+    SetBok {
+        /// The citizen's login name.
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClerkCommand {
+    /// Add a clerk; the password is prompted twice without echo at a terminal, else read from
+    /// standard input. Prints the clerk as JSON with the TOTP enrolment URI (`totp_uri`, shown
+    /// only this once): the clerk adds it to an authenticator app, whose code the counter asks for
+    /// at every login.
+    Add {
+        /// Login name (3–32 characters: a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        username: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// The office, as citizens see it on their BOK-pad ("Czech POINT, Praha 1").
+        #[arg(long)]
+        office: String,
+    },
+    /// List clerks as JSON (`totp_enrolled` says whether a clerk can log in).
+    List,
+    /// Give a clerk a new TOTP secret: for a lost authenticator, or a clerk added before the counter
+    /// asked for a code (who cannot log in until then). The old authenticator stops working and
+    /// the clerk's counter sessions end. Prints the new enrolment URI as JSON (only this once).
+    TotpReset {
+        /// The clerk's login name.
+        username: String,
+    },
+}

@@ -1,0 +1,203 @@
+//! `civkey-server serve` and `demo`: the listener, the delivery worker, housekeeping and the
+//! router, until Ctrl+C; `demo` first makes a citizen and a clerk to try it with.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use civkey_server::clock::{Clock, SystemClock};
+use civkey_server::config::Config;
+use civkey_server::services::delivery::{self, Mailer};
+use civkey_server::services::{bok, citizens, clerks, devices, Services};
+use civkey_server::store::Store;
+use civkey_server::{router, AppState};
+use zeroize::Zeroizing;
+
+use crate::admin::refusal;
+use crate::cli::DeliveryArgs;
+
+/// The demo citizen's login name and password (printed by `civkey-server demo`).
+const DEMO_USERNAME: &str = "demo";
+const DEMO_PASSWORD: &str = "civkey-demo-password";
+
+pub(crate) async fn serve(
+    config: &Config,
+    delivery: &DeliveryArgs,
+    store: Store,
+    demo: bool,
+) -> anyhow::Result<()> {
+    let policy = config.bok_policy()?;
+    let onboarding_ttl = config.onboarding_ttl()?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server running there?)",
+                config.listen
+            )
+        })?;
+    let bound = listener.local_addr()?;
+    let origin = config.public_origin(bound)?;
+    if demo {
+        let existing = store.citizen_by_username(DEMO_USERNAME).await?;
+        match existing {
+            Some(c) => {
+                let uri = c.totp_secret.map(|s| {
+                    format!("otpauth://totp/civkey:{DEMO_USERNAME}?secret={s}&issuer=civkey")
+                });
+                print_demo(&origin, uri.as_deref(), None);
+            }
+            None => {
+                let e = citizens::add_citizen(
+                    &store,
+                    SystemClock.now(),
+                    DEMO_USERNAME,
+                    "Jana Nováková (demo)",
+                    Some("demo@civkey.invalid"),
+                    DEMO_PASSWORD,
+                )
+                .await
+                .map_err(refusal)?;
+                print_demo(&origin, Some(&e.otpauth_uri), Some(&e.deletion_code));
+            }
+        }
+        demo_counter(&store, &origin).await?;
+    } else if store.list_citizens().await?.is_empty() {
+        tracing::warn!("no citizens yet: add one with `civkey-server citizen add`");
+    }
+    if origin.as_str().starts_with("http://") && !origin.is_loopback() {
+        bail!("refusing to serve plain http on a non-loopback origin");
+    }
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, &config.mail_from).map_err(anyhow::Error::msg)?,
+        None => {
+            let mailbox = config.data_dir.join("mailbox.txt");
+            tracing::warn!(mailbox = %mailbox.display(), "no SMTP server configured: e-mail goes to the mailbox file");
+            if demo {
+                println!("  e-mail codes are written to {}", mailbox.display());
+            }
+            Mailer::Mailbox(mailbox)
+        }
+    };
+    let services = Services::new(store, Arc::new(SystemClock), origin.clone());
+    let state = AppState::from_services(
+        services
+            .with_bok_policy(policy)
+            .with_onboarding_ttl(onboarding_ttl),
+    );
+    let sms = match &delivery.sms_gateway_url {
+        Some(url) => {
+            let parsed = url::Url::parse(url).context("invalid --sms-gateway-url")?;
+            let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                bail!("the SMS gateway must be https (plain http only on this computer)");
+            }
+            // The token only from the environment, so it never shows in a process list.
+            let token = std::env::var("CIVKEY_SMS_GATEWAY_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(Zeroizing::new);
+            Some(delivery::SmsGateway {
+                url: url.clone(),
+                token,
+            })
+        }
+        None => {
+            tracing::warn!("no SMS gateway configured: SMS notifications wait in the outbox");
+            None
+        }
+    };
+    delivery::spawn_worker(
+        state.services().clone(),
+        delivery::Delivery::new(
+            mailer,
+            sms,
+            std::time::Duration::from_secs(delivery.delivery_timeout_secs),
+            delivery.delivery_retry_secs,
+        ),
+        std::time::Duration::from_secs(5),
+    );
+    devices::spawn_housekeeping(state.services().clone(), std::time::Duration::from_secs(60));
+    tracing::info!(%origin, "listening on {bound}");
+    let listener = civkey_server::without_delay(listener);
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("server failed")
+}
+
+/// The demo clerk's login name and password, and the demo citizen's BOK (printed by
+/// `civkey-server demo`).
+const DEMO_CLERK: &str = "clerk";
+const DEMO_CLERK_PASSWORD: &str = "civkey-demo-clerk-password";
+const DEMO_BOK: &str = "123456";
+
+/// The demo's office counter: a clerk (made on first start, with an authenticator whose URI is
+/// printed at every start) and a BOK for the demo citizen (set when it has none), so the BOK-pad
+/// and in-person onboarding can be tried at once.
+async fn demo_counter(store: &Store, origin: &civkey_proto::Origin) -> anyhow::Result<()> {
+    let existing = store.clerk_by_username(DEMO_CLERK).await?;
+    let totp_uri = match existing {
+        None => {
+            clerks::add_clerk(
+                store,
+                SystemClock.now(),
+                DEMO_CLERK,
+                "Eva Úřednice (demo)",
+                "Czech POINT (demo)",
+                DEMO_CLERK_PASSWORD,
+            )
+            .await
+            .map_err(refusal)?
+            .otpauth_uri
+        }
+        // The same authenticator at every start of the demo; a demo clerk from before the
+        // second factor gets one now.
+        Some(clerk) => match clerk
+            .totp_secret
+            .as_deref()
+            .and_then(|secret| clerks::clerk_otpauth_uri(DEMO_CLERK, secret))
+        {
+            Some(uri) => uri,
+            None => clerks::reset_clerk_totp(store, DEMO_CLERK)
+                .await
+                .map_err(refusal)?,
+        },
+    };
+    let has_bok = store
+        .bok_citizen_by_username(DEMO_USERNAME)
+        .await?
+        .is_some_and(|c| c.bok_hash.is_some());
+    if !has_bok {
+        bok::set_bok(store, DEMO_USERNAME, DEMO_BOK)
+            .await
+            .map_err(refusal)?;
+    }
+    if !has_bok {
+        println!("  the demo citizen's BOK (for the BOK-pad): {DEMO_BOK}");
+    }
+    println!(
+        "  the demo clerk's authenticator (add to any TOTP app, or `civkey inspect`): {}",
+        totp_uri.as_str()
+    );
+    println!(
+        "  office counter: {origin}/counter as {DEMO_CLERK} / {DEMO_CLERK_PASSWORD} and the code of that authenticator"
+    );
+    Ok(())
+}
+
+fn print_demo(origin: &civkey_proto::Origin, totp_uri: Option<&str>, deletion_code: Option<&str>) {
+    println!("civkey demo server: open {origin}/ in a browser (Ctrl+C stops it)");
+    println!("  demo citizen: {DEMO_USERNAME} / {DEMO_PASSWORD}");
+    if let Some(uri) = totp_uri {
+        println!("  authenticator (add to any TOTP app, or `civkey inspect`): {uri}");
+    }
+    if let Some(code) = deletion_code {
+        println!("  TOTP deletion code (shown once): {code}");
+    }
+}
