@@ -562,3 +562,6 @@ fn wire_request(r: &BokRequestRecord) -> Option<BokRequest> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -217,3 +217,6 @@ pub(crate) async fn clerk_code_for_tests(store: &Store, username: &str, at: u64)
         .expect("a clerk with a TOTP secret");
     civkey_proto::otp::totp(secret.expose(), Algorithm::Sha1, 6, 30, at).code
 }
+
+#[cfg(test)]
+mod tests;

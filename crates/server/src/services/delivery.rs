@@ -429,7 +429,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::services::tests_support::services_at;
+    use crate::services::fixtures::services_at;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     /// A minimal SMTP server: accepts one message per connection and hands its DATA back.

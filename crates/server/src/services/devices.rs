@@ -233,3 +233,6 @@ pub fn spawn_housekeeping(services: Services, every: Duration) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,8 @@ pub mod citizens;
 pub mod clerks;
 pub mod delivery;
 pub mod devices;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod notify;
 pub mod oidc;
 pub mod onboarding;
@@ -13,31 +15,7 @@ pub mod pairing;
 pub mod portal_signin;
 pub mod secrets;
 pub mod step_up;
-#[cfg(test)]
-mod tests;
 pub mod webpush;
-
-/// Test helpers shared by the crate's unit tests.
-#[cfg(test)]
-pub(crate) mod tests_support {
-    use std::sync::Arc;
-
-    use super::Services;
-    use crate::clock::ManualClock;
-    use crate::store::tests::{temp_store, TempDir};
-
-    /// Services on a fresh database with a manual clock at `t`.
-    pub(crate) async fn services_at(t: u64) -> (Services, ManualClock, TempDir) {
-        let (store, dir) = temp_store().await;
-        let clock = ManualClock::at(t);
-        let services = Services::new(
-            store,
-            Arc::new(clock.clone()),
-            civkey_proto::Origin::parse("https://id.example.gov").unwrap_or_else(|e| panic!("{e}")),
-        );
-        (services, clock, dir)
-    }
-}
 
 use std::sync::Arc;
 

@@ -671,3 +671,6 @@ impl Services {
         Ok(retried)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -488,3 +488,6 @@ pub const KEEP_EXPIRED_SECS: u64 = 24 * 60 * 60;
 fn unknown() -> ServiceError {
     ServiceError::refused(ErrorCode::OnboardingUnknown, "no such onboarding")
 }
+
+#[cfg(test)]
+mod tests;

@@ -328,3 +328,6 @@ fn refusal_for(status: PairStatus) -> ServiceError {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -482,3 +482,8 @@ pub(super) fn totp_step(secret: Option<&str>, code: &str, now: u64) -> Option<u6
         })
         .map(|expected| expected.step)
 }
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_limits;

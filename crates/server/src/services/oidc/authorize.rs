@@ -1041,3 +1041,6 @@ impl Services {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -178,7 +178,7 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::tests_support::services_at;
+    use crate::services::fixtures::services_at;
 
     const T0: u64 = 1_767_225_600;
 

@@ -9,3 +9,6 @@ pub mod authorize;
 pub mod clients;
 pub mod keys;
 pub mod token;
+
+#[cfg(test)]
+mod fixtures;

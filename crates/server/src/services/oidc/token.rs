@@ -241,3 +241,6 @@ impl Services {
         Ok(B64.encode(mac.finalize().into_bytes()))
     }
 }
+
+#[cfg(test)]
+mod tests;

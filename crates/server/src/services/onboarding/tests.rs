@@ -4,8 +4,8 @@
 use civkey_proto::onboard::{IdentificationCode, OnboardStartRequest, OnboardStatus};
 use civkey_proto::sign::OnboardingProof;
 
-use super::*;
 use crate::services::clerks::{add_clerk, clerk_code_for_tests};
+use crate::services::fixtures::*;
 use crate::services::onboarding::{
     OnboardError, OnboardField, OnboardInput, MAX_STARTS_PER_ADDRESS,
 };

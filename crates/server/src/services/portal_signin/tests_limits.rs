@@ -5,8 +5,8 @@
 
 use civkey_proto::otp::{totp, OtpAccount};
 
-use super::*;
 use crate::clock::Clock;
+use crate::services::fixtures::*;
 
 const PASSWORD: &str = "petr's long password";
 const ATTACKER: &str = "203.0.113.66";

@@ -5,7 +5,7 @@
 use civkey_proto::events::{EventKind, InformativeTopic, LoginMeans};
 use civkey_proto::notify::{ContactChannel, ContactSettings, NotificationSettings};
 
-use super::*;
+use crate::services::fixtures::*;
 use crate::services::notify::{mask_address, Informative};
 use crate::store::{DeviceRecord, NewDevice};
 
@@ -510,7 +510,7 @@ async fn a_portal_session_is_opened_only_together_with_its_login_notification() 
             .unwrap()
     };
     // The notification cannot be written: no session is opened unannounced.
-    super::login::events_fail(s, true).await;
+    events_fail(s, true).await;
     let failed = s
         .login_password_totp("petr", "petr's long password", &code, "127.0.0.1")
         .await
@@ -518,7 +518,7 @@ async fn a_portal_session_is_opened_only_together_with_its_login_notification() 
         .unwrap_err();
     assert_eq!(failed.code(), ErrorCode::Internal);
     assert_eq!(sessions().await, 0);
-    super::login::events_fail(s, false).await;
+    events_fail(s, false).await;
     let next = code_at(T0 + 30);
     f.clock.advance(30);
     s.login_password_totp("petr", "petr's long password", &next, "127.0.0.1")
