@@ -1,8 +1,8 @@
 //! The civkey companion identity server.
 //!
 //! It serves the citizen portal, the office counter page (BOK verification), the app API
-//! (pairing, signed device calls, BOK answers) and a health check;
-//! the OpenID Connect provider is being built (`services::oidc`). Layering, as in DESIGN.md:
+//! (pairing, signed device calls, BOK answers), the OpenID Connect provider (`services::oidc`) and
+//! a health check. Layering, as in DESIGN.md:
 //! routes → handlers → services → store, with [`router`] as the one entry point that `main` and
 //! the tests share.
 
