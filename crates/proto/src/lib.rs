@@ -12,6 +12,7 @@
 //! | [`sign`] | the exact bytes a device signs, P-256 public keys and signatures |
 //! | [`device`] | device list/rename/disconnect bodies, push registration, authenticated device calls |
 //! | [`notify`] | notification settings bodies |
+//! | [`oidc`] | the OpenID Connect bodies: discovery, token response, ID token claims, userinfo, JWKS |
 //! | [`bok`] | BOK-pad requests and answers |
 //! | [`events`] | the event stream to the app |
 //! | [`rules`] | BOK (4–10 digits) and app PIN (6 digits) rules |
@@ -29,6 +30,7 @@ pub mod events;
 pub mod ids;
 pub mod login;
 pub mod notify;
+pub mod oidc;
 pub mod onboard;
 pub mod origin;
 pub mod otp;
