@@ -9,6 +9,7 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod services;
 pub mod signal;
 pub mod store;
