@@ -722,7 +722,7 @@ async fn a_login_handed_to_another_browser_gives_the_attacker_nothing_in_chromiu
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(record.status, "waiting");
+    assert_eq!(record.status, civkey_server::domain::LoginStatus::Waiting);
     assert_eq!(record.citizen_id, None);
     assert_eq!(app.callbacks.load(Ordering::SeqCst), 0);
     assert!(on_the_login_page(&attacker.current_url().await.unwrap()));

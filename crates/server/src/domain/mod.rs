@@ -9,7 +9,9 @@ pub mod ids;
 pub mod states;
 
 pub use ids::{CitizenId, ClerkId, ClientId};
-pub use states::{BokStatus, Channel, LoginStatus, OnboardingState, OutboxState, PairingState};
+pub use states::{
+    BokStatus, Channel, LoginStatus, OnboardingState, OutboxState, PairingState, StoredText,
+};
 
 /// A stored text that names no known value of a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,6 +4,12 @@ use std::fmt;
 
 use super::UnknownValue;
 
+/// A value the store keeps as text and reads back with a typed error for text it does not know.
+pub trait StoredText: Sized {
+    /// Reads the stored text.
+    fn parse_stored(text: &str) -> Result<Self, UnknownValue>;
+}
+
 /// Declares a stored enum: its variants with their stored text, `as_str`, `parse` and `Display`.
 macro_rules! stored_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
@@ -30,6 +36,18 @@ macro_rules! stored_enum {
                     $($text => Ok($name::$variant),)+
                     _ => Err(UnknownValue { what: $what, value: text.to_string() }),
                 }
+            }
+        }
+
+        impl StoredText for $name {
+            fn parse_stored(text: &str) -> Result<Self, UnknownValue> {
+                $name::parse(text)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
             }
         }
 
@@ -107,6 +125,9 @@ stored_enum! {
         Push = "push",
         /// A text message through the SMS gateway.
         Sms = "sms",
+        /// A citizen's request for an e-mail code: the code is made when it is delivered, for the
+        /// account's address, so the code itself is never in the outbox.
+        EmailCode = "email_code",
     }
 }
 
@@ -162,7 +183,10 @@ mod tests {
     #[test]
     fn an_unknown_stored_text_is_an_error_that_names_it() {
         let e = LoginStatus::parse("aproved").unwrap_err();
-        assert_eq!(e.to_string(), "unknown login status \"aproved\" in the database");
+        assert_eq!(
+            e.to_string(),
+            "unknown login status \"aproved\" in the database"
+        );
     }
 
     #[test]

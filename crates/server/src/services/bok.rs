@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use super::secrets::{hash_secret, random_id, verify_secret};
 use super::{verify_signature, ServiceError, Services};
+use crate::domain::BokStatus;
 use crate::signal::Subscription;
 use crate::store::{BokCitizen, BokRequestRecord, BokUnblock, ClerkSession, DeviceRecord, Store};
 
@@ -144,26 +145,22 @@ pub fn citizen_key(citizen_id: &str) -> String {
 }
 
 /// Where a request stands at `now`.
-fn event(record: &BokRequestRecord, now: u64) -> Result<BokCounterEvent, ServiceError> {
-    Ok(match record.status.as_str() {
-        "verified" => BokCounterEvent::Verified,
-        "not_verified" => BokCounterEvent::NotVerified {
+fn event(record: &BokRequestRecord, now: u64) -> BokCounterEvent {
+    match record.status {
+        BokStatus::Verified => BokCounterEvent::Verified,
+        BokStatus::NotVerified => BokCounterEvent::NotVerified {
             attempts_left: record
                 .attempts_left
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
         },
-        "blocked" => BokCounterEvent::Blocked,
-        "pending" if now < record.expires_at => BokCounterEvent::Waiting,
-        "checking" if now < record.expires_at + CHECK_GRACE_SECS => BokCounterEvent::Waiting,
-        "pending" | "checking" => BokCounterEvent::Expired,
-        other => {
-            return Err(ServiceError::Internal(format!(
-                "BOK request {} has the unknown status {other:?}",
-                record.id
-            )))
+        BokStatus::Blocked => BokCounterEvent::Blocked,
+        BokStatus::Pending if now < record.expires_at => BokCounterEvent::Waiting,
+        BokStatus::Checking if now < record.expires_at + CHECK_GRACE_SECS => {
+            BokCounterEvent::Waiting
         }
-    })
+        BokStatus::Pending | BokStatus::Checking => BokCounterEvent::Expired,
+    }
 }
 
 fn no_citizen() -> ServiceError {
@@ -183,9 +180,9 @@ fn blocked() -> ServiceError {
 
 /// The refusal for a request that can no longer be answered, by its stored state at `now`.
 fn closed(record: &BokRequestRecord, now: u64) -> ServiceError {
-    match record.status.as_str() {
-        "blocked" => blocked(),
-        "pending" if now >= record.expires_at => {
+    match record.status {
+        BokStatus::Blocked => blocked(),
+        BokStatus::Pending if now >= record.expires_at => {
             ServiceError::refused(ErrorCode::BokExpired, "the BOK request has expired")
         }
         _ => ServiceError::refused(
@@ -304,7 +301,7 @@ impl Services {
             .await?
             .ok_or_else(unknown)?;
         Ok(Some(CounterBokRequest {
-            event: event(&record, self.clock.now())?,
+            event: event(&record, self.clock.now()),
             id: record.id,
             citizen_username: citizen.username,
             citizen_name: citizen.full_name,
@@ -328,7 +325,7 @@ impl Services {
         else {
             return Ok(None);
         };
-        Ok(Some((event(&record, self.clock.now())?, record.expires_at)))
+        Ok(Some((event(&record, self.clock.now()), record.expires_at)))
     }
 
     /// Subscribes to changes of a verification (for the counter page's event stream).
@@ -421,7 +418,7 @@ impl Services {
             .filter(|r| r.citizen_id == device.citizen_id)
             .ok_or_else(unknown)?;
         let now = self.clock.now();
-        if record.status != "pending" || now >= record.expires_at {
+        if record.status != BokStatus::Pending || now >= record.expires_at {
             return Err(closed(&record, now));
         }
         if now.abs_diff(answer.time) > DEVICE_CALL_MAX_SKEW_SECS {
@@ -475,15 +472,15 @@ impl Services {
         // expiry: the counter never shows an outcome nobody decided.
         let response = self.judge(&citizen, &hash, &answer.bok).await?;
         let status = match response.outcome {
-            BokOutcome::Verified => "verified",
-            BokOutcome::NotVerified => "not_verified",
-            BokOutcome::Blocked => "blocked",
+            BokOutcome::Verified => BokStatus::Verified,
+            BokOutcome::NotVerified => BokStatus::NotVerified,
+            BokOutcome::Blocked => BokStatus::Blocked,
         };
         self.store
             .finish_bok_request(&id, status, u64::from(response.attempts_left))
             .await?;
         self.signal.notify(&key(&id));
-        tracing::info!(request = %id, device = %device.id, outcome = status, "BOK answered");
+        tracing::info!(request = %id, device = %device.id, outcome = %status, "BOK answered");
         Ok(response)
     }
 

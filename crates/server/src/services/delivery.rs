@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use civkey_proto::device::{PushAuthSecret, PushPublicKey};
 use civkey_proto::events::PushWakeUp;
 
+use crate::domain::Channel;
 use crate::services::Services;
 use crate::store::OutboxMessage;
 
@@ -200,9 +201,9 @@ impl Delivery {
         if m.expires_at.is_some_and(|t| now >= t) {
             return Attempt::GiveUp("expired before it could be delivered".into());
         }
-        let result = match m.channel.as_str() {
-            "email" => self.mailer.send(m).await,
-            crate::services::portal_signin::EMAIL_CODE_CHANNEL => {
+        let result = match m.channel {
+            Channel::Email => self.mailer.send(m).await,
+            Channel::EmailCode => {
                 // A citizen's request for an e-mail code: the code is made now, for the account's
                 // address. No such account (or no address): nothing to send, and done.
                 match services.email_code_message(m).await {
@@ -211,9 +212,8 @@ impl Delivery {
                     Err(e) => Err(format!("cannot make the e-mail code: {e}")),
                 }
             }
-            "sms" => self.send_sms(m).await,
-            "push" => return self.push(services, m, now).await,
-            other => Err(format!("no delivery for channel {other}")),
+            Channel::Sms => self.send_sms(m).await,
+            Channel::Push => return self.push(services, m, now).await,
         };
         match result {
             Ok(()) => Attempt::Delivered,

@@ -21,6 +21,7 @@ use civkey_proto::ErrorCode;
 
 use super::secrets::random_token;
 use super::{ServiceError, Services};
+use crate::domain::{BokStatus, Channel};
 use crate::store::{
     ChannelSummary, DeliveryError, DeviceRecord, DeviceSetting, NewEvent, OutboxMessage, PushRows,
     StoredEvent,
@@ -290,12 +291,9 @@ impl Services {
         let mut queued = false;
         if let (Some(email), true) = (&contacts.email, contacts.email_informative) {
             let message = OutboxMessage {
-                id: random_token(),
-                channel: "email".into(),
-                recipient: email.clone(),
                 subject: title.clone(),
                 body: body.clone(),
-                ..Default::default()
+                ..OutboxMessage::new(random_token(), Channel::Email, email.clone())
             };
             self.store.enqueue(&message, now).await?;
             queued = true;
@@ -305,18 +303,14 @@ impl Services {
             // triggers them (the devices and e-mail still get every one).
             let recent = self
                 .store
-                .queued_since("sms", phone, now.saturating_sub(3600))
+                .queued_since(Channel::Sms, phone, now.saturating_sub(3600))
                 .await?;
             if recent >= MAX_SMS_PER_HOUR {
                 tracing::warn!(citizen = %citizen_id, "SMS limit reached: this notice goes without an SMS");
             } else {
                 let message = OutboxMessage {
-                    id: random_token(),
-                    channel: "sms".into(),
-                    recipient: phone.clone(),
-                    subject: String::new(),
                     body: format!("{title}: {body}"),
-                    ..Default::default()
+                    ..OutboxMessage::new(random_token(), Channel::Sms, phone.clone())
                 };
                 self.store.enqueue(&message, now).await?;
                 queued = true;
@@ -454,7 +448,7 @@ impl Services {
                     .store
                     .bok_request(&request.id.to_text())
                     .await?
-                    .is_some_and(|r| r.status == "pending");
+                    .is_some_and(|r| r.status == BokStatus::Pending);
                 if !open {
                     continue;
                 }

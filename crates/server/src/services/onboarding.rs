@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 use super::citizens::{check_username, looks_like_email};
 use super::secrets::{hash_secret, random_id, random_token, token_hash};
 use super::{verify_signature, ServiceError, Services};
+use crate::domain::OnboardingState;
 use crate::store::{
     ClerkSession, NewDevice, NewOnboarding, OnboardedCitizen, OnboardingRecord, StoreError,
 };
@@ -47,10 +48,10 @@ fn code_hash(code: &IdentificationCode) -> String {
 
 /// The status of a record at `now`.
 fn status(record: &OnboardingRecord, now: u64) -> OnboardStatus {
-    match record.state.as_str() {
-        "completed" => OnboardStatus::Completed,
-        _ if now >= record.expires_at => OnboardStatus::Expired,
-        _ => OnboardStatus::Waiting,
+    match record.state {
+        OnboardingState::Completed => OnboardStatus::Completed,
+        OnboardingState::Waiting if now >= record.expires_at => OnboardStatus::Expired,
+        OnboardingState::Waiting => OnboardStatus::Waiting,
     }
 }
 

@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::secrets::token_hash;
 use super::{verify_signature, ServiceError, Services};
+use crate::domain::PairingState;
 use crate::store::{Claim, NewDevice, PairingRecord};
 
 /// A new pairing session, for the portal to show.
@@ -35,12 +36,12 @@ fn secret_hash(secret: &PairingSecret) -> String {
 
 /// The status a record is in at `now` (waiting or claimed sessions past their expiry are expired).
 fn status(record: &PairingRecord, now: u64) -> PairStatus {
-    match record.state.as_str() {
-        "confirmed" => PairStatus::Confirmed,
-        "refused" => PairStatus::Refused,
+    match record.state {
+        PairingState::Confirmed => PairStatus::Confirmed,
+        PairingState::Refused => PairStatus::Refused,
         _ if now >= record.expires_at => PairStatus::Expired,
-        "claimed" => PairStatus::Claimed,
-        _ => PairStatus::Waiting,
+        PairingState::Claimed => PairStatus::Claimed,
+        PairingState::Waiting => PairStatus::Waiting,
     }
 }
 

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::secrets::{random_token, token_hash, verify_secret, DUMMY_HASH};
 use super::{ServiceError, Services};
+use crate::domain::Channel;
 use crate::store::{AttemptLimit, Means, OutboxMessage, Reservation, WebSession};
 
 /// How long a portal session lives.
@@ -48,9 +49,6 @@ pub const EMAIL_REQUEST_ADDRESS_LIMIT: AttemptLimit = AttemptLimit {
     max_wait: 10 * 60,
     memory: ATTEMPT_MEMORY_SECS,
 };
-/// The outbox channel of a queued e-mail code request: the delivery worker looks the account up,
-/// makes the code and sends it (see [`Services::email_code_message`]).
-pub const EMAIL_CODE_CHANNEL: &str = "email_code";
 
 /// How long a browser that logged in stays known for its account (its `civkey_known` cookie).
 pub const KNOWN_BROWSER_TTL_SECS: u64 = 180 * 24 * 60 * 60;
@@ -189,14 +187,11 @@ impl Services {
             .await?;
         let now = self.clock.now();
         let request = OutboxMessage {
-            id: random_token(),
-            channel: EMAIL_CODE_CHANNEL.to_string(),
-            recipient: username,
             subject: subject.to_string(),
             body: body_template.to_string(),
             // Not delivered within the code's lifetime: given up (the citizen has asked again).
             expires_at: Some(now + EMAIL_CODE_TTL_SECS),
-            ..Default::default()
+            ..OutboxMessage::new(random_token(), Channel::EmailCode, username)
         };
         self.store.enqueue(&request, now).await?;
         self.signal.notify(crate::services::delivery::OUTBOX_KEY);
@@ -226,7 +221,7 @@ impl Services {
             )
             .await?;
         Ok(Some(OutboxMessage {
-            channel: "email".to_string(),
+            channel: Channel::Email,
             recipient: email,
             body: request.body.replace("{code}", &code),
             ..request.clone()

@@ -5,7 +5,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
+use super::{get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
+use crate::domain::BokStatus;
 
 /// A citizen as the BOK-pad sees them.
 #[derive(Clone)]
@@ -67,8 +68,8 @@ pub struct BokRequestRecord {
     pub office_name: String,
     /// The challenge (base64url).
     pub challenge: String,
-    /// `pending`, `checking`, `verified`, `not_verified` or `blocked`.
-    pub status: String,
+    /// Where it stands (expiry is read from `expires_at`).
+    pub status: BokStatus,
     /// When started.
     pub created_at: u64,
     /// When it expires.
@@ -127,7 +128,7 @@ fn read_request(row: &AnyRow) -> Result<BokRequestRecord, StoreError> {
         clerk_id: row.try_get("clerk_id")?,
         office_name: row.try_get("office_name")?,
         challenge: row.try_get("challenge")?,
-        status: row.try_get("status")?,
+        status: get_stored(row, "status")?,
         created_at: get_u64(row, "created_at")?,
         expires_at: get_u64(row, "expires_at")?,
         device_id: row.try_get("device_id")?,
@@ -256,11 +257,11 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records the outcome of a taken verification (`verified`, `not_verified`, `blocked`).
+    /// Records the outcome of a taken verification (verified, not verified or blocked).
     pub async fn finish_bok_request(
         &self,
         id: &str,
-        status: &str,
+        status: BokStatus,
         attempts_left: u64,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -268,7 +269,7 @@ impl Store {
              WHERE id = $1 AND status = 'checking'",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(to_db(attempts_left))
         .execute(self.pool())
         .await?;

@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::notify::{NewEvent, PushRows};
-use super::{get_opt_u64, get_u64, to_db, Means, Store, StoreError};
+use super::{get_opt_u64, get_stored, get_u64, to_db, Means, Store, StoreError};
+use crate::domain::LoginStatus;
 
 /// A login request to create at the authorization endpoint.
 #[derive(Debug, Clone)]
@@ -65,8 +66,8 @@ pub struct LoginRecord {
     pub qr_secret: String,
     /// The challenge devices sign.
     pub challenge: String,
-    /// `waiting`, `opened`, `approved` or `denied`.
-    pub status: String,
+    /// Where it stands (expiry is read from `expires_at`).
+    pub status: LoginStatus,
     /// When it started.
     pub created_at: u64,
     /// When it expires.
@@ -133,7 +134,7 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
         code_challenge: row.try_get("code_challenge")?,
         qr_secret: row.try_get("qr_secret")?,
         challenge: row.try_get("challenge")?,
-        status: row.try_get("status")?,
+        status: get_stored(row, "status")?,
         created_at: get_u64(row, "created_at")?,
         expires_at: get_u64(row, "expires_at")?,
         device_id: row.try_get("device_id")?,

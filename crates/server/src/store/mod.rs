@@ -37,6 +37,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::clock::{Clock, SystemClock};
+use crate::domain::{StoredText, UnknownValue};
 
 /// Numbered migrations, applied in order at start-up. Append only; never edit a released one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -108,6 +109,9 @@ pub enum StoreError {
     /// A value read back is not what was written (a corrupted or hand-edited row).
     #[error("corrupt value in column {0}")]
     Corrupt(&'static str),
+    /// A stored state or channel names no value this server knows.
+    #[error(transparent)]
+    Unknown(#[from] UnknownValue),
     /// A unique constraint (username, public key) was violated.
     #[error("already exists: {0}")]
     Duplicate(&'static str),
@@ -249,6 +253,15 @@ pub(crate) fn get_opt_u64(row: &AnyRow, column: &'static str) -> Result<Option<u
     row.try_get::<Option<i64>, _>(column)?
         .map(|t| from_db(t, column))
         .transpose()
+}
+
+/// A stored state or channel, read as its enum; text the server does not know is
+/// [`StoreError::Unknown`], never a default.
+pub(crate) fn get_stored<T: StoredText>(
+    row: &AnyRow,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    Ok(T::parse_stored(&row.try_get::<String, _>(column)?)?)
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Duplicate`].

@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::devices::NewDevice;
-use super::{get_u64, to_db, Store, StoreError};
+use super::{get_stored, get_u64, to_db, Store, StoreError};
+use crate::domain::OnboardingState;
 
 /// An onboarding the app started.
 #[derive(Debug, Clone)]
@@ -46,8 +47,8 @@ pub struct OnboardingRecord {
     pub device_model: String,
     /// Device kind.
     pub device_kind: String,
-    /// `waiting` or `completed`.
-    pub state: String,
+    /// Waiting for the clerk, or completed (expiry is read from `expires_at`).
+    pub state: OnboardingState,
     /// When its code expires.
     pub expires_at: u64,
     /// The new citizen, once completed.
@@ -94,7 +95,7 @@ fn read(row: &AnyRow) -> Result<OnboardingRecord, StoreError> {
         device_name: row.try_get("device_name")?,
         device_model: row.try_get("device_model")?,
         device_kind: row.try_get("device_kind")?,
-        state: row.try_get("state")?,
+        state: get_stored(row, "state")?,
         expires_at: get_u64(row, "expires_at")?,
         citizen_id: row.try_get("citizen_id")?,
         device_id: row.try_get("device_id")?,

@@ -6,15 +6,16 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
+use super::{get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
+use crate::domain::{Channel, OutboxState};
 
 /// A message to deliver.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OutboxMessage {
     /// Random id.
     pub id: String,
-    /// `email`, `sms` or `push`.
-    pub channel: String,
+    /// How it goes out.
+    pub channel: Channel,
     /// E-mail address, phone number, or push endpoint URL.
     pub recipient: String,
     /// Subject (e-mail), the event name (push); empty for SMS.
@@ -29,13 +30,30 @@ pub struct OutboxMessage {
     pub expires_at: Option<u64>,
 }
 
+impl OutboxMessage {
+    /// A message `id` on `channel` to `recipient`, with no subject or body yet, never attempted,
+    /// for no device, without expiry.
+    pub fn new(id: String, channel: Channel, recipient: String) -> Self {
+        Self {
+            id,
+            channel,
+            recipient,
+            subject: String::new(),
+            body: String::new(),
+            attempts: 0,
+            device_id: None,
+            expires_at: None,
+        }
+    }
+}
+
 /// What became of a message: for tests, the operator, and the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxStatus {
     /// Its id.
     pub id: String,
     /// Its channel.
-    pub channel: String,
+    pub channel: Channel,
     /// Its body.
     pub body: String,
     /// Attempts so far.
@@ -50,6 +68,13 @@ pub struct OutboxStatus {
     pub next_attempt_at: u64,
 }
 
+impl OutboxStatus {
+    /// Where it stands: waiting, failing, delivered or given up.
+    pub fn state(&self) -> OutboxState {
+        OutboxState::of(self.attempts, self.delivered_at, self.gave_up_at)
+    }
+}
+
 /// What [`read_message`] reads.
 const MESSAGE_COLUMNS: &str =
     "id, channel, recipient, subject, body, attempts, device_id, expires_at";
@@ -62,8 +87,8 @@ const DUE_AT_1: &str = "delivered_at IS NULL AND gave_up_at IS NULL AND next_att
 /// One channel's messages, as the operator sees them (`civkey-server outbox status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelSummary {
-    /// `email`, `sms` or `push`.
-    pub channel: String,
+    /// The channel.
+    pub channel: Channel,
     /// Neither delivered nor given up.
     pub waiting: u64,
     /// Of those, the ones that have failed at least once (waiting for their retry).
@@ -105,7 +130,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(ChannelSummary {
-                    channel: r.try_get("channel")?,
+                    channel: get_stored(r, "channel")?,
                     waiting: get_u64(r, "waiting")?,
                     failing: get_u64(r, "failing")?,
                     oldest_waiting_since: get_opt_u64(r, "oldest")?,
@@ -161,7 +186,7 @@ impl Store {
     /// How many messages on `channel` to `recipient` were queued since `since`.
     pub async fn queued_since(
         &self,
-        channel: &str,
+        channel: Channel,
         recipient: &str,
         since: u64,
     ) -> Result<u64, StoreError> {
@@ -169,7 +194,7 @@ impl Store {
             "SELECT COUNT(*) AS n FROM outbox \
              WHERE channel = $1 AND recipient = $2 AND created_at >= $3",
         )
-        .bind(channel)
+        .bind(channel.as_str())
         .bind(recipient)
         .bind(to_db(since))
         .fetch_one(self.pool())
@@ -184,7 +209,7 @@ impl Store {
              next_attempt_at, device_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $6, $7, $8)",
         )
         .bind(&m.id)
-        .bind(&m.channel)
+        .bind(m.channel.as_str())
         .bind(&m.recipient)
         .bind(&m.subject)
         .bind(&m.body)
@@ -209,7 +234,7 @@ impl Store {
             .map(|r| {
                 Ok(OutboxStatus {
                     id: r.try_get("id")?,
-                    channel: r.try_get("channel")?,
+                    channel: get_stored(r, "channel")?,
                     body: r.try_get("body")?,
                     attempts: get_u64(r, "attempts")?,
                     last_error: r.try_get("last_error")?,
@@ -368,7 +393,7 @@ impl Store {
 fn read_message(r: &AnyRow) -> Result<OutboxMessage, StoreError> {
     Ok(OutboxMessage {
         id: r.try_get("id")?,
-        channel: r.try_get("channel")?,
+        channel: get_stored(r, "channel")?,
         recipient: r.try_get("recipient")?,
         subject: r.try_get("subject")?,
         body: r.try_get("body")?,

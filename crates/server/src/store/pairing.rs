@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::devices::NewDevice;
-use super::{get_u64, to_db, unique, Store, StoreError};
+use super::{get_stored, get_u64, to_db, unique, Store, StoreError};
+use crate::domain::PairingState;
 
 /// A pairing session as stored.
 #[derive(Debug, Clone)]
@@ -16,8 +17,8 @@ pub struct PairingRecord {
     pub citizen_id: String,
     /// SHA-256 (hex) of the pairing secret.
     pub secret_hash: String,
-    /// `waiting`, `claimed`, `confirmed` or `refused` (expiry is read from `expires_at`).
-    pub state: String,
+    /// Where it stands (expiry is read from `expires_at`).
+    pub state: PairingState,
     /// When it was created.
     pub created_at: u64,
     /// When it expires.
@@ -68,7 +69,7 @@ fn read(row: &AnyRow) -> Result<PairingRecord, StoreError> {
         id: row.try_get("id")?,
         citizen_id: row.try_get("citizen_id")?,
         secret_hash: row.try_get("secret_hash")?,
-        state: row.try_get("state")?,
+        state: get_stored(row, "state")?,
         created_at: get_u64(row, "created_at")?,
         expires_at: get_u64(row, "expires_at")?,
         public_key: row.try_get("public_key")?,

@@ -62,25 +62,19 @@ async fn closed_port() -> u16 {
 /// A push of a BOK request to `recipient` for device `d1`, expiring at `expires_at`.
 fn bok_push(recipient: &str, expires_at: u64) -> OutboxMessage {
     OutboxMessage {
-        id: "p1".into(),
-        channel: "push".into(),
-        recipient: recipient.into(),
         subject: "bok_request".into(),
         body: "{}".into(),
         device_id: Some("d1".into()),
         expires_at: Some(expires_at),
-        ..Default::default()
+        ..OutboxMessage::new("p1".into(), Channel::Push, recipient.into())
     }
 }
 
 fn message(id: &str) -> OutboxMessage {
     OutboxMessage {
-        id: id.into(),
-        channel: "email".into(),
-        recipient: "jana@example.cz".into(),
         subject: "Your code".into(),
         body: "Your code is 123456.".into(),
-        ..Default::default()
+        ..OutboxMessage::new(id.into(), Channel::Email, "jana@example.cz".into())
     }
 }
 
@@ -197,7 +191,7 @@ async fn the_operator_sees_what_waits_fails_and_was_given_up_and_retries_it_when
         report.channels,
         vec![
             ChannelSummary {
-                channel: "email".into(),
+                channel: Channel::Email,
                 waiting: 3,
                 failing: 3,
                 oldest_waiting_since: Some(1000),
@@ -205,7 +199,7 @@ async fn the_operator_sees_what_waits_fails_and_was_given_up_and_retries_it_when
                 given_up_last_day: 0,
             },
             ChannelSummary {
-                channel: "push".into(),
+                channel: Channel::Push,
                 waiting: 0,
                 failing: 0,
                 oldest_waiting_since: None,

@@ -5,6 +5,7 @@
 use civkey_proto::events::{EventKind, InformativeTopic, LoginMeans};
 use civkey_proto::notify::{ContactChannel, ContactSettings, NotificationSettings};
 
+use crate::domain::Channel;
 use crate::services::fixtures::*;
 use crate::services::notify::{mask_address, Informative};
 use crate::store::{DeviceRecord, NewDevice};
@@ -100,7 +101,7 @@ async fn a_login_notification_reaches_only_devices_with_login_on_and_never_anoth
         .await
         .unwrap();
     assert_eq!(pushed.len(), 1);
-    assert_eq!(pushed[0].channel, "push");
+    assert_eq!(pushed[0].channel, Channel::Push);
     let event: civkey_proto::events::Event = serde_json::from_str(&pushed[0].body).unwrap();
     assert_eq!((event.at, event.kind), (T0, expected));
     for url in ["https://push.example.org/b", "https://push.example.org/c"] {
@@ -286,7 +287,7 @@ async fn informative_notifications_go_to_devices_email_and_sms_as_switched_on() 
     assert!(mail[0].body.contains("zablokován"), "Czech by default");
     let sms = s.store.outbox_to("+420601234567").await.unwrap();
     assert_eq!(sms.len(), 1);
-    assert_eq!(sms[0].channel, "sms");
+    assert_eq!(sms[0].channel, Channel::Sms);
 
     // The phone switched off, the language English: the next one is English and no SMS.
     let mut settings = s.notification_settings(&f.citizen).await.unwrap();

@@ -31,6 +31,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::token::authentication_methods;
+use crate::domain::LoginStatus;
 use crate::services::secrets::{random_id, token_hash};
 use crate::services::{verify_signature, ServiceError, Services};
 use crate::store::{
@@ -307,11 +308,13 @@ fn decode_secret<const N: usize>(text: &str) -> Result<[u8; N], ServiceError> {
 }
 
 fn login_status(record: &LoginRecord, now: u64) -> LoginPageEventKind {
-    match record.status.as_str() {
-        "approved" => LoginPageEventKind::Approved,
-        "denied" => LoginPageEventKind::Denied,
-        _ if now >= record.expires_at => LoginPageEventKind::Expired,
-        _ => LoginPageEventKind::Waiting,
+    match record.status {
+        LoginStatus::Approved => LoginPageEventKind::Approved,
+        LoginStatus::Denied => LoginPageEventKind::Denied,
+        LoginStatus::Waiting | LoginStatus::Opened if now >= record.expires_at => {
+            LoginPageEventKind::Expired
+        }
+        LoginStatus::Waiting | LoginStatus::Opened => LoginPageEventKind::Waiting,
     }
 }
 
@@ -738,7 +741,8 @@ impl Services {
             )
             .await?;
         if !opened {
-            let (code, message) = if launch_hash.is_some() && record.status == "waiting" {
+            let (code, message) = if launch_hash.is_some() && record.status == LoginStatus::Waiting
+            {
                 (
                     ErrorCode::LaunchTokenInvalid,
                     "this link was already used or is not this request's",

@@ -325,3 +325,24 @@ fn confirmation_codes_from_the_server_match_the_protocol_vector() {
         ConfirmationCode::parse("140 829").unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_stored_state_the_server_does_not_know_is_an_error_not_a_default() {
+    let f = fixture().await;
+    let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
+    let id = pairing.uri.session_id.to_text();
+    sqlx::query("UPDATE pairing_sessions SET state = 'confrimed' WHERE id = $1")
+        .bind(&id)
+        .execute(f.services.store.pool())
+        .await
+        .unwrap();
+    let err = f.services.store.pairing(&id).await.unwrap_err();
+    assert!(
+        matches!(&err, crate::store::StoreError::Unknown(e) if e.value == "confrimed"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "unknown pairing state \"confrimed\" in the database"
+    );
+}
