@@ -14,15 +14,14 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use civkey_proto::oidc::{Discovery, OAuthErrorBody};
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::views::{SigninContinueView, SigninView};
 use super::{pages, Visitor};
 use crate::services::oidc::authorize::{
-    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, SessionFit, ACR_LEVELS,
-    EIDAS_LEVELS,
+    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, SessionFit,
 };
 use crate::services::oidc::token::OAuthError;
 use crate::services::ServiceError;
@@ -47,7 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/oidc/userinfo", get(userinfo).post(userinfo_post))
 }
 
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+fn json_response(status: StatusCode, body: impl Serialize) -> Response {
     let mut response = (status, Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -60,12 +59,15 @@ fn oauth_error(e: &OAuthError) -> Response {
         tracing::error!(error = %e.description, "OIDC request failed");
     }
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = if e.status >= 500 {
-        json!({ "error": "server_error", "error_description": "internal error" })
+    let mut response = if e.status >= 500 {
+        let body = OAuthErrorBody {
+            error: "server_error".into(),
+            error_description: "internal error".into(),
+        };
+        json_response(status, body)
     } else {
-        e.body()
+        json_response(status, e.body())
     };
-    let mut response = json_response(status, body);
     if e.status == 401 {
         let challenge = if e.error == "invalid_token" {
             "Bearer error=\"invalid_token\""
@@ -81,31 +83,9 @@ fn oauth_error(e: &OAuthError) -> Response {
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
-    let issuer = state.public_origin().as_str().to_string();
     json_response(
         StatusCode::OK,
-        json!({
-            "issuer": issuer,
-            "authorization_endpoint": format!("{issuer}/oidc/authorize"),
-            "token_endpoint": format!("{issuer}/oidc/token"),
-            "userinfo_endpoint": format!("{issuer}/oidc/userinfo"),
-            "jwks_uri": format!("{issuer}/oidc/jwks"),
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["ES256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "profile"],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "name"],
-            "acr_values_supported": ACR_LEVELS.iter().chain(EIDAS_LEVELS.iter()).collect::<Vec<_>>(),
-            "prompt_values_supported": ["none", "login", "consent", "select_account"],
-            "authorization_response_iss_parameter_supported": true,
-            "claims_parameter_supported": false,
-            "request_parameter_supported": false,
-            "request_uri_parameter_supported": false,
-        }),
+        Discovery::for_issuer(state.public_origin().as_str()),
     )
 }
 
