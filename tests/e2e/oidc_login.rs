@@ -11,6 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use civkey_client::keystore::OsKeyStore;
 use civkey_client::profile::Profile;
+use civkey_proto::oidc::{
+    Discovery, IdTokenClaims, Jwks, JwsHeader, OAuthErrorBody, TokenResponse, UserInfo,
+};
 use civkey_tests::{authorize_url, built_binary, pair_profile, TempDir, TestServer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -130,27 +133,32 @@ pub(crate) async fn wait_for_event(response: reqwest::Response, needle: &str) ->
     }
 }
 
-fn verify_es256(jwt: &str, jwks: &Value) -> Value {
+/// The claims of an ID token (compact JWS), read without checking its signature.
+fn id_token_claims(jwt: &str) -> IdTokenClaims {
+    let payload = jwt.split('.').nth(1).expect("a compact JWS");
+    serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap()
+}
+
+fn verify_es256(jwt: &str, jwks: &Jwks) -> IdTokenClaims {
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
-    let header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
-    assert_eq!(header["alg"], "ES256");
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
+    let header: JwsHeader = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header.alg, "ES256");
+    let key = jwks
+        .keys
         .iter()
-        .find(|k| k["kid"] == header["kid"])
+        .find(|k| k.kid == header.kid)
         .expect("the token's kid is in the JWKS");
     let mut point = vec![4u8];
-    point.extend(B64.decode(key["x"].as_str().unwrap()).unwrap());
-    point.extend(B64.decode(key["y"].as_str().unwrap()).unwrap());
+    point.extend(B64.decode(&key.x).unwrap());
+    point.extend(B64.decode(&key.y).unwrap());
     ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
         .verify(
             format!("{}.{}", parts[0], parts[1]).as_bytes(),
             &B64.decode(parts[2]).unwrap(),
         )
         .expect("the ID token's signature verifies");
-    serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap()
+    id_token_claims(jwt)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +179,7 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
         .unwrap();
 
     // Discovery, as a relying party starts.
-    let discovery: Value = http
+    let discovery: Discovery = http
         .get(format!("{}/.well-known/openid-configuration", server.base))
         .send()
         .await
@@ -179,16 +187,13 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
         .json()
         .await
         .unwrap();
-    assert_eq!(discovery["issuer"], server.origin.as_str());
-    assert_eq!(discovery["code_challenge_methods_supported"][0], "S256");
-    assert_eq!(
-        discovery["id_token_signing_alg_values_supported"][0],
-        "ES256"
-    );
+    assert_eq!(discovery.issuer, server.origin.as_str());
+    assert_eq!(discovery.code_challenge_methods_supported[0], "S256");
+    assert_eq!(discovery.id_token_signing_alg_values_supported[0], "ES256");
 
     // The browser arrives at the authorization endpoint and gets the login page.
     let authorize = authorize_url(
-        discovery["authorization_endpoint"].as_str().unwrap(),
+        &discovery.authorization_endpoint,
         &client.client.id,
         redirect,
         "st-e2e",
@@ -263,7 +268,7 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     let code = &query["code"];
 
     // The service exchanges the code (client_secret_basic) and checks the ID token.
-    let token_endpoint = discovery["token_endpoint"].as_str().unwrap();
+    let token_endpoint = discovery.token_endpoint.as_str();
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -279,32 +284,32 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
         .unwrap();
     assert_eq!(tokens.status(), 200);
     assert_eq!(tokens.headers()["cache-control"], "no-store");
-    let tokens: Value = tokens.json().await.unwrap();
-    let jwks: Value = http
-        .get(discovery["jwks_uri"].as_str().unwrap())
+    let tokens: TokenResponse = tokens.json().await.unwrap();
+    let jwks: Jwks = http
+        .get(&discovery.jwks_uri)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let claims = verify_es256(tokens["id_token"].as_str().unwrap(), &jwks);
-    assert_eq!(claims["iss"], server.origin.as_str());
-    assert_eq!(claims["aud"], client.client.id.as_str());
-    assert_eq!(claims["nonce"], "n-e2e");
-    assert_eq!(claims["name"], "Jana Nováková");
-    assert_ne!(claims["sub"], citizen.as_str());
+    let claims = verify_es256(&tokens.id_token, &jwks);
+    assert_eq!(claims.iss, server.origin.as_str());
+    assert_eq!(claims.aud, client.client.id.as_str());
+    assert_eq!(claims.nonce.as_deref(), Some("n-e2e"));
+    assert_eq!(claims.name.as_deref(), Some("Jana Nováková"));
+    assert_ne!(claims.sub, citizen.as_str());
 
-    let info: Value = http
-        .get(discovery["userinfo_endpoint"].as_str().unwrap())
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
+    let info: UserInfo = http
+        .get(&discovery.userinfo_endpoint)
+        .bearer_auth(&tokens.access_token)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(info["sub"], claims["sub"]);
+    assert_eq!(info.sub, claims.sub);
 
     // The code works once; the second exchange (client_secret_post this time) is refused.
     let again = http
@@ -321,8 +326,8 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
         .await
         .unwrap();
     assert_eq!(again.status(), 400);
-    let again: Value = again.json().await.unwrap();
-    assert_eq!(again["error"], "invalid_grant");
+    let again: OAuthErrorBody = again.json().await.unwrap();
+    assert_eq!(again.error, "invalid_grant");
 
     // The portal's data has the login in the citizen's history.
     let history = server.store.login_history(&citizen, 10).await.unwrap();
@@ -382,7 +387,7 @@ async fn bad_oidc_requests_get_standard_error_responses() {
     assert_eq!(no_auth.status(), 401);
     assert!(no_auth.headers().contains_key("www-authenticate"));
     assert_eq!(
-        no_auth.json::<Value>().await.unwrap()["error"],
+        no_auth.json::<OAuthErrorBody>().await.unwrap().error,
         "invalid_client"
     );
     let grant = http
@@ -392,7 +397,7 @@ async fn bad_oidc_requests_get_standard_error_responses() {
         .await
         .unwrap();
     assert_eq!(
-        grant.json::<Value>().await.unwrap()["error"],
+        grant.json::<OAuthErrorBody>().await.unwrap().error,
         "unsupported_grant_type"
     );
     let code = http
@@ -409,7 +414,7 @@ async fn bad_oidc_requests_get_standard_error_responses() {
         .unwrap();
     assert_eq!(code.status(), 400);
     assert_eq!(
-        code.json::<Value>().await.unwrap()["error"],
+        code.json::<OAuthErrorBody>().await.unwrap().error,
         "invalid_grant"
     );
 
@@ -651,7 +656,7 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     assert_eq!(again.status(), 410);
 
     // The service gets an ID token saying how the citizen logged in.
-    let tokens: Value = http
+    let tokens: TokenResponse = http
         .post(format!("{}/oidc/token", server.base))
         .basic_auth(&client.client.id, Some(client.secret.as_str()))
         .form(&[
@@ -666,7 +671,7 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
         .json()
         .await
         .unwrap();
-    let jwks: Value = http
+    let jwks: Jwks = http
         .get(format!("{}/oidc/jwks", server.base))
         .send()
         .await
@@ -674,11 +679,11 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
         .json()
         .await
         .unwrap();
-    let claims = verify_es256(tokens["id_token"].as_str().unwrap(), &jwks);
-    assert_eq!(claims["name"], "Eva Horváth");
-    assert_eq!(claims["nonce"], "n-mail");
-    assert_eq!(claims["amr"], serde_json::json!(["otp"]));
-    assert_eq!(claims["acr"], "civkey:email-code");
+    let claims = verify_es256(&tokens.id_token, &jwks);
+    assert_eq!(claims.name.as_deref(), Some("Eva Horváth"));
+    assert_eq!(claims.nonce.as_deref(), Some("n-mail"));
+    assert_eq!(claims.amr, ["otp"]);
+    assert_eq!(claims.acr, "civkey:email-code");
 
     // The portal's history says so; the next login page offers "Continue as Eva Horváth".
     let dashboard = http
@@ -807,7 +812,7 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     };
 
     // Discovery says what is supported.
-    let discovery: Value = http
+    let discovery: Discovery = http
         .get(format!("{}/.well-known/openid-configuration", server.base))
         .send()
         .await
@@ -815,16 +820,13 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        discovery["authorization_response_iss_parameter_supported"],
-        true
-    );
-    assert_eq!(discovery["request_parameter_supported"], false);
-    assert_eq!(discovery["request_uri_parameter_supported"], false);
-    assert!(discovery["acr_values_supported"]
-        .as_array()
-        .unwrap()
-        .contains(&Value::from("civkey:mobile-key")));
+    assert!(discovery.authorization_response_iss_parameter_supported);
+    assert!(!discovery.request_parameter_supported);
+    assert!(!discovery.request_uri_parameter_supported);
+    assert!(discovery
+        .acr_values_supported
+        .iter()
+        .any(|acr| acr == "civkey:mobile-key"));
 
     // prompt=none without a session: back to the service with login_required, no page.
     let none = http
@@ -984,26 +986,15 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
             ])
             .send()
     };
-    let tokens: Value = exchange().await.unwrap().json().await.unwrap();
-    let claims: Value = serde_json::from_slice(
-        &B64.decode(
-            tokens["id_token"]
-                .as_str()
-                .unwrap()
-                .split('.')
-                .nth(1)
-                .unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(claims["auth_time"], session_authenticated_at);
+    let tokens: TokenResponse = exchange().await.unwrap().json().await.unwrap();
+    let claims = id_token_claims(&tokens.id_token);
+    assert_eq!(claims.auth_time, session_authenticated_at);
     let userinfo = |token: String| {
         http.get(format!("{}/oidc/userinfo", server.base))
             .bearer_auth(token)
             .send()
     };
-    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let access = tokens.access_token.clone();
     assert_eq!(userinfo(access.clone()).await.unwrap().status(), 200);
     // Userinfo also takes the token in a POST body (RFC 6750 section 2.2), but not twice.
     let in_body = http
@@ -1014,8 +1005,8 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
         .unwrap();
     assert_eq!(in_body.status(), 200);
     assert_eq!(
-        in_body.json::<Value>().await.unwrap()["name"],
-        "Eva Horváth"
+        in_body.json::<UserInfo>().await.unwrap().name.as_deref(),
+        Some("Eva Horváth")
     );
     let twice = http
         .post(format!("{}/oidc/userinfo", server.base))
@@ -1030,7 +1021,7 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     let again = exchange().await.unwrap();
     assert_eq!(again.status(), 400);
     assert_eq!(
-        again.json::<Value>().await.unwrap()["error"],
+        again.json::<OAuthErrorBody>().await.unwrap().error,
         "invalid_grant"
     );
     assert_eq!(userinfo(access).await.unwrap().status(), 401);

@@ -153,7 +153,7 @@ async fn log_in_to_a_service(server: &TestServer, profile: &Profile) -> String {
         .unwrap()
         .1
         .into_owned();
-    let tokens: Value = Client::new()
+    let tokens: civkey_proto::oidc::TokenResponse = Client::new()
         .post(format!("{}/oidc/token", server.base))
         .basic_auth(&client.client.id, Some(client.secret.as_str()))
         .form(&[
@@ -168,10 +168,10 @@ async fn log_in_to_a_service(server: &TestServer, profile: &Profile) -> String {
         .json()
         .await
         .unwrap();
-    let id_token = tokens["id_token"].as_str().expect("an ID token");
-    let claims: Value =
-        serde_json::from_slice(&B64.decode(id_token.split('.').nth(1).unwrap()).unwrap()).unwrap();
-    claims["name"].as_str().unwrap().to_string()
+    let payload = tokens.id_token.split('.').nth(1).expect("an ID token");
+    let claims: civkey_proto::oidc::IdTokenClaims =
+        serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
+    claims.name.expect("the profile scope gives the name")
 }
 
 #[tokio::test]

@@ -143,13 +143,8 @@ fn an_operator_registers_a_service_and_rotates_the_signing_key() {
             .to_string()
     };
     assert_ne!(kid(&first), kid(&second));
-    let jwks: serde_json::Value =
+    let jwks: civkey_proto::oidc::Jwks =
         serde_json::from_slice(&admin(&dir.0, &["keys", "list"]).stdout).unwrap();
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids: Vec<&str> = jwks.keys.iter().map(|k| k.kid.as_str()).collect();
     assert_eq!(kids, vec![kid(&second), kid(&first)]);
 }

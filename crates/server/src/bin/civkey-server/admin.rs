@@ -220,7 +220,8 @@ pub(crate) async fn keys(
         }
         KeysCommand::List => {
             let services = admin_services(config, store)?;
-            println!("{}", services.jwks().await.map_err(refusal)?);
+            let jwks = services.jwks().await.map_err(refusal)?;
+            println!("{}", serde_json::to_string(&jwks)?);
             Ok(())
         }
     }

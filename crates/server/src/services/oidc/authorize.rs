@@ -95,30 +95,10 @@ struct RequestTerms {
     min_acr: Option<String>,
 }
 
-/// The authentication levels (`acr`) civkey offers, weakest first: what `acr_values` may name, and
-/// what an ID token's `acr` says. A login satisfies a request when its level is at least the
-/// weakest one the service named.
-pub const ACR_LEVELS: [&str; 3] = [
-    "civkey:email-code",
-    "civkey:password-otp",
-    "civkey:mobile-key",
-];
-
-/// The eIDAS levels of assurance, mapped onto [`ACR_LEVELS`] in the same order (an e-mail code is
-/// low, a password with a TOTP code substantial, the mobile key's device-bound key high).
-pub const EIDAS_LEVELS: [&str; 3] = [
-    "http://eidas.europa.eu/LoA/low",
-    "http://eidas.europa.eu/LoA/substantial",
-    "http://eidas.europa.eu/LoA/high",
-];
-
-/// The rank of an `acr` value (civkey's own or eIDAS), `None` when civkey does not know it.
-fn acr_rank(acr: &str) -> Option<usize> {
-    ACR_LEVELS
-        .iter()
-        .position(|a| *a == acr)
-        .or_else(|| EIDAS_LEVELS.iter().position(|a| *a == acr))
-}
+/// The authentication levels (`acr`) civkey offers, weakest first, and the eIDAS levels mapped onto
+/// them: what `acr_values` may name, and what an ID token's `acr` says. A login satisfies a
+/// request when its level is at least the weakest one the service named.
+pub use civkey_proto::oidc::{acr_rank, ACR_LEVELS, EIDAS_LEVELS};
 
 /// Whether a portal session may answer a login request, given what the service asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use civkey_proto::oidc::{Jwk, Jwks, JwsHeader, ALG_ES256};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use serde_json::{json, Value};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -31,29 +32,24 @@ fn retired_key_kept_until(now: u64) -> u64 {
         .saturating_add(ID_TOKEN_TTL_SECS)
 }
 
-fn public_jwk(public_sec1: &[u8]) -> Result<Value, ServiceError> {
+/// The public half of a signing key (uncompressed SEC1) as its JWK, with its RFC 7638 thumbprint
+/// as the key id.
+fn public_jwk(public_sec1: &[u8]) -> Result<Jwk, ServiceError> {
     if public_sec1.len() != 65 || public_sec1[0] != 4 {
         return Err(ServiceError::Internal(
             "a signing key's public half is not an uncompressed P-256 point".into(),
         ));
     }
-    Ok(json!({
-        "kty": "EC",
-        "crv": "P-256",
-        "x": B64.encode(&public_sec1[1..33]),
-        "y": B64.encode(&public_sec1[33..65]),
-    }))
+    let x = B64.encode(&public_sec1[1..33]);
+    let y = B64.encode(&public_sec1[33..65]);
+    let kid = thumbprint(&x, &y);
+    Ok(Jwk::es256(x, y, kid))
 }
 
 /// The RFC 7638 thumbprint of an EC public key: SHA-256 over its required members in
 /// lexicographic order, without whitespace.
-fn thumbprint(jwk: &Value) -> String {
-    let canonical = format!(
-        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-        jwk["x"].as_str().unwrap_or_default(),
-        jwk["y"].as_str().unwrap_or_default()
-    );
-    B64.encode(Sha256::digest(canonical.as_bytes()))
+fn thumbprint(x: &str, y: &str) -> String {
+    B64.encode(Sha256::digest(Jwk::thumbprint_input(x, y).as_bytes()))
 }
 
 fn new_signing_key(now: u64) -> Result<SigningKeyRecord, ServiceError> {
@@ -64,7 +60,7 @@ fn new_signing_key(now: u64) -> Result<SigningKeyRecord, ServiceError> {
         .map_err(|_| ServiceError::Internal("cannot read a new signing key".into()))?;
     let public = pair.public_key().as_ref();
     Ok(SigningKeyRecord {
-        id: thumbprint(&public_jwk(public)?),
+        id: public_jwk(public)?.kid,
         private_pkcs8: B64.encode(pkcs8.as_ref()),
         public_key: B64.encode(public),
         created_at: now,
@@ -112,20 +108,18 @@ impl Services {
     /// The JSON Web Key Set: every key whose tokens may still be valid, and always the key that
     /// signs now (made here if there is none yet: a relying party that fetches the set once, at
     /// discovery, must find the key of the first token it gets).
-    pub async fn jwks(&self) -> Result<Value, ServiceError> {
+    pub async fn jwks(&self) -> Result<Jwks, ServiceError> {
         self.active_signing_key().await?;
         let mut keys = Vec::new();
         for key in self.store.signing_keys(self.clock.now()).await? {
             let public = B64
                 .decode(&key.public_key)
                 .map_err(|_| ServiceError::Internal("a stored public key is corrupt".into()))?;
-            let mut jwk = public_jwk(&public)?;
-            jwk["kid"] = json!(key.id);
-            jwk["use"] = json!("sig");
-            jwk["alg"] = json!("ES256");
-            keys.push(jwk);
+            // The stored id, as published so far (it is the thumbprint of keys made here).
+            let jwk = public_jwk(&public)?;
+            keys.push(Jwk { kid: key.id, ..jwk });
         }
-        Ok(json!({ "keys": keys }))
+        Ok(Jwks { keys })
     }
 
     /// The active key, parsed, from memory when it was read less than
@@ -155,15 +149,21 @@ impl Services {
     }
 
     /// Signs `claims` as a compact JWS (ES256) with the active key.
-    pub async fn sign_jwt(&self, claims: &Value) -> Result<String, ServiceError> {
+    pub async fn sign_jwt(&self, claims: &impl Serialize) -> Result<String, ServiceError> {
         let key = self.signing_key().await?;
         let rng = SystemRandom::new();
         let pair = &key.pair;
-        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": key.id });
+        let header = JwsHeader {
+            alg: ALG_ES256.into(),
+            typ: "JWT".into(),
+            kid: key.id.clone(),
+        };
+        let json =
+            |e: serde_json::Error| ServiceError::Internal(format!("cannot encode a JWT: {e}"));
         let signing_input = format!(
             "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
+            B64.encode(serde_json::to_string(&header).map_err(json)?),
+            B64.encode(serde_json::to_string(claims).map_err(json)?)
         );
         let signature = pair
             .sign(&rng, signing_input.as_bytes())
@@ -179,26 +179,26 @@ impl Services {
 mod tests {
     use super::*;
     use crate::services::fixtures::services_at;
+    use serde_json::{json, Value};
 
     const T0: u64 = 1_767_225_600;
 
     /// Verifies a compact ES256 JWS against a JWKS the way a relying party does.
-    fn verify(jwt: &str, jwks: &Value) -> Result<Value, String> {
+    fn verify(jwt: &str, jwks: &Jwks) -> Result<Value, String> {
         let parts: Vec<&str> = jwt.split('.').collect();
         let [header, claims, signature] = parts.as_slice() else {
             return Err("not three parts".into());
         };
-        let header: Value = serde_json::from_slice(&B64.decode(header).unwrap()).unwrap();
-        assert_eq!(header["alg"], "ES256");
-        let key = jwks["keys"]
-            .as_array()
-            .unwrap()
+        let header: JwsHeader = serde_json::from_slice(&B64.decode(header).unwrap()).unwrap();
+        assert_eq!(header.alg, "ES256");
+        let key = jwks
+            .keys
             .iter()
-            .find(|k| k["kid"] == header["kid"])
+            .find(|k| k.kid == header.kid)
             .ok_or("kid not in the JWKS")?;
         let mut point = vec![4u8];
-        point.extend(B64.decode(key["x"].as_str().unwrap()).unwrap());
-        point.extend(B64.decode(key["y"].as_str().unwrap()).unwrap());
+        point.extend(B64.decode(&key.x).unwrap());
+        point.extend(B64.decode(&key.y).unwrap());
         ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
             .verify(
                 format!("{}.{}", parts[0], parts[1]).as_bytes(),
@@ -216,10 +216,14 @@ mod tests {
             .await
             .unwrap();
         let jwks = services.jwks().await.unwrap();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
-        let key = &jwks["keys"][0];
-        assert_eq!(key["kid"], json!(thumbprint(key)));
-        assert!(key.get("d").is_none(), "the private key is not published");
+        assert_eq!(jwks.keys.len(), 1);
+        let key = &jwks.keys[0];
+        assert_eq!(key.kid, thumbprint(&key.x, &key.y));
+        let published = serde_json::to_value(&jwks).unwrap();
+        assert!(
+            published["keys"][0].get("d").is_none(),
+            "the private key is not published"
+        );
         assert_eq!(verify(&jwt, &jwks).unwrap()["sub"], "abc");
         // A changed claim no longer verifies.
         let mut parts: Vec<String> = jwt.split('.').map(str::to_string).collect();
@@ -232,7 +236,7 @@ mod tests {
         // A relying party may fetch the key set once, at discovery, before any login.
         let (services, _clock, _dir) = services_at(T0).await;
         let jwks = services.jwks().await.unwrap();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(jwks.keys.len(), 1);
         let jwt = services.sign_jwt(&json!({"sub": "abc"})).await.unwrap();
         assert_eq!(verify(&jwt, &jwks).unwrap()["sub"], "abc");
     }
@@ -247,22 +251,16 @@ mod tests {
         assert_ne!(old_kid, new_kid);
         let new_token = services.sign_jwt(&json!({"sub": "b"})).await.unwrap();
         let jwks = services.jwks().await.unwrap();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(jwks.keys.len(), 2);
         assert!(verify(&old_token, &jwks).is_ok());
         assert!(verify(&new_token, &jwks).is_ok());
-        assert_eq!(jwks["keys"][0]["kid"], json!(new_kid), "newest first");
+        assert_eq!(jwks.keys[0].kid, new_kid, "newest first");
 
         clock.advance(ID_TOKEN_TTL_SECS + SIGNING_KEY_CACHE_SECS - 1);
-        assert_eq!(
-            services.jwks().await.unwrap()["keys"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(services.jwks().await.unwrap().keys.len(), 2);
         clock.advance(1);
         let jwks = services.jwks().await.unwrap();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(jwks.keys.len(), 1);
         assert_eq!(verify(&old_token, &jwks), Err("kid not in the JWKS".into()));
         services.rotate_signing_key().await.unwrap();
         let stored = services.store.signing_keys(0).await.unwrap();
@@ -303,7 +301,7 @@ mod tests {
         let (services, _clock, _dir) = services_at(T0).await;
         for _ in 0..5 {
             let kid = services.rotate_signing_key().await.unwrap();
-            assert_eq!(services.jwks().await.unwrap()["keys"][0]["kid"], json!(kid));
+            assert_eq!(services.jwks().await.unwrap().keys[0].kid, kid);
             assert_eq!(services.active_signing_key().await.unwrap().id, kid);
         }
     }

@@ -4,8 +4,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use civkey_proto::oidc::{self as wire, IdTokenClaims, OAuthErrorBody, UserInfo, ACR_LEVELS};
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -48,8 +48,11 @@ impl OAuthError {
     }
 
     /// The JSON body.
-    pub fn body(&self) -> Value {
-        json!({ "error": self.error, "error_description": self.description })
+    pub fn body(&self) -> OAuthErrorBody {
+        OAuthErrorBody {
+            error: self.error.to_string(),
+            error_description: self.description.clone(),
+        }
     }
 }
 
@@ -68,9 +71,9 @@ impl From<crate::store::StoreError> for OAuthError {
 /// The ID token's `amr` (RFC 8176) and `acr` for how the citizen logged in.
 pub(super) fn authentication_methods(means: Means) -> (&'static [&'static str], &'static str) {
     match means {
-        Means::MobileKey => (&["hwk", "pop"], "civkey:mobile-key"),
-        Means::PasswordTotp => (&["pwd", "otp", "mfa"], "civkey:password-otp"),
-        Means::EmailCode => (&["otp"], "civkey:email-code"),
+        Means::MobileKey => (&["hwk", "pop"], ACR_LEVELS[2]),
+        Means::PasswordTotp => (&["pwd", "otp", "mfa"], ACR_LEVELS[1]),
+        Means::EmailCode => (&["otp"], ACR_LEVELS[0]),
     }
 }
 
@@ -89,15 +92,20 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     /// The JSON body.
-    pub fn body(&self) -> Value {
-        json!({
-            "access_token": self.access_token.as_str(),
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-            "id_token": self.id_token,
-            "scope": self.scope,
-        })
+    pub fn body(&self) -> wire::TokenResponse {
+        wire::TokenResponse {
+            access_token: self.access_token.to_string(),
+            token_type: "Bearer".into(),
+            expires_in: self.expires_in,
+            id_token: self.id_token.clone(),
+            scope: self.scope.clone(),
+        }
     }
+}
+
+/// Whether the space-separated `scope` grants the citizen's name.
+fn has_profile(scope: &str) -> bool {
+    scope.split(' ').any(|s| s == "profile")
 }
 
 pub(super) fn pkce_challenge(verifier: &str) -> String {
@@ -169,22 +177,18 @@ impl Services {
             .ok_or_else(|| invalid("the citizen no longer exists"))?;
         let sub = self.pairwise_sub(&client.sector, &citizen_id).await?;
         let (amr, acr) = authentication_methods(record.means.unwrap_or(Means::MobileKey));
-        let mut claims = json!({
-            "iss": self.origin.as_str(),
-            "sub": sub,
-            "aud": client.id,
-            "iat": now,
-            "exp": now + ID_TOKEN_TTL_SECS,
-            "auth_time": record.auth_time.or(record.decided_at).unwrap_or(now),
-            "amr": amr,
-            "acr": acr,
-        });
-        if let Some(nonce) = &record.nonce {
-            claims["nonce"] = json!(nonce);
-        }
-        if record.scope.split(' ').any(|s| s == "profile") {
-            claims["name"] = json!(citizen.full_name);
-        }
+        let claims = IdTokenClaims {
+            iss: self.origin.as_str().to_string(),
+            sub,
+            aud: client.id.clone(),
+            iat: now,
+            exp: now + ID_TOKEN_TTL_SECS,
+            auth_time: record.auth_time.or(record.decided_at).unwrap_or(now),
+            amr: amr.iter().map(|m| m.to_string()).collect(),
+            acr: acr.to_string(),
+            nonce: record.nonce.clone(),
+            name: has_profile(&record.scope).then(|| citizen.full_name.clone()),
+        };
         let id_token = self.sign_jwt(&claims).await?;
         let access_token = Zeroizing::new(format!("{}{}", random_id(), random_id()));
         self.store
@@ -206,7 +210,7 @@ impl Services {
     }
 
     /// The userinfo endpoint: who the access token's citizen is, to that service.
-    pub async fn userinfo(&self, access_token: &str) -> Result<Value, OAuthError> {
+    pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, OAuthError> {
         // The token's citizen comes with it (a token dies with its citizen: ON DELETE CASCADE).
         let token = self
             .store
@@ -217,12 +221,10 @@ impl Services {
             .client(&token.client_id)
             .await?
             .ok_or_else(|| OAuthError::new(401, "invalid_token", "the service was removed"))?;
-        let mut info =
-            json!({ "sub": self.pairwise_sub(&client.sector, &token.citizen_id).await? });
-        if token.scope.split(' ').any(|s| s == "profile") {
-            info["name"] = json!(token.full_name);
-        }
-        Ok(info)
+        Ok(UserInfo {
+            sub: self.pairwise_sub(&client.sector, &token.citizen_id).await?,
+            name: has_profile(&token.scope).then_some(token.full_name),
+        })
     }
 
     /// The citizen's subject identifier for one sector: HMAC-SHA256 under a server-wide key, so

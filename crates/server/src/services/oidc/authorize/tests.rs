@@ -198,15 +198,11 @@ async fn a_portal_session_approves_instead_of_the_mobile_key_and_the_token_says_
         .exchange_code(&l.client_id, &l.secret, &q["code"], REDIRECT, VERIFIER)
         .await
         .unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(
-        &B64.decode(tokens.id_token.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
-    assert_eq!(claims["acr"], "civkey:password-otp");
+    let claims = id_token_claims(&tokens.id_token);
+    assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
+    assert_eq!(claims.acr, "civkey:password-otp");
     // When the citizen authenticated (the session's start), not when the login was approved.
-    assert_eq!(claims["auth_time"], json_u64(T0));
+    assert_eq!(claims.auth_time, T0);
     let history = s.store.login_history(&l.f.citizen, 10).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].means, Means::PasswordTotp);
@@ -234,13 +230,9 @@ async fn a_portal_session_approves_instead_of_the_mobile_key_and_the_token_says_
         .exchange_code(&l.client_id, &l.secret, &code, REDIRECT, VERIFIER)
         .await
         .unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(
-        &B64.decode(tokens.id_token.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(claims["amr"], serde_json::json!(["otp"]));
-    assert_eq!(claims["acr"], "civkey:email-code");
+    let claims = id_token_claims(&tokens.id_token);
+    assert_eq!(claims.amr, ["otp"]);
+    assert_eq!(claims.acr, "civkey:email-code");
     let started = l.start().await;
     let id = started.request_id.to_text();
     l.f.clock

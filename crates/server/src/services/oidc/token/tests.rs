@@ -49,23 +49,22 @@ async fn a_scanned_and_approved_login_gives_the_service_a_signed_id_token() {
             .await
             .unwrap();
     let jwks = l.f.services.jwks().await.unwrap();
-    let parts: Vec<&str> = tokens.id_token.split('.').collect();
-    let claims: serde_json::Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
-    assert_eq!(claims["iss"], "https://id.example.gov");
-    assert_eq!(claims["aud"], l.client_id.as_str());
-    assert_eq!(claims["nonce"], "n-456");
-    assert_eq!(claims["name"], "Jana Nováková");
-    assert_eq!(claims["exp"], json_u64(l.f.clock.now() + 300));
+    let claims = id_token_claims(&tokens.id_token);
+    assert_eq!(claims.iss, "https://id.example.gov");
+    assert_eq!(claims.aud, l.client_id.as_str());
+    assert_eq!(claims.nonce.as_deref(), Some("n-456"));
+    assert_eq!(claims.name.as_deref(), Some("Jana Nováková"));
+    assert_eq!(claims.exp, l.f.clock.now() + 300);
     assert_ne!(
-        claims["sub"],
+        claims.sub,
         l.f.citizen.as_str(),
         "sub is pairwise, not the citizen id"
     );
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks.keys.len(), 1);
 
     let info = l.f.services.userinfo(&tokens.access_token).await.unwrap();
-    assert_eq!(info["sub"], claims["sub"]);
-    assert_eq!(info["name"], "Jana Nováková");
+    assert_eq!(info.sub, claims.sub);
+    assert_eq!(info.name.as_deref(), Some("Jana Nováková"));
 
     // History and last-used.
     let history =
