@@ -484,7 +484,11 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
 }
 
 /// What the connect page of `citizen`'s pairing `session` shows now.
-async fn page_event(server: &TestServer, citizen: &str, session: &str) -> PairingPageEvent {
+async fn page_event(
+    server: &TestServer,
+    citizen: &civkey_server::domain::CitizenId,
+    session: &str,
+) -> PairingPageEvent {
     server
         .state
         .services()

@@ -32,7 +32,7 @@ struct Setup {
     server: TestServer,
     profile: Profile,
     identity: Identity,
-    citizen: String,
+    citizen: civkey_server::domain::CitizenId,
     home: TempDir,
 }
 

@@ -80,13 +80,13 @@ impl Recording {
 /// confirms or refuses.
 fn browser_decides(
     server: &TestServer,
-    citizen: &str,
+    citizen: &civkey_server::domain::CitizenId,
     uri: &str,
     confirm: bool,
     codes: tokio::sync::oneshot::Receiver<PairingStarted>,
 ) -> tokio::task::JoinHandle<()> {
     let state = server.state.clone();
-    let citizen = citizen.to_string();
+    let citizen = citizen.clone();
     let session = civkey_client::pairing::read_pairing_uri(uri)
         .unwrap()
         .session_id
@@ -433,7 +433,7 @@ pub(crate) fn keystore_entries(dir: &Path) -> Vec<String> {
 /// status and every line printed.
 async fn cli_pair(
     server: &TestServer,
-    citizen: &str,
+    citizen: &civkey_server::domain::CitizenId,
     uri: &str,
     profile: &Path,
     json: bool,

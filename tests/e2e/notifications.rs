@@ -112,14 +112,18 @@ fn delivery(mailer: Mailer, sms: Option<SmsGateway>) -> Delivery {
 }
 
 /// A device of `citizen` made with a key held here (the API sees a paired device).
-async fn device_of(server: &TestServer, citizen: &str, seed: u8) -> (DeviceId, SigningKey) {
+async fn device_of(
+    server: &TestServer,
+    citizen: &civkey_server::domain::CitizenId,
+    seed: u8,
+) -> (DeviceId, SigningKey) {
     let key = SigningKey::from_slice(&[seed; 32]).unwrap();
     let id = DeviceId::from_bytes([seed; 16]);
     server
         .store
         .insert_device(&NewDevice {
             id: id.to_text(),
-            citizen_id: citizen.into(),
+            citizen_id: citizen.clone(),
             public_key: DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()))
                 .to_text(),
             name: format!("Phone {seed}"),
@@ -222,7 +226,7 @@ async fn endpoint() -> (String, Endpoint) {
 }
 
 /// A citizen `eva` (e-mail eva@example.hu) who reads English.
-async fn eva_in_english(server: &TestServer) -> String {
+async fn eva_in_english(server: &TestServer) -> civkey_server::domain::CitizenId {
     eva(server).await;
     let citizen = server
         .store

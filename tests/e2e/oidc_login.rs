@@ -21,7 +21,10 @@ use sha2::{Digest, Sha256};
 const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-abcdef";
 
 /// A paired profile (keys in the Secret Service) for the citizen `jana` at `server`.
-pub(crate) async fn paired_profile(server: &TestServer, home: &TempDir) -> (Profile, String) {
+pub(crate) async fn paired_profile(
+    server: &TestServer,
+    home: &TempDir,
+) -> (Profile, civkey_server::domain::CitizenId) {
     assert!(
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "run through scripts/test (needs the Secret Service)"

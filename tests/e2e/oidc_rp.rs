@@ -320,7 +320,7 @@ async fn a_stock_openidconnect_relying_party_logs_a_citizen_in() {
     let sub = claims.subject().clone();
     assert_ne!(
         sub.as_str(),
-        citizen,
+        citizen.as_str(),
         "the service sees a pairwise identifier"
     );
 
@@ -381,7 +381,7 @@ async fn a_stock_openidconnect_relying_party_logs_a_citizen_in() {
     let at_bank = bank.sign_in(&code, pending).await.unwrap();
     assert_eq!(at_bank.name, "Jana Nováková");
     assert_ne!(at_bank.sub, sub.as_str());
-    assert_ne!(at_bank.sub, citizen);
+    assert_ne!(at_bank.sub, citizen.as_str());
 }
 
 /// A service's web app on `127.0.0.1:0`, built on `openidconnect`: `/login` sends the browser to
@@ -564,7 +564,7 @@ async fn a_citizen_logs_in_to_a_service_in_chromium_and_the_page_moves_on_by_its
         .nth(1)
         .unwrap()
         .trim();
-    assert!(!sub.is_empty() && sub != citizen, "{greeting}");
+    assert!(!sub.is_empty() && sub != citizen.as_str(), "{greeting}");
     assert_eq!(app.callbacks.load(Ordering::SeqCst), 1);
 
     // A login denied on the phone: the page says so and stays at civkey.

@@ -506,7 +506,12 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
 
 /// Adds the citizen `petr` (password `petr's long password`, no e-mail); returns his citizen id
 /// and authenticator.
-async fn petr(server: &TestServer) -> (String, civkey_proto::otp::OtpAccount) {
+async fn petr(
+    server: &TestServer,
+) -> (
+    civkey_server::domain::CitizenId,
+    civkey_proto::otp::OtpAccount,
+) {
     let enrolled = citizens::add_citizen(
         &server.store,
         0,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use civkey_proto::Origin;
 use civkey_server::clock::{Clock, ManualClock, SystemClock};
+use civkey_server::domain::CitizenId;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 
@@ -84,7 +85,7 @@ pub fn built_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {
 pub async fn pair_profile(
     services: &civkey_server::services::Services,
     profile: &civkey_client::profile::Profile,
-    citizen_id: &str,
+    citizen_id: &CitizenId,
 ) -> civkey_client::profile::Identity {
     let pairing = services.start_pairing(citizen_id).await.unwrap();
     let pending = profile
@@ -144,7 +145,7 @@ pub struct TestServer {
 impl TestServer {
     /// Adds the citizen `username` ("Jana Nováková", password `correct horse battery`); returns
     /// the citizen id.
-    pub async fn add_citizen(&self, username: &str) -> String {
+    pub async fn add_citizen(&self, username: &str) -> CitizenId {
         civkey_server::services::citizens::add_citizen(
             &self.store,
             0,
@@ -159,7 +160,7 @@ impl TestServer {
     }
 
     /// A new pairing session for `citizen`, as "Connect mobile key" starts one.
-    pub async fn new_pairing(&self, citizen: &str) -> civkey_proto::pair::PairingUri {
+    pub async fn new_pairing(&self, citizen: &CitizenId) -> civkey_proto::pair::PairingUri {
         self.state
             .services()
             .start_pairing(citizen)
@@ -170,7 +171,7 @@ impl TestServer {
 
     /// A server with the citizen `jana` and a pairing session of hers: (server, citizen id, the
     /// pairing URI as its QR code holds it).
-    pub async fn with_pairing_session() -> (TestServer, String, String) {
+    pub async fn with_pairing_session() -> (TestServer, CitizenId, String) {
         let server = TestServer::start().await;
         let citizen = server.add_citizen("jana").await;
         let uri = server.new_pairing(&citizen).await.to_uri();

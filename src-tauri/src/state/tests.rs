@@ -588,7 +588,7 @@ mod real_server {
 
     struct Server {
         state: AppState,
-        citizen: String,
+        citizen: civkey_server::domain::CitizenId,
         _dir: Fixture,
     }
 

@@ -18,7 +18,7 @@ macro_rules! text_id {
         impl $name {
             /// A fresh random identifier (128 bits from the OS).
             pub fn new_random() -> Self {
-                Self(random_text())
+                Self(random_id())
             }
 
             /// The identifier as the store keeps it (or as a caller named it: an unknown one is
@@ -30,6 +30,18 @@ macro_rules! text_id {
             /// The text form, for SQL parameters and links.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl StoredId for $name {
+            fn from_stored_text(text: String) -> Self {
+                Self(text)
             }
         }
 
@@ -62,8 +74,15 @@ text_id! {
     ClientId
 }
 
-/// 128 random bits from the OS as unpadded base64url (22 characters).
-fn random_text() -> String {
+/// An identifier the store keeps as text; the store reads it back with this.
+pub trait StoredId: Sized {
+    /// The identifier with this stored text.
+    fn from_stored_text(text: String) -> Self;
+}
+
+/// A random 128-bit id from the OS as unpadded base64url (22 characters): the one random-id
+/// function, for the typed ids here and the records that keep a text id.
+pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     civkey_proto::ids::DeviceId::from_bytes(bytes).to_text()

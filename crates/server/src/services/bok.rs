@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::secrets::{hash_secret, random_id, verify_secret};
 use super::{verify_signature, ServiceError, Services};
-use crate::domain::BokStatus;
+use crate::domain::{BokStatus, CitizenId};
 use crate::signal::Subscription;
 use crate::store::{BokCitizen, BokRequestRecord, BokUnblock, ClerkSession, DeviceRecord, Store};
 
@@ -140,7 +140,7 @@ fn key(request_id: &str) -> String {
 }
 
 /// The change-signal key of a citizen's BOK requests (the devices' event streams wait on it).
-pub fn citizen_key(citizen_id: &str) -> String {
+pub fn citizen_key(citizen_id: &CitizenId) -> String {
     format!("bok-citizen:{citizen_id}")
 }
 
@@ -372,7 +372,7 @@ impl Services {
     /// Switches BOK-pad on or off for a device of the citizen.
     pub async fn set_bok_pad(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         device_id: &str,
         on: bool,
     ) -> Result<(), ServiceError> {

@@ -6,8 +6,9 @@ use civkey_proto::ErrorCode;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::secrets::{hash_secret, random_id, token_hash};
+use super::secrets::{hash_secret, token_hash};
 use super::ServiceError;
+use crate::domain::CitizenId;
 use crate::store::{NewCitizen, Store};
 
 /// The issuer name in TOTP enrolment URIs.
@@ -17,7 +18,7 @@ pub const TOTP_ISSUER: &str = "civkey";
 /// in a form that could show them again.
 pub struct Enrolment {
     /// The new citizen's id.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// `otpauth://totp/civkey:USERNAME?…` for the citizen's authenticator app.
     pub otpauth_uri: Zeroizing<String>,
     /// Removes the TOTP enrolment when the authenticator is lost (`XXXX-XXXX-XXXX-XXXX`).
@@ -84,7 +85,7 @@ pub async fn add_citizen(
 
     let account = new_totp_account(TOTP_ISSUER, username)?;
     let deletion_code = Zeroizing::new(new_deletion_code());
-    let id = random_id();
+    let id = CitizenId::new_random();
     store
         .insert_citizen(
             &NewCitizen {

@@ -12,6 +12,7 @@ use civkey_proto::sign::{DeviceCall, DevicePublicKey};
 use civkey_proto::ErrorCode;
 
 use super::{verify_signature, ServiceError, Services};
+use crate::domain::CitizenId;
 use crate::store::{Cutoffs, DeviceRecord};
 
 /// A device's "last used" time is written at most this often (seconds).
@@ -99,7 +100,7 @@ impl Services {
     }
 
     /// The citizen's connected devices, as the app and the portal list them.
-    pub async fn list_devices(&self, citizen_id: &str) -> Result<DeviceList, ServiceError> {
+    pub async fn list_devices(&self, citizen_id: &CitizenId) -> Result<DeviceList, ServiceError> {
         let records = self.store.active_devices(citizen_id).await?;
         Ok(DeviceList {
             devices: records.iter().filter_map(summary).collect(),
@@ -109,7 +110,7 @@ impl Services {
     /// Renames a device of the citizen.
     pub async fn rename_device(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         device_id: &str,
         name: &DeviceName,
     ) -> Result<(), ServiceError> {
@@ -130,7 +131,7 @@ impl Services {
     /// Disconnects a device of the citizen; it is refused at once from then on.
     pub async fn disconnect_device(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         device_id: &str,
     ) -> Result<(), ServiceError> {
         let device = self.store.device(device_id).await?;

@@ -13,6 +13,7 @@ pub(crate) use civkey_proto::{ErrorCode, Origin};
 pub(crate) use p256::ecdsa::SigningKey;
 
 pub(crate) use crate::clock::{Clock, ManualClock};
+pub(crate) use crate::domain::CitizenId;
 pub(crate) use crate::services::devices::LAST_USED_EVERY_SECS;
 pub(crate) use crate::services::{citizens, ServiceError, Services};
 pub(crate) use crate::store::tests::{temp_store, TempDir};
@@ -31,7 +32,7 @@ pub(crate) const T0: u64 = 1_767_225_600;
 pub(crate) struct Fixture {
     pub(crate) services: Services,
     pub(crate) clock: ManualClock,
-    pub(crate) citizen: String,
+    pub(crate) citizen: CitizenId,
     pub(crate) _dir: TempDir,
 }
 

@@ -21,14 +21,14 @@ use civkey_proto::ErrorCode;
 
 use super::secrets::random_token;
 use super::{ServiceError, Services};
-use crate::domain::{BokStatus, Channel};
+use crate::domain::{BokStatus, Channel, CitizenId};
 use crate::store::{
     ChannelSummary, DeliveryError, DeviceRecord, DeviceSetting, NewEvent, OutboxMessage, PushRows,
     StoredEvent,
 };
 
 /// The change-signal key of a citizen's event stream.
-pub fn events_key(citizen_id: &str) -> String {
+pub fn events_key(citizen_id: &CitizenId) -> String {
     format!("events:{citizen_id}")
 }
 
@@ -45,7 +45,7 @@ const EVENT_PAGE: i64 = 100;
 /// transaction), made by [`Services::prepare_event`].
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedEvent {
-    citizen_id: String,
+    citizen_id: CitizenId,
     device_id: Option<String>,
     audience: DeviceSetting,
     kind: String,
@@ -192,7 +192,12 @@ impl Services {
     /// The citizen logged in (by any means): a login notification to each connected device with
     /// login notifications on, written on its own. Failures are logged. The logins themselves
     /// write it in their own transaction with [`Services::login_notification`].
-    pub async fn notify_login(&self, citizen_id: &str, service_name: &str, means: LoginMeans) {
+    pub async fn notify_login(
+        &self,
+        citizen_id: &CitizenId,
+        service_name: &str,
+        means: LoginMeans,
+    ) {
         let stored = match self.login_notification(citizen_id, service_name, means) {
             Ok(event) => self.store_prepared(&event).await,
             Err(e) => Err(e),
@@ -207,7 +212,7 @@ impl Services {
     /// unannounced.
     pub(crate) fn login_notification(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         service_name: &str,
         means: LoginMeans,
     ) -> Result<PreparedEvent, ServiceError> {
@@ -219,7 +224,7 @@ impl Services {
     }
 
     /// The name a portal login is notified under, in the citizen's language.
-    pub async fn portal_service_name(&self, citizen_id: &str) -> String {
+    pub async fn portal_service_name(&self, citizen_id: &CitizenId) -> String {
         let locale = self.citizen_locale(citizen_id).await;
         tr(locale, "notify.portal_name").to_string()
     }
@@ -264,7 +269,7 @@ impl Services {
     /// An informative notification: to each connected device with informative notifications on
     /// (its topic and arguments, and the text), and to the e-mail address and phone number when
     /// switched on, in the citizen's language (Czech when none is known). Failures are logged.
-    pub async fn notify_informative(&self, citizen_id: &str, what: &Informative) {
+    pub async fn notify_informative(&self, citizen_id: &CitizenId, what: &Informative) {
         if let Err(e) = self.try_notify_informative(citizen_id, what).await {
             tracing::error!(error = %e, "cannot store an informative notification");
         }
@@ -272,7 +277,7 @@ impl Services {
 
     async fn try_notify_informative(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         what: &Informative,
     ) -> Result<(), ServiceError> {
         let Some(contacts) = self.store.contact_flags(citizen_id).await? else {
@@ -325,7 +330,7 @@ impl Services {
     /// A clerk started a BOK verification: a BOK request to each connected device with BOK-pad
     /// on, pushed with high urgency and dropped once it expires. Failures are logged (the app
     /// also lists open requests with `GET /api/v1/bok/pending`).
-    pub async fn notify_bok_request(&self, citizen_id: &str, request: &BokRequest) {
+    pub async fn notify_bok_request(&self, citizen_id: &CitizenId, request: &BokRequest) {
         let kind = EventKind::BokRequest {
             request: request.clone(),
         };
@@ -346,7 +351,7 @@ impl Services {
     /// An event ready to be written: the row and its push rows.
     pub(crate) fn prepare_event(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         device_id: Option<&str>,
         audience: DeviceSetting,
         kind: &EventKind,
@@ -354,7 +359,7 @@ impl Services {
     ) -> Result<PreparedEvent, ServiceError> {
         let at = self.clock.now();
         Ok(PreparedEvent {
-            citizen_id: citizen_id.to_string(),
+            citizen_id: citizen_id.clone(),
             device_id: device_id.map(str::to_string),
             audience,
             kind: serde_json::to_string(kind)
@@ -368,7 +373,7 @@ impl Services {
 
     /// After an event was written: wakes the citizen's streams, and the delivery worker when
     /// pushes were queued.
-    pub(crate) fn event_stored(&self, citizen_id: &str, pushes_queued: u64) {
+    pub(crate) fn event_stored(&self, citizen_id: &CitizenId, pushes_queued: u64) {
         self.signal.notify(&events_key(citizen_id));
         if pushes_queued > 0 {
             self.signal.notify(crate::services::delivery::OUTBOX_KEY);
@@ -379,7 +384,7 @@ impl Services {
     /// and the delivery worker.
     async fn store_event(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         device_id: Option<&str>,
         audience: DeviceSetting,
         kind: &EventKind,
@@ -461,7 +466,7 @@ impl Services {
     /// The citizen's notification settings (addresses masked).
     pub async fn notification_settings(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
     ) -> Result<NotificationSettings, ServiceError> {
         let contacts = self
             .store
@@ -510,7 +515,7 @@ impl Services {
     /// reads (the portal's), for e-mail and SMS.
     pub async fn save_notification_settings(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         settings: &NotificationSettings,
         locale: Option<Locale>,
     ) -> Result<(), ServiceError> {
@@ -617,7 +622,7 @@ impl Services {
         }
     }
 
-    async fn citizen_locale(&self, citizen_id: &str) -> Locale {
+    async fn citizen_locale(&self, citizen_id: &CitizenId) -> Locale {
         match self.store.contact_flags(citizen_id).await {
             Ok(Some(c)) => c
                 .locale

@@ -20,9 +20,9 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::citizens::{check_username, looks_like_email};
-use super::secrets::{hash_secret, random_id, random_token, token_hash};
+use super::secrets::{hash_secret, random_token, token_hash};
 use super::{verify_signature, ServiceError, Services};
-use crate::domain::OnboardingState;
+use crate::domain::{CitizenId, OnboardingState};
 use crate::store::{
     ClerkSession, NewDevice, NewOnboarding, OnboardedCitizen, OnboardingRecord, StoreError,
 };
@@ -154,7 +154,7 @@ impl OnboardError {
 #[derive(Debug, Clone)]
 pub struct Onboarded {
     /// The new citizen's id.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// Full name.
     pub full_name: String,
     /// Username.
@@ -413,7 +413,7 @@ impl Services {
         // and a password login attempt against it costs the same time as against any account.
         let unusable = Zeroizing::new(random_token());
         let citizen = OnboardedCitizen {
-            id: random_id(),
+            id: CitizenId::new_random(),
             username: checked.username,
             full_name: checked.full_name,
             email: checked.email,

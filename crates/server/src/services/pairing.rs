@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::secrets::token_hash;
 use super::{verify_signature, ServiceError, Services};
-use crate::domain::PairingState;
+use crate::domain::{CitizenId, PairingState};
 use crate::store::{Claim, NewDevice, PairingRecord};
 
 /// A new pairing session, for the portal to show.
@@ -55,7 +55,7 @@ fn kind_text(kind: DeviceKind) -> &'static str {
 
 impl Services {
     /// Opens a pairing session for `citizen_id` (valid 4 minutes, single use).
-    pub async fn start_pairing(&self, citizen_id: &str) -> Result<NewPairing, ServiceError> {
+    pub async fn start_pairing(&self, citizen_id: &CitizenId) -> Result<NewPairing, ServiceError> {
         let mut rng = rand::rngs::OsRng;
         let uri = PairingUri {
             origin: self.origin.clone(),
@@ -187,7 +187,7 @@ impl Services {
     /// The citizen decides in the browser. Confirming creates the device.
     pub async fn decide_pairing(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         session_id: &str,
         confirm: bool,
     ) -> Result<PairStatus, ServiceError> {
@@ -196,7 +196,7 @@ impl Services {
             .store
             .pairing(session_id)
             .await?
-            .filter(|r| r.citizen_id == citizen_id)
+            .filter(|r| r.citizen_id == *citizen_id)
             .ok_or_else(unknown)?;
         let decided = if confirm {
             match status(&record, now) {
@@ -205,7 +205,7 @@ impl Services {
             }
             let device = NewDevice {
                 id: DeviceId::generate(&mut rand::rngs::OsRng).to_text(),
-                citizen_id: citizen_id.to_string(),
+                citizen_id: citizen_id.clone(),
                 public_key: record.public_key.clone().ok_or_else(unknown)?,
                 name: record.device_name.clone().unwrap_or_default(),
                 model: record.device_model.clone().unwrap_or_default(),
@@ -247,14 +247,14 @@ impl Services {
     /// What the portal page shows for the session now; `None` when it is not this citizen's.
     pub async fn pairing_page_event(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         session_id: &str,
     ) -> Result<Option<PairingPageEvent>, ServiceError> {
         let Some(record) = self
             .store
             .pairing(session_id)
             .await?
-            .filter(|r| r.citizen_id == citizen_id)
+            .filter(|r| r.citizen_id == *citizen_id)
         else {
             return Ok(None);
         };

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::secrets::{random_token, token_hash, verify_secret, DUMMY_HASH};
 use super::{ServiceError, Services};
-use crate::domain::Channel;
+use crate::domain::{Channel, CitizenId};
 use crate::store::{AttemptLimit, Means, OutboxMessage, Reservation, WebSession};
 
 /// How long a portal session lives.
@@ -57,7 +57,7 @@ pub const KNOWN_BROWSER_TTL_SECS: u64 = 180 * 24 * 60 * 60;
 pub const EMAIL_CODE_TTL_SECS: u64 = 10 * 60;
 
 /// The stored form of an e-mail code: bound to the citizen, so equal codes of two citizens differ.
-fn email_code_hash(citizen_id: &str, code: &str) -> String {
+fn email_code_hash(citizen_id: &CitizenId, code: &str) -> String {
     token_hash(&format!("{citizen_id}:{code}"))
 }
 
@@ -310,7 +310,7 @@ impl Services {
 
     pub(super) async fn start_session(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         means: Means,
     ) -> Result<LoggedIn, ServiceError> {
         let token = Zeroizing::new(random_token());
@@ -450,7 +450,7 @@ impl Services {
     /// before; marks its step used.
     async fn accept_totp(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         secret: Option<&str>,
         code: &str,
     ) -> Result<bool, ServiceError> {

@@ -122,12 +122,7 @@ pub fn random_token() -> String {
     civkey_proto::ids::Nonce::from_bytes(bytes).to_text()
 }
 
-/// A random 128-bit id in base64url.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    civkey_proto::ids::DeviceId::from_bytes(bytes).to_text()
-}
+pub use crate::domain::random_id;
 
 impl Services {
     /// The server-wide key of pairwise subject identifiers: made on first use, then the same for

@@ -5,14 +5,14 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::BokStatus;
+use super::{get_id, get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
+use crate::domain::{BokStatus, CitizenId};
 
 /// A citizen as the BOK-pad sees them.
 #[derive(Clone)]
 pub struct BokCitizen {
     /// Citizen id.
-    pub id: String,
+    pub id: CitizenId,
     /// Login name.
     pub username: String,
     /// Full name.
@@ -42,7 +42,7 @@ pub struct NewBokRequest {
     /// Request id (base64url).
     pub id: String,
     /// Whose BOK.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// The clerk who started it.
     pub clerk_id: String,
     /// The clerk's office, shown on the pad.
@@ -61,7 +61,7 @@ pub struct BokRequestRecord {
     /// Request id.
     pub id: String,
     /// Whose BOK.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// The clerk who started it.
     pub clerk_id: String,
     /// The office.
@@ -109,7 +109,7 @@ const CITIZEN_COLUMNS: &str =
 
 fn read_citizen(row: &AnyRow) -> Result<BokCitizen, StoreError> {
     Ok(BokCitizen {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         username: row.try_get("username")?,
         full_name: row.try_get("full_name")?,
         bok_hash: row.try_get("bok_hash")?,
@@ -124,7 +124,7 @@ const REQUEST_COLUMNS: &str = "id, citizen_id, clerk_id, office_name, challenge,
 fn read_request(row: &AnyRow) -> Result<BokRequestRecord, StoreError> {
     Ok(BokRequestRecord {
         id: row.try_get("id")?,
-        citizen_id: row.try_get("citizen_id")?,
+        citizen_id: get_id(row, "citizen_id")?,
         clerk_id: row.try_get("clerk_id")?,
         office_name: row.try_get("office_name")?,
         challenge: row.try_get("challenge")?,
@@ -154,11 +154,11 @@ impl Store {
     }
 
     /// The citizen `id` as the BOK-pad sees them.
-    pub async fn bok_citizen(&self, id: &str) -> Result<Option<BokCitizen>, StoreError> {
+    pub async fn bok_citizen(&self, id: &CitizenId) -> Result<Option<BokCitizen>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {CITIZEN_COLUMNS} FROM citizens WHERE id = $1"
         ))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(read_citizen).transpose()
@@ -179,12 +179,12 @@ impl Store {
     }
 
     /// How many connected devices of the citizen have BOK-pad on.
-    pub async fn bok_pad_devices(&self, citizen_id: &str) -> Result<u64, StoreError> {
+    pub async fn bok_pad_devices(&self, citizen_id: &CitizenId) -> Result<u64, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM devices \
              WHERE citizen_id = $1 AND disconnected_at IS NULL AND bok_pad = 1",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .fetch_one(self.pool())
         .await?;
         get_u64(&row, "n")
@@ -197,7 +197,7 @@ impl Store {
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
         )
         .bind(&r.id)
-        .bind(&r.citizen_id)
+        .bind(r.citizen_id.as_str())
         .bind(&r.clerk_id)
         .bind(&r.office_name)
         .bind(&r.challenge)
@@ -222,7 +222,7 @@ impl Store {
     /// The citizen's verifications that are still open at `now`, oldest first.
     pub async fn pending_bok_requests(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         now: u64,
     ) -> Result<Vec<BokRequestRecord>, StoreError> {
         let rows = sqlx::query(&format!(
@@ -230,7 +230,7 @@ impl Store {
              WHERE citizen_id = $1 AND status = 'pending' AND expires_at > $2 \
              ORDER BY created_at, id"
         ))
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(to_db(now))
         .fetch_all(self.pool())
         .await?;
@@ -292,13 +292,13 @@ impl Store {
     /// returns their ids.
     pub async fn block_pending_bok_requests(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
     ) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "UPDATE bok_requests SET status = 'blocked', attempts_left = 0 \
              WHERE citizen_id = $1 AND status = 'pending' RETURNING id",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -310,7 +310,7 @@ impl Store {
     /// answers racing each other are all counted.
     pub async fn record_wrong_bok(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         max: u64,
         now: u64,
     ) -> Result<WrongAnswer, StoreError> {
@@ -320,7 +320,7 @@ impl Store {
              THEN $3 ELSE bok_blocked_at END \
              WHERE id = $1 RETURNING bok_wrong_answers, bok_blocked_at",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(to_db(max))
         .bind(to_db(now))
         .fetch_one(self.pool())
@@ -333,11 +333,11 @@ impl Store {
 
     /// A right answer clears the count. False when the BOK is blocked (a wrong answer racing this
     /// one blocked it): then the right answer does not count.
-    pub async fn clear_wrong_bok(&self, citizen_id: &str) -> Result<bool, StoreError> {
+    pub async fn clear_wrong_bok(&self, citizen_id: &CitizenId) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE citizens SET bok_wrong_answers = 0 WHERE id = $1 AND bok_blocked_at IS NULL",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -358,7 +358,7 @@ impl Store {
             "UPDATE citizens SET bok_wrong_answers = 0, bok_blocked_at = NULL \
              WHERE id = $1 AND bok_blocked_at = $2",
         )
-        .bind(&citizen.id)
+        .bind(citizen.id.as_str())
         .bind(to_db(blocked_at))
         .execute(&mut *tx)
         .await?;
@@ -370,7 +370,7 @@ impl Store {
              wrong_answers, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(record_id)
-        .bind(&citizen.id)
+        .bind(citizen.id.as_str())
         .bind(&clerk.clerk_id)
         .bind(&clerk.username)
         .bind(&clerk.office_name)
@@ -383,12 +383,15 @@ impl Store {
     }
 
     /// The citizen's recorded unblocks, newest first.
-    pub async fn bok_unblocks(&self, citizen_id: &str) -> Result<Vec<BokUnblock>, StoreError> {
+    pub async fn bok_unblocks(
+        &self,
+        citizen_id: &CitizenId,
+    ) -> Result<Vec<BokUnblock>, StoreError> {
         let rows = sqlx::query(
             "SELECT clerk_username, office_name, wrong_answers, at FROM bok_unblocks \
              WHERE citizen_id = $1 ORDER BY at DESC, id",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -406,7 +409,7 @@ impl Store {
     /// Switches BOK-pad on or off for a connected device of the citizen. False when there is none.
     pub async fn set_bok_pad(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         device_id: &str,
         on: bool,
     ) -> Result<bool, StoreError> {
@@ -414,7 +417,7 @@ impl Store {
             "UPDATE devices SET bok_pad = $3 \
              WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(device_id)
         .bind(i64::from(on))
         .execute(self.pool())

@@ -3,13 +3,14 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_u64, get_u64, to_db, unique, Store, StoreError};
+use super::{get_id, get_opt_u64, get_u64, to_db, unique, Store, StoreError};
+use crate::domain::CitizenId;
 
 /// A citizen to create.
 #[derive(Debug, Clone)]
 pub struct NewCitizen {
     /// Random id (base64url).
-    pub id: String,
+    pub id: CitizenId,
     /// Login name, unique.
     pub username: String,
     /// Full name, shown in the portal and to services.
@@ -28,7 +29,7 @@ pub struct NewCitizen {
 #[derive(Clone)]
 pub struct CitizenRecord {
     /// Random id (base64url).
-    pub id: String,
+    pub id: CitizenId,
     /// Login name.
     pub username: String,
     /// Full name.
@@ -63,7 +64,7 @@ const COLUMNS: &str =
 
 fn read(row: &AnyRow) -> Result<CitizenRecord, StoreError> {
     Ok(CitizenRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         username: row.try_get("username")?,
         full_name: row.try_get("full_name")?,
         email: row.try_get("email")?,
@@ -83,7 +84,7 @@ impl Store {
              totp_last_step, totp_deletion_hash, created_at) \
              VALUES ($1, $2, $3, $4, NULL, $5, $6, NULL, $7, $8)",
         )
-        .bind(&c.id)
+        .bind(c.id.as_str())
         .bind(&c.username)
         .bind(&c.full_name)
         .bind(&c.email)
@@ -112,9 +113,9 @@ impl Store {
     }
 
     /// The citizen with `id`.
-    pub async fn citizen_by_id(&self, id: &str) -> Result<Option<CitizenRecord>, StoreError> {
+    pub async fn citizen_by_id(&self, id: &CitizenId) -> Result<Option<CitizenRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM citizens WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(read).transpose()
@@ -130,13 +131,17 @@ impl Store {
 
     /// Records that the TOTP code of time step `step` was used. False when that step (or a later
     /// one) was already used: a code is accepted once, and never after a newer one.
-    pub async fn use_totp_step(&self, citizen_id: &str, step: u64) -> Result<bool, StoreError> {
+    pub async fn use_totp_step(
+        &self,
+        citizen_id: &CitizenId,
+        step: u64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE citizens SET totp_last_step = $2 \
              WHERE id = $1 AND totp_secret IS NOT NULL \
              AND (totp_last_step IS NULL OR totp_last_step < $2)",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(to_db(step))
         .execute(self.pool())
         .await?;
@@ -146,14 +151,14 @@ impl Store {
     /// Removes the TOTP enrolment if `deletion_hash` matches. True when removed.
     pub async fn remove_totp(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         deletion_hash: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE citizens SET totp_secret = NULL, totp_last_step = NULL, totp_deletion_hash = NULL \
              WHERE id = $1 AND totp_deletion_hash = $2",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(deletion_hash)
         .execute(self.pool())
         .await?;
@@ -166,9 +171,13 @@ mod tests {
     use super::super::tests::temp_store;
     use super::*;
 
+    fn c1() -> CitizenId {
+        CitizenId::from_stored("c1")
+    }
+
     fn jana() -> NewCitizen {
         NewCitizen {
-            id: "c1".into(),
+            id: c1(),
             username: "jana".into(),
             full_name: "Jana Nováková".into(),
             email: Some("jana@example.cz".into()),
@@ -185,7 +194,7 @@ mod tests {
         let by_name = store.citizen_by_username("jana").await.unwrap().unwrap();
         assert_eq!(by_name.full_name, "Jana Nováková");
         assert_eq!(by_name.created_at, 100);
-        assert!(store.citizen_by_id("c1").await.unwrap().is_some());
+        assert!(store.citizen_by_id(&c1()).await.unwrap().is_some());
         assert!(store.citizen_by_username("petr").await.unwrap().is_none());
         assert_eq!(store.list_citizens().await.unwrap().len(), 1);
     }
@@ -195,7 +204,7 @@ mod tests {
         let (store, _dir) = temp_store().await;
         store.insert_citizen(&jana(), 100).await.unwrap();
         let mut again = jana();
-        again.id = "c2".into();
+        again.id = CitizenId::from_stored("c2");
         assert!(matches!(
             store.insert_citizen(&again, 100).await,
             Err(StoreError::Duplicate("username"))
@@ -206,20 +215,20 @@ mod tests {
     async fn a_totp_step_is_accepted_once_and_never_after_a_newer_one() {
         let (store, _dir) = temp_store().await;
         store.insert_citizen(&jana(), 100).await.unwrap();
-        assert!(store.use_totp_step("c1", 10).await.unwrap());
-        assert!(!store.use_totp_step("c1", 10).await.unwrap());
-        assert!(!store.use_totp_step("c1", 9).await.unwrap());
-        assert!(store.use_totp_step("c1", 11).await.unwrap());
+        assert!(store.use_totp_step(&c1(), 10).await.unwrap());
+        assert!(!store.use_totp_step(&c1(), 10).await.unwrap());
+        assert!(!store.use_totp_step(&c1(), 9).await.unwrap());
+        assert!(store.use_totp_step(&c1(), 11).await.unwrap());
     }
 
     #[tokio::test]
     async fn totp_is_removed_only_with_the_right_deletion_code() {
         let (store, _dir) = temp_store().await;
         store.insert_citizen(&jana(), 100).await.unwrap();
-        assert!(!store.remove_totp("c1", "wrong").await.unwrap());
-        assert!(store.remove_totp("c1", "abc").await.unwrap());
+        assert!(!store.remove_totp(&c1(), "wrong").await.unwrap());
+        assert!(store.remove_totp(&c1(), "abc").await.unwrap());
         assert!(store
-            .citizen_by_id("c1")
+            .citizen_by_id(&c1())
             .await
             .unwrap()
             .unwrap()

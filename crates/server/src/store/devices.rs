@@ -3,7 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
-use super::{get_opt_u64, get_u64, to_db, Store, StoreError};
+use super::{get_id, get_opt_u64, get_u64, to_db, Store, StoreError};
+use crate::domain::CitizenId;
 
 /// A device to create when pairing is confirmed.
 #[derive(Debug, Clone)]
@@ -11,7 +12,7 @@ pub struct NewDevice {
     /// Device id (base64url).
     pub id: String,
     /// Owner.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// Public key (base64url SEC1).
     pub public_key: String,
     /// Name.
@@ -30,7 +31,7 @@ pub struct DeviceRecord {
     /// Device id.
     pub id: String,
     /// Owner.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// Public key (base64url SEC1).
     pub public_key: String,
     /// Name.
@@ -83,7 +84,7 @@ const COLUMNS: &str = "id, citizen_id, public_key, name, model, kind, paired_at,
 fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     Ok(DeviceRecord {
         id: row.try_get("id")?,
-        citizen_id: row.try_get("citizen_id")?,
+        citizen_id: get_id(row, "citizen_id")?,
         public_key: row.try_get("public_key")?,
         name: row.try_get("name")?,
         model: row.try_get("model")?,
@@ -122,7 +123,7 @@ pub(super) async fn insert_device<'e, E: sqlx::Executor<'e, Database = Any>>(
          notify_informative, notify_login, bok_pad) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, 1)",
     )
     .bind(&d.id)
-    .bind(&d.citizen_id)
+    .bind(d.citizen_id.as_str())
     .bind(&d.public_key)
     .bind(&d.name)
     .bind(&d.model)
@@ -151,12 +152,15 @@ impl Store {
     }
 
     /// The citizen's connected devices, most recently paired first.
-    pub async fn active_devices(&self, citizen_id: &str) -> Result<Vec<DeviceRecord>, StoreError> {
+    pub async fn active_devices(
+        &self,
+        citizen_id: &CitizenId,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM devices WHERE citizen_id = $1 AND disconnected_at IS NULL \
              ORDER BY paired_at DESC, id"
         ))
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(read).collect()
@@ -165,14 +169,14 @@ impl Store {
     /// Renames a connected device of the citizen. False when there is none.
     pub async fn rename_device(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         id: &str,
         name: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE devices SET name = $3 WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(id)
         .bind(name)
         .execute(self.pool())
@@ -183,7 +187,7 @@ impl Store {
     /// Disconnects a connected device of the citizen. False when there is none.
     pub async fn disconnect_device(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         id: &str,
         now: u64,
     ) -> Result<bool, StoreError> {
@@ -191,7 +195,7 @@ impl Store {
             "UPDATE devices SET disconnected_at = $3 \
              WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(id)
         .bind(to_db(now))
         .execute(self.pool())

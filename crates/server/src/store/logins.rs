@@ -5,8 +5,10 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::notify::{NewEvent, PushRows};
-use super::{get_opt_u64, get_stored, get_u64, to_db, Means, Store, StoreError};
-use crate::domain::LoginStatus;
+use super::{
+    get_id, get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Means, Store, StoreError,
+};
+use crate::domain::{CitizenId, LoginStatus};
 
 /// A login request to create at the authorization endpoint.
 #[derive(Debug, Clone)]
@@ -75,7 +77,7 @@ pub struct LoginRecord {
     /// The device that opened it.
     pub device_id: Option<String>,
     /// That device's citizen.
-    pub citizen_id: Option<String>,
+    pub citizen_id: Option<CitizenId>,
     /// When it was approved or denied.
     pub decided_at: Option<u64>,
     /// How it was approved.
@@ -138,7 +140,7 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
         created_at: get_u64(row, "created_at")?,
         expires_at: get_u64(row, "expires_at")?,
         device_id: row.try_get("device_id")?,
-        citizen_id: row.try_get("citizen_id")?,
+        citizen_id: get_opt_id(row, "citizen_id")?,
         decided_at: get_opt_u64(row, "decided_at")?,
         means: row
             .try_get::<Option<String>, _>("means")?
@@ -159,7 +161,7 @@ pub struct AccessToken {
     /// The service it was issued to.
     pub client_id: String,
     /// The citizen.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// The scopes granted.
     pub scope: String,
     /// The citizen's name.
@@ -170,7 +172,7 @@ pub struct AccessToken {
 #[derive(Debug, Clone)]
 pub struct LoginHolder {
     /// Its citizen.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// Its name (for the login notification).
     pub name: String,
     /// Its public key (base64url SEC1).
@@ -249,7 +251,7 @@ impl Store {
         &self,
         id: &str,
         device_id: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         launch_token_hash: Option<&str>,
         now: u64,
     ) -> Result<bool, StoreError> {
@@ -262,7 +264,7 @@ impl Store {
                 )
                 .bind(id)
                 .bind(device_id)
-                .bind(citizen_id)
+                .bind(citizen_id.as_str())
                 .bind(to_db(now))
                 .execute(self.pool())
                 .await?
@@ -275,7 +277,7 @@ impl Store {
             )
             .bind(id)
             .bind(device_id)
-            .bind(citizen_id)
+            .bind(citizen_id.as_str())
             .bind(to_db(now))
             .bind(hash)
             .execute(self.pool())
@@ -364,7 +366,7 @@ impl Store {
     pub async fn approve_login_request_with_session(
         &self,
         id: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         means: Means,
         authenticated_at: u64,
         approval: Approval<'_>,
@@ -377,7 +379,7 @@ impl Store {
              WHERE id = $1 AND status IN ('waiting', 'opened') AND expires_at > $3",
         )
         .bind(id)
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(to_db(now))
         .bind(means.as_str())
         .bind(approval.code_hash)
@@ -461,7 +463,7 @@ impl Store {
         token_hash: &str,
         login_request_id: &str,
         client_id: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         scope: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
@@ -471,7 +473,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(client_id)
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(scope)
         .bind(to_db(expires_at))
         .bind(login_request_id)
@@ -498,7 +500,7 @@ impl Store {
         row.map(|r| {
             Ok(AccessToken {
                 client_id: r.try_get("client_id")?,
-                citizen_id: r.try_get("citizen_id")?,
+                citizen_id: get_id(&r, "citizen_id")?,
                 scope: r.try_get("scope")?,
                 full_name: r.try_get("full_name")?,
             })
@@ -534,7 +536,7 @@ impl Store {
             .try_get::<Option<String>, _>("holder_public_key")?
             .map(|public_key| {
                 Ok::<_, StoreError>(LoginHolder {
-                    citizen_id: row.try_get("holder_citizen_id")?,
+                    citizen_id: get_id(&row, "holder_citizen_id")?,
                     name: row.try_get("holder_name")?,
                     public_key,
                     disconnected_at: get_opt_u64(&row, "holder_disconnected_at")?,
@@ -548,14 +550,14 @@ impl Store {
     /// The citizen's most recent logins, newest first.
     pub async fn login_history(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         limit: u32,
     ) -> Result<Vec<LoginHistoryEntry>, StoreError> {
         sqlx::query(
             "SELECT service_name, means, device_id, at FROM login_history \
              WHERE citizen_id = $1 ORDER BY at DESC, id LIMIT $2",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?

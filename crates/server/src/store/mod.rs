@@ -37,7 +37,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::clock::{Clock, SystemClock};
-use crate::domain::{StoredText, UnknownValue};
+use crate::domain::{StoredId, StoredText, UnknownValue};
 
 /// Numbered migrations, applied in order at start-up. Append only; never edit a released one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -262,6 +262,21 @@ pub(crate) fn get_stored<T: StoredText>(
     column: &'static str,
 ) -> Result<T, StoreError> {
     Ok(T::parse_stored(&row.try_get::<String, _>(column)?)?)
+}
+
+/// A stored id, read as its type.
+pub(crate) fn get_id<T: StoredId>(row: &AnyRow, column: &'static str) -> Result<T, StoreError> {
+    Ok(T::from_stored_text(row.try_get(column)?))
+}
+
+/// A stored id that may be absent, read as its type.
+pub(crate) fn get_opt_id<T: StoredId>(
+    row: &AnyRow,
+    column: &'static str,
+) -> Result<Option<T>, StoreError> {
+    Ok(row
+        .try_get::<Option<String>, _>(column)?
+        .map(T::from_stored_text))
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Duplicate`].

@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::{get_opt_u64, get_u64, to_db, DeviceRecord, Store, StoreError};
+use crate::domain::CitizenId;
 
 /// The citizen's e-mail and phone with their informative flags, and the language they read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub struct ContactFlags {
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
     /// The citizen.
-    pub citizen_id: &'a str,
+    pub citizen_id: &'a CitizenId,
     /// One device, or `None` for all of them.
     pub device_id: Option<&'a str>,
     /// The device setting that lets it through: `login`, `informative` or `bok_pad`.
@@ -133,13 +134,13 @@ impl Store {
     /// The citizen's contact flags; `None` for an unknown citizen.
     pub async fn contact_flags(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
     ) -> Result<Option<ContactFlags>, StoreError> {
         let row = sqlx::query(
             "SELECT email, phone, notify_email_informative, notify_phone_informative, locale \
              FROM citizens WHERE id = $1",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
@@ -159,7 +160,7 @@ impl Store {
     /// citizen; otherwise nothing changes and the answer is false.
     pub async fn save_notification_settings(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         email_informative: bool,
         phone_informative: bool,
         locale: Option<&str>,
@@ -170,7 +171,7 @@ impl Store {
             "UPDATE citizens SET notify_email_informative = $2, notify_phone_informative = $3, \
              locale = COALESCE($4, locale) WHERE id = $1",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(flag(email_informative))
         .bind(flag(phone_informative))
         .bind(locale)
@@ -184,7 +185,7 @@ impl Store {
                 "UPDATE devices SET notify_informative = $3, notify_login = $4, bok_pad = $5 \
                  WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
             )
-            .bind(citizen_id)
+            .bind(citizen_id.as_str())
             .bind(id)
             .bind(flag(*informative))
             .bind(flag(*login))
@@ -204,11 +205,11 @@ impl Store {
     /// citizen.
     pub async fn set_phone(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         phone: Option<&str>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE citizens SET phone = $2 WHERE id = $1")
-            .bind(citizen_id)
+            .bind(citizen_id.as_str())
             .bind(phone)
             .execute(self.pool())
             .await?;
@@ -272,7 +273,7 @@ impl Store {
     /// `after` and not older than `since`, oldest first, at most `limit`.
     pub async fn events_after(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         device_id: &str,
         after: u64,
         since: u64,
@@ -283,7 +284,7 @@ impl Store {
              WHERE citizen_id = $1 AND (device_id IS NULL OR device_id = $2) AND id > $3 \
              AND at >= $4 ORDER BY id LIMIT $5",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(device_id)
         .bind(to_db(after))
         .bind(to_db(since))
@@ -319,7 +320,7 @@ pub(crate) async fn insert_event_in(
         "UPDATE citizens SET last_event_id = last_event_id + 1 WHERE id = $1 \
          RETURNING last_event_id",
     )
-    .bind(event.citizen_id)
+    .bind(event.citizen_id.as_str())
     .fetch_one(&mut *conn)
     .await?;
     let id = get_u64(&row, "last_event_id")?;
@@ -327,7 +328,7 @@ pub(crate) async fn insert_event_in(
         "INSERT INTO events (citizen_id, id, device_id, audience, kind, at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(event.citizen_id)
+    .bind(event.citizen_id.as_str())
     .bind(to_db(id))
     .bind(event.device_id)
     .bind(event.audience)
@@ -355,7 +356,7 @@ pub(crate) async fn insert_event_in(
         .bind(event.push_body(id))
         .bind(to_db(event.at))
         .bind(to_db(pushes.expires_at))
-        .bind(event.citizen_id);
+        .bind(event.citizen_id.as_str());
     if let Some(device_id) = event.device_id {
         query = query.bind(device_id);
     }

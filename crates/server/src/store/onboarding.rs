@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::devices::NewDevice;
-use super::{get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::OnboardingState;
+use super::{get_opt_id, get_stored, get_u64, to_db, Store, StoreError};
+use crate::domain::{CitizenId, OnboardingState};
 
 /// An onboarding the app started.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub struct OnboardingRecord {
     /// When its code expires.
     pub expires_at: u64,
     /// The new citizen, once completed.
-    pub citizen_id: Option<String>,
+    pub citizen_id: Option<CitizenId>,
     /// The new device, once completed.
     pub device_id: Option<String>,
 }
@@ -61,7 +61,7 @@ pub struct OnboardingRecord {
 #[derive(Debug, Clone)]
 pub struct OnboardedCitizen {
     /// Random id (base64url).
-    pub id: String,
+    pub id: CitizenId,
     /// Login name, unique.
     pub username: String,
     /// Full name.
@@ -97,7 +97,7 @@ fn read(row: &AnyRow) -> Result<OnboardingRecord, StoreError> {
         device_kind: row.try_get("device_kind")?,
         state: get_stored(row, "state")?,
         expires_at: get_u64(row, "expires_at")?,
-        citizen_id: row.try_get("citizen_id")?,
+        citizen_id: get_opt_id(row, "citizen_id")?,
         device_id: row.try_get("device_id")?,
     })
 }
@@ -173,7 +173,7 @@ impl Store {
              totp_secret, totp_last_step, totp_deletion_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, $7)",
         )
-        .bind(&citizen.id)
+        .bind(citizen.id.as_str())
         .bind(&citizen.username)
         .bind(&citizen.full_name)
         .bind(&citizen.email)
@@ -191,7 +191,7 @@ impl Store {
              office_name, document_type, document_last4, at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(&citizen.id)
+        .bind(citizen.id.as_str())
         .bind(id)
         .bind(&citizen.clerk_id)
         .bind(&citizen.clerk_username)
@@ -207,7 +207,7 @@ impl Store {
         )
         .bind(id)
         .bind(to_db(now))
-        .bind(&citizen.id)
+        .bind(citizen.id.as_str())
         .bind(&device.id)
         .execute(&mut *tx)
         .await?;
@@ -222,13 +222,13 @@ impl Store {
     /// Who onboarded the citizen: (clerk username, office, document type, last 4, when).
     pub async fn citizen_onboarding(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
     ) -> Result<Option<(String, String, String, String, u64)>, StoreError> {
         let row = sqlx::query(
             "SELECT clerk_username, office_name, document_type, document_last4, at \
              FROM citizen_onboardings WHERE citizen_id = $1",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {

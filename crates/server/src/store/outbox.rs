@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::{Channel, OutboxState};
+use crate::domain::{Channel, CitizenId, OutboxState};
 
 /// A message to deliver.
 #[derive(Debug, Clone)]
@@ -355,7 +355,7 @@ impl Store {
     /// Stores the citizen's one outstanding e-mail code (replacing an older one).
     pub async fn set_email_code(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         code_hash: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
@@ -363,7 +363,7 @@ impl Store {
             "INSERT INTO email_codes (citizen_id, code_hash, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (citizen_id) DO UPDATE SET code_hash = $2, expires_at = $3",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(code_hash)
         .bind(to_db(expires_at))
         .execute(self.pool())
@@ -374,14 +374,14 @@ impl Store {
     /// Uses the citizen's e-mail code if it matches and has not expired: true once, then gone.
     pub async fn take_email_code(
         &self,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         code_hash: &str,
         now: u64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "DELETE FROM email_codes WHERE citizen_id = $1 AND code_hash = $2 AND expires_at > $3",
         )
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(code_hash)
         .bind(to_db(now))
         .execute(self.pool())

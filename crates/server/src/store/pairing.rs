@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::devices::NewDevice;
-use super::{get_stored, get_u64, to_db, unique, Store, StoreError};
-use crate::domain::PairingState;
+use super::{get_id, get_stored, get_u64, to_db, unique, Store, StoreError};
+use crate::domain::{CitizenId, PairingState};
 
 /// A pairing session as stored.
 #[derive(Debug, Clone)]
@@ -14,7 +14,7 @@ pub struct PairingRecord {
     /// Session id (base64url).
     pub id: String,
     /// The citizen who opened "Connect mobile key".
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// SHA-256 (hex) of the pairing secret.
     pub secret_hash: String,
     /// Where it stands (expiry is read from `expires_at`).
@@ -67,7 +67,7 @@ const COLUMNS: &str = "id, citizen_id, secret_hash, state, created_at, expires_a
 fn read(row: &AnyRow) -> Result<PairingRecord, StoreError> {
     Ok(PairingRecord {
         id: row.try_get("id")?,
-        citizen_id: row.try_get("citizen_id")?,
+        citizen_id: get_id(row, "citizen_id")?,
         secret_hash: row.try_get("secret_hash")?,
         state: get_stored(row, "state")?,
         created_at: get_u64(row, "created_at")?,
@@ -88,7 +88,7 @@ impl Store {
     pub async fn insert_pairing(
         &self,
         id: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         secret_hash: &str,
         now: u64,
         expires_at: u64,
@@ -98,7 +98,7 @@ impl Store {
              VALUES ($1, $2, $3, 'waiting', $4, $5)",
         )
         .bind(id)
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(secret_hash)
         .bind(to_db(now))
         .bind(to_db(expires_at))
@@ -149,7 +149,7 @@ impl Store {
     pub async fn confirm_pairing(
         &self,
         id: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         now: u64,
         device: &NewDevice,
     ) -> Result<bool, StoreError> {
@@ -159,7 +159,7 @@ impl Store {
              WHERE id = $1 AND citizen_id = $2 AND state = 'claimed' AND expires_at > $3",
         )
         .bind(id)
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(to_db(now))
         .bind(&device.id)
         .execute(&mut *tx)
@@ -178,7 +178,7 @@ impl Store {
     pub async fn refuse_pairing(
         &self,
         id: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         now: u64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
@@ -186,7 +186,7 @@ impl Store {
              WHERE id = $1 AND citizen_id = $2 AND state IN ('waiting', 'claimed')",
         )
         .bind(id)
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(to_db(now))
         .execute(self.pool())
         .await?;

@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{get_u64, to_db, NewEvent, PushRows, Store, StoreError};
+use super::{get_id, get_u64, to_db, NewEvent, PushRows, Store, StoreError};
+use crate::domain::CitizenId;
 
 /// How a citizen proved who they are: the mobile key, or a means the portal knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +41,7 @@ impl Means {
 #[derive(Debug, Clone)]
 pub struct WebSession {
     /// The citizen.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// How the session was opened.
     pub means: Means,
     /// When the citizen authenticated with that means (the session's start): an ID token's
@@ -130,7 +131,7 @@ impl Store {
     pub async fn insert_web_session(
         &self,
         token_hash: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
         means: Means,
         csrf_token: &str,
         now: u64,
@@ -143,7 +144,7 @@ impl Store {
              expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
-        .bind(citizen_id)
+        .bind(citizen_id.as_str())
         .bind(means.as_str())
         .bind(csrf_token)
         .bind(to_db(now))
@@ -177,7 +178,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(WebSession {
-                citizen_id: r.try_get("citizen_id")?,
+                citizen_id: get_id(&r, "citizen_id")?,
                 means: Means::parse(&r.try_get::<String, _>("means")?)?,
                 csrf_token: r.try_get("csrf_token")?,
                 authenticated_at: get_u64(&r, "created_at")?,

@@ -13,7 +13,7 @@ use crate::store::{DeviceRecord, NewDevice};
 /// Adds a connected device to `citizen`, with the given switches and push endpoint.
 async fn device(
     s: &Services,
-    citizen: &str,
+    citizen: &CitizenId,
     seed: u8,
     (informative, login, bok_pad): (bool, bool, bool),
     push: Option<&str>,
@@ -22,7 +22,7 @@ async fn device(
     s.store
         .insert_device(&NewDevice {
             id: id.clone(),
-            citizen_id: citizen.into(),
+            citizen_id: citizen.clone(),
             public_key: public(&key(seed)).to_text(),
             name: format!("Phone {seed}"),
             model: "Pixel".into(),
@@ -46,7 +46,7 @@ async fn device(
     s.store.device(&id).await.unwrap().unwrap()
 }
 
-async fn other_citizen(s: &Services) -> String {
+async fn other_citizen(s: &Services) -> CitizenId {
     citizens::add_citizen(
         &s.store,
         T0,
@@ -171,9 +171,9 @@ fn informative_events_say_their_topic_and_arguments_beside_the_rendered_text() {
 }
 
 /// Gives `citizen` the e-mail address jana@example.cz and the phone number +420601234567.
-async fn with_email_and_phone(s: &Services, citizen: &str) {
+async fn with_email_and_phone(s: &Services, citizen: &CitizenId) {
     sqlx::query("UPDATE citizens SET email = $2, phone = $3 WHERE id = $1")
-        .bind(citizen)
+        .bind(citizen.as_str())
         .bind("jana@example.cz")
         .bind("+420601234567")
         .execute(s.store.pool())
@@ -348,7 +348,7 @@ async fn settings_are_replaced_as_a_whole_and_bad_ones_change_nothing() {
     let f = fixture().await;
     let s = &f.services;
     sqlx::query("UPDATE citizens SET email = $2 WHERE id = $1")
-        .bind(&f.citizen)
+        .bind(f.citizen.as_str())
         .bind("jana@example.cz")
         .execute(s.store.pool())
         .await

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::keys::ID_TOKEN_TTL_SECS;
+use crate::domain::CitizenId;
 use crate::services::secrets::{random_id, token_hash};
 use crate::services::{ServiceError, Services};
 use crate::store::Means;
@@ -232,14 +233,14 @@ impl Services {
     pub async fn pairwise_sub(
         &self,
         sector: &str,
-        citizen_id: &str,
+        citizen_id: &CitizenId,
     ) -> Result<String, ServiceError> {
         let key = self.pairwise_key().await?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
             .map_err(|_| ServiceError::Internal("the pairwise key is unusable".into()))?;
         mac.update(sector.as_bytes());
         mac.update(&[0]);
-        mac.update(citizen_id.as_bytes());
+        mac.update(citizen_id.as_str().as_bytes());
         Ok(B64.encode(mac.finalize().into_bytes()))
     }
 }

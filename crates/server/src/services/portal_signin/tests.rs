@@ -61,7 +61,7 @@ mod auth {
             "INSERT INTO login_history (id, citizen_id, client_id, service_name, means, at) \
              VALUES ('h1', $1, 'c', 'Daňový portál', 'mobile_key', $2)",
         )
-        .bind(&f.citizen)
+        .bind(f.citizen.as_str())
         .bind(T0 as i64)
         .execute(s.store.pool())
         .await

@@ -689,7 +689,7 @@ async fn an_email_code_is_enough_for_step_up_only_without_anything_stronger() {
     );
     // Without the authenticator too, her e-mail is the strongest means she holds.
     sqlx::query("UPDATE citizens SET totp_secret = NULL WHERE id = $1")
-        .bind(&l.f.citizen)
+        .bind(l.f.citizen.as_str())
         .execute(s.store.pool())
         .await
         .unwrap();
