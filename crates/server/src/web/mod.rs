@@ -946,7 +946,7 @@ async fn connect_events(
 
 fn pairing_events(
     state: AppState,
-    citizen_id: String,
+    citizen_id: crate::domain::CitizenId,
     id: String,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let subscription = state.services().watch_pairing(&id);
