@@ -841,7 +841,8 @@ async fn civkey_pair_stopped_with_ctrl_c_deletes_its_new_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_photo_of_the_portals_qr_code_pairs_through_civkey_scan_and_civkey_pair() {
-    use civkey_client::scan::{Distortion, FrameSource, SyntheticFrames};
+    use civkey_client::scan::FrameSource;
+    use civkey_testkit::frames::{Distortion, SyntheticFrames};
     let _ = secret_service();
     let (server, citizen, uri) = TestServer::with_pairing_session().await;
     let home = TempDir::new("civkey-cli-photo");

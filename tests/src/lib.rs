@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use civkey_proto::Origin;
-use civkey_server::clock::{Clock, ManualClock, SystemClock};
+use civkey_server::clock::Clock;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
+pub use civkey_testkit::{wait_until, wait_until_blocking, ManualClock};
 
 /// An OpenID Connect authorization request at `endpoint`, as a service's redirect sends the
 /// browser: code flow, `openid profile`, PKCE S256 for `verifier`, with `state` and `nonce`.
@@ -101,25 +102,27 @@ pub async fn pair_profile(
     pending.finish().await.unwrap()
 }
 
-/// A folder under the system's temporary directory, removed when dropped.
-pub struct TempDir(pub PathBuf);
+/// A new empty folder under the system's temporary directory (made by `tempfile`), removed when
+/// dropped; its path is `.0`.
+pub struct TempDir(
+    pub PathBuf,
+    #[allow(dead_code)] // held for its `Drop`, which removes the folder
+    tempfile::TempDir,
+);
 
 impl TempDir {
-    /// A new empty folder with a random name.
+    /// A new empty folder whose name starts with `prefix`.
     pub fn new(prefix: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{prefix}-"))
+            .tempdir()
+            .unwrap();
+        TempDir(dir.path().to_path_buf(), dir)
     }
-}
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.0
     }
 }
 
@@ -213,7 +216,7 @@ impl TestServer {
             &public_origin.map_or_else(|| format!("http://{address}"), str::to_string),
         )
         .unwrap();
-        let clock = ManualClock::at(SystemClock.now());
+        let clock = ManualClock::at_system_time();
         let state = AppState::with_clock(origin.clone(), store.clone(), Arc::new(clock.clone()));
         let mailbox = dir.0.join("mailbox.txt");
         let delivery = delivery

@@ -21,8 +21,8 @@ pub(crate) mod tests_support {
     use std::sync::Arc;
 
     use super::Services;
-    use crate::clock::ManualClock;
     use crate::store::tests::{temp_store, TempDir};
+    use civkey_testkit::ManualClock;
 
     /// Services on a fresh database with a manual clock at `t`.
     pub(crate) async fn services_at(t: u64) -> (Services, ManualClock, TempDir) {
