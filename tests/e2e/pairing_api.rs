@@ -420,13 +420,13 @@ async fn code_the_browser_shows(
 #[tokio::test]
 async fn a_ground_confirmation_code_is_not_what_the_browser_shows() {
     let server = TestServer::start().await;
-    let account = crate::portal_http::eva_with_authenticator(&server).await;
+    let account = civkey_tests::portal::eva_with_authenticator(&server).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     // Connect mobile key needs the strongest means she holds (step-up): password and TOTP.
-    let (session, _) = crate::portal_http::log_in_with_password_to(
+    let (session, _) = civkey_tests::portal::log_in_with_password_to(
         &server,
         &http,
         "/portal/login?lang=en",
