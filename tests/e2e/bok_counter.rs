@@ -928,14 +928,22 @@ async fn a_clerk_in_chromium_verifies_a_bok_and_lifts_the_lock_out_after_five_wr
     .await;
     let path = browser.current_url().await.unwrap().path().to_string();
     let id = path.strip_prefix("/counter/bok/").unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let countdown = browser
-        .find(fantoccini::Locator::Css("time[data-countdown]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The page counts down from 2:00 by itself: wait for its first ticks rather than sleeping.
+    let countdown =
+        civkey_tests::wait_until("the countdown to tick", Duration::from_secs(10), || {
+            let browser = browser.clone();
+            async move {
+                let text = browser
+                    .find(fantoccini::Locator::Css("time[data-countdown]"))
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()?;
+                (text != "2:00").then_some(text)
+            }
+        })
+        .await;
     assert!(
         ["1:59", "1:58", "1:57"].contains(&countdown.as_str()),
         "{countdown}"
@@ -1115,6 +1123,8 @@ impl BokWait {
             rest.push_str(&line);
             rest.push('\n');
         }
+        // stderr is read on a thread of its own: give it a moment after the exit to take the
+        // last lines (nothing is asserted on its timing).
         tokio::time::sleep(Duration::from_millis(100)).await;
         let stderr = self.stderr.lock().unwrap().clone();
         (status.code().unwrap_or(-1), rest, stderr)

@@ -53,6 +53,8 @@ async fn a_device_pairs_over_http_and_then_makes_signed_calls() {
             (api.pairing_outcome(&uri, &token).await, start.elapsed())
         })
     };
+    // Let the app's long poll reach the server before the decision, so that what is measured is
+    // the wake-up (the outcome would be right either way; this is not waiting for a result).
     tokio::time::sleep(Duration::from_millis(100)).await;
     let decided_at = Instant::now();
     server
