@@ -19,7 +19,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +26,6 @@ use std::time::{Duration, Instant};
 use civkey_client::keystore::MemoryKeyStore;
 use civkey_client::profile::Profile;
 use civkey_proto::sign::Decision;
-use civkey_proto::Origin;
-use civkey_server::store::Store;
-use civkey_server::{router, AppState};
 use civkey_tests::{authorize_url, pair_profile, TempDir, TestServer};
 
 const VERIFIER: &str = "bench-verifier-0123456789-0123456789-0123456789-abcdef";
