@@ -223,7 +223,7 @@ impl FrameSource for PushedFrames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use civkey_client::scan::{Distortion, Scene, Subject};
+    use civkey_testkit::frames::{Distortion, Scene, Subject};
 
     const PAIRING: &str = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
 

@@ -19,7 +19,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,10 +26,7 @@ use std::time::{Duration, Instant};
 use civkey_client::keystore::MemoryKeyStore;
 use civkey_client::profile::Profile;
 use civkey_proto::sign::Decision;
-use civkey_proto::Origin;
-use civkey_server::store::Store;
-use civkey_server::{router, AppState};
-use civkey_tests::{authorize_url, pair_profile, TempDir};
+use civkey_tests::{authorize_url, pair_profile, TempDir, TestServer};
 
 const VERIFIER: &str = "bench-verifier-0123456789-0123456789-0123456789-abcdef";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -46,30 +42,8 @@ struct Bench {
     authorize_url: String,
 }
 
-/// Starts the server on `server` (its own runtime) and returns its state and address.
-fn start_server(server: &tokio::runtime::Runtime, dir: &TempDir) -> (AppState, SocketAddr) {
-    let url = format!("sqlite://{}/civkey.db", dir.0.display());
-    server.block_on(async move {
-        let store = Store::open(&url).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let origin = Origin::normalise(&format!("http://{address}")).unwrap();
-        let state = AppState::new(origin, store);
-        let app = router(state.clone());
-        let listener = civkey_server::without_delay(listener);
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-        (state, address)
-    })
-}
-
-async fn setup(dir: &TempDir, state: &AppState, address: SocketAddr) -> Bench {
+async fn setup(dir: &TempDir, server: &TestServer) -> Bench {
+    let (state, base) = (&server.state, &server.base);
     let store = state.store();
     let services = state.services();
     let citizen = civkey_server::services::citizens::add_citizen(
@@ -96,7 +70,7 @@ async fn setup(dir: &TempDir, state: &AppState, address: SocketAddr) -> Bench {
         profiles.push(profile);
     }
     let authorize = authorize_url(
-        &format!("http://{address}/oidc/authorize"),
+        &format!("{base}/oidc/authorize"),
         &client.client.id,
         REDIRECT,
         "s",
@@ -104,7 +78,7 @@ async fn setup(dir: &TempDir, state: &AppState, address: SocketAddr) -> Bench {
         VERIFIER,
     );
     Bench {
-        base: format!("http://{address}"),
+        base: base.clone(),
         client_id: client.client.id.clone(),
         secret: client.secret.to_string(),
         profiles,
@@ -337,8 +311,9 @@ fn main() {
         .build()
         .unwrap();
     let dir = TempDir::new("civkey-bench-logins");
-    let (state, address) = start_server(&server, &dir);
-    let bench = Arc::new(runtime.block_on(setup(&dir, &state, address)));
+    // The server on its own runtime (the one it is started on), on the system's clock.
+    let test_server = server.block_on(TestServer::start_on_system_clock());
+    let bench = Arc::new(runtime.block_on(setup(&dir, &test_server)));
     runtime.block_on(async {
         // Warm up (this also opens the server's database connections).
         for profile in &bench.profiles {

@@ -25,7 +25,7 @@ use civkey_tests::{built_binary, TempDir, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use crate::bok_counter::logged_in_clerk;
+use civkey_tests::counter::logged_in_clerk;
 
 const PIN: &str = "274915";
 const WRONG_PIN: &str = "111000";

@@ -16,16 +16,21 @@ use civkey_proto::rules::Bok;
 use civkey_proto::{paths, ApiError, ErrorCode};
 use civkey_server::services::{bok, clerks};
 use civkey_tests::{TempDir, TestServer};
-use reqwest::redirect::Policy;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
-use crate::oidc_login::paired_profile;
-use crate::portal_http::csrf_of;
+use civkey_tests::cli::admin;
+use civkey_tests::counter::add_clerk;
+use civkey_tests::counter::clerk_code;
+use civkey_tests::counter::Counter;
+use civkey_tests::counter::CLERK_PASSWORD;
+use civkey_tests::http::browser;
+use civkey_tests::http::csrf_of;
+use civkey_tests::http::location;
+use civkey_tests::http::set_cookie;
+use civkey_tests::keyring::paired_profile;
 
 const BOK: &str = "482913";
-pub(crate) const CLERK_PASSWORD: &str = "clerk's long password";
-
 /// The server with `jana` (BOK set, one device paired through the client library) and the clerk
 /// `eva` at "Czech POINT, Praha 1".
 struct Setup {
@@ -49,224 +54,6 @@ async fn setup() -> Setup {
         identity,
         citizen,
         home,
-    }
-}
-
-/// Adds the clerk `eva` ("Eva Úřednice") at "Czech POINT, Praha 1", password [`CLERK_PASSWORD`].
-pub(crate) async fn add_clerk(server: &TestServer) {
-    clerks::add_clerk(
-        &server.store,
-        server.clock_now(),
-        "eva",
-        "Eva Úřednice",
-        "Czech POINT, Praha 1",
-        CLERK_PASSWORD,
-    )
-    .await
-    .unwrap();
-}
-
-/// The code the authenticator of the clerk `username` shows at the server's time (its secret as
-/// `clerk add` stored it).
-pub(crate) async fn clerk_code(server: &TestServer, username: &str) -> String {
-    use civkey_proto::otp::{totp, Algorithm, OtpSecret};
-    let clerk = server
-        .store
-        .clerk_by_username(username)
-        .await
-        .unwrap()
-        .unwrap();
-    let secret = OtpSecret::from_base32(&clerk.totp_secret.unwrap()).unwrap();
-    totp(secret.expose(), Algorithm::Sha1, 6, 30, server.clock_now()).code
-}
-
-/// Eva (see [`add_clerk`]) added and logged in at the counter with her password and
-/// authenticator code, without a browser: her session.
-pub(crate) async fn logged_in_clerk(server: &TestServer) -> civkey_server::store::ClerkSession {
-    add_clerk(server).await;
-    let code = clerk_code(server, "eva").await;
-    let services = server.state.services();
-    let logged_in = services
-        .login_clerk("eva", CLERK_PASSWORD, &code, "127.0.0.1")
-        .await
-        .unwrap();
-    services
-        .clerk_session(&logged_in.token)
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-/// A browser that does not follow redirects and prefers English.
-pub(crate) fn browser() -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "accept-language",
-        reqwest::header::HeaderValue::from_static("en"),
-    );
-    Client::builder()
-        .redirect(Policy::none())
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-/// The `name=value` of the cookie `name` set by `response`, with its attributes.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(str::to_string)
-}
-
-pub(crate) fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-/// A clerk's browser at the counter: its session cookie.
-pub(crate) struct Counter<'a> {
-    server: &'a TestServer,
-    http: Client,
-    /// `civkey_counter=…`, for a `cookie` header.
-    pub(crate) cookie: String,
-}
-
-impl<'a> Counter<'a> {
-    /// Logs `eva` in over HTTP, as a browser does: the form with its token, then the post with
-    /// her password and her authenticator's code.
-    pub(crate) async fn log_in(server: &'a TestServer) -> Counter<'a> {
-        let code = clerk_code(server, "eva").await;
-        let http = browser();
-        let form = http
-            .get(format!("{}/counter/login", server.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(form.status(), StatusCode::OK);
-        let pre = set_cookie(&form, "civkey_counter_pre").unwrap();
-        assert!(
-            pre.contains("Path=/counter") && pre.contains("SameSite=Strict"),
-            "{pre}"
-        );
-        let pre = pre.split(';').next().unwrap().to_string();
-        let csrf = csrf_of(&form.text().await.unwrap(), "/counter/login");
-        let answer = http
-            .post(format!("{}/counter/login", server.base))
-            .header("cookie", &pre)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", "eva"),
-                ("password", CLERK_PASSWORD),
-                ("totp", code.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-        assert_eq!(location(&answer), "/counter");
-        let session = set_cookie(&answer, "civkey_counter").unwrap();
-        for attribute in [
-            "Path=/counter",
-            "HttpOnly",
-            "SameSite=Strict",
-            "Max-Age=28800",
-        ] {
-            assert!(session.contains(attribute), "{session}");
-        }
-        Counter {
-            server,
-            http,
-            cookie: session.split(';').next().unwrap().to_string(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.server.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn page(&self, path: &str) -> String {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        response.text().await.unwrap()
-    }
-
-    /// Posts `username=jana` to `action` with the session's anti-forgery token (as every form of
-    /// the page carries it; taken from the log-out form, which every counter page has).
-    async fn post(&self, action: &str) -> reqwest::Response {
-        let page = self.page("/counter?username=jana").await;
-        let csrf = csrf_of(&page, "/counter/logout");
-        self.http
-            .post(format!("{}{action}", self.server.base))
-            .header("cookie", &self.cookie)
-            .form(&[("csrf", csrf.as_str()), ("username", "jana")])
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// "Start BOK verification": the request id from the redirect to its live page.
-    async fn start(&self) -> String {
-        let answer = self.post("/counter/bok").await;
-        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-        let to = location(&answer);
-        let id = to.strip_prefix("/counter/bok/").unwrap().to_string();
-        let page = self.page(&to).await;
-        assert!(page.contains("data-countdown=\"120\""), "{page}");
-        id
-    }
-
-    /// The live page's event stream.
-    async fn events(&self, id: &str) -> Events {
-        let response = self.get(&format!("/counter/bok/{id}/events")).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream"));
-        Events {
-            response,
-            buffer: String::new(),
-        }
-    }
-}
-
-/// Server-sent events, one `data:` at a time.
-struct Events {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Events {
-    async fn next(&mut self) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let event: String = self.buffer.drain(..end + 2).collect();
-                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) {
-                    return serde_json::from_str(data.trim()).unwrap();
-                }
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-                .await
-                .expect("the counter page heard nothing in time")
-                .unwrap()
-                .expect("the stream ended");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
     }
 }
 
@@ -731,30 +518,6 @@ async fn counter_logins_are_limited_like_the_portals() {
         .contains("Too many attempts. Please try again in"));
 }
 
-/// `civkey-server ARGS…` on the database in `dir`, with `stdin`.
-pub(crate) fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(
-        civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
-    )
-    .arg("--data-dir")
-    .arg(dir)
-    .args(args)
-    .env("CIVKEY_LOG", "warn")
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 /// `civkey-server demo` on a free port in `dir`: the process and the lines it printed up to its
 /// office-counter line.
 fn demo(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
@@ -1099,7 +862,8 @@ async fn picture(browser: &fantoccini::Client, name: &str) {
 
 #[tokio::test]
 async fn a_clerk_in_chromium_verifies_a_bok_and_lifts_the_lock_out_after_five_wrong_answers() {
-    use crate::portal_browser::{wait_for_text, Driver};
+    use civkey_tests::chromium::wait_for_text;
+    use civkey_tests::chromium::Driver;
     let s = setup().await;
     let driver = Driver::start();
     let browser = driver.browser().await;
@@ -1164,14 +928,22 @@ async fn a_clerk_in_chromium_verifies_a_bok_and_lifts_the_lock_out_after_five_wr
     .await;
     let path = browser.current_url().await.unwrap().path().to_string();
     let id = path.strip_prefix("/counter/bok/").unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let countdown = browser
-        .find(fantoccini::Locator::Css("time[data-countdown]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The page counts down from 2:00 by itself: wait for its first ticks rather than sleeping.
+    let countdown =
+        civkey_tests::wait_until("the countdown to tick", Duration::from_secs(10), || {
+            let browser = browser.clone();
+            async move {
+                let text = browser
+                    .find(fantoccini::Locator::Css("time[data-countdown]"))
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()?;
+                (text != "2:00").then_some(text)
+            }
+        })
+        .await;
     assert!(
         ["1:59", "1:58", "1:57"].contains(&countdown.as_str()),
         "{countdown}"
@@ -1284,7 +1056,7 @@ impl BokWait {
     fn start(s: &Setup, args: &[&str]) -> BokWait {
         use std::io::BufRead;
         use std::process::Stdio;
-        let mut child = crate::client_flows::cli(&s.home.0)
+        let mut child = civkey_tests::cli::cli(&s.home.0)
             .args(["bok", "wait", "--stdin"])
             .args(args)
             .stdin(Stdio::piped())
@@ -1351,6 +1123,8 @@ impl BokWait {
             rest.push_str(&line);
             rest.push('\n');
         }
+        // stderr is read on a thread of its own: give it a moment after the exit to take the
+        // last lines (nothing is asserted on its timing).
         tokio::time::sleep(Duration::from_millis(100)).await;
         let stderr = self.stderr.lock().unwrap().clone();
         (status.code().unwrap_or(-1), rest, stderr)

@@ -18,20 +18,14 @@ use civkey_client::{this_computer, ClientError};
 use civkey_proto::device::DeviceList;
 use civkey_proto::pair::{PairingPageEvent, PAIRING_TTL_SECS};
 use civkey_proto::paths;
-use civkey_tests::{built_binary, TempDir, TestServer};
+use civkey_tests::cli::cli;
+use civkey_tests::cli::json_lines;
+use civkey_tests::keyring::keystore_entries;
+use civkey_tests::keyring::secret_service;
+use civkey_tests::{TempDir, TestServer};
 use p256::ecdsa::SigningKey;
 use serde_json::Value;
 use zeroize::Zeroizing;
-
-/// The tests need the Secret Service that scripts/test starts; without it they fail, saying so.
-pub(crate) fn secret_service() -> Arc<OsKeyStore> {
-    assert!(
-        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "these tests use the real Secret Service: run them through scripts/test, or inside \
-         `dbus-run-session -- scripts/lib/with-keyring cargo nextest run`"
-    );
-    Arc::new(OsKeyStore::new())
-}
 
 /// Records the keys a store creates, so a test can check that none is left behind.
 struct Recording {
@@ -384,50 +378,6 @@ async fn a_server_that_never_answers_times_out_and_leaves_nothing() {
 }
 
 // ----- the `civkey` command -----
-
-fn civkey() -> PathBuf {
-    built_binary("civkey", "civkey-client").unwrap()
-}
-
-/// `civkey --profile DIR ARGS…` in English.
-pub(crate) fn cli(profile: &Path) -> Command {
-    let mut command = Command::new(civkey());
-    command
-        .arg("--profile")
-        .arg(profile)
-        .env("LC_ALL", "en_US.UTF-8")
-        .env_remove("CIVKEY_PROFILE");
-    command
-}
-
-pub(crate) fn json_lines(bytes: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn profile_id(dir: &Path) -> String {
-    let state: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(STATE_FILE)).unwrap()).unwrap();
-    state["profile_id"].as_str().unwrap().to_string()
-}
-
-/// The keystore entries of the profile in `dir`, as the Secret Service lists them.
-pub(crate) fn keystore_entries(dir: &Path) -> Vec<String> {
-    let prefix = format!("{}/", profile_id(dir));
-    let out = Command::new("secret-tool")
-        .args(["search", "--all", "service", KEYSTORE_SERVICE])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    text.lines()
-        .filter_map(|l| l.strip_prefix("attribute.username = "))
-        .filter(|u| u.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
-}
 
 /// Runs `civkey pair` and lets the browser decide once the code is printed; returns the exit
 /// status and every line printed.
@@ -841,7 +791,8 @@ async fn civkey_pair_stopped_with_ctrl_c_deletes_its_new_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_photo_of_the_portals_qr_code_pairs_through_civkey_scan_and_civkey_pair() {
-    use civkey_client::scan::{Distortion, FrameSource, SyntheticFrames};
+    use civkey_client::scan::FrameSource;
+    use civkey_testkit::frames::{Distortion, SyntheticFrames};
     let _ = secret_service();
     let (server, citizen, uri) = TestServer::with_pairing_session().await;
     let home = TempDir::new("civkey-cli-photo");

@@ -30,7 +30,11 @@ use p256::ecdsa::SigningKey;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
+use civkey_tests::http::csrf_of;
+
+use civkey_tests::portal::eva;
+
+use civkey_tests::portal::log_in_by_email_to;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -1027,7 +1031,7 @@ async fn the_event_stream_brings_login_notifications_resumes_and_respects_settin
 #[tokio::test]
 async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_token() {
     let server = TestServer::start().await;
-    let account = crate::portal_http::eva_with_authenticator(&server).await;
+    let account = civkey_tests::portal::eva_with_authenticator(&server).await;
     let citizen = server
         .store
         .citizen_by_username("eva")
@@ -1042,7 +1046,7 @@ async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_to
         .build()
         .unwrap();
     // Changing the notifications needs the strongest means she holds: password and TOTP.
-    let (session, _) = crate::portal_http::log_in_with_password_to(
+    let (session, _) = civkey_tests::portal::log_in_with_password_to(
         &server,
         &http,
         "/portal/login?lang=en",
@@ -1149,7 +1153,7 @@ async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_to
 /// Runs the `civkey` command on the profile in `home` (off the runtime: the server is in this
 /// process); its exit status, standard output and error.
 async fn civkey(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let mut command = crate::client_flows::cli(home);
+    let mut command = civkey_tests::cli::cli(home);
     command.args(args);
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
@@ -1168,7 +1172,7 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     let server =
         TestServer::start_with_delivery(delivery(Mailer::Mailbox("/dev/null".into()), None)).await;
     let home = TempDir::new("civkey-push-cli");
-    let (profile, _) = crate::oidc_login::paired_profile(&server, &home).await;
+    let (profile, _) = civkey_tests::keyring::paired_profile(&server, &home).await;
     let identity = profile.identities().unwrap().remove(0);
 
     // A plain-http endpoint on a public host is refused before anything is sent.
@@ -1189,7 +1193,7 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     civkey_server::services::bok::set_bok(&server.store, "jana", "482913")
         .await
         .unwrap();
-    let clerk = crate::bok_counter::logged_in_clerk(&server).await;
+    let clerk = civkey_tests::counter::logged_in_clerk(&server).await;
     let started = server
         .state
         .services()
@@ -1263,7 +1267,7 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
 /// behind it (no recipients, no texts), and a retry once the channel is back.
 #[tokio::test]
 async fn an_operator_sees_the_outbox_and_retries_failed_deliveries_from_the_command_line() {
-    use crate::bok_counter::admin;
+    use civkey_tests::cli::admin;
     let dir = TempDir::new("civkey-admin-outbox");
     let json = |o: &std::process::Output| -> Value {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -3,37 +3,24 @@
 //! moves on by itself (server-sent events), `civkey login` approves with a key in the real Secret
 //! Service, and the service exchanges the code and verifies the ID token against the JWKS.
 
-use std::collections::HashMap;
 use std::process::Command;
-use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use civkey_client::keystore::OsKeyStore;
-use civkey_client::profile::Profile;
 use civkey_proto::oidc::{
     Discovery, IdTokenClaims, Jwks, JwsHeader, OAuthErrorBody, TokenResponse, UserInfo,
 };
-use civkey_tests::{authorize_url, built_binary, pair_profile, TempDir, TestServer};
+use civkey_tests::http::events_url_of;
+use civkey_tests::http::launch_link_of;
+use civkey_tests::http::login_cookie_of;
+use civkey_tests::http::query_of;
+use civkey_tests::http::wait_for_event;
+use civkey_tests::keyring::paired_profile;
+use civkey_tests::{authorize_url, built_binary, TempDir, TestServer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-abcdef";
-
-/// A paired profile (keys in the Secret Service) for the citizen `jana` at `server`.
-pub(crate) async fn paired_profile(
-    server: &TestServer,
-    home: &TempDir,
-) -> (Profile, civkey_server::domain::CitizenId) {
-    assert!(
-        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "run through scripts/test (needs the Secret Service)"
-    );
-    let citizen = server.add_citizen("jana").await;
-    let profile = Profile::open(&home.0, std::sync::Arc::new(OsKeyStore::new())).unwrap();
-    pair_profile(server.state.services(), &profile, &citizen).await;
-    (profile, citizen)
-}
 
 /// Where the service "Knihovna" of these tests sends the browser back (nothing listens there).
 const LIBRARY_REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -77,63 +64,6 @@ fn library_authorize(
     );
     url.query_pairs_mut().append_pair("lang", "en");
     url
-}
-
-/// The login page's event stream path (`data-signin-events`).
-pub(crate) fn events_url_of(page: &str) -> String {
-    page.split("data-signin-events=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the login page names its event stream")
-        .to_string()
-}
-
-/// The login page's same-device link ("Open the mobile key on this device").
-pub(crate) fn launch_link_of(page: &str) -> String {
-    page.split("href=\"civkey://login?")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .map(|rest| format!("civkey://login?{}", rest.replace("&amp;", "&")))
-        .expect("the login page has a same-device link")
-}
-
-/// The `civkey_login` cookie the login page set (as a `Cookie` header's pair): the browser that
-/// holds it is the one the login belongs to.
-pub(crate) fn login_cookie_of(page: &reqwest::Response) -> String {
-    crate::portal_http::cookie_pair(&crate::portal_http::set_cookies(page), "civkey_login")
-}
-
-pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// Reads server-sent events until one whose data contains `needle`; returns that data.
-pub(crate) async fn wait_for_event(response: reqwest::Response, needle: &str) -> String {
-    let mut response = response;
-    let mut buffer = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let chunk = tokio::time::timeout_at(deadline, response.chunk())
-            .await
-            .expect("the page heard nothing in time")
-            .unwrap()
-            .expect("the stream ended");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            for line in event.lines() {
-                if let Some(data) = line.strip_prefix("data:") {
-                    if data.contains(needle) {
-                        return data.trim().to_string();
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The claims of an ID token (compact JWS), read without checking its signature.
@@ -570,7 +500,9 @@ fn other_means_link(page: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_code() {
-    use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
+    use civkey_tests::http::csrf_of;
+    use civkey_tests::portal::eva;
+    use civkey_tests::portal::log_in_by_email_to;
     let server = TestServer::start().await;
     eva(&server).await;
     let (client, redirect, http) = library(&server).await;
@@ -730,7 +662,7 @@ async fn a_second_client_cannot_read_the_login_pages_stream() {
     let (client, _, http) = library(&server).await;
     let authorize = library_authorize(&server, &client, "st", "n");
     let page = http.get(authorize.as_str()).send().await.unwrap();
-    let set_cookie = crate::portal_http::set_cookies(&page)
+    let set_cookie = civkey_tests::http::set_cookies(&page)
         .into_iter()
         .find(|c| c.starts_with("civkey_login="))
         .unwrap();
@@ -794,7 +726,9 @@ async fn a_second_client_cannot_read_the_login_pages_stream() {
 /// and a reused code, over HTTP with a citizen's e-mail-code session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_says() {
-    use crate::portal_http::{csrf_of, eva, log_in_by_email_to};
+    use civkey_tests::http::csrf_of;
+    use civkey_tests::portal::eva;
+    use civkey_tests::portal::log_in_by_email_to;
     let server = TestServer::start().await;
     eva(&server).await;
     let (client, redirect, http) = library(&server).await;
@@ -1090,8 +1024,8 @@ async fn a_citizen_logs_in_to_the_portal_with_the_mobile_key_and_may_connect_ano
         .unwrap();
     assert_eq!(finished.status(), 303);
     assert_eq!(finished.headers()["location"], "/portal/connect");
-    let session = crate::portal_http::cookie_pair(
-        &crate::portal_http::set_cookies(&finished),
+    let session = civkey_tests::http::cookie_pair(
+        &civkey_tests::http::set_cookies(&finished),
         "civkey_session",
     );
     let connect = http

@@ -38,8 +38,10 @@ use openidconnect::{
 };
 use url::Url;
 
-use crate::oidc_login::{paired_profile, wait_for_event};
-use crate::portal_browser::Driver;
+use civkey_tests::keyring::paired_profile;
+
+use civkey_tests::chromium::Driver;
+use civkey_tests::http::wait_for_event;
 
 /// The client as `CoreClient::from_provider_metadata` makes it: the authorization endpoint is
 /// known; the token and userinfo endpoints are whatever discovery said.
@@ -236,7 +238,7 @@ async fn approve_through_the_page(
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    let login_cookie = crate::oidc_login::login_cookie_of(&page);
+    let login_cookie = civkey_tests::http::login_cookie_of(&page);
     let page = page.text().await.unwrap();
     assert!(
         page.contains(&format!("Log in to {}", service.name)),

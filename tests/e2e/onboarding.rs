@@ -21,9 +21,21 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bok_counter::{add_clerk, browser, clerk_code, location, Counter, CLERK_PASSWORD};
-use crate::client_flows::{cli, json_lines, secret_service};
-use crate::portal_http::csrf_of;
+use civkey_tests::counter::add_clerk;
+
+use civkey_tests::http::browser;
+
+use civkey_tests::counter::clerk_code;
+
+use civkey_tests::http::location;
+
+use civkey_tests::counter::Counter;
+
+use civkey_tests::cli::cli;
+use civkey_tests::cli::json_lines;
+use civkey_tests::counter::CLERK_PASSWORD;
+use civkey_tests::http::csrf_of;
+use civkey_tests::keyring::secret_service;
 
 const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-onboard";
 
@@ -176,7 +188,8 @@ async fn log_in_to_a_service(server: &TestServer, profile: &Profile) -> String {
 
 #[tokio::test]
 async fn a_clerk_in_chromium_onboards_a_citizen_whose_app_then_logs_in_with_its_new_key() {
-    use crate::portal_browser::{wait_for_text, Driver};
+    use civkey_tests::chromium::wait_for_text;
+    use civkey_tests::chromium::Driver;
     let server = TestServer::start().await;
     add_clerk(&server).await;
     let home = TempDir::new("civkey-onboard");

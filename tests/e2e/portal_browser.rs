@@ -2,8 +2,6 @@
 //! TOTP, connect a mobile key — the app side played by the client library — see the page move on
 //! by itself to the same confirmation code, confirm, then rename and disconnect the key.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use civkey_client::server_api::{DeviceDescription, ServerApi};
@@ -13,81 +11,11 @@ use civkey_proto::pair::{PairStatus, PairingUri};
 use civkey_proto::{paths, ErrorCode};
 use civkey_server::clock::Clock;
 use civkey_server::services::citizens;
-use civkey_tests::{TempDir, TestServer};
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use civkey_tests::chromium::wait_for_text;
+use civkey_tests::chromium::Driver;
+use civkey_tests::TestServer;
+use fantoccini::{Client, Locator};
 use p256::ecdsa::SigningKey;
-
-/// chromedriver on a free loopback port, stopped when dropped (also used by `oidc_rp`).
-pub(crate) struct Driver {
-    child: Child,
-    url: String,
-    _profile: TempDir,
-}
-
-impl Driver {
-    pub(crate) fn start() -> Self {
-        let binary = std::env::var("CIVKEY_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&binary)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {binary} ({e}): run through scripts/test, which checks Chromium"
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _profile: TempDir::new("civkey-chromium"),
-        }
-    }
-
-    pub(crate) async fn browser(&self) -> Client {
-        let chromium =
-            std::env::var("CIVKEY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--window-size=1280,900", "--lang=en-US",
-                    format!("--user-data-dir={}", self._profile.0.display()),
-                ]
-            }),
-        );
-        ClientBuilder::new(HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn text_of(browser: &Client, css: &str) -> String {
     browser
@@ -102,33 +30,6 @@ async fn text_of(browser: &Client, css: &str) -> String {
 
 async fn body_text(browser: &Client) -> String {
     text_of(browser, "body").await
-}
-
-/// The page's text, or `None` while a navigation has not produced a document yet.
-async fn try_body_text(browser: &Client) -> Option<String> {
-    let body = browser.find(Locator::Css("body")).await.ok()?;
-    body.text().await.ok().map(|t| t.replace('\u{a0}', " "))
-}
-
-/// Waits up to 10 s for `check` on the page's text to hold (across a navigation in progress).
-pub(crate) async fn wait_for_text(
-    browser: &Client,
-    what: &str,
-    check: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = try_body_text(browser).await;
-        if let Some(text) = text.as_deref().filter(|t| check(t)) {
-            return text.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the page never showed {what}; it shows:\n{}",
-            text.unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn submit_button(browser: &Client, label: &str) {

@@ -14,7 +14,13 @@ use civkey_client::otp::VAULT_FILE;
 use civkey_tests::TempDir;
 use serde_json::Value;
 
-use crate::client_flows::{cli, json_lines, keystore_entries, secret_service};
+use civkey_tests::cli::cli;
+
+use civkey_tests::cli::json_lines;
+
+use civkey_tests::keyring::keystore_entries;
+
+use civkey_tests::keyring::secret_service;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")

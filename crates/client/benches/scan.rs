@@ -12,8 +12,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use civkey_client::scan::corpus::{fixture_dir, plan_seeded, Entry, Manifest};
 use civkey_client::scan::{decode_with, load_image, Decoder, Frame};
+use civkey_testkit::corpus::{fixture_dir, plan_seeded, Entry, Manifest};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 
 const DECODERS: [Decoder; 3] = [Decoder::Rxing, Decoder::Rqrr, Decoder::Chosen];

@@ -149,12 +149,12 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let origin = Origin::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "civkey-onboard-refusing-{}-{port}",
-            std::process::id()
-        ));
-        let profile =
-            Profile::open(&dir, std::sync::Arc::new(crate::keystore::RefusingKeyStore)).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = Profile::open(
+            tmp.path().join("profile"),
+            std::sync::Arc::new(crate::keystore::RefusingKeyStore),
+        )
+        .unwrap();
         let err = profile
             .onboard(&origin, &crate::this_computer().unwrap(), |_| {
                 panic!("no code")
@@ -169,7 +169,6 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
         assert!(accepted.is_err(), "the server was contacted");
         assert!(profile.identities().unwrap().is_empty());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

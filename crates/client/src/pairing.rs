@@ -287,10 +287,12 @@ mod tests {
         let uri = format!(
             "civkey://pair?v=1&s=http%3A%2F%2F127.0.0.1%3A{port}&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw"
         );
-        let dir =
-            std::env::temp_dir().join(format!("civkey-refusing-{}-{port}", std::process::id()));
-        let profile =
-            Profile::open(&dir, std::sync::Arc::new(crate::keystore::RefusingKeyStore)).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = Profile::open(
+            tmp.path().join("profile"),
+            std::sync::Arc::new(crate::keystore::RefusingKeyStore),
+        )
+        .unwrap();
         let err = profile
             .pair(&uri, &crate::this_computer().unwrap(), |_| {
                 panic!("no code")
@@ -308,6 +310,5 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
         assert!(accepted.is_err(), "the server was contacted");
         assert!(profile.identities().unwrap().is_empty());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

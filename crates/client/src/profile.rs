@@ -476,14 +476,14 @@ mod tests {
     use super::*;
     use crate::keystore::MemoryKeyStore;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "civkey-profile-{name}-{}-{}",
-            std::process::id(),
-            new_profile_id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        dir
+    /// A profile folder not made yet, inside a temporary folder removed when dropped.
+    fn temp_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("civkey-profile-{name}-"))
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().join("profile");
+        (tmp, dir)
     }
 
     fn identity(device: u8, origin: &str) -> Identity {
@@ -502,7 +502,7 @@ mod tests {
 
     #[test]
     fn a_new_profile_is_empty_and_keeps_its_id() {
-        let dir = temp_dir("new");
+        let (_tmp, dir) = temp_dir("new");
         let store = Arc::new(MemoryKeyStore::new());
         let profile = Profile::open(&dir, store.clone()).unwrap();
         assert!(profile.identities().unwrap().is_empty());
@@ -518,12 +518,11 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "state file is private: {mode:o}");
         }
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn identities_are_stored_and_found_by_prefix_or_origin() {
-        let dir = temp_dir("find");
+        let (_tmp, dir) = temp_dir("find");
         let profile = Profile::open(&dir, Arc::new(MemoryKeyStore::new())).unwrap();
         let a = identity(1, "https://id.example.gov");
         let b = identity(2, "https://other.example.org");
@@ -541,12 +540,11 @@ mod tests {
             reopened.find("zzzzzz"),
             Err(ClientError::UnknownIdentity(_))
         ));
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn two_identities_at_one_server_need_the_id() {
-        let dir = temp_dir("ambiguous");
+        let (_tmp, dir) = temp_dir("ambiguous");
         let profile = Profile::open(&dir, Arc::new(MemoryKeyStore::new())).unwrap();
         profile.add(identity(1, "https://id.example.gov")).unwrap();
         profile.add(identity(3, "https://id.example.gov")).unwrap();
@@ -554,12 +552,11 @@ mod tests {
             profile.find("https://id.example.gov"),
             Err(ClientError::AmbiguousIdentity(_))
         ));
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_damaged_state_file_is_reported_and_left_alone() {
-        let dir = temp_dir("damaged");
+        let (_tmp, dir) = temp_dir("damaged");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(STATE_FILE), b"{\"version\": 1, \"identi").unwrap();
         let err = match Profile::open(&dir, Arc::new(MemoryKeyStore::new())) {
@@ -574,12 +571,11 @@ mod tests {
             fs::read(dir.join(STATE_FILE)).unwrap(),
             b"{\"version\": 1, \"identi"
         );
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_state_file_from_another_version_is_refused() {
-        let dir = temp_dir("version");
+        let (_tmp, dir) = temp_dir("version");
         fs::create_dir_all(&dir).unwrap();
         fs::write(
             dir.join(STATE_FILE),
@@ -591,12 +587,11 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("state version 9"), "{err}");
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
     async fn forgetting_locally_deletes_the_key_and_the_identity() {
-        let dir = temp_dir("forget");
+        let (_tmp, dir) = temp_dir("forget");
         let store = Arc::new(MemoryKeyStore::new());
         let profile = Profile::open(&dir, store.clone()).unwrap();
         let mut a = identity(1, "https://id.example.gov");
@@ -609,12 +604,11 @@ mod tests {
         assert!(!forgotten.server_told);
         assert!(store.is_empty());
         assert!(profile.identities().unwrap().is_empty());
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
     async fn forgetting_stops_when_the_server_cannot_be_told() {
-        let dir = temp_dir("forget-unreachable");
+        let (_tmp, dir) = temp_dir("forget-unreachable");
         let store = Arc::new(MemoryKeyStore::new());
         let profile = Profile::open(&dir, store.clone())
             .unwrap()
@@ -638,6 +632,5 @@ mod tests {
         );
         assert_eq!(profile.identities().unwrap(), vec![a]);
         assert_eq!(store.len(), 1);
-        fs::remove_dir_all(dir).unwrap();
     }
 }

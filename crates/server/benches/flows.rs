@@ -26,14 +26,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn services(rt: &tokio::runtime::Runtime) -> (Services, std::path::PathBuf) {
-    let mut tag = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut tag);
-    let dir = std::env::temp_dir().join(format!("civkey-bench-{}", u64::from_le_bytes(tag)));
+/// The flows on a fresh SQLite database in a temporary folder (removed when the guard drops).
+fn services(rt: &tokio::runtime::Runtime) -> (Services, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix("civkey-bench-")
+        .tempdir()
+        .unwrap();
     let store = rt
         .block_on(Store::open(&format!(
             "sqlite://{}/civkey.db",
-            dir.display()
+            dir.path().display()
         )))
         .unwrap();
     let services = Services::new(
@@ -128,7 +130,7 @@ fn device_call(c: &mut Criterion) {
             )
         },
     );
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 fn pairing_claim(c: &mut Criterion) {
@@ -183,7 +185,7 @@ fn pairing_claim(c: &mut Criterion) {
             )
         },
     );
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 criterion_group!(benches, signature_check, device_call, pairing_claim);

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use civkey_client::clock::FixedClock;
 use civkey_client::keystore::MemoryKeyStore;
-use civkey_client::scan::{Distortion, Scene, Subject};
+use civkey_testkit::frames::{Distortion, Scene, Subject};
+use civkey_testkit::ManualClock as FixedClock;
 
 use super::*;
 use crate::dto::ReadKind;

@@ -185,7 +185,7 @@ fn setting_the_clock_back_does_not_lengthen_a_wait() {
         wrong(&f.profile);
     }
     // The profile's clock cannot go back; a profile with an earlier clock stands in for it.
-    let earlier = std::sync::Arc::new(crate::clock::FixedClock::at(f.clock.now() - 86_400));
+    let earlier = std::sync::Arc::new(civkey_testkit::ManualClock::at(f.clock.now() - 86_400));
     let back = f.reopened().with_clock(earlier);
     assert_eq!(lock(&back).status().unwrap().wait_seconds, 30);
 }

@@ -62,19 +62,14 @@ fn an_overlong_line_drops_its_event_not_the_stream() {
     assert_eq!(got[0].data, "ok");
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "civkey-events-{name}-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// A profile with one identity at `origin`, its key in memory.
-fn profile_at(origin: &str, name: &str) -> (Profile, Identity, std::path::PathBuf) {
-    let dir = temp_dir(name);
+/// A profile with one identity at `origin`, its key in memory, in a temporary folder that is
+/// removed when the returned guard is dropped.
+fn profile_at(origin: &str, name: &str) -> (Profile, Identity, tempfile::TempDir) {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("civkey-events-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("profile");
     let store = Arc::new(MemoryKeyStore::new());
     let profile = Profile::open(&dir, store.clone())
         .unwrap()
@@ -90,7 +85,7 @@ fn profile_at(origin: &str, name: &str) -> (Profile, Identity, std::path::PathBu
         key,
     };
     profile.add(identity.clone()).unwrap();
-    (profile, identity, dir)
+    (profile, identity, tmp)
 }
 
 async fn serve(router: Router) -> String {
@@ -151,7 +146,7 @@ async fn a_dropped_stream_is_resumed_after_the_last_event_with_the_device_header
         }),
     );
     let base = serve(router).await;
-    let (profile, identity, dir) = profile_at(&base, "resume");
+    let (profile, identity, _tmp) = profile_at(&base, "resume");
     let mut stream = EventStream::new(profile, identity);
     let mut ids = Vec::new();
     while ids.len() < 3 {
@@ -173,7 +168,6 @@ async fn a_dropped_stream_is_resumed_after_the_last_event_with_the_device_header
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen[0], (None, true));
     assert_eq!(seen[1], (Some("2".into()), true));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -191,7 +185,7 @@ async fn a_server_without_the_stream_is_told_apart_and_a_refusal_ends_it() {
         }),
     );
     let base = serve(router).await;
-    let (profile, identity, dir) = profile_at(&base, "unsupported");
+    let (profile, identity, _tmp) = profile_at(&base, "unsupported");
     let mut stream = EventStream::new(profile.clone(), identity.clone());
     assert!(matches!(stream.next().await, Err(StreamError::Unsupported)));
     let mut stream = EventStream::new(profile, identity).at_path("/gone");
@@ -199,7 +193,6 @@ async fn a_server_without_the_stream_is_told_apart_and_a_refusal_ends_it() {
         Err(StreamError::Fatal(e)) => assert_eq!(e.code(), "device_disconnected"),
         other => panic!("{other:?}"),
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -221,7 +214,7 @@ async fn waiting_for_a_bok_request_polls_when_the_server_has_no_stream() {
         }),
     );
     let base = serve(router).await;
-    let (profile, identity, dir) = profile_at(&base, "poll");
+    let (profile, identity, _tmp) = profile_at(&base, "poll");
     let request = tokio::time::timeout(
         Duration::from_secs(20),
         crate::bok::wait_for_request(&profile, &identity),
@@ -231,7 +224,6 @@ async fn waiting_for_a_bok_request_polls_when_the_server_has_no_stream() {
     .unwrap();
     assert_eq!(request.office_name, "Czech POINT, Praha 1");
     assert_eq!(asked.load(Ordering::SeqCst), 3);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -254,7 +246,7 @@ async fn waiting_for_a_bok_request_takes_it_from_the_stream() {
             }),
         );
     let base = serve(router).await;
-    let (profile, identity, dir) = profile_at(&base, "stream");
+    let (profile, identity, _tmp) = profile_at(&base, "stream");
     let got = tokio::time::timeout(
         Duration::from_secs(10),
         crate::bok::wait_for_request(&profile, &identity),
@@ -263,7 +255,6 @@ async fn waiting_for_a_bok_request_takes_it_from_the_stream() {
     .unwrap()
     .unwrap();
     assert_eq!(got, request);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -289,7 +280,7 @@ async fn a_server_error_is_said_once_and_tried_again_after_a_back_off() {
         }),
     );
     let base = serve(router).await;
-    let (profile, identity, dir) = profile_at(&base, "backoff");
+    let (profile, identity, _tmp) = profile_at(&base, "backoff");
     let mut stream = EventStream::new(profile, identity);
     match stream.next().await {
         Err(StreamError::Transient(e)) => assert_eq!(e.code(), "internal"),
@@ -305,5 +296,4 @@ async fn a_server_error_is_said_once_and_tried_again_after_a_back_off() {
         started.elapsed() >= Duration::from_millis(900),
         "waited first"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }

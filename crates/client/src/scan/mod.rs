@@ -1,25 +1,23 @@
-//! Scanning QR codes from frames: the camera (desktop), image files, and generated frames.
+//! Scanning QR codes from frames: the camera (desktop) and image files.
 //!
-//! A [`FrameSource`] yields 8-bit grey [`Frame`]s: [`Camera`] (through `nokhwa`, desktop only),
-//! [`ImageFiles`] (PNG and JPEG) and [`SyntheticFrames`] (camera-like frames drawn from a text,
-//! for tests and the fixture corpus). [`scan`] reads a source on one thread and decodes on a worker
+//! A [`FrameSource`] yields 8-bit grey [`Frame`]s: [`Camera`] (through `nokhwa`, desktop only)
+//! and [`ImageFiles`] (PNG and JPEG); tests and benchmarks feed camera-like frames drawn from a
+//! text (`civkey_testkit::frames`, a dev-dependency). [`scan`] reads a source on one thread and decodes on a worker
 //! thread, keeping only the newest frame of a live source so that a camera never queues up
 //! latency; the first text that [`civkey_proto::ScannedCode::parse`] accepts wins, and other QR
 //! codes are counted and skipped. [`scan_image`] reads every code in one picture.
 //!
 //! [`decode`] applies the decoder strategy chosen by measurement over the committed corpus of
-//! generated frames; see [`Decoder`] for the choice and the figures, and `docs/benchmarks.md`.
+//! generated frames (`civkey_testkit::corpus`); see [`Decoder`] for the choice and the figures, and `docs/benchmarks.md`.
 //!
 //! Without a camera, [`Camera::open`] fails with [`ScanError::NoCamera`], whose message offers
 //! the other ways in: an image of the code, or pasting the link.
 
 #[cfg(any(target_os = "linux", target_os = "macos", windows))]
 mod camera;
-pub mod corpus;
 mod decode;
 mod image_files;
 mod scanner;
-pub mod synthetic;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,7 +29,6 @@ pub use camera::Camera;
 pub use decode::{decode, decode_with, Decoder};
 pub use image_files::{load_image, load_image_bytes, ImageFiles};
 pub use scanner::{scan, CancelHandle, Preview, Scanner};
-pub use synthetic::{Distortion, Scene, Subject, SyntheticFrames};
 
 /// One picture: 8-bit grey, row-major, `width * height` bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -213,7 +210,7 @@ pub enum ScanError {
     /// A frame's size and buffer do not agree, or it is too large.
     #[error("invalid frame: {0}")]
     InvalidFrame(String),
-    /// A synthetic frame could not be drawn.
+    /// A generated test frame (`civkey_testkit::frames`) could not be drawn.
     #[error("cannot generate a frame: {0}")]
     Generate(String),
     /// The scanner itself failed (a thread could not start or stopped).
@@ -344,6 +341,3 @@ pub fn scan_image_bytes(bytes: &[u8], name: &Path) -> Result<Vec<String>, ScanEr
     }
     Ok(texts)
 }
-
-#[cfg(test)]
-mod tests;

@@ -300,26 +300,21 @@ pub(crate) mod tests {
         (store, dir)
     }
 
-    /// A folder removed when dropped.
-    pub(crate) struct TempDir(pub std::path::PathBuf);
+    /// A `tempfile` folder, removed when dropped, with its path at hand as `.0` (the tests
+    /// spelled it so before they used `tempfile`).
+    pub(crate) struct TempDir(
+        pub std::path::PathBuf,
+        #[allow(dead_code)] // held for its `Drop`, which removes the folder
+        tempfile::TempDir,
+    );
 
     impl TempDir {
         pub(crate) fn new() -> Self {
-            use rand::RngCore;
-            let mut tag = [0u8; 8];
-            rand::rngs::OsRng.fill_bytes(&mut tag);
-            let path = std::env::temp_dir().join(format!(
-                "civkey-test-{}",
-                tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            let dir = tempfile::Builder::new()
+                .prefix("civkey-test-")
+                .tempdir()
+                .unwrap();
+            TempDir(dir.path().to_path_buf(), dir)
         }
     }
 

@@ -1,28 +1,28 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::clock::FixedClock;
 use crate::keystore::{KeyStore, MemoryKeyStore};
+use civkey_testkit::ManualClock;
 
 /// A profile in a fresh temporary folder with an in-memory keystore and a pinned clock.
 pub(crate) struct Fixture {
     pub(crate) dir: PathBuf,
     pub(crate) store: Arc<MemoryKeyStore>,
-    pub(crate) clock: Arc<FixedClock>,
+    pub(crate) clock: Arc<ManualClock>,
     pub(crate) profile: Profile,
+    /// Removes the folder when the fixture is dropped.
+    _tmp: tempfile::TempDir,
 }
 
 impl Fixture {
     pub(crate) fn new(name: &str) -> Self {
-        let mut random = [0u8; 6];
-        rand::rngs::OsRng.fill_bytes(&mut random);
-        let dir = std::env::temp_dir().join(format!(
-            "civkey-otp-{name}-{}-{}",
-            std::process::id(),
-            hex::encode(random)
-        ));
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("civkey-otp-{name}-"))
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().join("profile");
         let store = Arc::new(MemoryKeyStore::new());
-        let clock = Arc::new(FixedClock::at(1_767_225_600));
+        let clock = Arc::new(ManualClock::at(1_767_225_600));
         let profile = Profile::open(&dir, store.clone())
             .unwrap()
             .with_clock(clock.clone());
@@ -31,6 +31,7 @@ impl Fixture {
             store,
             clock,
             profile,
+            _tmp: tmp,
         }
     }
 
@@ -43,12 +44,6 @@ impl Fixture {
 
     pub(crate) fn vault_bytes(&self) -> Vec<u8> {
         fs::read(self.dir.join(VAULT_FILE)).unwrap()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,9 +1,14 @@
 //! The portal over plain HTTP: anti-forgery tokens, cookie flags, and logging in with an e-mail
 //! code delivered through the outbox.
 
-use std::time::{Duration, Instant};
-
 use civkey_server::services::citizens;
+use civkey_tests::http::cookie_pair;
+use civkey_tests::http::csrf_of;
+use civkey_tests::http::set_cookies;
+use civkey_tests::portal::eva;
+use civkey_tests::portal::eva_with_authenticator;
+use civkey_tests::portal::log_in_by_email_to;
+use civkey_tests::portal::log_in_with_password_to;
 use civkey_tests::TestServer;
 use reqwest::redirect::Policy;
 use reqwest::Client;
@@ -12,142 +17,10 @@ fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
-pub(crate) fn set_cookies(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect()
-}
-
-pub(crate) fn cookie_pair(cookies: &[String], name: &str) -> String {
-    cookies
-        .iter()
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
-        .to_string()
-}
-
-/// The name the portal's session or pre-login cookie `name` goes by at `server`: `__Host-NAME`
-/// when it is reached over https, else `NAME`.
-pub(crate) fn host_cookie(server: &TestServer, name: &str) -> String {
-    if server.origin.as_str().starts_with("https://") {
-        format!("__Host-{name}")
-    } else {
-        name.to_string()
-    }
-}
-
-/// The value of the hidden `csrf` field in the form posting to `action`.
-pub(crate) fn csrf_of(html: &str, action: &str) -> String {
-    hidden_of(html, action, "csrf").unwrap()
-}
-
-/// The value of the hidden field `name` in the form posting to `action`, as a browser sends it.
-fn hidden_of(html: &str, action: &str, name: &str) -> Option<String> {
-    let form = &html[html.find(&format!("action=\"{action}\"")).unwrap()..];
-    let form = &form[..form.find("</form>").unwrap()];
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = form.find(&marker)? + marker.len();
-    Some(form[at..].split('"').next().unwrap().replace("&amp;", "&"))
-}
-
-/// Reads the 6-digit code from the mailbox file once the outbox has delivered it.
-async fn mailed_code(server: &TestServer) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&server.mailbox) {
-            if let Some(code) = text
-                .split(|c: char| !c.is_ascii_digit())
-                .find(|w| w.len() == 6)
-            {
-                return code.to_string();
-            }
-        }
-        assert!(Instant::now() < deadline, "no code was mailed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Logs in through the e-mail code forms; returns the session cookie pair.
 async fn log_in_by_email(server: &TestServer, http: &Client) -> (String, Vec<String>) {
     let (session, cookies, _) = log_in_by_email_to(server, http, "/portal/login?lang=en").await;
     (session, cookies)
-}
-
-/// Logs in as `eva` through the e-mail code forms, starting at the login page `login_path`
-/// (which may carry `next`); returns the session cookie pair, all cookies set, and where the
-/// browser is sent.
-pub(crate) async fn log_in_by_email_to(
-    server: &TestServer,
-    http: &Client,
-    login_path: &str,
-) -> (String, Vec<String>, String) {
-    let login = http
-        .get(format!("{}{login_path}", server.base))
-        .send()
-        .await
-        .unwrap();
-    let pre = cookie_pair(&set_cookies(&login), &host_cookie(server, "civkey_pre"));
-    let html = login.text().await.unwrap();
-    let csrf = csrf_of(&html, "/portal/login/email");
-    let next = hidden_of(&html, "/portal/login/email", "next").unwrap_or_default();
-    let asked = http
-        .post(format!("{}/portal/login/email", server.base))
-        .header("cookie", &pre)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "eva"),
-            ("next", next.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asked.status(), 200);
-    let pre = cookie_pair(&set_cookies(&asked), &host_cookie(server, "civkey_pre"));
-    let html = asked.text().await.unwrap();
-    let csrf = csrf_of(&html, "/portal/login/email/verify");
-    let next = hidden_of(&html, "/portal/login/email/verify", "next").unwrap_or_default();
-    let code = mailed_code(server).await;
-    let verified = http
-        .post(format!("{}/portal/login/email/verify", server.base))
-        .header("cookie", &pre)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "eva"),
-            ("code", code.as_str()),
-            ("next", next.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(verified.status(), 303, "logged in and redirected");
-    let location = verified.headers()["location"].to_str().unwrap().to_string();
-    let cookies = set_cookies(&verified);
-    let session = cookie_pair(&cookies, &host_cookie(server, "civkey_session"));
-    (session, cookies, location)
-}
-
-pub(crate) async fn eva(server: &TestServer) {
-    eva_with_authenticator(server).await;
-}
-
-/// Adds the citizen `eva` (password `eva's long password`, an e-mail address, an authenticator);
-/// returns her authenticator's account.
-pub(crate) async fn eva_with_authenticator(server: &TestServer) -> civkey_proto::otp::OtpAccount {
-    let enrolment = citizens::add_citizen(
-        &server.store,
-        0,
-        "eva",
-        "Eva Horváth",
-        Some("eva@example.hu"),
-        "eva's long password",
-    )
-    .await
-    .unwrap();
-    civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap()
 }
 
 #[tokio::test]
@@ -321,57 +194,6 @@ async fn pages_need_a_session_and_send_you_back_after_login() {
         !html.contains("evil.example"),
         "only local paths are kept as next"
     );
-}
-
-/// Logs `username` in through the password and TOTP form at `login_path` (which may carry `next`
-/// and `fresh`), with `cookie` sent along (an existing session, say); returns the new session
-/// cookie pair and where the browser is sent.
-pub(crate) async fn log_in_with_password_to(
-    server: &TestServer,
-    http: &Client,
-    login_path: &str,
-    cookie: &str,
-    (username, password, account): (&str, &str, &civkey_proto::otp::OtpAccount),
-) -> (String, String) {
-    use civkey_server::clock::Clock;
-    let login = http
-        .get(format!("{}{login_path}", server.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200, "the login form is shown");
-    let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
-    let html = login.text().await.unwrap();
-    let csrf = csrf_of(&html, "/portal/login");
-    let next = hidden_of(&html, "/portal/login", "next").unwrap_or_default();
-    let code = civkey_proto::otp::totp(
-        account.secret.expose(),
-        account.algorithm,
-        6,
-        30,
-        server.clock.now(),
-    )
-    .code;
-    let posted = http
-        .post(format!("{}/portal/login", server.base))
-        .header("cookie", &pre)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", username),
-            ("password", password),
-            ("totp", code.as_str()),
-            ("next", next.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 303, "logged in and redirected");
-    let location = posted.headers()["location"].to_str().unwrap().to_string();
-    (
-        cookie_pair(&set_cookies(&posted), "civkey_session"),
-        location,
-    )
 }
 
 /// Issue 14's step-up attack: someone who can read the citizen's e-mail (or an e-mail code alone)
@@ -721,10 +543,10 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     );
     let page = http.get(authorize.as_str()).send().await.unwrap();
     // The cookie that makes this client the browser the login belongs to.
-    let login_cookie = crate::oidc_login::login_cookie_of(&page);
+    let login_cookie = civkey_tests::http::login_cookie_of(&page);
     let page = page.text().await.unwrap();
-    let events_url = crate::oidc_login::events_url_of(&page);
-    let launch = crate::oidc_login::launch_link_of(&page);
+    let events_url = civkey_tests::http::events_url_of(&page);
+    let launch = civkey_tests::http::launch_link_of(&page);
     let events = http
         .get(format!("{}{events_url}", server.base))
         .header("cookie", &login_cookie)
@@ -739,7 +561,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
             .unwrap(),
         Decision::Approve
     );
-    let approved = crate::oidc_login::wait_for_event(events, "approved").await;
+    let approved = civkey_tests::http::wait_for_event(events, "approved").await;
     assert!(
         approved.contains(redirect) && approved.contains("code="),
         "{approved}"

@@ -3,7 +3,7 @@
 //!
 //! A [`Scene`] says what is in front of the camera (a [`Subject`]), how the picture is spoiled (a
 //! [`Distortion`]) and a seed; [`Scene::render`] draws it, deterministically. The same generator
-//! draws the committed fixture corpus (see [`super::corpus`]) and feeds [`SyntheticFrames`], the
+//! draws the committed fixture corpus (see [`crate::corpus`]) and feeds [`SyntheticFrames`], the
 //! frame source the scanning tests use instead of a camera.
 //!
 //! How a frame is drawn, in the order light travels:
@@ -26,7 +26,7 @@ use std::io::Cursor;
 use qrcode::{Color, EcLevel, QrCode};
 use serde::{Deserialize, Serialize};
 
-use super::{Frame, ScanError};
+use civkey_client::scan::{Frame, FrameSource, ScanError};
 
 /// SplitMix64: a tiny, fast, well-mixed pseudo-random generator, fully determined by its seed.
 /// Not for secrets; for generating test frames and fixture payloads.
@@ -374,7 +374,7 @@ impl Scene {
 }
 
 /// Encodes a frame as a greyscale JPEG.
-pub(crate) fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, ScanError> {
+pub fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, ScanError> {
     let mut out = Cursor::new(Vec::new());
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
     image::ImageEncoder::write_image(
@@ -963,7 +963,7 @@ impl SyntheticFrames {
     }
 }
 
-impl super::FrameSource for SyntheticFrames {
+impl FrameSource for SyntheticFrames {
     fn next_frame(&mut self) -> Result<Option<Frame>, ScanError> {
         match self.scenes.pop_front() {
             None => Ok(None),

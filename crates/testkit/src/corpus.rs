@@ -8,8 +8,8 @@
 //! nothing may be read: a printed page on a desk, a web page with finder-like emblems but no
 //! code, a code under a finger, and a code with scrambled data.
 //!
-//! Everything is drawn by [`super::synthetic`] from [`SEED`], so the corpus regenerates
-//! byte-identically: `cargo test -p civkey-client --lib -- --ignored regenerate_qr_fixture_corpus`.
+//! Everything is drawn by [`crate::frames`] from [`SEED`], so the corpus regenerates
+//! byte-identically: `cargo test -p civkey-testkit --lib -- --ignored regenerate_qr_fixture_corpus`.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +20,9 @@ use civkey_proto::pair::PairingUri;
 use civkey_proto::Origin;
 use serde::{Deserialize, Serialize};
 
-use super::synthetic::{encode_jpeg, Distortion, Scene, SplitMix64, Subject};
-use super::ScanError;
+use civkey_client::scan::ScanError;
+
+use crate::frames::{encode_jpeg, Distortion, Scene, SplitMix64, Subject};
 
 /// The seed every frame and payload of the corpus is drawn from.
 pub const SEED: u64 = 0xC1C0_0004_5CA7_0001;
@@ -206,8 +207,8 @@ pub fn write(dir: &Path) -> Result<Manifest, ScanError> {
 pub fn manifest() -> Result<Manifest, ScanError> {
     Ok(Manifest {
         about: "Generated camera-like frames for the QR scanning tests and benchmarks of \
-                civkey-client (crates/client/src/scan/corpus.rs). Do not edit: regenerate with \
-                `cargo test -p civkey-client --lib -- --ignored regenerate_qr_fixture_corpus`."
+                civkey-client (crates/testkit/src/corpus.rs). Do not edit: regenerate with \
+                `cargo test -p civkey-testkit --lib -- --ignored regenerate_qr_fixture_corpus`."
             .to_string(),
         frames: plan()?,
     })
@@ -408,7 +409,7 @@ fn account(k: usize, rng: &mut SplitMix64) -> Result<OtpAccount, ScanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::{decode, decode_with, load_image, Decoder, Found};
+    use civkey_client::scan::{decode, decode_with, load_image, Decoder, Found};
 
     #[test]
     #[ignore = "rewrites tests/fixtures/qr; run it on purpose after changing the generator"]

@@ -53,6 +53,8 @@ async fn a_device_pairs_over_http_and_then_makes_signed_calls() {
             (api.pairing_outcome(&uri, &token).await, start.elapsed())
         })
     };
+    // Let the app's long poll reach the server before the decision, so that what is measured is
+    // the wake-up (the outcome would be right either way; this is not waiting for a result).
     tokio::time::sleep(Duration::from_millis(100)).await;
     let decided_at = Instant::now();
     server
@@ -420,13 +422,13 @@ async fn code_the_browser_shows(
 #[tokio::test]
 async fn a_ground_confirmation_code_is_not_what_the_browser_shows() {
     let server = TestServer::start().await;
-    let account = crate::portal_http::eva_with_authenticator(&server).await;
+    let account = civkey_tests::portal::eva_with_authenticator(&server).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     // Connect mobile key needs the strongest means she holds (step-up): password and TOTP.
-    let (session, _) = crate::portal_http::log_in_with_password_to(
+    let (session, _) = civkey_tests::portal::log_in_with_password_to(
         &server,
         &http,
         "/portal/login?lang=en",

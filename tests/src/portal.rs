@@ -1,0 +1,146 @@
+//! The citizen portal over plain HTTP: the citizen `eva` and logging her in (e-mail code, or
+//! password and authenticator code).
+
+use std::time::Duration;
+
+use civkey_server::services::citizens;
+use reqwest::Client;
+
+use crate::http::{cookie_pair, csrf_of, hidden_of, host_cookie, set_cookies};
+use crate::TestServer;
+
+/// Reads the 6-digit code from the mailbox file once the outbox has delivered it.
+pub async fn mailed_code(server: &TestServer) -> String {
+    crate::wait_until("a mailed code", Duration::from_secs(10), || async {
+        let text = std::fs::read_to_string(&server.mailbox).ok()?;
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .map(str::to_string)
+    })
+    .await
+}
+
+/// Logs in as `eva` through the e-mail code forms, starting at the login page `login_path`
+/// (which may carry `next`); returns the session cookie pair, all cookies set, and where the
+/// browser is sent.
+pub async fn log_in_by_email_to(
+    server: &TestServer,
+    http: &Client,
+    login_path: &str,
+) -> (String, Vec<String>, String) {
+    let login = http
+        .get(format!("{}{login_path}", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_pair(&set_cookies(&login), &host_cookie(server, "civkey_pre"));
+    let html = login.text().await.unwrap();
+    let csrf = csrf_of(&html, "/portal/login/email");
+    let next = hidden_of(&html, "/portal/login/email", "next").unwrap_or_default();
+    let asked = http
+        .post(format!("{}/portal/login/email", server.base))
+        .header("cookie", &pre)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "eva"),
+            ("next", next.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    let pre = cookie_pair(&set_cookies(&asked), &host_cookie(server, "civkey_pre"));
+    let html = asked.text().await.unwrap();
+    let csrf = csrf_of(&html, "/portal/login/email/verify");
+    let next = hidden_of(&html, "/portal/login/email/verify", "next").unwrap_or_default();
+    let code = mailed_code(server).await;
+    let verified = http
+        .post(format!("{}/portal/login/email/verify", server.base))
+        .header("cookie", &pre)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "eva"),
+            ("code", code.as_str()),
+            ("next", next.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 303, "logged in and redirected");
+    let location = verified.headers()["location"].to_str().unwrap().to_string();
+    let cookies = set_cookies(&verified);
+    let session = cookie_pair(&cookies, &host_cookie(server, "civkey_session"));
+    (session, cookies, location)
+}
+
+/// Adds the citizen `eva` (see [`eva_with_authenticator`]).
+pub async fn eva(server: &TestServer) {
+    eva_with_authenticator(server).await;
+}
+
+/// Adds the citizen `eva` (password `eva's long password`, an e-mail address, an authenticator);
+/// returns her authenticator's account.
+pub async fn eva_with_authenticator(server: &TestServer) -> civkey_proto::otp::OtpAccount {
+    let enrolment = citizens::add_citizen(
+        &server.store,
+        0,
+        "eva",
+        "Eva Horváth",
+        Some("eva@example.hu"),
+        "eva's long password",
+    )
+    .await
+    .unwrap();
+    civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap()
+}
+
+/// Logs `username` in through the password and TOTP form at `login_path` (which may carry `next`
+/// and `fresh`), with `cookie` sent along (an existing session, say); returns the new session
+/// cookie pair and where the browser is sent.
+pub async fn log_in_with_password_to(
+    server: &TestServer,
+    http: &Client,
+    login_path: &str,
+    cookie: &str,
+    (username, password, account): (&str, &str, &civkey_proto::otp::OtpAccount),
+) -> (String, String) {
+    use civkey_server::clock::Clock;
+    let login = http
+        .get(format!("{}{login_path}", server.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the login form is shown");
+    let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
+    let html = login.text().await.unwrap();
+    let csrf = csrf_of(&html, "/portal/login");
+    let next = hidden_of(&html, "/portal/login", "next").unwrap_or_default();
+    let code = civkey_proto::otp::totp(
+        account.secret.expose(),
+        account.algorithm,
+        6,
+        30,
+        server.clock.now(),
+    )
+    .code;
+    let posted = http
+        .post(format!("{}/portal/login", server.base))
+        .header("cookie", &pre)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", password),
+            ("totp", code.as_str()),
+            ("next", next.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 303, "logged in and redirected");
+    let location = posted.headers()["location"].to_str().unwrap().to_string();
+    (
+        cookie_pair(&set_cookies(&posted), "civkey_session"),
+        location,
+    )
+}
