@@ -365,7 +365,7 @@ impl Services {
     ) -> Result<Onboarded, OnboardError> {
         // The attempt is counted before the code is looked up (parallel guesses cannot all pass
         // one check), and given back unless the code was unknown.
-        let buckets = super::portal_signin::login_buckets("onboard", &clerk.clerk_id, address);
+        let buckets = super::portal_signin::login_buckets("onboard", clerk.clerk_id.as_str(), address);
         match self.reserve_attempt(&buckets).await {
             Ok(()) => {}
             Err(ServiceError::RateLimited { retry_after }) => {

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{get_id, get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::{BokStatus, CitizenId};
+use crate::domain::{BokStatus, CitizenId, ClerkId};
 
 /// A citizen as the BOK-pad sees them.
 #[derive(Clone)]
@@ -44,7 +44,7 @@ pub struct NewBokRequest {
     /// Whose BOK.
     pub citizen_id: CitizenId,
     /// The clerk who started it.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// The clerk's office, shown on the pad.
     pub office_name: String,
     /// The challenge signed into the answer (base64url).
@@ -63,7 +63,7 @@ pub struct BokRequestRecord {
     /// Whose BOK.
     pub citizen_id: CitizenId,
     /// The clerk who started it.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// The office.
     pub office_name: String,
     /// The challenge (base64url).
@@ -125,7 +125,7 @@ fn read_request(row: &AnyRow) -> Result<BokRequestRecord, StoreError> {
     Ok(BokRequestRecord {
         id: row.try_get("id")?,
         citizen_id: get_id(row, "citizen_id")?,
-        clerk_id: row.try_get("clerk_id")?,
+        clerk_id: get_id(row, "clerk_id")?,
         office_name: row.try_get("office_name")?,
         challenge: row.try_get("challenge")?,
         status: get_stored(row, "status")?,
@@ -198,7 +198,7 @@ impl Store {
         )
         .bind(&r.id)
         .bind(r.citizen_id.as_str())
-        .bind(&r.clerk_id)
+        .bind(r.clerk_id.as_str())
         .bind(&r.office_name)
         .bind(&r.challenge)
         .bind(to_db(r.created_at))
@@ -371,7 +371,7 @@ impl Store {
         )
         .bind(record_id)
         .bind(citizen.id.as_str())
-        .bind(&clerk.clerk_id)
+        .bind(clerk.clerk_id.as_str())
         .bind(&clerk.username)
         .bind(&clerk.office_name)
         .bind(to_db(citizen.wrong_answers))

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::devices::NewDevice;
 use super::{get_opt_id, get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::{CitizenId, OnboardingState};
+use crate::domain::{CitizenId, ClerkId, OnboardingState};
 
 /// An onboarding the app started.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ pub struct OnboardedCitizen {
     /// An Argon2id hash of a random password nobody knows (the mobile key is their means).
     pub password_hash: String,
     /// The clerk who checked the document.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// The clerk's username, kept even if the clerk is removed later.
     pub clerk_username: String,
     /// The office.
@@ -193,7 +193,7 @@ impl Store {
         )
         .bind(citizen.id.as_str())
         .bind(id)
-        .bind(&citizen.clerk_id)
+        .bind(citizen.clerk_id.as_str())
         .bind(&citizen.clerk_username)
         .bind(&citizen.office_name)
         .bind(&citizen.document_type)
