@@ -97,7 +97,7 @@ async fn setup(dir: &TempDir, state: &AppState, address: SocketAddr) -> Bench {
     }
     let authorize = authorize_url(
         &format!("http://{address}/oidc/authorize"),
-        &client.client.id,
+        client.client.id.as_str(),
         REDIRECT,
         "s",
         "n",
@@ -105,7 +105,7 @@ async fn setup(dir: &TempDir, state: &AppState, address: SocketAddr) -> Bench {
     );
     Bench {
         base: format!("http://{address}"),
-        client_id: client.client.id.clone(),
+        client_id: client.client.id.to_string(),
         secret: client.secret.to_string(),
         profiles,
         http: reqwest::Client::builder()

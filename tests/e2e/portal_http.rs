@@ -713,7 +713,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
         .unwrap();
     let authorize = civkey_tests::authorize_url(
         &format!("{}/oidc/authorize", server.base),
-        &client_app.client.id,
+        client_app.client.id.as_str(),
         redirect,
         "st-limits",
         "n-limits",

@@ -39,6 +39,13 @@ macro_rules! text_id {
             }
         }
 
+        /// Any text reads as an id (as with `from_stored`): an unknown one is simply not found.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self)
+            }
+        }
+
         impl StoredId for $name {
             fn from_stored_text(text: String) -> Self {
                 Self(text)

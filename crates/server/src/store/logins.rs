@@ -8,7 +8,7 @@ use super::notify::{NewEvent, PushRows};
 use super::{
     get_id, get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Means, Store, StoreError,
 };
-use crate::domain::{CitizenId, LoginStatus};
+use crate::domain::{CitizenId, ClientId, LoginStatus};
 
 /// A login request to create at the authorization endpoint.
 #[derive(Debug, Clone)]
@@ -16,7 +16,7 @@ pub struct NewLoginRequest {
     /// The request id (base64url).
     pub id: String,
     /// The asking service.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Where the browser goes back (already matched exactly against the client's list).
     pub redirect_uri: String,
     /// The scopes asked for.
@@ -53,7 +53,7 @@ pub struct LoginRecord {
     /// The request id.
     pub id: String,
     /// The asking service.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Where the browser goes back.
     pub redirect_uri: String,
     /// The scopes.
@@ -128,7 +128,7 @@ const COLUMNS: &str = "id, client_id, redirect_uri, scope, state, nonce, code_ch
 fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
     Ok(LoginRecord {
         id: row.try_get("id")?,
-        client_id: row.try_get("client_id")?,
+        client_id: get_id(row, "client_id")?,
         redirect_uri: row.try_get("redirect_uri")?,
         scope: row.try_get("scope")?,
         state: row.try_get("state")?,
@@ -159,7 +159,7 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     /// The service it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The citizen.
     pub citizen_id: CitizenId,
     /// The scopes granted.
@@ -211,7 +211,7 @@ impl Store {
              $16)",
         )
         .bind(&r.id)
-        .bind(&r.client_id)
+        .bind(r.client_id.as_str())
         .bind(&r.redirect_uri)
         .bind(&r.scope)
         .bind(&r.state)
@@ -462,7 +462,7 @@ impl Store {
         &self,
         token_hash: &str,
         login_request_id: &str,
-        client_id: &str,
+        client_id: &ClientId,
         citizen_id: &CitizenId,
         scope: &str,
         expires_at: u64,
@@ -472,7 +472,7 @@ impl Store {
              login_request_id) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
-        .bind(client_id)
+        .bind(client_id.as_str())
         .bind(citizen_id.as_str())
         .bind(scope)
         .bind(to_db(expires_at))
@@ -499,7 +499,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(AccessToken {
-                client_id: r.try_get("client_id")?,
+                client_id: get_id(&r, "client_id")?,
                 citizen_id: get_id(&r, "citizen_id")?,
                 scope: r.try_get("scope")?,
                 full_name: r.try_get("full_name")?,

@@ -1,6 +1,7 @@
 //! The login request without HTTP: who may see and answer it, refusals the standard way, QR
 //! codes and launch tokens, notifications, and step-up.
 
+use crate::domain::ClientId;
 use crate::services::fixtures::*;
 use crate::services::oidc::fixtures::*;
 
@@ -334,7 +335,7 @@ async fn a_session_approves_a_login_only_together_with_its_notification() {
 async fn bad_authorization_requests_are_refused_the_standard_way() {
     let l = login_fixture().await;
     let s = &l.f.services;
-    let mut p = params("nobody");
+    let mut p = params(&ClientId::from_stored("nobody"));
     assert!(matches!(
         s.authorize(&p, None).await,
         Err(AuthorizeError::Show(_))

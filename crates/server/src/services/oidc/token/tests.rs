@@ -1,6 +1,7 @@
 //! The token endpoint without HTTP: a signed ID token, single-use codes bound to client, redirect
 //! and PKCE verifier, and pairwise subjects.
 
+use crate::domain::ClientId;
 use crate::services::fixtures::*;
 use crate::services::oidc::fixtures::*;
 
@@ -136,7 +137,7 @@ async fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
     );
     assert_eq!(
         err(s
-            .exchange_code("nobody", &l.secret, &code, REDIRECT, VERIFIER)
+            .exchange_code(&ClientId::from_stored("nobody"), &l.secret, &code, REDIRECT, VERIFIER)
             .await)
         .error,
         "invalid_client"
