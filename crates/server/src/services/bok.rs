@@ -373,7 +373,7 @@ impl Services {
     pub async fn set_bok_pad(
         &self,
         citizen_id: &CitizenId,
-        device_id: &str,
+        device_id: &DeviceId,
         on: bool,
     ) -> Result<(), ServiceError> {
         if self.store.set_bok_pad(citizen_id, device_id, on).await? {
@@ -431,7 +431,7 @@ impl Services {
             ServiceError::Internal(format!("stored {what} of BOK request {id} is corrupt"))
         };
         let challenge = Challenge::parse(&record.challenge).map_err(|_| corrupt("challenge"))?;
-        let device_id = DeviceId::parse(&device.id).map_err(|_| corrupt("device id"))?;
+        let device_id = device.id;
         let public_key =
             DevicePublicKey::parse(&device.public_key).map_err(|_| corrupt("device key"))?;
         let signed = Zeroizing::new(

@@ -9,6 +9,7 @@ use super::{
     get_id, get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Means, Store, StoreError,
 };
 use crate::domain::{CitizenId, ClientId, LoginStatus};
+use civkey_proto::ids::DeviceId;
 
 /// A login request to create at the authorization endpoint.
 #[derive(Debug, Clone)]
@@ -75,7 +76,7 @@ pub struct LoginRecord {
     /// When it expires.
     pub expires_at: u64,
     /// The device that opened it.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// That device's citizen.
     pub citizen_id: Option<CitizenId>,
     /// When it was approved or denied.
@@ -116,7 +117,7 @@ pub struct LoginHistoryEntry {
     /// How the citizen logged in.
     pub means: Means,
     /// The device, for the mobile key.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// When.
     pub at: u64,
 }
@@ -139,7 +140,7 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
         status: get_stored(row, "status")?,
         created_at: get_u64(row, "created_at")?,
         expires_at: get_u64(row, "expires_at")?,
-        device_id: row.try_get("device_id")?,
+        device_id: get_opt_id(row, "device_id")?,
         citizen_id: get_opt_id(row, "citizen_id")?,
         decided_at: get_opt_u64(row, "decided_at")?,
         means: row
@@ -250,7 +251,7 @@ impl Store {
     pub async fn open_login_request(
         &self,
         id: &str,
-        device_id: &str,
+        device_id: &DeviceId,
         citizen_id: &CitizenId,
         launch_token_hash: Option<&str>,
         now: u64,
@@ -263,7 +264,7 @@ impl Store {
                      AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
                 )
                 .bind(id)
-                .bind(device_id)
+                .bind(device_id.to_text())
                 .bind(citizen_id.as_str())
                 .bind(to_db(now))
                 .execute(self.pool())
@@ -276,7 +277,7 @@ impl Store {
                      AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
             )
             .bind(id)
-            .bind(device_id)
+            .bind(device_id.to_text())
             .bind(citizen_id.as_str())
             .bind(to_db(now))
             .bind(hash)
@@ -292,7 +293,7 @@ impl Store {
     pub async fn decide_login_request(
         &self,
         id: &str,
-        device_id: &str,
+        device_id: &DeviceId,
         approval: Option<Approval<'_>>,
         now: u64,
     ) -> Result<Option<u64>, StoreError> {
@@ -306,7 +307,7 @@ impl Store {
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
                 .bind(id)
-                .bind(device_id)
+                .bind(device_id.to_text())
                 .bind(to_db(now))
                 .bind(a.code_hash)
                 .bind(to_db(a.code_expires_at))
@@ -319,7 +320,7 @@ impl Store {
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
                 .bind(id)
-                .bind(device_id)
+                .bind(device_id.to_text())
                 .bind(to_db(now))
                 .execute(&mut *tx)
                 .await?
@@ -342,7 +343,7 @@ impl Store {
             .await?;
             if a.touch_device {
                 sqlx::query("UPDATE devices SET last_used_at = $2 WHERE id = $1")
-                    .bind(device_id)
+                    .bind(device_id.to_text())
                     .bind(to_db(now))
                     .execute(&mut *tx)
                     .await?;
@@ -566,7 +567,7 @@ impl Store {
             Ok(LoginHistoryEntry {
                 service_name: row.try_get("service_name")?,
                 means: Means::parse(&row.try_get::<String, _>("means")?)?,
-                device_id: row.try_get("device_id")?,
+                device_id: get_opt_id(row, "device_id")?,
                 at: get_u64(row, "at")?,
             })
         })

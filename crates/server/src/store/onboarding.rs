@@ -8,6 +8,7 @@ use sqlx::Row;
 use super::devices::NewDevice;
 use super::{get_opt_id, get_stored, get_u64, to_db, Store, StoreError};
 use crate::domain::{CitizenId, ClerkId, OnboardingState};
+use civkey_proto::ids::DeviceId;
 
 /// An onboarding the app started.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct OnboardingRecord {
     /// The new citizen, once completed.
     pub citizen_id: Option<CitizenId>,
     /// The new device, once completed.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
 }
 
 /// What completing an onboarding creates: the citizen, and the record of the counter visit.
@@ -98,7 +99,7 @@ fn read(row: &AnyRow) -> Result<OnboardingRecord, StoreError> {
         state: get_stored(row, "state")?,
         expires_at: get_u64(row, "expires_at")?,
         citizen_id: get_opt_id(row, "citizen_id")?,
-        device_id: row.try_get("device_id")?,
+        device_id: get_opt_id(row, "device_id")?,
     })
 }
 
@@ -208,7 +209,7 @@ impl Store {
         .bind(id)
         .bind(to_db(now))
         .bind(citizen.id.as_str())
-        .bind(&device.id)
+        .bind(device.id.to_text())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

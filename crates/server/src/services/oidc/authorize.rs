@@ -540,9 +540,12 @@ impl Services {
     /// own client ([`PORTAL_CLIENT_ID`]), answered in the app like any service's, whose approval
     /// brings the browser to `/oidc/login/{id}/portal?next=NEXT` ([`Self::finish_portal_login`]).
     pub async fn start_portal_login(&self, next: &str) -> Result<StartedLogin, ServiceError> {
-        let client = self.client(&ClientId::from_stored(PORTAL_CLIENT_ID)).await?.ok_or_else(|| {
-            ServiceError::Internal("the portal's own client is missing (schema 10)".into())
-        })?;
+        let client = self
+            .client(&ClientId::from_stored(PORTAL_CLIENT_ID))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Internal("the portal's own client is missing (schema 10)".into())
+            })?;
         let request_id = LoginRequestId::generate(&mut rand::rngs::OsRng);
         let redirect_uri = with_query(
             &format!(
@@ -766,7 +769,7 @@ impl Services {
                 ServiceError::refused(ErrorCode::LoginUnknown, "no such login request")
             })?;
         let now = self.clock.now();
-        let device_id = request.device_id.to_text();
+        let device_id = request.device_id;
         let unknown =
             || ServiceError::refused(ErrorCode::DeviceUnknown, "this device is not paired here");
         let disconnected = || {
@@ -775,7 +778,7 @@ impl Services {
                 "this device was disconnected; pair it again from the portal",
             )
         };
-        if record.device_id.as_deref() != Some(device_id.as_str()) {
+        if record.device_id != Some(device_id) {
             // Not the holder: say why, as for any device.
             return Err(match self.store.device(&device_id).await? {
                 None => unknown(),

@@ -74,7 +74,7 @@ impl Login {
         self.f
             .services
             .store
-            .device(&self.device_id.to_text())
+            .device(&self.device_id)
             .await
             .unwrap()
             .unwrap()
