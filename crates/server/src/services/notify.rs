@@ -493,13 +493,11 @@ impl Services {
             .active_devices(citizen_id)
             .await?
             .into_iter()
-            .filter_map(|d| {
-                Some(DeviceNotificationSettings {
-                    device_id: d.id,
-                    informative: d.notify_informative,
-                    login: d.notify_login,
-                    bok_pad: d.bok_pad,
-                })
+            .map(|d| DeviceNotificationSettings {
+                device_id: d.id,
+                informative: d.notify_informative,
+                login: d.notify_login,
+                bok_pad: d.bok_pad,
             })
             .collect();
         Ok(NotificationSettings {

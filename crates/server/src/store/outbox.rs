@@ -399,7 +399,7 @@ fn read_message(r: &AnyRow) -> Result<OutboxMessage, StoreError> {
         subject: r.try_get("subject")?,
         body: r.try_get("body")?,
         attempts: get_u64(r, "attempts")?,
-        device_id: get_opt_id(&r, "device_id")?,
+        device_id: get_opt_id(r, "device_id")?,
         expires_at: get_opt_u64(r, "expires_at")?,
     })
 }

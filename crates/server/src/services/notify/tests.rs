@@ -573,7 +573,7 @@ async fn push_keys_are_stored_with_the_endpoint_and_go_with_it() {
     };
     let endpoint = PushEndpoint::parse("https://push.example.org/a").unwrap();
     let stored = |s: &Services| {
-        let id = d.id.clone();
+        let id = d.id;
         let store = s.store.clone();
         async move { store.device(&id).await.unwrap().unwrap() }
     };
