@@ -71,7 +71,7 @@ async fn setup(dir: &TempDir, server: &TestServer) -> Bench {
     }
     let authorize = authorize_url(
         &format!("{base}/oidc/authorize"),
-        &client.client.id,
+        client.client.id.as_str(),
         REDIRECT,
         "s",
         "n",
@@ -79,7 +79,7 @@ async fn setup(dir: &TempDir, server: &TestServer) -> Bench {
     );
     Bench {
         base: base.clone(),
-        client_id: client.client.id.clone(),
+        client_id: client.client.id.to_string(),
         secret: client.secret.to_string(),
         profiles,
         http: reqwest::Client::builder()

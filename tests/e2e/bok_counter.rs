@@ -320,7 +320,7 @@ async fn bad_bok_answers_each_get_a_clear_code_over_http() {
     s.server
         .state
         .services()
-        .set_bok_pad(&s.citizen, &s.identity.device_id.to_text(), false)
+        .set_bok_pad(&s.citizen, &s.identity.device_id, false)
         .await
         .unwrap();
     assert_eq!(code(s.pending().await), ErrorCode::BokPadOff);
@@ -1230,7 +1230,7 @@ async fn civkey_bok_wait_on_a_device_with_bok_pad_off_says_how_to_turn_it_on() {
     s.server
         .state
         .services()
-        .set_bok_pad(&s.citizen, &s.identity.device_id.to_text(), false)
+        .set_bok_pad(&s.citizen, &s.identity.device_id, false)
         .await
         .unwrap();
     let mut wait = BokWait::start(&s, &["--timeout", "10"]);

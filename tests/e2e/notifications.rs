@@ -126,7 +126,7 @@ async fn device_of(
     server
         .store
         .insert_device(&NewDevice {
-            id: id.to_text(),
+            id,
             citizen_id: citizen.clone(),
             public_key: DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()))
                 .to_text(),
@@ -442,12 +442,7 @@ async fn push_endpoints_receive_the_event_and_failures_are_retried_or_cleared() 
     })
     .await;
     assert!(rows[0].last_error.as_deref().unwrap().contains("410"));
-    let gone = server
-        .store
-        .device(&devices[3].0.to_text())
-        .await
-        .unwrap()
-        .unwrap();
+    let gone = server.store.device(&devices[3].0).await.unwrap().unwrap();
     assert_eq!(gone.push_endpoint, None);
 
     retry_now(&server, 1);
@@ -607,7 +602,7 @@ async fn a_device_with_push_keys_gets_the_event_encrypted_and_opens_it_with_its_
     }
     let stored = server
         .store
-        .device(&device.0.to_text())
+        .device(&device.0)
         .await
         .unwrap()
         .unwrap()
@@ -697,7 +692,7 @@ async fn a_bok_request_is_pushed_with_high_urgency_and_its_remaining_lifetime() 
     let wake_up: PushWakeUp = serde_json::from_slice(&got[0].body).unwrap();
     let stored = server
         .store
-        .events_after(&citizen, &device.0.to_text(), wake_up.id - 1, 0, 1)
+        .events_after(&citizen, &device.0, wake_up.id - 1, 0, 1)
         .await
         .unwrap();
     assert_eq!(stored[0].id, wake_up.id);
@@ -718,12 +713,7 @@ async fn a_bok_request_is_pushed_with_high_urgency_and_its_remaining_lifetime() 
         )
         .await
         .unwrap();
-    let stored = server
-        .store
-        .device(&device.0.to_text())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = server.store.device(&device.0).await.unwrap().unwrap();
     assert_eq!(stored.push_endpoint, None);
     server
         .state
@@ -1004,7 +994,7 @@ async fn the_event_stream_brings_login_notifications_resumes_and_respects_settin
     server
         .state
         .services()
-        .disconnect_device(&citizen, &b.0.to_text())
+        .disconnect_device(&citizen, &b.0)
         .await
         .unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
@@ -1179,7 +1169,7 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     let (status, _, err) = civkey(&home.0, &["push", "set", "http://push.example.org/up"]).await;
     assert_eq!(status, 1, "{err}");
     assert!(err.contains("The URL was not registered"), "{err}");
-    let stored = server.store.device(&identity.device_id.to_text()).await;
+    let stored = server.store.device(&identity.device_id).await;
     assert_eq!(stored.unwrap().unwrap().push_endpoint, None);
 
     let url = format!("{base}/cli");
@@ -1249,7 +1239,7 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     assert_eq!(status, 0, "{out}{err}");
     let stored = server
         .store
-        .device(&identity.device_id.to_text())
+        .device(&identity.device_id)
         .await
         .unwrap()
         .unwrap();
@@ -1259,7 +1249,7 @@ async fn civkey_push_set_registers_the_endpoint_where_the_clerks_request_is_push
     // `push clear`: the server forgets the endpoint.
     let (status, out, err) = civkey(&home.0, &["push", "clear"]).await;
     assert_eq!(status, 0, "{out}{err}");
-    let stored = server.store.device(&identity.device_id.to_text()).await;
+    let stored = server.store.device(&identity.device_id).await;
     assert_eq!(stored.unwrap().unwrap().push_endpoint, None);
 }
 

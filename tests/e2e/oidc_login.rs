@@ -56,7 +56,7 @@ fn library_authorize(
 ) -> url::Url {
     let mut url = authorize_url(
         &format!("{}/oidc/authorize", server.base),
-        &client.client.id,
+        client.client.id.as_str(),
         LIBRARY_REDIRECT,
         state,
         nonce,
@@ -127,7 +127,7 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     // The browser arrives at the authorization endpoint and gets the login page.
     let authorize = authorize_url(
         &discovery.authorization_endpoint,
-        &client.client.id,
+        client.client.id.as_str(),
         redirect,
         "st-e2e",
         "n-e2e",
@@ -297,7 +297,7 @@ async fn bad_oidc_requests_get_standard_error_responses() {
     let mut no_pkce = url::Url::parse(&format!("{base}/oidc/authorize")).unwrap();
     no_pkce
         .query_pairs_mut()
-        .append_pair("client_id", &client.client.id)
+        .append_pair("client_id", client.client.id.as_str())
         .append_pair("redirect_uri", redirect)
         .append_pair("response_type", "code")
         .append_pair("scope", "openid")

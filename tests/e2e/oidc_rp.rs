@@ -106,7 +106,7 @@ impl Service {
         );
         let client = CoreClient::from_provider_metadata(
             metadata,
-            ClientId::new(registered.client.id.clone()),
+            ClientId::new(registered.client.id.to_string()),
             Some(ClientSecret::new(registered.secret.to_string())),
         )
         .set_redirect_uri(RedirectUrl::new(redirect.to_string()).unwrap())

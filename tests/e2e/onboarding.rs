@@ -313,7 +313,7 @@ async fn a_clerk_in_chromium_onboards_a_citizen_whose_app_then_logs_in_with_its_
         .unwrap();
     let devices = server.store.active_devices(&petr.id).await.unwrap();
     assert_eq!(devices.len(), 1);
-    assert_eq!(devices[0].id, identity.device_id.to_text());
+    assert_eq!(devices[0].id, identity.device_id);
     assert!(devices[0].bok_pad);
     assert_eq!(
         server

@@ -82,7 +82,7 @@ fn device_call(c: &mut Criterion) {
     let key = SigningKey::from_slice(&[0x42; 32]).unwrap();
     let device_id = DeviceId::from_bytes([1; 16]);
     rt.block_on(services.store.insert_device(&NewDevice {
-        id: device_id.to_text(),
+        id: device_id,
         citizen_id: citizen,
         public_key: public(&key).to_text(),
         name: "Phone".into(),

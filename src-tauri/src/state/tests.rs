@@ -1004,7 +1004,7 @@ mod real_server {
 
         // It is a mobile key like any other: it registers a push endpoint, then clears it.
         let stored = app.profile().identities().unwrap().remove(0);
-        let device_id = stored.device_id.to_text();
+        let device_id = stored.device_id;
         let endpoint =
             civkey_proto::device::PushEndpoint::parse("https://push.example.org/up/petr").unwrap();
         app.profile()

@@ -535,7 +535,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
         .unwrap();
     let authorize = civkey_tests::authorize_url(
         &format!("{}/oidc/authorize", server.base),
-        &client_app.client.id,
+        client_app.client.id.as_str(),
         redirect,
         "st-limits",
         "n-limits",
@@ -595,7 +595,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     );
     let left = server.store.active_devices(&citizen).await.unwrap();
     assert_eq!(left.len(), 1, "only the stolen key is disconnected");
-    assert_ne!(left[0].id, thief.device_id.to_text());
+    assert_ne!(left[0].id, thief.device_id);
 }
 
 /// A browser that logged in to an account gets a long-lived `civkey_known` cookie; attempts made

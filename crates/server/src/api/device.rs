@@ -36,7 +36,7 @@ pub(super) async fn rename(
         .await?
         .devices
         .into_iter()
-        .find(|d| d.id.to_text() == caller.device.id)
+        .find(|d| d.id == caller.device.id)
         .map(Json)
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, "no such connected device"))
 }

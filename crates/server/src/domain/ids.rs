@@ -39,9 +39,16 @@ macro_rules! text_id {
             }
         }
 
+        /// Any text reads as an id (as with `from_stored`): an unknown one is simply not found.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self)
+            }
+        }
+
         impl StoredId for $name {
-            fn from_stored_text(text: String) -> Self {
-                Self(text)
+            fn from_stored_text(text: String) -> Option<Self> {
+                Some(Self(text))
             }
         }
 
@@ -76,9 +83,28 @@ text_id! {
 
 /// An identifier the store keeps as text; the store reads it back with this.
 pub trait StoredId: Sized {
-    /// The identifier with this stored text.
-    fn from_stored_text(text: String) -> Self;
+    /// The identifier with this stored text; `None` when the text is not one (a corrupted row).
+    fn from_stored_text(text: String) -> Option<Self>;
 }
+
+/// The wire's identifiers, kept as their base64url text.
+macro_rules! stored_proto_id {
+    ($($name:ident),+) => {
+        $(impl StoredId for civkey_proto::ids::$name {
+            fn from_stored_text(text: String) -> Option<Self> {
+                Self::parse(&text).ok()
+            }
+        })+
+    };
+}
+
+stored_proto_id!(
+    DeviceId,
+    SessionId,
+    LoginRequestId,
+    BokRequestId,
+    OnboardingId
+);
 
 /// A random 128-bit id from the OS as unpadded base64url (22 characters): the one random-id
 /// function, for the typed ids here and the records that keep a text id.

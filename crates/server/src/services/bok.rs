@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::secrets::{hash_secret, random_id, verify_secret};
 use super::{verify_signature, ServiceError, Services};
-use crate::domain::{BokStatus, CitizenId};
+use crate::domain::{BokStatus, CitizenId, ClerkId};
 use crate::signal::Subscription;
 use crate::store::{BokCitizen, BokRequestRecord, BokUnblock, ClerkSession, DeviceRecord, Store};
 
@@ -284,14 +284,14 @@ impl Services {
     /// `None` for another clerk's or an unknown one.
     pub async fn counter_bok_request(
         &self,
-        clerk_id: &str,
+        clerk_id: &ClerkId,
         request_id: &str,
     ) -> Result<Option<CounterBokRequest>, ServiceError> {
         let Some(record) = self
             .store
             .bok_request(request_id)
             .await?
-            .filter(|r| r.clerk_id == clerk_id)
+            .filter(|r| r.clerk_id == *clerk_id)
         else {
             return Ok(None);
         };
@@ -314,14 +314,14 @@ impl Services {
     /// expiry; `None` for another clerk's or an unknown one.
     pub async fn bok_counter_event(
         &self,
-        clerk_id: &str,
+        clerk_id: &ClerkId,
         request_id: &str,
     ) -> Result<Option<(BokCounterEvent, u64)>, ServiceError> {
         let Some(record) = self
             .store
             .bok_request(request_id)
             .await?
-            .filter(|r| r.clerk_id == clerk_id)
+            .filter(|r| r.clerk_id == *clerk_id)
         else {
             return Ok(None);
         };
@@ -373,7 +373,7 @@ impl Services {
     pub async fn set_bok_pad(
         &self,
         citizen_id: &CitizenId,
-        device_id: &str,
+        device_id: &DeviceId,
         on: bool,
     ) -> Result<(), ServiceError> {
         if self.store.set_bok_pad(citizen_id, device_id, on).await? {
@@ -431,7 +431,7 @@ impl Services {
             ServiceError::Internal(format!("stored {what} of BOK request {id} is corrupt"))
         };
         let challenge = Challenge::parse(&record.challenge).map_err(|_| corrupt("challenge"))?;
-        let device_id = DeviceId::parse(&device.id).map_err(|_| corrupt("device id"))?;
+        let device_id = device.id;
         let public_key =
             DevicePublicKey::parse(&device.public_key).map_err(|_| corrupt("device key"))?;
         let signed = Zeroizing::new(

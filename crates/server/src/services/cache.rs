@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ring::signature::EcdsaKeyPair;
 use zeroize::Zeroizing;
 
+use crate::domain::ClientId;
 use crate::store::ClientRecord;
 
 /// How long a service's record is reused.
@@ -41,7 +42,7 @@ struct Kept<T> {
 /// The caches; one per [`super::Services`], shared by its clones.
 #[derive(Default)]
 pub struct Caches {
-    clients: Mutex<HashMap<String, Kept<ClientRecord>>>,
+    clients: Mutex<HashMap<ClientId, Kept<ClientRecord>>>,
     signing_key: Mutex<Option<Kept<Arc<ActiveKey>>>>,
     pairwise_key: Mutex<Option<Arc<Zeroizing<String>>>>,
 }
@@ -59,7 +60,7 @@ const MAX_CLIENTS: usize = 10_000;
 
 impl Caches {
     /// The client `id` if it was read less than [`CLIENT_CACHE_SECS`] before `now`.
-    pub fn client(&self, id: &str, now: u64) -> Option<ClientRecord> {
+    pub fn client(&self, id: &ClientId, now: u64) -> Option<ClientRecord> {
         lock(&self.clients)
             .get(id)
             .filter(|kept| now < kept.until)

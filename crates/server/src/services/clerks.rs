@@ -12,8 +12,9 @@ use zeroize::Zeroizing;
 
 use super::citizens::{check_username, new_totp_account};
 use super::portal_signin::{totp_step, LoggedIn};
-use super::secrets::{hash_secret, random_id, random_token, token_hash, verify_secret, DUMMY_HASH};
+use super::secrets::{hash_secret, random_token, token_hash, verify_secret, DUMMY_HASH};
 use super::{ServiceError, Services};
+use crate::domain::ClerkId;
 use crate::store::{ClerkSession, NewClerk, Store};
 
 /// How long a counter session lives: one working day.
@@ -42,7 +43,7 @@ pub const CLERK_TOTP_ISSUER: &str = "civkey-counter";
 /// What adding a clerk hands out once: the clerk's id and the authenticator URI.
 pub struct ClerkEnrolment {
     /// The new clerk's id.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// `otpauth://totp/civkey-counter:USERNAME?…`, for the clerk's authenticator app. A secret:
     /// printed once, never logged.
     pub otpauth_uri: Zeroizing<String>,
@@ -101,7 +102,7 @@ pub async fn add_clerk(
         ));
     }
     let account = new_totp_account(CLERK_TOTP_ISSUER, username)?;
-    let id = random_id();
+    let id = ClerkId::new_random();
     store
         .insert_clerk(
             &NewClerk {

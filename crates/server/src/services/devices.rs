@@ -36,16 +36,12 @@ impl Services {
         body: &[u8],
         auth: &DeviceCallAuth,
     ) -> Result<DeviceRecord, ServiceError> {
-        let device = self
-            .store
-            .device(&auth.device_id.to_text())
-            .await?
-            .ok_or_else(|| {
-                ServiceError::refused(
-                    ErrorCode::DeviceUnknown,
-                    "this device is not paired with this server",
-                )
-            })?;
+        let device = self.store.device(&auth.device_id).await?.ok_or_else(|| {
+            ServiceError::refused(
+                ErrorCode::DeviceUnknown,
+                "this device is not paired with this server",
+            )
+        })?;
         if device.disconnected_at.is_some() {
             return Err(ServiceError::refused(
                 ErrorCode::DeviceDisconnected,
@@ -111,7 +107,7 @@ impl Services {
     pub async fn rename_device(
         &self,
         citizen_id: &CitizenId,
-        device_id: &str,
+        device_id: &DeviceId,
         name: &DeviceName,
     ) -> Result<(), ServiceError> {
         if self
@@ -132,7 +128,7 @@ impl Services {
     pub async fn disconnect_device(
         &self,
         citizen_id: &CitizenId,
-        device_id: &str,
+        device_id: &DeviceId,
     ) -> Result<(), ServiceError> {
         let device = self.store.device(device_id).await?;
         if self
@@ -166,14 +162,10 @@ fn summary(d: &DeviceRecord) -> Option<DeviceSummary> {
         "tablet" => DeviceKind::Tablet,
         _ => DeviceKind::Desktop,
     };
-    let parsed = (
-        DeviceId::parse(&d.id),
-        DeviceName::parse(&d.name),
-        DeviceModel::parse(&d.model),
-    );
+    let parsed = (DeviceName::parse(&d.name), DeviceModel::parse(&d.model));
     match parsed {
-        (Ok(id), Ok(name), Ok(model)) => Some(DeviceSummary {
-            id,
+        (Ok(name), Ok(model)) => Some(DeviceSummary {
+            id: d.id,
             name,
             model,
             kind,

@@ -190,13 +190,7 @@ pub(crate) async fn counter() -> Counter {
     set_bok(&f.services.store, "jana", BOK).await.unwrap();
     let device_key = key(0x42);
     let device_id = paired(&f, &device_key).await;
-    let device = f
-        .services
-        .store
-        .device(&device_id.to_text())
-        .await
-        .unwrap()
-        .unwrap();
+    let device = f.services.store.device(&device_id).await.unwrap().unwrap();
     let clerk = clerk(&f, "eva", "Czech POINT, Praha 1").await;
     Counter {
         f,
@@ -270,7 +264,7 @@ impl Counter {
             origin: &self.f.services.origin,
             request_id: id,
             challenge: &challenge,
-            device_id: &DeviceId::parse(&self.device.id).unwrap(),
+            device_id: &self.device.id,
             bok: &bok,
             time,
         }

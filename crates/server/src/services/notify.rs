@@ -46,7 +46,7 @@ const EVENT_PAGE: i64 = 100;
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedEvent {
     citizen_id: CitizenId,
-    device_id: Option<String>,
+    device_id: Option<DeviceId>,
     audience: DeviceSetting,
     kind: String,
     subject: &'static str,
@@ -60,7 +60,7 @@ impl PreparedEvent {
     pub(crate) fn row(&self) -> NewEvent<'_> {
         NewEvent {
             citizen_id: &self.citizen_id,
-            device_id: self.device_id.as_deref(),
+            device_id: self.device_id.as_ref(),
             audience: self.audience.as_str(),
             kind: &self.kind,
             at: self.at,
@@ -352,7 +352,7 @@ impl Services {
     pub(crate) fn prepare_event(
         &self,
         citizen_id: &CitizenId,
-        device_id: Option<&str>,
+        device_id: Option<&DeviceId>,
         audience: DeviceSetting,
         kind: &EventKind,
         expires_at: Option<u64>,
@@ -360,7 +360,7 @@ impl Services {
         let at = self.clock.now();
         Ok(PreparedEvent {
             citizen_id: citizen_id.clone(),
-            device_id: device_id.map(str::to_string),
+            device_id: device_id.cloned(),
             audience,
             kind: serde_json::to_string(kind)
                 .map_err(|e| ServiceError::Internal(format!("event JSON: {e}")))?,
@@ -385,7 +385,7 @@ impl Services {
     async fn store_event(
         &self,
         citizen_id: &CitizenId,
-        device_id: Option<&str>,
+        device_id: Option<&DeviceId>,
         audience: DeviceSetting,
         kind: &EventKind,
         expires_at: Option<u64>,
@@ -493,13 +493,11 @@ impl Services {
             .active_devices(citizen_id)
             .await?
             .into_iter()
-            .filter_map(|d| {
-                Some(DeviceNotificationSettings {
-                    device_id: DeviceId::parse(&d.id).ok()?,
-                    informative: d.notify_informative,
-                    login: d.notify_login,
-                    bok_pad: d.bok_pad,
-                })
+            .map(|d| DeviceNotificationSettings {
+                device_id: d.id,
+                informative: d.notify_informative,
+                login: d.notify_login,
+                bok_pad: d.bok_pad,
             })
             .collect();
         Ok(NotificationSettings {
@@ -549,9 +547,9 @@ impl Services {
             ));
         }
         let active = self.store.active_devices(citizen_id).await?;
-        let mut devices: Vec<(String, bool, bool, bool)> = Vec::new();
+        let mut devices: Vec<(DeviceId, bool, bool, bool)> = Vec::new();
         for d in &settings.devices {
-            let id = d.device_id.to_text();
+            let id = d.device_id;
             if devices.iter().any(|(seen, ..)| *seen == id) {
                 return Err(bad("a device is listed twice"));
             }

@@ -340,10 +340,7 @@ impl Services {
                 };
                 return Ok(OnboardOutcome {
                     status,
-                    device_id: record
-                        .device_id
-                        .as_deref()
-                        .and_then(|d| DeviceId::parse(d).ok()),
+                    device_id: record.device_id,
                     account_name,
                     expires_at: record.expires_at,
                 });
@@ -365,7 +362,8 @@ impl Services {
     ) -> Result<Onboarded, OnboardError> {
         // The attempt is counted before the code is looked up (parallel guesses cannot all pass
         // one check), and given back unless the code was unknown.
-        let buckets = super::portal_signin::login_buckets("onboard", &clerk.clerk_id, address);
+        let buckets =
+            super::portal_signin::login_buckets("onboard", clerk.clerk_id.as_str(), address);
         match self.reserve_attempt(&buckets).await {
             Ok(()) => {}
             Err(ServiceError::RateLimited { retry_after }) => {
@@ -426,7 +424,7 @@ impl Services {
             document_last4: checked.document_last4,
         };
         let device = NewDevice {
-            id: DeviceId::generate(&mut rand::rngs::OsRng).to_text(),
+            id: DeviceId::generate(&mut rand::rngs::OsRng),
             citizen_id: citizen.id.clone(),
             public_key: record.public_key.clone(),
             name: record.device_name.clone(),

@@ -170,10 +170,7 @@ impl Services {
                 };
                 return Ok(PairOutcome {
                     status,
-                    device_id: record
-                        .device_id
-                        .as_deref()
-                        .and_then(|d| DeviceId::parse(d).ok()),
+                    device_id: record.device_id,
                     account_name,
                     expires_at: record.expires_at,
                 });
@@ -204,7 +201,7 @@ impl Services {
                 other => return Err(refusal_for(other)),
             }
             let device = NewDevice {
-                id: DeviceId::generate(&mut rand::rngs::OsRng).to_text(),
+                id: DeviceId::generate(&mut rand::rngs::OsRng),
                 citizen_id: citizen_id.clone(),
                 public_key: record.public_key.clone().ok_or_else(unknown)?,
                 name: record.device_name.clone().unwrap_or_default(),

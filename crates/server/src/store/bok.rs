@@ -5,8 +5,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_id, get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::{BokStatus, CitizenId};
+use super::{get_id, get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
+use crate::domain::{BokStatus, CitizenId, ClerkId};
+use civkey_proto::ids::DeviceId;
 
 /// A citizen as the BOK-pad sees them.
 #[derive(Clone)]
@@ -44,7 +45,7 @@ pub struct NewBokRequest {
     /// Whose BOK.
     pub citizen_id: CitizenId,
     /// The clerk who started it.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// The clerk's office, shown on the pad.
     pub office_name: String,
     /// The challenge signed into the answer (base64url).
@@ -63,7 +64,7 @@ pub struct BokRequestRecord {
     /// Whose BOK.
     pub citizen_id: CitizenId,
     /// The clerk who started it.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// The office.
     pub office_name: String,
     /// The challenge (base64url).
@@ -75,7 +76,7 @@ pub struct BokRequestRecord {
     /// When it expires.
     pub expires_at: u64,
     /// The device whose answer counted.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// When it answered.
     pub answered_at: Option<u64>,
     /// Wrong answers left after a wrong answer.
@@ -125,13 +126,13 @@ fn read_request(row: &AnyRow) -> Result<BokRequestRecord, StoreError> {
     Ok(BokRequestRecord {
         id: row.try_get("id")?,
         citizen_id: get_id(row, "citizen_id")?,
-        clerk_id: row.try_get("clerk_id")?,
+        clerk_id: get_id(row, "clerk_id")?,
         office_name: row.try_get("office_name")?,
         challenge: row.try_get("challenge")?,
         status: get_stored(row, "status")?,
         created_at: get_u64(row, "created_at")?,
         expires_at: get_u64(row, "expires_at")?,
-        device_id: row.try_get("device_id")?,
+        device_id: get_opt_id(row, "device_id")?,
         answered_at: get_opt_u64(row, "answered_at")?,
         attempts_left: get_opt_u64(row, "attempts_left")?,
     })
@@ -198,7 +199,7 @@ impl Store {
         )
         .bind(&r.id)
         .bind(r.citizen_id.as_str())
-        .bind(&r.clerk_id)
+        .bind(r.clerk_id.as_str())
         .bind(&r.office_name)
         .bind(&r.challenge)
         .bind(to_db(r.created_at))
@@ -242,7 +243,7 @@ impl Store {
     pub async fn take_bok_request(
         &self,
         id: &str,
-        device_id: &str,
+        device_id: &DeviceId,
         now: u64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
@@ -250,7 +251,7 @@ impl Store {
              WHERE id = $1 AND status = 'pending' AND expires_at > $3",
         )
         .bind(id)
-        .bind(device_id)
+        .bind(device_id.to_text())
         .bind(to_db(now))
         .execute(self.pool())
         .await?;
@@ -371,7 +372,7 @@ impl Store {
         )
         .bind(record_id)
         .bind(citizen.id.as_str())
-        .bind(&clerk.clerk_id)
+        .bind(clerk.clerk_id.as_str())
         .bind(&clerk.username)
         .bind(&clerk.office_name)
         .bind(to_db(citizen.wrong_answers))
@@ -410,7 +411,7 @@ impl Store {
     pub async fn set_bok_pad(
         &self,
         citizen_id: &CitizenId,
-        device_id: &str,
+        device_id: &DeviceId,
         on: bool,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
@@ -418,7 +419,7 @@ impl Store {
              WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
         )
         .bind(citizen_id.as_str())
-        .bind(device_id)
+        .bind(device_id.to_text())
         .bind(i64::from(on))
         .execute(self.pool())
         .await?;

@@ -4,13 +4,14 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_u64, to_db, unique, Store, StoreError};
+use super::{get_id, get_u64, to_db, unique, Store, StoreError};
+use crate::domain::ClerkId;
 
 /// A clerk to create.
 #[derive(Clone)]
 pub struct NewClerk {
     /// Random id (base64url).
-    pub id: String,
+    pub id: ClerkId,
     /// Login name, unique among clerks.
     pub username: String,
     /// Full name, shown on the counter page.
@@ -37,7 +38,7 @@ impl std::fmt::Debug for NewClerk {
 #[derive(Clone)]
 pub struct ClerkRecord {
     /// Random id.
-    pub id: String,
+    pub id: ClerkId,
     /// Login name.
     pub username: String,
     /// Full name.
@@ -67,7 +68,7 @@ impl std::fmt::Debug for ClerkRecord {
 #[derive(Debug, Clone)]
 pub struct ClerkSession {
     /// The clerk.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// The clerk's login name.
     pub username: String,
     /// The clerk's full name.
@@ -85,7 +86,7 @@ const COLUMNS: &str =
 
 fn read(row: &AnyRow) -> Result<ClerkRecord, StoreError> {
     Ok(ClerkRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         username: row.try_get("username")?,
         full_name: row.try_get("full_name")?,
         office_name: row.try_get("office_name")?,
@@ -103,7 +104,7 @@ impl Store {
              (id, username, full_name, office_name, password_hash, totp_secret, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&c.id)
+        .bind(c.id.as_str())
         .bind(&c.username)
         .bind(&c.full_name)
         .bind(&c.office_name)
@@ -130,13 +131,17 @@ impl Store {
 
     /// Marks the TOTP time step `step` used by the clerk: true if it is later than every step
     /// used before (so each code counts once), false otherwise.
-    pub async fn use_clerk_totp_step(&self, clerk_id: &str, step: u64) -> Result<bool, StoreError> {
+    pub async fn use_clerk_totp_step(
+        &self,
+        clerk_id: &ClerkId,
+        step: u64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE clerks SET totp_last_step = $2 \
              WHERE id = $1 AND totp_secret IS NOT NULL \
              AND (totp_last_step IS NULL OR totp_last_step < $2)",
         )
-        .bind(clerk_id)
+        .bind(clerk_id.as_str())
         .bind(to_db(step))
         .execute(self.pool())
         .await?;
@@ -183,7 +188,7 @@ impl Store {
     pub async fn insert_clerk_session(
         &self,
         token_hash: &str,
-        clerk_id: &str,
+        clerk_id: &ClerkId,
         csrf_token: &str,
         now: u64,
         expires_at: u64,
@@ -193,7 +198,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
-        .bind(clerk_id)
+        .bind(clerk_id.as_str())
         .bind(csrf_token)
         .bind(to_db(now))
         .bind(to_db(expires_at))
@@ -219,7 +224,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(ClerkSession {
-                clerk_id: r.try_get("clerk_id")?,
+                clerk_id: get_id(&r, "clerk_id")?,
                 username: r.try_get("username")?,
                 full_name: r.try_get("full_name")?,
                 office_name: r.try_get("office_name")?,

@@ -5,12 +5,13 @@ use sqlx::{Any, Row};
 
 use super::{get_id, get_opt_u64, get_u64, to_db, Store, StoreError};
 use crate::domain::CitizenId;
+use civkey_proto::ids::DeviceId;
 
 /// A device to create when pairing is confirmed.
 #[derive(Debug, Clone)]
 pub struct NewDevice {
     /// Device id (base64url).
-    pub id: String,
+    pub id: DeviceId,
     /// Owner.
     pub citizen_id: CitizenId,
     /// Public key (base64url SEC1).
@@ -29,7 +30,7 @@ pub struct NewDevice {
 #[derive(Debug, Clone)]
 pub struct DeviceRecord {
     /// Device id.
-    pub id: String,
+    pub id: DeviceId,
     /// Owner.
     pub citizen_id: CitizenId,
     /// Public key (base64url SEC1).
@@ -83,7 +84,7 @@ const COLUMNS: &str = "id, citizen_id, public_key, name, model, kind, paired_at,
 
 fn read(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     Ok(DeviceRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         citizen_id: get_id(row, "citizen_id")?,
         public_key: row.try_get("public_key")?,
         name: row.try_get("name")?,
@@ -122,7 +123,7 @@ pub(super) async fn insert_device<'e, E: sqlx::Executor<'e, Database = Any>>(
         "INSERT INTO devices (id, citizen_id, public_key, name, model, kind, paired_at, \
          notify_informative, notify_login, bok_pad) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, 1)",
     )
-    .bind(&d.id)
+    .bind(d.id.to_text())
     .bind(d.citizen_id.as_str())
     .bind(&d.public_key)
     .bind(&d.name)
@@ -143,9 +144,9 @@ impl Store {
     }
 
     /// The device `id`, connected or not.
-    pub async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+    pub async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1"))
-            .bind(id)
+            .bind(id.to_text())
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(read).transpose()
@@ -170,14 +171,14 @@ impl Store {
     pub async fn rename_device(
         &self,
         citizen_id: &CitizenId,
-        id: &str,
+        id: &DeviceId,
         name: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE devices SET name = $3 WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
         )
         .bind(citizen_id.as_str())
-        .bind(id)
+        .bind(id.to_text())
         .bind(name)
         .execute(self.pool())
         .await?;
@@ -188,7 +189,7 @@ impl Store {
     pub async fn disconnect_device(
         &self,
         citizen_id: &CitizenId,
-        id: &str,
+        id: &DeviceId,
         now: u64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
@@ -196,7 +197,7 @@ impl Store {
              WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
         )
         .bind(citizen_id.as_str())
-        .bind(id)
+        .bind(id.to_text())
         .bind(to_db(now))
         .execute(self.pool())
         .await?;
@@ -204,9 +205,9 @@ impl Store {
     }
 
     /// Records that the device was used now.
-    pub async fn touch_device(&self, id: &str, now: u64) -> Result<(), StoreError> {
+    pub async fn touch_device(&self, id: &DeviceId, now: u64) -> Result<(), StoreError> {
         sqlx::query("UPDATE devices SET last_used_at = $2 WHERE id = $1")
-            .bind(id)
+            .bind(id.to_text())
             .bind(to_db(now))
             .execute(self.pool())
             .await?;
@@ -216,7 +217,7 @@ impl Store {
     /// Remembers a device call's nonce. False when the device already used it (a replay).
     pub async fn record_nonce(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         nonce: &str,
         now: u64,
     ) -> Result<bool, StoreError> {
@@ -224,7 +225,7 @@ impl Store {
             "INSERT INTO device_nonces (device_id, nonce, seen_at) VALUES ($1, $2, $3) \
              ON CONFLICT (device_id, nonce) DO NOTHING",
         )
-        .bind(device_id)
+        .bind(device_id.to_text())
         .bind(nonce)
         .bind(to_db(now))
         .execute(self.pool())
@@ -239,5 +240,47 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::temp_store;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stored_device_id_that_is_no_device_id_is_corrupt_not_a_panic() {
+        let (store, _dir) = temp_store().await;
+        let citizen = CitizenId::from_stored("c1");
+        sqlx::query(
+            "INSERT INTO citizens (id, username, full_name, password_hash, created_at) \
+             VALUES ($1, 'jana', 'Jana', 'x', 0)",
+        )
+        .bind(citizen.as_str())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let device = NewDevice {
+            id: DeviceId::from_bytes([1; 16]),
+            citizen_id: citizen.clone(),
+            public_key: "key".into(),
+            name: "Phone".into(),
+            model: "Pixel".into(),
+            kind: "phone".into(),
+            paired_at: 0,
+        };
+        store.insert_device(&device).await.unwrap();
+        assert_eq!(
+            store.active_devices(&citizen).await.unwrap()[0].id,
+            device.id
+        );
+        sqlx::query("UPDATE devices SET id = 'not a device id'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.active_devices(&citizen).await,
+            Err(StoreError::Corrupt("id"))
+        ));
     }
 }

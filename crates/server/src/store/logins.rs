@@ -8,7 +8,8 @@ use super::notify::{NewEvent, PushRows};
 use super::{
     get_id, get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Means, Store, StoreError,
 };
-use crate::domain::{CitizenId, LoginStatus};
+use crate::domain::{CitizenId, ClientId, LoginStatus};
+use civkey_proto::ids::DeviceId;
 
 /// A login request to create at the authorization endpoint.
 #[derive(Debug, Clone)]
@@ -16,7 +17,7 @@ pub struct NewLoginRequest {
     /// The request id (base64url).
     pub id: String,
     /// The asking service.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Where the browser goes back (already matched exactly against the client's list).
     pub redirect_uri: String,
     /// The scopes asked for.
@@ -53,7 +54,7 @@ pub struct LoginRecord {
     /// The request id.
     pub id: String,
     /// The asking service.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Where the browser goes back.
     pub redirect_uri: String,
     /// The scopes.
@@ -75,7 +76,7 @@ pub struct LoginRecord {
     /// When it expires.
     pub expires_at: u64,
     /// The device that opened it.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// That device's citizen.
     pub citizen_id: Option<CitizenId>,
     /// When it was approved or denied.
@@ -116,7 +117,7 @@ pub struct LoginHistoryEntry {
     /// How the citizen logged in.
     pub means: Means,
     /// The device, for the mobile key.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// When.
     pub at: u64,
 }
@@ -128,7 +129,7 @@ const COLUMNS: &str = "id, client_id, redirect_uri, scope, state, nonce, code_ch
 fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
     Ok(LoginRecord {
         id: row.try_get("id")?,
-        client_id: row.try_get("client_id")?,
+        client_id: get_id(row, "client_id")?,
         redirect_uri: row.try_get("redirect_uri")?,
         scope: row.try_get("scope")?,
         state: row.try_get("state")?,
@@ -139,7 +140,7 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
         status: get_stored(row, "status")?,
         created_at: get_u64(row, "created_at")?,
         expires_at: get_u64(row, "expires_at")?,
-        device_id: row.try_get("device_id")?,
+        device_id: get_opt_id(row, "device_id")?,
         citizen_id: get_opt_id(row, "citizen_id")?,
         decided_at: get_opt_u64(row, "decided_at")?,
         means: row
@@ -159,7 +160,7 @@ fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     /// The service it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The citizen.
     pub citizen_id: CitizenId,
     /// The scopes granted.
@@ -211,7 +212,7 @@ impl Store {
              $16)",
         )
         .bind(&r.id)
-        .bind(&r.client_id)
+        .bind(r.client_id.as_str())
         .bind(&r.redirect_uri)
         .bind(&r.scope)
         .bind(&r.state)
@@ -250,7 +251,7 @@ impl Store {
     pub async fn open_login_request(
         &self,
         id: &str,
-        device_id: &str,
+        device_id: &DeviceId,
         citizen_id: &CitizenId,
         launch_token_hash: Option<&str>,
         now: u64,
@@ -263,7 +264,7 @@ impl Store {
                      AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
                 )
                 .bind(id)
-                .bind(device_id)
+                .bind(device_id.to_text())
                 .bind(citizen_id.as_str())
                 .bind(to_db(now))
                 .execute(self.pool())
@@ -276,7 +277,7 @@ impl Store {
                      AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
             )
             .bind(id)
-            .bind(device_id)
+            .bind(device_id.to_text())
             .bind(citizen_id.as_str())
             .bind(to_db(now))
             .bind(hash)
@@ -292,7 +293,7 @@ impl Store {
     pub async fn decide_login_request(
         &self,
         id: &str,
-        device_id: &str,
+        device_id: &DeviceId,
         approval: Option<Approval<'_>>,
         now: u64,
     ) -> Result<Option<u64>, StoreError> {
@@ -306,7 +307,7 @@ impl Store {
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
                 .bind(id)
-                .bind(device_id)
+                .bind(device_id.to_text())
                 .bind(to_db(now))
                 .bind(a.code_hash)
                 .bind(to_db(a.code_expires_at))
@@ -319,7 +320,7 @@ impl Store {
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
                 .bind(id)
-                .bind(device_id)
+                .bind(device_id.to_text())
                 .bind(to_db(now))
                 .execute(&mut *tx)
                 .await?
@@ -342,7 +343,7 @@ impl Store {
             .await?;
             if a.touch_device {
                 sqlx::query("UPDATE devices SET last_used_at = $2 WHERE id = $1")
-                    .bind(device_id)
+                    .bind(device_id.to_text())
                     .bind(to_db(now))
                     .execute(&mut *tx)
                     .await?;
@@ -462,7 +463,7 @@ impl Store {
         &self,
         token_hash: &str,
         login_request_id: &str,
-        client_id: &str,
+        client_id: &ClientId,
         citizen_id: &CitizenId,
         scope: &str,
         expires_at: u64,
@@ -472,7 +473,7 @@ impl Store {
              login_request_id) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
-        .bind(client_id)
+        .bind(client_id.as_str())
         .bind(citizen_id.as_str())
         .bind(scope)
         .bind(to_db(expires_at))
@@ -499,7 +500,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(AccessToken {
-                client_id: r.try_get("client_id")?,
+                client_id: get_id(&r, "client_id")?,
                 citizen_id: get_id(&r, "citizen_id")?,
                 scope: r.try_get("scope")?,
                 full_name: r.try_get("full_name")?,
@@ -566,7 +567,7 @@ impl Store {
             Ok(LoginHistoryEntry {
                 service_name: row.try_get("service_name")?,
                 means: Means::parse(&row.try_get::<String, _>("means")?)?,
-                device_id: row.try_get("device_id")?,
+                device_id: get_opt_id(row, "device_id")?,
                 at: get_u64(row, "at")?,
             })
         })

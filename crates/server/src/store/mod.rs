@@ -264,9 +264,9 @@ pub(crate) fn get_stored<T: StoredText>(
     Ok(T::parse_stored(&row.try_get::<String, _>(column)?)?)
 }
 
-/// A stored id, read as its type.
+/// A stored id, read as its type; text that is no such id is [`StoreError::Corrupt`].
 pub(crate) fn get_id<T: StoredId>(row: &AnyRow, column: &'static str) -> Result<T, StoreError> {
-    Ok(T::from_stored_text(row.try_get(column)?))
+    T::from_stored_text(row.try_get(column)?).ok_or(StoreError::Corrupt(column))
 }
 
 /// A stored id that may be absent, read as its type.
@@ -274,9 +274,9 @@ pub(crate) fn get_opt_id<T: StoredId>(
     row: &AnyRow,
     column: &'static str,
 ) -> Result<Option<T>, StoreError> {
-    Ok(row
-        .try_get::<Option<String>, _>(column)?
-        .map(T::from_stored_text))
+    row.try_get::<Option<String>, _>(column)?
+        .map(|text| T::from_stored_text(text).ok_or(StoreError::Corrupt(column)))
+        .transpose()
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Duplicate`].

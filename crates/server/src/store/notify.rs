@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::{get_opt_u64, get_u64, to_db, DeviceRecord, Store, StoreError};
 use crate::domain::CitizenId;
+use civkey_proto::ids::DeviceId;
 
 /// The citizen's e-mail and phone with their informative flags, and the language they read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct NewEvent<'a> {
     /// The citizen.
     pub citizen_id: &'a CitizenId,
     /// One device, or `None` for all of them.
-    pub device_id: Option<&'a str>,
+    pub device_id: Option<&'a DeviceId>,
     /// The device setting that lets it through: `login`, `informative` or `bok_pad`.
     pub audience: &'a str,
     /// The `EventKind` as JSON.
@@ -164,7 +165,7 @@ impl Store {
         email_informative: bool,
         phone_informative: bool,
         locale: Option<&str>,
-        devices: &[(String, bool, bool, bool)],
+        devices: &[(DeviceId, bool, bool, bool)],
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
@@ -186,7 +187,7 @@ impl Store {
                  WHERE id = $2 AND citizen_id = $1 AND disconnected_at IS NULL",
             )
             .bind(citizen_id.as_str())
-            .bind(id)
+            .bind(id.to_text())
             .bind(flag(*informative))
             .bind(flag(*login))
             .bind(flag(*bok_pad))
@@ -220,7 +221,7 @@ impl Store {
     /// (`p256dh`, `auth`, base64url), replacing both. False when there is no such device.
     pub async fn set_push_endpoint(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         endpoint: Option<&str>,
         keys: Option<(&str, &str)>,
     ) -> Result<bool, StoreError> {
@@ -229,7 +230,7 @@ impl Store {
             "UPDATE devices SET push_endpoint = $2, push_p256dh = $3, push_auth = $4 \
              WHERE id = $1 AND disconnected_at IS NULL",
         )
-        .bind(device_id)
+        .bind(device_id.to_text())
         .bind(endpoint)
         .bind(endpoint.and(p256dh))
         .bind(endpoint.and(auth))
@@ -242,14 +243,14 @@ impl Store {
     /// said it is gone; a newer registration stays).
     pub async fn clear_push_endpoint(
         &self,
-        device_id: &str,
+        device_id: &DeviceId,
         endpoint: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE devices SET push_endpoint = NULL, push_p256dh = NULL, push_auth = NULL \
              WHERE id = $1 AND push_endpoint = $2",
         )
-        .bind(device_id)
+        .bind(device_id.to_text())
         .bind(endpoint)
         .execute(self.pool())
         .await?;
@@ -274,7 +275,7 @@ impl Store {
     pub async fn events_after(
         &self,
         citizen_id: &CitizenId,
-        device_id: &str,
+        device_id: &DeviceId,
         after: u64,
         since: u64,
         limit: i64,
@@ -285,7 +286,7 @@ impl Store {
              AND at >= $4 ORDER BY id LIMIT $5",
         )
         .bind(citizen_id.as_str())
-        .bind(device_id)
+        .bind(device_id.to_text())
         .bind(to_db(after))
         .bind(to_db(since))
         .bind(limit)
@@ -330,7 +331,7 @@ pub(crate) async fn insert_event_in(
     )
     .bind(event.citizen_id.as_str())
     .bind(to_db(id))
-    .bind(event.device_id)
+    .bind(event.device_id.map(DeviceId::to_text))
     .bind(event.audience)
     .bind(event.kind)
     .bind(to_db(event.at))
@@ -358,7 +359,7 @@ pub(crate) async fn insert_event_in(
         .bind(to_db(pushes.expires_at))
         .bind(event.citizen_id.as_str());
     if let Some(device_id) = event.device_id {
-        query = query.bind(device_id);
+        query = query.bind(device_id.to_text());
     }
     let queued = query.execute(&mut *conn).await?.rows_affected();
     Ok((id, queued))

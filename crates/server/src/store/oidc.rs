@@ -3,13 +3,14 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_u64, get_u64, to_db, unique, Store, StoreError};
+use super::{get_id, get_opt_u64, get_u64, to_db, unique, Store, StoreError};
+use crate::domain::ClientId;
 
 /// A registered service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
     /// The client id.
-    pub id: String,
+    pub id: ClientId,
     /// The name citizens see.
     pub name: String,
     /// SHA-256 (hex) of the client secret.
@@ -55,7 +56,7 @@ impl std::fmt::Debug for SigningKeyRecord {
 fn read_client(row: &AnyRow) -> Result<ClientRecord, StoreError> {
     let uris: String = row.try_get("redirect_uris")?;
     Ok(ClientRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         name: row.try_get("name")?,
         secret_hash: row.try_get("secret_hash")?,
         redirect_uris: serde_json::from_str(&uris)
@@ -89,7 +90,7 @@ impl Store {
             "INSERT INTO oidc_clients (id, name, secret_hash, redirect_uris, logo_url, sector, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&client.id)
+        .bind(client.id.as_str())
         .bind(&client.name)
         .bind(&client.secret_hash)
         .bind(uris)
@@ -103,11 +104,11 @@ impl Store {
     }
 
     /// The client `id`.
-    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    pub async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
         sqlx::query(&format!(
             "SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE id = $1"
         ))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(self.pool())
         .await?
         .as_ref()

@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use super::devices::NewDevice;
 use super::{get_opt_id, get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::{CitizenId, OnboardingState};
+use crate::domain::{CitizenId, ClerkId, OnboardingState};
+use civkey_proto::ids::DeviceId;
 
 /// An onboarding the app started.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct OnboardingRecord {
     /// The new citizen, once completed.
     pub citizen_id: Option<CitizenId>,
     /// The new device, once completed.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
 }
 
 /// What completing an onboarding creates: the citizen, and the record of the counter visit.
@@ -73,7 +74,7 @@ pub struct OnboardedCitizen {
     /// An Argon2id hash of a random password nobody knows (the mobile key is their means).
     pub password_hash: String,
     /// The clerk who checked the document.
-    pub clerk_id: String,
+    pub clerk_id: ClerkId,
     /// The clerk's username, kept even if the clerk is removed later.
     pub clerk_username: String,
     /// The office.
@@ -98,7 +99,7 @@ fn read(row: &AnyRow) -> Result<OnboardingRecord, StoreError> {
         state: get_stored(row, "state")?,
         expires_at: get_u64(row, "expires_at")?,
         citizen_id: get_opt_id(row, "citizen_id")?,
-        device_id: row.try_get("device_id")?,
+        device_id: get_opt_id(row, "device_id")?,
     })
 }
 
@@ -193,7 +194,7 @@ impl Store {
         )
         .bind(citizen.id.as_str())
         .bind(id)
-        .bind(&citizen.clerk_id)
+        .bind(citizen.clerk_id.as_str())
         .bind(&citizen.clerk_username)
         .bind(&citizen.office_name)
         .bind(&citizen.document_type)
@@ -208,7 +209,7 @@ impl Store {
         .bind(id)
         .bind(to_db(now))
         .bind(citizen.id.as_str())
-        .bind(&device.id)
+        .bind(device.id.to_text())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -6,8 +6,9 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
+use super::{get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
 use crate::domain::{Channel, CitizenId, OutboxState};
+use civkey_proto::ids::DeviceId;
 
 /// A message to deliver.
 #[derive(Debug, Clone)]
@@ -25,7 +26,7 @@ pub struct OutboxMessage {
     /// Delivery attempts so far.
     pub attempts: u64,
     /// The device a push row is for.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// After this time the message is given up instead of tried (a BOK request's expiry).
     pub expires_at: Option<u64>,
 }
@@ -214,7 +215,7 @@ impl Store {
         .bind(&m.subject)
         .bind(&m.body)
         .bind(to_db(now))
-        .bind(&m.device_id)
+        .bind(m.device_id.as_ref().map(DeviceId::to_text))
         .bind(m.expires_at.map(to_db))
         .execute(self.pool())
         .await?;
@@ -398,7 +399,7 @@ fn read_message(r: &AnyRow) -> Result<OutboxMessage, StoreError> {
         subject: r.try_get("subject")?,
         body: r.try_get("body")?,
         attempts: get_u64(r, "attempts")?,
-        device_id: r.try_get("device_id")?,
+        device_id: get_opt_id(r, "device_id")?,
         expires_at: get_opt_u64(r, "expires_at")?,
     })
 }

@@ -5,8 +5,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::devices::NewDevice;
-use super::{get_id, get_stored, get_u64, to_db, unique, Store, StoreError};
+use super::{get_id, get_opt_id, get_stored, get_u64, to_db, unique, Store, StoreError};
 use crate::domain::{CitizenId, PairingState};
+use civkey_proto::ids::DeviceId;
 
 /// A pairing session as stored.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub struct PairingRecord {
     /// SHA-256 (hex) of the claim token given to the winning app.
     pub claim_token_hash: Option<String>,
     /// The new device's id, once confirmed.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
 }
 
 /// What a winning claim stores.
@@ -79,7 +80,7 @@ fn read(row: &AnyRow) -> Result<PairingRecord, StoreError> {
         confirmation_code: row.try_get("confirmation_code")?,
         server_nonce: row.try_get("server_nonce")?,
         claim_token_hash: row.try_get("claim_token_hash")?,
-        device_id: row.try_get("device_id")?,
+        device_id: get_opt_id(row, "device_id")?,
     })
 }
 
@@ -161,7 +162,7 @@ impl Store {
         .bind(id)
         .bind(citizen_id.as_str())
         .bind(to_db(now))
-        .bind(&device.id)
+        .bind(device.id.to_text())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -2,8 +2,9 @@
 
 use sqlx::Row;
 
-use super::{get_id, get_u64, to_db, NewEvent, PushRows, Store, StoreError};
+use super::{get_id, get_opt_id, get_u64, to_db, NewEvent, PushRows, Store, StoreError};
 use crate::domain::CitizenId;
+use civkey_proto::ids::DeviceId;
 
 /// How a citizen proved who they are: the mobile key, or a means the portal knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub struct WebSession {
     /// `auth_time` for a login this session approves.
     pub authenticated_at: u64,
     /// For a session opened with the mobile key: the device that approved it.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// The session's anti-forgery token.
     pub csrf_token: String,
     /// When it expires.
@@ -182,7 +183,7 @@ impl Store {
                 means: Means::parse(&r.try_get::<String, _>("means")?)?,
                 csrf_token: r.try_get("csrf_token")?,
                 authenticated_at: get_u64(&r, "created_at")?,
-                device_id: r.try_get("device_id")?,
+                device_id: get_opt_id(&r, "device_id")?,
                 expires_at: get_u64(&r, "expires_at")?,
             })
         })
@@ -193,11 +194,11 @@ impl Store {
     pub async fn set_session_device(
         &self,
         token_hash: &str,
-        device_id: &str,
+        device_id: &DeviceId,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE web_sessions SET device_id = $2 WHERE token_hash = $1")
             .bind(token_hash)
-            .bind(device_id)
+            .bind(device_id.to_text())
             .execute(self.pool())
             .await?;
         Ok(())

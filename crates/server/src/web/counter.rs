@@ -479,7 +479,7 @@ async fn events(
 
 fn bok_events(
     state: AppState,
-    clerk_id: String,
+    clerk_id: crate::domain::ClerkId,
     id: String,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let subscription = state.services().watch_bok(&id);

@@ -507,7 +507,7 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Response 
             means: entry.means,
             device_name: devices
                 .iter()
-                .find(|d| Some(d.id.to_text()) == entry.device_id)
+                .find(|d| Some(d.id) == entry.device_id)
                 .map(|d| d.name.as_str().to_string()),
             service: entry.service_name,
             at: entry.at,
@@ -1080,7 +1080,7 @@ async fn keys(
         devices: devices
             .into_iter()
             .map(|d| DeviceRow {
-                id: d.id,
+                id: d.id.to_text(),
                 name: d.name,
                 model: d.model,
                 kind: d.kind,
@@ -1123,6 +1123,9 @@ async fn rename(
     let Ok(name) = DeviceName::parse(&form.name) else {
         return Redirect::to("/portal/keys?error=portal.keys.error.name").into_response();
     };
+    let Ok(id) = civkey_proto::ids::DeviceId::parse(&id) else {
+        return Redirect::to("/portal/keys?error=portal.keys.error.not_found").into_response();
+    };
     match state
         .services()
         .rename_device(&session.citizen_id, &id, &name)
@@ -1149,6 +1152,9 @@ async fn disconnect(
     if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/keys").await {
         return *r;
     }
+    let Ok(id) = civkey_proto::ids::DeviceId::parse(&id) else {
+        return Redirect::to("/portal/keys?error=portal.keys.error.not_found").into_response();
+    };
     match state
         .services()
         .disconnect_device(&session.citizen_id, &id)

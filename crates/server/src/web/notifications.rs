@@ -54,7 +54,7 @@ pub(super) async fn page(
         devices: devices
             .into_iter()
             .map(|d| DeviceSwitches {
-                id: d.id,
+                id: d.id.to_text(),
                 name: d.name,
                 informative: d.notify_informative,
                 login: d.notify_login,

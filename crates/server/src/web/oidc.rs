@@ -517,7 +517,13 @@ async fn token(
     };
     match state
         .services()
-        .exchange_code(&client_id, &client_secret, code, redirect_uri, verifier)
+        .exchange_code(
+            &crate::domain::ClientId::from_stored(client_id),
+            &client_secret,
+            code,
+            redirect_uri,
+            verifier,
+        )
         .await
     {
         Ok(tokens) => json_response(StatusCode::OK, tokens.body()),

@@ -146,7 +146,7 @@ async fn a_request_is_answered_once_even_by_two_devices() {
     let second =
         c.f.services
             .store
-            .device(&second_id.to_text())
+            .device(&second_id)
             .await
             .unwrap()
             .unwrap();
@@ -389,7 +389,7 @@ async fn a_verification_needs_a_bok_on_record_an_unblocked_bok_and_a_bok_pad_dev
     let device = paired(&f, &key(0x44)).await;
     start("jana").await.unwrap();
     f.services
-        .disconnect_device(&f.citizen, &device.to_text())
+        .disconnect_device(&f.citizen, &device)
         .await
         .unwrap();
     assert_eq!(

@@ -59,12 +59,12 @@ async fn closed_port() -> u16 {
     closed.local_addr().unwrap().port()
 }
 
-/// A push of a BOK request to `recipient` for device `d1`, expiring at `expires_at`.
+/// A push of a BOK request to `recipient` for device `AQEB…` (bytes 1), expiring at `expires_at`.
 fn bok_push(recipient: &str, expires_at: u64) -> OutboxMessage {
     OutboxMessage {
         subject: "bok_request".into(),
         body: "{}".into(),
-        device_id: Some("d1".into()),
+        device_id: Some(civkey_proto::ids::DeviceId::from_bytes([1; 16])),
         expires_at: Some(expires_at),
         ..OutboxMessage::new("p1".into(), Channel::Push, recipient.into())
     }

@@ -18,7 +18,7 @@ async fn last_used_is_written_once_a_minute_however_many_calls_come() {
             .authenticate_device_call("POST", "/api/v1/device/rename", body, &auth)
             .await
             .unwrap();
-        let record = f.services.store.device(&device.to_text()).await.unwrap();
+        let record = f.services.store.device(&device).await.unwrap();
         seen.push(record.unwrap().last_used_at);
     }
     assert_eq!(
@@ -44,7 +44,7 @@ async fn device_calls_are_authenticated_and_cannot_be_replayed() {
     assert_eq!(
         f.services
             .store
-            .device(&device.to_text())
+            .device(&device)
             .await
             .unwrap()
             .unwrap()
@@ -148,7 +148,7 @@ async fn a_disconnected_device_is_refused_at_once_and_an_unknown_one_too() {
     let device_key = key(5);
     let device = paired(&f, &device_key).await;
     f.services
-        .disconnect_device(&f.citizen, &device.to_text())
+        .disconnect_device(&f.citizen, &device)
         .await
         .unwrap();
     let auth = signed_call(&f, device, &device_key, b"", 1, T0);

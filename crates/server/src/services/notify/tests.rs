@@ -18,10 +18,10 @@ async fn device(
     (informative, login, bok_pad): (bool, bool, bool),
     push: Option<&str>,
 ) -> DeviceRecord {
-    let id = DeviceId::from_bytes([seed; 16]).to_text();
+    let id = DeviceId::from_bytes([seed; 16]);
     s.store
         .insert_device(&NewDevice {
-            id: id.clone(),
+            id,
             citizen_id: citizen.clone(),
             public_key: public(&key(seed)).to_text(),
             name: format!("Phone {seed}"),
@@ -35,7 +35,7 @@ async fn device(
         "UPDATE devices SET notify_informative = $2, notify_login = $3, bok_pad = $4, \
          push_endpoint = $5 WHERE id = $1",
     )
-    .bind(&id)
+    .bind(id.to_text())
     .bind(i64::from(informative))
     .bind(i64::from(login))
     .bind(i64::from(bok_pad))
@@ -372,7 +372,7 @@ async fn settings_are_replaced_as_a_whole_and_bad_ones_change_nothing() {
     };
     let refused = [
         (
-            with(&|s| s.devices[0].device_id = DeviceId::parse(&evas.id).unwrap()),
+            with(&|s| s.devices[0].device_id = evas.id),
             ErrorCode::NotFound,
         ),
         (
@@ -416,11 +416,7 @@ async fn settings_are_replaced_as_a_whole_and_bad_ones_change_nothing() {
     // Eva's settings cannot name Jana's device either.
     let evas_try = NotificationSettings {
         contacts: vec![],
-        devices: vec![
-            civkey_proto::notify::DeviceNotificationSettings::at_pairing(
-                DeviceId::parse(&a.id).unwrap(),
-            ),
-        ],
+        devices: vec![civkey_proto::notify::DeviceNotificationSettings::at_pairing(a.id)],
     };
     assert_eq!(
         s.save_notification_settings(&eva, &evas_try, None)
@@ -535,10 +531,8 @@ async fn connecting_and_disconnecting_a_mobile_key_is_told_to_the_other_keys() {
     let s = &f.services;
     let first = paired(&f, &key(1)).await;
     let second = paired(&f, &key(2)).await;
-    s.disconnect_device(&f.citizen, &second.to_text())
-        .await
-        .unwrap();
-    let first = s.store.device(&first.to_text()).await.unwrap().unwrap();
+    s.disconnect_device(&f.citizen, &second).await.unwrap();
+    let first = s.store.device(&first).await.unwrap().unwrap();
     let titles: Vec<String> = kinds(s, &first)
         .await
         .into_iter()
@@ -579,7 +573,7 @@ async fn push_keys_are_stored_with_the_endpoint_and_go_with_it() {
     };
     let endpoint = PushEndpoint::parse("https://push.example.org/a").unwrap();
     let stored = |s: &Services| {
-        let id = d.id.clone();
+        let id = d.id;
         let store = s.store.clone();
         async move { store.device(&id).await.unwrap().unwrap() }
     };

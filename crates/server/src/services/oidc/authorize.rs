@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::token::authentication_methods;
-use crate::domain::LoginStatus;
+use crate::domain::{ClientId, LoginStatus};
 use crate::services::secrets::{random_id, token_hash};
 use crate::services::{verify_signature, ServiceError, Services};
 use crate::store::{
@@ -49,7 +49,7 @@ pub const MAX_STATE_CHARS: usize = 512;
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuthorizeParams {
     /// The service.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// Where to send the browser back; must be one of the service's, exactly.
     pub redirect_uri: Option<String>,
     /// Must be `code`.
@@ -324,7 +324,7 @@ impl Services {
         session: Option<&WebSession>,
     ) -> Result<StartedLogin, AuthorizeError> {
         let internal = |e: ServiceError| AuthorizeError::Show(e.to_string());
-        let client_id = p.client_id.as_deref().ok_or_else(|| {
+        let client_id = p.client_id.as_ref().ok_or_else(|| {
             AuthorizeError::Show("the request names no service (client_id)".into())
         })?;
         let client = self
@@ -540,9 +540,12 @@ impl Services {
     /// own client ([`PORTAL_CLIENT_ID`]), answered in the app like any service's, whose approval
     /// brings the browser to `/oidc/login/{id}/portal?next=NEXT` ([`Self::finish_portal_login`]).
     pub async fn start_portal_login(&self, next: &str) -> Result<StartedLogin, ServiceError> {
-        let client = self.client(PORTAL_CLIENT_ID).await?.ok_or_else(|| {
-            ServiceError::Internal("the portal's own client is missing (schema 10)".into())
-        })?;
+        let client = self
+            .client(&ClientId::from_stored(PORTAL_CLIENT_ID))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Internal("the portal's own client is missing (schema 10)".into())
+            })?;
         let request_id = LoginRequestId::generate(&mut rand::rngs::OsRng);
         let redirect_uri = with_query(
             &format!(
@@ -588,7 +591,7 @@ impl Services {
                 "this login was not approved with the mobile key, or was used already",
             )
         };
-        if record.client_id != PORTAL_CLIENT_ID || record.means != Some(Means::MobileKey) {
+        if record.client_id.as_str() != PORTAL_CLIENT_ID || record.means != Some(Means::MobileKey) {
             return Err(not_approved());
         }
         let code = authorization_code(&record)?;
@@ -741,7 +744,7 @@ impl Services {
         })?;
         Ok(LoginRequestInfo {
             request_id: id,
-            service_id: client.id,
+            service_id: client.id.to_string(),
             service_name: client.name,
             service_origin: origin_of(&record.redirect_uri)?,
             challenge: Challenge::parse(&record.challenge)
@@ -766,7 +769,7 @@ impl Services {
                 ServiceError::refused(ErrorCode::LoginUnknown, "no such login request")
             })?;
         let now = self.clock.now();
-        let device_id = request.device_id.to_text();
+        let device_id = request.device_id;
         let unknown =
             || ServiceError::refused(ErrorCode::DeviceUnknown, "this device is not paired here");
         let disconnected = || {
@@ -775,7 +778,7 @@ impl Services {
                 "this device was disconnected; pair it again from the portal",
             )
         };
-        if record.device_id.as_deref() != Some(device_id.as_str()) {
+        if record.device_id != Some(device_id) {
             // Not the holder: say why, as for any device.
             return Err(match self.store.device(&device_id).await? {
                 None => unknown(),
@@ -807,7 +810,7 @@ impl Services {
         let signed = LoginApproval {
             origin: &self.origin,
             request_id: &id,
-            service_id: &client.id,
+            service_id: client.id.as_str(),
             service_origin: &service_origin,
             challenge: &challenge,
             time: request.time,

@@ -7,6 +7,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::domain::ClientId;
 use crate::services::secrets::{random_id, token_hash};
 use crate::services::{ServiceError, Services};
 use crate::store::ClientRecord;
@@ -116,7 +117,7 @@ impl Services {
         }
         let secret = Zeroizing::new(format!("{}{}", random_id(), random_id()));
         let client = ClientRecord {
-            id: random_id(),
+            id: ClientId::new_random(),
             name: name.to_string(),
             secret_hash: token_hash(&secret),
             redirect_uris: redirect_uris.to_vec(),
@@ -130,7 +131,7 @@ impl Services {
 
     /// The service `id`, from memory when it was read less than
     /// [`crate::services::cache::CLIENT_CACHE_SECS`] ago.
-    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, ServiceError> {
+    pub async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, ServiceError> {
         let now = self.clock.now();
         if let Some(client) = self.cache.client(id, now) {
             return Ok(Some(client));

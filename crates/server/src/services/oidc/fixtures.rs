@@ -10,6 +10,7 @@ pub(crate) use civkey_proto::sign::{Decision, LoginApproval};
 pub(crate) use sha2::{Digest, Sha256};
 
 pub(crate) use crate::clock::Clock;
+use crate::domain::ClientId;
 use crate::services::fixtures::*;
 pub(crate) use crate::services::oidc::authorize::{AuthorizeError, AuthorizeParams, StartedLogin};
 
@@ -20,9 +21,9 @@ pub(crate) fn challenge(verifier: &str) -> String {
     B64.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-pub(crate) fn params(client_id: &str) -> AuthorizeParams {
+pub(crate) fn params(client_id: &ClientId) -> AuthorizeParams {
     AuthorizeParams {
-        client_id: Some(client_id.into()),
+        client_id: Some(client_id.clone()),
         redirect_uri: Some(REDIRECT.into()),
         response_type: Some("code".into()),
         scope: Some("openid profile".into()),
@@ -36,7 +37,7 @@ pub(crate) fn params(client_id: &str) -> AuthorizeParams {
 
 pub(crate) struct Login {
     pub(crate) f: Fixture,
-    pub(crate) client_id: String,
+    pub(crate) client_id: ClientId,
     pub(crate) secret: String,
     pub(crate) device_key: SigningKey,
     pub(crate) device_id: DeviceId,
@@ -73,7 +74,7 @@ impl Login {
         self.f
             .services
             .store
-            .device(&self.device_id.to_text())
+            .device(&self.device_id)
             .await
             .unwrap()
             .unwrap()

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::keys::ID_TOKEN_TTL_SECS;
-use crate::domain::CitizenId;
+use crate::domain::{CitizenId, ClientId};
 use crate::services::secrets::{random_id, token_hash};
 use crate::services::{ServiceError, Services};
 use crate::store::Means;
@@ -117,7 +117,7 @@ impl Services {
     /// The token endpoint: the service proves itself (secret) and the code's origin (PKCE).
     pub async fn exchange_code(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         client_secret: &str,
         code: &str,
         redirect_uri: &str,
@@ -181,7 +181,7 @@ impl Services {
         let claims = IdTokenClaims {
             iss: self.origin.as_str().to_string(),
             sub,
-            aud: client.id.clone(),
+            aud: client.id.to_string(),
             iat: now,
             exp: now + ID_TOKEN_TTL_SECS,
             auth_time: record.auth_time.or(record.decided_at).unwrap_or(now),

@@ -139,7 +139,7 @@ async fn a_clerk_onboards_a_citizen_and_the_app_becomes_their_paired_mobile_key(
 
     // The device is a paired device like any other: the app's key, notifications and BOK-pad on.
     let store = &f.services.store;
-    let device = store.device(&device_id.to_text()).await.unwrap().unwrap();
+    let device = store.device(&device_id).await.unwrap().unwrap();
     assert_eq!(device.citizen_id, done.citizen_id);
     assert_eq!(device.public_key, public(&app_key).to_text());
     assert!(device.bok_pad);

@@ -1,6 +1,7 @@
 //! The login request without HTTP: who may see and answer it, refusals the standard way, QR
 //! codes and launch tokens, notifications, and step-up.
 
+use crate::domain::ClientId;
 use crate::services::fixtures::*;
 use crate::services::oidc::fixtures::*;
 
@@ -309,7 +310,7 @@ async fn a_session_approves_a_login_only_together_with_its_notification() {
     );
     let events = s
         .store
-        .events_after(&l.f.citizen, "any device", 0, 0, 10)
+        .events_after(&l.f.citizen, &DeviceId::from_bytes([0xEE; 16]), 0, 0, 10)
         .await
         .unwrap();
     let logins: Vec<_> = events
@@ -334,7 +335,7 @@ async fn a_session_approves_a_login_only_together_with_its_notification() {
 async fn bad_authorization_requests_are_refused_the_standard_way() {
     let l = login_fixture().await;
     let s = &l.f.services;
-    let mut p = params("nobody");
+    let mut p = params(&ClientId::from_stored("nobody"));
     assert!(matches!(
         s.authorize(&p, None).await,
         Err(AuthorizeError::Show(_))
@@ -442,13 +443,7 @@ async fn the_launch_token_opens_the_request_once() {
     // Another device with the same (leaked) link gets nothing.
     let other_key = key(0x43);
     let other = paired(&l.f, &other_key).await;
-    let other =
-        l.f.services
-            .store
-            .device(&other.to_text())
-            .await
-            .unwrap()
-            .unwrap();
+    let other = l.f.services.store.device(&other).await.unwrap().unwrap();
     assert!(l.f.services.open_login(&other, &id, &open).await.is_err());
 }
 
@@ -505,7 +500,7 @@ async fn an_approval_from_a_disconnected_device_is_refused() {
     let info = l.scan(&started).await.unwrap();
     l.f.services
         .store
-        .disconnect_device(&l.f.citizen, &l.device_id.to_text(), T0)
+        .disconnect_device(&l.f.citizen, &l.device_id, T0)
         .await
         .unwrap();
     assert_eq!(
@@ -672,7 +667,7 @@ async fn an_email_code_is_enough_for_step_up_only_without_anything_stronger() {
         .unwrap()
         .is_some());
     // Without the key, the authenticator is still stronger than her e-mail.
-    s.disconnect_device(&l.f.citizen, &l.device_id.to_text())
+    s.disconnect_device(&l.f.citizen, &l.device_id)
         .await
         .unwrap();
     let fresh = crate::store::WebSession {

@@ -1,6 +1,7 @@
 //! The token endpoint without HTTP: a signed ID token, single-use codes bound to client, redirect
 //! and PKCE verifier, and pairwise subjects.
 
+use crate::domain::ClientId;
 use crate::services::fixtures::*;
 use crate::services::oidc::fixtures::*;
 
@@ -75,10 +76,7 @@ async fn a_scanned_and_approved_login_gives_the_service_a_signed_id_token() {
             .unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].service_name, "Daňový portál");
-    assert_eq!(
-        history[0].device_id.as_deref(),
-        Some(l.device_id.to_text().as_str())
-    );
+    assert_eq!(history[0].device_id, Some(l.device_id));
     assert_eq!(l.device().await.last_used_at, Some(T0 + 3));
 }
 
@@ -136,7 +134,13 @@ async fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
     );
     assert_eq!(
         err(s
-            .exchange_code("nobody", &l.secret, &code, REDIRECT, VERIFIER)
+            .exchange_code(
+                &ClientId::from_stored("nobody"),
+                &l.secret,
+                &code,
+                REDIRECT,
+                VERIFIER
+            )
             .await)
         .error,
         "invalid_client"
