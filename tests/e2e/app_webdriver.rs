@@ -344,7 +344,7 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     click(&app, "[data-testid=\"login-approve\"]").await;
     shown(&app, "[data-testid=\"login-approved\"]").await;
     screenshot(&app, "07-login-approved").await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     assert!(matches!(
         services
             .login_page_event(&id, Some(&started.browser_token))

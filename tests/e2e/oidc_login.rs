@@ -422,7 +422,7 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
     assert!(String::from_utf8_lossy(&denied.stdout).contains("\"event\":\"denied\""));
     assert_eq!(
         services
-            .login_page_event(&started.request_id.to_text(), Some(&started.browser_token))
+            .login_page_event(&started.request_id, Some(&started.browser_token))
             .await
             .unwrap(),
         LoginPageEvent::Denied
@@ -436,10 +436,7 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
 
     // A photographed QR code, scanned six seconds later.
     let started = services.authorize(&params, None).await.unwrap();
-    let (qr, _) = services
-        .login_qr_uri(&started.request_id.to_text())
-        .await
-        .unwrap();
+    let (qr, _) = services.login_qr_uri(&started.request_id).await.unwrap();
     server.clock.advance(6);
     let stale = civkey_cli(&home.0, &["login", &qr, "--approve"]).await;
     assert_eq!(stale.status.code(), Some(1));

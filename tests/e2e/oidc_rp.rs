@@ -694,7 +694,9 @@ async fn a_login_handed_to_another_browser_gives_the_attacker_nothing_in_chromiu
         .unwrap()
         .unwrap();
     let link = provider.join(&link).unwrap();
-    let request_id = link.path_segments().unwrap().nth(2).unwrap().to_string();
+    let request_id =
+        civkey_proto::ids::LoginRequestId::parse(link.path_segments().unwrap().nth(2).unwrap())
+            .unwrap();
 
     // The victim opens the link she was sent and, if offered, clicks "Log in".
     victim.goto(link.as_str()).await.unwrap();

@@ -152,7 +152,7 @@ async fn log_in_to_a_service(server: &TestServer, profile: &Profile) -> String {
         Decision::Approve
     );
     let LoginPageEvent::Approved { redirect_to } = services
-        .login_page_event(&started.request_id.to_text(), Some(&started.browser_token))
+        .login_page_event(&started.request_id, Some(&started.browser_token))
         .await
         .unwrap()
     else {

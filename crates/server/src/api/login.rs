@@ -38,7 +38,7 @@ pub(super) async fn open(
     Ok(Json(
         state
             .services()
-            .open_login(&caller.device, &id.to_text(), &request)
+            .open_login(&caller.device, &id, &request)
             .await?,
     ))
 }
@@ -48,10 +48,5 @@ pub(super) async fn decision(
     Request(id): Request,
     Body(request): Body<LoginDecisionRequest>,
 ) -> Result<Json<LoginDecisionResponse>, Failure> {
-    Ok(Json(
-        state
-            .services()
-            .decide_login(&id.to_text(), &request)
-            .await?,
-    ))
+    Ok(Json(state.services().decide_login(&id, &request).await?))
 }

@@ -9,13 +9,13 @@ use super::{
     get_id, get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Means, Store, StoreError,
 };
 use crate::domain::{CitizenId, ClientId, LoginStatus};
-use civkey_proto::ids::DeviceId;
+use civkey_proto::ids::{DeviceId, LoginRequestId};
 
 /// A login request to create at the authorization endpoint.
 #[derive(Debug, Clone)]
 pub struct NewLoginRequest {
-    /// The request id (base64url).
-    pub id: String,
+    /// The request id.
+    pub id: LoginRequestId,
     /// The asking service.
     pub client_id: ClientId,
     /// Where the browser goes back (already matched exactly against the client's list).
@@ -52,7 +52,7 @@ pub struct NewLoginRequest {
 #[derive(Clone)]
 pub struct LoginRecord {
     /// The request id.
-    pub id: String,
+    pub id: LoginRequestId,
     /// The asking service.
     pub client_id: ClientId,
     /// Where the browser goes back.
@@ -128,7 +128,7 @@ const COLUMNS: &str = "id, client_id, redirect_uri, scope, state, nonce, code_ch
 
 fn read(row: &AnyRow) -> Result<LoginRecord, StoreError> {
     Ok(LoginRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         client_id: get_id(row, "client_id")?,
         redirect_uri: row.try_get("redirect_uri")?,
         scope: row.try_get("scope")?,
@@ -211,7 +211,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'waiting', $11, $12, $13, $14, $15, \
              $16)",
         )
-        .bind(&r.id)
+        .bind(r.id.to_text())
         .bind(r.client_id.as_str())
         .bind(&r.redirect_uri)
         .bind(&r.scope)
@@ -233,11 +233,14 @@ impl Store {
     }
 
     /// The login request `id`.
-    pub async fn login_request(&self, id: &str) -> Result<Option<LoginRecord>, StoreError> {
+    pub async fn login_request(
+        &self,
+        id: &LoginRequestId,
+    ) -> Result<Option<LoginRecord>, StoreError> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM login_requests WHERE id = $1"
         ))
-        .bind(id)
+        .bind(id.to_text())
         .fetch_optional(self.pool())
         .await?
         .as_ref()
@@ -250,7 +253,7 @@ impl Store {
     /// whether this device now holds the request.
     pub async fn open_login_request(
         &self,
-        id: &str,
+        id: &LoginRequestId,
         device_id: &DeviceId,
         citizen_id: &CitizenId,
         launch_token_hash: Option<&str>,
@@ -263,7 +266,7 @@ impl Store {
                      WHERE id = $1 AND expires_at > $4 \
                      AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
                 )
-                .bind(id)
+                .bind(id.to_text())
                 .bind(device_id.to_text())
                 .bind(citizen_id.as_str())
                 .bind(to_db(now))
@@ -276,7 +279,7 @@ impl Store {
                      WHERE id = $1 AND expires_at > $4 AND launch_token_hash = $5 \
                      AND (status = 'waiting' OR (status = 'opened' AND device_id = $2))",
             )
-            .bind(id)
+            .bind(id.to_text())
             .bind(device_id.to_text())
             .bind(citizen_id.as_str())
             .bind(to_db(now))
@@ -292,7 +295,7 @@ impl Store {
     /// `denied`. `None` when it was decided already; else how many pushes were queued.
     pub async fn decide_login_request(
         &self,
-        id: &str,
+        id: &LoginRequestId,
         device_id: &DeviceId,
         approval: Option<Approval<'_>>,
         now: u64,
@@ -306,7 +309,7 @@ impl Store {
                      auth_time = $3, code_hash = $4, code_expires_at = $5, means = 'mobile_key' \
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
-                .bind(id)
+                .bind(id.to_text())
                 .bind(device_id.to_text())
                 .bind(to_db(now))
                 .bind(a.code_hash)
@@ -319,7 +322,7 @@ impl Store {
                     "UPDATE login_requests SET status = 'denied', decided_at = $3 \
                      WHERE id = $1 AND device_id = $2 AND status = 'opened' AND expires_at > $3",
                 )
-                .bind(id)
+                .bind(id.to_text())
                 .bind(device_id.to_text())
                 .bind(to_db(now))
                 .execute(&mut *tx)
@@ -338,7 +341,7 @@ impl Store {
             .bind(a.history_id)
             .bind(a.service_name)
             .bind(to_db(now))
-            .bind(id)
+            .bind(id.to_text())
             .execute(&mut *tx)
             .await?;
             if a.touch_device {
@@ -366,7 +369,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn approve_login_request_with_session(
         &self,
-        id: &str,
+        id: &LoginRequestId,
         citizen_id: &CitizenId,
         means: Means,
         authenticated_at: u64,
@@ -379,7 +382,7 @@ impl Store {
              means = $4, device_id = NULL, code_hash = $5, code_expires_at = $6, auth_time = $7 \
              WHERE id = $1 AND status IN ('waiting', 'opened') AND expires_at > $3",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(citizen_id.as_str())
         .bind(to_db(now))
         .bind(means.as_str())
@@ -400,7 +403,7 @@ impl Store {
         .bind(approval.service_name)
         .bind(means.as_str())
         .bind(to_db(now))
-        .bind(id)
+        .bind(id.to_text())
         .execute(&mut *tx)
         .await?;
         let mut queued = 0;
@@ -462,7 +465,7 @@ impl Store {
     pub async fn insert_access_token(
         &self,
         token_hash: &str,
-        login_request_id: &str,
+        login_request_id: &LoginRequestId,
         client_id: &ClientId,
         citizen_id: &CitizenId,
         scope: &str,
@@ -477,7 +480,7 @@ impl Store {
         .bind(citizen_id.as_str())
         .bind(scope)
         .bind(to_db(expires_at))
-        .bind(login_request_id)
+        .bind(login_request_id.to_text())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -513,7 +516,7 @@ impl Store {
     /// decision).
     pub async fn login_request_and_holder(
         &self,
-        id: &str,
+        id: &LoginRequestId,
     ) -> Result<Option<(LoginRecord, Option<LoginHolder>)>, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
@@ -526,7 +529,7 @@ impl Store {
             )
         });
         let Some(row) = sqlx::query(&SQL)
-            .bind(id)
+            .bind(id.to_text())
             .fetch_optional(self.pool())
             .await?
         else {

@@ -276,7 +276,7 @@ fn authorization_code(record: &LoginRecord) -> Result<Zeroizing<String>, Service
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_ref())
         .map_err(|_| ServiceError::Internal("the QR secret is unusable".into()))?;
     mac.update(b"civkey/v1/authorization-code\0");
-    mac.update(record.id.as_bytes());
+    mac.update(record.id.to_text().as_bytes());
     Ok(Zeroizing::new(B64.encode(mac.finalize().into_bytes())))
 }
 
@@ -306,8 +306,18 @@ enum LoginPageEventKind {
 }
 
 /// The change-signal key of a login request.
-pub fn signal_key(request_id: &str) -> String {
+pub fn signal_key(request_id: &LoginRequestId) -> String {
     format!("login:{request_id}")
+}
+
+/// The login request named by `text` (a page's path): text that is no request id is
+/// `login_unknown`, the same answer as an id the store does not know.
+pub fn login_request_id(text: &str) -> Result<LoginRequestId, ServiceError> {
+    LoginRequestId::parse(text).map_err(|_| unknown_login())
+}
+
+fn unknown_login() -> ServiceError {
+    ServiceError::refused(ErrorCode::LoginUnknown, "no such login request")
 }
 
 impl Services {
@@ -500,7 +510,7 @@ impl Services {
         let service_origin = origin_of(&terms.redirect_uri)?;
         self.store
             .insert_login_request(&NewLoginRequest {
-                id: request_id.to_text(),
+                id: request_id,
                 client_id: client.id.clone(),
                 redirect_uri: terms.redirect_uri,
                 scope: terms.scope,
@@ -580,7 +590,7 @@ impl Services {
     /// the portal's, not approved, or already used.
     pub async fn finish_portal_login(
         &self,
-        request_id: &str,
+        request_id: &LoginRequestId,
         browser: Option<&str>,
     ) -> Result<crate::services::portal_signin::LoggedIn, ServiceError> {
         let record = self.login_record(request_id).await?;
@@ -625,22 +635,24 @@ impl Services {
     }
 
     /// The login request `id`, or `login_unknown`.
-    async fn login_record(&self, id: &str) -> Result<LoginRecord, ServiceError> {
+    async fn login_record(&self, id: &LoginRequestId) -> Result<LoginRecord, ServiceError> {
         self.store
             .login_request(id)
             .await?
-            .ok_or_else(|| ServiceError::refused(ErrorCode::LoginUnknown, "no such login request"))
+            .ok_or_else(unknown_login)
     }
 
     /// The login QR code's text for this second, and the seconds the request has left.
-    pub async fn login_qr_uri(&self, request_id: &str) -> Result<(String, u64), ServiceError> {
+    pub async fn login_qr_uri(
+        &self,
+        request_id: &LoginRequestId,
+    ) -> Result<(String, u64), ServiceError> {
         let record = self.login_record(request_id).await?;
         self.qr_uri_of(&record, self.clock.now())
     }
 
     fn qr_uri_of(&self, record: &LoginRecord, now: u64) -> Result<(String, u64), ServiceError> {
-        let id = LoginRequestId::parse(&record.id)
-            .map_err(|_| ServiceError::Internal("a stored login request id is corrupt".into()))?;
+        let id = record.id;
         let secret = QrSecret::from_bytes(decode_secret(&record.qr_secret)?);
         let elapsed = now.saturating_sub(record.created_at);
         let uri = LoginUri::Animated {
@@ -657,7 +669,7 @@ impl Services {
     /// `browser`): anyone else is refused with `forbidden` and learns nothing.
     pub async fn login_page_update(
         &self,
-        request_id: &str,
+        request_id: &LoginRequestId,
         browser: Option<&str>,
     ) -> Result<LoginPageUpdate, ServiceError> {
         let record = self.login_record(request_id).await?;
@@ -676,7 +688,7 @@ impl Services {
     pub async fn open_login(
         &self,
         device: &DeviceRecord,
-        request_id: &str,
+        request_id: &LoginRequestId,
         open: &LoginOpenRequest,
     ) -> Result<LoginRequestInfo, ServiceError> {
         let record = self.login_record(request_id).await?;
@@ -687,8 +699,7 @@ impl Services {
                 "the login request has expired; start again on the service's page",
             ));
         }
-        let id = LoginRequestId::parse(&record.id)
-            .map_err(|_| ServiceError::Internal("a stored login request id is corrupt".into()))?;
+        let id = record.id;
         let launch_hash = match open {
             LoginOpenRequest::Qr { elapsed, mac } => {
                 let secret = QrSecret::from_bytes(decode_secret(&record.qr_secret)?);
@@ -757,7 +768,7 @@ impl Services {
     /// The opening device's signed decision.
     pub async fn decide_login(
         &self,
-        request_id: &str,
+        request_id: &LoginRequestId,
         request: &LoginDecisionRequest,
     ) -> Result<LoginDecisionResponse, ServiceError> {
         // The request and the device holding it in one read.
@@ -765,9 +776,7 @@ impl Services {
             .store
             .login_request_and_holder(request_id)
             .await?
-            .ok_or_else(|| {
-                ServiceError::refused(ErrorCode::LoginUnknown, "no such login request")
-            })?;
+            .ok_or_else(unknown_login)?;
         let now = self.clock.now();
         let device_id = request.device_id;
         let unknown =
@@ -802,8 +811,7 @@ impl Services {
         let client = self.client(&record.client_id).await?.ok_or_else(|| {
             ServiceError::refused(ErrorCode::LoginUnknown, "the service was removed")
         })?;
-        let id = LoginRequestId::parse(&record.id)
-            .map_err(|_| ServiceError::Internal("a stored login request id is corrupt".into()))?;
+        let id = record.id;
         let challenge = Challenge::parse(&record.challenge)
             .map_err(|_| ServiceError::Internal("a stored challenge is corrupt".into()))?;
         let service_origin = origin_of(&record.redirect_uri)?;
@@ -873,7 +881,7 @@ impl Services {
     /// `login_expired`.
     pub async fn open_login_for_session(
         &self,
-        request_id: &str,
+        request_id: &LoginRequestId,
         browser: Option<&str>,
         session: &WebSession,
     ) -> Result<OpenLogin, ServiceError> {
@@ -919,7 +927,7 @@ impl Services {
     /// is refused with `unauthorized`.
     pub async fn approve_login_with_session(
         &self,
-        request_id: &str,
+        request_id: &LoginRequestId,
         browser: Option<&str>,
         session: &WebSession,
     ) -> Result<String, ServiceError> {
@@ -1002,7 +1010,7 @@ impl Services {
     /// refused with `forbidden`.
     pub async fn login_page_event(
         &self,
-        request_id: &str,
+        request_id: &LoginRequestId,
         browser: Option<&str>,
     ) -> Result<LoginPageEvent, ServiceError> {
         let record = self.login_record(request_id).await?;

@@ -88,7 +88,7 @@ impl Login {
         let (text, _) = self
             .f
             .services
-            .login_qr_uri(&started.request_id.to_text())
+            .login_qr_uri(&started.request_id)
             .await
             .unwrap();
         let uri = LoginUri::parse(&text).unwrap();
@@ -96,7 +96,7 @@ impl Login {
             .services
             .open_login(
                 &self.device().await,
-                &started.request_id.to_text(),
+                &started.request_id,
                 &uri.open_request(),
             )
             .await
@@ -131,7 +131,7 @@ impl Login {
     pub(crate) async fn approved_code(&self) -> String {
         let started = self.start().await;
         let info = self.scan(&started).await.unwrap();
-        let id = started.request_id.to_text();
+        let id = started.request_id;
         self.f
             .services
             .decide_login(

@@ -11,7 +11,7 @@ async fn only_the_browser_that_started_a_login_hears_it_or_answers_it() {
     let l = login_fixture().await;
     let s = &l.f.services;
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     let other = l.start().await;
     for browser in [None, Some("made-up"), Some(other.browser_token.as_str())] {
         let refused = [
@@ -63,7 +63,7 @@ async fn a_session_answers_only_what_the_service_asked_for() {
     };
     let fit = |started: StartedLogin, means: Means| async move {
         s.open_login_for_session(
-            &started.request_id.to_text(),
+            &started.request_id,
             Some(&started.browser_token),
             &session(l, means),
         )
@@ -119,7 +119,7 @@ async fn a_session_answers_only_what_the_service_asked_for() {
     let started = start(|p| p.prompt = Some("login".into())).await;
     let refused = s
         .approve_login_with_session(
-            &started.request_id.to_text(),
+            &started.request_id,
             Some(&started.browser_token),
             &session(l, Means::PasswordTotp),
         )
@@ -134,7 +134,7 @@ async fn a_session_answers_only_what_the_service_asked_for() {
     .await;
     let info = l.scan(&started).await.unwrap();
     s.decide_login(
-        &started.request_id.to_text(),
+        &started.request_id,
         &l.decision(&info, &l.device_key, Decision::Approve),
     )
     .await
@@ -147,7 +147,7 @@ async fn a_portal_session_approves_instead_of_the_mobile_key_and_the_token_says_
     let l = login_fixture().await;
     let s = &l.f.services;
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     // A device opened it but has not decided: the citizen uses the password instead.
     let info = l.scan(&started).await.unwrap();
     let open = s
@@ -211,7 +211,7 @@ async fn a_portal_session_approves_instead_of_the_mobile_key_and_the_token_says_
 
     // An e-mail code session; and an expired request cannot be taken any more.
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     let redirect = s
         .approve_login_with_session(
             &id,
@@ -235,7 +235,7 @@ async fn a_portal_session_approves_instead_of_the_mobile_key_and_the_token_says_
     assert_eq!(claims.amr, ["otp"]);
     assert_eq!(claims.acr, "civkey:email-code");
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     l.f.clock
         .advance(civkey_proto::login::LOGIN_REQUEST_TTL_SECS);
     for e in [
@@ -258,8 +258,12 @@ async fn a_portal_session_approves_instead_of_the_mobile_key_and_the_token_says_
     ] {
         assert_eq!(e.code(), ErrorCode::LoginExpired);
     }
+    // A path's text that is no request id is unknown too, like an id nobody made.
+    let unparsable = super::login_request_id("nope").unwrap_err();
+    assert_eq!(unparsable.code(), ErrorCode::LoginUnknown);
+    let nobodys = civkey_proto::ids::LoginRequestId::generate(&mut rand::rngs::OsRng);
     let unknown = s
-        .open_login_for_session("nope", None, &session(&l, Means::PasswordTotp))
+        .open_login_for_session(&nobodys, None, &session(&l, Means::PasswordTotp))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), ErrorCode::LoginUnknown);
@@ -271,7 +275,7 @@ async fn a_session_approves_a_login_only_together_with_its_notification() {
     let l = login_fixture().await;
     let s = &l.f.services;
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     // The notification cannot be written: the approval is not made either.
     events_fail(s, true).await;
     let failed = s
@@ -399,7 +403,7 @@ async fn bad_authorization_requests_are_refused_the_standard_way() {
 async fn a_photographed_qr_code_is_refused_a_few_seconds_later() {
     let l = login_fixture().await;
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     let (text, left) = l.f.services.login_qr_uri(&id).await.unwrap();
     assert_eq!(left, 180);
     let photographed = LoginUri::parse(&text).unwrap().open_request();
@@ -436,7 +440,7 @@ async fn a_photographed_qr_code_is_refused_a_few_seconds_later() {
 async fn the_launch_token_opens_the_request_once() {
     let l = login_fixture().await;
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     let open = LoginUri::parse(&started.launch_uri).unwrap().open_request();
     let device = l.device().await;
     l.f.services.open_login(&device, &id, &open).await.unwrap();
@@ -451,7 +455,7 @@ async fn the_launch_token_opens_the_request_once() {
 async fn only_the_scanning_device_decides_once_with_its_own_key() {
     let l = login_fixture().await;
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     let info = l.scan(&started).await.unwrap();
     // A signature by another key is refused.
     assert_eq!(
@@ -496,7 +500,7 @@ async fn only_the_scanning_device_decides_once_with_its_own_key() {
 async fn an_approval_from_a_disconnected_device_is_refused() {
     let l = login_fixture().await;
     let started = l.start().await;
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     let info = l.scan(&started).await.unwrap();
     l.f.services
         .store
@@ -542,7 +546,7 @@ async fn every_login_to_a_service_notifies_the_devices_and_a_denial_does_not() {
     let started = l.start().await;
     let info = l.scan(&started).await.unwrap();
     s.decide_login(
-        &started.request_id.to_text(),
+        &started.request_id,
         &l.decision(&info, &l.device_key, Decision::Deny),
     )
     .await
@@ -552,7 +556,7 @@ async fn every_login_to_a_service_notifies_the_devices_and_a_denial_does_not() {
     l.approved_code().await;
     let started = l.start().await;
     s.approve_login_with_session(
-        &started.request_id.to_text(),
+        &started.request_id,
         Some(&started.browser_token),
         &session(&l, Means::EmailCode),
     )
@@ -575,7 +579,7 @@ async fn every_login_to_a_service_notifies_the_devices_and_a_denial_does_not() {
     // once and only by the browser that started it; a service login its session approves is
     // announced with the key's name, and the session is strong enough for step-up.
     let portal = s.start_portal_login("/portal/connect").await.unwrap();
-    let id = portal.request_id.to_text();
+    let id = portal.request_id;
     let info = l.scan(&portal).await.unwrap();
     assert_eq!(
         info.service_id,
@@ -615,7 +619,7 @@ async fn every_login_to_a_service_notifies_the_devices_and_a_denial_does_not() {
     );
     let started = l.start().await;
     s.approve_login_with_session(
-        &started.request_id.to_text(),
+        &started.request_id,
         Some(&started.browser_token),
         &key_session,
     )

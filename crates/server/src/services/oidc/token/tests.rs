@@ -15,7 +15,7 @@ async fn a_scanned_and_approved_login_gives_the_service_a_signed_id_token() {
     let info = l.scan(&started).await.unwrap();
     assert_eq!(info.service_name, "Daňový portál");
     assert_eq!(info.service_origin.as_str(), "https://dane.example.cz");
-    let id = started.request_id.to_text();
+    let id = started.request_id;
     assert_eq!(
         l.f.services
             .login_page_event(&id, Some(&started.browser_token))
@@ -93,7 +93,7 @@ async fn a_pkce_verifier_outside_rfc_7636s_alphabet_is_refused_even_when_its_has
         p.code_challenge = Some(challenge(verifier));
         let started = s.authorize(&p, None).await.unwrap();
         let info = l.scan(&started).await.unwrap();
-        let id = started.request_id.to_text();
+        let id = started.request_id;
         s.decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
             .await
             .unwrap();
