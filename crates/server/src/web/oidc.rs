@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::views::{SigninContinueView, SigninView};
 use super::{pages, Visitor};
 use crate::services::oidc::authorize::{
-    signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, SessionFit,
+    login_request_id, signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, SessionFit,
 };
 use crate::services::oidc::token::OAuthError;
 use crate::services::ServiceError;
@@ -221,6 +221,10 @@ async fn continue_page(
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
+    let id = match login_request_id(&id) {
+        Ok(id) => id,
+        Err(e) => return login_gone(&visitor, e),
+    };
     let open = match open_for_session(&state, &visitor, &id, &session).await {
         Ok(open) => open,
         Err(response) => return *response,
@@ -262,6 +266,10 @@ async fn continue_login(
         Ok(s) => s.clone(),
         Err(r) => return *r,
     };
+    let id = match login_request_id(&id) {
+        Ok(id) => id,
+        Err(e) => return login_gone(&visitor, e),
+    };
     if let Err(response) = open_for_session(&state, &visitor, &id, &session).await {
         return *response;
     }
@@ -281,7 +289,7 @@ async fn continue_login(
 async fn open_for_session(
     state: &AppState,
     visitor: &Visitor,
-    id: &str,
+    id: &civkey_proto::ids::LoginRequestId,
     session: &crate::store::WebSession,
 ) -> Result<crate::services::oidc::authorize::OpenLogin, Box<Response>> {
     let open = state
@@ -341,6 +349,10 @@ async fn finish_portal_login(
     Path(id): Path<String>,
     Query(query): Query<NextQuery>,
 ) -> Response {
+    let id = match login_request_id(&id) {
+        Ok(id) => id,
+        Err(e) => return login_gone(&visitor, e),
+    };
     match state
         .services()
         .finish_portal_login(&id, login_cookie(&visitor))
@@ -379,6 +391,9 @@ async fn events(
     let Some(browser) = login_cookie(&visitor).map(str::to_string) else {
         return other_browser(&visitor);
     };
+    let Ok(id) = login_request_id(&id) else {
+        return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found");
+    };
     let subscription = state.services().signal.subscribe(&signal_key(&id));
     let first = match state
         .services()
@@ -404,7 +419,7 @@ async fn events(
 /// changed) until the outcome, which ends the stream.
 fn login_events(
     state: AppState,
-    id: String,
+    id: civkey_proto::ids::LoginRequestId,
     browser: String,
     subscription: Subscription,
     first: LoginPageUpdate,
