@@ -378,7 +378,7 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     shown(&app, "[data-testid=\"bok-verified\"]").await;
     screenshot(&app, "13-bok-verified").await;
     let (counter_sees, _) = services
-        .bok_counter_event(&clerk.clerk_id, &started.id.to_text())
+        .bok_counter_event(&clerk.clerk_id, &started.id)
         .await
         .unwrap()
         .unwrap();

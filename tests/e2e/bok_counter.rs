@@ -292,8 +292,9 @@ async fn bad_bok_answers_each_get_a_clear_code_over_http() {
     s.server.clock.set(now - 121);
     let old = counter.start().await;
     s.server.clock.set(now);
+    let old = BokRequestId::parse(&old).unwrap();
     let old = BokRequest {
-        id: BokRequestId::parse(&old).unwrap(),
+        id: old,
         office_name: String::new(),
         challenge: Challenge::parse(
             &s.server

@@ -81,6 +81,11 @@ text_id! {
     ClientId
 }
 
+text_id! {
+    /// A recorded lift of a citizen's BOK block (a line of `bok_unblocks`).
+    UnblockId
+}
+
 /// An identifier the store keeps as text; the store reads it back with this.
 pub trait StoredId: Sized {
     /// The identifier with this stored text; `None` when the text is not one (a corrupted row).

@@ -8,7 +8,7 @@
 pub mod ids;
 pub mod states;
 
-pub use ids::{random_id, CitizenId, ClerkId, ClientId, StoredId};
+pub use ids::{random_id, CitizenId, ClerkId, ClientId, StoredId, UnblockId};
 pub use states::{
     BokStatus, Channel, LoginStatus, OnboardingState, OutboxState, PairingState, StoredText,
 };

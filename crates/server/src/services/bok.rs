@@ -18,9 +18,9 @@ use civkey_proto::sign::{BokAnswer, DevicePublicKey};
 use civkey_proto::ErrorCode;
 use zeroize::Zeroizing;
 
-use super::secrets::{hash_secret, random_id, verify_secret};
+use super::secrets::{hash_secret, verify_secret};
 use super::{verify_signature, ServiceError, Services};
-use crate::domain::{BokStatus, CitizenId, ClerkId};
+use crate::domain::{BokStatus, CitizenId, ClerkId, UnblockId};
 use crate::signal::Subscription;
 use crate::store::{BokCitizen, BokRequestRecord, BokUnblock, ClerkSession, DeviceRecord, Store};
 
@@ -117,7 +117,7 @@ pub struct BokStarted {
 #[derive(Debug, Clone)]
 pub struct CounterBokRequest {
     /// The request id.
-    pub id: String,
+    pub id: BokRequestId,
     /// Whose BOK: login name.
     pub citizen_username: String,
     /// Whose BOK: full name.
@@ -135,7 +135,7 @@ pub struct CounterBokRequest {
 const CHECK_GRACE_SECS: u64 = 10;
 
 /// The change-signal key of a request (its counter page waits on it).
-fn key(request_id: &str) -> String {
+fn key(request_id: &BokRequestId) -> String {
     format!("bok:{request_id}")
 }
 
@@ -258,7 +258,7 @@ impl Services {
         let expires_at = now + self.bok.request_ttl_secs;
         self.store
             .insert_bok_request(&crate::store::NewBokRequest {
-                id: id.to_text(),
+                id,
                 citizen_id: citizen.id.clone(),
                 clerk_id: clerk.clerk_id.clone(),
                 office_name: clerk.office_name.clone(),
@@ -285,7 +285,7 @@ impl Services {
     pub async fn counter_bok_request(
         &self,
         clerk_id: &ClerkId,
-        request_id: &str,
+        request_id: &BokRequestId,
     ) -> Result<Option<CounterBokRequest>, ServiceError> {
         let Some(record) = self
             .store
@@ -315,7 +315,7 @@ impl Services {
     pub async fn bok_counter_event(
         &self,
         clerk_id: &ClerkId,
-        request_id: &str,
+        request_id: &BokRequestId,
     ) -> Result<Option<(BokCounterEvent, u64)>, ServiceError> {
         let Some(record) = self
             .store
@@ -329,7 +329,7 @@ impl Services {
     }
 
     /// Subscribes to changes of a verification (for the counter page's event stream).
-    pub fn watch_bok(&self, request_id: &str) -> Subscription {
+    pub fn watch_bok(&self, request_id: &BokRequestId) -> Subscription {
         self.signal.subscribe(&key(request_id))
     }
 
@@ -351,7 +351,7 @@ impl Services {
         let now = self.clock.now();
         let done = self
             .store
-            .unblock_bok(&citizen, blocked_at, &random_id(), clerk, now)
+            .unblock_bok(&citizen, blocked_at, &UnblockId::new_random(), clerk, now)
             .await?;
         if done {
             let what = super::notify::Informative::BokUnblocked {
@@ -410,7 +410,7 @@ impl Services {
         answer: &BokAnswerRequest,
     ) -> Result<BokAnswerResponse, ServiceError> {
         require_bok_pad(device)?;
-        let id = request_id.to_text();
+        let id = *request_id;
         let record = self
             .store
             .bok_request(&id)
@@ -545,16 +545,16 @@ fn require_bok_pad(device: &DeviceRecord) -> Result<(), ServiceError> {
 
 /// A stored request as the wire type; rows that no longer parse are left out (and logged).
 fn wire_request(r: &BokRequestRecord) -> Option<BokRequest> {
-    match (BokRequestId::parse(&r.id), Challenge::parse(&r.challenge)) {
-        (Ok(id), Ok(challenge)) => Some(BokRequest {
-            id,
+    match Challenge::parse(&r.challenge) {
+        Ok(challenge) => Some(BokRequest {
+            id: r.id,
             office_name: r.office_name.clone(),
             challenge,
             created_at: r.created_at,
             expires_at: r.expires_at,
         }),
-        _ => {
-            tracing::error!(request = %r.id, "stored BOK request does not parse; left out");
+        Err(_) => {
+            tracing::error!(request = %r.id, "stored BOK request's challenge does not parse; left out");
             None
         }
     }

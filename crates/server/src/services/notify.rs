@@ -451,7 +451,7 @@ impl Services {
             if let EventKind::BokRequest { request } = &kind {
                 let open = self
                     .store
-                    .bok_request(&request.id.to_text())
+                    .bok_request(&request.id)
                     .await?
                     .is_some_and(|r| r.status == BokStatus::Pending);
                 if !open {

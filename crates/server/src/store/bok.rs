@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{get_id, get_opt_id, get_opt_u64, get_stored, get_u64, to_db, Store, StoreError};
-use crate::domain::{BokStatus, CitizenId, ClerkId};
-use civkey_proto::ids::DeviceId;
+use crate::domain::{BokStatus, CitizenId, ClerkId, UnblockId};
+use civkey_proto::ids::{BokRequestId, DeviceId};
 
 /// A citizen as the BOK-pad sees them.
 #[derive(Clone)]
@@ -40,8 +40,8 @@ impl std::fmt::Debug for BokCitizen {
 /// A verification to create.
 #[derive(Debug, Clone)]
 pub struct NewBokRequest {
-    /// Request id (base64url).
-    pub id: String,
+    /// Request id.
+    pub id: BokRequestId,
     /// Whose BOK.
     pub citizen_id: CitizenId,
     /// The clerk who started it.
@@ -60,7 +60,7 @@ pub struct NewBokRequest {
 #[derive(Debug, Clone)]
 pub struct BokRequestRecord {
     /// Request id.
-    pub id: String,
+    pub id: BokRequestId,
     /// Whose BOK.
     pub citizen_id: CitizenId,
     /// The clerk who started it.
@@ -124,7 +124,7 @@ const REQUEST_COLUMNS: &str = "id, citizen_id, clerk_id, office_name, challenge,
 
 fn read_request(row: &AnyRow) -> Result<BokRequestRecord, StoreError> {
     Ok(BokRequestRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         citizen_id: get_id(row, "citizen_id")?,
         clerk_id: get_id(row, "clerk_id")?,
         office_name: row.try_get("office_name")?,
@@ -197,7 +197,7 @@ impl Store {
             "INSERT INTO bok_requests (id, citizen_id, clerk_id, office_name, challenge, status, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
         )
-        .bind(&r.id)
+        .bind(r.id.to_text())
         .bind(r.citizen_id.as_str())
         .bind(r.clerk_id.as_str())
         .bind(&r.office_name)
@@ -210,11 +210,14 @@ impl Store {
     }
 
     /// The verification `id`.
-    pub async fn bok_request(&self, id: &str) -> Result<Option<BokRequestRecord>, StoreError> {
+    pub async fn bok_request(
+        &self,
+        id: &BokRequestId,
+    ) -> Result<Option<BokRequestRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {REQUEST_COLUMNS} FROM bok_requests WHERE id = $1"
         ))
-        .bind(id)
+        .bind(id.to_text())
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(read_request).transpose()
@@ -242,7 +245,7 @@ impl Store {
     /// (answered by another device, or expired): a request is answered once.
     pub async fn take_bok_request(
         &self,
-        id: &str,
+        id: &BokRequestId,
         device_id: &DeviceId,
         now: u64,
     ) -> Result<bool, StoreError> {
@@ -250,7 +253,7 @@ impl Store {
             "UPDATE bok_requests SET status = 'checking', device_id = $2, answered_at = $3 \
              WHERE id = $1 AND status = 'pending' AND expires_at > $3",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(device_id.to_text())
         .bind(to_db(now))
         .execute(self.pool())
@@ -261,7 +264,7 @@ impl Store {
     /// Records the outcome of a taken verification (verified, not verified or blocked).
     pub async fn finish_bok_request(
         &self,
-        id: &str,
+        id: &BokRequestId,
         status: BokStatus,
         attempts_left: u64,
     ) -> Result<(), StoreError> {
@@ -269,7 +272,7 @@ impl Store {
             "UPDATE bok_requests SET status = $2, attempts_left = $3 \
              WHERE id = $1 AND status = 'checking'",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(status.as_str())
         .bind(to_db(attempts_left))
         .execute(self.pool())
@@ -278,12 +281,12 @@ impl Store {
     }
 
     /// Ends an open verification as `blocked` (the BOK was blocked while it waited).
-    pub async fn block_bok_request(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn block_bok_request(&self, id: &BokRequestId) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE bok_requests SET status = 'blocked', attempts_left = 0 \
              WHERE id = $1 AND status = 'pending'",
         )
-        .bind(id)
+        .bind(id.to_text())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -294,7 +297,7 @@ impl Store {
     pub async fn block_pending_bok_requests(
         &self,
         citizen_id: &CitizenId,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<BokRequestId>, StoreError> {
         let rows = sqlx::query(
             "UPDATE bok_requests SET status = 'blocked', attempts_left = 0 \
              WHERE citizen_id = $1 AND status = 'pending' RETURNING id",
@@ -302,9 +305,7 @@ impl Store {
         .bind(citizen_id.as_str())
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
-            .collect()
+        rows.iter().map(|r| get_id(r, "id")).collect()
     }
 
     /// Counts a wrong answer; the answer that reaches `max` blocks the BOK. One statement, so
@@ -350,7 +351,7 @@ impl Store {
         &self,
         citizen: &BokCitizen,
         blocked_at: u64,
-        record_id: &str,
+        record_id: &UnblockId,
         clerk: &super::ClerkSession,
         now: u64,
     ) -> Result<bool, StoreError> {
@@ -370,7 +371,7 @@ impl Store {
             "INSERT INTO bok_unblocks (id, citizen_id, clerk_id, clerk_username, office_name, \
              wrong_answers, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(record_id)
+        .bind(record_id.as_str())
         .bind(citizen.id.as_str())
         .bind(clerk.clerk_id.as_str())
         .bind(&clerk.username)

@@ -79,7 +79,7 @@ async fn the_right_bok_from_a_bok_pad_device_verifies_and_the_counter_sees_it() 
 
     let page =
         c.f.services
-            .counter_bok_request(&c.clerk.clerk_id, &id.to_text())
+            .counter_bok_request(&c.clerk.clerk_id, &id)
             .await
             .unwrap()
             .unwrap();
@@ -164,13 +164,7 @@ async fn a_request_is_answered_once_even_by_two_devices() {
     assert_eq!(first.outcome, BokOutcome::NotVerified);
     assert_eq!(code_of(c.answer(&id, BOK).await), ErrorCode::BokAnswered);
     // The other device's answer, properly signed by it, is refused the same way.
-    let record =
-        c.f.services
-            .store
-            .bok_request(&id.to_text())
-            .await
-            .unwrap()
-            .unwrap();
+    let record = c.f.services.store.bok_request(&id).await.unwrap().unwrap();
     let challenge = civkey_proto::ids::Challenge::parse(&record.challenge).unwrap();
     let bok = Bok::parse(BOK).unwrap();
     let signed = BokAnswer {
@@ -454,14 +448,14 @@ async fn another_citizens_device_and_another_clerk_cannot_see_the_request() {
     assert!(c
         .f
         .services
-        .bok_counter_event(&other_clerk.clerk_id, &id.to_text())
+        .bok_counter_event(&other_clerk.clerk_id, &id)
         .await
         .unwrap()
         .is_none());
     assert!(c
         .f
         .services
-        .counter_bok_request(&other_clerk.clerk_id, &id.to_text())
+        .counter_bok_request(&other_clerk.clerk_id, &id)
         .await
         .unwrap()
         .is_none());
