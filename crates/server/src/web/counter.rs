@@ -408,6 +408,15 @@ async fn live(State(state): State<AppState>, visitor: Visitor, Path(id): Path<St
         Err(r) => return *r,
     };
     let services = state.services();
+    // A path that is no request id is gone, as an unknown one is.
+    let Ok(id) = civkey_proto::ids::BokRequestId::parse(&id) else {
+        return error(
+            &visitor,
+            Some(&clerk),
+            StatusCode::NOT_FOUND,
+            "counter.error.gone",
+        );
+    };
     let request = match services
         .counter_bok_request(&clerk.session.clerk_id, &id)
         .await
@@ -456,6 +465,14 @@ async fn events(
         }
         Err(e) => return internal(&visitor, e),
     };
+    let Ok(id) = civkey_proto::ids::BokRequestId::parse(&id) else {
+        return error(
+            &visitor,
+            Some(&clerk),
+            StatusCode::NOT_FOUND,
+            "counter.error.gone",
+        );
+    };
     match state
         .services()
         .bok_counter_event(&clerk.session.clerk_id, &id)
@@ -480,7 +497,7 @@ async fn events(
 fn bok_events(
     state: AppState,
     clerk_id: crate::domain::ClerkId,
-    id: String,
+    id: civkey_proto::ids::BokRequestId,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let subscription = state.services().watch_bok(&id);
     stream::unfold(
