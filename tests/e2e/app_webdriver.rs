@@ -290,7 +290,7 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
         .filter(char::is_ascii_digit)
         .collect();
     let services = server.state.services();
-    let session = pairing.session_id.to_text();
+    let session = pairing.session_id;
     let portal_code = loop {
         match services
             .pairing_page_event(&citizen, &session)
@@ -487,7 +487,7 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
 async fn page_event(
     server: &TestServer,
     citizen: &civkey_server::domain::CitizenId,
-    session: &str,
+    session: &civkey_proto::ids::SessionId,
 ) -> PairingPageEvent {
     server
         .state
@@ -514,7 +514,7 @@ async fn a_pairing_link_the_app_is_started_with_claims_nothing_before_continue()
     let server = TestServer::start().await;
     let citizen = server.add_citizen("jana").await;
     let pairing = server.new_pairing(&citizen).await;
-    let session = pairing.session_id.to_text();
+    let session = pairing.session_id;
 
     let driver = AppDriver::start(&home.0.join("profile"), &log);
     let app = driver.app_with_args(&binary, &[pairing.to_uri()]).await;

@@ -83,8 +83,7 @@ fn browser_decides(
     let citizen = citizen.clone();
     let session = civkey_client::pairing::read_pairing_uri(uri)
         .unwrap()
-        .session_id
-        .to_text();
+        .session_id;
     tokio::spawn(async move {
         let started = codes.await.unwrap();
         let page = state
@@ -427,8 +426,7 @@ async fn cli_pair(
     if let Some(code) = code {
         let session = civkey_client::pairing::read_pairing_uri(uri)
             .unwrap()
-            .session_id
-            .to_text();
+            .session_id;
         match server
             .state
             .services()
@@ -563,8 +561,7 @@ async fn civkey_pair_without_a_keystore_says_so_and_claims_nothing() {
     // The session was never claimed: the browser still waits for a scan.
     let session = civkey_client::pairing::read_pairing_uri(&uri)
         .unwrap()
-        .session_id
-        .to_text();
+        .session_id;
     let page = server
         .state
         .services()
@@ -835,8 +832,7 @@ async fn a_photo_of_the_portals_qr_code_pairs_through_civkey_scan_and_civkey_pai
     assert_eq!(event["event"], "confirmation_code");
     let session = civkey_client::pairing::read_pairing_uri(&uri)
         .unwrap()
-        .session_id
-        .to_text();
+        .session_id;
     server
         .state
         .services()

@@ -166,7 +166,7 @@ pub async fn pair_profile(
         .await
         .unwrap();
     services
-        .decide_pairing(citizen_id, &pairing.uri.session_id.to_text(), true)
+        .decide_pairing(citizen_id, &pairing.uri.session_id, true)
         .await
         .unwrap();
     pending.finish().await.unwrap()

@@ -670,7 +670,7 @@ mod real_server {
         let decide = {
             let state = server.state.clone();
             let citizen = server.citizen.clone();
-            let session = pairing.uri.session_id.to_text();
+            let session = pairing.uri.session_id;
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 state
@@ -771,7 +771,7 @@ mod real_server {
             .await
             .unwrap();
         services
-            .decide_pairing(&server.citizen, &pairing.uri.session_id.to_text(), true)
+            .decide_pairing(&server.citizen, &pairing.uri.session_id, true)
             .await
             .unwrap();
         app.pair_finish().await.unwrap();
@@ -866,7 +866,7 @@ mod real_server {
         let pairing = services.start_pairing(&server.citizen).await.unwrap();
         app.pair_begin(&pairing.uri.to_uri(), None).await.unwrap();
         services
-            .decide_pairing(&server.citizen, &pairing.uri.session_id.to_text(), false)
+            .decide_pairing(&server.citizen, &pairing.uri.session_id, false)
             .await
             .unwrap();
         let outcome = app.pair_finish().await.unwrap();

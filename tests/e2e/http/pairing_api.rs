@@ -60,7 +60,7 @@ async fn a_device_pairs_over_http_and_then_makes_signed_calls() {
     server
         .state
         .services()
-        .decide_pairing(&citizen, &uri.session_id.to_text(), true)
+        .decide_pairing(&citizen, &uri.session_id, true)
         .await
         .unwrap();
     let (outcome, _) = waiting.await.unwrap();
@@ -263,7 +263,7 @@ async fn a_captured_device_call_replayed_verbatim_is_refused() {
     server
         .state
         .services()
-        .decide_pairing(&citizen, &uri.session_id.to_text(), true)
+        .decide_pairing(&citizen, &uri.session_id, true)
         .await
         .unwrap();
     let device_id = api

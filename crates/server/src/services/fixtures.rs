@@ -118,7 +118,7 @@ pub(crate) async fn paired(f: &Fixture, device_key: &SigningKey) -> DeviceId {
         .await
         .unwrap();
     f.services
-        .decide_pairing(&f.citizen, &pairing.uri.session_id.to_text(), true)
+        .decide_pairing(&f.citizen, &pairing.uri.session_id, true)
         .await
         .unwrap();
     f.services

@@ -26,8 +26,14 @@ pub struct NewPairing {
     pub expires_at: u64,
 }
 
-fn key(session_id: &str) -> String {
+fn key(session_id: &SessionId) -> String {
     format!("pairing:{session_id}")
+}
+
+/// The pairing session named by `text` (a page's path): text that is no session id is
+/// `pairing_unknown`, the same answer as an id the store does not know.
+pub fn pairing_session_id(text: &str) -> Result<SessionId, ServiceError> {
+    SessionId::parse(text).map_err(|_| unknown())
 }
 
 fn secret_hash(secret: &PairingSecret) -> String {
@@ -66,7 +72,7 @@ impl Services {
         let expires_at = now + PAIRING_TTL_SECS;
         self.store
             .insert_pairing(
-                &uri.session_id.to_text(),
+                &uri.session_id,
                 citizen_id,
                 &secret_hash(&uri.secret),
                 now,
@@ -88,7 +94,7 @@ impl Services {
         session_id: &SessionId,
         request: &PairClaimRequest,
     ) -> Result<PairClaimResponse, ServiceError> {
-        let id = session_id.to_text();
+        let id = *session_id;
         let now = self.clock.now();
         let record = self.known_session(&id, &request.secret).await?;
         match status(&record, now) {
@@ -143,7 +149,7 @@ impl Services {
         claim_token: &ClaimToken,
         wait: Duration,
     ) -> Result<PairOutcome, ServiceError> {
-        let id = session_id.to_text();
+        let id = *session_id;
         let mut subscription = self.signal.subscribe(&key(&id));
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -185,7 +191,7 @@ impl Services {
     pub async fn decide_pairing(
         &self,
         citizen_id: &CitizenId,
-        session_id: &str,
+        session_id: &SessionId,
         confirm: bool,
     ) -> Result<PairStatus, ServiceError> {
         let now = self.clock.now();
@@ -245,7 +251,7 @@ impl Services {
     pub async fn pairing_page_event(
         &self,
         citizen_id: &CitizenId,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<Option<PairingPageEvent>, ServiceError> {
         let Some(record) = self
             .store
@@ -274,14 +280,14 @@ impl Services {
     }
 
     /// Subscribes to changes of a pairing session (for the portal's event stream).
-    pub fn watch_pairing(&self, session_id: &str) -> crate::signal::Subscription {
+    pub fn watch_pairing(&self, session_id: &SessionId) -> crate::signal::Subscription {
         self.signal.subscribe(&key(session_id))
     }
 
     /// The session, if it exists and `secret` is its secret (a wrong secret reads as unknown).
     async fn known_session(
         &self,
-        id: &str,
+        id: &SessionId,
         secret: &PairingSecret,
     ) -> Result<PairingRecord, ServiceError> {
         let record = self.store.pairing(id).await?.ok_or_else(unknown)?;

@@ -7,13 +7,13 @@ use sqlx::Row;
 use super::devices::NewDevice;
 use super::{get_id, get_opt_id, get_stored, get_u64, to_db, unique, Store, StoreError};
 use crate::domain::{CitizenId, PairingState};
-use civkey_proto::ids::DeviceId;
+use civkey_proto::ids::{DeviceId, SessionId};
 
 /// A pairing session as stored.
 #[derive(Debug, Clone)]
 pub struct PairingRecord {
-    /// Session id (base64url).
-    pub id: String,
+    /// Session id.
+    pub id: SessionId,
     /// The citizen who opened "Connect mobile key".
     pub citizen_id: CitizenId,
     /// SHA-256 (hex) of the pairing secret.
@@ -67,7 +67,7 @@ const COLUMNS: &str = "id, citizen_id, secret_hash, state, created_at, expires_a
 
 fn read(row: &AnyRow) -> Result<PairingRecord, StoreError> {
     Ok(PairingRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         citizen_id: get_id(row, "citizen_id")?,
         secret_hash: row.try_get("secret_hash")?,
         state: get_stored(row, "state")?,
@@ -88,7 +88,7 @@ impl Store {
     /// Opens a pairing session.
     pub async fn insert_pairing(
         &self,
-        id: &str,
+        id: &SessionId,
         citizen_id: &CitizenId,
         secret_hash: &str,
         now: u64,
@@ -98,7 +98,7 @@ impl Store {
             "INSERT INTO pairing_sessions (id, citizen_id, secret_hash, state, created_at, expires_at) \
              VALUES ($1, $2, $3, 'waiting', $4, $5)",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(citizen_id.as_str())
         .bind(secret_hash)
         .bind(to_db(now))
@@ -109,11 +109,11 @@ impl Store {
     }
 
     /// The pairing session `id`.
-    pub async fn pairing(&self, id: &str) -> Result<Option<PairingRecord>, StoreError> {
+    pub async fn pairing(&self, id: &SessionId) -> Result<Option<PairingRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM pairing_sessions WHERE id = $1"
         ))
-        .bind(id)
+        .bind(id.to_text())
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(read).transpose()
@@ -122,7 +122,7 @@ impl Store {
     /// Claims a waiting, unexpired session. False when another claim won, or it expired.
     pub async fn claim_pairing(
         &self,
-        id: &str,
+        id: &SessionId,
         now: u64,
         claim: &Claim,
     ) -> Result<bool, StoreError> {
@@ -131,7 +131,7 @@ impl Store {
              device_model = $5, device_kind = $6, confirmation_code = $7, claim_token_hash = $8, \
              server_nonce = $9 WHERE id = $1 AND state = 'waiting' AND expires_at > $2",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(to_db(now))
         .bind(&claim.public_key)
         .bind(&claim.device_name)
@@ -149,7 +149,7 @@ impl Store {
     /// transaction. False when the session is not (or no longer) claimed by this citizen.
     pub async fn confirm_pairing(
         &self,
-        id: &str,
+        id: &SessionId,
         citizen_id: &CitizenId,
         now: u64,
         device: &NewDevice,
@@ -159,7 +159,7 @@ impl Store {
             "UPDATE pairing_sessions SET state = 'confirmed', device_id = $4, decided_at = $3 \
              WHERE id = $1 AND citizen_id = $2 AND state = 'claimed' AND expires_at > $3",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(citizen_id.as_str())
         .bind(to_db(now))
         .bind(device.id.to_text())
@@ -178,7 +178,7 @@ impl Store {
     /// The citizen refuses a claimed (or still waiting) session. False when already decided.
     pub async fn refuse_pairing(
         &self,
-        id: &str,
+        id: &SessionId,
         citizen_id: &CitizenId,
         now: u64,
     ) -> Result<bool, StoreError> {
@@ -186,7 +186,7 @@ impl Store {
             "UPDATE pairing_sessions SET state = 'refused', decided_at = $3 \
              WHERE id = $1 AND citizen_id = $2 AND state IN ('waiting', 'claimed')",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(citizen_id.as_str())
         .bind(to_db(now))
         .execute(self.pool())

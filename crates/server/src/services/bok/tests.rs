@@ -421,7 +421,7 @@ async fn another_citizens_device_and_another_clerk_cannot_see_the_request() {
         .await
         .unwrap();
     c.f.services
-        .decide_pairing(&petr.id, &pairing.uri.session_id.to_text(), true)
+        .decide_pairing(&petr.id, &pairing.uri.session_id, true)
         .await
         .unwrap();
     let petr_device =

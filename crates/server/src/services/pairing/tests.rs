@@ -19,7 +19,7 @@ async fn every_claim_gets_a_fresh_server_nonce_stored_with_its_code() {
         let record = f
             .services
             .store
-            .pairing(&pairing.uri.session_id.to_text())
+            .pairing(&pairing.uri.session_id)
             .await
             .unwrap()
             .unwrap();
@@ -54,7 +54,7 @@ async fn a_claimed_session_confirmed_in_the_browser_pairs_the_device() {
             .confirmation_code(&public(&device_key), &claimed.server_nonce)
     );
 
-    let id = pairing.uri.session_id.to_text();
+    let id = pairing.uri.session_id;
     let page = f
         .services
         .pairing_page_event(&f.citizen, &id)
@@ -120,7 +120,7 @@ async fn the_app_learns_the_browser_decision_without_polling() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     f.services
-        .decide_pairing(&f.citizen, &session.to_text(), false)
+        .decide_pairing(&f.citizen, &session, false)
         .await
         .unwrap();
     let (outcome, took) = waiter.await.unwrap();
@@ -165,7 +165,7 @@ async fn a_claimed_session_expires_before_the_browser_decides() {
         .await
         .unwrap();
     f.clock.advance(240);
-    let id = pairing.uri.session_id.to_text();
+    let id = pairing.uri.session_id;
     assert_eq!(
         code_of(f.services.decide_pairing(&f.citizen, &id, true).await),
         ErrorCode::PairingExpired
@@ -198,7 +198,7 @@ async fn used_refused_and_unknown_sessions_each_have_their_own_code() {
         .await
         .unwrap();
     f.services
-        .decide_pairing(&f.citizen, &used.uri.session_id.to_text(), true)
+        .decide_pairing(&f.citizen, &used.uri.session_id, true)
         .await
         .unwrap();
     assert_eq!(
@@ -212,7 +212,7 @@ async fn used_refused_and_unknown_sessions_each_have_their_own_code() {
     assert_eq!(
         code_of(
             f.services
-                .decide_pairing(&f.citizen, &used.uri.session_id.to_text(), true)
+                .decide_pairing(&f.citizen, &used.uri.session_id, true)
                 .await
         ),
         ErrorCode::PairingUsed
@@ -220,7 +220,7 @@ async fn used_refused_and_unknown_sessions_each_have_their_own_code() {
 
     let refused = f.services.start_pairing(&f.citizen).await.unwrap();
     f.services
-        .decide_pairing(&f.citizen, &refused.uri.session_id.to_text(), false)
+        .decide_pairing(&f.citizen, &refused.uri.session_id, false)
         .await
         .unwrap();
     assert_eq!(
@@ -288,7 +288,7 @@ async fn another_citizen_cannot_decide_or_watch_a_session() {
     .await
     .unwrap();
     let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
-    let id = pairing.uri.session_id.to_text();
+    let id = pairing.uri.session_id;
     f.services
         .claim_pairing(&pairing.uri.session_id, &claim(&pairing.uri, &key(1)))
         .await
@@ -330,9 +330,9 @@ fn confirmation_codes_from_the_server_match_the_protocol_vector() {
 async fn a_stored_state_the_server_does_not_know_is_an_error_not_a_default() {
     let f = fixture().await;
     let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
-    let id = pairing.uri.session_id.to_text();
+    let id = pairing.uri.session_id;
     sqlx::query("UPDATE pairing_sessions SET state = 'confrimed' WHERE id = $1")
-        .bind(&id)
+        .bind(id.to_text())
         .execute(f.services.store.pool())
         .await
         .unwrap();
