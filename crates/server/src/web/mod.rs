@@ -930,6 +930,9 @@ async fn connect_events(
         Ok(s) => s.clone(),
         Err(_) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
     };
+    let Ok(id) = crate::services::pairing::pairing_session_id(&id) else {
+        return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found");
+    };
     match state
         .services()
         .pairing_page_event(&session.citizen_id, &id)
@@ -947,7 +950,7 @@ async fn connect_events(
 fn pairing_events(
     state: AppState,
     citizen_id: crate::domain::CitizenId,
-    id: String,
+    id: civkey_proto::ids::SessionId,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let subscription = state.services().watch_pairing(&id);
     stream::unfold(
@@ -1008,11 +1011,16 @@ async fn decide(
             return *r;
         }
     }
-    let outcome = match state
-        .services()
-        .decide_pairing(&session.citizen_id, &id, confirm)
-        .await
-    {
+    let decided = match crate::services::pairing::pairing_session_id(&id) {
+        Ok(id) => {
+            state
+                .services()
+                .decide_pairing(&session.citizen_id, &id, confirm)
+                .await
+        }
+        Err(unknown) => Err(unknown),
+    };
+    let outcome = match decided {
         Ok(PairStatus::Confirmed) => PairingOutcomeView::Confirmed,
         Ok(_) => PairingOutcomeView::Refused,
         Err(ServiceError::Refused {
