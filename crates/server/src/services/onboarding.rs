@@ -35,7 +35,7 @@ pub const START_WINDOW_SECS: u64 = 15 * 60;
 /// The identity documents a clerk may check, as stored.
 pub const DOCUMENT_TYPES: &[&str] = &["id_card", "passport", "residence_permit"];
 
-fn key(id: &str) -> String {
+fn key(id: &OnboardingId) -> String {
     format!("onboarding:{id}")
 }
 
@@ -276,7 +276,7 @@ impl Services {
             let id = OnboardingId::generate(&mut rng);
             let code = IdentificationCode::generate(&mut rng);
             let row = NewOnboarding {
-                id: id.to_text(),
+                id,
                 code_hash: code_hash(&code),
                 claim_token_hash: token_hash(&claim_token.expose_text()),
                 public_key: public_key.clone(),
@@ -312,7 +312,7 @@ impl Services {
         claim_token: &ClaimToken,
         wait: Duration,
     ) -> Result<OnboardOutcome, ServiceError> {
-        let id = id.to_text();
+        let id = *id;
         let mut subscription = self.signal.subscribe(&key(&id));
         let deadline = tokio::time::Instant::now() + wait;
         let presented = token_hash(&claim_token.expose_text());

@@ -6,15 +6,15 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::devices::NewDevice;
-use super::{get_opt_id, get_stored, get_u64, to_db, Store, StoreError};
+use super::{get_id, get_opt_id, get_stored, get_u64, to_db, Store, StoreError};
 use crate::domain::{CitizenId, ClerkId, OnboardingState};
-use civkey_proto::ids::DeviceId;
+use civkey_proto::ids::{DeviceId, OnboardingId};
 
 /// An onboarding the app started.
 #[derive(Debug, Clone)]
 pub struct NewOnboarding {
-    /// Onboarding id (base64url).
-    pub id: String,
+    /// Onboarding id.
+    pub id: OnboardingId,
     /// SHA-256 (hex) of the tagged identification code.
     pub code_hash: String,
     /// SHA-256 (hex) of the claim token.
@@ -37,7 +37,7 @@ pub struct NewOnboarding {
 #[derive(Debug, Clone)]
 pub struct OnboardingRecord {
     /// Onboarding id.
-    pub id: String,
+    pub id: OnboardingId,
     /// SHA-256 (hex) of the claim token.
     pub claim_token_hash: String,
     /// The device's public key (base64url SEC1).
@@ -90,7 +90,7 @@ const COLUMNS: &str = "id, claim_token_hash, public_key, device_name, device_mod
 
 fn read(row: &AnyRow) -> Result<OnboardingRecord, StoreError> {
     Ok(OnboardingRecord {
-        id: row.try_get("id")?,
+        id: get_id(row, "id")?,
         claim_token_hash: row.try_get("claim_token_hash")?,
         public_key: row.try_get("public_key")?,
         device_name: row.try_get("device_name")?,
@@ -111,7 +111,7 @@ impl Store {
              device_model, device_kind, state, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9)",
         )
-        .bind(&o.id)
+        .bind(o.id.to_text())
         .bind(&o.code_hash)
         .bind(&o.claim_token_hash)
         .bind(&o.public_key)
@@ -127,9 +127,12 @@ impl Store {
     }
 
     /// The onboarding `id`.
-    pub async fn onboarding(&self, id: &str) -> Result<Option<OnboardingRecord>, StoreError> {
+    pub async fn onboarding(
+        &self,
+        id: &OnboardingId,
+    ) -> Result<Option<OnboardingRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM onboardings WHERE id = $1"))
-            .bind(id)
+            .bind(id.to_text())
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(read).transpose()
@@ -163,7 +166,7 @@ impl Store {
     /// expired); [`StoreError::Duplicate`]`("username")` when the username is taken.
     pub async fn complete_onboarding(
         &self,
-        id: &str,
+        id: &OnboardingId,
         now: u64,
         citizen: &OnboardedCitizen,
         device: &NewDevice,
@@ -193,7 +196,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(citizen.id.as_str())
-        .bind(id)
+        .bind(id.to_text())
         .bind(citizen.clerk_id.as_str())
         .bind(&citizen.clerk_username)
         .bind(&citizen.office_name)
@@ -206,7 +209,7 @@ impl Store {
             "UPDATE onboardings SET state = 'completed', citizen_id = $3, device_id = $4, \
              completed_at = $2 WHERE id = $1 AND state = 'waiting' AND expires_at > $2",
         )
-        .bind(id)
+        .bind(id.to_text())
         .bind(to_db(now))
         .bind(citizen.id.as_str())
         .bind(device.id.to_text())
