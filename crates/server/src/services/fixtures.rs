@@ -254,7 +254,7 @@ impl Counter {
             .f
             .services
             .store
-            .bok_request(&id)
+            .bok_request(id)
             .await
             .unwrap()
             .unwrap();
@@ -290,7 +290,7 @@ impl Counter {
     pub(crate) async fn event(&self, id: &BokRequestId) -> BokCounterEvent {
         self.f
             .services
-            .bok_counter_event(&self.clerk.clerk_id, &id)
+            .bok_counter_event(&self.clerk.clerk_id, id)
             .await
             .unwrap()
             .unwrap()
