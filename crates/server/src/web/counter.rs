@@ -127,6 +127,22 @@ fn context(visitor: &Visitor, clerk: Option<&Clerk>) -> PageContext {
     }
 }
 
+/// The BOK request a path names; text that is no request id is gone, as an unknown one is.
+fn request_id(
+    visitor: &Visitor,
+    clerk: &Clerk,
+    text: &str,
+) -> Result<civkey_proto::ids::BokRequestId, Box<Response>> {
+    civkey_proto::ids::BokRequestId::parse(text).map_err(|_| {
+        Box::new(error(
+            visitor,
+            Some(clerk),
+            StatusCode::NOT_FOUND,
+            "counter.error.gone",
+        ))
+    })
+}
+
 fn error(visitor: &Visitor, clerk: Option<&Clerk>, status: StatusCode, key: &str) -> Response {
     let badge = clerk.map(Clerk::badge);
     visitor.page(
@@ -408,14 +424,9 @@ async fn live(State(state): State<AppState>, visitor: Visitor, Path(id): Path<St
         Err(r) => return *r,
     };
     let services = state.services();
-    // A path that is no request id is gone, as an unknown one is.
-    let Ok(id) = civkey_proto::ids::BokRequestId::parse(&id) else {
-        return error(
-            &visitor,
-            Some(&clerk),
-            StatusCode::NOT_FOUND,
-            "counter.error.gone",
-        );
+    let id = match request_id(&visitor, &clerk, &id) {
+        Ok(id) => id,
+        Err(r) => return *r,
     };
     let request = match services
         .counter_bok_request(&clerk.session.clerk_id, &id)
@@ -465,13 +476,9 @@ async fn events(
         }
         Err(e) => return internal(&visitor, e),
     };
-    let Ok(id) = civkey_proto::ids::BokRequestId::parse(&id) else {
-        return error(
-            &visitor,
-            Some(&clerk),
-            StatusCode::NOT_FOUND,
-            "counter.error.gone",
-        );
+    let id = match request_id(&visitor, &clerk, &id) {
+        Ok(id) => id,
+        Err(r) => return *r,
     };
     match state
         .services()
