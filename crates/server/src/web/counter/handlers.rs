@@ -22,15 +22,16 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::views::{
-    BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterOnboardView, CounterView,
-    PageContext,
-};
-use super::{pages, rate_limited_error, url_escape, CsrfForm, HostCookie, Visitor};
+use super::pages;
 use crate::services::clerks::CLERK_SESSION_TTL_SECS;
 use crate::services::onboarding::{OnboardError, OnboardField, OnboardInput};
 use crate::services::ServiceError;
 use crate::store::ClerkSession;
+use crate::web::session::{rate_limited_error, url_escape, CsrfForm, HostCookie, Visitor};
+use crate::web::views::{
+    BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterOnboardView, CounterView,
+    PageContext,
+};
 use crate::AppState;
 
 /// The counter session's cookie: another name than the portal's (`__Host-civkey_counter` over
@@ -48,7 +49,7 @@ const CLERK_PRELOGIN_COOKIE: HostCookie = HostCookie {
 };
 
 /// The counter's routes.
-pub fn routes() -> Router<AppState> {
+pub(in crate::web) fn routes() -> Router<AppState> {
     Router::new()
         .route("/counter", get(counter))
         .route("/counter/login", get(login_form).post(login))
@@ -165,7 +166,7 @@ fn render_login(
     username: String,
     status: StatusCode,
 ) -> Response {
-    let csrf = super::random_token();
+    let csrf = crate::services::auth::random_token();
     let view = CounterLoginView {
         csrf: csrf.clone(),
         username,

@@ -6,12 +6,12 @@
 use civkey_i18n::{tr, tr_args, utc_minutes};
 use civkey_proto::bok::BokCounterEvent;
 
-use super::{
+use crate::escape_html as esc;
+use crate::services::onboarding::DOCUMENT_TYPES;
+use crate::web::layout::{
     clock, document_with_header, hidden, iso_duration, login_message, message_box, site_header,
     split_placeholder, Scripts,
 };
-use crate::escape_html as esc;
-use crate::services::onboarding::DOCUMENT_TYPES;
 use crate::web::views::{
     BokLiveView, ClerkBadge, CounterLoginView, CounterOnboardView, CounterView, PageContext,
 };
@@ -537,12 +537,12 @@ pub fn counter_error_page(
     message_key: &str,
 ) -> String {
     let (message, main) =
-        super::error_card(ctx.locale, status, message_key, "/counter", "counter.back");
+        crate::web::layout::error_card(ctx.locale, status, message_key, "/counter", "counter.back");
     counter_document(ctx, clerk, message, &main, Scripts::None)
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(in crate::web) mod tests {
     use civkey_i18n::Locale;
 
     use super::*;
@@ -598,7 +598,7 @@ pub(super) mod tests {
     ];
 
     /// Every counter page in `l`, for the checks every page passes (`pages::tests`).
-    pub(in crate::web::pages) fn every_counter_page(
+    pub(in crate::web) fn every_counter_page(
         l: Locale,
         anonymous: &PageContext,
         clerk_ctx: &PageContext,

@@ -4,18 +4,24 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::routing::get;
+use axum::{Form, Router};
 use civkey_proto::ids::DeviceId;
 use civkey_proto::notify::{
     ContactChannel, ContactSettings, DeviceNotificationSettings, NotificationSettings,
 };
 
 use super::pages::{self, ContactRow, DeviceSwitches, NotificationsView};
-use super::{internal, known_key, NoticeQuery, Visitor};
 use crate::services::ServiceError;
+use crate::web::session::{internal, known_key, require_step_up, NoticeQuery, Visitor};
 use crate::AppState;
 
-pub(super) async fn page(
+/// The notification settings' route.
+pub(in crate::web) fn routes() -> Router<AppState> {
+    Router::new().route("/portal/notifications", get(page).post(save))
+}
+
+async fn page(
     State(state): State<AppState>,
     visitor: Visitor,
     Query(query): Query<NoticeQuery>,
@@ -72,7 +78,7 @@ pub(super) async fn page(
 
 /// Reads the form: a checkbox is on when its field is present. The `device` fields list the keys
 /// the page showed, so a key connected or disconnected since is noticed instead of guessed.
-pub(super) async fn save(
+async fn save(
     State(state): State<AppState>,
     visitor: Visitor,
     Form(fields): Form<Vec<(String, String)>>,
@@ -88,9 +94,7 @@ pub(super) async fn save(
         Err(r) => return *r,
     };
     // Switching off the login notifications is what an intruder would do first.
-    if let Err(r) =
-        super::require_step_up(&state, &visitor, &session, "/portal/notifications").await
-    {
+    if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/notifications").await {
         return *r;
     }
     let changed = || Redirect::to("/portal/notifications?error=portal.notifications.error.changed");

@@ -5,8 +5,8 @@
 
 use civkey_i18n::{tr, tr_args};
 
-use super::{document, hidden, message_box, Scripts};
 use crate::escape_html as esc;
+use crate::web::layout::{document, hidden, message_box, Scripts};
 use crate::web::views::PageContext;
 
 /// A contact row: its masked address and whether informative notifications are on.

@@ -18,19 +18,20 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::{SigninContinueView, SigninView};
-use super::{pages, Visitor};
+use super::pages;
 use crate::services::login::{
     signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, OAuthError, SessionFit,
     ACR_LEVELS, EIDAS_LEVELS,
 };
 use crate::services::ServiceError;
 use crate::signal::Subscription;
+use crate::web::session::{self, Visitor};
+use crate::web::views::{SigninContinueView, SigninView};
 use crate::AppState;
 use civkey_proto::ErrorCode;
 
 /// The provider's routes.
-pub fn routes() -> Router<AppState> {
+pub(in crate::web) fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oidc/jwks", get(jwks))
@@ -170,7 +171,7 @@ async fn authorize(
     };
     let id = started.request_id.to_text();
     let citizen = match visitor.session() {
-        Some(session) => super::citizen_name(&state, session).await,
+        Some(session) => session::citizen_name(&state, session).await,
         None => None,
     };
     let other_means_url = format!("/oidc/login/{id}/continue");
@@ -244,7 +245,7 @@ async fn continue_page(
         Ok(open) => open,
         Err(response) => return *response,
     };
-    let Some(citizen_name) = super::citizen_name(&state, &session).await else {
+    let Some(citizen_name) = session::citizen_name(&state, &session).await else {
         return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized");
     };
     let view = SigninContinueView {
@@ -311,7 +312,7 @@ async fn open_for_session(
     match open.fit {
         SessionFit::Fits => Ok(open),
         SessionFit::NeedsFreshLogin => {
-            let next = super::url_escape(&format!("/oidc/login/{id}/continue"));
+            let next = session::url_escape(&format!("/oidc/login/{id}/continue"));
             Err(Box::new(
                 Redirect::to(&format!("/portal/login?fresh=1&next={next}")).into_response(),
             ))
@@ -335,12 +336,12 @@ async fn portal_key_login(
     visitor: Visitor,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    let next = super::safe_next(query.next.as_deref());
+    let next = session::safe_next(query.next.as_deref());
     let started = match state.services().start_portal_login(&next).await {
         Ok(started) => started,
-        Err(e) => return super::internal(&visitor, e),
+        Err(e) => return session::internal(&visitor, e),
     };
-    let other_means_url = format!("/portal/login?fresh=1&next={}", super::url_escape(&next));
+    let other_means_url = format!("/portal/login?fresh=1&next={}", session::url_escape(&next));
     let service_name = civkey_i18n::tr(visitor.locale, "portal.key_login.service").to_string();
     login_page(
         &state,
@@ -365,7 +366,7 @@ async fn finish_portal_login(
         .finish_portal_login(&id, login_cookie(&visitor))
         .await
     {
-        Ok(session) => super::logged_in(&visitor, &session, query.next.as_deref()),
+        Ok(session) => session::logged_in(&visitor, &session, query.next.as_deref()),
         Err(e) => login_gone(&visitor, e),
     }
 }
@@ -383,7 +384,7 @@ fn login_gone(visitor: &Visitor, e: ServiceError) -> Response {
             ..
         } => other_browser(visitor),
         ServiceError::Refused { .. } => visitor.error(StatusCode::GONE, "portal.signin.gone"),
-        other => super::internal(visitor, other),
+        other => session::internal(visitor, other),
     }
 }
 
@@ -412,7 +413,7 @@ async fn events(
         Err(ServiceError::Refused { .. }) => {
             return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found")
         }
-        Err(other) => return super::internal(&visitor, other),
+        Err(other) => return session::internal(&visitor, other),
     };
     Sse::new(login_events(state, id, browser, subscription, first))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

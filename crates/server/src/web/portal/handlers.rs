@@ -1,108 +1,33 @@
-//! The citizen portal: server-rendered pages (`pages`) from plain view data (`views`), in Czech,
-//! Hungarian and English. Handlers here are thin: read the visitor (language, session), check the
-//! form's anti-forgery token, call one service, render one page.
-
-mod counter;
-mod notifications;
-mod oidc;
-pub mod pages;
-pub mod views;
+//! The citizen portal's handlers: log in (password + TOTP, e-mail code), log out, remove a lost
+//! authenticator, the dashboard, "Connect mobile key" and "My mobile keys". Thin: read the visitor
+//! (language, session), check the form's anti-forgery token, call one service, render one page.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use civkey_i18n::Locale;
 use civkey_proto::device::DeviceName;
 use civkey_proto::pair::{PairStatus, PairingPageEvent};
-use civkey_proto::{ErrorCode, Origin};
+use civkey_proto::ErrorCode;
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
+use super::pages;
 use crate::services::auth::random_token;
 use crate::services::ServiceError;
-use crate::store::WebSession;
+use crate::web::session::*;
+use crate::web::views::*;
 use crate::AppState;
-use views::*;
-
-/// The portal session's cookie.
-const SESSION_COOKIE: HostCookie = HostCookie {
-    name: "civkey_session",
-    path: "/",
-    same_site: "Lax",
-};
-/// The login forms' anti-forgery cookie.
-const PRELOGIN_COOKIE: HostCookie = HostCookie {
-    name: "civkey_pre",
-    path: "/",
-    same_site: "Strict",
-};
-/// A browser that logged in to an account before: its attempts there have a limit of their own.
-const KNOWN_COOKIE: HostCookie = HostCookie {
-    name: "civkey_known",
-    path: "/",
-    same_site: "Strict",
-};
-const LANG_COOKIE: &str = "civkey_lang";
-
-/// The prefix browsers reserve for cookies that only this host, over https, can set.
-const HOST_PREFIX: &str = "__Host-";
-
-/// A cookie that holds a session or an anti-forgery token. Over https it is a `__Host-` cookie
-/// (Secure, `Path=/`, no `Domain`), set and read only under that name: a browser accepts such a
-/// cookie only from this very host over TLS, so neither a sibling subdomain (which may set cookies
-/// for the parent domain) nor a man in the middle of a plain-http request can plant one that the
-/// server would read. Over loopback http (the demo), where browsers refuse `Secure` and
-/// `__Host-` cookies, it keeps its bare name and its own `path`.
-#[derive(Clone, Copy)]
-pub(super) struct HostCookie {
-    /// The bare name, used over loopback http.
-    pub(super) name: &'static str,
-    /// The path over loopback http; over https always `/` (the prefix demands it).
-    pub(super) path: &'static str,
-    /// `Strict` or `Lax`.
-    pub(super) same_site: &'static str,
-}
-
-impl HostCookie {
-    /// The name it is set and read under: `__Host-NAME` when `secure`.
-    pub(super) fn name_for(self, secure: bool) -> std::borrow::Cow<'static, str> {
-        if secure {
-            format!("{HOST_PREFIX}{}", self.name).into()
-        } else {
-            self.name.into()
-        }
-    }
-
-    /// The path it is set with: `/` when `secure`.
-    fn path_for(self, secure: bool) -> &'static str {
-        if secure {
-            "/"
-        } else {
-            self.path
-        }
-    }
-}
-
-/// The portal's content security policy: nothing from outside, no inline script or style.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The portal's routes.
-pub fn routes() -> Router<AppState> {
+pub(in crate::web) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/portal") }))
-        .route("/static/portal.css", get(css))
-        .route("/static/portal.js", get(js))
-        .route("/static/qrcode.js", get(qr_js))
         .route("/portal", get(dashboard))
         .route("/portal/login", get(login_form).post(login))
         .route("/portal/login/email", post(email_code_request))
@@ -120,30 +45,6 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/keys", get(keys))
         .route("/portal/keys/{id}/rename", post(rename))
         .route("/portal/keys/{id}/disconnect", post(disconnect))
-        .route(
-            "/portal/notifications",
-            get(notifications::page).post(notifications::save),
-        )
-        .merge(oidc::routes())
-        .merge(counter::routes())
-}
-
-async fn css() -> Response {
-    asset("text/css; charset=utf-8", include_str!("assets/portal.css"))
-}
-
-async fn js() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("assets/portal.js"),
-    )
-}
-
-async fn qr_js() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("assets/vendor/qrcode.js"),
-    )
 }
 
 /// The QR code of `text` as an SVG document (the pairing page's code, drawn once).
@@ -156,287 +57,6 @@ fn qr_svg(text: &str) -> Result<String, ServiceError> {
                 .build()
         })
         .map_err(|e| ServiceError::Internal(format!("QR code: {e}")))
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// Who is asking: language, path, session, address, and whether the language was just chosen.
-pub struct Visitor {
-    locale: Locale,
-    chose_locale: bool,
-    path: String,
-    session: Option<(WebSession, String)>,
-    cookies: Vec<(String, String)>,
-    address: String,
-    secure: bool,
-}
-
-fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-impl FromRequestParts<AppState> for Visitor {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        let cookies = cookies(&parts.headers);
-        let secure = state.public_origin().as_str().starts_with("https://");
-        let cookie = |name: &str| {
-            cookies
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let query_lang = parts
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("lang=")))
-            .and_then(Locale::from_tag);
-        let locale = query_lang
-            .or_else(|| cookie(LANG_COOKIE).as_deref().and_then(Locale::from_tag))
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(Locale::from_accept_language)
-            })
-            .unwrap_or(Locale::DEFAULT);
-        let session = match cookie(&SESSION_COOKIE.name_for(secure)) {
-            Some(token) => match state.services().web_session(&token).await {
-                Ok(Some(session)) => Some((session, token)),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!(error = %e, "session lookup failed");
-                    None
-                }
-            },
-            None => None,
-        };
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
-        Ok(Visitor {
-            locale,
-            chose_locale: query_lang.is_some(),
-            path: parts.uri.path().to_string(),
-            session,
-            cookies,
-            address,
-            secure,
-        })
-    }
-}
-
-impl Visitor {
-    fn context(&self, citizen_name: Option<String>) -> PageContext {
-        PageContext {
-            locale: self.locale,
-            path: self.path.clone(),
-            csrf: self.session.as_ref().map(|(s, _)| s.csrf_token.clone()),
-            citizen_name,
-        }
-    }
-
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn set_cookie(&self, name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
-        self.set_cookie_at("/", name, value, max_age, same_site)
-    }
-
-    /// The value of a session or anti-forgery cookie, read only under its name for this origin
-    /// (see [`HostCookie`]).
-    fn host_cookie(&self, cookie: HostCookie) -> Option<&str> {
-        self.cookie(&cookie.name_for(self.secure))
-    }
-
-    /// Sets (or, with `max_age` 0, clears) a session or anti-forgery cookie under its name and
-    /// path for this origin (see [`HostCookie`]).
-    fn set_host_cookie(&self, cookie: HostCookie, value: &str, max_age: u64) -> HeaderValue {
-        self.set_cookie_at(
-            cookie.path_for(self.secure),
-            &cookie.name_for(self.secure),
-            value,
-            max_age,
-            cookie.same_site,
-        )
-    }
-
-    /// A cookie sent back only to the paths under `path`.
-    fn set_cookie_at(
-        &self,
-        path: &str,
-        name: &str,
-        value: &str,
-        max_age: u64,
-        same_site: &str,
-    ) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        let text = format!(
-            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
-        );
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
-
-    /// A page answer with the security headers, and the language cookie when it was just chosen.
-    fn page(&self, status: StatusCode, html: String) -> Response {
-        let mut response = (status, axum::response::Html(html)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.chose_locale {
-            let cookie = self.set_cookie(LANG_COOKIE, self.locale.tag(), 365 * 24 * 3600, "Lax");
-            headers.append(header::SET_COOKIE, cookie);
-        }
-        response
-    }
-
-    /// A page whose form may send the browser on to `origin` (a login form whose answer is the
-    /// service's redirect): the same headers, with `form-action` allowing that one origin too,
-    /// because browsers apply `form-action` to where a form's redirect leads.
-    fn page_with_form_target(&self, status: StatusCode, html: String, origin: &Origin) -> Response {
-        let mut response = self.page(status, html);
-        let csp = CSP.replace(
-            "form-action 'self'",
-            &format!("form-action 'self' {}", origin.as_str()),
-        );
-        if let Ok(value) = HeaderValue::from_str(&csp) {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_SECURITY_POLICY, value);
-        }
-        response
-    }
-
-    /// The portal session, if the visitor has one.
-    fn session(&self) -> Option<&WebSession> {
-        self.session.as_ref().map(|(session, _)| session)
-    }
-
-    fn error(&self, status: StatusCode, key: &str) -> Response {
-        let ctx = self.context(None);
-        self.page(status, pages::error_page(&ctx, status.as_u16(), key))
-    }
-
-    /// The session's citizen id, or a redirect to the login page that comes back here.
-    fn require_session(&self) -> Result<&WebSession, Box<Response>> {
-        match &self.session {
-            Some((session, _)) => Ok(session),
-            None => {
-                let next = url_escape(&self.path);
-                Err(Box::new(
-                    Redirect::to(&format!("/portal/login?next={next}")).into_response(),
-                ))
-            }
-        }
-    }
-
-    /// Checks a session form's anti-forgery token.
-    fn check_csrf(&self, token: &str) -> Result<&WebSession, Box<Response>> {
-        let session = self.require_session()?;
-        if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
-            Ok(session)
-        } else {
-            Err(Box::new(
-                self.error(StatusCode::FORBIDDEN, "portal.error.csrf"),
-            ))
-        }
-    }
-}
-
-fn url_escape(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// Only local portal paths are followed after login (no open redirect).
-/// Where to go after logging in: a path of the portal's own, or a service's login request
-/// waiting for the portal's means (`/oidc/login/{id}/continue`); anything else is the dashboard.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if (n.starts_with("/portal") || n.starts_with("/oidc/login/"))
-                && !n.starts_with("//")
-                && !n.contains(['\\', '\r', '\n']) =>
-        {
-            n.to_string()
-        }
-        _ => "/portal".to_string(),
-    }
-}
-
-fn internal(visitor: &Visitor, e: ServiceError) -> Response {
-    tracing::error!(error = %e, "portal request failed");
-    visitor.error(StatusCode::INTERNAL_SERVER_ERROR, "portal.error.internal")
-}
-
-/// Refuses a change of how the account is protected unless the session has just been opened with
-/// the strongest means its citizen holds: a redirect to the "confirm it is you" page, which comes
-/// back to `next` (a page, since a form post cannot be repeated after a login).
-async fn require_step_up(
-    state: &AppState,
-    visitor: &Visitor,
-    session: &WebSession,
-    next: &str,
-) -> Result<(), Box<Response>> {
-    require_step_up_within(
-        state,
-        visitor,
-        session,
-        next,
-        crate::services::step_up::STEP_UP_SECS,
-    )
-    .await
-}
-
-async fn require_step_up_within(
-    state: &AppState,
-    visitor: &Visitor,
-    session: &WebSession,
-    next: &str,
-    window: u64,
-) -> Result<(), Box<Response>> {
-    match state.services().step_up_needed(session, window).await {
-        Ok(None) => Ok(()),
-        Ok(Some(_)) => Err(Box::new(
-            Redirect::to(&format!("/portal/confirm?next={}", url_escape(next))).into_response(),
-        )),
-        Err(e) => Err(Box::new(internal(visitor, e))),
-    }
 }
 
 /// `GET /portal/confirm?next=…`: "confirm that it is you" — the ways to log in again that satisfy
@@ -471,16 +91,6 @@ async fn step_up(
         StatusCode::OK,
         pages::step_up_page(&visitor.context(name), &view),
     )
-}
-
-async fn citizen_name(state: &AppState, session: &WebSession) -> Option<String> {
-    state
-        .store()
-        .citizen_by_id(&session.citizen_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.full_name)
 }
 
 async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Response {
@@ -613,46 +223,6 @@ async fn login(
         ),
         Err(e) => internal(&visitor, e),
     }
-}
-
-/// Sets the session cookie (and clears the pre-login one; and sets the known-browser one when
-/// the login gave a new token) on a redirect to `next`.
-fn logged_in(
-    visitor: &Visitor,
-    session: &crate::services::auth::LoggedIn,
-    next: Option<&str>,
-) -> Response {
-    let mut response = Redirect::to(&safe_next(next)).into_response();
-    let max_age = crate::services::auth::SESSION_TTL_SECS;
-    let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        visitor.set_host_cookie(SESSION_COOKIE, &session.token, max_age),
-    );
-    if let Some(known) = &session.known_browser {
-        let max_age = crate::services::auth::KNOWN_BROWSER_TTL_SECS;
-        headers.append(
-            header::SET_COOKIE,
-            visitor.set_host_cookie(KNOWN_COOKIE, known, max_age),
-        );
-    }
-    headers.append(
-        header::SET_COOKIE,
-        visitor.set_host_cookie(PRELOGIN_COOKIE, "", 0),
-    );
-    response
-}
-
-fn prelogin_csrf_ok(visitor: &Visitor, token: &str) -> bool {
-    let expected = visitor.host_cookie(PRELOGIN_COOKIE).unwrap_or_default();
-    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
-}
-
-fn rate_limited_error(retry_after: u64) -> (String, Vec<(String, String)>) {
-    (
-        "portal.login.error.rate_limited".to_string(),
-        vec![("seconds".to_string(), retry_after.to_string())],
-    )
 }
 
 /// The e-mail code form, with a fresh pre-login token.
@@ -841,12 +411,6 @@ async fn totp_removal(
         }
         Err(e) => internal(&visitor, e),
     }
-}
-
-/// A form that carries only its anti-forgery token (log out, and the counter's buttons).
-#[derive(Deserialize)]
-pub(super) struct CsrfForm {
-    pub(super) csrf: String,
 }
 
 async fn logout(
@@ -1045,17 +609,6 @@ async fn refuse(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     decide(state, visitor, id, form.csrf, false).await
-}
-
-#[derive(Deserialize)]
-struct NoticeQuery {
-    notice: Option<String>,
-    error: Option<String>,
-}
-
-/// Notices and errors arrive as keys in the query after a redirect; only known keys are shown.
-fn known_key(key: Option<String>, allowed: &[&str]) -> Option<String> {
-    key.filter(|k| allowed.contains(&k.as_str()))
 }
 
 async fn keys(

@@ -1,7 +1,7 @@
 //! The citizen portal's pages: plain HTML5 documents rendered from the view data in
 //! [`super::views`]. Render functions only format: every visible word comes from the catalogue
 //! (`portal.*` keys in `crates/i18n/locales/`; `counter.*` for the office counter's pages in
-//! `pages/counter.rs`), every dynamic value goes through
+//! `web/counter/pages.rs`), every dynamic value goes through
 //! [`crate::escape_html`], and nothing is inline — the stylesheet and the script are
 //! `/static/portal.css` and `/static/portal.js`, so the pages run under a CSP without
 //! `'unsafe-inline'`.
@@ -13,35 +13,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use civkey_i18n::{tr, tr_args, tr_count, Locale};
 
-use super::views::{
-    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginRow, LoginView, Means,
-    PageContext, PairingOutcomeView, SigninContinueView, SigninView, StepUpView, TotpRemovalView,
-};
 use crate::escape_html as esc;
-
-mod counter;
-mod notifications;
-pub use counter::{
-    counter_bok_page, counter_error_page, counter_login_page, counter_onboard_page, counter_page,
+use crate::web::layout::*;
+use crate::web::session::url_escape;
+use crate::web::views::{
+    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginRow, LoginView, Means,
+    PageContext, PairingOutcomeView, StepUpView, TotpRemovalView,
 };
-pub use notifications::{notifications_page, ContactRow, DeviceSwitches, NotificationsView};
-
-/// Where the lead's routes serve the assets.
-const STYLESHEET: &str = "/static/portal.css";
-const SCRIPT: &str = "/static/portal.js";
-/// The QR encoder the login page draws its animated code with (qrcode-generator, MIT).
-const QR_SCRIPT: &str = "/static/qrcode.js";
-
-/// The scripts a page loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scripts {
-    /// None: the page works without script.
-    None,
-    /// The portal's script (countdowns, live updates, confirmations).
-    Portal,
-    /// The portal's script and the QR encoder (the login page draws its code every second).
-    PortalWithQr,
-}
 
 /// `GET /portal/login`: password + one-time code, or a code by e-mail.
 pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
@@ -84,7 +62,7 @@ pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
          </section>\n\
          <p class=\"links\"><a href=\"/portal/login/key?next={next_escaped}\">{key}</a></p>\n\
          <p class=\"links\"><a href=\"/portal/totp/remove\">{lost}</a></p>\n",
-        next_escaped = esc(&super::url_escape(view.next.as_deref().unwrap_or("/portal"))),
+        next_escaped = esc(&url_escape(view.next.as_deref().unwrap_or("/portal"))),
         key = esc(tr(l, "portal.login.with_mobile_key")),
         lost = esc(tr(l, "portal.login.lost_authenticator")),
         title = esc(tr(l, "portal.login.title")),
@@ -570,131 +548,10 @@ pub fn devices_page(ctx: &PageContext, view: &DevicesView) -> String {
     )
 }
 
-/// Any error: the status code and a translated message (`portal.error.*`; an unknown key shows
-/// the generic message rather than the key).
-/// The login page of a service's OpenID Connect request: which service asks, the QR code that the
-/// script renews every second, the countdown, the same-device link, and the outcomes it switches
-/// to by itself.
-pub fn signin_page(ctx: &PageContext, view: &SigninView) -> String {
-    let l = ctx.locale;
-    let expired = view.expires_in == 0;
-    let hide_unless = |shown: bool| if shown { "" } else { " hidden" };
-    // Only a civkey login URI may become a link.
-    let same_device = if view.launch_uri.starts_with("civkey://login?") {
-        format!(
-            "<div class=\"same-device\"><p class=\"hint\">{hint}</p>\
-             <a class=\"button secondary\" href=\"{uri}\">{label}</a></div>\n",
-            hint = esc(tr(l, "portal.signin.same_device_hint")),
-            uri = esc(&view.launch_uri),
-            label = esc(tr(l, "portal.signin.same_device")),
-        )
-    } else {
-        String::new()
-    };
-    // Instead of the mobile key: a means the portal knows (a session here, or its login page).
-    let other_means = match (&ctx.citizen_name, &ctx.csrf) {
-        (Some(name), Some(csrf)) => format!(
-            "<div class=\"other-means\"><h2>{title}</h2>\n<p class=\"hint\">{hint}</p>\n\
-             <form method=\"post\" action=\"{action}\">{csrf}\
-             <button type=\"submit\" class=\"button secondary\">{label}</button></form></div>\n",
-            title = esc(tr(l, "portal.signin.other_means_title")),
-            hint = esc(tr(l, "portal.signin.signed_in_hint")),
-            action = esc(&view.other_means_url),
-            csrf = hidden("csrf", csrf),
-            label = esc(&tr_args(l, "portal.signin.continue_as", &[("name", name)])),
-        ),
-        _ => format!(
-            "<div class=\"other-means\"><h2>{title}</h2>\n\
-             <p><a class=\"button quiet\" href=\"{href}\">{label}</a></p></div>\n",
-            title = esc(tr(l, "portal.signin.other_means_title")),
-            href = esc(&view.other_means_url),
-            label = esc(tr(l, "portal.signin.other_means")),
-        ),
-    };
-    let outcome = |step: &str, key: &str, shown: bool| {
-        format!(
-            "<section class=\"pairing-step card\" data-step=\"{step}\"{hidden}>\
-             <h2 tabindex=\"-1\">{text}</h2></section>\n",
-            hidden = hide_unless(shown),
-            text = esc(tr(l, key)),
-        )
-    };
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{from}</p>\n\
-         <div class=\"pairing\" data-signin-events=\"{events}\">\n\
-         <section class=\"pairing-step\" data-step=\"waiting\"{waiting_hidden}>\n\
-         <div class=\"qr-column\">\n\
-         <div class=\"qr-frame\"><canvas class=\"qr\" data-qr-uri=\"{qr}\" role=\"img\" \
-         aria-label=\"{qr_alt}\" width=\"280\" height=\"280\"></canvas></div>\n\
-         <p class=\"countdown\"><span class=\"countdown-label\">{time_left}</span> \
-         <time class=\"countdown-value\" data-countdown=\"{secs}\" datetime=\"{duration}\" \
-         role=\"timer\">{clock}</time></p>\n\
-         </div>\n\
-         <div class=\"instructions\">\n<p>{scan}</p>\n{same_device}\
-         <noscript><p class=\"notice\">{noscript}</p></noscript>\n{other_means}</div>\n\
-         </section>\n\
-         <div class=\"pairing-status\" aria-live=\"polite\">\n{approved}{denied}{expired_section}</div>\n\
-         </div>\n",
-        title = esc(&tr_args(l, "portal.signin.title", &[("service", &view.service_name)])),
-        from = esc(&tr_args(l, "portal.signin.origin", &[("origin", &view.service_origin)])),
-        events = esc(&view.events_url),
-        waiting_hidden = hide_unless(!expired),
-        qr = esc(&view.qr_uri),
-        qr_alt = esc(tr(l, "portal.signin.qr_alt")),
-        time_left = esc(tr(l, "portal.connect.time_left")),
-        secs = view.expires_in,
-        duration = iso_duration(view.expires_in),
-        clock = clock(view.expires_in),
-        scan = esc(tr(l, "portal.signin.scan")),
-        noscript = esc(tr(l, "portal.signin.noscript")),
-        approved = outcome("approved", "portal.signin.approved", false),
-        denied = outcome("denied", "portal.signin.denied", false),
-        expired_section = outcome("expired", "portal.signin.expired", expired),
-    );
-    document(
-        ctx,
-        &tr_args(l, "portal.signin.title", &[("service", &view.service_name)]),
-        "page-connect",
-        &main,
-        Scripts::PortalWithQr,
-    )
-}
-
-/// Logging in to a service as the portal session's citizen ("log in another way").
-pub fn signin_continue_page(ctx: &PageContext, view: &SigninContinueView) -> String {
-    let l = ctx.locale;
-    let title = tr_args(
-        l,
-        "portal.signin.continue_title",
-        &[
-            ("service", &view.service_name),
-            ("name", &view.citizen_name),
-        ],
-    );
-    let main = format!(
-        "<div class=\"card\">\n<h1>{title}</h1>\n<p class=\"lead\">{from}</p>\n\
-         <form method=\"post\" action=\"{action}\">{csrf}\
-         <button type=\"submit\" class=\"button primary\">{label}</button></form>\n\
-         <p class=\"hint\">{not_you}</p>\n</div>\n",
-        title = esc(&title),
-        from = esc(&tr_args(
-            l,
-            "portal.signin.origin",
-            &[("origin", &view.service_origin)]
-        )),
-        action = esc(&view.action),
-        csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
-        label = esc(tr(l, "portal.signin.continue_button")),
-        not_you = esc(tr(l, "portal.signin.not_you")),
-    );
-    document(ctx, &title, "page-connect", &main, Scripts::None)
-}
-
 /// `GET /portal/confirm`: a change that needs step-up; the ways to log in again that would do.
 pub fn step_up_page(ctx: &PageContext, view: &StepUpView) -> String {
     let l = ctx.locale;
-    let next = super::url_escape(&view.next);
+    let next = url_escape(&view.next);
     let mut ways = String::new();
     if view.mobile_key {
         ways.push_str(&format!(
@@ -726,165 +583,6 @@ pub fn step_up_page(ctx: &PageContext, view: &StepUpView) -> String {
         "page-step-up",
         &main,
         Scripts::None,
-    )
-}
-
-/// A service's login request that cannot be taken (unknown service, unregistered redirect URI):
-/// said on the page, because the browser cannot be sent back safely.
-pub fn signin_refused_page(ctx: &PageContext, message: &str) -> String {
-    let main = format!(
-        "<div class=\"card error-card\">\n<h1>{}</h1>\n</div>\n",
-        esc(message)
-    );
-    document(ctx, message, "page-error", &main, Scripts::None)
-}
-
-pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
-    let (message, main) = error_card(
-        ctx.locale,
-        status,
-        message_key,
-        "/portal",
-        "portal.error.home",
-    );
-    document(ctx, message, "page-error", &main, Scripts::None)
-}
-
-/// An error page's card: the status, the message (`message_key` when it is a known message, else
-/// the generic one) and a button back to `home` labelled by `home_key`. Returns the message (for
-/// the title) and the card.
-pub(crate) fn error_card<'a>(
-    l: Locale,
-    status: u16,
-    message_key: &'a str,
-    home: &str,
-    home_key: &str,
-) -> (&'a str, String) {
-    let message = known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"));
-    let card = format!(
-        "<div class=\"card error-card\">\n\
-         <p class=\"status-code\">{code}</p>\n\
-         <h1>{message}</h1>\n\
-         <p class=\"links\"><a class=\"button primary\" href=\"{home}\">{label}</a></p>\n\
-         </div>\n",
-        code = esc(&tr_args(
-            l,
-            "portal.error.status",
-            &[("status", &status.to_string())]
-        )),
-        message = esc(message),
-        home = esc(home),
-        label = esc(tr(l, home_key)),
-    );
-    (message, card)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pieces
-
-/// The whole document around a page's `<main>`: head, header with the language switcher and the
-/// logged-in citizen, and the script when the page needs it.
-fn document(
-    ctx: &PageContext,
-    title: &str,
-    page_class: &str,
-    main: &str,
-    scripts: Scripts,
-) -> String {
-    document_with_header(ctx, title, page_class, main, scripts, &header(ctx))
-}
-
-/// [`document`] with another header (the counter pages show the clerk and office instead).
-fn document_with_header(
-    ctx: &PageContext,
-    title: &str,
-    page_class: &str,
-    main: &str,
-    scripts: Scripts,
-    header: &str,
-) -> String {
-    let l = ctx.locale;
-    let tag = |src: &str| format!("<script src=\"{src}\" defer></script>\n");
-    let script = match scripts {
-        Scripts::None => String::new(),
-        Scripts::Portal => tag(SCRIPT),
-        // Deferred scripts run in document order: the QR encoder first.
-        Scripts::PortalWithQr => format!("{}{}", tag(QR_SCRIPT), tag(SCRIPT)),
-    };
-    format!(
-        "<!doctype html>\n\
-         <html lang=\"{lang}\">\n\
-         <head>\n\
-         <meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"color-scheme\" content=\"light dark\">\n\
-         <meta name=\"referrer\" content=\"same-origin\">\n\
-         <title>{title} – {app}</title>\n\
-         <link rel=\"stylesheet\" href=\"{STYLESHEET}\">\n\
-         {script}\
-         </head>\n\
-         <body class=\"{page_class}\">\n\
-         <a class=\"skip-link\" href=\"#main\">{skip}</a>\n\
-         {header}\
-         <main id=\"main\" class=\"main\">\n{main}</main>\n\
-         </body>\n\
-         </html>\n",
-        lang = l.tag(),
-        title = esc(title),
-        app = esc(tr(l, "app.name")),
-        skip = esc(tr(l, "portal.skip")),
-    )
-}
-
-fn header(ctx: &PageContext) -> String {
-    let l = ctx.locale;
-    let user = match &ctx.citizen_name {
-        Some(name) => format!(
-            "<div class=\"user\">\
-             <span class=\"user-name\"><span class=\"visually-hidden\">{logged_in} </span>{name}</span>\
-             <form method=\"post\" action=\"/portal/logout\" class=\"logout\">{csrf}\
-             <button type=\"submit\" class=\"button quiet\">{logout}</button></form></div>\n",
-            logged_in = esc(tr(l, "portal.header.logged_in")),
-            name = esc(name),
-            csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
-            logout = esc(tr(l, "portal.header.logout")),
-        ),
-        None => String::new(),
-    };
-    site_header(ctx, "/portal", tr(l, "portal.header.subtitle"), &user)
-}
-
-/// The site header: the brand linking to `home` with `subtitle`, the language switcher, and
-/// `user` (who is logged in, with a log-out form).
-fn site_header(ctx: &PageContext, home: &str, subtitle: &str, user: &str) -> String {
-    let l = ctx.locale;
-    let path = esc(safe_path(&ctx.path));
-    let languages: String = Locale::ALL
-        .iter()
-        .map(|&other| {
-            let current = if other == l {
-                " aria-current=\"true\""
-            } else {
-                ""
-            };
-            format!(
-                "<li><a href=\"{path}?lang={tag}\" lang=\"{tag}\" hreflang=\"{tag}\"{current}>{name}</a></li>",
-                tag = other.tag(),
-                name = esc(other.native_name()),
-            )
-        })
-        .collect();
-    format!(
-        "<header class=\"site-header\">\n<div class=\"header-inner\">\n\
-         <a class=\"brand\" href=\"{home}\"><span class=\"brand-name\">{app}</span>\
-         <span class=\"brand-sub\">{subtitle}</span></a>\n\
-         <nav class=\"languages\" aria-label=\"{lang_label}\"><ul>{languages}</ul></nav>\n\
-         {user}\
-         </div>\n</header>\n",
-        home = esc(home),
-        app = esc(tr(l, "app.name")),
-        subtitle = esc(subtitle),
-        lang_label = esc(tr(l, "common.language")),
     )
 }
 
@@ -954,108 +652,13 @@ fn outcome_section(l: Locale, view: PairingOutcomeView, shown: bool) -> String {
     )
 }
 
-/// A message from the handler on the login pages: the e-mail notice is a status, the rest are
-/// errors.
-fn login_message(l: Locale, message: Option<&(String, Vec<(String, String)>)>) -> String {
-    match message {
-        Some((key, args)) => {
-            let args: Vec<(&str, &str)> =
-                args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            message_box(l, key, &args, key != "portal.login.error.email_sent")
-        }
-        None => String::new(),
-    }
-}
-
-/// A notice (`role="status"`) or an error (`role="alert"`) from a catalogue key.
-fn message_box(l: Locale, key: &str, args: &[(&str, &str)], error: bool) -> String {
-    let text = match known(l, key) {
-        Some(_) => tr_args(l, key, args),
-        None => tr(l, "portal.error.generic").to_string(),
-    };
-    let (class, role) = if error {
-        ("message error", "alert")
-    } else {
-        ("message notice", "status")
-    };
-    format!(
-        "<div class=\"{class}\" role=\"{role}\"><p>{}</p></div>\n",
-        esc(&text)
-    )
-}
-
-/// The message `key`, or `None` when the catalogue does not have it (so a wrong key never
-/// reaches the page as text).
-fn known(l: Locale, key: &str) -> Option<&str> {
-    let text = tr(l, key);
-    (text != key).then_some(text)
-}
-
-/// `<input type="hidden">` with an escaped value.
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
-        esc(name),
-        esc(value)
-    )
-}
-
-/// A timestamp as `<time datetime="…">YYYY-MM-DD HH:MM UTC</time>`.
-fn datetime(unix: u64) -> String {
-    let (y, mo, d, h, mi) = civkey_i18n::civil(unix);
-    format!(
-        "<time datetime=\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}Z\">{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC</time>"
-    )
-}
-
-/// Seconds as the countdown shows them: `4:00`, `0:59`.
-fn clock(secs: u64) -> String {
-    format!("{}:{:02}", secs / 60, secs % 60)
-}
-
-/// Seconds as an ISO 8601 duration for `<time datetime>`: `PT4M0S`.
-fn iso_duration(secs: u64) -> String {
-    format!("PT{}M{}S", secs / 60, secs % 60)
-}
-
-/// An id made safe for one URL path segment (unreserved characters kept, the rest
-/// percent-encoded), so no id can change the form's target.
-fn path_segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The request path for the language links, or `/portal` when it is not a plain local path
-/// (`//host` would make the link leave the site).
-fn safe_path(path: &str) -> &str {
-    let plain = path.starts_with('/')
-        && !path.starts_with("//")
-        && !path.contains(['\\', '?', '#'])
-        && !path.chars().any(char::is_control);
-    if plain {
-        path
-    } else {
-        "/portal"
-    }
-}
-
-/// A message split around its `{name}` placeholder, for a value `portal.js` fills in later.
-fn split_placeholder<'a>(text: &'a str, name: &str) -> (&'a str, &'a str) {
-    let marker = format!("{{{name}}}");
-    text.split_once(marker.as_str()).unwrap_or((text, ""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::counter::pages as counter;
+    use crate::web::oidc::pages::*;
     use crate::web::views::DeviceRow;
+    use crate::web::views::{SigninContinueView, SigninView};
 
     const TOKEN: &str = "csrf-token-0123456789";
     const URI: &str = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
@@ -2070,7 +1673,7 @@ mod tests {
 
     #[test]
     fn the_script_and_stylesheet_keep_their_promises() {
-        let js = include_str!("assets/portal.js");
+        let js = include_str!("../assets/portal.js");
         assert!(js.contains("'use strict'"));
         assert!(js.contains("new EventSource(url)"));
         assert!(js.contains("source.close()"));
@@ -2086,7 +1689,7 @@ mod tests {
         ] {
             assert!(!js.contains(banned), "portal.js uses {banned}");
         }
-        let css = include_str!("assets/portal.css");
+        let css = include_str!("../assets/portal.css");
         assert!(css.contains("prefers-color-scheme: dark"));
         assert!(css.contains(":focus-visible"));
         assert!(css.contains("[hidden]"));
