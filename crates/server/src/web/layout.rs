@@ -275,3 +275,171 @@ pub(super) fn split_placeholder<'a>(text: &'a str, name: &str) -> (&'a str, &'a 
     let marker = format!("{{{name}}}");
     text.split_once(marker.as_str()).unwrap_or((text, ""))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Templates (askama): the escaper, the document around every page, and the small values the
+// templates show.
+
+/// The escaper of every `.html` template (`askama.toml`): the same entities as
+/// [`crate::escape_html`] (`&#39;` for an apostrophe), so no page changes by moving to templates.
+#[derive(Debug, Clone, Copy)]
+pub struct Html;
+
+impl askama::filters::Escaper for Html {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, text: &str) -> std::fmt::Result {
+        let mut last = 0;
+        for (i, byte) in text.bytes().enumerate() {
+            let entity = match byte {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#39;",
+                _ => continue,
+            };
+            dest.write_str(&text[last..i])?;
+            dest.write_str(entity)?;
+            last = i + 1;
+        }
+        dest.write_str(&text[last..])
+    }
+}
+
+/// Who the header shows as logged in, with a log-out form.
+#[derive(Debug, Clone)]
+pub(super) struct HeaderUser {
+    /// "Logged in as" for screen readers.
+    pub(super) logged_in: &'static str,
+    /// The citizen's name, or the clerk with the office.
+    pub(super) name: String,
+    /// Where the log-out form posts.
+    pub(super) logout: &'static str,
+    /// The log-out button's label.
+    pub(super) logout_label: &'static str,
+}
+
+/// One language of the header's switcher.
+pub(super) struct LanguageLink {
+    pub(super) tag: &'static str,
+    pub(super) name: &'static str,
+    pub(super) current: bool,
+}
+
+/// What `layout.html` needs from every page: the context, the title, the body's class, the
+/// scripts and the header (brand, home, who is logged in).
+pub(super) struct Page<'a> {
+    pub(super) ctx: &'a PageContext,
+    pub(super) title: String,
+    pub(super) class: &'static str,
+    pub(super) scripts: Scripts,
+    pub(super) home: &'static str,
+    pub(super) subtitle: &'static str,
+    pub(super) user: Option<HeaderUser>,
+}
+
+impl<'a> Page<'a> {
+    /// A portal page: the header links to `/portal` and shows the logged-in citizen.
+    pub(super) fn portal(
+        ctx: &'a PageContext,
+        title: impl Into<String>,
+        class: &'static str,
+        scripts: Scripts,
+    ) -> Self {
+        let l = ctx.locale;
+        Page {
+            ctx,
+            title: title.into(),
+            class,
+            scripts,
+            home: "/portal",
+            subtitle: tr(l, "portal.header.subtitle"),
+            user: ctx.citizen_name.as_ref().map(|name| HeaderUser {
+                logged_in: tr(l, "portal.header.logged_in"),
+                name: name.clone(),
+                logout: "/portal/logout",
+                logout_label: tr(l, "portal.header.logout"),
+            }),
+        }
+    }
+
+    /// The catalogue's text for `key` in the page's language.
+    pub(super) fn t<'k>(&self, key: &'k str) -> &'k str {
+        tr(self.ctx.locale, key)
+    }
+
+    /// The page's language tag.
+    pub(super) fn lang(&self) -> &'static str {
+        self.ctx.locale.tag()
+    }
+
+    /// The session's anti-forgery token for the page's forms.
+    pub(super) fn csrf(&self) -> &str {
+        self.ctx.csrf.as_deref().unwrap_or("")
+    }
+
+    /// The request path for the language links (see [`safe_path`]).
+    pub(super) fn path(&self) -> &str {
+        safe_path(&self.ctx.path)
+    }
+
+    /// The language switcher's links.
+    pub(super) fn languages(&self) -> impl Iterator<Item = LanguageLink> + '_ {
+        Locale::ALL.iter().map(|&other| LanguageLink {
+            tag: other.tag(),
+            name: other.native_name(),
+            current: other == self.ctx.locale,
+        })
+    }
+
+    /// Whether the page loads the QR encoder (before the portal script).
+    pub(super) fn qr_script(&self) -> bool {
+        self.scripts == Scripts::PortalWithQr
+    }
+
+    /// Whether the page loads the portal script.
+    pub(super) fn portal_script(&self) -> bool {
+        self.scripts != Scripts::None
+    }
+}
+
+/// A notice (`role="status"`) or an error (`role="alert"`) as `message.html` shows it.
+#[derive(Debug, Clone)]
+pub(super) struct MessageBox {
+    pub(super) class: &'static str,
+    pub(super) role: &'static str,
+    pub(super) text: String,
+}
+
+impl MessageBox {
+    /// The message `key` (the generic one when the catalogue does not have it) with `args`.
+    pub(super) fn new(l: Locale, key: &str, args: &[(&str, &str)], error: bool) -> Self {
+        let text = match known(l, key) {
+            Some(_) => tr_args(l, key, args),
+            None => tr(l, "portal.error.generic").to_string(),
+        };
+        let (class, role) = if error {
+            ("message error", "alert")
+        } else {
+            ("message notice", "status")
+        };
+        MessageBox { class, role, text }
+    }
+}
+
+/// A moment as `<time datetime="2026-01-01T00:00Z">2026-01-01 00:00 UTC</time>` shows it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp(pub(super) u64);
+
+impl Stamp {
+    /// `2026-01-01T00:00Z`.
+    pub(super) fn iso(&self) -> String {
+        let (y, mo, d, h, mi) = civkey_i18n::civil(self.0);
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}Z")
+    }
+
+    /// `2026-01-01 00:00 UTC`.
+    pub(super) fn human(&self) -> String {
+        let (y, mo, d, h, mi) = civkey_i18n::civil(self.0);
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+    }
+}

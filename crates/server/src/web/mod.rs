@@ -6,12 +6,21 @@
 
 mod assets;
 mod counter;
+#[doc(hidden)]
+pub mod engine_trial;
 mod layout;
 mod notifications;
 mod oidc;
 mod portal;
 mod session;
 pub mod views;
+
+/// The pages the `pages` bench renders (the reference `format!` versions).
+#[doc(hidden)]
+pub mod bench {
+    pub use super::counter::pages::counter_bok_page;
+    pub use super::portal::pages::devices_page;
+}
 
 use axum::Router;
 
