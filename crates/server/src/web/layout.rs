@@ -1,17 +1,13 @@
-//! What every server page shares: the document around a page's `<main>` (head, header with the
-//! language switcher, scripts), the error page, message boxes and small formatting pieces. Every
-//! visible word comes from the catalogue and every dynamic value is escaped; nothing is inline, so
-//! the pages run under a CSP without `'unsafe-inline'`.
+//! What every server page shares: the document around a page's `<main>` (`layout.html`: head,
+//! header with the language switcher, scripts), the error page (`error.html`), message boxes
+//! (`message.html`) and small values the templates show. Templates escape every value by default
+//! (see [`Html`]); every visible word comes from the catalogue; nothing is inline, so the pages run
+//! under a CSP without `'unsafe-inline'`.
 
+use askama::Template;
 use civkey_i18n::{tr, tr_args, Locale};
 
-use super::views::PageContext;
-use crate::escape_html as esc;
-/// Where the lead's routes serve the assets.
-pub(super) const STYLESHEET: &str = "/static/portal.css";
-pub(super) const SCRIPT: &str = "/static/portal.js";
-/// The QR encoder the login page draws its animated code with (qrcode-generator, MIT).
-pub(super) const QR_SCRIPT: &str = "/static/qrcode.js";
+use super::views::{Msg, PageContext};
 
 /// The scripts a page loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,188 +20,74 @@ pub(super) enum Scripts {
     PortalWithQr,
 }
 
+/// Renders a page's template. Rendering cannot fail for these templates (they show only strings
+/// and numbers); should it ever, the cause is logged and the answer is an empty page, never a panic.
+pub(super) fn render(template: &impl Template) -> String {
+    template.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "page template failed");
+        String::new()
+    })
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    page: Page<'a>,
+    code: String,
+    home: &'static str,
+    home_key: &'static str,
+}
+
 /// Any error: the status code and a translated message (`portal.error.*`; an unknown key shows
 /// the generic message rather than the key).
 pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
-    let (message, main) = error_card(
-        ctx.locale,
+    let message = error_message(ctx.locale, message_key);
+    error_document(
+        Page::portal(ctx, message, "page-error", Scripts::None),
         status,
-        message_key,
         "/portal",
         "portal.error.home",
-    );
-    document(ctx, message, "page-error", &main, Scripts::None)
+    )
 }
 
-/// An error page's card: the status, the message (`message_key` when it is a known message, else
-/// the generic one) and a button back to `home` labelled by `home_key`. Returns the message (for
-/// the title) and the card.
-pub(super) fn error_card<'a>(
-    l: Locale,
+/// The message of an error page: `message_key` when it is a known message, else the generic one.
+pub(super) fn error_message(l: Locale, message_key: &str) -> &str {
+    known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"))
+}
+
+/// An error page: the status, the message (the page's title) and a button back to `home`
+/// labelled by `home_key`.
+pub(super) fn error_document(
+    page: Page<'_>,
     status: u16,
-    message_key: &'a str,
-    home: &str,
-    home_key: &str,
-) -> (&'a str, String) {
-    let message = known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"));
-    let card = format!(
-        "<div class=\"card error-card\">\n\
-         <p class=\"status-code\">{code}</p>\n\
-         <h1>{message}</h1>\n\
-         <p class=\"links\"><a class=\"button primary\" href=\"{home}\">{label}</a></p>\n\
-         </div>\n",
-        code = esc(&tr_args(
-            l,
-            "portal.error.status",
-            &[("status", &status.to_string())]
-        )),
-        message = esc(message),
-        home = esc(home),
-        label = esc(tr(l, home_key)),
+    home: &'static str,
+    home_key: &'static str,
+) -> String {
+    let code = tr_args(
+        page.ctx.locale,
+        "portal.error.status",
+        &[("status", &status.to_string())],
     );
-    (message, card)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pieces
-
-/// The whole document around a page's `<main>`: head, header with the language switcher and the
-/// logged-in citizen, and the script when the page needs it.
-pub(super) fn document(
-    ctx: &PageContext,
-    title: &str,
-    page_class: &str,
-    main: &str,
-    scripts: Scripts,
-) -> String {
-    document_with_header(ctx, title, page_class, main, scripts, &header(ctx))
-}
-
-/// [`document`] with another header (the counter pages show the clerk and office instead).
-pub(super) fn document_with_header(
-    ctx: &PageContext,
-    title: &str,
-    page_class: &str,
-    main: &str,
-    scripts: Scripts,
-    header: &str,
-) -> String {
-    let l = ctx.locale;
-    let tag = |src: &str| format!("<script src=\"{src}\" defer></script>\n");
-    let script = match scripts {
-        Scripts::None => String::new(),
-        Scripts::Portal => tag(SCRIPT),
-        // Deferred scripts run in document order: the QR encoder first.
-        Scripts::PortalWithQr => format!("{}{}", tag(QR_SCRIPT), tag(SCRIPT)),
-    };
-    format!(
-        "<!doctype html>\n\
-         <html lang=\"{lang}\">\n\
-         <head>\n\
-         <meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"color-scheme\" content=\"light dark\">\n\
-         <meta name=\"referrer\" content=\"same-origin\">\n\
-         <title>{title} – {app}</title>\n\
-         <link rel=\"stylesheet\" href=\"{STYLESHEET}\">\n\
-         {script}\
-         </head>\n\
-         <body class=\"{page_class}\">\n\
-         <a class=\"skip-link\" href=\"#main\">{skip}</a>\n\
-         {header}\
-         <main id=\"main\" class=\"main\">\n{main}</main>\n\
-         </body>\n\
-         </html>\n",
-        lang = l.tag(),
-        title = esc(title),
-        app = esc(tr(l, "app.name")),
-        skip = esc(tr(l, "portal.skip")),
-    )
-}
-
-pub(super) fn header(ctx: &PageContext) -> String {
-    let l = ctx.locale;
-    let user = match &ctx.citizen_name {
-        Some(name) => format!(
-            "<div class=\"user\">\
-             <span class=\"user-name\"><span class=\"visually-hidden\">{logged_in} </span>{name}</span>\
-             <form method=\"post\" action=\"/portal/logout\" class=\"logout\">{csrf}\
-             <button type=\"submit\" class=\"button quiet\">{logout}</button></form></div>\n",
-            logged_in = esc(tr(l, "portal.header.logged_in")),
-            name = esc(name),
-            csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
-            logout = esc(tr(l, "portal.header.logout")),
-        ),
-        None => String::new(),
-    };
-    site_header(ctx, "/portal", tr(l, "portal.header.subtitle"), &user)
-}
-
-/// The site header: the brand linking to `home` with `subtitle`, the language switcher, and
-/// `user` (who is logged in, with a log-out form).
-pub(super) fn site_header(ctx: &PageContext, home: &str, subtitle: &str, user: &str) -> String {
-    let l = ctx.locale;
-    let path = esc(safe_path(&ctx.path));
-    let languages: String = Locale::ALL
-        .iter()
-        .map(|&other| {
-            let current = if other == l {
-                " aria-current=\"true\""
-            } else {
-                ""
-            };
-            format!(
-                "<li><a href=\"{path}?lang={tag}\" lang=\"{tag}\" hreflang=\"{tag}\"{current}>{name}</a></li>",
-                tag = other.tag(),
-                name = esc(other.native_name()),
-            )
-        })
-        .collect();
-    format!(
-        "<header class=\"site-header\">\n<div class=\"header-inner\">\n\
-         <a class=\"brand\" href=\"{home}\"><span class=\"brand-name\">{app}</span>\
-         <span class=\"brand-sub\">{subtitle}</span></a>\n\
-         <nav class=\"languages\" aria-label=\"{lang_label}\"><ul>{languages}</ul></nav>\n\
-         {user}\
-         </div>\n</header>\n",
-        home = esc(home),
-        app = esc(tr(l, "app.name")),
-        subtitle = esc(subtitle),
-        lang_label = esc(tr(l, "common.language")),
-    )
+    render(&ErrorPage {
+        page,
+        code,
+        home,
+        home_key,
+    })
 }
 
 /// A message from the handler on the login pages: the e-mail notice is a status, the rest are
 /// errors.
-pub(super) fn login_message(
-    l: Locale,
-    message: Option<&(String, Vec<(String, String)>)>,
-) -> String {
-    match message {
-        Some((key, args)) => {
-            let args: Vec<(&str, &str)> =
-                args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            message_box(l, key, &args, key != "portal.login.error.email_sent")
-        }
-        None => String::new(),
-    }
-}
-
-/// A notice (`role="status"`) or an error (`role="alert"`) from a catalogue key.
-pub(super) fn message_box(l: Locale, key: &str, args: &[(&str, &str)], error: bool) -> String {
-    let text = match known(l, key) {
-        Some(_) => tr_args(l, key, args),
-        None => tr(l, "portal.error.generic").to_string(),
-    };
-    let (class, role) = if error {
-        ("message error", "alert")
-    } else {
-        ("message notice", "status")
-    };
-    format!(
-        "<div class=\"{class}\" role=\"{role}\"><p>{}</p></div>\n",
-        esc(&text)
-    )
+pub(super) fn login_message(l: Locale, message: Option<&Msg>) -> Option<MessageBox> {
+    message.map(|msg| {
+        let args: Vec<(&str, &str)> = msg.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        MessageBox::new(
+            l,
+            msg.key,
+            &args,
+            msg.key != "portal.login.error.email_sent",
+        )
+    })
 }
 
 /// The message `key`, or `None` when the catalogue does not have it (so a wrong key never
@@ -215,30 +97,13 @@ pub(super) fn known(l: Locale, key: &str) -> Option<&str> {
     (text != key).then_some(text)
 }
 
-/// `<input type="hidden">` with an escaped value.
-pub(super) fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
-        esc(name),
-        esc(value)
-    )
-}
-
-/// A timestamp as `<time datetime="…">YYYY-MM-DD HH:MM UTC</time>`.
-pub(super) fn datetime(unix: u64) -> String {
-    let (y, mo, d, h, mi) = civkey_i18n::civil(unix);
-    format!(
-        "<time datetime=\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}Z\">{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC</time>"
-    )
-}
-
 /// Seconds as the countdown shows them: `4:00`, `0:59`.
-pub(super) fn clock(secs: u64) -> String {
+fn clock(secs: u64) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
 /// Seconds as an ISO 8601 duration for `<time datetime>`: `PT4M0S`.
-pub(super) fn iso_duration(secs: u64) -> String {
+fn iso_duration(secs: u64) -> String {
     format!("PT{}M{}S", secs / 60, secs % 60)
 }
 
@@ -426,6 +291,18 @@ impl MessageBox {
     }
 }
 
+/// The boxes for a page's notice and error after a redirect (`?notice=…`, `?error=…`), in that
+/// order.
+pub(super) fn notice_and_error(
+    l: Locale,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Vec<MessageBox> {
+    let notice = notice.map(|key| MessageBox::new(l, key, &[], false));
+    let error = error.map(|key| MessageBox::new(l, key, &[], true));
+    notice.into_iter().chain(error).collect()
+}
+
 /// A moment as `<time datetime="2026-01-01T00:00Z">2026-01-01 00:00 UTC</time>` shows it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Stamp(pub(super) u64);
@@ -441,5 +318,21 @@ impl Stamp {
     pub(super) fn human(&self) -> String {
         let (y, mo, d, h, mi) = civkey_i18n::civil(self.0);
         format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+    }
+}
+
+/// A countdown's start as the page shows it: `4:00`, with `PT4M0S` for `<time datetime>`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Countdown(pub(super) u64);
+
+impl Countdown {
+    /// `4:00`, `0:59`.
+    pub(super) fn clock(&self) -> String {
+        clock(self.0)
+    }
+
+    /// `PT4M0S`.
+    pub(super) fn iso(&self) -> String {
+        iso_duration(self.0)
     }
 }

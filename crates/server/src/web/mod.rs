@@ -6,8 +6,6 @@
 
 mod assets;
 mod counter;
-#[doc(hidden)]
-pub mod engine_trial;
 mod layout;
 mod notifications;
 mod oidc;
@@ -15,7 +13,7 @@ mod portal;
 mod session;
 pub mod views;
 
-/// The pages the `pages` bench renders (the reference `format!` versions).
+/// The pages `benches/pages.rs` renders.
 #[doc(hidden)]
 pub mod bench {
     pub use super::counter::pages::counter_bok_page;

@@ -1,24 +1,203 @@
 //! Who is asking and what they may do: the visitor (language, path, session, address), the
-//! portal's cookies, the anti-forgery checks, and the page answer with its security headers.
-//! Cookies, the CSRF checks and the pre-login token are written here once, for every feature.
+//! extractors for a portal session ([`Citizen`]), a clerk's session ([`ClerkCaller`]) and a
+//! CSRF-checked form ([`CheckedForm`], [`ClerkForm`]), the pre-login token of the login forms, the
+//! page error ([`PageError`]) and the page answer with its security headers. Cookies, the CSRF
+//! checks and the pre-login token are written here once, for every feature.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use civkey_i18n::Locale;
 use civkey_proto::Origin;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::counter::handlers as counter;
 use super::layout as pages;
-use super::views::PageContext;
+use super::views::{ClerkBadge, Msg, PageContext};
 use crate::services::ServiceError;
-use crate::store::WebSession;
+use crate::store::{ClerkSession, WebSession};
 use crate::AppState;
+
+/// Why a page is not shown, as the answer to send instead: a redirect (log in first, confirm that
+/// it is you) or an error page already drawn in the visitor's language, with an internal cause
+/// logged where it was made. Like `api::Failure` for the app's API: the extractors below reject
+/// with it, and the checks a handler makes itself (`require_session`, `check_csrf`,
+/// `require_step_up`) return it.
+pub(super) struct PageError(Box<Response>);
+
+impl PageError {
+    /// A redirect to `to` (a local path).
+    pub(super) fn redirect(to: &str) -> Self {
+        PageError(Box::new(Redirect::to(to).into_response()))
+    }
+}
+
+impl From<Response> for PageError {
+    fn from(response: Response) -> Self {
+        PageError(Box::new(response))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// A portal page's caller with a session: the visitor and the citizen's session. Without a
+/// session the answer is the login page, which comes back here afterwards.
+pub(super) struct Citizen {
+    pub(super) visitor: Visitor,
+    pub(super) session: WebSession,
+}
+
+impl FromRequestParts<AppState> for Citizen {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Ok(visitor) = Visitor::from_request_parts(parts, state).await;
+        let session = visitor.require_session()?.clone();
+        Ok(Citizen { visitor, session })
+    }
+}
+
+/// The fields of a form besides its anti-forgery token `csrf`.
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    csrf: String,
+    #[serde(flatten)]
+    fields: T,
+}
+
+/// A form posted with a portal session whose anti-forgery token matched the session's: the
+/// caller and the form's other fields. Without a session the answer is the login page; with a
+/// wrong token, a "refused" page (403), and nothing changes.
+pub(super) struct CheckedForm<T> {
+    pub(super) citizen: Citizen,
+    pub(super) fields: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CheckedForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(visitor) = Visitor::from_request_parts(&mut parts, state).await;
+        let request = Request::from_parts(parts, body);
+        let Form(WithCsrf { csrf, fields }) = Form::<WithCsrf<T>>::from_request(request, state)
+            .await
+            .map_err(|rejection| PageError::from(rejection.into_response()))?;
+        let session = visitor.check_csrf(&csrf)?.clone();
+        Ok(CheckedForm {
+            citizen: Citizen { visitor, session },
+            fields,
+        })
+    }
+}
+
+/// The counter session's cookie: another name than the portal's (`__Host-civkey_counter` over
+/// https, where the prefix demands `Path=/`; over loopback http sent only under `/counter`).
+pub(crate) const CLERK_COOKIE: HostCookie = HostCookie {
+    name: "civkey_counter",
+    path: "/counter",
+    same_site: "Strict",
+};
+/// The clerk behind a request: the session and its cookie token.
+pub(super) struct Clerk {
+    pub(super) session: ClerkSession,
+    pub(super) token: String,
+}
+
+impl Clerk {
+    pub(super) fn badge(&self) -> ClerkBadge {
+        ClerkBadge {
+            full_name: self.session.full_name.clone(),
+            office_name: self.session.office_name.clone(),
+        }
+    }
+}
+
+/// The clerk's session from the counter cookie, if any (a citizen's session never counts).
+pub(super) async fn clerk(
+    state: &AppState,
+    visitor: &Visitor,
+) -> Result<Option<Clerk>, ServiceError> {
+    let Some(token) = visitor.host_cookie(CLERK_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(state
+        .services()
+        .clerk_session(token)
+        .await?
+        .map(|session| Clerk {
+            session,
+            token: token.to_string(),
+        }))
+}
+
+/// A counter page's caller with a clerk's session; without one, the answer is the counter's login
+/// page (a citizen's portal session never counts here).
+pub(super) struct ClerkCaller {
+    pub(super) visitor: Visitor,
+    pub(super) clerk: Clerk,
+}
+
+impl FromRequestParts<AppState> for ClerkCaller {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Ok(visitor) = Visitor::from_request_parts(parts, state).await;
+        match clerk(state, &visitor).await {
+            Ok(Some(clerk)) => Ok(ClerkCaller { visitor, clerk }),
+            Ok(None) => Err(PageError::redirect("/counter/login")),
+            Err(e) => Err(counter::internal(&visitor, e).into()),
+        }
+    }
+}
+
+/// A counter form whose anti-forgery token matched the clerk session's: the caller and the form's
+/// other fields. Without a session, the counter's login page; with a wrong token, a "refused" page
+/// (403), and nothing changes.
+pub(super) struct ClerkForm<T> {
+    pub(super) caller: ClerkCaller,
+    pub(super) fields: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for ClerkForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let caller = ClerkCaller::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let Form(WithCsrf { csrf, fields }) = Form::<WithCsrf<T>>::from_request(request, state)
+            .await
+            .map_err(|rejection| PageError::from(rejection.into_response()))?;
+        if !token_matches(&caller.clerk.session.csrf_token, &csrf) {
+            let ClerkCaller { visitor, clerk } = &caller;
+            let status = StatusCode::FORBIDDEN;
+            return Err(counter::error(visitor, Some(clerk), status, "portal.error.csrf").into());
+        }
+        Ok(ClerkForm { caller, fields })
+    }
+}
+
+/// Whether a form's anti-forgery token is the expected one (in constant time); an empty
+/// expectation matches nothing.
+pub(super) fn token_matches(expected: &str, token: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+}
+
+/// A form with no fields besides its anti-forgery token (log out, confirm, the counter's buttons).
+#[derive(Deserialize)]
+pub(super) struct NoFields {}
 
 /// The portal session's cookie.
 pub(super) const SESSION_COOKIE: HostCookie = HostCookie {
@@ -284,27 +463,25 @@ impl Visitor {
     }
 
     /// The session's citizen id, or a redirect to the login page that comes back here.
-    pub(super) fn require_session(&self) -> Result<&WebSession, Box<Response>> {
+    pub(super) fn require_session(&self) -> Result<&WebSession, PageError> {
         match &self.session {
             Some((session, _)) => Ok(session),
             None => {
                 let next = url_escape(&self.path);
-                Err(Box::new(
-                    Redirect::to(&format!("/portal/login?next={next}")).into_response(),
-                ))
+                Err(PageError::redirect(&format!("/portal/login?next={next}")))
             }
         }
     }
 
     /// Checks a session form's anti-forgery token.
-    pub(super) fn check_csrf(&self, token: &str) -> Result<&WebSession, Box<Response>> {
+    pub(super) fn check_csrf(&self, token: &str) -> Result<&WebSession, PageError> {
         let session = self.require_session()?;
-        if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
+        if token_matches(&session.csrf_token, token) {
             Ok(session)
         } else {
-            Err(Box::new(
-                self.error(StatusCode::FORBIDDEN, "portal.error.csrf"),
-            ))
+            Err(self
+                .error(StatusCode::FORBIDDEN, "portal.error.csrf")
+                .into())
         }
     }
 }
@@ -342,7 +519,7 @@ pub(super) async fn require_step_up(
     visitor: &Visitor,
     session: &WebSession,
     next: &str,
-) -> Result<(), Box<Response>> {
+) -> Result<(), PageError> {
     require_step_up_within(
         state,
         visitor,
@@ -359,20 +536,21 @@ pub(super) async fn require_step_up_within(
     session: &WebSession,
     next: &str,
     window: u64,
-) -> Result<(), Box<Response>> {
+) -> Result<(), PageError> {
     match state.services().step_up_needed(session, window).await {
         Ok(None) => Ok(()),
-        Ok(Some(_)) => Err(Box::new(
-            Redirect::to(&format!("/portal/confirm?next={}", url_escape(next))).into_response(),
-        )),
-        Err(e) => Err(Box::new(internal(visitor, e))),
+        Ok(Some(_)) => Err(PageError::redirect(&format!(
+            "/portal/confirm?next={}",
+            url_escape(next)
+        ))),
+        Err(e) => Err(internal(visitor, e).into()),
     }
 }
 
 pub(super) async fn citizen_name(state: &AppState, session: &WebSession) -> Option<String> {
     state
-        .store()
-        .citizen_by_id(&session.citizen_id)
+        .services()
+        .citizen(&session.citizen_id)
         .await
         .ok()
         .flatten()
@@ -407,22 +585,33 @@ pub(super) fn logged_in(
     response
 }
 
-pub(super) fn prelogin_csrf_ok(visitor: &Visitor, token: &str) -> bool {
-    let expected = visitor.host_cookie(PRELOGIN_COOKIE).unwrap_or_default();
-    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+/// How long a login form's pre-login anti-forgery token lives (its cookie's max-age).
+const PRELOGIN_TTL_SECS: u64 = 30 * 60;
+
+impl Visitor {
+    /// A page with a login form: `page` draws it with a fresh pre-login anti-forgery token for
+    /// the form's hidden field, and the token is bound to the short-lived cookie `cookie` set
+    /// with the answer.
+    pub(super) fn with_prelogin_token(
+        &self,
+        cookie: HostCookie,
+        page: impl FnOnce(String) -> Response,
+    ) -> Response {
+        let token = crate::services::auth::random_token();
+        let set = self.set_host_cookie(cookie, &token, PRELOGIN_TTL_SECS);
+        let mut response = page(token);
+        response.headers_mut().append(header::SET_COOKIE, set);
+        response
+    }
+
+    /// Whether a login form's token is the one in the pre-login cookie `cookie`.
+    pub(super) fn prelogin_ok(&self, cookie: HostCookie, token: &str) -> bool {
+        token_matches(self.host_cookie(cookie).unwrap_or_default(), token)
+    }
 }
 
-pub(super) fn rate_limited_error(retry_after: u64) -> (String, Vec<(String, String)>) {
-    (
-        "portal.login.error.rate_limited".to_string(),
-        vec![("seconds".to_string(), retry_after.to_string())],
-    )
-}
-
-/// A form that carries only its anti-forgery token (log out, and the counter's buttons).
-#[derive(Deserialize)]
-pub(super) struct CsrfForm {
-    pub(super) csrf: String,
+pub(super) fn rate_limited_error(retry_after: u64) -> Msg {
+    Msg::new("portal.login.error.rate_limited").with("seconds", retry_after.to_string())
 }
 
 #[derive(Deserialize)]

@@ -1,243 +1,138 @@
 //! The office counter's pages: the clerk's login, finding a citizen (their BOK state, "Start BOK
-//! verification", "Unblock BOK") and one verification live. Same rules as the portal's pages: every
-//! word from the catalogue (`counter.*`), every value escaped, nothing inline. The header shows the
-//! clerk and the office instead of a citizen, and every form posts under `/counter`.
+//! verification", "Unblock BOK"), one verification live, onboarding a new citizen and errors —
+//! askama templates beside this file (`counter/*.html`). Same rules as the portal's pages: every
+//! word from the catalogue (`counter.*`), every value escaped by the template, nothing inline. The
+//! header shows the clerk and the office instead of a citizen, and every form posts under
+//! `/counter`.
 
+use askama::Template;
 use civkey_i18n::{tr, tr_args, utc_minutes};
 use civkey_proto::bok::BokCounterEvent;
 
-use crate::escape_html as esc;
 use crate::services::onboarding::DOCUMENT_TYPES;
 use crate::web::layout::{
-    clock, document_with_header, hidden, iso_duration, login_message, message_box, site_header,
-    split_placeholder, Scripts,
+    error_document, error_message, login_message, notice_and_error, render, split_placeholder,
+    Countdown, HeaderUser, MessageBox, Page, Scripts,
 };
+use crate::web::session::url_escape;
 use crate::web::views::{
     BokLiveView, ClerkBadge, CounterLoginView, CounterOnboardView, CounterView, PageContext,
 };
 
-/// The counter's header: the brand linking to `/counter`, and the clerk with the office and a
+/// A counter page: the header links to `/counter` and shows the clerk and the office with a
 /// log-out form (none on the login page).
-fn counter_header(ctx: &PageContext, clerk: Option<&ClerkBadge>) -> String {
+fn counter_layout<'a>(
+    ctx: &'a PageContext,
+    clerk: Option<&ClerkBadge>,
+    title: impl Into<String>,
+    scripts: Scripts,
+) -> Page<'a> {
     let l = ctx.locale;
-    let user = match clerk {
-        Some(clerk) => format!(
-            "<div class=\"user\">\
-             <span class=\"user-name\"><span class=\"visually-hidden\">{logged_in} </span>{who}</span>\
-             <form method=\"post\" action=\"/counter/logout\" class=\"logout\">{csrf}\
-             <button type=\"submit\" class=\"button quiet\">{logout}</button></form></div>\n",
-            logged_in = esc(tr(l, "counter.header.logged_in")),
-            who = esc(&tr_args(
+    Page {
+        ctx,
+        title: title.into(),
+        class: "page-counter",
+        scripts,
+        home: "/counter",
+        subtitle: tr(l, "counter.header.subtitle"),
+        user: clerk.map(|clerk| HeaderUser {
+            logged_in: tr(l, "counter.header.logged_in"),
+            name: tr_args(
                 l,
                 "counter.header.clerk",
-                &[("name", &clerk.full_name), ("office", &clerk.office_name)]
-            )),
-            csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
-            logout = esc(tr(l, "counter.header.logout")),
-        ),
-        None => String::new(),
-    };
-    site_header(ctx, "/counter", tr(l, "counter.header.subtitle"), &user)
+                &[("name", &clerk.full_name), ("office", &clerk.office_name)],
+            ),
+            logout: "/counter/logout",
+            logout_label: tr(l, "counter.header.logout"),
+        }),
+    }
 }
 
-fn counter_document(
-    ctx: &PageContext,
-    clerk: Option<&ClerkBadge>,
-    title: &str,
-    main: &str,
-    scripts: Scripts,
-) -> String {
-    document_with_header(
-        ctx,
-        title,
-        "page-counter",
-        main,
-        scripts,
-        &counter_header(ctx, clerk),
-    )
+#[derive(Template)]
+#[template(path = "counter/login.html")]
+struct CounterLoginPage<'a> {
+    page: Page<'a>,
+    view: &'a CounterLoginView,
+    message: Option<MessageBox>,
 }
 
 /// `GET /counter/login`: a clerk's username and password.
 pub fn counter_login_page(ctx: &PageContext, view: &CounterLoginView) -> String {
     let l = ctx.locale;
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{intro}</p>\n\
-         {message}\
-         <section class=\"card\">\n\
-         <form method=\"post\" action=\"/counter/login\" class=\"form\">\n\
-         {csrf}\
-         <div class=\"field\"><label for=\"clerk-username\">{l_user}</label>\
-         <input id=\"clerk-username\" name=\"username\" type=\"text\" value=\"{username}\" \
-         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
-         <div class=\"field\"><label for=\"clerk-password\">{l_pw}</label>\
-         <input id=\"clerk-password\" name=\"password\" type=\"password\" \
-         autocomplete=\"current-password\" required></div>\n\
-         <div class=\"field\"><label for=\"clerk-totp\">{l_totp}</label>\
-         <p class=\"hint\" id=\"clerk-totp-hint\">{totp_hint}</p>\
-         <input id=\"clerk-totp\" name=\"totp\" type=\"text\" class=\"code-input\" \
-         inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" \
-         minlength=\"6\" maxlength=\"6\" aria-describedby=\"clerk-totp-hint\" required></div>\n\
-         <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
-         </form>\n\
-         </section>\n",
-        title = esc(tr(l, "counter.login.title")),
-        intro = esc(tr(l, "counter.login.intro")),
-        message = login_message(l, view.error.as_ref()),
-        csrf = hidden("csrf", &view.csrf),
-        username = esc(&view.username),
-        l_user = esc(tr(l, "counter.login.username")),
-        l_pw = esc(tr(l, "counter.login.password")),
-        l_totp = esc(tr(l, "counter.login.totp")),
-        totp_hint = esc(tr(l, "counter.login.totp_hint")),
-        submit = esc(tr(l, "counter.login.submit")),
-    );
-    counter_document(
-        ctx,
-        None,
-        tr(l, "counter.login.title"),
-        &main,
-        Scripts::None,
-    )
+    render(&CounterLoginPage {
+        page: counter_layout(ctx, None, tr(l, "counter.login.title"), Scripts::None),
+        view,
+        message: login_message(l, view.error.as_ref()),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "counter/counter.html")]
+struct CounterPage<'a> {
+    page: Page<'a>,
+    view: &'a CounterView,
+    intro: String,
+    messages: Vec<MessageBox>,
+    not_found: Option<MessageBox>,
+    last_unblock: Option<String>,
+    unblock_confirm: String,
 }
 
 /// `GET /counter`: find a citizen by username; their BOK state with "Start BOK verification" and,
 /// when blocked, "Unblock BOK".
 pub fn counter_page(ctx: &PageContext, clerk: &ClerkBadge, view: &CounterView) -> String {
     let l = ctx.locale;
-    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
-    let mut main = format!(
-        "<h1>{title}</h1>\n<p class=\"lead\">{intro}</p>\n",
-        title = esc(tr(l, "counter.title")),
-        intro = esc(&tr_args(
-            l,
-            "counter.intro",
-            &[("office", &clerk.office_name)]
-        )),
-    );
-    if let Some(key) = &view.notice {
-        main.push_str(&message_box(l, key, &[], false));
-    }
-    if let Some(key) = &view.error {
-        main.push_str(&message_box(l, key, &[], true));
-    }
-    main.push_str(&format!(
-        "<section class=\"card\" aria-labelledby=\"search-heading\">\n\
-         <h2 id=\"search-heading\">{heading}</h2>\n\
-         <form method=\"get\" action=\"/counter\" class=\"form\" role=\"search\">\n\
-         <div class=\"field\"><label for=\"search-username\">{label}</label>\
-         <div class=\"inline\"><input id=\"search-username\" name=\"username\" type=\"text\" \
-         value=\"{username}\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\" \
-         maxlength=\"32\" required>\
-         <button type=\"submit\" class=\"button secondary\">{submit}</button></div></div>\n\
-         </form>\n</section>\n",
-        heading = esc(tr(l, "counter.search.heading")),
-        label = esc(tr(l, "counter.search.username")),
-        username = esc(&view.username),
-        submit = esc(tr(l, "counter.search.submit")),
-    ));
-    if view.not_found {
-        main.push_str(&message_box(l, "counter.error.not_found", &[], true));
-    }
-    main.push_str(&format!(
-        "<section class=\"card\" aria-labelledby=\"onboard-heading\">\n\
-         <h2 id=\"onboard-heading\">{heading}</h2>\n<p class=\"hint\">{hint}</p>\n\
-         <p class=\"links\"><a class=\"button secondary\" href=\"/counter/onboard\">{link}</a></p>\n\
-         </section>\n",
-        heading = esc(tr(l, "counter.onboard.title")),
-        hint = esc(tr(l, "counter.onboard.link_hint")),
-        link = esc(tr(l, "counter.onboard.link")),
-    ));
-    if let Some(c) = &view.citizen {
-        let bok_state = if c.blocked {
-            format!(
-                "<span class=\"badge danger\">{}</span>",
-                esc(tr(l, "counter.citizen.bok_blocked"))
-            )
-        } else if c.bok_set {
-            esc(tr(l, "counter.citizen.bok_set"))
-        } else {
-            esc(tr(l, "counter.citizen.bok_not_set"))
-        };
-        let last_unblock = match &c.last_unblock {
-            Some((by, office, at)) => format!(
-                "<div><dt>{}</dt><dd>{}</dd></div>\n",
-                esc(tr(l, "counter.citizen.last_unblock")),
-                esc(&tr_args(
+    let citizen = view.citizen.as_ref();
+    render(&CounterPage {
+        page: counter_layout(ctx, Some(clerk), tr(l, "counter.title"), Scripts::Portal),
+        view,
+        intro: tr_args(l, "counter.intro", &[("office", &clerk.office_name)]),
+        messages: notice_and_error(l, view.notice.as_deref(), view.error.as_deref()),
+        not_found: view
+            .not_found
+            .then(|| MessageBox::new(l, "counter.error.not_found", &[], true)),
+        last_unblock: citizen
+            .and_then(|c| c.last_unblock.as_ref())
+            .map(|(by, office, at)| {
+                tr_args(
                     l,
                     "counter.citizen.last_unblock_value",
                     &[("at", &utc_minutes(*at)), ("clerk", by), ("office", office)],
-                )),
-            ),
-            None => String::new(),
-        };
-        let username = hidden("username", &c.username);
-        let start = if c.blocked {
-            String::new()
-        } else {
-            format!(
-                "<form method=\"post\" action=\"/counter/bok\">\n{csrf}{username}\
-                 <p class=\"hint\">{hint}</p>\
-                 <button type=\"submit\" class=\"button primary\">{label}</button>\n</form>\n",
-                hint = esc(tr(l, "counter.verify.hint")),
-                label = esc(tr(l, "counter.verify.start")),
-            )
-        };
-        let unblock = if c.blocked {
-            format!(
-                "<form method=\"post\" action=\"/counter/unblock\">\n{csrf}{username}\
-                 <p class=\"hint\">{hint}</p>\
-                 <button type=\"submit\" class=\"button danger\" data-confirm=\"{confirm}\">{label}</button>\n\
-                 </form>\n",
-                hint = esc(tr(l, "counter.unblock.hint")),
-                confirm = esc(&tr_args(
-                    l,
-                    "counter.unblock.confirm",
-                    &[("name", &c.full_name)]
-                )),
-                label = esc(tr(l, "counter.unblock.button")),
-            )
-        } else {
-            String::new()
-        };
-        main.push_str(&format!(
-            "<section class=\"card citizen\" aria-labelledby=\"citizen-heading\">\n\
-             <h2 id=\"citizen-heading\">{name}</h2>\n\
-             <dl class=\"facts\">\n\
-             <div><dt>{l_user}</dt><dd>{user}</dd></div>\n\
-             <div><dt>{l_bok}</dt><dd>{bok_state}</dd></div>\n\
-             <div><dt>{l_wrong}</dt><dd>{wrong}</dd></div>\n\
-             <div><dt>{l_devices}</dt><dd>{devices}</dd></div>\n\
-             {last_unblock}\
-             </dl>\n\
-             <div class=\"device-actions\">\n{start}{unblock}</div>\n\
-             </section>\n",
-            name = esc(&c.full_name),
-            l_user = esc(tr(l, "counter.citizen.username")),
-            user = esc(&c.username),
-            l_bok = esc(tr(l, "counter.citizen.bok")),
-            l_wrong = esc(tr(l, "counter.citizen.wrong_answers")),
-            wrong = c.wrong_answers,
-            l_devices = esc(tr(l, "counter.citizen.devices")),
-            devices = c.bok_pad_devices,
-        ));
-    }
-    counter_document(
-        ctx,
-        Some(clerk),
-        tr(l, "counter.title"),
-        &main,
-        Scripts::Portal,
-    )
+                )
+            }),
+        unblock_confirm: citizen
+            .map(|c| tr_args(l, "counter.unblock.confirm", &[("name", &c.full_name)]))
+            .unwrap_or_default(),
+    })
 }
 
 /// The final statuses, each a step of the live page (shown by `portal.js`, or at once when the
-/// page is drawn after the fact).
-const FINAL_STEPS: [(&str, &str, &str); 4] = [
-    ("verified", "counter.bok.verified", "success"),
-    ("not_verified", "counter.bok.not_verified", "warning"),
-    ("expired", "counter.bok.expired", "warning"),
-    ("blocked", "counter.bok.blocked", "danger"),
+/// page is drawn after the fact): step, title key, text key, tone.
+const FINAL_STEPS: [(&str, &str, &str, &str); 4] = [
+    (
+        "verified",
+        "counter.bok.verified",
+        "counter.bok.verified_text",
+        "success",
+    ),
+    (
+        "not_verified",
+        "counter.bok.not_verified",
+        "counter.bok.not_verified_text",
+        "warning",
+    ),
+    (
+        "expired",
+        "counter.bok.expired",
+        "counter.bok.expired_text",
+        "warning",
+    ),
+    (
+        "blocked",
+        "counter.bok.blocked",
+        "counter.bok.blocked_text",
+        "danger",
+    ),
 ];
 
 fn step_name(event: BokCounterEvent) -> &'static str {
@@ -250,142 +145,124 @@ fn step_name(event: BokCounterEvent) -> &'static str {
     }
 }
 
-/// `GET /counter/bok/{id}`: the verification with its countdown, switched live by `portal.js`
-/// from the server-sent events at `events_url` (waiting → verified / not verified / expired /
-/// blocked). Every step is in the document, `hidden` until it applies.
+#[derive(Template)]
+#[template(path = "counter/bok.html")]
+struct BokPage<'a> {
+    page: Page<'a>,
+    view: &'a BokLiveView,
+    who: String,
+    waiting_text: String,
+    countdown: Countdown,
+    steps: [(&'static str, &'static str, &'static str, &'static str); 4],
+    /// The step shown as the page is drawn.
+    shown: &'static str,
+    /// The "not verified" text around the attempts left (which `portal.js` fills in later).
+    attempts: (&'static str, String, &'static str),
+    /// Back to the citizen's page.
+    back: String,
+}
+
+impl BokPage<'_> {
+    /// ` hidden` on every step but the one shown.
+    fn hidden_unless(&self, step: &str) -> &'static str {
+        if step == self.shown {
+            ""
+        } else {
+            " hidden"
+        }
+    }
+}
+
+/// `GET /counter/bok/{id}`: one verification, live.
 pub fn counter_bok_page(ctx: &PageContext, clerk: &ClerkBadge, view: &BokLiveView) -> String {
     let l = ctx.locale;
-    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
-    let shown = step_name(view.status);
-    let hide_unless = |step: &str| if step == shown { "" } else { " hidden" };
-    let back = format!(
-        "/counter?username={}",
-        percent_encoding::utf8_percent_encode(
-            &view.citizen_username,
-            percent_encoding::NON_ALPHANUMERIC
-        )
-    );
-    let again = format!(
-        "<form method=\"post\" action=\"/counter/bok\" class=\"inline-form\">{csrf}{user}\
-         <button type=\"submit\" class=\"button primary\">{label}</button></form>",
-        user = hidden("username", &view.citizen_username),
-        label = esc(tr(l, "counter.bok.again")),
-    );
-    let back_link = format!(
-        "<a class=\"button secondary\" href=\"{}\">{}</a>",
-        esc(&back),
-        esc(tr(l, "counter.bok.back"))
-    );
-    let attempts_left = match view.status {
+    let left = match view.status {
         BokCounterEvent::NotVerified { attempts_left } => attempts_left.to_string(),
         _ => String::new(),
     };
-    let finals: String = FINAL_STEPS
-        .iter()
-        .map(|(step, key, tone)| {
-            let text = if *step == "not_verified" {
-                let (before, after) =
-                    split_placeholder(tr(l, "counter.bok.not_verified_text"), "n");
-                format!(
-                    "{}<strong data-fill=\"attempts-left\">{}</strong>{}",
-                    esc(before),
-                    esc(&attempts_left),
-                    esc(after)
-                )
-            } else {
-                esc(tr(l, &format!("{key}_text")))
-            };
-            // Blocked: the unblock button is on the citizen's page, after checking their ID.
-            let links = if *step == "blocked" {
-                back_link.clone()
-            } else {
-                format!("{again}{back_link}")
-            };
-            format!(
-                "<section class=\"pairing-step outcome card {tone}\" data-step=\"{step}\" \
-                 aria-labelledby=\"bok-{step}-heading\"{hidden}>\n\
-                 <h2 id=\"bok-{step}-heading\" class=\"outcome-title\" tabindex=\"-1\">{title}</h2>\n\
-                 <p>{text}</p>\n<div class=\"links\">{links}</div>\n</section>\n",
-                hidden = hide_unless(step),
-                title = esc(tr(l, key)),
-            )
-        })
-        .collect();
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{who}</p>\n\
-         <div class=\"pairing\" data-bok-events=\"{events}\">\n\
-         <section class=\"pairing-step card\" data-step=\"waiting\" \
-         aria-labelledby=\"bok-waiting-heading\"{waiting_hidden}>\n\
-         <h2 id=\"bok-waiting-heading\" tabindex=\"-1\">{waiting}</h2>\n\
-         <p>{waiting_text}</p>\n\
-         <p class=\"countdown\"><span class=\"countdown-label\">{time_left}</span> \
-         <time class=\"countdown-value\" data-countdown=\"{secs}\" datetime=\"{duration}\" \
-         role=\"timer\">{clock}</time></p>\n\
-         <noscript><p class=\"notice\">{noscript} <a href=\"\">{reload}</a></p></noscript>\n\
-         </section>\n\
-         <div class=\"pairing-status\" aria-live=\"polite\">\n{finals}</div>\n\
-         </div>\n",
-        title = esc(tr(l, "counter.bok.title")),
-        who = esc(&tr_args(
+    let (before, after) = split_placeholder(tr(l, "counter.bok.not_verified_text"), "n");
+    render(&BokPage {
+        page: counter_layout(
+            ctx,
+            Some(clerk),
+            tr(l, "counter.bok.title"),
+            Scripts::Portal,
+        ),
+        view,
+        who: tr_args(
             l,
             "counter.bok.for",
             &[
                 ("name", &view.citizen_name),
-                ("username", &view.citizen_username)
-            ]
-        )),
-        events = esc(&view.events_url),
-        waiting_hidden = hide_unless("waiting"),
-        waiting = esc(tr(l, "counter.bok.waiting")),
-        waiting_text = esc(&tr_args(
+                ("username", &view.citizen_username),
+            ],
+        ),
+        waiting_text: tr_args(
             l,
             "counter.bok.waiting_text",
-            &[("office", &view.office_name)]
-        )),
-        noscript = esc(tr(l, "counter.bok.noscript")),
-        reload = esc(tr(l, "counter.bok.reload")),
-        time_left = esc(tr(l, "counter.bok.time_left")),
-        secs = view.expires_in,
-        duration = iso_duration(view.expires_in),
-        clock = clock(view.expires_in),
-    );
-    counter_document(
-        ctx,
-        Some(clerk),
-        tr(l, "counter.bok.title"),
-        &main,
-        Scripts::Portal,
-    )
+            &[("office", &view.office_name)],
+        ),
+        countdown: Countdown(view.expires_in),
+        steps: FINAL_STEPS,
+        shown: step_name(view.status),
+        attempts: (before, left, after),
+        back: format!("/counter?username={}", url_escape(&view.citizen_username)),
+    })
 }
 
-/// One text field of the onboarding form, with an optional hint below its label.
-fn onboard_field(
-    l: civkey_i18n::Locale,
-    name: &str,
-    label_key: &str,
-    hint_key: Option<&str>,
-    value: &str,
-    extra: &str,
-) -> String {
-    let hint = match hint_key {
-        Some(key) => format!(
-            "<p class=\"hint\" id=\"onboard-{name}-hint\">{}</p>",
-            esc(tr(l, key))
-        ),
-        None => String::new(),
-    };
-    let described = if hint_key.is_some() {
-        format!(" aria-describedby=\"onboard-{name}-hint\"")
-    } else {
-        String::new()
-    };
-    format!(
-        "<div class=\"field\"><label for=\"onboard-{name}\">{label}</label>{hint}\
-         <input id=\"onboard-{name}\" name=\"{name}\" value=\"{value}\"{described} {extra}></div>\n",
-        label = esc(tr(l, label_key)),
-        value = esc(value),
-    )
+/// One text field of the onboarding form, as `counter/onboard_field.html` shows it.
+struct OnboardField<'a> {
+    /// The form field's name (and the id's suffix).
+    name: &'static str,
+    label_key: &'static str,
+    /// A hint below the label.
+    hint_key: Option<&'static str>,
+    /// What was typed.
+    value: &'a str,
+    /// The input's `type`.
+    kind: &'static str,
+    class: Option<&'static str>,
+    autocapitalize: Option<&'static str>,
+    no_spellcheck: bool,
+    maxlength: u16,
+    required: bool,
+}
+
+impl<'a> OnboardField<'a> {
+    /// A required text field without hint, class or spell-check settings.
+    fn text(name: &'static str, label_key: &'static str, value: &'a str, maxlength: u16) -> Self {
+        OnboardField {
+            name,
+            label_key,
+            hint_key: None,
+            value,
+            kind: "text",
+            class: None,
+            autocapitalize: None,
+            no_spellcheck: false,
+            maxlength,
+            required: true,
+        }
+    }
+}
+
+/// After onboarding: who was onboarded, and the way back to them.
+struct OnboardDone {
+    title: String,
+    text: String,
+    username_query: String,
+}
+
+#[derive(Template)]
+#[template(path = "counter/onboard.html")]
+struct OnboardPage<'a> {
+    page: Page<'a>,
+    done: Option<OnboardDone>,
+    message: Option<MessageBox>,
+    fields_before: [OnboardField<'a>; 5],
+    /// The document types: value, label, selected.
+    documents: Vec<(&'static str, String, bool)>,
+    fields_after: [OnboardField<'a>; 1],
 }
 
 /// `GET /counter/onboard`: "Onboard a new citizen" — the identification code from the app, the
@@ -396,136 +273,79 @@ pub fn counter_onboard_page(
     view: &CounterOnboardView,
 ) -> String {
     let l = ctx.locale;
-    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
-    let mut main = format!(
-        "<h1>{title}</h1>\n<p class=\"lead\">{intro}</p>\n",
-        title = esc(tr(l, "counter.onboard.title")),
-        intro = esc(tr(l, "counter.onboard.intro")),
-    );
-    if let Some((name, username, device)) = &view.done {
-        main.push_str(&format!(
-            "<section class=\"card outcome success\" aria-labelledby=\"onboard-done-heading\" \
-             role=\"status\">\n\
-             <h2 id=\"onboard-done-heading\" class=\"outcome-title\">{done}</h2>\n\
-             <p>{text}</p>\n\
-             <p class=\"links\"><a class=\"button primary\" href=\"/counter/onboard\">{another}</a> \
-             <a class=\"button secondary\" href=\"/counter?username={user_q}\">{back}</a></p>\n\
-             </section>\n",
-            done = esc(&tr_args(
+    let input = &view.input;
+    let done = view
+        .done
+        .as_ref()
+        .map(|(name, username, device)| OnboardDone {
+            title: tr_args(
                 l,
                 "counter.onboard.done",
-                &[("name", name), ("device", device)]
-            )),
-            text = esc(&tr_args(
-                l,
-                "counter.onboard.done_text",
-                &[("username", username)]
-            )),
-            another = esc(tr(l, "counter.onboard.another")),
-            user_q = esc(
-                &percent_encoding::utf8_percent_encode(
-                    username,
-                    percent_encoding::NON_ALPHANUMERIC
-                )
-                .to_string()
+                &[("name", name), ("device", device)],
             ),
-            back = esc(tr(l, "counter.back")),
-        ));
-        return counter_document(
+            text: tr_args(l, "counter.onboard.done_text", &[("username", username)]),
+            username_query: url_escape(username),
+        });
+    let fields_before = [
+        OnboardField {
+            hint_key: Some("counter.onboard.code_hint"),
+            class: Some("code-input"),
+            autocapitalize: Some("characters"),
+            no_spellcheck: true,
+            ..OnboardField::text("code", "counter.onboard.code", &input.code, 16)
+        },
+        OnboardField::text(
+            "full_name",
+            "counter.onboard.full_name",
+            &input.full_name,
+            100,
+        ),
+        OnboardField {
+            hint_key: Some("counter.onboard.username_hint"),
+            autocapitalize: Some("none"),
+            no_spellcheck: true,
+            ..OnboardField::text("username", "counter.onboard.username", &input.username, 32)
+        },
+        OnboardField {
+            kind: "email",
+            ..OnboardField::text("email", "counter.onboard.email", &input.email, 254)
+        },
+        OnboardField {
+            kind: "tel",
+            required: false,
+            ..OnboardField::text("phone", "counter.onboard.phone", &input.phone, 20)
+        },
+    ];
+    let fields_after = [OnboardField {
+        hint_key: Some("counter.onboard.document_number_hint"),
+        no_spellcheck: true,
+        ..OnboardField::text(
+            "document_number",
+            "counter.onboard.document_number",
+            &input.document_number,
+            30,
+        )
+    }];
+    let documents = DOCUMENT_TYPES
+        .iter()
+        .map(|t| {
+            let label = tr(l, &format!("counter.onboard.document.{t}")).to_string();
+            (*t, label, input.document_type == *t)
+        })
+        .collect();
+    render(&OnboardPage {
+        page: counter_layout(
             ctx,
             Some(clerk),
             tr(l, "counter.onboard.title"),
-            &main,
             Scripts::None,
-        );
-    }
-    main.push_str(&login_message(l, view.error.as_ref()));
-    let input = &view.input;
-    let options: String = DOCUMENT_TYPES
-        .iter()
-        .map(|t| {
-            format!(
-                "<option value=\"{t}\"{selected}>{label}</option>",
-                selected = if input.document_type == *t {
-                    " selected"
-                } else {
-                    ""
-                },
-                label = esc(tr(l, &format!("counter.onboard.document.{t}"))),
-            )
-        })
-        .collect();
-    main.push_str(&format!(
-        "<section class=\"card\">\n\
-         <form method=\"post\" action=\"/counter/onboard\" class=\"form\">\n{csrf}\
-         {code}{full_name}{username}{email}{phone}\
-         <div class=\"field\"><label for=\"onboard-document_type\">{l_doc}</label>\
-         <select id=\"onboard-document_type\" name=\"document_type\" required>\
-         <option value=\"\">{choose}</option>{options}</select></div>\n\
-         {number}\
-         <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
-         </form>\n</section>\n",
-        code = onboard_field(
-            l,
-            "code",
-            "counter.onboard.code",
-            Some("counter.onboard.code_hint"),
-            &input.code,
-            "type=\"text\" class=\"code-input\" autocomplete=\"off\" autocapitalize=\"characters\" \
-             spellcheck=\"false\" maxlength=\"16\" required"
         ),
-        full_name = onboard_field(
-            l,
-            "full_name",
-            "counter.onboard.full_name",
-            None,
-            &input.full_name,
-            "type=\"text\" autocomplete=\"off\" maxlength=\"100\" required"
-        ),
-        username = onboard_field(
-            l,
-            "username",
-            "counter.onboard.username",
-            Some("counter.onboard.username_hint"),
-            &input.username,
-            "type=\"text\" autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\" \
-             maxlength=\"32\" required"
-        ),
-        email = onboard_field(
-            l,
-            "email",
-            "counter.onboard.email",
-            None,
-            &input.email,
-            "type=\"email\" autocomplete=\"off\" maxlength=\"254\" required"
-        ),
-        phone = onboard_field(
-            l,
-            "phone",
-            "counter.onboard.phone",
-            None,
-            &input.phone,
-            "type=\"tel\" autocomplete=\"off\" maxlength=\"20\""
-        ),
-        l_doc = esc(tr(l, "counter.onboard.document_type")),
-        choose = esc(tr(l, "counter.onboard.document.choose")),
-        number = onboard_field(
-            l,
-            "document_number",
-            "counter.onboard.document_number",
-            Some("counter.onboard.document_number_hint"),
-            &input.document_number,
-            "type=\"text\" autocomplete=\"off\" spellcheck=\"false\" maxlength=\"30\" required"
-        ),
-        submit = esc(tr(l, "counter.onboard.submit")),
-    ));
-    counter_document(
-        ctx,
-        Some(clerk),
-        tr(l, "counter.onboard.title"),
-        &main,
-        Scripts::None,
-    )
+        done,
+        message: login_message(l, view.error.as_ref()),
+        fields_before,
+        documents,
+        fields_after,
+    })
 }
 
 /// An error at the counter: the status and a translated message (`counter.*` or `portal.error.*`),
@@ -536,9 +356,13 @@ pub fn counter_error_page(
     status: u16,
     message_key: &str,
 ) -> String {
-    let (message, main) =
-        crate::web::layout::error_card(ctx.locale, status, message_key, "/counter", "counter.back");
-    counter_document(ctx, clerk, message, &main, Scripts::None)
+    let message = error_message(ctx.locale, message_key);
+    error_document(
+        counter_layout(ctx, clerk, message, Scripts::None),
+        status,
+        "/counter",
+        "counter.back",
+    )
 }
 
 #[cfg(test)]
@@ -547,6 +371,7 @@ pub(in crate::web) mod tests {
 
     use super::*;
     use crate::web::views::CounterCitizenRow;
+    use crate::web::views::Msg;
 
     const TOKEN: &str = "csrf-token-0123456789";
 
@@ -611,10 +436,7 @@ pub(in crate::web) mod tests {
                 &CounterLoginView {
                     csrf: TOKEN.to_string(),
                     username: "eva".to_string(),
-                    error: Some((
-                        "counter.login.error.rate_limited".to_string(),
-                        vec![("seconds".to_string(), "30".to_string())],
-                    )),
+                    error: Some(Msg::new("counter.login.error.rate_limited").with("seconds", "30")),
                 },
             ),
         )];
@@ -673,10 +495,9 @@ pub(in crate::web) mod tests {
                 "refused",
                 CounterOnboardView {
                     input: typed,
-                    error: Some((
-                        "counter.onboard.error.rate_limited".to_string(),
-                        vec![("seconds".to_string(), "30".to_string())],
-                    )),
+                    error: Some(
+                        Msg::new("counter.onboard.error.rate_limited").with("seconds", "30"),
+                    ),
                     done: None,
                 },
             ),
@@ -834,7 +655,7 @@ pub(in crate::web) mod tests {
                 document_type: "passport".to_string(),
                 ..Default::default()
             },
-            error: Some(("counter.onboard.error.code_unknown".to_string(), vec![])),
+            error: Some(Msg::new("counter.onboard.error.code_unknown")),
             done: None,
         };
         let html = counter_onboard_page(&ctx(Locale::En, "/counter/onboard"), &clerk(), &view);

@@ -13,7 +13,7 @@ use civkey_proto::notify::{
 
 use super::pages::{self, ContactRow, DeviceSwitches, NotificationsView};
 use crate::services::ServiceError;
-use crate::web::session::{internal, known_key, require_step_up, NoticeQuery, Visitor};
+use crate::web::session::{internal, known_key, require_step_up, Citizen, NoticeQuery, Visitor};
 use crate::AppState;
 
 /// The notification settings' route.
@@ -23,26 +23,22 @@ pub(in crate::web) fn routes() -> Router<AppState> {
 
 async fn page(
     State(state): State<AppState>,
-    visitor: Visitor,
+    Citizen { visitor, session }: Citizen,
     Query(query): Query<NoticeQuery>,
 ) -> Response {
-    let session = match visitor.require_session() {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
     let services = state.services();
-    let citizen = match state.store().citizen_by_id(&session.citizen_id).await {
+    let citizen = match state.services().citizen(&session.citizen_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
-        Err(e) => return internal(&visitor, e.into()),
+        Err(e) => return internal(&visitor, e),
     };
     let settings = match services.notification_settings(&citizen.id).await {
         Ok(s) => s,
         Err(e) => return internal(&visitor, e),
     };
-    let devices = match state.store().active_devices(&citizen.id).await {
+    let devices = match state.services().active_devices(&citizen.id).await {
         Ok(d) => d,
-        Err(e) => return internal(&visitor, e.into()),
+        Err(e) => return internal(&visitor, e),
     };
     let view = NotificationsView {
         contacts: settings
@@ -91,11 +87,11 @@ async fn save(
         .unwrap_or_default();
     let session = match visitor.check_csrf(csrf) {
         Ok(s) => s.clone(),
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     // Switching off the login notifications is what an intruder would do first.
     if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/notifications").await {
-        return *r;
+        return r.into_response();
     }
     let changed = || Redirect::to("/portal/notifications?error=portal.notifications.error.changed");
     let services = state.services();

@@ -239,7 +239,7 @@ async fn continue_page(
     }
     let session = match visitor.require_session() {
         Ok(s) => s.clone(),
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     let open = match open_for_session(&state, &visitor, &id, &session).await {
         Ok(open) => open,
@@ -280,7 +280,7 @@ async fn continue_login(
     }
     let session = match visitor.check_csrf(&form.csrf) {
         Ok(s) => s.clone(),
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     if let Err(response) = open_for_session(&state, &visitor, &id, &session).await {
         return *response;

@@ -18,7 +18,6 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 
 use super::pages;
-use crate::services::auth::random_token;
 use crate::services::ServiceError;
 use crate::web::session::*;
 use crate::web::views::*;
@@ -63,13 +62,9 @@ fn qr_svg(text: &str) -> Result<String, ServiceError> {
 /// the step-up; straight on to `next` when the session already does.
 async fn step_up(
     State(state): State<AppState>,
-    visitor: Visitor,
+    Citizen { visitor, session }: Citizen,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    let session = match visitor.require_session() {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
     let next = safe_next(query.next.as_deref());
     let needed = match state
         .services()
@@ -93,23 +88,22 @@ async fn step_up(
     )
 }
 
-async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Response {
-    let session = match visitor.require_session() {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
-    let citizen = match state.store().citizen_by_id(&session.citizen_id).await {
+async fn dashboard(
+    State(state): State<AppState>,
+    Citizen { visitor, session }: Citizen,
+) -> Response {
+    let citizen = match state.services().citizen(&session.citizen_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
-        Err(e) => return internal(&visitor, e.into()),
+        Err(e) => return internal(&visitor, e),
     };
     let devices = match state.services().list_devices(&citizen.id).await {
         Ok(list) => list.devices,
         Err(e) => return internal(&visitor, e),
     };
-    let history = match state.store().login_history(&citizen.id, 10).await {
+    let history = match state.services().login_history(&citizen.id, 10).await {
         Ok(h) => h,
-        Err(e) => return internal(&visitor, e.into()),
+        Err(e) => return internal(&visitor, e),
     };
     let recent_logins = history
         .into_iter()
@@ -153,26 +147,24 @@ async fn login_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Respons
 /// The login page with a fresh pre-login anti-forgery token bound to a short-lived cookie.
 fn render_login(
     visitor: &Visitor,
-    error: Option<(String, Vec<(String, String)>)>,
+    error: Option<Msg>,
     username: String,
     next: Option<String>,
 ) -> Response {
-    let csrf = random_token();
-    let view = LoginView {
-        csrf: csrf.clone(),
-        username,
-        error,
-        next: next.map(|n| safe_next(Some(&n))),
-    };
-    let status = if view.error.is_some() {
+    let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
         StatusCode::OK
     };
-    let mut response = visitor.page(status, pages::login_page(&visitor.context(None), &view));
-    let cookie = visitor.set_host_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60);
-    response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
+    visitor.with_prelogin_token(PRELOGIN_COOKIE, |csrf| {
+        let view = LoginView {
+            csrf,
+            username,
+            error,
+            next: next.map(|n| safe_next(Some(&n))),
+        };
+        visitor.page(status, pages::login_page(&visitor.context(None), &view))
+    })
 }
 
 #[derive(Deserialize)]
@@ -189,8 +181,8 @@ async fn login(
     visitor: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !prelogin_csrf_ok(&visitor, &form.csrf) {
-        let error = Some(("portal.login.error.csrf".to_string(), vec![]));
+    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+        let error = Some(Msg::new("portal.login.error.csrf"));
         return render_login(&visitor, error, form.username, form.next);
     }
     let username = form.username.trim().to_lowercase();
@@ -217,7 +209,7 @@ async fn login(
             ..
         }) => render_login(
             &visitor,
-            Some(("portal.login.error.wrong".to_string(), vec![])),
+            Some(Msg::new("portal.login.error.wrong")),
             form.username,
             form.next,
         ),
@@ -229,25 +221,20 @@ async fn login(
 fn render_email_code(
     visitor: &Visitor,
     username: String,
-    error: Option<(String, Vec<(String, String)>)>,
+    error: Option<Msg>,
     next: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let csrf = random_token();
-    let next = next.map(|n| safe_next(Some(&n)));
-    let view = EmailCodeView {
-        csrf: csrf.clone(),
-        username,
-        error,
-        next,
-    };
-    let mut response = visitor.page(
-        status,
-        pages::email_code_page(&visitor.context(None), &view),
-    );
-    let cookie = visitor.set_host_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60);
-    response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
+    visitor.with_prelogin_token(PRELOGIN_COOKIE, |csrf| {
+        let view = EmailCodeView {
+            csrf,
+            username,
+            error,
+            next: next.map(|n| safe_next(Some(&n))),
+        };
+        let page = pages::email_code_page(&visitor.context(None), &view);
+        visitor.page(status, page)
+    })
 }
 
 #[derive(Deserialize)]
@@ -262,8 +249,8 @@ async fn email_code_request(
     visitor: Visitor,
     Form(form): Form<EmailRequestForm>,
 ) -> Response {
-    if !prelogin_csrf_ok(&visitor, &form.csrf) {
-        let error = Some(("portal.login.error.csrf".to_string(), vec![]));
+    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+        let error = Some(Msg::new("portal.login.error.csrf"));
         return render_login(&visitor, error, form.username, form.next);
     }
     let username = form.username.trim().to_lowercase();
@@ -298,8 +285,8 @@ async fn email_code_login(
     visitor: Visitor,
     Form(form): Form<EmailCodeForm>,
 ) -> Response {
-    if !prelogin_csrf_ok(&visitor, &form.csrf) {
-        let error = Some(("portal.login.error.csrf".to_string(), vec![]));
+    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+        let error = Some(Msg::new("portal.login.error.csrf"));
         return render_email_code(
             &visitor,
             form.username,
@@ -331,7 +318,7 @@ async fn email_code_login(
             )
         }
         Err(ServiceError::Refused { .. }) => {
-            let error = Some(("portal.login.error.code_wrong".to_string(), vec![]));
+            let error = Some(Msg::new("portal.login.error.code_wrong"));
             render_email_code(
                 &visitor,
                 username,
@@ -350,15 +337,11 @@ fn render_totp_removal(
     mut view: TotpRemovalView,
     status: StatusCode,
 ) -> Response {
-    let csrf = random_token();
-    view.csrf = csrf.clone();
-    let mut response = visitor.page(
-        status,
-        pages::totp_removal_page(&visitor.context(None), &view),
-    );
-    let cookie = visitor.set_host_cookie(PRELOGIN_COOKIE, &csrf, 30 * 60);
-    response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
+    visitor.with_prelogin_token(PRELOGIN_COOKIE, |csrf| {
+        view.csrf = csrf;
+        let page = pages::totp_removal_page(&visitor.context(None), &view);
+        visitor.page(status, page)
+    })
 }
 
 async fn totp_removal_form(visitor: Visitor) -> Response {
@@ -382,8 +365,8 @@ async fn totp_removal(
         username: form.username.clone(),
         ..TotpRemovalView::default()
     };
-    if !prelogin_csrf_ok(&visitor, &form.csrf) {
-        view.error = Some(("portal.login.error.csrf".to_string(), vec![]));
+    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+        view.error = Some(Msg::new("portal.login.error.csrf"));
         return render_totp_removal(&visitor, view, StatusCode::FORBIDDEN);
     }
     let username = form.username.trim().to_lowercase();
@@ -406,21 +389,15 @@ async fn totp_removal(
             render_totp_removal(&visitor, view, StatusCode::TOO_MANY_REQUESTS)
         }
         Err(ServiceError::Refused { .. }) => {
-            view.error = Some(("portal.totp_remove.error.wrong".to_string(), vec![]));
+            view.error = Some(Msg::new("portal.totp_remove.error.wrong"));
             render_totp_removal(&visitor, view, StatusCode::UNAUTHORIZED)
         }
         Err(e) => internal(&visitor, e),
     }
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(r) = visitor.check_csrf(&form.csrf) {
-        return *r;
-    }
+async fn logout(State(state): State<AppState>, form: CheckedForm<NoFields>) -> Response {
+    let visitor = form.citizen.visitor;
     if let Some((_, token)) = &visitor.session {
         if let Err(e) = state.services().logout(token).await {
             return internal(&visitor, e);
@@ -434,14 +411,10 @@ async fn logout(
     response
 }
 
-async fn connect(State(state): State<AppState>, visitor: Visitor) -> Response {
-    let session = match visitor.require_session() {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
+async fn connect(State(state): State<AppState>, Citizen { visitor, session }: Citizen) -> Response {
     // A new mobile key is a new means to log in as this citizen.
     if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/connect").await {
-        return *r;
+        return r.into_response();
     }
     let pairing = match state.services().start_pairing(&session.citizen_id).await {
         Ok(p) => p,
@@ -551,17 +524,8 @@ fn pairing_events(
     )
 }
 
-async fn decide(
-    state: AppState,
-    visitor: Visitor,
-    id: String,
-    csrf: String,
-    confirm: bool,
-) -> Response {
-    let session = match visitor.check_csrf(&csrf) {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
+async fn decide(state: AppState, citizen: Citizen, id: String, confirm: bool) -> Response {
+    let Citizen { visitor, session } = citizen;
     // The pairing was started on a stepped-up page; its confirmation may come up to the pairing's
     // lifetime later.
     if confirm {
@@ -569,7 +533,7 @@ async fn decide(
         if let Err(r) =
             require_step_up_within(&state, &visitor, &session, "/portal/connect", window).await
         {
-            return *r;
+            return r.into_response();
         }
     }
     let outcome = match state
@@ -595,39 +559,33 @@ async fn decide(
 
 async fn confirm(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    form: CheckedForm<NoFields>,
 ) -> Response {
-    decide(state, visitor, id, form.csrf, true).await
+    decide(state, form.citizen, id, true).await
 }
 
 async fn refuse(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    form: CheckedForm<NoFields>,
 ) -> Response {
-    decide(state, visitor, id, form.csrf, false).await
+    decide(state, form.citizen, id, false).await
 }
 
 async fn keys(
     State(state): State<AppState>,
-    visitor: Visitor,
+    Citizen { visitor, session }: Citizen,
     Query(query): Query<NoticeQuery>,
 ) -> Response {
-    let session = match visitor.require_session() {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
-    let citizen = match state.store().citizen_by_id(&session.citizen_id).await {
+    let citizen = match state.services().citizen(&session.citizen_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
-        Err(e) => return internal(&visitor, e.into()),
+        Err(e) => return internal(&visitor, e),
     };
-    let devices = match state.store().active_devices(&citizen.id).await {
+    let devices = match state.services().active_devices(&citizen.id).await {
         Ok(d) => d,
-        Err(e) => return internal(&visitor, e.into()),
+        Err(e) => return internal(&visitor, e),
     };
     let view = DevicesView {
         devices: devices
@@ -659,20 +617,16 @@ async fn keys(
 
 #[derive(Deserialize)]
 struct RenameForm {
-    csrf: String,
     name: String,
 }
 
 async fn rename(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<RenameForm>,
+    form: CheckedForm<RenameForm>,
 ) -> Response {
-    let session = match visitor.check_csrf(&form.csrf) {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
+    let Citizen { visitor, session } = form.citizen;
+    let form = form.fields;
     let Ok(name) = DeviceName::parse(&form.name) else {
         return Redirect::to("/portal/keys?error=portal.keys.error.name").into_response();
     };
@@ -691,16 +645,12 @@ async fn rename(
 
 async fn disconnect(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    form: CheckedForm<NoFields>,
 ) -> Response {
-    let session = match visitor.check_csrf(&form.csrf) {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
+    let Citizen { visitor, session } = form.citizen;
     if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/keys").await {
-        return *r;
+        return r.into_response();
     }
     match state
         .services()
