@@ -22,7 +22,7 @@ use super::counter::handlers as counter;
 use super::layout as pages;
 use super::views::{ClerkBadge, Msg, PageContext};
 use crate::services::ServiceError;
-use crate::store::{ClerkSession, WebSession};
+use crate::store::{CitizenRecord, ClerkSession, WebSession};
 use crate::AppState;
 
 /// Why a page is not shown, as the answer to send instead: a redirect (log in first, confirm that
@@ -65,6 +65,21 @@ impl FromRequestParts<AppState> for Citizen {
         let Ok(visitor) = Visitor::from_request_parts(parts, state).await;
         let session = visitor.require_session()?.clone();
         Ok(Citizen { visitor, session })
+    }
+}
+
+impl Citizen {
+    /// The session's citizen as stored; the page to show instead when the account is gone (401)
+    /// or the lookup failed.
+    pub(super) async fn record(&self, state: &AppState) -> Result<CitizenRecord, PageError> {
+        match state.services().citizen(&self.session.citizen_id).await {
+            Ok(Some(citizen)) => Ok(citizen),
+            Ok(None) => Err(self
+                .visitor
+                .error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized")
+                .into()),
+            Err(e) => Err(self.visitor.failed(e)),
+        }
     }
 }
 
@@ -503,6 +518,14 @@ pub(super) fn safe_next(next: Option<&str>) -> String {
             n.to_string()
         }
         _ => "/portal".to_string(),
+    }
+}
+
+impl Visitor {
+    /// The page for a request that failed inside (the cause is logged, the page says only
+    /// "internal error").
+    pub(super) fn failed(&self, e: ServiceError) -> PageError {
+        internal(self, e).into()
     }
 }
 

@@ -13,7 +13,9 @@ use civkey_proto::notify::{
 
 use super::pages::{self, ContactRow, DeviceSwitches, NotificationsView};
 use crate::services::ServiceError;
-use crate::web::session::{internal, known_key, require_step_up, Citizen, NoticeQuery, Visitor};
+use crate::web::session::{
+    internal, known_key, require_step_up, Citizen, NoticeQuery, PageError, Visitor,
+};
 use crate::AppState;
 
 /// The notification settings' route.
@@ -23,23 +25,20 @@ pub(in crate::web) fn routes() -> Router<AppState> {
 
 async fn page(
     State(state): State<AppState>,
-    Citizen { visitor, session }: Citizen,
+    caller: Citizen,
     Query(query): Query<NoticeQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
+    let citizen = caller.record(&state).await?;
+    let visitor = caller.visitor;
     let services = state.services();
-    let citizen = match state.services().citizen(&session.citizen_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
-        Err(e) => return internal(&visitor, e),
-    };
-    let settings = match services.notification_settings(&citizen.id).await {
-        Ok(s) => s,
-        Err(e) => return internal(&visitor, e),
-    };
-    let devices = match state.services().active_devices(&citizen.id).await {
-        Ok(d) => d,
-        Err(e) => return internal(&visitor, e),
-    };
+    let settings = services
+        .notification_settings(&citizen.id)
+        .await
+        .map_err(|e| visitor.failed(e))?;
+    let devices = services
+        .active_devices(&citizen.id)
+        .await
+        .map_err(|e| visitor.failed(e))?;
     let view = NotificationsView {
         contacts: settings
             .contacts
@@ -66,10 +65,8 @@ async fn page(
         notice: known_key(query.notice, &["portal.notifications.saved"]),
         error: known_key(query.error, &["portal.notifications.error.changed"]),
     };
-    visitor.page(
-        StatusCode::OK,
-        pages::notifications_page(&visitor.context(Some(citizen.full_name)), &view),
-    )
+    let page = pages::notifications_page(&visitor.context(Some(citizen.full_name)), &view);
+    Ok(visitor.page(StatusCode::OK, page))
 }
 
 /// Reads the form: a checkbox is on when its field is present. The `device` fields list the keys

@@ -88,23 +88,19 @@ async fn step_up(
     )
 }
 
-async fn dashboard(
-    State(state): State<AppState>,
-    Citizen { visitor, session }: Citizen,
-) -> Response {
-    let citizen = match state.services().citizen(&session.citizen_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
-        Err(e) => return internal(&visitor, e),
-    };
-    let devices = match state.services().list_devices(&citizen.id).await {
-        Ok(list) => list.devices,
-        Err(e) => return internal(&visitor, e),
-    };
-    let history = match state.services().login_history(&citizen.id, 10).await {
-        Ok(h) => h,
-        Err(e) => return internal(&visitor, e),
-    };
+async fn dashboard(State(state): State<AppState>, caller: Citizen) -> Result<Response, PageError> {
+    let citizen = caller.record(&state).await?;
+    let visitor = caller.visitor;
+    let services = state.services();
+    let devices = services
+        .list_devices(&citizen.id)
+        .await
+        .map_err(|e| visitor.failed(e))?
+        .devices;
+    let history = services
+        .login_history(&citizen.id, 10)
+        .await
+        .map_err(|e| visitor.failed(e))?;
     let recent_logins = history
         .into_iter()
         .map(|entry| LoginRow {
@@ -123,10 +119,8 @@ async fn dashboard(
         totp_enrolled: citizen.totp_secret.is_some(),
         recent_logins,
     };
-    visitor.page(
-        StatusCode::OK,
-        pages::dashboard_page(&visitor.context(Some(citizen.full_name)), &view),
-    )
+    let page = pages::dashboard_page(&visitor.context(Some(citizen.full_name)), &view);
+    Ok(visitor.page(StatusCode::OK, page))
 }
 
 #[derive(Deserialize)]
@@ -411,20 +405,19 @@ async fn logout(State(state): State<AppState>, form: CheckedForm<NoFields>) -> R
     response
 }
 
-async fn connect(State(state): State<AppState>, Citizen { visitor, session }: Citizen) -> Response {
+async fn connect(
+    State(state): State<AppState>,
+    Citizen { visitor, session }: Citizen,
+) -> Result<Response, PageError> {
     // A new mobile key is a new means to log in as this citizen.
-    if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/connect").await {
-        return r.into_response();
-    }
-    let pairing = match state.services().start_pairing(&session.citizen_id).await {
-        Ok(p) => p,
-        Err(e) => return internal(&visitor, e),
-    };
+    require_step_up(&state, &visitor, &session, "/portal/connect").await?;
+    let pairing = state
+        .services()
+        .start_pairing(&session.citizen_id)
+        .await
+        .map_err(|e| visitor.failed(e))?;
     let uri = pairing.uri.to_uri();
-    let qr_svg = match qr_svg(&uri) {
-        Ok(svg) => svg,
-        Err(e) => return internal(&visitor, e),
-    };
+    let qr_svg = qr_svg(&uri).map_err(|e| visitor.failed(e))?;
     let id = pairing.uri.session_id.to_text();
     let view = ConnectView {
         session_id: id.clone(),
@@ -450,10 +443,8 @@ async fn connect(State(state): State<AppState>, Citizen { visitor, session }: Ci
         ],
     };
     let name = citizen_name(&state, &session).await;
-    visitor.page(
-        StatusCode::OK,
-        pages::connect_page(&visitor.context(name), &view),
-    )
+    let page = pages::connect_page(&visitor.context(name), &view);
+    Ok(visitor.page(StatusCode::OK, page))
 }
 
 /// Server-sent events for the connect page: the current state at once, then every change, until a
@@ -575,18 +566,16 @@ async fn refuse(
 
 async fn keys(
     State(state): State<AppState>,
-    Citizen { visitor, session }: Citizen,
+    caller: Citizen,
     Query(query): Query<NoticeQuery>,
-) -> Response {
-    let citizen = match state.services().citizen(&session.citizen_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
-        Err(e) => return internal(&visitor, e),
-    };
-    let devices = match state.services().active_devices(&citizen.id).await {
-        Ok(d) => d,
-        Err(e) => return internal(&visitor, e),
-    };
+) -> Result<Response, PageError> {
+    let citizen = caller.record(&state).await?;
+    let visitor = caller.visitor;
+    let devices = state
+        .services()
+        .active_devices(&citizen.id)
+        .await
+        .map_err(|e| visitor.failed(e))?;
     let view = DevicesView {
         devices: devices
             .into_iter()
@@ -609,10 +598,8 @@ async fn keys(
             &["portal.keys.error.name", "portal.keys.error.not_found"],
         ),
     };
-    visitor.page(
-        StatusCode::OK,
-        pages::devices_page(&visitor.context(Some(citizen.full_name)), &view),
-    )
+    let page = pages::devices_page(&visitor.context(Some(citizen.full_name)), &view);
+    Ok(visitor.page(StatusCode::OK, page))
 }
 
 #[derive(Deserialize)]
@@ -647,20 +634,20 @@ async fn disconnect(
     State(state): State<AppState>,
     Path(id): Path<String>,
     form: CheckedForm<NoFields>,
-) -> Response {
+) -> Result<Response, PageError> {
     let Citizen { visitor, session } = form.citizen;
-    if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/keys").await {
-        return r.into_response();
-    }
-    match state
-        .services()
-        .disconnect_device(&session.citizen_id, &id)
-        .await
-    {
-        Ok(()) => Redirect::to("/portal/keys?notice=portal.keys.disconnected").into_response(),
-        Err(ServiceError::Refused { .. }) => {
-            Redirect::to("/portal/keys?error=portal.keys.error.not_found").into_response()
-        }
-        Err(e) => internal(&visitor, e),
-    }
+    require_step_up(&state, &visitor, &session, "/portal/keys").await?;
+    Ok(
+        match state
+            .services()
+            .disconnect_device(&session.citizen_id, &id)
+            .await
+        {
+            Ok(()) => Redirect::to("/portal/keys?notice=portal.keys.disconnected").into_response(),
+            Err(ServiceError::Refused { .. }) => {
+                Redirect::to("/portal/keys?error=portal.keys.error.not_found").into_response()
+            }
+            Err(e) => internal(&visitor, e),
+        },
+    )
 }
