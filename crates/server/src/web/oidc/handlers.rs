@@ -25,7 +25,7 @@ use crate::services::login::{
 };
 use crate::services::ServiceError;
 use crate::signal::Subscription;
-use crate::web::session::{self, Visitor};
+use crate::web::session::{self, PageError, Visitor};
 use crate::web::views::{SigninContinueView, SigninView};
 use crate::AppState;
 use civkey_proto::ErrorCode;
@@ -243,7 +243,7 @@ async fn continue_page(
     };
     let open = match open_for_session(&state, &visitor, &id, &session).await {
         Ok(open) => open,
-        Err(response) => return *response,
+        Err(page) => return page.into_response(),
     };
     let Some(citizen_name) = session::citizen_name(&state, &session).await else {
         return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized");
@@ -283,7 +283,7 @@ async fn continue_login(
         Err(r) => return r.into_response(),
     };
     if let Err(response) = open_for_session(&state, &visitor, &id, &session).await {
-        return *response;
+        return response.into_response();
     }
     match state
         .services()
@@ -303,23 +303,23 @@ async fn open_for_session(
     visitor: &Visitor,
     id: &str,
     session: &crate::store::WebSession,
-) -> Result<crate::services::login::OpenLogin, Box<Response>> {
+) -> Result<crate::services::login::OpenLogin, PageError> {
     let open = state
         .services()
         .open_login_for_session(id, login_cookie(visitor), session)
         .await
-        .map_err(|e| Box::new(login_gone(visitor, e)))?;
+        .map_err(|e| PageError::from(login_gone(visitor, e)))?;
     match open.fit {
         SessionFit::Fits => Ok(open),
         SessionFit::NeedsFreshLogin => {
             let next = session::url_escape(&format!("/oidc/login/{id}/continue"));
-            Err(Box::new(
-                Redirect::to(&format!("/portal/login?fresh=1&next={next}")).into_response(),
-            ))
+            Err(PageError::redirect(&format!(
+                "/portal/login?fresh=1&next={next}"
+            )))
         }
-        SessionFit::TooWeak => Err(Box::new(
-            visitor.error(StatusCode::FORBIDDEN, "portal.signin.too_weak"),
-        )),
+        SessionFit::TooWeak => Err(visitor
+            .error(StatusCode::FORBIDDEN, "portal.signin.too_weak")
+            .into()),
     }
 }
 
