@@ -124,6 +124,13 @@ pub(crate) const CLERK_COOKIE: HostCookie = HostCookie {
     path: "/counter",
     same_site: "Strict",
 };
+/// The counter login form's anti-forgery cookie.
+pub(super) const CLERK_PRELOGIN_COOKIE: HostCookie = HostCookie {
+    name: "civkey_counter_pre",
+    path: "/counter",
+    same_site: "Strict",
+};
+
 /// The clerk behind a request: the session and its cookie token.
 pub(super) struct Clerk {
     pub(super) session: ClerkSession,
@@ -208,6 +215,56 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ClerkForm<T> {
 /// expectation matches nothing.
 pub(super) fn token_matches(expected: &str, token: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+}
+
+/// Which pre-login cookie a login form's token is checked against.
+pub(super) trait PreLoginCookie {
+    /// The cookie.
+    const COOKIE: HostCookie;
+}
+
+/// The portal's login forms (password + TOTP, e-mail code, authenticator removal).
+pub(super) struct PortalLogin;
+
+impl PreLoginCookie for PortalLogin {
+    const COOKIE: HostCookie = PRELOGIN_COOKIE;
+}
+
+/// The counter's login form.
+pub(super) struct CounterLogin;
+
+impl PreLoginCookie for CounterLogin {
+    const COOKIE: HostCookie = CLERK_PRELOGIN_COOKIE;
+}
+
+/// A login form, posted before there is a session: the visitor, the form's other fields, and
+/// whether its anti-forgery token is the one in the pre-login cookie `C::COOKIE`. It does not
+/// reject a wrong token: a login page answers that by drawing its form again with an error.
+pub(super) struct PreLoginForm<T, C> {
+    pub(super) visitor: Visitor,
+    pub(super) fields: T,
+    pub(super) token_ok: bool,
+    cookie: std::marker::PhantomData<C>,
+}
+
+impl<T: DeserializeOwned + Send, C: PreLoginCookie> FromRequest<AppState> for PreLoginForm<T, C> {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(visitor) = Visitor::from_request_parts(&mut parts, state).await;
+        let request = Request::from_parts(parts, body);
+        let Form(WithCsrf { csrf, fields }) = Form::<WithCsrf<T>>::from_request(request, state)
+            .await
+            .map_err(|rejection| PageError::from(rejection.into_response()))?;
+        let token_ok = visitor.prelogin_ok(C::COOKIE, &csrf);
+        Ok(PreLoginForm {
+            visitor,
+            fields,
+            token_ok,
+            cookie: std::marker::PhantomData,
+        })
+    }
 }
 
 /// A form with no fields besides its anti-forgery token (log out, confirm, the counter's buttons).

@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use civkey_proto::bok::BokCounterEvent;
 use civkey_proto::ErrorCode;
 use futures_util::stream::{self, Stream};
@@ -26,20 +26,14 @@ use crate::services::clerks::CLERK_SESSION_TTL_SECS;
 use crate::services::onboarding::{OnboardError, OnboardField, OnboardInput};
 use crate::services::ServiceError;
 use crate::web::session::{
-    self, url_escape, Clerk, ClerkCaller, ClerkForm, HostCookie, NoFields, Visitor, CLERK_COOKIE,
+    self, url_escape, Clerk, ClerkCaller, ClerkForm, CounterLogin, NoFields, PreLoginForm, Visitor,
+    CLERK_COOKIE, CLERK_PRELOGIN_COOKIE,
 };
 use crate::web::views::{
     BokLiveView, CounterCitizenRow, CounterLoginView, CounterOnboardView, CounterView, Msg,
     PageContext,
 };
 use crate::AppState;
-
-/// The counter login form's anti-forgery cookie.
-const CLERK_PRELOGIN_COOKIE: HostCookie = HostCookie {
-    name: "civkey_counter_pre",
-    path: "/counter",
-    same_site: "Strict",
-};
 
 /// The counter's routes.
 pub(in crate::web) fn routes() -> Router<AppState> {
@@ -119,7 +113,6 @@ fn render_login(
 
 #[derive(Deserialize)]
 struct LoginForm {
-    csrf: String,
     username: String,
     password: String,
     /// The code of the clerk's authenticator (missing counts as wrong).
@@ -129,10 +122,15 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<LoginForm>,
+    form: PreLoginForm<LoginForm, CounterLogin>,
 ) -> Response {
-    if !visitor.prelogin_ok(CLERK_PRELOGIN_COOKIE, &form.csrf) {
+    let PreLoginForm {
+        visitor,
+        fields: form,
+        token_ok,
+        ..
+    } = form;
+    if !token_ok {
         let error = Some(Msg::new("counter.login.error.csrf"));
         return render_login(&visitor, error, form.username, StatusCode::FORBIDDEN);
     }

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use civkey_proto::device::DeviceName;
 use civkey_proto::pair::{PairStatus, PairingPageEvent};
 use civkey_proto::ErrorCode;
@@ -163,7 +163,6 @@ fn render_login(
 
 #[derive(Deserialize)]
 struct LoginForm {
-    csrf: String,
     username: String,
     password: String,
     totp: String,
@@ -172,10 +171,15 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<LoginForm>,
+    form: PreLoginForm<LoginForm, PortalLogin>,
 ) -> Response {
-    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+    let PreLoginForm {
+        visitor,
+        fields: form,
+        token_ok,
+        ..
+    } = form;
+    if !token_ok {
         let error = Some(Msg::new("portal.login.error.csrf"));
         return render_login(&visitor, error, form.username, form.next);
     }
@@ -233,17 +237,21 @@ fn render_email_code(
 
 #[derive(Deserialize)]
 struct EmailRequestForm {
-    csrf: String,
     username: String,
     next: Option<String>,
 }
 
 async fn email_code_request(
     State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<EmailRequestForm>,
+    form: PreLoginForm<EmailRequestForm, PortalLogin>,
 ) -> Response {
-    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+    let PreLoginForm {
+        visitor,
+        fields: form,
+        token_ok,
+        ..
+    } = form;
+    if !token_ok {
         let error = Some(Msg::new("portal.login.error.csrf"));
         return render_login(&visitor, error, form.username, form.next);
     }
@@ -268,7 +276,6 @@ async fn email_code_request(
 
 #[derive(Deserialize)]
 struct EmailCodeForm {
-    csrf: String,
     username: String,
     code: String,
     next: Option<String>,
@@ -276,10 +283,15 @@ struct EmailCodeForm {
 
 async fn email_code_login(
     State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<EmailCodeForm>,
+    form: PreLoginForm<EmailCodeForm, PortalLogin>,
 ) -> Response {
-    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+    let PreLoginForm {
+        visitor,
+        fields: form,
+        token_ok,
+        ..
+    } = form;
+    if !token_ok {
         let error = Some(Msg::new("portal.login.error.csrf"));
         return render_email_code(
             &visitor,
@@ -344,7 +356,6 @@ async fn totp_removal_form(visitor: Visitor) -> Response {
 
 #[derive(Deserialize)]
 struct TotpRemovalForm {
-    csrf: String,
     username: String,
     password: String,
     deletion_code: String,
@@ -352,14 +363,19 @@ struct TotpRemovalForm {
 
 async fn totp_removal(
     State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<TotpRemovalForm>,
+    form: PreLoginForm<TotpRemovalForm, PortalLogin>,
 ) -> Response {
+    let PreLoginForm {
+        visitor,
+        fields: form,
+        token_ok,
+        ..
+    } = form;
     let mut view = TotpRemovalView {
         username: form.username.clone(),
         ..TotpRemovalView::default()
     };
-    if !visitor.prelogin_ok(PRELOGIN_COOKIE, &form.csrf) {
+    if !token_ok {
         view.error = Some(Msg::new("portal.login.error.csrf"));
         return render_totp_removal(&visitor, view, StatusCode::FORBIDDEN);
     }
