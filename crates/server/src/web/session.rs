@@ -91,6 +91,22 @@ struct WithCsrf<T> {
     fields: T,
 }
 
+/// The visitor and a posted form: its anti-forgery token and its other fields. A body that is not
+/// such a form is refused as axum's `Form` refuses it.
+async fn read_form<T: DeserializeOwned + Send>(
+    request: Request,
+    state: &AppState,
+) -> Result<(Visitor, String, T), PageError> {
+    let (mut parts, body) = request.into_parts();
+    let Ok(visitor) = Visitor::from_request_parts(&mut parts, state).await;
+    let request = Request::from_parts(parts, body);
+    let Form(WithCsrf { csrf, fields }) =
+        Form::<WithCsrf<T>>::from_request(request, state)
+            .await
+            .map_err(|rejection| PageError::from(rejection.into_response()))?;
+    Ok((visitor, csrf, fields))
+}
+
 /// A form posted with a portal session whose anti-forgery token matched the session's: the
 /// caller and the form's other fields. Without a session the answer is the login page; with a
 /// wrong token, a "refused" page (403), and nothing changes.
@@ -103,12 +119,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CheckedForm<T> {
     type Rejection = PageError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
-        let (mut parts, body) = request.into_parts();
-        let Ok(visitor) = Visitor::from_request_parts(&mut parts, state).await;
-        let request = Request::from_parts(parts, body);
-        let Form(WithCsrf { csrf, fields }) = Form::<WithCsrf<T>>::from_request(request, state)
-            .await
-            .map_err(|rejection| PageError::from(rejection.into_response()))?;
+        let (visitor, csrf, fields) = read_form(request, state).await?;
         let session = visitor.check_csrf(&csrf)?.clone();
         Ok(CheckedForm {
             citizen: Citizen { visitor, session },
@@ -176,6 +187,13 @@ impl FromRequestParts<AppState> for ClerkCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let Ok(visitor) = Visitor::from_request_parts(parts, state).await;
+        ClerkCaller::of(visitor, state).await
+    }
+}
+
+impl ClerkCaller {
+    /// The visitor with the clerk's session, or the counter's login page.
+    async fn of(visitor: Visitor, state: &AppState) -> Result<Self, PageError> {
         match clerk(state, &visitor).await {
             Ok(Some(clerk)) => Ok(ClerkCaller { visitor, clerk }),
             Ok(None) => Err(PageError::redirect("/counter/login")),
@@ -196,12 +214,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ClerkForm<T> {
     type Rejection = PageError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
-        let (mut parts, body) = request.into_parts();
-        let caller = ClerkCaller::from_request_parts(&mut parts, state).await?;
-        let request = Request::from_parts(parts, body);
-        let Form(WithCsrf { csrf, fields }) = Form::<WithCsrf<T>>::from_request(request, state)
-            .await
-            .map_err(|rejection| PageError::from(rejection.into_response()))?;
+        let (visitor, csrf, fields) = read_form(request, state).await?;
+        let caller = ClerkCaller::of(visitor, state).await?;
         if !token_matches(&caller.clerk.session.csrf_token, &csrf) {
             let ClerkCaller { visitor, clerk } = &caller;
             let status = StatusCode::FORBIDDEN;
@@ -251,12 +265,7 @@ impl<T: DeserializeOwned + Send, C: PreLoginCookie> FromRequest<AppState> for Pr
     type Rejection = PageError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
-        let (mut parts, body) = request.into_parts();
-        let Ok(visitor) = Visitor::from_request_parts(&mut parts, state).await;
-        let request = Request::from_parts(parts, body);
-        let Form(WithCsrf { csrf, fields }) = Form::<WithCsrf<T>>::from_request(request, state)
-            .await
-            .map_err(|rejection| PageError::from(rejection.into_response()))?;
+        let (visitor, csrf, fields) = read_form(request, state).await?;
         let token_ok = visitor.prelogin_ok(C::COOKIE, &csrf);
         Ok(PreLoginForm {
             visitor,

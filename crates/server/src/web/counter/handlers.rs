@@ -122,14 +122,13 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    form: PreLoginForm<LoginForm, CounterLogin>,
-) -> Response {
-    let PreLoginForm {
+    PreLoginForm {
         visitor,
         fields: form,
         token_ok,
         ..
-    } = form;
+    }: PreLoginForm<LoginForm, CounterLogin>,
+) -> Response {
     if !token_ok {
         let error = Some(Msg::new("counter.login.error.csrf"));
         return render_login(&visitor, error, form.username, StatusCode::FORBIDDEN);

@@ -171,14 +171,13 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    form: PreLoginForm<LoginForm, PortalLogin>,
-) -> Response {
-    let PreLoginForm {
+    PreLoginForm {
         visitor,
         fields: form,
         token_ok,
         ..
-    } = form;
+    }: PreLoginForm<LoginForm, PortalLogin>,
+) -> Response {
     if !token_ok {
         let error = Some(Msg::new("portal.login.error.csrf"));
         return render_login(&visitor, error, form.username, form.next);
@@ -243,14 +242,13 @@ struct EmailRequestForm {
 
 async fn email_code_request(
     State(state): State<AppState>,
-    form: PreLoginForm<EmailRequestForm, PortalLogin>,
-) -> Response {
-    let PreLoginForm {
+    PreLoginForm {
         visitor,
         fields: form,
         token_ok,
         ..
-    } = form;
+    }: PreLoginForm<EmailRequestForm, PortalLogin>,
+) -> Response {
     if !token_ok {
         let error = Some(Msg::new("portal.login.error.csrf"));
         return render_login(&visitor, error, form.username, form.next);
@@ -283,14 +281,13 @@ struct EmailCodeForm {
 
 async fn email_code_login(
     State(state): State<AppState>,
-    form: PreLoginForm<EmailCodeForm, PortalLogin>,
-) -> Response {
-    let PreLoginForm {
+    PreLoginForm {
         visitor,
         fields: form,
         token_ok,
         ..
-    } = form;
+    }: PreLoginForm<EmailCodeForm, PortalLogin>,
+) -> Response {
     if !token_ok {
         let error = Some(Msg::new("portal.login.error.csrf"));
         return render_email_code(
@@ -363,14 +360,13 @@ struct TotpRemovalForm {
 
 async fn totp_removal(
     State(state): State<AppState>,
-    form: PreLoginForm<TotpRemovalForm, PortalLogin>,
-) -> Response {
-    let PreLoginForm {
+    PreLoginForm {
         visitor,
         fields: form,
         token_ok,
         ..
-    } = form;
+    }: PreLoginForm<TotpRemovalForm, PortalLogin>,
+) -> Response {
     let mut view = TotpRemovalView {
         username: form.username.clone(),
         ..TotpRemovalView::default()
