@@ -7,9 +7,9 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::secrets::{hash_secret, token_hash};
-use super::ServiceError;
+use super::{ServiceError, Services};
 use crate::domain::CitizenId;
-use crate::store::{NewCitizen, Store};
+use crate::store::{CitizenRecord, LoginHistoryEntry, NewCitizen, Store};
 
 /// The issuer name in TOTP enrolment URIs.
 pub const TOTP_ISSUER: &str = "civkey";
@@ -162,6 +162,25 @@ pub fn normalise_code(code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .collect()
+}
+
+impl Services {
+    /// The citizen with this id, if any (the portal's pages show their name and means).
+    pub async fn citizen(
+        &self,
+        citizen_id: &CitizenId,
+    ) -> Result<Option<CitizenRecord>, ServiceError> {
+        Ok(self.store.citizen_by_id(citizen_id).await?)
+    }
+
+    /// The citizen's most recent logins to services, newest first.
+    pub async fn login_history(
+        &self,
+        citizen_id: &CitizenId,
+        limit: u32,
+    ) -> Result<Vec<LoginHistoryEntry>, ServiceError> {
+        Ok(self.store.login_history(citizen_id, limit).await?)
+    }
 }
 
 #[cfg(test)]

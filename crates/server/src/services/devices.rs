@@ -95,6 +95,15 @@ impl Services {
         Ok(self.store.prune_nonces(before).await?)
     }
 
+    /// The citizen's connected devices as stored (name, model, kind, dates, notification
+    /// switches), most recently paired first: what the portal's pages show.
+    pub async fn active_devices(
+        &self,
+        citizen_id: &CitizenId,
+    ) -> Result<Vec<DeviceRecord>, ServiceError> {
+        Ok(self.store.active_devices(citizen_id).await?)
+    }
+
     /// The citizen's connected devices, as the app and the portal list them.
     pub async fn list_devices(&self, citizen_id: &CitizenId) -> Result<DeviceList, ServiceError> {
         let records = self.store.active_devices(citizen_id).await?;

@@ -1,9 +1,36 @@
-//! What each portal page shows: plain data handed from the handlers (`web/mod.rs`) to the render
-//! functions (`web/pages.rs`). Render functions only format; they never touch the store.
+//! What each page shows: plain data handed from the handlers (`web/<feature>/handlers.rs`) to the
+//! page functions (`web/<feature>/pages.rs`), which feed it to their askama templates. Page
+//! functions only format; they never touch the store.
 
 use civkey_i18n::Locale;
 
 pub use crate::store::Means;
+
+/// A message for a page: a catalogue key with its arguments, translated when the page is drawn
+/// (a key the catalogue lacks shows the generic message, never the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    /// The catalogue key (`portal.login.error.rate_limited`).
+    pub key: &'static str,
+    /// The values of its placeholders (`{seconds}`), by name.
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Msg {
+    /// The message `key` without arguments.
+    pub fn new(key: &'static str) -> Self {
+        Msg {
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    /// The message with its placeholder `name` set to `value`.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.args.push((name, value.into()));
+        self
+    }
+}
 
 /// What every page needs.
 #[derive(Debug, Clone)]
@@ -26,9 +53,9 @@ pub struct LoginView {
     pub csrf: String,
     /// The username typed before, to keep on an error.
     pub username: String,
-    /// A message to show above the form, as a catalogue key (`portal.login.error.wrong`), with
-    /// its arguments (`{seconds}` for rate limiting).
-    pub error: Option<(String, Vec<(String, String)>)>,
+    /// A message to show above the form (`portal.login.error.wrong`; `{seconds}` for rate
+    /// limiting).
+    pub error: Option<Msg>,
     /// Where to go after logging in (kept in a hidden `next` field).
     pub next: Option<String>,
 }
@@ -40,8 +67,8 @@ pub struct EmailCodeView {
     pub csrf: String,
     /// The username the code was sent for (hidden field).
     pub username: String,
-    /// An error as a catalogue key and arguments.
-    pub error: Option<(String, Vec<(String, String)>)>,
+    /// An error to show above the form.
+    pub error: Option<Msg>,
     /// Where to go after logging in.
     pub next: Option<String>,
 }
@@ -53,8 +80,8 @@ pub struct TotpRemovalView {
     pub csrf: String,
     /// The username typed before.
     pub username: String,
-    /// An error as a catalogue key and arguments.
-    pub error: Option<(String, Vec<(String, String)>)>,
+    /// An error to show above the form.
+    pub error: Option<Msg>,
     /// True once removed: the page says so and points to the e-mail code login.
     pub removed: bool,
 }
@@ -200,8 +227,8 @@ pub struct CounterLoginView {
     pub csrf: String,
     /// The username typed before, to keep on an error.
     pub username: String,
-    /// An error as a catalogue key (`counter.login.error.wrong`) and its arguments.
-    pub error: Option<(String, Vec<(String, String)>)>,
+    /// An error to show above the form (`counter.login.error.wrong`).
+    pub error: Option<Msg>,
 }
 
 /// A citizen the clerk looked up, as the counter page shows them.
@@ -261,8 +288,8 @@ pub struct BokLiveView {
 pub struct CounterOnboardView {
     /// What was typed (kept on an error; empty on a fresh form).
     pub input: crate::services::onboarding::OnboardInput,
-    /// An error as a catalogue key (`counter.onboard.error.code_unknown`) and its arguments.
-    pub error: Option<(String, Vec<(String, String)>)>,
+    /// An error to show above the form (`counter.onboard.error.code_unknown`).
+    pub error: Option<Msg>,
     /// After success: the citizen's full name, username and the mobile key's name.
     pub done: Option<(String, String, String)>,
 }

@@ -18,19 +18,20 @@ use civkey_proto::oidc::{Discovery, OAuthErrorBody};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 
-use super::views::{SigninContinueView, SigninView};
-use super::{pages, Visitor};
+use super::pages;
 use crate::services::oidc::authorize::{
     login_request_id, signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, SessionFit,
 };
 use crate::services::oidc::token::OAuthError;
 use crate::services::ServiceError;
 use crate::signal::Subscription;
+use crate::web::session::{self, PageError, Visitor};
+use crate::web::views::{SigninContinueView, SigninView};
 use crate::AppState;
 use civkey_proto::ErrorCode;
 
 /// The provider's routes.
-pub fn routes() -> Router<AppState> {
+pub(in crate::web) fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oidc/jwks", get(jwks))
@@ -151,7 +152,7 @@ async fn authorize(
     };
     let id = started.request_id.to_text();
     let citizen = match visitor.session() {
-        Some(session) => super::citizen_name(&state, session).await,
+        Some(session) => session::citizen_name(&state, session).await,
         None => None,
     };
     let other_means_url = format!("/oidc/login/{id}/continue");
@@ -219,7 +220,7 @@ async fn continue_page(
     }
     let session = match visitor.require_session() {
         Ok(s) => s.clone(),
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     let id = match login_request_id(&id) {
         Ok(id) => id,
@@ -227,9 +228,9 @@ async fn continue_page(
     };
     let open = match open_for_session(&state, &visitor, &id, &session).await {
         Ok(open) => open,
-        Err(response) => return *response,
+        Err(page) => return page.into_response(),
     };
-    let Some(citizen_name) = super::citizen_name(&state, &session).await else {
+    let Some(citizen_name) = session::citizen_name(&state, &session).await else {
         return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized");
     };
     let view = SigninContinueView {
@@ -264,14 +265,14 @@ async fn continue_login(
     }
     let session = match visitor.check_csrf(&form.csrf) {
         Ok(s) => s.clone(),
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     let id = match login_request_id(&id) {
         Ok(id) => id,
         Err(e) => return login_gone(&visitor, e),
     };
     if let Err(response) = open_for_session(&state, &visitor, &id, &session).await {
-        return *response;
+        return response.into_response();
     }
     match state
         .services()
@@ -291,23 +292,23 @@ async fn open_for_session(
     visitor: &Visitor,
     id: &civkey_proto::ids::LoginRequestId,
     session: &crate::store::WebSession,
-) -> Result<crate::services::oidc::authorize::OpenLogin, Box<Response>> {
+) -> Result<crate::services::oidc::authorize::OpenLogin, PageError> {
     let open = state
         .services()
         .open_login_for_session(id, login_cookie(visitor), session)
         .await
-        .map_err(|e| Box::new(login_gone(visitor, e)))?;
+        .map_err(|e| PageError::from(login_gone(visitor, e)))?;
     match open.fit {
         SessionFit::Fits => Ok(open),
         SessionFit::NeedsFreshLogin => {
-            let next = super::url_escape(&format!("/oidc/login/{id}/continue"));
-            Err(Box::new(
-                Redirect::to(&format!("/portal/login?fresh=1&next={next}")).into_response(),
-            ))
+            let next = session::url_escape(&format!("/oidc/login/{id}/continue"));
+            Err(PageError::redirect(&format!(
+                "/portal/login?fresh=1&next={next}"
+            )))
         }
-        SessionFit::TooWeak => Err(Box::new(
-            visitor.error(StatusCode::FORBIDDEN, "portal.signin.too_weak"),
-        )),
+        SessionFit::TooWeak => Err(visitor
+            .error(StatusCode::FORBIDDEN, "portal.signin.too_weak")
+            .into()),
     }
 }
 
@@ -324,12 +325,12 @@ async fn portal_key_login(
     visitor: Visitor,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    let next = super::safe_next(query.next.as_deref());
+    let next = session::safe_next(query.next.as_deref());
     let started = match state.services().start_portal_login(&next).await {
         Ok(started) => started,
-        Err(e) => return super::internal(&visitor, e),
+        Err(e) => return session::internal(&visitor, e),
     };
-    let other_means_url = format!("/portal/login?fresh=1&next={}", super::url_escape(&next));
+    let other_means_url = format!("/portal/login?fresh=1&next={}", session::url_escape(&next));
     let service_name = civkey_i18n::tr(visitor.locale, "portal.key_login.service").to_string();
     login_page(
         &state,
@@ -358,7 +359,7 @@ async fn finish_portal_login(
         .finish_portal_login(&id, login_cookie(&visitor))
         .await
     {
-        Ok(session) => super::logged_in(&visitor, &session, query.next.as_deref()),
+        Ok(session) => session::logged_in(&visitor, &session, query.next.as_deref()),
         Err(e) => login_gone(&visitor, e),
     }
 }
@@ -376,7 +377,7 @@ fn login_gone(visitor: &Visitor, e: ServiceError) -> Response {
             ..
         } => other_browser(visitor),
         ServiceError::Refused { .. } => visitor.error(StatusCode::GONE, "portal.signin.gone"),
-        other => super::internal(visitor, other),
+        other => session::internal(visitor, other),
     }
 }
 
@@ -408,7 +409,7 @@ async fn events(
         Err(ServiceError::Refused { .. }) => {
             return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found")
         }
-        Err(other) => return super::internal(&visitor, other),
+        Err(other) => return session::internal(&visitor, other),
     };
     Sse::new(login_events(state, id, browser, subscription, first))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

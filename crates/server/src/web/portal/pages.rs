@@ -1,209 +1,124 @@
-//! The citizen portal's pages: plain HTML5 documents rendered from the view data in
-//! [`super::views`]. Render functions only format: every visible word comes from the catalogue
-//! (`portal.*` keys in `crates/i18n/locales/`; `counter.*` for the office counter's pages in
-//! `pages/counter.rs`), every dynamic value goes through
-//! [`crate::escape_html`], and nothing is inline — the stylesheet and the script are
-//! `/static/portal.css` and `/static/portal.js`, so the pages run under a CSP without
+//! The citizen portal's pages: plain HTML5 documents from the askama templates beside this file
+//! (`portal/*.html`, each extending `layout.html`), fed the view data in [`super::super::views`].
+//! Templates escape every value by default; every visible word comes from the catalogue
+//! (`portal.*` keys in `crates/i18n/locales/`), and nothing is inline — the stylesheet and the
+//! script are `/static/portal.css` and `/static/portal.js`, so the pages run under a CSP without
 //! `'unsafe-inline'`.
 //!
 //! The pages work without JavaScript; `portal.js` only adds the countdowns, the live steps of
 //! "Connect mobile key" (server-sent events) and the confirmation before disconnecting a key.
 
+use askama::Template;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use civkey_i18n::{tr, tr_args, tr_count, Locale};
+use civkey_i18n::{tr, tr_args, tr_count};
 
-use super::views::{
-    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginRow, LoginView, Means,
-    PageContext, PairingOutcomeView, SigninContinueView, SigninView, StepUpView, TotpRemovalView,
+use crate::web::layout::{
+    login_message, notice_and_error, path_segment, render, split_placeholder, Countdown,
+    MessageBox, Page, Scripts, Stamp,
 };
-use crate::escape_html as esc;
-
-mod counter;
-mod notifications;
-pub use counter::{
-    counter_bok_page, counter_error_page, counter_login_page, counter_onboard_page, counter_page,
+use crate::web::session::url_escape;
+use crate::web::views::{
+    ConnectView, DashboardView, DevicesView, EmailCodeView, LoginView, Means, PageContext,
+    PairingOutcomeView, StepUpView, TotpRemovalView,
 };
-pub use notifications::{notifications_page, ContactRow, DeviceSwitches, NotificationsView};
 
-/// Where the lead's routes serve the assets.
-const STYLESHEET: &str = "/static/portal.css";
-const SCRIPT: &str = "/static/portal.js";
-/// The QR encoder the login page draws its animated code with (qrcode-generator, MIT).
-const QR_SCRIPT: &str = "/static/qrcode.js";
-
-/// The scripts a page loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scripts {
-    /// None: the page works without script.
-    None,
-    /// The portal's script (countdowns, live updates, confirmations).
-    Portal,
-    /// The portal's script and the QR encoder (the login page draws its code every second).
-    PortalWithQr,
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage<'a> {
+    page: Page<'a>,
+    view: &'a LoginView,
+    message: Option<MessageBox>,
+    next: &'a str,
+    key_next: String,
 }
 
 /// `GET /portal/login`: password + one-time code, or a code by e-mail.
 pub fn login_page(ctx: &PageContext, view: &LoginView) -> String {
     let l = ctx.locale;
-    let next = hidden("next", view.next.as_deref().unwrap_or(""));
-    let csrf = hidden("csrf", &view.csrf);
-    let username = esc(&view.username);
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{intro}</p>\n\
-         {message}\
-         <section class=\"card\" aria-labelledby=\"login-password-heading\">\n\
-         <h2 id=\"login-password-heading\">{pw_heading}</h2>\n\
-         <form method=\"post\" action=\"/portal/login\" class=\"form\">\n\
-         {csrf}{next}\
-         <div class=\"field\"><label for=\"login-username\">{l_user}</label>\
-         <input id=\"login-username\" name=\"username\" type=\"text\" value=\"{username}\" \
-         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
-         <div class=\"field\"><label for=\"login-password\">{l_pw}</label>\
-         <input id=\"login-password\" name=\"password\" type=\"password\" \
-         autocomplete=\"current-password\" required></div>\n\
-         <div class=\"field\"><label for=\"login-totp\">{l_totp}</label>\
-         <p class=\"hint\" id=\"login-totp-hint\">{totp_hint}</p>\
-         <input id=\"login-totp\" name=\"totp\" type=\"text\" class=\"code-input\" \
-         inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" \
-         minlength=\"6\" maxlength=\"6\" aria-describedby=\"login-totp-hint\" required></div>\n\
-         <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
-         </form>\n\
-         </section>\n\
-         <section class=\"card\" aria-labelledby=\"login-email-heading\">\n\
-         <h2 id=\"login-email-heading\">{em_heading}</h2>\n\
-         <p>{em_text}</p>\n\
-         <form method=\"post\" action=\"/portal/login/email\" class=\"form\">\n\
-         {csrf}{next}\
-         <div class=\"field\"><label for=\"email-username\">{l_user}</label>\
-         <input id=\"email-username\" name=\"username\" type=\"text\" value=\"{username}\" \
-         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
-         <div class=\"actions\"><button type=\"submit\" class=\"button secondary\">{em_submit}</button></div>\n\
-         </form>\n\
-         </section>\n\
-         <p class=\"links\"><a href=\"/portal/login/key?next={next_escaped}\">{key}</a></p>\n\
-         <p class=\"links\"><a href=\"/portal/totp/remove\">{lost}</a></p>\n",
-        next_escaped = esc(&super::url_escape(view.next.as_deref().unwrap_or("/portal"))),
-        key = esc(tr(l, "portal.login.with_mobile_key")),
-        lost = esc(tr(l, "portal.login.lost_authenticator")),
-        title = esc(tr(l, "portal.login.title")),
-        intro = esc(tr(l, "portal.login.intro")),
-        message = login_message(l, view.error.as_ref()),
-        pw_heading = esc(tr(l, "portal.login.password_heading")),
-        l_user = esc(tr(l, "portal.login.username")),
-        l_pw = esc(tr(l, "portal.login.password")),
-        l_totp = esc(tr(l, "portal.login.totp")),
-        totp_hint = esc(tr(l, "portal.login.totp_hint")),
-        submit = esc(tr(l, "portal.login.submit")),
-        em_heading = esc(tr(l, "portal.login.email_heading")),
-        em_text = esc(tr(l, "portal.login.email_text")),
-        em_submit = esc(tr(l, "portal.login.email_submit")),
-    );
-    document(
-        ctx,
-        tr(l, "portal.login.title"),
-        "page-login",
-        &main,
-        Scripts::None,
-    )
+    render(&LoginPage {
+        page: Page::portal(
+            ctx,
+            tr(l, "portal.login.title"),
+            "page-login",
+            Scripts::None,
+        ),
+        view,
+        message: login_message(l, view.error.as_ref()),
+        next: view.next.as_deref().unwrap_or(""),
+        key_next: url_escape(view.next.as_deref().unwrap_or("/portal")),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal/totp_removal.html")]
+struct TotpRemovalPage<'a> {
+    page: Page<'a>,
+    view: &'a TotpRemovalView,
+    message: Option<MessageBox>,
 }
 
 /// `GET /portal/totp/remove`: remove a lost authenticator with the deletion code shown at enrolment.
 pub fn totp_removal_page(ctx: &PageContext, view: &TotpRemovalView) -> String {
     let l = ctx.locale;
-    let main = if view.removed {
-        format!(
-            "<h1>{title}</h1>\n{message}<p class=\"links\"><a href=\"/portal/login\">{next}</a></p>\n",
-            title = esc(tr(l, "portal.totp_remove.title")),
-            message = message_box(l, "portal.totp_remove.done", &[], false),
-            next = esc(tr(l, "portal.totp_remove.done_next")),
-        )
+    let message = if view.removed {
+        Some(MessageBox::new(l, "portal.totp_remove.done", &[], false))
     } else {
-        format!(
-            "<h1>{title}</h1>\n\
-             <p class=\"lead\">{intro}</p>\n\
-             {message}\
-             <section class=\"card\">\n\
-             <form method=\"post\" action=\"/portal/totp/remove\" class=\"form\">\n\
-             {csrf}\
-             <div class=\"field\"><label for=\"remove-username\">{l_user}</label>\
-             <input id=\"remove-username\" name=\"username\" type=\"text\" value=\"{username}\" \
-             autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required></div>\n\
-             <div class=\"field\"><label for=\"remove-password\">{l_pw}</label>\
-             <input id=\"remove-password\" name=\"password\" type=\"password\" \
-             autocomplete=\"current-password\" required></div>\n\
-             <div class=\"field\"><label for=\"remove-code\">{l_code}</label>\
-             <p class=\"hint\" id=\"remove-code-hint\">{hint}</p>\
-             <input id=\"remove-code\" name=\"deletion_code\" type=\"text\" autocapitalize=\"characters\" \
-             spellcheck=\"false\" maxlength=\"32\" aria-describedby=\"remove-code-hint\" required></div>\n\
-             <div class=\"actions\"><button type=\"submit\" class=\"button danger\">{submit}</button></div>\n\
-             </form>\n\
-             </section>\n\
-             <p class=\"links\"><a href=\"/portal/login\">{back}</a></p>\n",
-            title = esc(tr(l, "portal.totp_remove.title")),
-            intro = esc(tr(l, "portal.totp_remove.intro")),
-            message = login_message(l, view.error.as_ref()),
-            csrf = hidden("csrf", &view.csrf),
-            username = esc(&view.username),
-            l_user = esc(tr(l, "portal.login.username")),
-            l_pw = esc(tr(l, "portal.login.password")),
-            l_code = esc(tr(l, "portal.totp_remove.code")),
-            hint = esc(tr(l, "portal.totp_remove.code_hint")),
-            submit = esc(tr(l, "portal.totp_remove.submit")),
-            back = esc(tr(l, "portal.email_code.back")),
-        )
+        login_message(l, view.error.as_ref())
     };
-    document(
-        ctx,
-        tr(l, "portal.totp_remove.title"),
-        "page-login",
-        &main,
-        Scripts::None,
-    )
+    render(&TotpRemovalPage {
+        page: Page::portal(
+            ctx,
+            tr(l, "portal.totp_remove.title"),
+            "page-login",
+            Scripts::None,
+        ),
+        view,
+        message,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal/email_code.html")]
+struct EmailCodePage<'a> {
+    page: Page<'a>,
+    view: &'a EmailCodeView,
+    intro: String,
+    message: Option<MessageBox>,
+    next: &'a str,
 }
 
 /// `GET /portal/login/email`: the 6-digit code sent by e-mail.
 pub fn email_code_page(ctx: &PageContext, view: &EmailCodeView) -> String {
     let l = ctx.locale;
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{intro}</p>\n\
-         {message}\
-         <section class=\"card\">\n\
-         <form method=\"post\" action=\"/portal/login/email/verify\" class=\"form\">\n\
-         {csrf}{username}{next}\
-         <div class=\"field\"><label for=\"email-code\">{l_code}</label>\
-         <p class=\"hint\" id=\"email-code-hint\">{hint}</p>\
-         <input id=\"email-code\" name=\"code\" type=\"text\" class=\"code-input\" \
-         inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" \
-         minlength=\"6\" maxlength=\"6\" aria-describedby=\"email-code-hint\" required></div>\n\
-         <div class=\"actions\"><button type=\"submit\" class=\"button primary\">{submit}</button></div>\n\
-         </form>\n\
-         </section>\n\
-         <p class=\"links\"><a href=\"/portal/login\">{back}</a></p>\n",
-        title = esc(tr(l, "portal.email_code.title")),
-        intro = esc(&tr_args(
+    render(&EmailCodePage {
+        page: Page::portal(
+            ctx,
+            tr(l, "portal.email_code.title"),
+            "page-login",
+            Scripts::None,
+        ),
+        view,
+        intro: tr_args(
             l,
             "portal.email_code.intro",
-            &[("username", &view.username)]
-        )),
-        message = login_message(l, view.error.as_ref()),
-        csrf = hidden("csrf", &view.csrf),
-        username = hidden("username", &view.username),
-        next = hidden("next", view.next.as_deref().unwrap_or("")),
-        l_code = esc(tr(l, "portal.email_code.code")),
-        hint = esc(tr(l, "portal.email_code.hint")),
-        submit = esc(tr(l, "portal.login.submit")),
-        back = esc(tr(l, "portal.email_code.back")),
-    );
-    document(
-        ctx,
-        tr(l, "portal.email_code.title"),
-        "page-login",
-        &main,
-        Scripts::None,
-    )
+            &[("username", &view.username)],
+        ),
+        message: login_message(l, view.error.as_ref()),
+        next: view.next.as_deref().unwrap_or(""),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal/dashboard.html")]
+struct DashboardPage<'a> {
+    page: Page<'a>,
+    who: String,
+    keys_text: String,
+    status_class: &'static str,
+    status_key: &'static str,
+    /// The recent logins: service, when, how.
+    logins: Vec<(&'a str, Stamp, String)>,
 }
 
 /// `GET /portal`: tiles to the citizen's tasks and the authenticator's status.
@@ -224,57 +139,8 @@ pub fn dashboard_page(ctx: &PageContext, view: &DashboardView) -> String {
     } else {
         ("status-line", "portal.dashboard.totp_off")
     };
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{who}</p>\n\
-         <ul class=\"tiles\">\n\
-         <li><a class=\"tile tile-primary\" href=\"/portal/connect\">\
-         <span class=\"tile-title\">{connect}</span>\
-         <span class=\"tile-text\">{connect_text}</span></a></li>\n\
-         <li><a class=\"tile\" href=\"/portal/keys\">\
-         <span class=\"tile-title\">{keys}</span>\
-         <span class=\"tile-text\">{keys_text}</span></a></li>\n\
-         <li><a class=\"tile\" href=\"/portal/notifications\">\
-         <span class=\"tile-title\">{notifications}</span>\
-         <span class=\"tile-text\">{notifications_text}</span></a></li>\n\
-         </ul>\n\
-         <p class=\"{status_class}\">{status}</p>\n\
-         {history}",
-        title = esc(tr(l, "portal.dashboard.title")),
-        who = esc(&tr_args(
-            l,
-            "portal.dashboard.logged_in_as",
-            &[("name", &view.full_name)]
-        )),
-        connect = esc(tr(l, "portal.connect.title")),
-        connect_text = esc(tr(l, "portal.dashboard.connect_text")),
-        keys = esc(tr(l, "portal.keys.title")),
-        keys_text = esc(&keys_text),
-        notifications = esc(tr(l, "portal.notifications.title")),
-        notifications_text = esc(tr(l, "portal.notifications.dashboard_text")),
-        status = esc(tr(l, status_key)),
-        history = login_history(l, &view.recent_logins),
-    );
-    document(
-        ctx,
-        tr(l, "portal.dashboard.title"),
-        "page-dashboard",
-        &main,
-        Scripts::None,
-    )
-}
-
-/// The dashboard's "Recent logins to services" table.
-fn login_history(l: Locale, rows: &[LoginRow]) -> String {
-    let heading = esc(tr(l, "portal.dashboard.recent_logins"));
-    if rows.is_empty() {
-        return format!(
-            "<section class=\"history\" aria-labelledby=\"history-heading\">\
-             <h2 id=\"history-heading\">{heading}</h2>\n<p>{}</p></section>\n",
-            esc(tr(l, "portal.dashboard.no_logins"))
-        );
-    }
-    let body: String = rows
+    let logins = view
+        .recent_logins
         .iter()
         .map(|row| {
             let means = match (row.means, &row.device_name) {
@@ -285,23 +151,77 @@ fn login_history(l: Locale, rows: &[LoginRow]) -> String {
                 (Means::PasswordTotp, _) => tr(l, "portal.means.password_totp").to_string(),
                 (Means::EmailCode, _) => tr(l, "portal.means.email_code").to_string(),
             };
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                esc(&row.service),
-                datetime(row.at),
-                esc(&means)
-            )
+            (row.service.as_str(), Stamp(row.at), means)
         })
         .collect();
-    format!(
-        "<section class=\"history\" aria-labelledby=\"history-heading\">\
-         <h2 id=\"history-heading\">{heading}</h2>\n<table class=\"devices\">\n\
-         <thead><tr><th scope=\"col\">{service}</th><th scope=\"col\">{time}</th>\
-         <th scope=\"col\">{means}</th></tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n</section>\n",
-        service = esc(tr(l, "portal.dashboard.col_service")),
-        time = esc(tr(l, "portal.dashboard.col_time")),
-        means = esc(tr(l, "portal.dashboard.col_means")),
-    )
+    render(&DashboardPage {
+        page: Page::portal(
+            ctx,
+            tr(l, "portal.dashboard.title"),
+            "page-dashboard",
+            Scripts::None,
+        ),
+        who: tr_args(
+            l,
+            "portal.dashboard.logged_in_as",
+            &[("name", &view.full_name)],
+        ),
+        keys_text,
+        status_class,
+        status_key,
+        logins,
+    })
+}
+
+/// One final state of a pairing with its next steps, as `portal/outcome.html` shows it: a step of
+/// the connect page (`hidden` until `portal.js` shows it) or the body of the outcome page.
+struct Outcome {
+    step: &'static str,
+    tone: &'static str,
+    title_key: &'static str,
+    text_key: &'static str,
+    shown: bool,
+    /// "Connect again" first.
+    again: bool,
+    /// "My mobile keys", with its button class.
+    keys: Option<&'static str>,
+}
+
+impl Outcome {
+    fn of(view: PairingOutcomeView, shown: bool) -> Self {
+        let (step, tone, again, keys) = match view {
+            PairingOutcomeView::Confirmed => ("confirmed", "success", false, Some("primary")),
+            PairingOutcomeView::Refused => ("refused", "warning", true, None),
+            PairingOutcomeView::Expired => ("expired", "warning", true, None),
+            PairingOutcomeView::Gone => ("gone", "warning", true, Some("secondary")),
+        };
+        let (title_key, text_key) = outcome_keys(view);
+        Outcome {
+            step,
+            tone,
+            title_key,
+            text_key,
+            shown,
+            again,
+            keys,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/connect.html")]
+struct ConnectPage<'a> {
+    page: Page<'a>,
+    view: &'a ConnectView,
+    expired: bool,
+    session: String,
+    qr: String,
+    countdown: Countdown,
+    same_device: bool,
+    downloads: Vec<&'a (String, String)>,
+    /// The "Device {name} wants to connect" text around the name `portal.js` fills in.
+    device: (&'static str, &'static str),
+    outcomes: [Outcome; 3],
 }
 
 /// `GET /portal/connect`: the pairing QR code with its countdown, then — switched by
@@ -309,583 +229,141 @@ fn login_history(l: Locale, rows: &[LoginRow]) -> String {
 /// citizen's decision, then the outcome. Every step is in the document (`hidden` until needed).
 pub fn connect_page(ctx: &PageContext, view: &ConnectView) -> String {
     let l = ctx.locale;
-    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
-    let session = path_segment(&view.session_id);
     // A session that ran out before the page was drawn starts in its final state.
     let expired = view.expires_in == 0;
-    let hide_unless = |shown: bool| if shown { "" } else { " hidden" };
-    let clock = clock(view.expires_in);
-    let countdown = |id: &str| {
-        format!(
-            "<time id=\"{id}\" class=\"countdown-value\" data-countdown=\"{secs}\" \
-             datetime=\"{duration}\" role=\"timer\">{clock}</time>",
-            secs = view.expires_in,
-            duration = iso_duration(view.expires_in),
-        )
-    };
+    render(&ConnectPage {
+        page: Page::portal(
+            ctx,
+            tr(l, "portal.connect.title"),
+            "page-connect",
+            Scripts::Portal,
+        ),
+        view,
+        expired,
+        session: path_segment(&view.session_id),
+        qr: BASE64.encode(view.qr_svg.as_bytes()),
+        countdown: Countdown(view.expires_in),
+        // Only a civkey pairing URI may become a link: nothing else can slip into an href here.
+        same_device: view.pairing_uri.starts_with("civkey://pair?"),
+        downloads: view
+            .downloads
+            .iter()
+            .filter(|(_, url)| url.starts_with("https://") || url.starts_with("http://"))
+            .collect(),
+        device: split_placeholder(tr(l, "portal.connect.claimed_device"), "name"),
+        outcomes: [
+            Outcome::of(PairingOutcomeView::Confirmed, false),
+            Outcome::of(PairingOutcomeView::Refused, false),
+            Outcome::of(PairingOutcomeView::Expired, expired),
+        ],
+    })
+}
 
-    // Only a civkey pairing URI may become a link: nothing else can slip into an href here.
-    let same_device = if view.pairing_uri.starts_with("civkey://pair?") {
-        format!(
-            "<div class=\"same-device\">\
-             <p class=\"hint\">{hint}</p>\
-             <a class=\"button secondary\" href=\"{uri}\">{label}</a></div>\n",
-            hint = esc(tr(l, "portal.connect.same_device_hint")),
-            uri = esc(&view.pairing_uri),
-            label = esc(tr(l, "portal.connect.same_device")),
-        )
-    } else {
-        String::new()
-    };
-
-    let downloads: String = view
-        .downloads
-        .iter()
-        .filter(|(_, url)| url.starts_with("https://") || url.starts_with("http://"))
-        .map(|(label, url)| {
-            format!(
-                "<li><a class=\"button secondary\" href=\"{}\" rel=\"noopener\">{}</a></li>\n",
-                esc(url),
-                esc(label)
-            )
-        })
-        .collect();
-    let downloads = if downloads.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<section class=\"downloads\" aria-labelledby=\"downloads-heading\">\
-             <h2 id=\"downloads-heading\">{}</h2>\n<ul class=\"download-list\">\n{downloads}</ul>\
-             </section>\n",
-            esc(tr(l, "portal.connect.downloads"))
-        )
-    };
-
-    let (device_before, device_after) =
-        split_placeholder(tr(l, "portal.connect.claimed_device"), "name");
-
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{intro}</p>\n\
-         <div class=\"pairing\" data-pairing-events=\"{events}\">\n\
-         <section class=\"pairing-step pairing-waiting\" data-step=\"waiting\"{waiting_hidden}>\n\
-         <div class=\"qr-column\">\n\
-         <div class=\"qr-frame\"><img class=\"qr\" src=\"data:image/svg+xml;base64,{qr}\" \
-         alt=\"{qr_alt}\" width=\"280\" height=\"280\"></div>\n\
-         <p class=\"countdown\"><span class=\"countdown-label\">{time_left}</span> {countdown_waiting}</p>\n\
-         </div>\n\
-         <div class=\"instructions\">\n\
-         <ol class=\"steps\">\n<li>{step_install}</li>\n<li>{step_scan}</li>\n<li>{step_compare}</li>\n</ol>\n\
-         {same_device}\
-         <noscript><p class=\"notice\">{noscript}</p></noscript>\n\
-         </div>\n\
-         {downloads}\
-         </section>\n\
-         <div class=\"pairing-status\" aria-live=\"polite\">\n\
-         <section class=\"pairing-step pairing-claimed card\" data-step=\"claimed\" \
-         aria-labelledby=\"claimed-heading\" hidden>\n\
-         <h2 id=\"claimed-heading\" tabindex=\"-1\">{claimed_title}</h2>\n\
-         <p>{device_before}<strong data-fill=\"device-name\"></strong>{device_after}</p>\n\
-         <p class=\"code-label\">{code_label}</p>\n\
-         <p class=\"confirmation-code\" data-fill=\"code\"></p>\n\
-         <p class=\"question\">{question}</p>\n\
-         <p class=\"hint\">{warning}</p>\n\
-         <div class=\"decision\">\n\
-         <form method=\"post\" action=\"/portal/connect/{session}/confirm\" data-once>\n\
-         {csrf}<button type=\"submit\" class=\"button primary\">{confirm}</button>\n\
-         </form>\n\
-         <form method=\"post\" action=\"/portal/connect/{session}/refuse\" data-once>\n\
-         {csrf}<button type=\"submit\" class=\"button danger\">{refuse}</button>\n\
-         </form>\n\
-         </div>\n\
-         <p class=\"countdown small\"><span class=\"countdown-label\">{time_left}</span> {countdown_claimed}</p>\n\
-         </section>\n\
-         {confirmed}{refused}{expired_section}\
-         </div>\n\
-         </div>\n",
-        title = esc(tr(l, "portal.connect.title")),
-        events = esc(&view.events_url),
-        waiting_hidden = hide_unless(!expired),
-        qr = BASE64.encode(view.qr_svg.as_bytes()),
-        qr_alt = esc(tr(l, "portal.connect.qr_alt")),
-        time_left = esc(tr(l, "portal.connect.time_left")),
-        countdown_waiting = countdown("countdown"),
-        intro = esc(tr(l, "portal.connect.intro")),
-        step_install = esc(tr(l, "portal.connect.step_install")),
-        step_scan = esc(tr(l, "portal.connect.step_scan")),
-        step_compare = esc(tr(l, "portal.connect.step_compare")),
-        noscript = esc(tr(l, "portal.connect.noscript")),
-        claimed_title = esc(tr(l, "portal.connect.claimed_title")),
-        device_before = esc(device_before),
-        device_after = esc(device_after),
-        code_label = esc(tr(l, "portal.connect.code_label")),
-        question = esc(tr(l, "portal.connect.question")),
-        warning = esc(tr(l, "portal.connect.question_hint")),
-        confirm = esc(tr(l, "portal.connect.confirm")),
-        refuse = esc(tr(l, "portal.connect.refuse")),
-        countdown_claimed = countdown("countdown-claimed"),
-        confirmed = outcome_section(l, PairingOutcomeView::Confirmed, false),
-        refused = outcome_section(l, PairingOutcomeView::Refused, false),
-        expired_section = outcome_section(l, PairingOutcomeView::Expired, expired),
-    );
-    document(
-        ctx,
-        tr(l, "portal.connect.title"),
-        "page-connect",
-        &main,
-        Scripts::Portal,
-    )
+#[derive(Template)]
+#[template(path = "portal/pairing_outcome.html")]
+struct PairingOutcomePage<'a> {
+    page: Page<'a>,
+    o: Outcome,
 }
 
 /// What `POST /portal/connect/{id}/confirm|refuse` lands on, or an expired or gone session.
 pub fn pairing_outcome_page(ctx: &PageContext, view: PairingOutcomeView) -> String {
     let l = ctx.locale;
-    let main = format!(
-        "<h1 class=\"visually-hidden\">{title}</h1>\n{section}",
-        title = esc(tr(l, "portal.connect.title")),
-        section = outcome_section(l, view, true),
-    );
-    document(
-        ctx,
-        tr(l, outcome_keys(view).0),
-        "page-outcome",
-        &main,
-        Scripts::None,
-    )
+    render(&PairingOutcomePage {
+        page: Page::portal(
+            ctx,
+            tr(l, outcome_keys(view).0),
+            "page-outcome",
+            Scripts::None,
+        ),
+        o: Outcome::of(view, true),
+    })
+}
+
+/// One row of the devices page, ready to show.
+struct DeviceCard {
+    /// The id, made safe for a path segment.
+    id: String,
+    name: String,
+    model: String,
+    /// The kind in words ("phone"), or as stored when unknown.
+    kind: String,
+    paired_at: Stamp,
+    last_used_at: Option<Stamp>,
+    /// The question before disconnecting it.
+    confirm: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/devices.html")]
+struct DevicesPage<'a> {
+    page: Page<'a>,
+    messages: Vec<MessageBox>,
+    /// The only device of a citizen with no other means: each card warns.
+    last_means: bool,
+    devices: Vec<DeviceCard>,
 }
 
 /// `GET /portal/keys`: the citizen's paired devices with rename and disconnect forms.
 pub fn devices_page(ctx: &PageContext, view: &DevicesView) -> String {
     let l = ctx.locale;
-    let csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or(""));
     let last_means = view.keys_are_only_means && view.devices.len() == 1;
-    let mut main = format!(
-        "<h1>{}</h1>\n<p class=\"lead\">{}</p>\n",
-        esc(tr(l, "portal.keys.title")),
-        esc(tr(l, "portal.keys.intro")),
-    );
-    if let Some(key) = &view.notice {
-        main.push_str(&message_box(l, key, &[], false));
-    }
-    if let Some(key) = &view.error {
-        main.push_str(&message_box(l, key, &[], true));
-    }
-    if last_means {
-        main.push_str(&format!(
-            "<div class=\"message warning last-means\" role=\"note\"><p>{}</p></div>\n",
-            esc(tr(l, "portal.keys.last_means"))
-        ));
-    }
-
-    if view.devices.is_empty() {
-        main.push_str(&format!(
-            "<div class=\"card empty\">\n<p>{}</p>\n\
-             <p><a class=\"button primary\" href=\"/portal/connect\">{}</a></p>\n</div>\n",
-            esc(tr(l, "portal.keys.empty")),
-            esc(tr(l, "portal.connect.title")),
-        ));
-        return document(
+    let confirm_key = if last_means {
+        "portal.keys.disconnect_confirm_last"
+    } else {
+        "portal.keys.disconnect_confirm"
+    };
+    let devices = view
+        .devices
+        .iter()
+        .map(|d| DeviceCard {
+            id: path_segment(&d.id),
+            name: d.name.clone(),
+            model: d.model.clone(),
+            kind: match d.kind.as_str() {
+                "phone" => tr(l, "portal.keys.kind_phone").to_string(),
+                "tablet" => tr(l, "portal.keys.kind_tablet").to_string(),
+                "desktop" => tr(l, "portal.keys.kind_desktop").to_string(),
+                other => other.to_string(),
+            },
+            paired_at: Stamp(d.paired_at),
+            last_used_at: d.last_used_at.map(Stamp),
+            confirm: tr_args(l, confirm_key, &[("name", &d.name)]),
+        })
+        .collect();
+    render(&DevicesPage {
+        page: Page::portal(
             ctx,
             tr(l, "portal.keys.title"),
             "page-keys",
-            &main,
             Scripts::Portal,
-        );
-    }
-
-    main.push_str("<ul class=\"devices\">\n");
-    for (i, device) in view.devices.iter().enumerate() {
-        let id = path_segment(&device.id);
-        let kind = match device.kind.as_str() {
-            "phone" => tr(l, "portal.keys.kind_phone").to_string(),
-            "tablet" => tr(l, "portal.keys.kind_tablet").to_string(),
-            "desktop" => tr(l, "portal.keys.kind_desktop").to_string(),
-            other => other.to_string(),
-        };
-        let last_used = match device.last_used_at {
-            Some(at) => datetime(at),
-            None => esc(tr(l, "portal.keys.never")),
-        };
-        let (confirm_key, warning, described_by) = if last_means {
-            (
-                "portal.keys.disconnect_confirm_last",
-                format!(
-                    "<p class=\"message warning small\" id=\"last-means-{i}\">{}</p>\n",
-                    esc(tr(l, "portal.keys.last_means_short"))
-                ),
-                format!(" aria-describedby=\"last-means-{i}\""),
-            )
-        } else {
-            (
-                "portal.keys.disconnect_confirm",
-                String::new(),
-                String::new(),
-            )
-        };
-        main.push_str(&format!(
-            "<li class=\"device card\">\n\
-             <h2 id=\"device-{i}-name\" class=\"device-name\">{name}</h2>\n\
-             <dl class=\"facts\">\n\
-             <div><dt>{l_model}</dt><dd>{model} <span class=\"kind\">({kind})</span></dd></div>\n\
-             <div><dt>{l_paired}</dt><dd>{paired}</dd></div>\n\
-             <div><dt>{l_used}</dt><dd>{last_used}</dd></div>\n\
-             </dl>\n\
-             <div class=\"device-actions\">\n\
-             <form method=\"post\" action=\"/portal/keys/{id}/rename\" class=\"rename\">\n\
-             {csrf}<label for=\"rename-{i}\">{l_rename}</label>\n\
-             <div class=\"inline\"><input id=\"rename-{i}\" name=\"name\" type=\"text\" \
-             value=\"{name}\" maxlength=\"64\" autocomplete=\"off\" required>\
-             <button type=\"submit\" class=\"button secondary\">{rename}</button></div>\n\
-             </form>\n\
-             <form method=\"post\" action=\"/portal/keys/{id}/disconnect\" class=\"disconnect\">\n\
-             {csrf}{warning}\
-             <button type=\"submit\" class=\"button danger\" data-confirm=\"{confirm}\"{described_by}>{disconnect}</button>\n\
-             </form>\n\
-             </div>\n\
-             </li>\n",
-            name = esc(&device.name),
-            l_model = esc(tr(l, "portal.keys.model")),
-            model = esc(&device.model),
-            kind = esc(&kind),
-            l_paired = esc(tr(l, "portal.keys.paired_at")),
-            paired = datetime(device.paired_at),
-            l_used = esc(tr(l, "portal.keys.last_used")),
-            l_rename = esc(tr(l, "portal.keys.rename_label")),
-            rename = esc(tr(l, "portal.keys.rename")),
-            confirm = esc(&tr_args(l, confirm_key, &[("name", &device.name)])),
-            disconnect = esc(tr(l, "portal.keys.disconnect")),
-        ));
-    }
-    main.push_str("</ul>\n");
-    main.push_str(&format!(
-        "<p class=\"links\"><a href=\"/portal/connect\">{}</a></p>\n",
-        esc(tr(l, "portal.keys.connect_another"))
-    ));
-    document(
-        ctx,
-        tr(l, "portal.keys.title"),
-        "page-keys",
-        &main,
-        Scripts::Portal,
-    )
+        ),
+        messages: notice_and_error(l, view.notice.as_deref(), view.error.as_deref()),
+        last_means,
+        devices,
+    })
 }
 
-/// Any error: the status code and a translated message (`portal.error.*`; an unknown key shows
-/// the generic message rather than the key).
-/// The login page of a service's OpenID Connect request: which service asks, the QR code that the
-/// script renews every second, the countdown, the same-device link, and the outcomes it switches
-/// to by itself.
-pub fn signin_page(ctx: &PageContext, view: &SigninView) -> String {
-    let l = ctx.locale;
-    let expired = view.expires_in == 0;
-    let hide_unless = |shown: bool| if shown { "" } else { " hidden" };
-    // Only a civkey login URI may become a link.
-    let same_device = if view.launch_uri.starts_with("civkey://login?") {
-        format!(
-            "<div class=\"same-device\"><p class=\"hint\">{hint}</p>\
-             <a class=\"button secondary\" href=\"{uri}\">{label}</a></div>\n",
-            hint = esc(tr(l, "portal.signin.same_device_hint")),
-            uri = esc(&view.launch_uri),
-            label = esc(tr(l, "portal.signin.same_device")),
-        )
-    } else {
-        String::new()
-    };
-    // Instead of the mobile key: a means the portal knows (a session here, or its login page).
-    let other_means = match (&ctx.citizen_name, &ctx.csrf) {
-        (Some(name), Some(csrf)) => format!(
-            "<div class=\"other-means\"><h2>{title}</h2>\n<p class=\"hint\">{hint}</p>\n\
-             <form method=\"post\" action=\"{action}\">{csrf}\
-             <button type=\"submit\" class=\"button secondary\">{label}</button></form></div>\n",
-            title = esc(tr(l, "portal.signin.other_means_title")),
-            hint = esc(tr(l, "portal.signin.signed_in_hint")),
-            action = esc(&view.other_means_url),
-            csrf = hidden("csrf", csrf),
-            label = esc(&tr_args(l, "portal.signin.continue_as", &[("name", name)])),
-        ),
-        _ => format!(
-            "<div class=\"other-means\"><h2>{title}</h2>\n\
-             <p><a class=\"button quiet\" href=\"{href}\">{label}</a></p></div>\n",
-            title = esc(tr(l, "portal.signin.other_means_title")),
-            href = esc(&view.other_means_url),
-            label = esc(tr(l, "portal.signin.other_means")),
-        ),
-    };
-    let outcome = |step: &str, key: &str, shown: bool| {
-        format!(
-            "<section class=\"pairing-step card\" data-step=\"{step}\"{hidden}>\
-             <h2 tabindex=\"-1\">{text}</h2></section>\n",
-            hidden = hide_unless(shown),
-            text = esc(tr(l, key)),
-        )
-    };
-    let main = format!(
-        "<h1>{title}</h1>\n\
-         <p class=\"lead\">{from}</p>\n\
-         <div class=\"pairing\" data-signin-events=\"{events}\">\n\
-         <section class=\"pairing-step\" data-step=\"waiting\"{waiting_hidden}>\n\
-         <div class=\"qr-column\">\n\
-         <div class=\"qr-frame\"><canvas class=\"qr\" data-qr-uri=\"{qr}\" role=\"img\" \
-         aria-label=\"{qr_alt}\" width=\"280\" height=\"280\"></canvas></div>\n\
-         <p class=\"countdown\"><span class=\"countdown-label\">{time_left}</span> \
-         <time class=\"countdown-value\" data-countdown=\"{secs}\" datetime=\"{duration}\" \
-         role=\"timer\">{clock}</time></p>\n\
-         </div>\n\
-         <div class=\"instructions\">\n<p>{scan}</p>\n{same_device}\
-         <noscript><p class=\"notice\">{noscript}</p></noscript>\n{other_means}</div>\n\
-         </section>\n\
-         <div class=\"pairing-status\" aria-live=\"polite\">\n{approved}{denied}{expired_section}</div>\n\
-         </div>\n",
-        title = esc(&tr_args(l, "portal.signin.title", &[("service", &view.service_name)])),
-        from = esc(&tr_args(l, "portal.signin.origin", &[("origin", &view.service_origin)])),
-        events = esc(&view.events_url),
-        waiting_hidden = hide_unless(!expired),
-        qr = esc(&view.qr_uri),
-        qr_alt = esc(tr(l, "portal.signin.qr_alt")),
-        time_left = esc(tr(l, "portal.connect.time_left")),
-        secs = view.expires_in,
-        duration = iso_duration(view.expires_in),
-        clock = clock(view.expires_in),
-        scan = esc(tr(l, "portal.signin.scan")),
-        noscript = esc(tr(l, "portal.signin.noscript")),
-        approved = outcome("approved", "portal.signin.approved", false),
-        denied = outcome("denied", "portal.signin.denied", false),
-        expired_section = outcome("expired", "portal.signin.expired", expired),
-    );
-    document(
-        ctx,
-        &tr_args(l, "portal.signin.title", &[("service", &view.service_name)]),
-        "page-connect",
-        &main,
-        Scripts::PortalWithQr,
-    )
-}
-
-/// Logging in to a service as the portal session's citizen ("log in another way").
-pub fn signin_continue_page(ctx: &PageContext, view: &SigninContinueView) -> String {
-    let l = ctx.locale;
-    let title = tr_args(
-        l,
-        "portal.signin.continue_title",
-        &[
-            ("service", &view.service_name),
-            ("name", &view.citizen_name),
-        ],
-    );
-    let main = format!(
-        "<div class=\"card\">\n<h1>{title}</h1>\n<p class=\"lead\">{from}</p>\n\
-         <form method=\"post\" action=\"{action}\">{csrf}\
-         <button type=\"submit\" class=\"button primary\">{label}</button></form>\n\
-         <p class=\"hint\">{not_you}</p>\n</div>\n",
-        title = esc(&title),
-        from = esc(&tr_args(
-            l,
-            "portal.signin.origin",
-            &[("origin", &view.service_origin)]
-        )),
-        action = esc(&view.action),
-        csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
-        label = esc(tr(l, "portal.signin.continue_button")),
-        not_you = esc(tr(l, "portal.signin.not_you")),
-    );
-    document(ctx, &title, "page-connect", &main, Scripts::None)
+#[derive(Template)]
+#[template(path = "portal/step_up.html")]
+struct StepUpPage<'a> {
+    page: Page<'a>,
+    view: &'a StepUpView,
+    next: String,
 }
 
 /// `GET /portal/confirm`: a change that needs step-up; the ways to log in again that would do.
 pub fn step_up_page(ctx: &PageContext, view: &StepUpView) -> String {
-    let l = ctx.locale;
-    let next = super::url_escape(&view.next);
-    let mut ways = String::new();
-    if view.mobile_key {
-        ways.push_str(&format!(
-            "<li><a class=\"button primary\" href=\"/portal/login/key?next={next}\">{label}</a></li>\n",
-            label = esc(tr(l, "portal.step_up.mobile_key")),
-        ));
-    }
-    if view.password_totp {
-        ways.push_str(&format!(
-            "<li><a class=\"button secondary\" href=\"/portal/login?fresh=1&amp;next={next}\">{label}</a></li>\n",
-            label = esc(tr(l, "portal.step_up.password_totp")),
-        ));
-    }
-    if view.email_code {
-        ways.push_str(&format!(
-            "<li><a class=\"button secondary\" href=\"/portal/login?fresh=1&amp;next={next}\">{label}</a></li>\n",
-            label = esc(tr(l, "portal.step_up.email_code")),
-        ));
-    }
-    let main = format!(
-        "<div class=\"card\">\n<h1>{title}</h1>\n<p class=\"lead\">{text}</p>\n\
-         <ul class=\"links step-up\">\n{ways}</ul>\n</div>\n",
-        title = esc(tr(l, "portal.step_up.title")),
-        text = esc(tr(l, "portal.step_up.text")),
-    );
-    document(
-        ctx,
-        tr(l, "portal.step_up.title"),
-        "page-step-up",
-        &main,
-        Scripts::None,
-    )
-}
-
-/// A service's login request that cannot be taken (unknown service, unregistered redirect URI):
-/// said on the page, because the browser cannot be sent back safely.
-pub fn signin_refused_page(ctx: &PageContext, message: &str) -> String {
-    let main = format!(
-        "<div class=\"card error-card\">\n<h1>{}</h1>\n</div>\n",
-        esc(message)
-    );
-    document(ctx, message, "page-error", &main, Scripts::None)
-}
-
-pub fn error_page(ctx: &PageContext, status: u16, message_key: &str) -> String {
-    let (message, main) = error_card(
-        ctx.locale,
-        status,
-        message_key,
-        "/portal",
-        "portal.error.home",
-    );
-    document(ctx, message, "page-error", &main, Scripts::None)
-}
-
-/// An error page's card: the status, the message (`message_key` when it is a known message, else
-/// the generic one) and a button back to `home` labelled by `home_key`. Returns the message (for
-/// the title) and the card.
-pub(crate) fn error_card<'a>(
-    l: Locale,
-    status: u16,
-    message_key: &'a str,
-    home: &str,
-    home_key: &str,
-) -> (&'a str, String) {
-    let message = known(l, message_key).unwrap_or_else(|| tr(l, "portal.error.generic"));
-    let card = format!(
-        "<div class=\"card error-card\">\n\
-         <p class=\"status-code\">{code}</p>\n\
-         <h1>{message}</h1>\n\
-         <p class=\"links\"><a class=\"button primary\" href=\"{home}\">{label}</a></p>\n\
-         </div>\n",
-        code = esc(&tr_args(
-            l,
-            "portal.error.status",
-            &[("status", &status.to_string())]
-        )),
-        message = esc(message),
-        home = esc(home),
-        label = esc(tr(l, home_key)),
-    );
-    (message, card)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pieces
-
-/// The whole document around a page's `<main>`: head, header with the language switcher and the
-/// logged-in citizen, and the script when the page needs it.
-fn document(
-    ctx: &PageContext,
-    title: &str,
-    page_class: &str,
-    main: &str,
-    scripts: Scripts,
-) -> String {
-    document_with_header(ctx, title, page_class, main, scripts, &header(ctx))
-}
-
-/// [`document`] with another header (the counter pages show the clerk and office instead).
-fn document_with_header(
-    ctx: &PageContext,
-    title: &str,
-    page_class: &str,
-    main: &str,
-    scripts: Scripts,
-    header: &str,
-) -> String {
-    let l = ctx.locale;
-    let tag = |src: &str| format!("<script src=\"{src}\" defer></script>\n");
-    let script = match scripts {
-        Scripts::None => String::new(),
-        Scripts::Portal => tag(SCRIPT),
-        // Deferred scripts run in document order: the QR encoder first.
-        Scripts::PortalWithQr => format!("{}{}", tag(QR_SCRIPT), tag(SCRIPT)),
-    };
-    format!(
-        "<!doctype html>\n\
-         <html lang=\"{lang}\">\n\
-         <head>\n\
-         <meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"color-scheme\" content=\"light dark\">\n\
-         <meta name=\"referrer\" content=\"same-origin\">\n\
-         <title>{title} – {app}</title>\n\
-         <link rel=\"stylesheet\" href=\"{STYLESHEET}\">\n\
-         {script}\
-         </head>\n\
-         <body class=\"{page_class}\">\n\
-         <a class=\"skip-link\" href=\"#main\">{skip}</a>\n\
-         {header}\
-         <main id=\"main\" class=\"main\">\n{main}</main>\n\
-         </body>\n\
-         </html>\n",
-        lang = l.tag(),
-        title = esc(title),
-        app = esc(tr(l, "app.name")),
-        skip = esc(tr(l, "portal.skip")),
-    )
-}
-
-fn header(ctx: &PageContext) -> String {
-    let l = ctx.locale;
-    let user = match &ctx.citizen_name {
-        Some(name) => format!(
-            "<div class=\"user\">\
-             <span class=\"user-name\"><span class=\"visually-hidden\">{logged_in} </span>{name}</span>\
-             <form method=\"post\" action=\"/portal/logout\" class=\"logout\">{csrf}\
-             <button type=\"submit\" class=\"button quiet\">{logout}</button></form></div>\n",
-            logged_in = esc(tr(l, "portal.header.logged_in")),
-            name = esc(name),
-            csrf = hidden("csrf", ctx.csrf.as_deref().unwrap_or("")),
-            logout = esc(tr(l, "portal.header.logout")),
+    render(&StepUpPage {
+        page: Page::portal(
+            ctx,
+            tr(ctx.locale, "portal.step_up.title"),
+            "page-step-up",
+            Scripts::None,
         ),
-        None => String::new(),
-    };
-    site_header(ctx, "/portal", tr(l, "portal.header.subtitle"), &user)
-}
-
-/// The site header: the brand linking to `home` with `subtitle`, the language switcher, and
-/// `user` (who is logged in, with a log-out form).
-fn site_header(ctx: &PageContext, home: &str, subtitle: &str, user: &str) -> String {
-    let l = ctx.locale;
-    let path = esc(safe_path(&ctx.path));
-    let languages: String = Locale::ALL
-        .iter()
-        .map(|&other| {
-            let current = if other == l {
-                " aria-current=\"true\""
-            } else {
-                ""
-            };
-            format!(
-                "<li><a href=\"{path}?lang={tag}\" lang=\"{tag}\" hreflang=\"{tag}\"{current}>{name}</a></li>",
-                tag = other.tag(),
-                name = esc(other.native_name()),
-            )
-        })
-        .collect();
-    format!(
-        "<header class=\"site-header\">\n<div class=\"header-inner\">\n\
-         <a class=\"brand\" href=\"{home}\"><span class=\"brand-name\">{app}</span>\
-         <span class=\"brand-sub\">{subtitle}</span></a>\n\
-         <nav class=\"languages\" aria-label=\"{lang_label}\"><ul>{languages}</ul></nav>\n\
-         {user}\
-         </div>\n</header>\n",
-        home = esc(home),
-        app = esc(tr(l, "app.name")),
-        subtitle = esc(subtitle),
-        lang_label = esc(tr(l, "common.language")),
-    )
+        view,
+        next: url_escape(&view.next),
+    })
 }
 
 /// The title and text keys of a pairing outcome.
@@ -907,155 +385,19 @@ fn outcome_keys(view: PairingOutcomeView) -> (&'static str, &'static str) {
     }
 }
 
-/// One final state of a pairing with its next steps: a step of the connect page (`hidden`
-/// until `portal.js` shows it) or the body of the outcome page.
-fn outcome_section(l: Locale, view: PairingOutcomeView, shown: bool) -> String {
-    let (title_key, text_key) = outcome_keys(view);
-    let (step, tone) = match view {
-        PairingOutcomeView::Confirmed => ("confirmed", "success"),
-        PairingOutcomeView::Refused => ("refused", "warning"),
-        PairingOutcomeView::Expired => ("expired", "warning"),
-        PairingOutcomeView::Gone => ("gone", "warning"),
-    };
-    let keys = format!(
-        "<a class=\"button {}\" href=\"/portal/keys\">{}</a>",
-        if view == PairingOutcomeView::Confirmed {
-            "primary"
-        } else {
-            "secondary"
-        },
-        esc(tr(l, "portal.keys.title"))
-    );
-    let again = format!(
-        "<a class=\"button primary\" href=\"/portal/connect\">{}</a>",
-        esc(tr(l, "portal.connect.again"))
-    );
-    let overview = format!(
-        "<a href=\"/portal\">{}</a>",
-        esc(tr(l, "portal.nav.overview"))
-    );
-    let links = match view {
-        PairingOutcomeView::Confirmed => format!("{keys}{overview}"),
-        PairingOutcomeView::Refused | PairingOutcomeView::Expired => {
-            format!("{again}{overview}")
-        }
-        PairingOutcomeView::Gone => format!("{again}{keys}{overview}"),
-    };
-    format!(
-        "<section class=\"pairing-step outcome card {tone}\" data-step=\"{step}\" \
-         aria-labelledby=\"outcome-{step}-heading\"{hidden}>\n\
-         <h2 id=\"outcome-{step}-heading\" class=\"outcome-title\" tabindex=\"-1\">{title}</h2>\n\
-         <p>{text}</p>\n\
-         <p class=\"links\">{links}</p>\n\
-         </section>\n",
-        hidden = if shown { "" } else { " hidden" },
-        title = esc(tr(l, title_key)),
-        text = esc(tr(l, text_key)),
-    )
-}
-
-/// A message from the handler on the login pages: the e-mail notice is a status, the rest are
-/// errors.
-fn login_message(l: Locale, message: Option<&(String, Vec<(String, String)>)>) -> String {
-    match message {
-        Some((key, args)) => {
-            let args: Vec<(&str, &str)> =
-                args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            message_box(l, key, &args, key != "portal.login.error.email_sent")
-        }
-        None => String::new(),
-    }
-}
-
-/// A notice (`role="status"`) or an error (`role="alert"`) from a catalogue key.
-fn message_box(l: Locale, key: &str, args: &[(&str, &str)], error: bool) -> String {
-    let text = match known(l, key) {
-        Some(_) => tr_args(l, key, args),
-        None => tr(l, "portal.error.generic").to_string(),
-    };
-    let (class, role) = if error {
-        ("message error", "alert")
-    } else {
-        ("message notice", "status")
-    };
-    format!(
-        "<div class=\"{class}\" role=\"{role}\"><p>{}</p></div>\n",
-        esc(&text)
-    )
-}
-
-/// The message `key`, or `None` when the catalogue does not have it (so a wrong key never
-/// reaches the page as text).
-fn known(l: Locale, key: &str) -> Option<&str> {
-    let text = tr(l, key);
-    (text != key).then_some(text)
-}
-
-/// `<input type="hidden">` with an escaped value.
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
-        esc(name),
-        esc(value)
-    )
-}
-
-/// A timestamp as `<time datetime="…">YYYY-MM-DD HH:MM UTC</time>`.
-fn datetime(unix: u64) -> String {
-    let (y, mo, d, h, mi) = civkey_i18n::civil(unix);
-    format!(
-        "<time datetime=\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}Z\">{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC</time>"
-    )
-}
-
-/// Seconds as the countdown shows them: `4:00`, `0:59`.
-fn clock(secs: u64) -> String {
-    format!("{}:{:02}", secs / 60, secs % 60)
-}
-
-/// Seconds as an ISO 8601 duration for `<time datetime>`: `PT4M0S`.
-fn iso_duration(secs: u64) -> String {
-    format!("PT{}M{}S", secs / 60, secs % 60)
-}
-
-/// An id made safe for one URL path segment (unreserved characters kept, the rest
-/// percent-encoded), so no id can change the form's target.
-fn path_segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The request path for the language links, or `/portal` when it is not a plain local path
-/// (`//host` would make the link leave the site).
-fn safe_path(path: &str) -> &str {
-    let plain = path.starts_with('/')
-        && !path.starts_with("//")
-        && !path.contains(['\\', '?', '#'])
-        && !path.chars().any(char::is_control);
-    if plain {
-        path
-    } else {
-        "/portal"
-    }
-}
-
-/// A message split around its `{name}` placeholder, for a value `portal.js` fills in later.
-fn split_placeholder<'a>(text: &'a str, name: &str) -> (&'a str, &'a str) {
-    let marker = format!("{{{name}}}");
-    text.split_once(marker.as_str()).unwrap_or((text, ""))
-}
-
 #[cfg(test)]
 mod tests {
+    use civkey_i18n::Locale;
+
     use super::*;
+    use crate::escape_html as esc;
+    use crate::web::counter::pages as counter;
+    use crate::web::layout::error_page;
+    use crate::web::oidc::pages::*;
     use crate::web::views::DeviceRow;
+    use crate::web::views::LoginRow;
+    use crate::web::views::Msg;
+    use crate::web::views::{SigninContinueView, SigninView};
 
     const TOKEN: &str = "csrf-token-0123456789";
     const URI: &str = "civkey://pair?v=1&s=https%3A%2F%2Fid.example.gov&id=AAECAwQFBgcICQoLDA0ODw&k=EBESExQVFhcYGRobHB0eHw";
@@ -1121,10 +463,7 @@ mod tests {
             let login = LoginView {
                 csrf: TOKEN.to_string(),
                 username: "jana".to_string(),
-                error: Some((
-                    "portal.login.error.rate_limited".to_string(),
-                    vec![("seconds".to_string(), "30".to_string())],
-                )),
+                error: Some(Msg::new("portal.login.error.rate_limited").with("seconds", "30")),
                 next: Some("/portal/connect".to_string()),
             };
             pages.push((
@@ -1134,7 +473,7 @@ mod tests {
             let email = EmailCodeView {
                 csrf: TOKEN.to_string(),
                 username: "jana".to_string(),
-                error: Some(("portal.login.error.email_sent".to_string(), vec![])),
+                error: Some(Msg::new("portal.login.error.email_sent")),
                 next: None,
             };
             pages.push((
@@ -1142,10 +481,7 @@ mod tests {
                 email_code_page(&anonymous(l, "/portal/login/email"), &email),
             ));
             for (removed, error) in [
-                (
-                    false,
-                    Some(("portal.totp_remove.error.wrong".to_string(), vec![])),
-                ),
+                (false, Some(Msg::new("portal.totp_remove.error.wrong"))),
                 (true, None),
             ] {
                 let view = TotpRemovalView {
@@ -1534,10 +870,7 @@ mod tests {
             &LoginView {
                 csrf: EVIL.into(),
                 username: EVIL.into(),
-                error: Some((
-                    "portal.login.error.rate_limited".into(),
-                    vec![("seconds".into(), EVIL.into())],
-                )),
+                error: Some(Msg::new("portal.login.error.rate_limited").with("seconds", EVIL)),
                 next: Some(EVIL.into()),
             },
         );
@@ -1596,7 +929,7 @@ mod tests {
         let view = LoginView {
             csrf: TOKEN.into(),
             username: "jana".into(),
-            error: Some(("portal.login.error.wrong".into(), vec![])),
+            error: Some(Msg::new("portal.login.error.wrong")),
             next: Some("/portal/connect".into()),
         };
         let html = login_page(&anonymous(Locale::En, "/portal/login"), &view);
@@ -1641,7 +974,7 @@ mod tests {
         ));
 
         let sent = LoginView {
-            error: Some(("portal.login.error.email_sent".into(), vec![])),
+            error: Some(Msg::new("portal.login.error.email_sent")),
             ..view.clone()
         };
         let html = login_page(&anonymous(Locale::En, "/portal/login"), &sent);
@@ -1649,17 +982,14 @@ mod tests {
         assert!(!html.contains("role=\"alert\""));
 
         let limited = LoginView {
-            error: Some((
-                "portal.login.error.rate_limited".into(),
-                vec![("seconds".into(), "42".into())],
-            )),
+            error: Some(Msg::new("portal.login.error.rate_limited").with("seconds", "42")),
             ..view.clone()
         };
         let html = login_page(&anonymous(Locale::Cs, "/portal/login"), &limited);
         assert!(html.contains("Zkuste to prosím znovu za 42 s."));
 
         let unknown = LoginView {
-            error: Some(("portal.nonexistent".into(), vec![])),
+            error: Some(Msg::new("portal.nonexistent")),
             ..view
         };
         let html = login_page(&anonymous(Locale::En, "/portal/login"), &unknown);
@@ -1672,7 +1002,7 @@ mod tests {
         let view = EmailCodeView {
             csrf: TOKEN.into(),
             username: "jana".into(),
-            error: Some(("portal.login.error.code_wrong".into(), vec![])),
+            error: Some(Msg::new("portal.login.error.code_wrong")),
             next: Some("/portal/keys".into()),
         };
         let html = email_code_page(&anonymous(Locale::En, "/portal/login/email"), &view);
@@ -2059,18 +1389,17 @@ mod tests {
 
     #[test]
     fn dates_are_utc_calendar_dates() {
-        assert_eq!(
-            datetime(1_767_225_600 + 13 * 3_600 + 7 * 60 + 59),
-            "<time datetime=\"2026-01-01T13:07Z\">2026-01-01 13:07 UTC</time>"
-        );
-        assert_eq!(clock(240), "4:00");
-        assert_eq!(clock(9), "0:09");
-        assert_eq!(iso_duration(240), "PT4M0S");
+        let at = Stamp(1_767_225_600 + 13 * 3_600 + 7 * 60 + 59);
+        assert_eq!(at.iso(), "2026-01-01T13:07Z");
+        assert_eq!(at.human(), "2026-01-01 13:07 UTC");
+        assert_eq!(Countdown(240).clock(), "4:00");
+        assert_eq!(Countdown(9).clock(), "0:09");
+        assert_eq!(Countdown(240).iso(), "PT4M0S");
     }
 
     #[test]
     fn the_script_and_stylesheet_keep_their_promises() {
-        let js = include_str!("assets/portal.js");
+        let js = include_str!("../assets/portal.js");
         assert!(js.contains("'use strict'"));
         assert!(js.contains("new EventSource(url)"));
         assert!(js.contains("source.close()"));
@@ -2086,7 +1415,7 @@ mod tests {
         ] {
             assert!(!js.contains(banned), "portal.js uses {banned}");
         }
-        let css = include_str!("assets/portal.css");
+        let css = include_str!("../assets/portal.css");
         assert!(css.contains("prefers-color-scheme: dark"));
         assert!(css.contains(":focus-visible"));
         assert!(css.contains("[hidden]"));

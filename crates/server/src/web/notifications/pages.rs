@@ -3,10 +3,10 @@
 //! informative, login and BOK-pad switches for each connected mobile key — and one Save button.
 //! Nothing changes until it is pressed.
 
+use askama::Template;
 use civkey_i18n::{tr, tr_args};
 
-use super::{document, hidden, message_box, Scripts};
-use crate::escape_html as esc;
+use crate::web::layout::{notice_and_error, render, MessageBox, Page, Scripts};
 use crate::web::views::PageContext;
 
 /// A contact row: its masked address and whether informative notifications are on.
@@ -48,98 +48,83 @@ pub struct NotificationsView {
     pub error: Option<String>,
 }
 
-fn checkbox(name: &str, checked: bool, label: &str) -> String {
-    format!(
-        "<label class=\"switch\"><input type=\"checkbox\" name=\"{name}\" value=\"on\"{checked}> \
-         {label}</label>\n",
-        name = esc(name),
-        checked = if checked { " checked" } else { "" },
-        label = esc(label),
-    )
+/// One switch of the form, as `notifications/checkbox.html` shows it.
+struct Switch {
+    /// The form field (`email_informative`, `login:{device id}`).
+    name: String,
+    checked: bool,
+    label_key: &'static str,
+}
+
+impl Switch {
+    fn new(name: String, checked: bool, label_key: &'static str) -> Self {
+        Switch {
+            name,
+            checked,
+            label_key,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "notifications/notifications.html")]
+struct NotificationsPage<'a> {
+    page: Page<'a>,
+    messages: Vec<MessageBox>,
+    /// Each contact's line ("E-mail j***@example.cz") and its switch.
+    contacts: Vec<(String, Switch)>,
+    /// Each mobile key with its three switches.
+    devices: Vec<(&'a DeviceSwitches, [Switch; 3])>,
 }
 
 /// The page.
 pub fn notifications_page(ctx: &PageContext, view: &NotificationsView) -> String {
     let l = ctx.locale;
-    let mut main = format!(
-        "<h1>{}</h1>\n<p class=\"lead\">{}</p>\n",
-        esc(tr(l, "portal.notifications.title")),
-        esc(tr(l, "portal.notifications.intro")),
-    );
-    if let Some(key) = &view.notice {
-        main.push_str(&message_box(l, key, &[], false));
-    }
-    if let Some(key) = &view.error {
-        main.push_str(&message_box(l, key, &[], true));
-    }
-    main.push_str(
-        "<form method=\"post\" action=\"/portal/notifications\" class=\"notifications\">\n",
-    );
-    main.push_str(&hidden("csrf", ctx.csrf.as_deref().unwrap_or("")));
-    if !view.contacts.is_empty() {
-        main.push_str(&format!(
-            "<fieldset class=\"card\">\n<legend>{}</legend>\n",
-            esc(tr(l, "portal.notifications.contacts"))
-        ));
-        for c in &view.contacts {
+    let informative = "portal.notifications.informative";
+    let contacts = view
+        .contacts
+        .iter()
+        .map(|c| {
             let title = tr_args(
                 l,
                 &format!("portal.notifications.{}", c.channel),
                 &[("address", &c.address)],
             );
-            main.push_str(&format!("<p class=\"contact\">{}</p>\n", esc(&title)));
-            main.push_str(&checkbox(
-                &format!("{}_informative", c.channel),
-                c.informative,
-                tr(l, "portal.notifications.informative"),
-            ));
-        }
-        main.push_str("</fieldset>\n");
-    }
-    main.push_str(&format!(
-        "<h2>{}</h2>\n",
-        esc(tr(l, "portal.notifications.keys"))
-    ));
-    if view.devices.is_empty() {
-        main.push_str(&format!(
-            "<p class=\"empty\">{}</p>\n",
-            esc(tr(l, "portal.notifications.no_keys"))
-        ));
-    }
-    for d in &view.devices {
-        main.push_str(&format!(
-            "<fieldset class=\"card device\">\n<legend>{}</legend>\n",
-            esc(&d.name)
-        ));
-        main.push_str(&hidden("device", &d.id));
-        main.push_str(&checkbox(
-            &format!("informative:{}", d.id),
-            d.informative,
-            tr(l, "portal.notifications.informative"),
-        ));
-        main.push_str(&checkbox(
-            &format!("login:{}", d.id),
-            d.login,
-            tr(l, "portal.notifications.login"),
-        ));
-        main.push_str(&checkbox(
-            &format!("bok_pad:{}", d.id),
-            d.bok_pad,
-            tr(l, "portal.notifications.bok_pad"),
-        ));
-        main.push_str("</fieldset>\n");
-    }
-    main.push_str(&format!(
-        "<p><button type=\"submit\" class=\"button primary\">{}</button></p>\n</form>\n",
-        esc(tr(l, "portal.notifications.save"))
-    ));
-    document(
-        ctx,
-        tr(l, "portal.notifications.title"),
-        "page-notifications",
-        &main,
-        Scripts::None,
-    )
+            let name = format!("{}_informative", c.channel);
+            (title, Switch::new(name, c.informative, informative))
+        })
+        .collect();
+    let devices = view
+        .devices
+        .iter()
+        .map(|d| {
+            let switches = [
+                Switch::new(format!("informative:{}", d.id), d.informative, informative),
+                Switch::new(
+                    format!("login:{}", d.id),
+                    d.login,
+                    "portal.notifications.login",
+                ),
+                Switch::new(
+                    format!("bok_pad:{}", d.id),
+                    d.bok_pad,
+                    "portal.notifications.bok_pad",
+                ),
+            ];
+            (d, switches)
+        })
+        .collect();
+    render(&NotificationsPage {
+        page: Page::portal(
+            ctx,
+            tr(l, "portal.notifications.title"),
+            "page-notifications",
+            Scripts::None,
+        ),
+        messages: notice_and_error(l, view.notice.as_deref(), view.error.as_deref()),
+        contacts,
+        devices,
+    })
 }
 
 #[cfg(test)]

@@ -4,40 +4,41 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::routing::get;
+use axum::{Form, Router};
 use civkey_proto::ids::DeviceId;
 use civkey_proto::notify::{
     ContactChannel, ContactSettings, DeviceNotificationSettings, NotificationSettings,
 };
 
 use super::pages::{self, ContactRow, DeviceSwitches, NotificationsView};
-use super::{internal, known_key, NoticeQuery, Visitor};
 use crate::services::ServiceError;
+use crate::web::session::{
+    internal, known_key, require_step_up, Citizen, NoticeQuery, PageError, Visitor,
+};
 use crate::AppState;
 
-pub(super) async fn page(
+/// The notification settings' route.
+pub(in crate::web) fn routes() -> Router<AppState> {
+    Router::new().route("/portal/notifications", get(page).post(save))
+}
+
+async fn page(
     State(state): State<AppState>,
-    visitor: Visitor,
+    caller: Citizen,
     Query(query): Query<NoticeQuery>,
-) -> Response {
-    let session = match visitor.require_session() {
-        Ok(s) => s.clone(),
-        Err(r) => return *r,
-    };
+) -> Result<Response, PageError> {
+    let citizen = caller.record(&state).await?;
+    let visitor = caller.visitor;
     let services = state.services();
-    let citizen = match state.store().citizen_by_id(&session.citizen_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return visitor.error(StatusCode::UNAUTHORIZED, "portal.error.unauthorized"),
-        Err(e) => return internal(&visitor, e.into()),
-    };
-    let settings = match services.notification_settings(&citizen.id).await {
-        Ok(s) => s,
-        Err(e) => return internal(&visitor, e),
-    };
-    let devices = match state.store().active_devices(&citizen.id).await {
-        Ok(d) => d,
-        Err(e) => return internal(&visitor, e.into()),
-    };
+    let settings = services
+        .notification_settings(&citizen.id)
+        .await
+        .map_err(|e| visitor.failed(e))?;
+    let devices = services
+        .active_devices(&citizen.id)
+        .await
+        .map_err(|e| visitor.failed(e))?;
     let view = NotificationsView {
         contacts: settings
             .contacts
@@ -64,15 +65,13 @@ pub(super) async fn page(
         notice: known_key(query.notice, &["portal.notifications.saved"]),
         error: known_key(query.error, &["portal.notifications.error.changed"]),
     };
-    visitor.page(
-        StatusCode::OK,
-        pages::notifications_page(&visitor.context(Some(citizen.full_name)), &view),
-    )
+    let page = pages::notifications_page(&visitor.context(Some(citizen.full_name)), &view);
+    Ok(visitor.page(StatusCode::OK, page))
 }
 
 /// Reads the form: a checkbox is on when its field is present. The `device` fields list the keys
 /// the page showed, so a key connected or disconnected since is noticed instead of guessed.
-pub(super) async fn save(
+async fn save(
     State(state): State<AppState>,
     visitor: Visitor,
     Form(fields): Form<Vec<(String, String)>>,
@@ -85,13 +84,11 @@ pub(super) async fn save(
         .unwrap_or_default();
     let session = match visitor.check_csrf(csrf) {
         Ok(s) => s.clone(),
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     // Switching off the login notifications is what an intruder would do first.
-    if let Err(r) =
-        super::require_step_up(&state, &visitor, &session, "/portal/notifications").await
-    {
-        return *r;
+    if let Err(r) = require_step_up(&state, &visitor, &session, "/portal/notifications").await {
+        return r.into_response();
     }
     let changed = || Redirect::to("/portal/notifications?error=portal.notifications.error.changed");
     let services = state.services();

@@ -15,40 +15,28 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use civkey_proto::bok::BokCounterEvent;
 use civkey_proto::ErrorCode;
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
-use super::views::{
-    BokLiveView, ClerkBadge, CounterCitizenRow, CounterLoginView, CounterOnboardView, CounterView,
-    PageContext,
-};
-use super::{pages, rate_limited_error, url_escape, CsrfForm, HostCookie, Visitor};
+use super::pages;
 use crate::services::clerks::CLERK_SESSION_TTL_SECS;
 use crate::services::onboarding::{OnboardError, OnboardField, OnboardInput};
 use crate::services::ServiceError;
-use crate::store::ClerkSession;
+use crate::web::session::{
+    self, url_escape, Clerk, ClerkCaller, ClerkForm, CounterLogin, NoFields, PreLoginForm, Visitor,
+    CLERK_COOKIE, CLERK_PRELOGIN_COOKIE,
+};
+use crate::web::views::{
+    BokLiveView, CounterCitizenRow, CounterLoginView, CounterOnboardView, CounterView, Msg,
+    PageContext,
+};
 use crate::AppState;
 
-/// The counter session's cookie: another name than the portal's (`__Host-civkey_counter` over
-/// https, where the prefix demands `Path=/`; over loopback http sent only under `/counter`).
-pub(crate) const CLERK_COOKIE: HostCookie = HostCookie {
-    name: "civkey_counter",
-    path: "/counter",
-    same_site: "Strict",
-};
-/// The counter login form's anti-forgery cookie.
-const CLERK_PRELOGIN_COOKIE: HostCookie = HostCookie {
-    name: "civkey_counter_pre",
-    path: "/counter",
-    same_site: "Strict",
-};
-
 /// The counter's routes.
-pub fn routes() -> Router<AppState> {
+pub(in crate::web) fn routes() -> Router<AppState> {
     Router::new()
         .route("/counter", get(counter))
         .route("/counter/login", get(login_form).post(login))
@@ -58,64 +46,6 @@ pub fn routes() -> Router<AppState> {
         .route("/counter/bok/{id}/events", get(events))
         .route("/counter/unblock", post(unblock))
         .route("/counter/onboard", get(onboard_form).post(onboard))
-}
-
-/// The clerk behind a request: the session and its cookie token.
-struct Clerk {
-    session: ClerkSession,
-    token: String,
-}
-
-impl Clerk {
-    fn badge(&self) -> ClerkBadge {
-        ClerkBadge {
-            full_name: self.session.full_name.clone(),
-            office_name: self.session.office_name.clone(),
-        }
-    }
-}
-
-/// The clerk's session from the counter cookie, if any (a citizen's session never counts).
-async fn clerk(state: &AppState, visitor: &Visitor) -> Result<Option<Clerk>, ServiceError> {
-    let Some(token) = visitor.host_cookie(CLERK_COOKIE) else {
-        return Ok(None);
-    };
-    Ok(state
-        .services()
-        .clerk_session(token)
-        .await?
-        .map(|session| Clerk {
-            session,
-            token: token.to_string(),
-        }))
-}
-
-/// The clerk, or the way to the counter's login page.
-async fn require_clerk(state: &AppState, visitor: &Visitor) -> Result<Clerk, Box<Response>> {
-    match clerk(state, visitor).await {
-        Ok(Some(clerk)) => Ok(clerk),
-        Ok(None) => Err(Box::new(Redirect::to("/counter/login").into_response())),
-        Err(e) => Err(Box::new(internal(visitor, e))),
-    }
-}
-
-/// The clerk whose session's anti-forgery token `token` is; a form without it changes nothing.
-async fn check_csrf(
-    state: &AppState,
-    visitor: &Visitor,
-    token: &str,
-) -> Result<Clerk, Box<Response>> {
-    let clerk = require_clerk(state, visitor).await?;
-    if bool::from(clerk.session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
-        Ok(clerk)
-    } else {
-        Err(Box::new(error(
-            visitor,
-            Some(&clerk),
-            StatusCode::FORBIDDEN,
-            "portal.error.csrf",
-        )))
-    }
 }
 
 fn context(visitor: &Visitor, clerk: Option<&Clerk>) -> PageContext {
@@ -143,7 +73,12 @@ fn request_id(
     })
 }
 
-fn error(visitor: &Visitor, clerk: Option<&Clerk>, status: StatusCode, key: &str) -> Response {
+pub(in crate::web) fn error(
+    visitor: &Visitor,
+    clerk: Option<&Clerk>,
+    status: StatusCode,
+    key: &str,
+) -> Response {
     let badge = clerk.map(Clerk::badge);
     visitor.page(
         status,
@@ -156,7 +91,7 @@ fn error(visitor: &Visitor, clerk: Option<&Clerk>, status: StatusCode, key: &str
     )
 }
 
-fn internal(visitor: &Visitor, e: ServiceError) -> Response {
+pub(in crate::web) fn internal(visitor: &Visitor, e: ServiceError) -> Response {
     tracing::error!(error = %e, "counter request failed");
     error(
         visitor,
@@ -167,7 +102,7 @@ fn internal(visitor: &Visitor, e: ServiceError) -> Response {
 }
 
 async fn login_form(State(state): State<AppState>, visitor: Visitor) -> Response {
-    match clerk(&state, &visitor).await {
+    match session::clerk(&state, &visitor).await {
         Ok(Some(_)) => Redirect::to("/counter").into_response(),
         Ok(None) => render_login(&visitor, None, String::new(), StatusCode::OK),
         Err(e) => internal(&visitor, e),
@@ -177,30 +112,23 @@ async fn login_form(State(state): State<AppState>, visitor: Visitor) -> Response
 /// The login page with a fresh pre-login anti-forgery token bound to a short-lived cookie.
 fn render_login(
     visitor: &Visitor,
-    error: Option<(String, Vec<(String, String)>)>,
+    error: Option<Msg>,
     username: String,
     status: StatusCode,
 ) -> Response {
-    let csrf = super::random_token();
-    let view = CounterLoginView {
-        csrf: csrf.clone(),
-        username,
-        error,
-    };
-    let mut response = visitor.page(
-        status,
-        pages::counter_login_page(&context(visitor, None), &view),
-    );
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        visitor.set_host_cookie(CLERK_PRELOGIN_COOKIE, &csrf, 30 * 60),
-    );
-    response
+    visitor.with_prelogin_token(CLERK_PRELOGIN_COOKIE, |csrf| {
+        let view = CounterLoginView {
+            csrf,
+            username,
+            error,
+        };
+        let page = pages::counter_login_page(&context(visitor, None), &view);
+        visitor.page(status, page)
+    })
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
-    csrf: String,
     username: String,
     password: String,
     /// The code of the clerk's authenticator (missing counts as wrong).
@@ -210,14 +138,15 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<LoginForm>,
+    PreLoginForm {
+        visitor,
+        fields: form,
+        token_ok,
+        ..
+    }: PreLoginForm<LoginForm, CounterLogin>,
 ) -> Response {
-    let expected = visitor
-        .host_cookie(CLERK_PRELOGIN_COOKIE)
-        .unwrap_or_default();
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
-        let error = Some(("counter.login.error.csrf".to_string(), vec![]));
+    if !token_ok {
+        let error = Some(Msg::new("counter.login.error.csrf"));
         return render_login(&visitor, error, form.username, StatusCode::FORBIDDEN);
     }
     let username = form.username.trim().to_lowercase();
@@ -245,8 +174,10 @@ async fn login(
             response
         }
         Err(ServiceError::RateLimited { retry_after }) => {
-            let (_, args) = rate_limited_error(retry_after);
-            let error = Some(("counter.login.error.rate_limited".to_string(), args));
+            let error = Some(
+                Msg::new("counter.login.error.rate_limited")
+                    .with("seconds", retry_after.to_string()),
+            );
             render_login(
                 &visitor,
                 error,
@@ -258,26 +189,19 @@ async fn login(
             code: ErrorCode::Forbidden,
             ..
         }) => {
-            let error = Some(("counter.login.error.no_totp".to_string(), vec![]));
+            let error = Some(Msg::new("counter.login.error.no_totp"));
             render_login(&visitor, error, form.username, StatusCode::FORBIDDEN)
         }
         Err(ServiceError::Refused { .. }) => {
-            let error = Some(("counter.login.error.wrong".to_string(), vec![]));
+            let error = Some(Msg::new("counter.login.error.wrong"));
             render_login(&visitor, error, form.username, StatusCode::UNAUTHORIZED)
         }
         Err(e) => internal(&visitor, e),
     }
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+async fn logout(State(state): State<AppState>, form: ClerkForm<NoFields>) -> Response {
+    let ClerkCaller { visitor, clerk } = form.caller;
     if let Err(e) = state.services().logout_clerk(&clerk.token).await {
         return internal(&visitor, e);
     }
@@ -307,13 +231,9 @@ const ERRORS: &[&str] = &[
 
 async fn counter(
     State(state): State<AppState>,
-    visitor: Visitor,
+    ClerkCaller { visitor, clerk }: ClerkCaller,
     Query(query): Query<CounterQuery>,
 ) -> Response {
-    let clerk = match require_clerk(&state, &visitor).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
     let username = query
         .username
         .as_deref()
@@ -352,7 +272,6 @@ async fn counter(
 
 #[derive(Deserialize)]
 struct CitizenForm {
-    csrf: String,
     username: String,
 }
 
@@ -365,15 +284,9 @@ fn back_to(username: &str, param: &str, key: &str) -> Response {
     .into_response()
 }
 
-async fn start(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<CitizenForm>,
-) -> Response {
-    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+async fn start(State(state): State<AppState>, form: ClerkForm<CitizenForm>) -> Response {
+    let ClerkCaller { visitor, clerk } = form.caller;
+    let form = form.fields;
     let username = form.username.trim().to_lowercase();
     match state
         .services()
@@ -396,15 +309,9 @@ async fn start(
     }
 }
 
-async fn unblock(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<CitizenForm>,
-) -> Response {
-    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+async fn unblock(State(state): State<AppState>, form: ClerkForm<CitizenForm>) -> Response {
+    let ClerkCaller { visitor, clerk } = form.caller;
+    let form = form.fields;
     let username = form.username.trim().to_lowercase();
     match state
         .services()
@@ -418,11 +325,11 @@ async fn unblock(
     }
 }
 
-async fn live(State(state): State<AppState>, visitor: Visitor, Path(id): Path<String>) -> Response {
-    let clerk = match require_clerk(&state, &visitor).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+async fn live(
+    State(state): State<AppState>,
+    ClerkCaller { visitor, clerk }: ClerkCaller,
+    Path(id): Path<String>,
+) -> Response {
     let services = state.services();
     let id = match request_id(&visitor, &clerk, &id) {
         Ok(id) => id,
@@ -464,7 +371,7 @@ async fn events(
     visitor: Visitor,
     Path(id): Path<String>,
 ) -> Response {
-    let clerk = match clerk(&state, &visitor).await {
+    let clerk = match session::clerk(&state, &visitor).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return error(
@@ -536,11 +443,7 @@ fn bok_events(
     )
 }
 
-async fn onboard_form(State(state): State<AppState>, visitor: Visitor) -> Response {
-    let clerk = match require_clerk(&state, &visitor).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+async fn onboard_form(ClerkCaller { visitor, clerk }: ClerkCaller) -> Response {
     visitor.page(
         StatusCode::OK,
         pages::counter_onboard_page(
@@ -553,7 +456,6 @@ async fn onboard_form(State(state): State<AppState>, visitor: Visitor) -> Respon
 
 #[derive(Deserialize)]
 struct OnboardForm {
-    csrf: String,
     code: String,
     full_name: String,
     username: String,
@@ -565,69 +467,41 @@ struct OnboardForm {
     document_number: String,
 }
 
-/// The catalogue key, arguments and status for each way onboarding can be refused.
-fn onboard_refusal(error: &OnboardError) -> (&'static str, Vec<(String, String)>, StatusCode) {
-    let invalid = |key| (key, vec![], StatusCode::BAD_REQUEST);
-    match error {
-        OnboardError::Invalid(field) => invalid(match field {
-            OnboardField::Code => "counter.onboard.error.code_invalid",
-            OnboardField::FullName => "counter.onboard.error.full_name",
-            OnboardField::Username => "counter.onboard.error.username",
-            OnboardField::Email => "counter.onboard.error.email",
-            OnboardField::Phone => "counter.onboard.error.phone",
-            OnboardField::DocumentType => "counter.onboard.error.document_type",
-            OnboardField::DocumentNumber => "counter.onboard.error.document_number",
-        }),
-        OnboardError::CodeUnknown => (
-            "counter.onboard.error.code_unknown",
-            vec![],
-            StatusCode::NOT_FOUND,
+/// The message and status for each way onboarding can be refused.
+fn onboard_refusal(error: &OnboardError) -> (Msg, StatusCode) {
+    let (key, status) = match error {
+        OnboardError::Invalid(field) => (
+            match field {
+                OnboardField::Code => "counter.onboard.error.code_invalid",
+                OnboardField::FullName => "counter.onboard.error.full_name",
+                OnboardField::Username => "counter.onboard.error.username",
+                OnboardField::Email => "counter.onboard.error.email",
+                OnboardField::Phone => "counter.onboard.error.phone",
+                OnboardField::DocumentType => "counter.onboard.error.document_type",
+                OnboardField::DocumentNumber => "counter.onboard.error.document_number",
+            },
+            StatusCode::BAD_REQUEST,
         ),
-        OnboardError::CodeExpired => (
-            "counter.onboard.error.code_expired",
-            vec![],
-            StatusCode::GONE,
-        ),
-        OnboardError::CodeUsed => (
-            "counter.onboard.error.code_used",
-            vec![],
-            StatusCode::CONFLICT,
-        ),
-        OnboardError::UsernameTaken => (
-            "counter.onboard.error.username_taken",
-            vec![],
-            StatusCode::CONFLICT,
-        ),
-        OnboardError::DeviceTaken => (
-            "counter.onboard.error.device_taken",
-            vec![],
-            StatusCode::CONFLICT,
-        ),
-        OnboardError::RateLimited { retry_after } => {
-            let (_, args) = rate_limited_error(*retry_after);
-            (
-                "counter.onboard.error.rate_limited",
-                args,
-                StatusCode::TOO_MANY_REQUESTS,
-            )
+        OnboardError::CodeUnknown => ("counter.onboard.error.code_unknown", StatusCode::NOT_FOUND),
+        OnboardError::CodeExpired => ("counter.onboard.error.code_expired", StatusCode::GONE),
+        OnboardError::CodeUsed => ("counter.onboard.error.code_used", StatusCode::CONFLICT),
+        OnboardError::UsernameTaken => {
+            ("counter.onboard.error.username_taken", StatusCode::CONFLICT)
         }
-        OnboardError::Failed(_) => (
-            "portal.error.internal",
-            vec![],
-            StatusCode::INTERNAL_SERVER_ERROR,
-        ),
-    }
+        OnboardError::DeviceTaken => ("counter.onboard.error.device_taken", StatusCode::CONFLICT),
+        OnboardError::RateLimited { retry_after } => {
+            let msg = Msg::new("counter.onboard.error.rate_limited")
+                .with("seconds", retry_after.to_string());
+            return (msg, StatusCode::TOO_MANY_REQUESTS);
+        }
+        OnboardError::Failed(_) => ("portal.error.internal", StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    (Msg::new(key), status)
 }
 
-async fn onboard(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Form(form): Form<OnboardForm>,
-) -> Response {
-    let clerk = match check_csrf(&state, &visitor, &form.csrf).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+async fn onboard(State(state): State<AppState>, form: ClerkForm<OnboardForm>) -> Response {
+    let ClerkCaller { visitor, clerk } = form.caller;
+    let form = form.fields;
     let input = OnboardInput {
         code: form.code,
         full_name: form.full_name,
@@ -653,7 +527,7 @@ async fn onboard(
             if let OnboardError::Failed(e) = &error {
                 tracing::error!(error = %e, "onboarding at the counter failed");
             }
-            let (key, args, status) = onboard_refusal(&error);
+            let (msg, status) = onboard_refusal(&error);
             // The document number is not shown again: it is typed anew from the document.
             let input = OnboardInput {
                 document_number: String::new(),
@@ -663,7 +537,7 @@ async fn onboard(
                 status,
                 CounterOnboardView {
                     input,
-                    error: Some((key.to_string(), args)),
+                    error: Some(msg),
                     done: None,
                 },
             )
