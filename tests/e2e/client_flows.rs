@@ -386,7 +386,7 @@ async fn a_server_that_never_answers_times_out_and_leaves_nothing() {
 // ----- the `civkey` command -----
 
 fn civkey() -> PathBuf {
-    built_binary("civkey", "civkey-client").unwrap()
+    built_binary("civkey", "civkey-cli").unwrap()
 }
 
 /// `civkey --profile DIR ARGS…` in English.
