@@ -1,4 +1,4 @@
-//! The app's state and the bodies of its commands, as plain methods: `lib.rs` wraps each in a
+//! The app's state and the bodies of its commands, as plain methods: `src-tauri` wraps each in a
 //! `#[tauri::command]` of a few lines, and the tests call them without a webview.
 //!
 //! Every flow is `civkey_client`'s; what lives here is what only the app has: whether it is

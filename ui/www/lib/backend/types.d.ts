@@ -1,5 +1,5 @@
-// Generated from the Rust answer types in src-tauri/src/dto.rs by ts-rs: do not edit.
-// Regenerate with: CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app types_ts
+// Generated from the Rust answer types in crates/app-api/src/dto.rs by ts-rs: do not edit.
+// Regenerate with: CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app-api types_ts
 // Numbers are Unix seconds, counts or pixels; field names are the Rust ones (snake_case).
 
 export type AppStatus = { 
