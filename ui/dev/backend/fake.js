@@ -13,21 +13,21 @@
 // none matches). Catalogues are either handed in (tests) or read from crates/i18n/locales, so a
 // browser pointed at the repository shows the same words as the app without a second copy.
 
-import { t } from "../i18n.js";
+import { t } from "../../www/lib/i18n.js";
 import { base32Decode, totp } from "./totp.js";
 
-/** @typedef {import("./index.js").Backend} Backend */
-/** @typedef {import("./index.js").AppStatus} AppStatus */
-/** @typedef {import("./index.js").Identity} Identity */
-/** @typedef {import("./index.js").OtpEntry} OtpEntry */
-/** @typedef {import("./index.js").OtpCode} OtpCode */
-/** @typedef {import("./index.js").ReadResult} ReadResult */
-/** @typedef {import("./index.js").CameraEvent} CameraEvent */
-/** @typedef {import("./index.js").PairingOutcome} PairingOutcome */
-/** @typedef {import("./index.js").LoginRequest} LoginRequest */
-/** @typedef {import("./index.js").BokPrompt} BokPrompt */
-/** @typedef {import("./index.js").BokResult} BokResult */
-/** @typedef {import("./index.js").AppNotification} AppNotification */
+/** @typedef {import("../../www/lib/backend/index.js").Backend} Backend */
+/** @typedef {import("../../www/lib/backend/index.js").AppStatus} AppStatus */
+/** @typedef {import("../../www/lib/backend/index.js").Identity} Identity */
+/** @typedef {import("../../www/lib/backend/index.js").OtpEntry} OtpEntry */
+/** @typedef {import("../../www/lib/backend/index.js").OtpCode} OtpCode */
+/** @typedef {import("../../www/lib/backend/index.js").ReadResult} ReadResult */
+/** @typedef {import("../../www/lib/backend/index.js").CameraEvent} CameraEvent */
+/** @typedef {import("../../www/lib/backend/index.js").PairingOutcome} PairingOutcome */
+/** @typedef {import("../../www/lib/backend/index.js").LoginRequest} LoginRequest */
+/** @typedef {import("../../www/lib/backend/index.js").BokPrompt} BokPrompt */
+/** @typedef {import("../../www/lib/backend/index.js").BokResult} BokResult */
+/** @typedef {import("../../www/lib/backend/index.js").AppNotification} AppNotification */
 
 const SUPPORTED = ["cs", "hu", "en"];
 const DEFAULT_LOCALE = "cs";
