@@ -4,9 +4,9 @@
 //! This crate is the Tauri glue only. Each `#[tauri::command]` below is a few lines: take the
 //! state, call one method of [`App`] and hand back its answer or `{ "code", "message" }`; the
 //! rest is start-up, the plugins, links, events and the lock when the window goes to the
-//! background. The commands are listed once, in `command_list.rs`: the handler registration,
-//! the app manifest (build.rs) are generated from it and the capability file and the front end's
-//! calls are checked against it. The commands, their arguments and answers are the contract with
+//! background. The commands are listed once, in `command_list.rs`: the handler registration and
+//! the app manifest (build.rs) are generated from it; the capability file, the front end's calls
+//! and ui/README.md's table are checked against it (`tests.rs`). The commands, their arguments and answers are the contract with
 //! the screens: ui/README.md, "The Backend interface"; the answer types are
 //! [`civkey_app_api::dto`].
 //!
@@ -44,6 +44,7 @@ use civkey_app_api::dto::{
     LoginRequest, Notification, OnboardingStarted, OtpCode, OtpEntry, PairingOutcome,
     PairingStarted, PairingStatus, ReadResult,
 };
+use civkey_app_api::error_code::ErrorCode;
 use civkey_app_api::inbox::{self, AppEvent};
 use civkey_app_api::{catalogue_for, is_civkey_link, link_from_args, system_locale, App};
 use civkey_client::keystore::OsKeyStore;
@@ -187,7 +188,9 @@ fn camera_frame(app: State<'_, App>, request: Request<'_>) -> Result<(), Command
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u32>().ok())
-            .ok_or_else(|| CommandError::new("camera", format!("the {name} header is missing")))
+            .ok_or_else(|| {
+                CommandError::new(ErrorCode::Camera, format!("the {name} header is missing"))
+            })
     };
     app.camera_frame(
         size("x-frame-width")?,
@@ -311,7 +314,7 @@ fn raw_body<'a>(request: &'a Request<'_>) -> Result<&'a [u8], CommandError> {
     match request.body() {
         InvokeBody::Raw(bytes) => Ok(bytes),
         InvokeBody::Json(_) => Err(CommandError::new(
-            "image",
+            ErrorCode::Image,
             "send the bytes as the raw body (a Uint8Array), not as JSON",
         )),
     }

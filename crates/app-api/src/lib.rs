@@ -16,11 +16,12 @@
 //!   previews as JPEG data URLs.
 //! - [`inbox`]: what the server tells the unlocked app (BOK requests, notifications), and the
 //!   background task per identity that holds its event stream open.
-//! - [`dto`]: the answer types.
+//! - [`dto`]: the answer types; [`error_code`]: the stable codes of their errors.
 
 pub mod app;
 pub mod camera;
 pub mod dto;
+pub mod error_code;
 pub mod inbox;
 pub mod settings;
 
@@ -32,6 +33,7 @@ pub use app::App;
 use civkey_i18n::Locale;
 
 use crate::dto::CommandError;
+use crate::error_code::ErrorCode;
 
 /// The language the system prefers, among those civkey speaks (Czech when none matches).
 ///
@@ -48,7 +50,7 @@ pub fn catalogue_for(tag: &str) -> Result<&'static str, CommandError> {
         .map(Locale::catalogue_json)
         .ok_or_else(|| {
             CommandError::new(
-                "unknown_locale",
+                ErrorCode::UnknownLocale,
                 format!("civkey has no catalogue for the language tag {tag:?}"),
             )
         })

@@ -22,6 +22,7 @@ use civkey_i18n::Locale;
 use serde::{Deserialize, Serialize};
 
 use crate::dto::CommandError;
+use crate::error_code::ErrorCode;
 
 /// The settings file's name inside the profile folder.
 pub const SETTINGS_FILE: &str = "settings.json";
@@ -85,7 +86,7 @@ impl Settings {
     /// Writes the settings to `path`, replacing the file atomically.
     pub fn save(&self, path: &Path) -> Result<(), CommandError> {
         let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| CommandError::new("profile", e.to_string()))?;
+            .map_err(|e| CommandError::new(ErrorCode::Profile, e.to_string()))?;
         write_private_file(path, &bytes).map_err(CommandError::from)
     }
 

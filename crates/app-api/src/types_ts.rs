@@ -37,6 +37,7 @@ pub fn generate() -> String {
         BokResult::decl(&cfg),
         Notification::decl(&cfg),
         CommandError::decl(&cfg),
+        ErrorCode::decl(&cfg),
     ];
     let mut out = String::from(HEADER);
     for decl in decls {
@@ -84,6 +85,7 @@ fn the_declarations_name_every_contract_type_and_use_plain_numbers() {
         "BokResult",
         "Notification",
         "CommandError",
+        "ErrorCode",
     ] {
         assert!(
             text.contains(&format!("export type {name} = ")),
@@ -93,6 +95,10 @@ fn the_declarations_name_every_contract_type_and_use_plain_numbers() {
     assert!(!text.contains("bigint"), "{text}");
     assert!(
         text.contains("\"unset\" | \"locked\" | \"unlocked\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("code: ErrorCode") && text.contains("\"pairing_expired\""),
         "{text}"
     );
 }

@@ -65,7 +65,7 @@ fn pin(text: &str) -> Zeroizing<String> {
 fn code<T: std::fmt::Debug>(result: Result<T, CommandError>) -> String {
     match result {
         Ok(value) => format!("ok: {value:?}"),
-        Err(e) => e.code,
+        Err(e) => e.code.to_string(),
     }
 }
 
@@ -301,7 +301,8 @@ async fn the_language_and_its_choice_are_kept_in_the_settings() {
     assert_eq!(status.locale, "en");
     assert_eq!(f.restarted().locale(), Locale::Cs);
     let settings: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(f.dir.path().join("settings.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(f.dir.path().join("settings.json")).unwrap())
+            .unwrap();
     assert_eq!(settings["screenshot_protection"], true);
 }
 
