@@ -1,22 +1,14 @@
-//! The civkey app: a Tauri v2 shell around the web front end in `ui/www`, over `civkey_client`.
+//! The civkey app: a Tauri v2 shell around the web front end in `ui/www`, over
+//! [`civkey_app_api`] (the app's API without Tauri) and `civkey_client`.
 //!
-//! The shell holds no logic that the `civkey` command would also need. Each `#[tauri::command]`
-//! below is a few lines: take the state, call one method of [`state::App`] (which calls
-//! `civkey_client`) and hand back its answer or `{ "code", "message" }`. The commands, their
-//! arguments and answers are the contract with the screens: ui/README.md, "The Backend
-//! interface"; the answer types are in [`dto`] and their TypeScript declarations are generated
-//! into `ui/www/lib/backend/types.d.ts` by a test (`CIVKEY_UPDATE_TYPES=1 cargo test -p
-//! civkey-app` rewrites it).
-//!
-//! - [`state`]: the app's state (unlocked or not, the pending pairing or onboarding, the opened
-//!   login, the camera scan, the link the app was opened with) and the command bodies as plain
-//!   methods, so tests run them without a webview.
-//! - [`settings`]: language and screenshot protection, in `settings.json` in the profile folder.
-//! - [`camera`]: the scanner over the desktop camera or over frames from the webview (mobile),
-//!   previews as JPEG data URLs.
-//! - [`inbox`]: what the server tells the unlocked app (BOK requests, notifications), and the
-//!   background task per identity that holds its event stream open.
-//! - [`dto`]: the answer types.
+//! This crate is the Tauri glue only. Each `#[tauri::command]` below is a few lines: take the
+//! state, call one method of [`App`] and hand back its answer or `{ "code", "message" }`; the
+//! rest is start-up, the plugins, links, events and the lock when the window goes to the
+//! background. The commands are listed once, in `command_list.rs`: the handler registration and
+//! the app manifest (build.rs) are generated from it; the capability file, the front end's calls
+//! and ui/README.md's table are checked against it (`tests.rs`). The commands, their arguments and answers are the contract with
+//! the screens: ui/README.md, "The Backend interface"; the answer types are
+//! [`civkey_app_api::dto`].
 //!
 //! **App lock.** Every command but `ui_locale`, `ui_catalogue`, `app_status`, `set_language`,
 //! `set_pin`, `unlock`, `lock` and `pending_link` answers `locked` until the PIN was entered. The
@@ -41,31 +33,27 @@
 //! a second launch with a link starts a second window over the same profile instead (its files
 //! are locked and replaced atomically, the PIN record is shared through the keystore).
 
-pub mod camera;
-pub mod dto;
-pub mod inbox;
-pub mod settings;
-pub mod state;
-
-#[cfg(test)]
-mod types_ts;
+#[macro_use]
+mod command_list;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use civkey_client::keystore::OsKeyStore;
-use civkey_i18n::Locale;
-use tauri::ipc::{Channel, InvokeBody, Request};
-use tauri::{AppHandle, Emitter, Manager, State};
-use zeroize::Zeroizing;
-
-use crate::dto::{
+use civkey_app_api::dto::{
     AppStatus, BokPrompt, BokResult, CameraEvent, CommandError, Home, Identity, LoginOutcome,
     LoginRequest, Notification, OnboardingStarted, OtpCode, OtpEntry, PairingOutcome,
     PairingStarted, PairingStatus, ReadResult,
 };
-use crate::inbox::AppEvent;
-use crate::state::App;
+use civkey_app_api::error_code::ErrorCode;
+use civkey_app_api::inbox::{self, AppEvent};
+use civkey_app_api::{catalogue_for, is_civkey_link, link_from_args, system_locale, App};
+use civkey_client::keystore::OsKeyStore;
+use tauri::ipc::{Channel, InvokeBody, Request};
+use tauri::{AppHandle, Emitter, Manager, State};
+use zeroize::Zeroizing;
+
+/// Every command of the app, in the order of `command_list.rs`.
+pub const COMMANDS: &[&str] = with_app_commands!(command_names);
 
 /// Seconds without the focus after which the desktop app locks itself.
 pub const LOCK_AFTER_SECS: u64 = 60;
@@ -78,42 +66,6 @@ pub const EVENT_OPEN_LINK: &str = "open-link";
 pub const EVENT_BOK_REQUEST: &str = "bok-request";
 /// The event that carries a new entry of the notification list ([`Notification`]).
 pub const EVENT_NOTIFICATION: &str = "notification";
-
-/// The language the system prefers, among those civkey speaks (Czech when none matches).
-///
-/// Desktop Linux reads `LANGUAGE`, `LC_ALL`, `LC_MESSAGES` and `LANG`; Android, iOS, macOS and
-/// Windows ask the platform.
-pub fn system_locale() -> Locale {
-    let preferred: Vec<String> = sys_locale::get_locales().collect();
-    Locale::negotiate(preferred.iter().map(String::as_str))
-}
-
-/// The catalogue of `tag` (`cs`, `hu-HU`, `en_GB.UTF-8`, …) as JSON text.
-pub fn catalogue_for(tag: &str) -> Result<&'static str, CommandError> {
-    Locale::from_tag(tag)
-        .map(Locale::catalogue_json)
-        .ok_or_else(|| {
-            CommandError::new(
-                "unknown_locale",
-                format!("civkey has no catalogue for the language tag {tag:?}"),
-            )
-        })
-}
-
-/// A `civkey:` link among command-line arguments: the first argument (as a desktop's URL handler
-/// passes it), if it is one.
-pub fn link_from_args(mut args: impl Iterator<Item = String>) -> Option<String> {
-    args.next();
-    args.next().filter(|arg| is_civkey_link(arg))
-}
-
-/// Whether `text` is a `civkey:` link of a sane length (the screens read it strictly later).
-pub fn is_civkey_link(text: &str) -> bool {
-    text.len() <= civkey_proto::MAX_INPUT_LEN
-        && text
-            .get(..7)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("civkey:"))
-}
 
 // ----- commands: the PIN screen and the settings (allowed while locked) -----
 
@@ -236,7 +188,9 @@ fn camera_frame(app: State<'_, App>, request: Request<'_>) -> Result<(), Command
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u32>().ok())
-            .ok_or_else(|| CommandError::new("camera", format!("the {name} header is missing")))
+            .ok_or_else(|| {
+                CommandError::new(ErrorCode::Camera, format!("the {name} header is missing"))
+            })
     };
     app.camera_frame(
         size("x-frame-width")?,
@@ -360,7 +314,7 @@ fn raw_body<'a>(request: &'a Request<'_>) -> Result<&'a [u8], CommandError> {
     match request.body() {
         InvokeBody::Raw(bytes) => Ok(bytes),
         InvokeBody::Json(_) => Err(CommandError::new(
-            "image",
+            ErrorCode::Image,
             "send the bytes as the raw body (a Uint8Array), not as JSON",
         )),
     }
@@ -450,45 +404,19 @@ mod background {
     }
 }
 
+/// The handlers of every command in the list.
+macro_rules! handlers {
+    ($($command:ident),* $(,)?) => {
+        tauri::generate_handler![$($command),*]
+    };
+}
+
 /// Starts the app: the desktop binary calls this from `main`, mobile builds through the entry point.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_deep_link::init())
-        .invoke_handler(tauri::generate_handler![
-            ui_locale,
-            ui_catalogue,
-            app_status,
-            set_language,
-            set_pin,
-            unlock,
-            lock,
-            pending_link,
-            set_screenshot_protection,
-            home,
-            otp_codes,
-            otp_add,
-            read_text,
-            scan_image,
-            camera_start,
-            camera_frame,
-            camera_stop,
-            pair_begin,
-            pair_finish,
-            pair_cancel,
-            onboarding_start,
-            onboarding_current,
-            onboarding_wait,
-            onboarding_cancel,
-            login_open,
-            login_decide,
-            rename_identity,
-            forget_identity,
-            bok_pending,
-            bok_submit,
-            notifications_list,
-            notifications_mark_read,
-        ])
+        .invoke_handler(with_app_commands!(handlers))
         .setup(|app| {
             let handle = app.handle().clone();
             let state = App::open(
@@ -546,107 +474,4 @@ pub fn run() {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn catalogue_follows_the_requested_language() {
-        let hungarian: serde_json::Value =
-            serde_json::from_str(catalogue_for("hu-HU").unwrap()).unwrap();
-        assert_eq!(
-            hungarian["app.tagline"],
-            civkey_i18n::tr(Locale::Hu, "app.tagline")
-        );
-        assert_eq!(
-            catalogue_for("en_GB.UTF-8").unwrap(),
-            Locale::En.catalogue_json()
-        );
-    }
-
-    #[test]
-    fn unknown_language_is_refused_with_a_stable_code() {
-        let error = catalogue_for("de").unwrap_err();
-        assert_eq!(error.code, "unknown_locale");
-        assert!(error.message.contains("\"de\""), "{}", error.message);
-    }
-
-    #[test]
-    fn every_catalogue_names_the_app_and_has_a_tagline() {
-        for locale in Locale::ALL {
-            let catalogue: serde_json::Value =
-                serde_json::from_str(catalogue_for(locale.tag()).unwrap()).unwrap();
-            assert_eq!(catalogue["app.name"], "civkey", "{locale:?}");
-            assert!(catalogue["app.tagline"].is_string(), "{locale:?}");
-        }
-    }
-
-    /// A command the window may not call fails in the real app with a generic error only; every
-    /// command in `generate_handler!` must be in build.rs's manifest and granted by the
-    /// capability, and nothing else.
-    #[test]
-    fn every_registered_command_is_in_the_manifest_and_granted_to_the_window() {
-        let source = include_str!("lib.rs");
-        let start = source
-            .find(concat!("generate_handler", "!["))
-            .expect("the handler list");
-        let list = &source[start..];
-        let list = &list[list.find('[').unwrap() + 1..list.find(']').unwrap()];
-        let mut registered: Vec<String> = list
-            .split(',')
-            .map(|name| name.trim().to_string())
-            .filter(|name| !name.is_empty())
-            .collect();
-        registered.sort();
-
-        let build = include_str!("../build.rs");
-        let manifest = &build[build.find("COMMANDS").unwrap()..];
-        let manifest = &manifest[manifest.find("= &[").unwrap() + 4..manifest.find("];").unwrap()];
-        let mut in_manifest: Vec<String> = manifest
-            .split(',')
-            .map(|name| name.trim().trim_matches('"').to_string())
-            .filter(|name| !name.is_empty())
-            .collect();
-        in_manifest.sort();
-        assert_eq!(in_manifest, registered, "build.rs COMMANDS");
-
-        let capability: serde_json::Value =
-            serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
-        let mut granted: Vec<String> = capability["permissions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|p| p.as_str()?.strip_prefix("allow-"))
-            .map(|name| name.replace('-', "_"))
-            .collect();
-        granted.sort();
-        assert_eq!(granted, registered, "capabilities/default.json");
-    }
-
-    #[test]
-    fn a_civkey_link_is_taken_from_the_first_argument_only() {
-        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let link = "civkey://login?v=1&s=https%3A%2F%2Fid.example.gov";
-        assert_eq!(
-            link_from_args(args(&["civkey-app", link]).into_iter()),
-            Some(link.to_string())
-        );
-        assert_eq!(
-            link_from_args(args(&["civkey-app", "CIVKEY://pair?x"]).into_iter()),
-            Some("CIVKEY://pair?x".to_string())
-        );
-        assert_eq!(link_from_args(args(&["civkey-app"]).into_iter()), None);
-        assert_eq!(
-            link_from_args(args(&["civkey-app", "--verbose", link]).into_iter()),
-            None
-        );
-        assert_eq!(
-            link_from_args(args(&["civkey-app", "https://example.com"]).into_iter()),
-            None
-        );
-        let long = format!("civkey://pair?{}", "a".repeat(5000));
-        assert_eq!(
-            link_from_args(args(&["civkey-app", &long]).into_iter()),
-            None
-        );
-    }
-}
+mod tests;

@@ -237,7 +237,7 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
 
     // Two one-time code accounts, added with the civkey command into the profile the app uses.
     let profile = home.0.join("profile");
-    let civkey = built_binary("civkey", "civkey-client").unwrap();
+    let civkey = built_binary("civkey", "civkey-cli").unwrap();
     for uri in [
         "otpauth://totp/GitHub:jana?secret=JBSWY3DPEHPK3PXP&issuer=GitHub",
         "otpauth://totp/%C3%9Cgyf%C3%A9lkapu%2B:jana?secret=KRSXG5CTMVRXEZLU&issuer=%C3%9Cgyf%C3%A9lkapu%2B",

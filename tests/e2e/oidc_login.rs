@@ -164,7 +164,7 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     );
 
     // The citizen opens the mobile key on this device and approves.
-    let civkey = built_binary("civkey", "civkey-client").unwrap();
+    let civkey = built_binary("civkey", "civkey-cli").unwrap();
     let profile_dir = home.0.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(civkey)
@@ -367,7 +367,7 @@ async fn bad_oidc_requests_get_standard_error_responses() {
 
 /// `civkey --profile DIR ARGS…` in English, run off the async runtime.
 async fn civkey_cli(profile: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let civkey = built_binary("civkey", "civkey-client").unwrap();
+    let civkey = built_binary("civkey", "civkey-cli").unwrap();
     let (profile, args): (std::path::PathBuf, Vec<String>) = (
         profile.to_path_buf(),
         args.iter().map(|a| a.to_string()).collect(),

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::built_binary;
 
 pub fn civkey() -> PathBuf {
-    built_binary("civkey", "civkey-client").unwrap()
+    built_binary("civkey", "civkey-cli").unwrap()
 }
 
 /// `civkey --profile DIR ARGS…` in English.

@@ -1,10 +1,10 @@
 // Every screen: its data-screen root, the heading that gets the focus, the menu, no inline styles,
 // named buttons; and the rule that only lib/backend/ knows about Tauri.
 import { readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 
-import { SAMPLE_LINKS } from "../www/lib/backend/fake.js";
+import { SAMPLE_LINKS } from "../dev/backend/fake.js";
 import { byTestId, en, mount, onScreen, repo } from "./helpers.js";
 
 /** @type {import("../www/lib/app.js").App | null} */
@@ -127,6 +127,35 @@ describe("the structure", () => {
       .filter((file) => !relative(www, file).startsWith(join("lib", "backend")))
       .filter((file) => /__TAURI__|@tauri-apps/.test(readFileSync(file, "utf8")));
     expect(offenders).toEqual([]);
+  });
+
+  test("the app's bundle (frontendDist) holds no fake backend and imports nothing from outside", () => {
+    const conf = JSON.parse(readFileSync(join(repo, "src-tauri", "tauri.conf.json"), "utf8"));
+    const dist = resolve(repo, "src-tauri", conf.build.frontendDist);
+    const shipped = files(dist);
+    expect(shipped.length).toBeGreaterThan(10);
+    const fakes = shipped.filter((file) =>
+      /export (async )?function fakeBackend|export async function totp/.test(readFileSync(file, "utf8")),
+    );
+    expect(fakes).toEqual([]);
+    // Static imports stay inside the bundle; only connect() reaches out, at run time and only in
+    // a plain browser, to the dev-only fake.
+    const escaping = shipped
+      .filter((file) => file.endsWith(".js"))
+      .flatMap((file) =>
+        [...readFileSync(file, "utf8").matchAll(/^import [^;]*? from "([^"]+)"/gms)]
+          .map((m) => resolve(dirname(file), m[1]))
+          .filter((target) => relative(dist, target).startsWith(".."))
+          .map((target) => `${relative(repo, file)} -> ${relative(repo, target)}`),
+      );
+    expect(escaping).toEqual([]);
+  });
+
+  test("a plain browser finds the dev-only fake backend where connect() looks for it", async () => {
+    const { FAKE_BACKEND } = await import("../www/lib/backend/index.js");
+    const fake = resolve(www, "lib", "backend", FAKE_BACKEND);
+    expect(relative(repo, fake)).toBe(join("ui", "dev", "backend", "fake.js"));
+    expect(readFileSync(fake, "utf8")).toMatch(/export function fakeBackend/);
   });
 
   test("no inline scripts or styles in the page (the CSP allows neither)", () => {

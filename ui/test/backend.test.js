@@ -4,9 +4,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, test, vi } from "vitest";
 
-import { fakeBackend, fakeOptionsFromQuery, negotiate, SAMPLE_LINKS } from "../www/lib/backend/fake.js";
+import { fakeBackend, fakeOptionsFromQuery, negotiate, SAMPLE_LINKS } from "../dev/backend/fake.js";
 import { asCommandError, tauriAvailable, tauriBackend } from "../www/lib/backend/tauri.js";
-import { base32Decode, hotp, totp } from "../www/lib/backend/totp.js";
+import { base32Decode, hotp, totp } from "../dev/backend/totp.js";
 import { catalogues, repo } from "./helpers.js";
 
 const ascii = (/** @type {string} */ text) => new TextEncoder().encode(text);

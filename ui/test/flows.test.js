@@ -1,7 +1,7 @@
 // Pairing, login approval and the BOK-pad against the fake backend.
 import { describe, expect, test, vi } from "vitest";
 
-import { SAMPLE_LINKS } from "../www/lib/backend/fake.js";
+import { SAMPLE_LINKS } from "../dev/backend/fake.js";
 import { bokPad } from "../www/screens/bok.js";
 import { byTestId, click, en, fakeClock, mount, mountEach, onScreen, screenName, screenText, shown, typeDigits, until } from "./helpers.js";
 

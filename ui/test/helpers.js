@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, vi } from "vitest";
 
 import { startApp } from "../www/lib/app.js";
-import { fakeBackend } from "../www/lib/backend/fake.js";
+import { fakeBackend } from "../dev/backend/fake.js";
 
 /** The repository's root (paths, not URLs: jsdom's URL is not the one node:fs takes). */
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -28,7 +28,7 @@ export function loadPage() {
 /**
  * Starts the app on `hash` against a fake backend with `options` (English, no delays, a camera
  * that never finds anything unless told).
- * @param {import("../www/lib/backend/fake.js").FakeOptions} [options]
+ * @param {import("../dev/backend/fake.js").FakeOptions} [options]
  * @param {string} [hash]
  */
 export async function mount(options = {}, hash = "#/home") {
@@ -60,7 +60,7 @@ export async function mountOn(backend, hash = "#/home") {
 }
 
 /** A fake backend with the tests' defaults (English, no delays). */
-export function testBackend(/** @type {import("../www/lib/backend/fake.js").FakeOptions} */ options = {}) {
+export function testBackend(/** @type {import("../dev/backend/fake.js").FakeOptions} */ options = {}) {
   return fakeBackend({ catalogues, languages: ["en"], pairDelayMs: 0, cameraFindsAfterMs: Infinity, ...options });
 }
 

@@ -1,7 +1,7 @@
 // Home: identities and one-time codes with the live countdown; adding an account from a link.
 import { describe, expect, test, vi } from "vitest";
 
-import { SAMPLE_LINKS } from "../www/lib/backend/fake.js";
+import { SAMPLE_LINKS } from "../dev/backend/fake.js";
 import { allByTestId, byTestId, click, en, fakeClock, mount, mountEach, onScreen, screenText, shown, until } from "./helpers.js";
 
 const start = mountEach();

@@ -2,7 +2,7 @@
 // outcomes (set up, expired, cancelled), against the fake backend.
 import { describe, expect, test, vi } from "vitest";
 
-import { serverAddress } from "../www/lib/backend/fake.js";
+import { serverAddress } from "../dev/backend/fake.js";
 import { groupIdentificationCode, spokenCode } from "../www/screens/onboard.js";
 import { byTestId, click, en, fakeClock, mountEach, onScreen, screenName, screenText, shown, typeDigits, until } from "./helpers.js";
 

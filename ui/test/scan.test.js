@@ -1,7 +1,7 @@
 // Scan: the camera, a picture, a pasted link; and links that arrive from outside.
 import { describe, expect, test, vi } from "vitest";
 
-import { SAMPLE_LINKS } from "../www/lib/backend/fake.js";
+import { SAMPLE_LINKS } from "../dev/backend/fake.js";
 import { byTestId, click, en, mount, mountEach, onScreen, screenName, screenText, shown, typeDigits } from "./helpers.js";
 
 const start = mountEach();

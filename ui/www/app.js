@@ -6,7 +6,7 @@ import { startApp } from "./lib/app.js";
 import { connect } from "./lib/backend/index.js";
 
 async function start() {
-  const backend = connect();
+  const backend = await connect();
   await startApp({ backend });
   document.querySelector("main")?.setAttribute("aria-busy", "false");
   document.documentElement.classList.remove("is-loading");

@@ -9,6 +9,7 @@ import { roughDuration } from "./format.js";
 import { t, tn, translate } from "./i18n.js";
 import { guard, parseHash, pendingKinds, returnable, routeForOutsideLink, routeForResult } from "./router.js";
 import { SCREENS } from "../screens/index.js";
+import { errorCode } from "./errors.js";
 
 /** @typedef {import("./backend/index.js").Backend} Backend */
 /** @typedef {import("./backend/index.js").AppStatus} AppStatus */
@@ -105,8 +106,7 @@ export async function startApp({ backend, doc = document, win = window, now = ()
       return app.tn(unit === "seconds" ? "common.seconds" : "app.time.minutes", n);
     },
     errorText: (error) => {
-      const code =
-        error && typeof error === "object" && "code" in error ? String(error.code) : "generic";
+      const code = errorCode(error) ?? "generic";
       const key = `app.error.${code}`;
       return Object.hasOwn(catalogue, key) ? app.t(key, { code }) : app.t("app.error.generic", { code });
     },

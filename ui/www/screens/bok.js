@@ -11,12 +11,16 @@ import { h } from "../lib/dom.js";
 import { clock } from "../lib/format.js";
 import { createPad } from "../lib/pad.js";
 import { actions, focusHeading, frame, notice, readiness, routeLink } from "./common.js";
+import { errorCode } from "../lib/errors.js";
+
+/** @typedef {import("../lib/errors.js").ErrorCode} ErrorCode */
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
 /** @typedef {import("../lib/backend/index.js").BokResult} BokResult */
 
 /** Refusals after which the same request cannot be answered again: the pad goes. */
+/** @type {Set<ErrorCode | null>} */
 const FINAL_ERRORS = new Set(["bok_expired", "bok_unknown", "bok_answered", "bok_blocked", "bok_pad_off"]);
 
 export const BOK_MIN = 4;
@@ -85,7 +89,7 @@ export function bokPad(app, { officeName, expiresAt, onSubmit }) {
         finish(outcome(app, result ?? null, officeName));
       } catch (error) {
         sending = false;
-        const code = error && typeof error === "object" && "code" in error ? String(error.code) : "";
+        const code = errorCode(error);
         if (FINAL_ERRORS.has(code)) {
           finish(notice(app.errorText(error), "error", "bok-error"));
           return;

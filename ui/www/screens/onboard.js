@@ -8,6 +8,7 @@
 import { h } from "../lib/dom.js";
 import { clock, hostOf } from "../lib/format.js";
 import { actions, button, focusHeading, frame, notice, readiness, routeLink, waitingStatus } from "./common.js";
+import { errorCode } from "../lib/errors.js";
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
@@ -140,7 +141,7 @@ export function onboardScreen(app) {
     } catch (error) {
       waiting = false;
       if (gone) return;
-      const code = error && typeof error === "object" && "code" in error ? error.code : "";
+      const code = errorCode(error);
       if (code === "onboarding_expired") expired();
       else if (code !== "cancelled") failed(error);
     }

@@ -7,6 +7,7 @@ import { brandMark, h, icon } from "../lib/dom.js";
 import { clock } from "../lib/format.js";
 import { createPad } from "../lib/pad.js";
 import { frame, notice, readiness } from "./common.js";
+import { errorCode } from "../lib/errors.js";
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
@@ -141,7 +142,7 @@ export function pinScreen(app) {
       return;
     } catch (error) {
       pad.clear();
-      const code = error && typeof error === "object" && "code" in error ? error.code : null;
+      const code = errorCode(error);
       if (code === "app_reset") {
         // Everything on this device was forgotten: start over with a new PIN.
         app.setNotice({ text: app.errorText(error), tone: "error" });

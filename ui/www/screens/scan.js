@@ -4,6 +4,7 @@
 
 import { h, icon } from "../lib/dom.js";
 import { button, frame, notice, readiness } from "./common.js";
+import { errorCode } from "../lib/errors.js";
 
 /** @typedef {import("../lib/app.js").App} App */
 /** @typedef {import("../lib/app.js").Screen} Screen */
@@ -118,7 +119,7 @@ export function scanScreen(app) {
   function cameraFailed(error) {
     cameraOn = false;
     viewport.hidden = true;
-    const code = error && typeof error === "object" && "code" in error ? error.code : null;
+    const code = errorCode(error);
     if (code === "no_camera") {
       cameraStatus.replaceChildren(notice(app.t("app.scan.camera.none"), "info", "camera-none"));
       retry.hidden = true;

@@ -34,7 +34,7 @@ export const FRAME_SIDE = 720;
 /**
  * The webview's camera, for Android and iOS where the Rust side has no camera of its own: frames
  * go to `camera_frame` as raw RGBA with their size in headers, and the scanner there reads them
- * (src-tauri/src/camera.rs). The screens never see this: `cameraStart` looks the same everywhere.
+ * (crates/app-api/src/camera.rs). The screens never see this: `cameraStart` looks the same everywhere.
  * @param {(frame: Uint8Array, width: number, height: number) => Promise<unknown>} send
  * @returns {Promise<() => void>} stops the camera
  */

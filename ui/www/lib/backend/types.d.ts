@@ -1,5 +1,5 @@
-// Generated from the Rust answer types in src-tauri/src/dto.rs by ts-rs: do not edit.
-// Regenerate with: CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app types_ts
+// Generated from the Rust answer types in crates/app-api/src/dto.rs by ts-rs: do not edit.
+// Regenerate with: CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app-api types_ts
 // Numbers are Unix seconds, counts or pixels; field names are the Rust ones (snake_case).
 
 export type AppStatus = { 
@@ -180,7 +180,7 @@ result: ReadResult, } | { "kind": "error",
 /**
  * Stable.
  */
-code: string, 
+code: ErrorCode, 
 /**
  * For logs.
  */
@@ -343,8 +343,10 @@ export type CommandError = {
 /**
  * Stable: `locked`, `wrong_pin`, `pairing_expired`, `no_camera`, … (ui/README.md).
  */
-code: string, 
+code: ErrorCode, 
 /**
  * What happened, for logs and developers.
  */
 message: string, };
+
+export type ErrorCode = "locked" | "unknown_locale" | "not_available" | "no_pairing" | "pairing_busy" | "no_onboarding" | "no_login" | "bok_unknown" | "server_address" | "internal" | "aegis_damaged" | "ambiguous_account" | "ambiguous_identity" | "app_reset" | "backup_damaged" | "bad_answer" | "bok_invalid_format" | "camera" | "cancelled" | "code_mismatch" | "counter_exhausted" | "duplicate_account" | "image" | "invalid" | "keystore_damaged" | "keystore_missing" | "keystore_refused" | "keystore_unavailable" | "no_bok_request" | "no_camera" | "no_code" | "no_such_position" | "not_a_link" | "not_civkey" | "not_found" | "not_login" | "not_paired" | "not_pairing" | "nothing_to_export" | "onboarding_expired" | "pairing_expired" | "pairing_refused" | "passphrase_needed" | "passphrase_too_short" | "pin_already_set" | "pin_damaged" | "pin_format" | "pin_guessable" | "pin_not_set" | "pin_wait" | "profile" | "scan_failed" | "timeout" | "unknown_account" | "unknown_format" | "unknown_identity" | "unreachable" | "unreadable" | "unsupported_type" | "vault_damaged" | "vault_key_damaged" | "vault_key_missing" | "vault_too_new" | "wrong_passphrase" | "wrong_pin" | "bad_request" | "body_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "unauthorized" | "forbidden" | "csrf_failed" | "wrong_credentials" | "bad_signature" | "replayed" | "device_unknown" | "device_disconnected" | "pairing_unknown" | "pairing_used" | "pairing_taken" | "onboarding_unknown" | "onboarding_used" | "username_taken" | "login_unknown" | "login_expired" | "login_used" | "login_qr_stale" | "login_qr_invalid" | "launch_token_invalid" | "login_denied" | "bok_blocked" | "bok_expired" | "bok_answered" | "bok_pad_off" | "bok_not_set" | "bok_no_device" | "unknown";

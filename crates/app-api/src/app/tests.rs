@@ -17,7 +17,7 @@ const OTP: &str = "otpauth://totp/GitHub:octocat?secret=2GBTTWW2FOUYT5QP&issuer=
 
 /// An app over a fresh profile folder with an in-memory keystore and a pinned clock.
 struct Fixture {
-    dir: PathBuf,
+    dir: tempfile::TempDir,
     store: Arc<MemoryKeyStore>,
     clock: Arc<FixedClock>,
     app: Arc<App>,
@@ -25,17 +25,13 @@ struct Fixture {
 
 impl Fixture {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "civkey-app-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        ));
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("civkey-app-{name}-"))
+            .tempdir()
+            .unwrap();
         let store = Arc::new(MemoryKeyStore::new());
         let clock = Arc::new(FixedClock::at(1_767_225_600));
-        let profile = Profile::open(&dir, store.clone())
+        let profile = Profile::open(dir.path(), store.clone())
             .unwrap()
             .with_clock(clock.clone());
         let app = Arc::new(App::with_profile(profile, Locale::En));
@@ -49,7 +45,7 @@ impl Fixture {
 
     /// The app started again over the same profile (another process, after a restart).
     fn restarted(&self) -> App {
-        let profile = Profile::open(&self.dir, self.store.clone())
+        let profile = Profile::open(self.dir.path(), self.store.clone())
             .unwrap()
             .with_clock(self.clock.clone());
         App::with_profile(profile, Locale::Cs)
@@ -62,12 +58,6 @@ impl Fixture {
     }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn pin(text: &str) -> Zeroizing<String> {
     Zeroizing::new(text.to_string())
 }
@@ -75,7 +65,7 @@ fn pin(text: &str) -> Zeroizing<String> {
 fn code<T: std::fmt::Debug>(result: Result<T, CommandError>) -> String {
     match result {
         Ok(value) => format!("ok: {value:?}"),
-        Err(e) => e.code,
+        Err(e) => e.code.to_string(),
     }
 }
 
@@ -311,7 +301,8 @@ async fn the_language_and_its_choice_are_kept_in_the_settings() {
     assert_eq!(status.locale, "en");
     assert_eq!(f.restarted().locale(), Locale::Cs);
     let settings: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(f.dir.join("settings.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(f.dir.path().join("settings.json")).unwrap())
+            .unwrap();
     assert_eq!(settings["screenshot_protection"], true);
 }
 
@@ -600,8 +591,7 @@ mod real_server {
     async fn start_with_onboarding_ttl(ttl: u64) -> Server {
         // The server's database goes in a folder of its own (a fixture's, for the clean-up).
         let dir = Fixture::new("server-db");
-        std::fs::create_dir_all(&dir.dir).unwrap();
-        let store = Store::open(&format!("sqlite://{}/civkey.db", dir.dir.display()))
+        let store = Store::open(&format!("sqlite://{}/civkey.db", dir.dir.path().display()))
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -643,7 +633,7 @@ mod real_server {
     /// An app whose profile uses the real clock (the server checks signed times).
     async fn app_for_server(name: &str) -> (Fixture, Arc<App>) {
         let f = Fixture::new(name);
-        let profile = Profile::open(&f.dir, f.store.clone()).unwrap();
+        let profile = Profile::open(f.dir.path(), f.store.clone()).unwrap();
         let app = Arc::new(App::with_profile(profile, Locale::En));
         app.set_pin(pin(PIN)).await.unwrap();
         (f, app)

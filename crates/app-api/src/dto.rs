@@ -11,35 +11,43 @@ use civkey_i18n::Locale;
 use civkey_proto::otp::{Algorithm, OtpKind as ClientOtpKind};
 use serde::Serialize;
 
+pub use crate::error_code::ErrorCode;
+
 /// An error as the front end receives it: a stable `code` to branch on (the screens show
 /// `app.error.<code>`) and a `message` in English for logs. Never holds a secret.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CommandError {
     /// Stable: `locked`, `wrong_pin`, `pairing_expired`, `no_camera`, … (ui/README.md).
-    pub code: String,
+    pub code: ErrorCode,
     /// What happened, for logs and developers.
     pub message: String,
 }
 
 impl CommandError {
     /// An error with `code` and `message`.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         CommandError {
-            code: code.to_string(),
+            code,
             message: message.into(),
         }
     }
 
     /// The app is locked: everything but the PIN screen's commands is refused.
     pub fn locked() -> Self {
-        Self::new("locked", "the app is locked: enter the app PIN first")
+        Self::new(
+            ErrorCode::Locked,
+            "the app is locked: enter the app PIN first",
+        )
     }
 }
 
 impl From<ClientError> for CommandError {
     fn from(error: ClientError) -> Self {
-        CommandError::new(error.code(), error.to_string())
+        // Every code the client gives has its variant (error_code's tests); `internal` is the
+        // answer to a code added there and not here.
+        let code = ErrorCode::from_code(error.code()).unwrap_or(ErrorCode::Internal);
+        CommandError::new(code, error.to_string())
     }
 }
 
@@ -328,7 +336,7 @@ pub enum CameraEvent {
     /// Scanning stopped with an error (`camera`, `timeout`, …).
     Error {
         /// Stable.
-        code: String,
+        code: ErrorCode,
         /// For logs.
         message: String,
     },

@@ -22,6 +22,7 @@ use civkey_i18n::Locale;
 use serde::{Deserialize, Serialize};
 
 use crate::dto::CommandError;
+use crate::error_code::ErrorCode;
 
 /// The settings file's name inside the profile folder.
 pub const SETTINGS_FILE: &str = "settings.json";
@@ -85,7 +86,7 @@ impl Settings {
     /// Writes the settings to `path`, replacing the file atomically.
     pub fn save(&self, path: &Path) -> Result<(), CommandError> {
         let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| CommandError::new("profile", e.to_string()))?;
+            .map_err(|e| CommandError::new(ErrorCode::Profile, e.to_string()))?;
         write_private_file(path, &bytes).map_err(CommandError::from)
     }
 
@@ -107,28 +108,19 @@ impl Settings {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("civkey-app-settings-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn settings_default_to_the_system_language_and_screenshot_protection_on() {
-        let dir = scratch("defaults");
-        let settings = Settings::load(&Settings::path_in(&dir));
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load(&Settings::path_in(dir.path()));
         assert_eq!(settings, Settings::default());
         assert_eq!(settings.language, None);
         assert!(settings.screenshot_protection);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn settings_are_written_privately_and_read_back() {
-        let dir = scratch("round-trip");
-        let path = Settings::path_in(&dir);
+        let dir = tempfile::tempdir().unwrap();
+        let path = Settings::path_in(dir.path());
         let settings = Settings {
             language: Some("hu".into()),
             screenshot_protection: false,
@@ -142,13 +134,12 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0, "{mode:o}");
         }
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_damaged_file_or_unknown_language_falls_back_to_the_defaults() {
-        let dir = scratch("damaged");
-        let path = Settings::path_in(&dir);
+        let dir = tempfile::tempdir().unwrap();
+        let path = Settings::path_in(dir.path());
         std::fs::write(&path, b"{\"version\": 1, \"lang").unwrap();
         assert_eq!(Settings::load(&path), Settings::default());
         std::fs::write(
@@ -159,6 +150,5 @@ mod tests {
         let settings = Settings::load(&path);
         assert_eq!(settings.language, None);
         assert!(!settings.screenshot_protection);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

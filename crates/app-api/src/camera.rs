@@ -16,6 +16,7 @@ use civkey_client::{ClientError, CodeSummary};
 use civkey_i18n::Locale;
 
 use crate::dto::{CameraEvent, ReadResult};
+use crate::error_code::ErrorCode;
 
 /// Where camera events go (a Tauri channel in the app, a vector in tests).
 pub type Sink = Arc<dyn Fn(CameraEvent) + Send + Sync>;
@@ -78,7 +79,7 @@ pub fn run(
 
 fn error_event(error: &ClientError) -> CameraEvent {
     CameraEvent::Error {
-        code: error.code().to_string(),
+        code: ErrorCode::from_code(error.code()).unwrap_or(ErrorCode::Internal),
         message: error.to_string(),
     }
 }

@@ -3,10 +3,10 @@
 //! Human output goes to stdout (results) and stderr (errors); with `--json` every line on stdout is
 //! one JSON object, errors included (`{"error": "<code>", "message": "…"}`). Exit status: 0 done,
 //! 1 refused or failed, 2 usage; `civkey bok wait` adds 3 not verified, 4 blocked, 5 no request
-//! in time (see `bok_command`).
+//! in time (see `bok`).
 
-mod bok_command;
-mod totp_command;
+mod bok;
+mod totp;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -103,12 +103,12 @@ enum Command {
     /// One-time codes (TOTP/HOTP): add, list, show codes, import from other apps, back up.
     Totp {
         #[command(subcommand)]
-        command: totp_command::TotpCommand,
+        command: totp::TotpCommand,
     },
     /// The BOK-pad: answer an office's request for your security personal code.
     Bok {
         #[command(subcommand)]
-        command: bok_command::BokCommand,
+        command: bok::BokCommand,
     },
     /// Push notifications: tell the server where to push this device's events (a UnifiedPush or
     /// WebPush endpoint), or to stop.
@@ -239,11 +239,11 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Totp { command } => match open_profile(&out, cli.profile) {
-            Ok(profile) => totp_command::run(&out, &profile, command),
+            Ok(profile) => totp::run(&out, &profile, command),
             Err(code) => code,
         },
         Command::Bok { command } => match open_profile(&out, cli.profile) {
-            Ok(profile) => run(&out, bok_command::run(&out, &profile, command)),
+            Ok(profile) => run(&out, bok::run(&out, &profile, command)),
             Err(code) => code,
         },
         Command::Push { command } => match open_profile(&out, cli.profile) {

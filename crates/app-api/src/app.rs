@@ -1,4 +1,4 @@
-//! The app's state and the bodies of its commands, as plain methods: `lib.rs` wraps each in a
+//! The app's state and the bodies of its commands, as plain methods: `src-tauri` wraps each in a
 //! `#[tauri::command]` of a few lines, and the tests call them without a webview.
 //!
 //! Every flow is `civkey_client`'s; what lives here is what only the app has: whether it is
@@ -35,6 +35,7 @@ use crate::dto::{
     LoginRequest, Notification, OnboardingStarted, OtpCode, OtpEntry, PairingOutcome,
     PairingStarted, PairingStatus, PinState, Platform, ReadResult,
 };
+use crate::error_code::ErrorCode;
 use crate::inbox::{self, Emit, SharedInbox};
 use crate::settings::Settings;
 
@@ -208,7 +209,7 @@ impl App {
                 Locale::from_tag(tag)
                     .ok_or_else(|| {
                         CommandError::new(
-                            "unknown_locale",
+                            ErrorCode::UnknownLocale,
                             format!("civkey has no catalogue for the language tag {tag:?}"),
                         )
                     })?
@@ -225,7 +226,7 @@ impl App {
         self.require_unlocked()?;
         if Platform::current() == Platform::Desktop {
             return Err(CommandError::new(
-                "not_available",
+                ErrorCode::NotAvailable,
                 "screenshot protection is offered on Android and iOS only",
             ));
         }
@@ -262,7 +263,7 @@ impl App {
         let profile = self.profile.clone();
         let result = blocking(move || profile.app_lock().unlock(&pin)).await;
         if let Err(error) = result {
-            if error.code == "app_reset" {
+            if error.code == ErrorCode::AppReset {
                 self.forget_flows();
             }
             return Err(error);
@@ -363,7 +364,7 @@ impl App {
         match CodeSummary::read(text) {
             Ok(summary) => Ok(ReadResult::new(text.to_string(), &summary, self.locale())),
             Err(error) if looks_like_ours(text) => Err(error.into()),
-            Err(error) => Err(CommandError::new("not_civkey", error.to_string())),
+            Err(error) => Err(CommandError::new(ErrorCode::NotCivkey, error.to_string())),
         }
     }
 
@@ -387,7 +388,7 @@ impl App {
             }
         }
         match (results.is_empty(), other) {
-            (true, Some(e)) => Err(CommandError::new("not_civkey", e.to_string())),
+            (true, Some(e)) => Err(CommandError::new(ErrorCode::NotCivkey, e.to_string())),
             (true, None) => Err(ClientError::from(ScanError::NoCodeInImage {
                 path: PathBuf::from("the picture"),
             })
@@ -435,7 +436,7 @@ impl App {
                 Ok(())
             }
             None => Err(CommandError::new(
-                "camera",
+                ErrorCode::Camera,
                 "no scan is waiting for frames: call camera_start first",
             )),
         }
@@ -509,7 +510,7 @@ impl App {
         let bok = civkey_client::bok::read_bok(&bok)?;
         let (identity, request) = inbox::lock(&self.inbox).bok(request_id).ok_or_else(|| {
             CommandError::new(
-                "bok_unknown",
+                ErrorCode::BokUnknown,
                 "no such BOK request is waiting: it was answered or has expired",
             )
         })?;
@@ -575,19 +576,22 @@ impl App {
             Ok(result) => result,
             Err(WaitRefused::NotStarted) => {
                 return Err(CommandError::new(
-                    "no_pairing",
+                    ErrorCode::NoPairing,
                     "no pairing was begun: scan or paste a pairing code first",
                 ))
             }
             Err(WaitRefused::Busy) => {
                 return Err(CommandError::new(
-                    "pairing_busy",
+                    ErrorCode::PairingBusy,
                     "this pairing is already waiting for the browser",
                 ))
             }
         };
         match result {
-            None => Err(CommandError::new("cancelled", "the pairing was cancelled")),
+            None => Err(CommandError::new(
+                ErrorCode::Cancelled,
+                "the pairing was cancelled",
+            )),
             Some(Ok(identity)) => Ok(PairingOutcome {
                 status: PairingStatus::Confirmed,
                 identity: Some(Identity::from(&identity)),
@@ -669,7 +673,7 @@ impl App {
             Some(flow) => (flow.id, flow.outcome.clone(), flow.stop.subscribe()),
             None => {
                 return Err(CommandError::new(
-                    "no_onboarding",
+                    ErrorCode::NoOnboarding,
                     "no onboarding was started: ask for an identification code first",
                 ))
             }
@@ -679,7 +683,7 @@ impl App {
             biased;
             result = outcome => result,
             _ = stop.changed() => {
-                return Err(CommandError::new("cancelled", "the onboarding was cancelled"))
+                return Err(CommandError::new(ErrorCode::Cancelled, "the onboarding was cancelled"))
             }
         };
         // Over: forgotten (unless another one was started meanwhile).
@@ -721,7 +725,7 @@ impl App {
         self.require_unlocked()?;
         let opened = guard(&self.login).take().ok_or_else(|| {
             CommandError::new(
-                "no_login",
+                ErrorCode::NoLogin,
                 "no login request is open: scan the login QR code first",
             )
         })?;
@@ -812,7 +816,7 @@ pub fn server_address(text: &str) -> Result<Origin, CommandError> {
     };
     Origin::normalise(&with_scheme).map_err(|e| {
         CommandError::new(
-            "server_address",
+            ErrorCode::ServerAddress,
             format!("this is not a civkey server's address: {e}"),
         )
     })
@@ -833,7 +837,10 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, CommandError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(CommandError::from),
-        Err(e) => Err(CommandError::new("internal", format!("a task failed: {e}"))),
+        Err(e) => Err(CommandError::new(
+            ErrorCode::Internal,
+            format!("a task failed: {e}"),
+        )),
     }
 }
 

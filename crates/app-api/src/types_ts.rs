@@ -1,6 +1,6 @@
 //! The TypeScript declarations of the answer types ([`crate::dto`]), generated with `ts-rs` into
 //! one file the screens use: `ui/www/lib/backend/types.d.ts`. The test fails when the committed
-//! file is stale; `CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app` rewrites it.
+//! file is stale; `CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app-api` rewrites it.
 
 use std::path::PathBuf;
 
@@ -9,11 +9,11 @@ use ts_rs::{Config, TS};
 use crate::dto::*;
 
 /// Where the declarations go, from the crate's folder.
-const TYPES_FILE: &str = "../ui/www/lib/backend/types.d.ts";
+const TYPES_FILE: &str = "../../ui/www/lib/backend/types.d.ts";
 
 const HEADER: &str = "\
-// Generated from the Rust answer types in src-tauri/src/dto.rs by ts-rs: do not edit.
-// Regenerate with: CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app types_ts
+// Generated from the Rust answer types in crates/app-api/src/dto.rs by ts-rs: do not edit.
+// Regenerate with: CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app-api types_ts
 // Numbers are Unix seconds, counts or pixels; field names are the Rust ones (snake_case).
 ";
 
@@ -37,6 +37,7 @@ pub fn generate() -> String {
         BokResult::decl(&cfg),
         Notification::decl(&cfg),
         CommandError::decl(&cfg),
+        ErrorCode::decl(&cfg),
     ];
     let mut out = String::from(HEADER);
     for decl in decls {
@@ -59,7 +60,7 @@ fn the_typescript_declarations_are_up_to_date() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "{} is stale: regenerate it with `CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app types_ts`",
+        "{} is stale: regenerate it with `CIVKEY_UPDATE_TYPES=1 cargo test -p civkey-app-api types_ts`",
         path.display()
     );
 }
@@ -84,6 +85,7 @@ fn the_declarations_name_every_contract_type_and_use_plain_numbers() {
         "BokResult",
         "Notification",
         "CommandError",
+        "ErrorCode",
     ] {
         assert!(
             text.contains(&format!("export type {name} = ")),
@@ -93,6 +95,10 @@ fn the_declarations_name_every_contract_type_and_use_plain_numbers() {
     assert!(!text.contains("bigint"), "{text}");
     assert!(
         text.contains("\"unset\" | \"locked\" | \"unlocked\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("code: ErrorCode") && text.contains("\"pairing_expired\""),
         "{text}"
     );
 }

@@ -13,21 +13,22 @@
 // none matches). Catalogues are either handed in (tests) or read from crates/i18n/locales, so a
 // browser pointed at the repository shows the same words as the app without a second copy.
 
-import { t } from "../i18n.js";
+import { t } from "../../www/lib/i18n.js";
 import { base32Decode, totp } from "./totp.js";
 
-/** @typedef {import("./index.js").Backend} Backend */
-/** @typedef {import("./index.js").AppStatus} AppStatus */
-/** @typedef {import("./index.js").Identity} Identity */
-/** @typedef {import("./index.js").OtpEntry} OtpEntry */
-/** @typedef {import("./index.js").OtpCode} OtpCode */
-/** @typedef {import("./index.js").ReadResult} ReadResult */
-/** @typedef {import("./index.js").CameraEvent} CameraEvent */
-/** @typedef {import("./index.js").PairingOutcome} PairingOutcome */
-/** @typedef {import("./index.js").LoginRequest} LoginRequest */
-/** @typedef {import("./index.js").BokPrompt} BokPrompt */
-/** @typedef {import("./index.js").BokResult} BokResult */
-/** @typedef {import("./index.js").AppNotification} AppNotification */
+/** @typedef {import("../../www/lib/backend/index.js").Backend} Backend */
+/** @typedef {import("../../www/lib/errors.js").ErrorCode} ErrorCode */
+/** @typedef {import("../../www/lib/backend/index.js").AppStatus} AppStatus */
+/** @typedef {import("../../www/lib/backend/index.js").Identity} Identity */
+/** @typedef {import("../../www/lib/backend/index.js").OtpEntry} OtpEntry */
+/** @typedef {import("../../www/lib/backend/index.js").OtpCode} OtpCode */
+/** @typedef {import("../../www/lib/backend/index.js").ReadResult} ReadResult */
+/** @typedef {import("../../www/lib/backend/index.js").CameraEvent} CameraEvent */
+/** @typedef {import("../../www/lib/backend/index.js").PairingOutcome} PairingOutcome */
+/** @typedef {import("../../www/lib/backend/index.js").LoginRequest} LoginRequest */
+/** @typedef {import("../../www/lib/backend/index.js").BokPrompt} BokPrompt */
+/** @typedef {import("../../www/lib/backend/index.js").BokResult} BokResult */
+/** @typedef {import("../../www/lib/backend/index.js").AppNotification} AppNotification */
 
 const SUPPORTED = ["cs", "hu", "en"];
 const DEFAULT_LOCALE = "cs";
@@ -89,7 +90,7 @@ export const SAMPLE_LINKS = {
  * @property {AppNotification[]} [notifications] the list, newest first (default four)
  * @property {{ freeAttempts?: number, limit?: number, waitSeconds?: number }} [pinPolicy]
  *   wrong PINs without a wait (3), wrong PINs until the reset (10), the first wait (30 s)
- * @property {Record<string, string>} [fail] method name → error code it rejects with
+ * @property {Record<string, ErrorCode | FakeOnlyCode>} [fail] method name → error code it rejects with
  * @property {() => number} [now] the clock in milliseconds (Date.now)
  */
 
@@ -219,7 +220,13 @@ export function defaultNotifications(now) {
 }
 
 /**
- * @param {string} code
+ * Codes only the fake gives (the app's are `ErrorCode`, generated from Rust); `pin_unset` is the
+ * app's `pin_not_set`.
+ * @typedef {"catalogue_unavailable" | "device_name" | "generic" | "pin_unset"} FakeOnlyCode
+ */
+
+/**
+ * @param {ErrorCode | FakeOnlyCode} code
  * @param {string} [message]
  */
 function failure(code, message = code) {
@@ -484,7 +491,7 @@ export function fakeBackend(options = {}) {
   /**
    * The onboarding between `onboardingStart` and its outcome; `settle` is set once
    * `onboardingWait` waits, and every wait gets the same `result`.
-   * @typedef {{ identity: Identity } | { error: string } | null} OnboardResult
+   * @typedef {{ identity: Identity } | { error: ErrorCode } | null} OnboardResult
    * @type {{ server: string, code: string, expiresAt: number,
    *   settle: ((result: OnboardResult) => void) | null, result: Promise<OnboardResult> | null } | null}
    */
