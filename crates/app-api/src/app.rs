@@ -608,6 +608,21 @@ impl App {
         }
     }
 
+    /// Whether a `pair_finish` is waiting for the browser (tests wait for this instead of sleeping).
+    #[cfg(test)]
+    fn pairing_is_waiting(&self) -> bool {
+        matches!(&*guard(&self.pairing), FlowSlot::Waiting(_))
+    }
+
+    /// How many `onboarding_wait` calls wait for the clerk (tests wait for this instead of
+    /// sleeping).
+    #[cfg(test)]
+    fn onboarding_waiters(&self) -> usize {
+        guard(&self.onboarding)
+            .as_ref()
+            .map_or(0, |flow| flow.stop.receiver_count())
+    }
+
     /// `pair_cancel`: abandons the pairing (its new key is deleted); nothing when there is none.
     pub fn pair_cancel(&self) {
         let old = std::mem::replace(&mut *guard(&self.pairing), FlowSlot::Idle);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use civkey_client::keystore::MemoryKeyStore;
 use civkey_testkit::frames::{Distortion, Scene, Subject};
-use civkey_testkit::ManualClock as FixedClock;
+use civkey_testkit::ManualClock;
 
 use super::*;
 use crate::dto::ReadKind;
@@ -19,7 +19,7 @@ const OTP: &str = "otpauth://totp/GitHub:octocat?secret=2GBTTWW2FOUYT5QP&issuer=
 struct Fixture {
     dir: tempfile::TempDir,
     store: Arc<MemoryKeyStore>,
-    clock: Arc<FixedClock>,
+    clock: Arc<ManualClock>,
     app: Arc<App>,
 }
 
@@ -30,7 +30,7 @@ impl Fixture {
             .tempdir()
             .unwrap();
         let store = Arc::new(MemoryKeyStore::new());
-        let clock = Arc::new(FixedClock::at(1_767_225_600));
+        let clock = Arc::new(ManualClock::at(1_767_225_600));
         let profile = Profile::open(dir.path(), store.clone())
             .unwrap()
             .with_clock(clock.clone());
@@ -662,6 +662,8 @@ mod real_server {
             let citizen = server.citizen.clone();
             let session = pairing.uri.session_id;
             tokio::spawn(async move {
+                // Lets the app's wait start first, as a citizen is slower than the app; the
+                // outcome is the same either way, nothing is asserted on the timing.
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 state
                     .services()
@@ -872,7 +874,15 @@ mod real_server {
             let app = Arc::clone(&app);
             tokio::spawn(async move { app.pair_finish().await })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        civkey_testkit::wait_until(
+            "the first pair_finish to wait",
+            std::time::Duration::from_secs(10),
+            || {
+                let waiting = app.pairing_is_waiting();
+                async move { waiting.then_some(()) }
+            },
+        )
+        .await;
         assert_eq!(code(app.pair_finish().await), "pairing_busy");
         app.pair_cancel();
         assert_eq!(code(waiting.await.unwrap()), "cancelled");
@@ -964,6 +974,8 @@ mod real_server {
             let state = server.state.clone();
             let said = grouped.to_lowercase().replace('-', " ");
             tokio::spawn(async move {
+                // Lets the app's wait start first, as a citizen is slower than the app; the
+                // outcome is the same either way, nothing is asserted on the timing.
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 state
                     .services()
@@ -1044,7 +1056,15 @@ mod real_server {
                 tokio::spawn(async move { app.onboarding_wait().await })
             })
             .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        civkey_testkit::wait_until(
+            "both calls to wait",
+            std::time::Duration::from_secs(10),
+            || {
+                let waiters = app.onboarding_waiters();
+                async move { (waiters == 2).then_some(()) }
+            },
+        )
+        .await;
         app.onboarding_cancel();
         for waiting in waiting {
             assert_eq!(code(waiting.await.unwrap()), "cancelled");
