@@ -27,6 +27,7 @@ use civkey_tests::counter::CLERK_PASSWORD;
 use civkey_tests::http::browser;
 use civkey_tests::http::csrf_of;
 use civkey_tests::http::location;
+use civkey_tests::http::post_with_cookie;
 use civkey_tests::http::set_cookie;
 use civkey_tests::keyring::paired_profile;
 
@@ -407,13 +408,13 @@ async fn a_clerks_session_opens_no_citizen_page_and_a_citizens_no_counter_page()
             assert_eq!(location(&response), "/counter/login");
         }
         // Its own anti-forgery token does not start a verification either.
-        let response = http
-            .post(format!("{}/counter/bok", s.server.base))
-            .header("cookie", cookie.clone())
-            .form(&[("csrf", citizen.1.as_str()), ("username", "jana")])
-            .send()
-            .await
-            .unwrap();
+        let response = post_with_cookie(
+            &http,
+            format!("{}/counter/bok", s.server.base),
+            &cookie,
+            &[("csrf", citizen.1.as_str()), ("username", "jana")],
+        )
+        .await;
         assert_eq!(location(&response), "/counter/login");
     }
     assert!(s.pending().await.unwrap().is_empty(), "nothing was started");

@@ -31,6 +31,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use civkey_tests::http::csrf_of;
+use civkey_tests::http::get_with_cookie;
 
 use civkey_tests::portal::eva;
 
@@ -1049,12 +1050,7 @@ async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_to
         let session = session.clone();
         let url = format!("{}/portal/notifications{query}", server.base);
         async move {
-            let response = http
-                .get(url)
-                .header("cookie", &session)
-                .send()
-                .await
-                .unwrap();
+            let response = get_with_cookie(&http, url, &session).await;
             assert_eq!(response.status(), 200);
             response.text().await.unwrap()
         }

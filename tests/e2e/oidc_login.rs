@@ -3,20 +3,21 @@
 //! moves on by itself (server-sent events), `civkey login` approves with a key in the real Secret
 //! Service, and the service exchanges the code and verifies the ID token against the JWKS.
 
-use std::process::Command;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use civkey_proto::oidc::{
     Discovery, IdTokenClaims, Jwks, JwsHeader, OAuthErrorBody, TokenResponse, UserInfo,
 };
+use civkey_server::services::oidc::clients::NewClient;
+use civkey_tests::cli::{cli, json_lines};
 use civkey_tests::http::events_url_of;
 use civkey_tests::http::launch_link_of;
 use civkey_tests::http::login_cookie_of;
 use civkey_tests::http::query_of;
 use civkey_tests::http::wait_for_event;
+use civkey_tests::http::{get_json, get_with_cookie, no_redirects, post_with_cookie};
 use civkey_tests::keyring::paired_profile;
-use civkey_tests::{authorize_url, built_binary, TempDir, TestServer};
+use civkey_tests::{authorize_url, TempDir, TestServer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -25,32 +26,48 @@ const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-abcdef";
 /// Where the service "Knihovna" of these tests sends the browser back (nothing listens there).
 const LIBRARY_REDIRECT: &str = "http://127.0.0.1:9/callback";
 
-/// The service "Knihovna" registered at `server`, its redirect URI, and a browser that shows
-/// redirects instead of following them.
-async fn library(
-    server: &TestServer,
-) -> (
-    civkey_server::services::oidc::clients::NewClient,
-    &'static str,
-    reqwest::Client,
-) {
-    let client = server
+/// The service `name` registered at `server` with the one redirect URI `redirect`.
+async fn registered(server: &TestServer, name: &str, redirect: &str) -> NewClient {
+    server
         .state
         .services()
-        .register_client("Knihovna", &[LIBRARY_REDIRECT.to_string()], None)
+        .register_client(name, &[redirect.to_string()], None)
         .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    (client, LIBRARY_REDIRECT, http)
+        .unwrap()
+}
+
+/// The service "Knihovna" registered at `server`, its redirect URI, and a browser that shows
+/// redirects instead of following them.
+async fn library(server: &TestServer) -> (NewClient, &'static str, reqwest::Client) {
+    let client = registered(server, "Knihovna", LIBRARY_REDIRECT).await;
+    (client, LIBRARY_REDIRECT, no_redirects())
+}
+
+/// The service exchanges `code` at `token_endpoint` (client_secret_basic, the tests' verifier).
+async fn exchange_code(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    client: &NewClient,
+    code: &str,
+    redirect: &str,
+) -> reqwest::Response {
+    http.post(token_endpoint)
+        .basic_auth(&client.client.id, Some(client.secret.as_str()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The library's authorization request with `state` and `nonce`, its pages in English.
 fn library_authorize(
     server: &TestServer,
-    client: &civkey_server::services::oidc::clients::NewClient,
+    client: &NewClient,
     state: &str,
     nonce: &str,
 ) -> url::Url {
@@ -100,26 +117,15 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     let home = TempDir::new("civkey-oidc");
     let (_profile, citizen) = paired_profile(&server, &home).await;
     let redirect = "http://127.0.0.1:9/callback";
-    let client = server
-        .state
-        .services()
-        .register_client("Daňový portál", &[redirect.to_string()], None)
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = registered(&server, "Daňový portál", redirect).await;
+    let http = no_redirects();
 
     // Discovery, as a relying party starts.
-    let discovery: Discovery = http
-        .get(format!("{}/.well-known/openid-configuration", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Discovery = get_json(
+        &http,
+        format!("{}/.well-known/openid-configuration", server.base),
+    )
+    .await;
     assert_eq!(discovery.issuer, server.origin.as_str());
     assert_eq!(discovery.code_challenge_methods_supported[0], "S256");
     assert_eq!(discovery.id_token_signing_alg_values_supported[0], "ES256");
@@ -152,41 +158,22 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
     let launch = launch_link_of(&page);
 
     // The page listens; the first thing it hears is a fresh QR code.
-    let events = http
-        .get(format!("{}{events_url}", server.base))
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
+    let events =
+        get_with_cookie(&http, format!("{}{events_url}", server.base), &login_cookie).await;
     assert_eq!(
         events.headers()["content-type"].to_str().unwrap(),
         "text/event-stream"
     );
 
     // The citizen opens the mobile key on this device and approves.
-    let civkey = built_binary("civkey", "civkey-cli").unwrap();
-    let profile_dir = home.0.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(civkey)
-            .arg("--profile")
-            .arg(profile_dir)
-            .args(["--json", "login", &launch, "--approve"])
-            .env("LC_ALL", "en_US.UTF-8")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = civkey_cli(&home.0, &["--json", "login", &launch, "--approve"]).await;
     assert!(
         output.status.success(),
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&output.stdout);
     assert_eq!(lines[0]["service_name"], "Daňový portál");
     assert_eq!(lines[0]["service_origin"], "http://127.0.0.1:9");
     assert_eq!(lines[1]["event"], "approved");
@@ -202,30 +189,11 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
 
     // The service exchanges the code (client_secret_basic) and checks the ID token.
     let token_endpoint = discovery.token_endpoint.as_str();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", redirect),
-        ("code_verifier", VERIFIER),
-    ];
-    let tokens = http
-        .post(token_endpoint)
-        .basic_auth(&client.client.id, Some(client.secret.as_str()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let tokens = exchange_code(&http, token_endpoint, &client, code, redirect).await;
     assert_eq!(tokens.status(), 200);
     assert_eq!(tokens.headers()["cache-control"], "no-store");
     let tokens: TokenResponse = tokens.json().await.unwrap();
-    let jwks: Jwks = http
-        .get(&discovery.jwks_uri)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Jwks = get_json(&http, &discovery.jwks_uri).await;
     let claims = verify_es256(&tokens.id_token, &jwks);
     assert_eq!(claims.iss, server.origin.as_str());
     assert_eq!(claims.aud, client.client.id.as_str());
@@ -272,16 +240,8 @@ async fn a_service_logs_a_citizen_in_with_civkey_login_over_openid_connect() {
 async fn bad_oidc_requests_get_standard_error_responses() {
     let server = TestServer::start().await;
     let redirect = "http://127.0.0.1:9/callback";
-    let client = server
-        .state
-        .services()
-        .register_client("Service", &[redirect.to_string()], None)
-        .await
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = registered(&server, "Service", redirect).await;
+    let http = no_redirects();
     let base = &server.base;
 
     // Unknown client: said on the page, no redirect.
@@ -333,18 +293,7 @@ async fn bad_oidc_requests_get_standard_error_responses() {
         grant.json::<OAuthErrorBody>().await.unwrap().error,
         "unsupported_grant_type"
     );
-    let code = http
-        .post(&token)
-        .basic_auth(&client.client.id, Some(client.secret.as_str()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", "made-up"),
-            ("redirect_uri", redirect),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let code = exchange_code(&http, &token, &client, "made-up", redirect).await;
     assert_eq!(code.status(), 400);
     assert_eq!(
         code.json::<OAuthErrorBody>().await.unwrap().error,
@@ -367,23 +316,11 @@ async fn bad_oidc_requests_get_standard_error_responses() {
 
 /// `civkey --profile DIR ARGS…` in English, run off the async runtime.
 async fn civkey_cli(profile: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let civkey = built_binary("civkey", "civkey-cli").unwrap();
-    let (profile, args): (std::path::PathBuf, Vec<String>) = (
-        profile.to_path_buf(),
-        args.iter().map(|a| a.to_string()).collect(),
-    );
-    tokio::task::spawn_blocking(move || {
-        Command::new(civkey)
-            .arg("--profile")
-            .arg(profile)
-            .args(args)
-            .env("LC_ALL", "en_US.UTF-8")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    let mut command = cli(profile);
+    command.args(args).stdin(std::process::Stdio::null());
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,10 +332,7 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
     let home = TempDir::new("civkey-oidc-deny");
     let (_profile, _citizen) = paired_profile(&server, &home).await;
     let services = server.state.services();
-    let client = services
-        .register_client("Banka", &["https://banka.example.cz/cb".to_string()], None)
-        .await
-        .unwrap();
+    let client = registered(&server, "Banka", "https://banka.example.cz/cb").await;
     let params = AuthorizeParams {
         client_id: Some(client.client.id.clone()),
         redirect_uri: Some("https://banka.example.cz/cb".into()),
@@ -513,12 +447,12 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     assert!(page.contains("Log in with a password or an e-mail code</a>"));
 
     // Without a portal session, the link leads to the portal's login, which comes back.
-    let bounced = http
-        .get(format!("{}{continue_path}", server.base))
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
+    let bounced = get_with_cookie(
+        &http,
+        format!("{}{continue_path}", server.base),
+        &login_cookie,
+    )
+    .await;
     assert_eq!(bounced.status(), 303);
     let login_path = bounced.headers()["location"].to_str().unwrap().to_string();
     let asked_next = query_of(&format!("{}{login_path}", server.base));
@@ -532,12 +466,12 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     );
 
     // "Log in to Knihovna as Eva Horváth?": a form whose answer may lead to the service.
-    let confirm = http
-        .get(format!("{}{continue_path}?lang=en", server.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let confirm = get_with_cookie(
+        &http,
+        format!("{}{continue_path}?lang=en", server.base),
+        &session,
+    )
+    .await;
     assert_eq!(confirm.status(), 200);
     let csp = confirm.headers()["content-security-policy"]
         .to_str()
@@ -555,22 +489,22 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     let csrf = csrf_of(&html, &continue_path);
 
     // A post without the session's anti-forgery token changes nothing.
-    let forged = http
-        .post(format!("{}{continue_path}", server.base))
-        .header("cookie", &session)
-        .form(&[("csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+    let forged = post_with_cookie(
+        &http,
+        format!("{}{continue_path}", server.base),
+        &session,
+        &[("csrf", "forged")],
+    )
+    .await;
     assert_eq!(forged.status(), 403);
 
-    let approved = http
-        .post(format!("{}{continue_path}", server.base))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let approved = post_with_cookie(
+        &http,
+        format!("{}{continue_path}", server.base),
+        &session,
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(approved.status(), 303);
     let back = approved.headers()["location"].to_str().unwrap().to_string();
     assert!(back.starts_with(redirect), "{back}");
@@ -578,39 +512,20 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     assert_eq!(query["state"], "st-mail");
 
     // Once answered, the request cannot be answered again.
-    let again = http
-        .post(format!("{}{continue_path}", server.base))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let again = post_with_cookie(
+        &http,
+        format!("{}{continue_path}", server.base),
+        &session,
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(again.status(), 410);
 
     // The service gets an ID token saying how the citizen logged in.
-    let tokens: TokenResponse = http
-        .post(format!("{}/oidc/token", server.base))
-        .basic_auth(&client.client.id, Some(client.secret.as_str()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", query["code"].as_str()),
-            ("redirect_uri", redirect),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwks: Jwks = http
-        .get(format!("{}/oidc/jwks", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token_endpoint = format!("{}/oidc/token", server.base);
+    let tokens = exchange_code(&http, &token_endpoint, &client, &query["code"], redirect).await;
+    let tokens: TokenResponse = tokens.json().await.unwrap();
+    let jwks: Jwks = get_json(&http, format!("{}/oidc/jwks", server.base)).await;
     let claims = verify_es256(&tokens.id_token, &jwks);
     assert_eq!(claims.name.as_deref(), Some("Eva Horváth"));
     assert_eq!(claims.nonce.as_deref(), Some("n-mail"));
@@ -618,23 +533,14 @@ async fn without_the_mobile_key_a_citizen_logs_in_to_a_service_with_an_email_cod
     assert_eq!(claims.acr, "civkey:email-code");
 
     // The portal's history says so; the next login page offers "Continue as Eva Horváth".
-    let dashboard = http
-        .get(format!("{}/portal?lang=en", server.base))
-        .header("cookie", &session)
-        .send()
+    let dashboard = get_with_cookie(&http, format!("{}/portal?lang=en", server.base), &session)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert!(dashboard.contains("<td>Knihovna</td>"), "{dashboard}");
     assert!(dashboard.contains("<td>E-mail code</td>"), "{dashboard}");
-    let page = http
-        .get(authorize.as_str())
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with_cookie(&http, authorize.as_str(), &session).await;
     let csp = page.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -699,21 +605,17 @@ async fn a_second_client_cannot_read_the_login_pages_stream() {
     // Another login's cookie is not this one's either.
     let second = http.get(authorize.as_str()).send().await.unwrap();
     let second_cookie = login_cookie_of(&second);
-    let refused = http
-        .get(format!("{}{events_url}", server.base))
-        .header("cookie", &second_cookie)
-        .send()
-        .await
-        .unwrap();
+    let refused = get_with_cookie(
+        &http,
+        format!("{}{events_url}", server.base),
+        &second_cookie,
+    )
+    .await;
     assert_eq!(refused.status(), 403);
 
     // The browser that started it hears this second's QR code.
-    let events = http
-        .get(format!("{}{events_url}", server.base))
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
+    let events =
+        get_with_cookie(&http, format!("{}{events_url}", server.base), &login_cookie).await;
     assert_eq!(events.status(), 200);
     let frame = wait_for_event(events, "civkey://login?").await;
     assert!(frame.contains("\"seconds_left\""), "{frame}");
@@ -746,14 +648,11 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     };
 
     // Discovery says what is supported.
-    let discovery: Discovery = http
-        .get(format!("{}/.well-known/openid-configuration", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Discovery = get_json(
+        &http,
+        format!("{}/.well-known/openid-configuration", server.base),
+    )
+    .await;
     assert!(discovery.authorization_response_iss_parameter_supported);
     assert!(!discovery.request_parameter_supported);
     assert!(!discovery.request_uri_parameter_supported);
@@ -817,21 +716,16 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     let session_authenticated_at = server.clock_now();
 
     // With a session, prompt=none is still an error: civkey never logs in without the citizen.
-    let none = http
-        .get(authorize(&[("prompt", "none")]).as_str())
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let none = get_with_cookie(&http, authorize(&[("prompt", "none")]), &session).await;
     assert_eq!(refused_with(&none), "interaction_required");
 
     // A service asking for at least password + TOTP: the e-mail-code session is not enough.
-    let strong = http
-        .get(authorize(&[("acr_values", "civkey:mobile-key civkey:password-otp")]).as_str())
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let strong = get_with_cookie(
+        &http,
+        authorize(&[("acr_values", "civkey:mobile-key civkey:password-otp")]),
+        &session,
+    )
+    .await;
     let strong_cookie = login_cookie_of(&strong);
     let strong_continue = continue_path_of(&strong.text().await.unwrap());
     let too_weak = http
@@ -851,20 +745,11 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     // prompt=login, and max_age shorter than the session's age: log in afresh first.
     server.clock.advance(120);
     for extra in [("prompt", "login"), ("max_age", "60")] {
-        let page = http
-            .get(authorize(&[extra]).as_str())
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
+        let page = get_with_cookie(&http, authorize(&[extra]), &session).await;
         let cookie = login_cookie_of(&page);
         let path = continue_path_of(&page.text().await.unwrap());
-        let fresh = http
-            .get(format!("{}{path}", server.base))
-            .header("cookie", format!("{session}; {cookie}"))
-            .send()
-            .await
-            .unwrap();
+        let both = format!("{session}; {cookie}");
+        let fresh = get_with_cookie(&http, format!("{}{path}", server.base), &both).await;
         assert_eq!(fresh.status(), 303, "{extra:?}");
         let location = fresh.headers()["location"].to_str().unwrap().to_string();
         assert!(
@@ -872,55 +757,31 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
             "{location}"
         );
         // The login form is shown although the browser has a session.
-        let form = http
-            .get(format!("{}{location}", server.base))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
+        let form = get_with_cookie(&http, format!("{}{location}", server.base), &session).await;
         assert_eq!(form.status(), 200, "{extra:?}");
     }
 
     // max_age longer than the session's age: "Continue as Eva"; auth_time is when she logged in.
-    let page = http
-        .get(authorize(&[("max_age", "3600")]).as_str())
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with_cookie(&http, authorize(&[("max_age", "3600")]), &session).await;
     let cookie = login_cookie_of(&page);
     let path = continue_path_of(&page.text().await.unwrap());
     let both_now = format!("{session}; {cookie}");
-    let confirm = http
-        .get(format!("{}{path}", server.base))
-        .header("cookie", &both_now)
-        .send()
-        .await
-        .unwrap();
+    let confirm = get_with_cookie(&http, format!("{}{path}", server.base), &both_now).await;
     assert_eq!(confirm.status(), 200);
     let csrf = csrf_of(&confirm.text().await.unwrap(), &path);
-    let approved = http
-        .post(format!("{}{path}", server.base))
-        .header("cookie", &both_now)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let approved = post_with_cookie(
+        &http,
+        format!("{}{path}", server.base),
+        &both_now,
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(approved.status(), 303);
     let query = query_of(approved.headers()["location"].to_str().unwrap());
     assert_eq!(query["iss"], issuer);
-    let exchange = || {
-        http.post(format!("{}/oidc/token", server.base))
-            .basic_auth(&client.client.id, Some(client.secret.as_str()))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", query["code"].as_str()),
-                ("redirect_uri", redirect),
-                ("code_verifier", VERIFIER),
-            ])
-            .send()
-    };
-    let tokens: TokenResponse = exchange().await.unwrap().json().await.unwrap();
+    let token_endpoint = format!("{}/oidc/token", server.base);
+    let exchange = || exchange_code(&http, &token_endpoint, &client, &query["code"], redirect);
+    let tokens: TokenResponse = exchange().await.json().await.unwrap();
     let claims = id_token_claims(&tokens.id_token);
     assert_eq!(claims.auth_time, session_authenticated_at);
     let userinfo = |token: String| {
@@ -952,7 +813,7 @@ async fn prompt_max_age_acr_values_and_code_reuse_behave_as_openid_connect_core_
     assert_eq!(twice.status(), 400);
 
     // The code used a second time (stolen from a log, say): refused, and the tokens it gave die.
-    let again = exchange().await.unwrap();
+    let again = exchange().await;
     assert_eq!(again.status(), 400);
     assert_eq!(
         again.json::<OAuthErrorBody>().await.unwrap().error,
@@ -969,10 +830,7 @@ async fn a_citizen_logs_in_to_the_portal_with_the_mobile_key_and_may_connect_ano
     let server = TestServer::start().await;
     let home = TempDir::new("civkey-portal-key");
     let (profile, _citizen) = paired_profile(&server, &home).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = no_redirects();
     let page = http
         .get(format!(
             "{}/portal/login/key?next=%2Fportal%2Fconnect&lang=en",
@@ -987,12 +845,8 @@ async fn a_citizen_logs_in_to_the_portal_with_the_mobile_key_and_may_connect_ano
     assert!(page.contains("Log in to Citizen portal"), "{page}");
     let events_url = events_url_of(&page);
     let launch = launch_link_of(&page);
-    let events = http
-        .get(format!("{}{events_url}", server.base))
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
+    let events =
+        get_with_cookie(&http, format!("{}{events_url}", server.base), &login_cookie).await;
 
     // The app shows who asks: the portal itself, at the server's own origin.
     let opened = profile.open_login(&launch).await.unwrap();
@@ -1013,30 +867,15 @@ async fn a_citizen_logs_in_to_the_portal_with_the_mobile_key_and_may_connect_ano
     assert_eq!(elsewhere.status(), 403);
 
     // Her browser can, once: a portal session, and on to Connect mobile key, which opens.
-    let finished = http
-        .get(&finish)
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
+    let finished = get_with_cookie(&http, &finish, &login_cookie).await;
     assert_eq!(finished.status(), 303);
     assert_eq!(finished.headers()["location"], "/portal/connect");
     let session = civkey_tests::http::cookie_pair(
         &civkey_tests::http::set_cookies(&finished),
         "civkey_session",
     );
-    let connect = http
-        .get(format!("{}/portal/connect", server.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let connect = get_with_cookie(&http, format!("{}/portal/connect", server.base), &session).await;
     assert_eq!(connect.status(), 200);
-    let again = http
-        .get(&finish)
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
+    let again = get_with_cookie(&http, &finish, &login_cookie).await;
     assert_eq!(again.status(), 410);
 }

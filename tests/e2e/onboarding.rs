@@ -35,6 +35,7 @@ use civkey_tests::cli::cli;
 use civkey_tests::cli::json_lines;
 use civkey_tests::counter::CLERK_PASSWORD;
 use civkey_tests::http::csrf_of;
+use civkey_tests::http::get_with_cookie;
 use civkey_tests::keyring::secret_service;
 
 const VERIFIER: &str = "e2e-verifier-0123456789-0123456789-0123456789-onboard";
@@ -490,12 +491,8 @@ async fn bad_onboarding_requests_each_get_a_clear_code_over_http() {
         format!("civkey_session={session}"),
         format!("civkey_counter={session}"),
     ] {
-        let page = http
-            .get(format!("{}/counter/onboard", server.base))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
+        let page =
+            get_with_cookie(&http, format!("{}/counter/onboard", server.base), &cookie).await;
         assert_eq!(location(&page), "/counter/login", "{cookie}");
         let owned = petr(&code, "petr");
         let mut form = fields(&owned);
@@ -512,12 +509,12 @@ async fn bad_onboarding_requests_each_get_a_clear_code_over_http() {
     let cookie = Counter::log_in(&server).await.cookie;
     // The clerk's session opens no citizen page.
     let token = cookie.split_once('=').unwrap().1;
-    let portal = http
-        .get(format!("{}/portal", server.base))
-        .header("cookie", format!("civkey_session={token}"))
-        .send()
-        .await
-        .unwrap();
+    let portal = get_with_cookie(
+        &http,
+        format!("{}/portal", server.base),
+        &format!("civkey_session={token}"),
+    )
+    .await;
     assert!(location(&portal).starts_with("/portal/login"));
     let owned = petr(&code, "petr");
     let mut form = fields(&owned);

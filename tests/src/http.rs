@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::redirect::Policy;
-use reqwest::Client;
+use reqwest::{Client, IntoUrl, Response};
+use serde::de::DeserializeOwned;
 
 use crate::TestServer;
 
@@ -21,6 +22,36 @@ pub fn browser() -> Client {
         .default_headers(headers)
         .build()
         .unwrap()
+}
+
+/// A client that shows redirects instead of following them, with no preferred language.
+pub fn no_redirects() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// GETs `url` with the `Cookie` header `cookie`.
+pub async fn get_with_cookie(http: &Client, url: impl IntoUrl, cookie: &str) -> Response {
+    http.get(url).header("cookie", cookie).send().await.unwrap()
+}
+
+/// POSTs `form` to `url` with the `Cookie` header `cookie`.
+pub async fn post_with_cookie(
+    http: &Client,
+    url: impl IntoUrl,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> Response {
+    http.post(url)
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// GETs `url` and reads its JSON body as a `T`.
+pub async fn get_json<T: DeserializeOwned>(http: &Client, url: impl IntoUrl) -> T {
+    http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// The `name=value` of the cookie `name` set by `response`, with its attributes.

@@ -5,17 +5,13 @@ use civkey_server::services::citizens;
 use civkey_tests::http::cookie_pair;
 use civkey_tests::http::csrf_of;
 use civkey_tests::http::set_cookies;
+use civkey_tests::http::{get_with_cookie, no_redirects, post_with_cookie};
 use civkey_tests::portal::eva;
 use civkey_tests::portal::eva_with_authenticator;
 use civkey_tests::portal::log_in_by_email_to;
 use civkey_tests::portal::log_in_with_password_to;
 use civkey_tests::TestServer;
-use reqwest::redirect::Policy;
 use reqwest::Client;
-
-fn client() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
-}
 
 /// Logs in through the e-mail code forms; returns the session cookie pair.
 async fn log_in_by_email(server: &TestServer, http: &Client) -> (String, Vec<String>) {
@@ -27,7 +23,7 @@ async fn log_in_by_email(server: &TestServer, http: &Client) -> (String, Vec<Str
 async fn an_email_code_logs_in_through_the_portal() {
     let server = TestServer::start().await;
     eva(&server).await;
-    let http = client();
+    let http = no_redirects();
     let (session, cookies) = log_in_by_email(&server, &http).await;
     let cookie = cookies
         .iter()
@@ -41,12 +37,7 @@ async fn an_email_code_logs_in_through_the_portal() {
         !cookie.contains("Secure"),
         "plain http on loopback: no Secure flag"
     );
-    let dashboard = http
-        .get(format!("{}/portal", server.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let dashboard = get_with_cookie(&http, format!("{}/portal", server.base), &session).await;
     assert_eq!(dashboard.status(), 200);
     assert!(dashboard.text().await.unwrap().contains("Eva Horváth"));
 }
@@ -55,7 +46,7 @@ async fn an_email_code_logs_in_through_the_portal() {
 async fn session_cookies_are_secure_behind_tls() {
     let server = TestServer::start_with_origin(Some("https://id.example.gov")).await;
     eva(&server).await;
-    let login = client()
+    let login = no_redirects()
         .get(format!("{}/portal/login", server.base))
         .send()
         .await
@@ -72,7 +63,7 @@ async fn session_cookies_are_secure_behind_tls() {
     // Domain, so only this host over TLS can set it (see
     // `planted_cookies_without_the_host_prefix_are_not_honoured_over_https`).
     let (session, cookies, _) =
-        log_in_by_email_to(&server, &client(), "/portal/login?lang=en").await;
+        log_in_by_email_to(&server, &no_redirects(), "/portal/login?lang=en").await;
     assert!(session.starts_with("__Host-civkey_session="), "{session}");
     for cookie in cookies.iter().filter(|c| !c.starts_with("civkey_lang=")) {
         assert!(cookie.starts_with("__Host-"), "{cookie}");
@@ -81,7 +72,7 @@ async fn session_cookies_are_secure_behind_tls() {
         }
         assert!(!cookie.contains("Domain"), "{cookie}");
     }
-    let dashboard = client()
+    let dashboard = no_redirects()
         .get(format!("{}/portal", server.base))
         .header("cookie", &session)
         .send()
@@ -94,7 +85,7 @@ async fn session_cookies_are_secure_behind_tls() {
 async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
     let account = eva_with_authenticator(&server).await;
-    let http = client();
+    let http = no_redirects();
     // Password and TOTP: Connect mobile key needs the strongest means she holds.
     let (session, _) = log_in_with_password_to(
         &server,
@@ -105,12 +96,7 @@ async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothin
     )
     .await;
     // A connect page creates a session; refusing it needs the form's token.
-    let page = http
-        .get(format!("{}/portal/connect", server.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with_cookie(&http, format!("{}/portal/connect", server.base), &session).await;
     let html = page.text().await.unwrap();
     let action = html
         .split("action=\"")
@@ -119,22 +105,22 @@ async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothin
         .unwrap()
         .to_string();
     for token in ["", "forged-token"] {
-        let refused = http
-            .post(format!("{}{action}", server.base))
-            .header("cookie", &session)
-            .form(&[("csrf", token)])
-            .send()
-            .await
-            .unwrap();
+        let refused = post_with_cookie(
+            &http,
+            format!("{}{action}", server.base),
+            &session,
+            &[("csrf", token)],
+        )
+        .await;
         assert_eq!(refused.status(), 403, "token {token:?}");
     }
-    let missing = http
-        .post(format!("{}{action}", server.base))
-        .header("cookie", &session)
-        .form(&[("x", "1")])
-        .send()
-        .await
-        .unwrap();
+    let missing = post_with_cookie(
+        &http,
+        format!("{}{action}", server.base),
+        &session,
+        &[("x", "1")],
+    )
+    .await;
     assert!(
         missing.status().is_client_error(),
         "no token field at all: {}",
@@ -142,13 +128,13 @@ async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothin
     );
     // The session is still open: the real form (with its token) refuses it.
     let csrf = csrf_of(&html, &action);
-    let real = http
-        .post(format!("{}{action}", server.base))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let real = post_with_cookie(
+        &http,
+        format!("{}{action}", server.base),
+        &session,
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(real.status(), 200);
 
     // The login form without its pre-login cookie is refused too.
@@ -172,7 +158,7 @@ async fn form_posts_without_the_anti_forgery_token_are_refused_and_change_nothin
 #[tokio::test]
 async fn pages_need_a_session_and_send_you_back_after_login() {
     let server = TestServer::start().await;
-    let response = client()
+    let response = no_redirects()
         .get(format!("{}/portal/keys", server.base))
         .send()
         .await
@@ -182,7 +168,7 @@ async fn pages_need_a_session_and_send_you_back_after_login() {
         response.headers()["location"],
         "/portal/login?next=%2Fportal%2Fkeys"
     );
-    let html = client()
+    let html = no_redirects()
         .get(format!("{}/portal/login?next=//evil.example", server.base))
         .send()
         .await
@@ -213,7 +199,7 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
         .unwrap()
         .unwrap()
         .id;
-    let http = client();
+    let http = no_redirects();
     let (session, _) = log_in_by_email(&server, &http).await;
     let to_confirm = |response: &reqwest::Response, next: &str| {
         assert_eq!(response.status(), 303);
@@ -224,12 +210,7 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
     };
 
     // Connect mobile key: sent to confirm it is her; no pairing session was made.
-    let connect = http
-        .get(format!("{}/portal/connect", server.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let connect = get_with_cookie(&http, format!("{}/portal/connect", server.base), &session).await;
     to_confirm(&connect, "/portal/connect");
 
     // Switching off the login notifications: refused the same way, nothing saved.
@@ -249,13 +230,13 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
         .notification_settings(&citizen_id)
         .await
         .unwrap();
-    let saved = http
-        .post(format!("{}/portal/notifications", server.base))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let saved = post_with_cookie(
+        &http,
+        format!("{}/portal/notifications", server.base),
+        &session,
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     to_confirm(&saved, "/portal/notifications");
     let after = server
         .state
@@ -306,23 +287,13 @@ async fn an_email_code_session_cannot_connect_a_key_or_silence_the_login_notific
     )
     .await;
     assert_eq!(back, "/portal/connect");
-    let connect = http
-        .get(format!("{}/portal/connect", server.base))
-        .header("cookie", &strong)
-        .send()
-        .await
-        .unwrap();
+    let connect = get_with_cookie(&http, format!("{}/portal/connect", server.base), &strong).await;
     assert_eq!(connect.status(), 200);
     assert!(connect.text().await.unwrap().contains("civkey://pair?"));
 
     // Five minutes on, the same strong session must confirm again.
     server.clock.set(server.clock.now() + 6 * 60);
-    let later = http
-        .get(format!("{}/portal/connect", server.base))
-        .header("cookie", &strong)
-        .send()
-        .await
-        .unwrap();
+    let later = get_with_cookie(&http, format!("{}/portal/connect", server.base), &strong).await;
     to_confirm(&later, "/portal/connect");
 }
 
@@ -443,7 +414,7 @@ fn told_to_wait(page: &str) -> u64 {
 async fn forty_parallel_wrong_totp_codes_with_the_right_password_get_at_most_five_checks() {
     let server = TestServer::start().await;
     let (_, account) = petr(&server).await;
-    let http = client();
+    let http = no_redirects();
     let form = login_form(&server, &http).await;
     let now = server.clock_now();
     let right = [now - 30, now, now + 30].map(|t| totp_at(&account, t));
@@ -512,7 +483,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     let thief = civkey_tests::pair_profile(server.state.services(), &stolen, &citizen).await;
 
     // Someone tries petr's password until the portal makes every attempt wait.
-    let http = client();
+    let http = no_redirects();
     let form = login_form(&server, &http).await;
     let mut attempts = 0;
     loop {
@@ -547,12 +518,8 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
     let page = page.text().await.unwrap();
     let events_url = civkey_tests::http::events_url_of(&page);
     let launch = civkey_tests::http::launch_link_of(&page);
-    let events = http
-        .get(format!("{}{events_url}", server.base))
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
+    let events =
+        get_with_cookie(&http, format!("{}{events_url}", server.base), &login_cookie).await;
     let opened = phone.open_login(&launch).await.unwrap();
     assert_eq!(
         phone
@@ -581,13 +548,13 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
         .unwrap();
     let action = format!("/portal/keys/{}/disconnect", thief.device_id.to_text());
     let csrf = csrf_of(&keys, &action);
-    let disconnected = http
-        .post(format!("{}{action}", server.base))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let disconnected = post_with_cookie(
+        &http,
+        format!("{}{action}", server.base),
+        &session,
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert!(
         disconnected.status().is_redirection() || disconnected.status().is_success(),
         "{}",
@@ -605,7 +572,7 @@ async fn a_citizen_whose_password_is_under_attack_logs_in_with_the_mobile_key_an
 async fn a_browser_that_logged_in_before_is_not_kept_waiting_by_attempts_made_elsewhere() {
     let server = TestServer::start().await;
     let (_, account) = petr(&server).await;
-    let http = client();
+    let http = no_redirects();
     let form = login_form(&server, &http).await;
     let now = server.clock_now();
     let (status, cookies, _) = post_login(
@@ -683,7 +650,7 @@ async fn planted_cookies_without_the_host_prefix_are_not_honoured_over_https() {
         )
         .await
         .unwrap();
-    let http = client();
+    let http = no_redirects();
     let dashboard = |cookie: String| {
         let request = http
             .get(format!("{}/portal", server.base))
@@ -703,13 +670,13 @@ async fn planted_cookies_without_the_host_prefix_are_not_honoured_over_https() {
         .starts_with("/portal/login"));
 
     // A planted pre-login token does not pass the login forms' anti-forgery check.
-    let forged = http
-        .post(format!("{}/portal/login/email", server.base))
-        .header("cookie", "civkey_pre=planted-token")
-        .form(&[("csrf", "planted-token"), ("username", "eva")])
-        .send()
-        .await
-        .unwrap();
+    let forged = post_with_cookie(
+        &http,
+        format!("{}/portal/login/email", server.base),
+        "civkey_pre=planted-token",
+        &[("csrf", "planted-token"), ("username", "eva")],
+    )
+    .await;
     assert_eq!(
         forged.status(),
         401,
