@@ -654,6 +654,41 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
     let dir = TempDir::new("civkey-admin-bok");
     let out = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
     let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    // A command that succeeded, its JSON answer.
+    let answer = |o: &std::process::Output| -> Value {
+        assert!(o.status.success(), "{}", err(o));
+        serde_json::from_str(&out(o)).unwrap()
+    };
+    // A command whose error message says `what`.
+    let says = |o: &std::process::Output, what: &str| {
+        assert!(err(o).contains(what), "{}", err(o));
+    };
+    let notify = |username: &str, title: &str, body: &str| {
+        let args = [
+            "citizen",
+            "notify",
+            "--username",
+            username,
+            "--title",
+            title,
+            "--body",
+            body,
+        ];
+        admin(&dir.0, &args, "")
+    };
+    let add_clerk = |username: &str, name: &str, office: &str, password: &str| {
+        let args = [
+            "clerk",
+            "add",
+            "--username",
+            username,
+            "--name",
+            name,
+            "--office",
+            office,
+        ];
+        admin(&dir.0, &args, password)
+    };
     let added = admin(
         &dir.0,
         &[
@@ -682,82 +717,31 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
         &["citizen", "set-bok", "--username", "petr"],
         "1234\n",
     );
-    assert!(
-        err(&unknown).contains("no citizen with that username"),
-        "{}",
-        err(&unknown)
-    );
+    says(&unknown, "no citizen with that username");
     let set = admin(
         &dir.0,
         &["citizen", "set-bok", "--username", "jana"],
         "482913\n",
     );
-    assert!(set.status.success(), "{}", err(&set));
-    let set: Value = serde_json::from_str(&out(&set)).unwrap();
+    let set = answer(&set);
     assert_eq!(
         set,
         serde_json::json!({ "username": "jana", "bok_set": true })
     );
     // The operator's notice to jana: sent; an empty title or an unknown citizen is refused.
-    let notified = admin(
-        &dir.0,
-        &[
-            "citizen",
-            "notify",
-            "--username",
-            "jana",
-            "--title",
-            "Planned maintenance",
-            "--body",
-            "The portal is closed on Sunday 2–4 am.",
-        ],
-        "",
-    );
-    assert!(notified.status.success(), "{}", err(&notified));
-    let notified: Value = serde_json::from_str(&out(&notified)).unwrap();
+    let notified = answer(&notify(
+        "jana",
+        "Planned maintenance",
+        "The portal is closed on Sunday 2–4 am.",
+    ));
     assert_eq!(
         notified,
         serde_json::json!({ "username": "jana", "notified": true })
     );
-    let untitled = admin(
-        &dir.0,
-        &[
-            "citizen",
-            "notify",
-            "--username",
-            "jana",
-            "--title",
-            " ",
-            "--body",
-            "x",
-        ],
-        "",
-    );
+    let untitled = notify("jana", " ", "x");
     assert_eq!(untitled.status.code(), Some(1));
-    assert!(
-        err(&untitled).contains("title must be 1–100 characters"),
-        "{}",
-        err(&untitled)
-    );
-    let nobody = admin(
-        &dir.0,
-        &[
-            "citizen",
-            "notify",
-            "--username",
-            "petr",
-            "--title",
-            "T",
-            "--body",
-            "x",
-        ],
-        "",
-    );
-    assert!(
-        err(&nobody).contains("no citizen with that username"),
-        "{}",
-        err(&nobody)
-    );
+    says(&untitled, "title must be 1–100 characters");
+    says(&notify("petr", "T", "x"), "no citizen with that username");
 
     // Only a hash was stored: the digits are nowhere in the database's files.
     for entry in std::fs::read_dir(&dir.0).unwrap() {
@@ -765,22 +749,12 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
         assert!(!bytes.windows(6).any(|w| w == b"482913"));
     }
 
-    let clerk = admin(
-        &dir.0,
-        &[
-            "clerk",
-            "add",
-            "--username",
-            "eva",
-            "--name",
-            "Eva Úřednice",
-            "--office",
-            "Czech POINT, Praha 1",
-        ],
+    let clerk = answer(&add_clerk(
+        "eva",
+        "Eva Úřednice",
+        "Czech POINT, Praha 1",
         "clerk's long password\n",
-    );
-    assert!(clerk.status.success(), "{}", err(&clerk));
-    let clerk: Value = serde_json::from_str(&out(&clerk)).unwrap();
+    ));
     assert_eq!(clerk["office_name"], "Czech POINT, Praha 1");
     // The clerk's authenticator, printed once.
     let uri = clerk["totp_uri"].as_str().unwrap().to_string();
@@ -790,26 +764,9 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
         (Some("civkey-counter"), "eva")
     );
     assert_eq!(code_now(&uri).len(), 6);
-    let short = admin(
-        &dir.0,
-        &[
-            "clerk",
-            "add",
-            "--username",
-            "karel",
-            "--name",
-            "Karel",
-            "--office",
-            "Brno",
-        ],
-        "short\n",
-    );
+    let short = add_clerk("karel", "Karel", "Brno", "short\n");
     assert_eq!(short.status.code(), Some(1));
-    assert!(
-        err(&short).contains("at least 10 characters"),
-        "{}",
-        err(&short)
-    );
+    says(&short, "at least 10 characters");
     let listed = admin(&dir.0, &["clerk", "list"], "");
     let listed: Vec<Value> = out(&listed)
         .lines()
@@ -824,8 +781,7 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
     );
     // A new authenticator replaces the old one; an unknown clerk is refused.
     let reset = admin(&dir.0, &["clerk", "totp-reset", "eva"], "");
-    assert!(reset.status.success(), "{}", err(&reset));
-    let reset: Value = serde_json::from_str(&out(&reset)).unwrap();
+    let reset = answer(&reset);
     assert_eq!(reset["username"], "eva");
     let new_uri = reset["totp_uri"].as_str().unwrap();
     assert!(
@@ -835,11 +791,7 @@ fn an_operator_adds_clerks_and_sets_a_bok_from_the_command_line() {
     assert_ne!(new_uri, uri);
     let nobody = admin(&dir.0, &["clerk", "totp-reset", "karel"], "");
     assert_eq!(nobody.status.code(), Some(1));
-    assert!(
-        err(&nobody).contains("no clerk with that username"),
-        "{}",
-        err(&nobody)
-    );
+    says(&nobody, "no clerk with that username");
     assert!(!out(&admin(&dir.0, &["clerk", "list"], "")).contains("argon2"));
 }
 

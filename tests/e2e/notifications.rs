@@ -952,10 +952,7 @@ async fn the_event_stream_brings_login_notifications_resumes_and_respects_settin
     let mut stream_b = Stream::new(open_stream(&server, &b, None).await);
 
     // Eva logs in to the portal with an e-mail code: A hears of it at once.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = civkey_tests::http::no_redirects();
     log_in_by_email_to(&server, &http, "/portal/login?lang=en").await;
     let login = stream_a.next().await;
     assert_eq!(login.name, "login_notification");
@@ -1032,10 +1029,7 @@ async fn the_portal_notifications_page_changes_settings_only_on_save_with_its_to
         .id;
     let (device, _) = device_of(&server, &citizen, 1).await;
     let id = device.to_text();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = civkey_tests::http::no_redirects();
     // Changing the notifications needs the strongest means she holds: password and TOTP.
     let (session, _) = civkey_tests::portal::log_in_with_password_to(
         &server,

@@ -93,7 +93,7 @@ impl Service {
             .register_client(name, &[redirect.to_string()], None)
             .await
             .unwrap();
-        let http = without_redirects();
+        let http = civkey_tests::http::no_redirects();
         let issuer = IssuerUrl::new(server.origin.as_str().to_string()).unwrap();
         let metadata = CoreProviderMetadata::discover_async(issuer, &http)
             .await
@@ -197,13 +197,6 @@ impl Service {
     }
 }
 
-fn without_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 fn name_of(claims: &CoreIdTokenClaims) -> String {
     claims
         .name()
@@ -292,7 +285,7 @@ async fn a_stock_openidconnect_relying_party_logs_a_citizen_in() {
     let server = TestServer::start().await;
     let home = TempDir::new("civkey-oidc-rp");
     let (profile, citizen) = paired_profile(&server, &home).await;
-    let browser = without_redirects();
+    let browser = civkey_tests::http::no_redirects();
 
     // The service configures itself by discovery, and sends the browser to civkey.
     let redirect = "https://dane.example.cz/callback";

@@ -23,10 +23,7 @@ async fn health_check_reports_version_and_protocol() {
 #[tokio::test]
 async fn the_portal_speaks_czech_by_default_and_remembers_a_chosen_language() {
     let (base, _server) = start_server().await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = civkey_tests::http::no_redirects();
     let root = client.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(root.headers()["location"], "/portal");
     let czech = client

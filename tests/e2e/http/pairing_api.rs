@@ -423,10 +423,7 @@ async fn code_the_browser_shows(
 async fn a_ground_confirmation_code_is_not_what_the_browser_shows() {
     let server = TestServer::start().await;
     let account = civkey_tests::portal::eva_with_authenticator(&server).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = civkey_tests::http::no_redirects();
     // Connect mobile key needs the strongest means she holds (step-up): password and TOTP.
     let (session, _) = civkey_tests::portal::log_in_with_password_to(
         &server,
