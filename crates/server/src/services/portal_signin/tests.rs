@@ -351,6 +351,25 @@ mod email_codes {
     }
 
     /// Delivers what the outbox holds to a mailbox file; returns the code in the last message.
+    /// Asks for an e-mail code for eva (from address "a") and reads it from the delivered mail.
+    async fn emailed_code(f: &Fixture) -> String {
+        f.services
+            .send_email_code("eva", "a", "Code", "Your code: {code} .")
+            .await
+            .unwrap();
+        sent_code(f).await
+    }
+
+    /// The refusal's code when eva logs in with the e-mail code `code` from `address`.
+    async fn email_login_refused(f: &Fixture, code: &str, address: &str) -> ErrorCode {
+        code_of(
+            f.services
+                .login_email_code("eva", code, address)
+                .await
+                .map(|_| ()),
+        )
+    }
+
     async fn sent_code(f: &Fixture) -> String {
         let mail = delivered_mail(f).await;
         let last = &mail[mail.rfind("To: ").expect("a message was sent")..];
@@ -374,22 +393,13 @@ mod email_codes {
     #[tokio::test]
     async fn an_email_code_logs_in_once_within_ten_minutes() {
         let f = with_email().await;
-        f.services
-            .send_email_code("eva", "a", "Code", "Your code: {code} .")
-            .await
-            .unwrap();
-        let code = sent_code(&f).await;
+        let code = emailed_code(&f).await;
         f.services
             .login_email_code("eva", &code, "a")
             .await
             .unwrap();
         assert_eq!(
-            code_of(
-                f.services
-                    .login_email_code("eva", &code, "a")
-                    .await
-                    .map(|_| ())
-            ),
+            email_login_refused(&f, &code, "a").await,
             ErrorCode::WrongCredentials
         );
     }
@@ -397,20 +407,11 @@ mod email_codes {
     #[tokio::test]
     async fn an_email_code_expires_after_ten_minutes() {
         let f = with_email().await;
-        f.services
-            .send_email_code("eva", "a", "Code", "Your code: {code} .")
-            .await
-            .unwrap();
-        let code = sent_code(&f).await;
+        let code = emailed_code(&f).await;
         f.clock
             .advance(crate::services::portal_signin::EMAIL_CODE_TTL_SECS);
         assert_eq!(
-            code_of(
-                f.services
-                    .login_email_code("eva", &code, "a")
-                    .await
-                    .map(|_| ())
-            ),
+            email_login_refused(&f, &code, "a").await,
             ErrorCode::WrongCredentials
         );
     }
@@ -441,22 +442,13 @@ mod email_codes {
     #[tokio::test]
     async fn a_wrong_email_code_counts_towards_the_limit() {
         let f = with_email().await;
-        f.services
-            .send_email_code("eva", "a", "Code", "Your code: {code} .")
-            .await
-            .unwrap();
-        let code = sent_code(&f).await;
+        let code = emailed_code(&f).await;
         for _ in 0..crate::services::portal_signin::ACCOUNT_LIMIT.free {
             let wrong = f.services.login_email_code("eva", "000000", "b").await;
             assert_eq!(code_of(wrong.map(|_| ())), ErrorCode::WrongCredentials);
         }
         assert_eq!(
-            code_of(
-                f.services
-                    .login_email_code("eva", &code, "b")
-                    .await
-                    .map(|_| ())
-            ),
+            email_login_refused(&f, &code, "b").await,
             ErrorCode::RateLimited,
             "even the right code waits"
         );
