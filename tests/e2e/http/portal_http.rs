@@ -687,3 +687,39 @@ async fn planted_cookies_without_the_host_prefix_are_not_honoured_over_https() {
     let own = dashboard(format!("__Host-civkey_session={token}")).await;
     assert_eq!(own.status(), 200);
 }
+
+/// The attack: a name that reaches a page (here a service's, as its operator typed it) carries
+/// markup, hoping the page runs it. Every page is an askama template that escapes by default, so
+/// the browser gets text; the test fails if a template ever writes a value raw.
+#[tokio::test]
+async fn markup_in_a_service_name_reaches_the_login_page_as_text() {
+    let server = TestServer::start().await;
+    let evil = "<script>alert(1)</script><img src=x onerror=alert(2)> Knihovna";
+    let redirect = "http://127.0.0.1:9/callback";
+    let client = server
+        .state
+        .services()
+        .register_client(evil, &[redirect.to_string()], None)
+        .await
+        .unwrap();
+    let mut url = civkey_tests::authorize_url(
+        &format!("{}/oidc/authorize", server.base),
+        client.client.id.as_str(),
+        redirect,
+        "s",
+        "n",
+        "e2e-verifier-0123456789-0123456789-0123456789-abcdef",
+    );
+    url.query_pairs_mut().append_pair("lang", "en");
+    let page = no_redirects().get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(
+            "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt; Knihovna"
+        ),
+        "the name is shown, escaped: {html}"
+    );
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+}
