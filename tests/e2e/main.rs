@@ -10,6 +10,7 @@
 
 /// HTTP only: the real server on loopback, its API and pages, in-process clients.
 mod http {
+    mod abuse;
     mod pairing_api;
     mod portal_http;
 }
