@@ -30,12 +30,9 @@ fn lock(channels: &Channels) -> std::sync::MutexGuard<'_, HashMap<String, watch:
 impl ChangeSignal {
     /// Tells every waiter on `key` to look again.
     pub fn notify(&self, key: &str) {
-        let mut channels = lock(&self.channels);
-        if let Some(sender) = channels.get(key) {
+        // An entry always has a waiter: the last subscription dropped takes it away.
+        if let Some(sender) = lock(&self.channels).get(key) {
             sender.send_modify(|n| *n = n.wrapping_add(1));
-            if sender.receiver_count() == 0 {
-                channels.remove(key);
-            }
         }
     }
 
