@@ -216,3 +216,16 @@ need_tauri_driver() {
   cargo install tauri-driver --version "=${CIVKEY_TAURI_DRIVER_VERSION}" --locked \
     || die "could not install tauri-driver"
 }
+
+# The fuzz targets (fuzz/) run on every test run: cargo-fuzz builds them with libFuzzer and the
+# address sanitizer (on the stable toolchain through RUSTC_BOOTSTRAP=1, see fuzz/README.md).
+CIVKEY_CARGO_FUZZ_VERSION="0.13.2"
+need_cargo_fuzz() {
+  say "checking cargo-fuzz ${CIVKEY_CARGO_FUZZ_VERSION} (the fuzz targets)"
+  if cargo fuzz --version >/dev/null 2>&1; then
+    return 0
+  fi
+  say "installing cargo-fuzz (cargo install cargo-fuzz --locked; about a minute, once)"
+  cargo install cargo-fuzz --version "=${CIVKEY_CARGO_FUZZ_VERSION}" --locked \
+    || die "could not install cargo-fuzz"
+}
