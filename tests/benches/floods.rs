@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 
 use civkey_proto::ids::LoginRequestId;
 use civkey_tests::portal::concurrent_password_posts;
+use civkey_tests::server::hold_idle_connections;
 use civkey_tests::ServerProcess;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const IDLE: usize = 1_000;
 const SAMPLES: usize = 2_000;
@@ -49,6 +48,14 @@ fn summary(name: &str, mut samples: Vec<Duration>, verify: Duration) -> Duration
         p99.as_secs_f64() / verify.as_secs_f64(),
     );
     p99
+}
+
+fn against_target(p99: Duration) {
+    let met = p99 < Duration::from_millis(50);
+    println!(
+        "  target p99 < 50 ms: {}",
+        if met { "met" } else { "NOT met" }
+    );
 }
 
 /// The median time of one ring P-256 (ECDSA, SHA-256) signature verification.
@@ -96,35 +103,13 @@ async fn idle_connections(verify: Duration) {
         verify,
     );
     let address = server.base.trim_start_matches("http://").to_string();
-    let mut held = Vec::new();
-    for i in 0..IDLE {
-        let mut tcp = TcpStream::connect(&address).await.unwrap();
-        if i % 2 == 0 {
-            tcp.write_all(b"GET /portal/login HTTP/1.1\r\nHost: civkey\r\nX-Slow: ")
-                .await
-                .unwrap();
-        } else {
-            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: civkey\r\n\r\n")
-                .await
-                .unwrap();
-            let mut head = [0u8; 12];
-            tcp.read_exact(&mut head).await.unwrap();
-        }
-        held.push(tcp);
-    }
+    let held = hold_idle_connections(&address, IDLE).await;
     let p99 = summary(
         "portal page, 1,000 idle connections held",
         timed_gets(&http, &page, SAMPLES).await,
         verify,
     );
-    println!(
-        "  target p99 < 50 ms: {}",
-        if p99 < Duration::from_millis(50) {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    against_target(p99);
     drop(held);
 }
 
@@ -166,14 +151,7 @@ async fn password_posts(verify: Duration) {
     );
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     let p99 = summary("/healthz during 200 password posts", samples, verify);
-    println!(
-        "  target p99 < 50 ms: {}",
-        if p99 < Duration::from_millis(50) {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    against_target(p99);
 }
 
 async fn unknown_streams(server: &ServerProcess, from: u64, count: u64) {

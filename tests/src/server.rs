@@ -253,3 +253,30 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Opens `count` connections to `address` that never finish a request: even ones send half a
+/// request head, odd ones make one request (`/healthz`) and then sit idle on keep-alive.
+pub async fn hold_idle_connections(address: &str, count: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut held = Vec::new();
+    for i in 0..count {
+        let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+        if i % 2 == 0 {
+            tcp.write_all(b"GET /portal/login HTTP/1.1\r\nHost: civkey\r\nX-Slow: ")
+                .await
+                .unwrap();
+        } else {
+            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: civkey\r\n\r\n")
+                .await
+                .unwrap();
+            let mut head = [0u8; 12];
+            tcp.read_exact(&mut head).await.unwrap();
+            assert_eq!(
+                &head, b"HTTP/1.1 200",
+                "the keep-alive request was answered"
+            );
+        }
+        held.push(tcp);
+    }
+    held
+}

@@ -9,6 +9,7 @@ use civkey_server::services::oidc::authorize::signal_key;
 use civkey_server::serving::ServeLimits;
 use civkey_tests::http::no_redirects;
 use civkey_tests::portal::concurrent_password_posts;
+use civkey_tests::server::hold_idle_connections;
 use civkey_tests::{ServerProcess, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -78,26 +79,7 @@ async fn a_thousand_idle_and_half_sent_connections_are_cut_and_the_portal_still_
     const HELD: usize = 1_000;
     let server = server_with_short_timeouts(HELD).await;
     let address = server.base.trim_start_matches("http://").to_string();
-    let mut held = Vec::new();
-    for i in 0..HELD {
-        let mut tcp = TcpStream::connect(&address).await.unwrap();
-        if i % 2 == 0 {
-            tcp.write_all(b"GET /portal/login HTTP/1.1\r\nHost: civkey\r\nX-Slow: ")
-                .await
-                .unwrap();
-        } else {
-            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: civkey\r\n\r\n")
-                .await
-                .unwrap();
-            let mut head = [0u8; 12];
-            tcp.read_exact(&mut head).await.unwrap();
-            assert_eq!(
-                &head, b"HTTP/1.1 200",
-                "the keep-alive request was answered"
-            );
-        }
-        held.push(tcp);
-    }
+    let mut held = hold_idle_connections(&address, HELD).await;
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
