@@ -144,3 +144,74 @@ pub async fn log_in_with_password_to(
         location,
     )
 }
+
+/// What the portal answered a password post: its status, its `Retry-After` header and its page.
+pub struct PostAnswer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub page: String,
+}
+
+/// `count` password posts to the portal at `base`, all at once, each for an account that does
+/// not exist (which costs the same Argon2id work as a wrong password). They come from loopback
+/// addresses 127.0.0.2, 127.0.0.3 … with at most 20 from each, so the per-address limit on
+/// failed logins lets every one of them through to the password check. Pages come in English.
+pub async fn concurrent_password_posts(base: &str, count: usize) -> Vec<PostAnswer> {
+    const PER_ADDRESS: usize = 20;
+    let mut posts = Vec::new();
+    for address in 0..count.div_ceil(PER_ADDRESS) {
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(address).unwrap());
+        let mut english = reqwest::header::HeaderMap::new();
+        english.insert(
+            reqwest::header::ACCEPT_LANGUAGE,
+            reqwest::header::HeaderValue::from_static("en"),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(english)
+            .local_address(std::net::IpAddr::V4(source))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let login = http
+            .get(format!("{base}/portal/login"))
+            .send()
+            .await
+            .unwrap();
+        let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
+        let csrf = csrf_of(&login.text().await.unwrap(), "/portal/login");
+        for i in 0..PER_ADDRESS.min(count - address * PER_ADDRESS) {
+            let (http, pre, csrf) = (http.clone(), pre.clone(), csrf.clone());
+            let url = format!("{base}/portal/login");
+            posts.push(tokio::spawn(async move {
+                let username = format!("nobody-{address}-{i}");
+                let posted = http
+                    .post(url)
+                    .header("cookie", pre)
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("username", username.as_str()),
+                        ("password", "a guessed password"),
+                        ("totp", "123456"),
+                        ("next", ""),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                PostAnswer {
+                    status: posted.status().as_u16(),
+                    retry_after: posted
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                    page: posted.text().await.unwrap(),
+                }
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for post in posts {
+        answers.push(post.await.unwrap());
+    }
+    answers
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use civkey_proto::Origin;
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::domain::CitizenId;
+use civkey_server::serving::ServeLimits;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 use civkey_testkit::ManualClock;
@@ -80,7 +81,7 @@ impl TestServer {
     /// Starts a server that believes it is reached at `public_origin` (as behind a TLS proxy);
     /// `None` means its own `http://127.0.0.1:PORT`.
     pub async fn start_with_origin(public_origin: Option<&str>) -> Self {
-        Self::start_inner(public_origin, None, false).await
+        Self::start_inner(public_origin, None, false, ServeLimits::default()).await
     }
 
     /// Starts a server whose delivery worker sends through `delivery` (a real SMTP server, push
@@ -88,19 +89,25 @@ impl TestServer {
     pub async fn start_with_delivery(
         delivery: civkey_server::services::delivery::Delivery,
     ) -> Self {
-        Self::start_inner(None, Some(delivery), false).await
+        Self::start_inner(None, Some(delivery), false, ServeLimits::default()).await
     }
 
     /// Starts a server on the system's clock (its `clock` field then moves nothing): for
     /// benchmarks, whose rate-limit windows and expiry must move on with real time.
     pub async fn start_on_system_clock() -> Self {
-        Self::start_inner(None, None, true).await
+        Self::start_inner(None, None, true, ServeLimits::default()).await
+    }
+
+    /// Starts a server whose connections are held to `limits` (short timeouts, a small cap).
+    pub async fn start_with_limits(limits: ServeLimits) -> Self {
+        Self::start_inner(None, None, false, limits).await
     }
 
     async fn start_inner(
         public_origin: Option<&str>,
         delivery: Option<civkey_server::services::delivery::Delivery>,
         system_clock: bool,
+        limits: ServeLimits,
     ) -> Self {
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
@@ -128,16 +135,12 @@ impl TestServer {
             delivery,
             std::time::Duration::from_secs(1),
         );
-        let app = router(state.clone());
-        let listener = civkey_server::without_delay(listener);
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        tokio::spawn(civkey_server::serving::serve(
+            listener,
+            router(state.clone()),
+            limits,
+            std::future::pending(),
+        ));
         TestServer {
             base: format!("http://{address}"),
             origin,
@@ -170,4 +173,110 @@ pub async fn pair_profile(
         .await
         .unwrap();
     pending.finish().await.unwrap()
+}
+
+/// The real `civkey-server demo` binary on `127.0.0.1:0` in a fresh data folder, as an operator
+/// runs it, with `flags` added: a process of its own, so its resident memory can be read and its
+/// password-hashing pool is not shared with other tests. Killed when dropped.
+pub struct ServerProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: std::process::Child,
+    _dir: TempDir,
+}
+
+impl ServerProcess {
+    /// Starts the server and waits for the line that names its address.
+    pub fn start(flags: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        let dir = TempDir::new("civkey-process");
+        let mut child = std::process::Command::new(
+            crate::built_binary("civkey-server", "civkey-server").unwrap(),
+        )
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .args(flags)
+        .env("CIVKEY_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads every line (the pipe never fills), sending the first that names the address.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(base) = line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://127.0.0.1:"))
+                {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(base.trim_end_matches('/').to_string());
+                    }
+                }
+            }
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(base) => ServerProcess {
+                base,
+                child,
+                _dir: dir,
+            },
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("civkey-server demo printed no address: {e}");
+            }
+        }
+    }
+
+    /// The process's resident memory in KiB (`VmRSS` in `/proc/PID/status`).
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens `count` connections to `address` that never finish a request: even ones send half a
+/// request head, odd ones make one request (`/healthz`) and then sit idle on keep-alive.
+pub async fn hold_idle_connections(address: &str, count: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut held = Vec::new();
+    for i in 0..count {
+        let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+        if i % 2 == 0 {
+            tcp.write_all(b"GET /portal/login HTTP/1.1\r\nHost: civkey\r\nX-Slow: ")
+                .await
+                .unwrap();
+        } else {
+            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: civkey\r\n\r\n")
+                .await
+                .unwrap();
+            let mut head = [0u8; 12];
+            tcp.read_exact(&mut head).await.unwrap();
+            assert_eq!(
+                &head, b"HTTP/1.1 200",
+                "the keep-alive request was answered"
+            );
+        }
+        held.push(tcp);
+    }
+    held
 }

@@ -8,6 +8,7 @@ use civkey_proto::Origin;
 use serde::Deserialize;
 
 use crate::services::bok::BokPolicy;
+use crate::serving::{self, ServeLimits};
 
 /// The folder for the embedded database (and the demo's mailbox) unless configured otherwise.
 pub const DEFAULT_DATA_DIR: &str = "civkey-data";
@@ -24,6 +25,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// bok_request_ttl_secs = 120
 /// bok_max_wrong_answers = 5
 /// onboarding_ttl_secs = 1800
+/// max_connections = 10000
+/// header_read_timeout_secs = 15
+/// body_read_timeout_secs = 30
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +51,13 @@ pub struct FileConfig {
     /// How long an identification code for in-person onboarding is valid (seconds, 300–86400;
     /// default 1800).
     pub onboarding_ttl_secs: Option<u64>,
+    /// Connections served at once; more wait in the listen backlog (1–1,000,000; default 10,000).
+    pub max_connections: Option<usize>,
+    /// Seconds a request head may take, from the connection's start or its last response; also
+    /// the keep-alive idle timeout (1–300; default 15).
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body may take after its head (1–600; default 30).
+    pub body_read_timeout_secs: Option<u64>,
 }
 
 /// Why configuration could not be read.
@@ -82,6 +93,9 @@ pub enum ConfigError {
     /// A BOK-pad setting is out of its bounds.
     #[error("invalid BOK-pad setting: {0}")]
     Bok(String),
+    /// A connection limit is out of its bounds.
+    #[error("invalid connection setting: {0}")]
+    Connections(String),
 }
 
 impl FileConfig {
@@ -119,6 +133,12 @@ pub struct Config {
     pub bok_max_wrong_answers: u32,
     /// How long an identification code for in-person onboarding is valid (seconds).
     pub onboarding_ttl_secs: u64,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Seconds a request head may take (also the keep-alive idle timeout).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may take after its head.
+    pub body_read_timeout_secs: u64,
 }
 
 impl Config {
@@ -159,6 +179,15 @@ impl Config {
             onboarding_ttl_secs: file
                 .onboarding_ttl_secs
                 .unwrap_or(civkey_proto::onboard::ONBOARDING_TTL_SECS),
+            max_connections: file
+                .max_connections
+                .unwrap_or(serving::DEFAULT_MAX_CONNECTIONS),
+            header_read_timeout_secs: file
+                .header_read_timeout_secs
+                .unwrap_or(serving::DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            body_read_timeout_secs: file
+                .body_read_timeout_secs
+                .unwrap_or(serving::DEFAULT_BODY_READ_TIMEOUT_SECS),
         }
     }
 
@@ -195,6 +224,44 @@ impl Config {
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
         Origin::normalise(&url).map_err(|reason| ConfigError::PublicUrl { url, reason })
+    }
+
+    /// The connection settings given as flags (or `CIVKEY_*` variables) over those from the file.
+    pub fn with_connection_flags(
+        mut self,
+        max_connections: Option<usize>,
+        header_read_timeout_secs: Option<u64>,
+        body_read_timeout_secs: Option<u64>,
+    ) -> Config {
+        self.max_connections = max_connections.unwrap_or(self.max_connections);
+        self.header_read_timeout_secs =
+            header_read_timeout_secs.unwrap_or(self.header_read_timeout_secs);
+        self.body_read_timeout_secs = body_read_timeout_secs.unwrap_or(self.body_read_timeout_secs);
+        self
+    }
+
+    /// The connection limits, checked against their bounds.
+    pub fn serve_limits(&self) -> Result<ServeLimits, ConfigError> {
+        let out = |what: &str, value: String, bounds: &str| {
+            ConfigError::Connections(format!("{what} = {value} must be {bounds}"))
+        };
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            let value = self.max_connections.to_string();
+            return Err(out("max_connections", value, "1 to 1000000"));
+        }
+        if !(1..=300).contains(&self.header_read_timeout_secs) {
+            let value = self.header_read_timeout_secs.to_string();
+            return Err(out("header_read_timeout_secs", value, "1 to 300"));
+        }
+        if !(1..=600).contains(&self.body_read_timeout_secs) {
+            let value = self.body_read_timeout_secs.to_string();
+            return Err(out("body_read_timeout_secs", value, "1 to 600"));
+        }
+        Ok(ServeLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs),
+        })
     }
 }
 
@@ -267,5 +334,41 @@ mod tests {
                 .contains("plain http is allowed only for localhost"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn connection_limits_come_from_flags_over_the_file_over_defaults_within_bounds() {
+        let defaults = Config::merge(None, None, None, None, None, None, FileConfig::default());
+        assert_eq!(defaults.serve_limits().unwrap(), ServeLimits::default());
+        let file: FileConfig = toml::from_str(
+            "max_connections = 500\nheader_read_timeout_secs = 5\nbody_read_timeout_secs = 20",
+        )
+        .unwrap();
+        let c = Config::merge(None, None, None, None, None, None, file);
+        let limits = c.serve_limits().unwrap();
+        assert_eq!(limits.max_connections, 500);
+        assert_eq!(limits.header_read_timeout.as_secs(), 5);
+        assert_eq!(limits.body_read_timeout.as_secs(), 20);
+        let c = c.with_connection_flags(Some(1000), None, Some(60));
+        let limits = c.serve_limits().unwrap();
+        assert_eq!(limits.max_connections, 1000);
+        assert_eq!(limits.header_read_timeout.as_secs(), 5);
+        assert_eq!(limits.body_read_timeout.as_secs(), 60);
+        for (max, header, body) in [
+            (0, 5, 5),
+            (10, 0, 5),
+            (10, 301, 5),
+            (10, 5, 0),
+            (10, 5, 601),
+        ] {
+            let c = defaults
+                .clone()
+                .with_connection_flags(Some(max), Some(header), Some(body));
+            let err = c.serve_limits().unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid connection setting: "),
+                "{err}"
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod services;
+pub mod serving;
 pub mod signal;
 pub mod store;
 pub mod web;
@@ -70,18 +71,6 @@ impl AppState {
     pub fn public_origin(&self) -> &Origin {
         &self.inner.services.origin
     }
-}
-
-/// `listener` with `TCP_NODELAY` on every connection it accepts: small responses and server-sent
-/// events go out at once instead of waiting for the peer's delayed ACK (p99 54 ms → 14 ms in the
-/// login benchmark). `main`, the end-to-end tests and the benchmarks all serve through it.
-pub fn without_delay(
-    listener: tokio::net::TcpListener,
-) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
-    fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
-        let _ = tcp.set_nodelay(true);
-    }
-    axum::serve::ListenerExt::tap_io(listener, set_nodelay as fn(&mut tokio::net::TcpStream))
 }
 
 /// The whole HTTP interface.

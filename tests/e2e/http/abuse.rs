@@ -1,9 +1,18 @@
 //! Abuse of the server over HTTP: requests made to cost it memory or time.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use civkey_proto::ids::LoginRequestId;
 use civkey_server::services::oidc::authorize::signal_key;
+use civkey_server::serving::ServeLimits;
 use civkey_tests::http::no_redirects;
-use civkey_tests::TestServer;
+use civkey_tests::portal::concurrent_password_posts;
+use civkey_tests::server::hold_idle_connections;
+use civkey_tests::{ServerProcess, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// The attack: ask for the event stream of logins that never existed, with a cookie of one's own
 /// making, again and again. Each request used to leave an entry in the server's change signal for
@@ -30,4 +39,175 @@ async fn event_streams_asked_for_unknown_logins_leave_nothing_behind() {
     }
     let left = asked.iter().filter(|key| signal.is_watched(key)).count();
     assert_eq!(left, 0, "no entry is left per unknown id");
+}
+
+/// A server whose connections are cut after 2 seconds without a complete request head or body,
+/// serving at most `max_connections` at once.
+async fn server_with_short_timeouts(max_connections: usize) -> TestServer {
+    let timeout = Duration::from_secs(2);
+    TestServer::start_with_limits(ServeLimits {
+        max_connections,
+        header_read_timeout: timeout,
+        body_read_timeout: timeout,
+    })
+    .await
+}
+
+/// Reads until the server closes `tcp` (whatever it sends first); false if it is still open
+/// after `patience`.
+async fn closed_by_server(tcp: &mut TcpStream, patience: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let read_to_end = async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(patience, read_to_end).await.is_ok()
+}
+
+/// The attack (slowloris): take every connection the server serves — 1,000 — and never finish a
+/// request: half of them send half a request head and then nothing, the other half make one
+/// request and then hold the keep-alive connection idle. With no timeouts (as under
+/// `axum::serve`, or with them set to an hour here) every one is held for good and the next
+/// citizen's request waits behind them for ever. Now each is cut after the header timeout, and
+/// an ordinary portal request answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_idle_and_half_sent_connections_are_cut_and_the_portal_still_answers() {
+    const HELD: usize = 1_000;
+    let server = server_with_short_timeouts(HELD).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut held = hold_idle_connections(&address, HELD).await;
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/portal/login", server.base))
+        .send()
+        .await
+        .expect("the portal answers while 1,000 connections are held");
+    assert_eq!(page.status(), 200);
+
+    let mut still_open = 0;
+    for tcp in &mut held {
+        if !closed_by_server(tcp, Duration::from_secs(10)).await {
+            still_open += 1;
+        }
+    }
+    assert_eq!(still_open, 0, "connections the server still holds");
+}
+
+/// The attack: send a request body a byte at a time, each byte just before a timeout between
+/// reads would strike, so the body never ends. The deadline covers the whole body: after it the
+/// request is refused with a clear error and the connection closed. (With the body timeout set to
+/// an hour the request was still waiting after 10 seconds.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickled_a_byte_at_a_time_is_cut_at_its_deadline() {
+    let server = server_with_short_timeouts(100).await;
+    let citizen = server.add_citizen("jana").await;
+    let pairing = server.new_pairing(&citizen).await;
+    let path =
+        civkey_proto::paths::PAIR_CLAIM.replace("{session_id}", &pairing.session_id.to_string());
+    let mut tcp = TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: civkey\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let trickled = async {
+        let mut buf = [0u8; 1024];
+        loop {
+            // A byte every half second; the answer arrives in between.
+            let _ = tcp.write_all(b" ").await;
+            match tokio::time::timeout(Duration::from_millis(500), tcp.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), trickled)
+            .await
+            .is_ok(),
+        "the server still reads the trickled body after 10 seconds"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("the request body did not arrive within 2 seconds"),
+        "{answer}"
+    );
+}
+
+/// The attack: 200 password posts at once (from ten addresses, within each one's limit on failed
+/// logins, so every post reaches the Argon2id check). Without a bound on the hashing queue all
+/// 200 waited, each holding its memory, and the last waited for all the others; now the posts
+/// beyond the queue are refused at once with a translated "busy, try again" page (503,
+/// `Retry-After`), nothing else waits for them, and `/healthz` answers throughout. The real
+/// server binary runs in its own process so its hashing pool is not shared with other tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_password_posts_at_once_overflow_into_busy_answers_while_healthz_answers() {
+    let server = ServerProcess::start(&[]);
+    let done = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let health = {
+        let (base, done, answered) = (server.base.clone(), done.clone(), answered.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            while !done.load(Ordering::SeqCst) {
+                let ok = http.get(format!("{base}/healthz")).send().await.unwrap();
+                assert_eq!(ok.status(), 200);
+                answered.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let answers = concurrent_password_posts(&server.base, 200).await;
+    done.store(true, Ordering::SeqCst);
+    health
+        .await
+        .expect("/healthz answered within 5 s during the posts");
+
+    let busy: Vec<_> = answers.iter().filter(|a| a.status == 503).collect();
+    let checked = answers
+        .iter()
+        .filter(|a| {
+            a.page
+                .contains("The username, password or one-time code is wrong.")
+        })
+        .count();
+    assert_eq!(
+        busy.len() + checked,
+        200,
+        "every post is checked or refused as busy: {:?}",
+        answers
+            .iter()
+            .filter(|a| a.status != 503)
+            .map(|a| (a.status, a.page.get(..300)))
+            .next()
+    );
+    for refused in &busy {
+        assert_eq!(refused.retry_after.as_deref(), Some("1"));
+        assert!(refused
+            .page
+            .contains("The server is busy right now. Please try again in a moment."));
+    }
+    assert!(
+        busy.len() >= 100,
+        "only {} of 200 posts were refused as busy: the queue grew",
+        busy.len()
+    );
+    assert!(checked >= 2, "only {checked} posts were checked");
+    assert!(answered.load(Ordering::SeqCst) > 0);
 }

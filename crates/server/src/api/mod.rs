@@ -10,7 +10,7 @@ mod pairing;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -56,14 +56,15 @@ async fn method_not_allowed() -> Response {
     .into_response()
 }
 
-/// An API error answer.
+/// An API error answer, with the seconds to wait before trying again where there are any (sent
+/// as `Retry-After`).
 #[derive(Debug)]
-pub struct Failure(ApiError);
+pub struct Failure(ApiError, Option<u64>);
 
 impl Failure {
     /// A failure with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Failure(ApiError::new(code, message))
+        Failure(ApiError::new(code, message), None)
     }
 }
 
@@ -71,8 +72,12 @@ impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Refused { code, message } => Failure::new(code, message),
-            limited @ ServiceError::RateLimited { .. } => {
-                Failure::new(ErrorCode::RateLimited, limited.to_string())
+            ServiceError::RateLimited { retry_after } | ServiceError::Busy { retry_after } => {
+                let message = e.to_string();
+                Failure(
+                    ApiError::new(ErrorCode::RateLimited, message),
+                    Some(retry_after),
+                )
             }
             other => {
                 tracing::error!(error = %other, "request failed");
@@ -86,7 +91,13 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self.0)).into_response()
+        let mut response = (status, axum::Json(self.0)).into_response();
+        if let Some(seconds) = self.1 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -103,7 +114,10 @@ async fn read_body(request: Request) -> Result<(axum::http::request::Parts, Byte
     }
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|e| match crate::serving::body_timed_out(&e) {
+            Some(late) => Failure::new(ErrorCode::BadRequest, late.to_string()),
+            None => too_large(),
+        })?;
     Ok((parts, bytes))
 }
 

@@ -148,7 +148,8 @@ impl Services {
         let hash = clerk
             .as_ref()
             .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
-        let password_ok = verify_secret(password, hash).await?;
+        let password_ok = verify_secret(password, hash).await;
+        let password_ok = self.refund_if_busy(&buckets, password_ok).await?;
         let clerk = clerk.filter(|_| password_ok);
         if let Some(c) = &clerk {
             if c.totp_secret.is_none() {

@@ -105,6 +105,13 @@ pub enum ServiceError {
         /// Seconds until the window ends.
         retry_after: u64,
     },
+    /// The server is too busy to take this now (its password hashing queue is full): try again
+    /// after `retry_after` seconds. Nothing was checked or counted.
+    #[error("the server is busy; try again in {retry_after} seconds")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The store failed; the cause is logged, the client hears "internal".
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -126,7 +133,8 @@ impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ServiceError::Refused { code, .. } => *code,
-            ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
+            // A client waits and tries again after either; no wire code of its own yet.
+            ServiceError::RateLimited { .. } | ServiceError::Busy { .. } => ErrorCode::RateLimited,
             ServiceError::Store(_) | ServiceError::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -143,7 +143,8 @@ impl Services {
             .account_buckets(username, address, known_browser)
             .await?;
         self.reserve_attempt(&buckets).await?;
-        let citizen = self.citizen_with_password(username, password).await?;
+        let citizen = self.citizen_with_password(username, password).await;
+        let citizen = self.refund_if_busy(&buckets, citizen).await?;
         let code_ok = match &citizen {
             Some(c) => {
                 self.accept_totp(&c.id, c.totp_secret.as_deref(), totp_code)
@@ -278,7 +279,8 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let buckets = login_buckets("account", username, address);
         self.reserve_attempt(&buckets).await?;
-        let removed = match self.citizen_with_password(username, password).await? {
+        let citizen = self.citizen_with_password(username, password).await;
+        let removed = match self.refund_if_busy(&buckets, citizen).await? {
             Some(c) => {
                 let hash = token_hash(&super::citizens::normalise_code(deletion_code));
                 self.store.remove_totp(&c.id, &hash).await?
@@ -427,6 +429,21 @@ impl Services {
             }
         }
         Ok(())
+    }
+
+    /// `checked` as it is, after giving back the attempts reserved in `buckets` when it is a busy
+    /// refusal: nothing was verified, so nothing counts.
+    pub(super) async fn refund_if_busy<T>(
+        &self,
+        buckets: &Buckets,
+        checked: Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        if let Err(ServiceError::Busy { .. }) = &checked {
+            for (bucket, _) in buckets {
+                self.store.refund_attempt(bucket).await?;
+            }
+        }
+        checked
     }
 
     /// After a success: the account starts again from nothing, and the address gets its attempt

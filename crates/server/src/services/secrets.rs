@@ -4,20 +4,24 @@
 //!   is stored only as an Argon2id hash. Argon2id is slow and takes 19 MiB on purpose, so it runs
 //!   off the async workers, on tokio's blocking threads, and at most one hash per core at once
 //!   ([`HashPool`]): a burst of logins waits its turn instead of taking every blocking thread, or
-//!   memory without bound, and the workers keep answering everything else meanwhile;
+//!   memory without bound, and the workers keep answering everything else meanwhile. Its queue is
+//!   bounded too: beyond [`QUEUE_PER_CORE`] waiting jobs per core a request is refused at once as
+//!   busy ([`ServiceError::Busy`], a 503 with `Retry-After`), so a flood of password posts costs
+//!   neither unbounded memory nor a wait that grows for everyone;
 //! - high-entropy tokens (session cookies, codes, client secrets) are stored as SHA-256
 //!   ([`token_hash`]), made by [`random_token`] and [`random_id`];
 //! - the server-wide key of pairwise subject identifiers is made once, kept in the database (so
 //!   every instance has the same) and in memory after its first use ([`Services::pairwise_key`]).
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 use zeroize::Zeroizing;
 
 use super::{ServiceError, Services};
@@ -35,31 +39,67 @@ fn argon2() -> Argon2<'static> {
     }
 }
 
-/// Runs CPU-heavy jobs on tokio's blocking threads, at most `size` at once. The permit is taken
+/// Jobs that may wait for a place, per place, before more are refused as busy. With Argon2id at
+/// about 50 ms a hash, a full queue is a wait of under a second.
+pub const QUEUE_PER_CORE: usize = 16;
+
+/// Seconds a caller refused as busy is told to wait before trying again.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
+/// Runs CPU-heavy jobs on tokio's blocking threads, at most `size` at once, with at most `queue`
+/// more waiting for a place; beyond that a job is refused at once as busy. The permit is taken
 /// before the job starts and given back when it ends, inside the blocking thread: a caller that
 /// gives up waiting (a browser that disconnects) frees no place while its job still runs.
 pub struct HashPool {
     permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    queue: usize,
+}
+
+/// A place in the queue, given back however the wait ends (a caller that gives up included).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl HashPool {
-    /// A pool running at most `size` jobs at once.
-    pub fn new(size: NonZeroUsize) -> HashPool {
+    /// A pool running at most `size` jobs at once, with at most `queue` more waiting.
+    pub fn new(size: NonZeroUsize, queue: usize) -> HashPool {
         HashPool {
             permits: Arc::new(Semaphore::new(size.get())),
+            waiting: AtomicUsize::new(0),
+            queue,
         }
     }
 
-    /// Waits for a place, then runs `job` on a blocking thread and returns its result.
+    /// Runs `job` on a blocking thread when a place is free, after waiting for one if the queue
+    /// has room; refuses with [`ServiceError::Busy`] when it has none.
     pub async fn run<T, F>(&self, job: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| ServiceError::Internal("the hashing pool is closed".into()))?;
+        let closed = |_| ServiceError::Internal("the hashing pool is closed".into());
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(closed(())),
+            Err(TryAcquireError::NoPermits) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(ServiceError::Busy {
+                        retry_after: BUSY_RETRY_AFTER_SECS,
+                    });
+                }
+                let _queued = Queued(&self.waiting);
+                Arc::clone(&self.permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| closed(()))?
+            }
+        };
         tokio::task::spawn_blocking(move || {
             let result = job();
             drop(permit);
@@ -70,12 +110,14 @@ impl HashPool {
     }
 }
 
-/// The process's pool: one place per core. One for the whole process (not one per
-/// [`Services`]), because the cores it shares out are the process's.
+/// The process's pool: one place per core and [`QUEUE_PER_CORE`] waiting jobs per place. One for
+/// the whole process (not one per [`Services`]), because the cores it shares out are the
+/// process's.
 fn pool() -> &'static HashPool {
     static POOL: OnceLock<HashPool> = OnceLock::new();
     POOL.get_or_init(|| {
-        HashPool::new(std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        HashPool::new(cores, cores.get() * QUEUE_PER_CORE)
     })
 }
 
@@ -142,14 +184,13 @@ impl Services {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
 
     use super::*;
 
     fn pool_of(size: usize) -> Arc<HashPool> {
-        Arc::new(HashPool::new(NonZeroUsize::new(size).unwrap()))
+        Arc::new(HashPool::new(NonZeroUsize::new(size).unwrap(), 16))
     }
 
     #[tokio::test]
@@ -237,5 +278,46 @@ mod tests {
         }
         assert_eq!(peak.load(Ordering::SeqCst), 2);
         assert_eq!(pool.permits.available_permits(), 2);
+    }
+
+    /// A flood of jobs beyond the places and the queue: those beyond are refused at once as busy,
+    /// the queue does not grow past its bound, and once the jobs are done the pool takes new ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_beyond_the_queue_are_refused_as_busy_at_once() {
+        let pool = Arc::new(HashPool::new(NonZeroUsize::new(2).unwrap(), 3));
+        let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let mut jobs = Vec::new();
+        for _ in 0..5 {
+            let (pool, gate) = (pool.clone(), gate.clone());
+            jobs.push(tokio::spawn(async move {
+                pool.run(move || {
+                    let (open, opened) = &*gate;
+                    let mut open = open.lock().unwrap();
+                    while !*open {
+                        open = opened.wait(open).unwrap();
+                    }
+                })
+                .await
+            }));
+        }
+        // Two run and three wait: the queue is full.
+        while pool.permits.available_permits() > 0 || pool.waiting.load(Ordering::SeqCst) < 3 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            let refused = pool.run(|| ()).await;
+            assert!(
+                matches!(refused, Err(ServiceError::Busy { retry_after }) if retry_after > 0),
+                "a job beyond the queue waited or ran"
+            );
+        }
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 3, "the queue grew");
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
+        assert!(pool.run(|| ()).await.is_ok(), "the pool takes jobs again");
     }
 }

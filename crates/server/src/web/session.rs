@@ -596,8 +596,23 @@ impl Visitor {
 }
 
 pub(super) fn internal(visitor: &Visitor, e: ServiceError) -> Response {
+    if let ServiceError::Busy { retry_after } = e {
+        return busy(
+            visitor.error(StatusCode::SERVICE_UNAVAILABLE, "portal.error.busy"),
+            retry_after,
+        );
+    }
     tracing::error!(error = %e, "portal request failed");
     visitor.error(StatusCode::INTERNAL_SERVER_ERROR, "portal.error.internal")
+}
+
+/// The "busy, try again" page `page` (a 503), telling the browser when to try again.
+pub(super) fn busy(mut page: Response, retry_after: u64) -> Response {
+    page.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after),
+    );
+    page
 }
 
 /// Refuses a change of how the account is protected unless the session has just been opened with

@@ -52,6 +52,24 @@ pub(crate) struct ServeArgs {
     pub(crate) bok_max_wrong_answers: Option<u32>,
     #[command(flatten)]
     pub(crate) delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub(crate) connections: ConnectionArgs,
+}
+
+/// What one client connection may hold (slow and idle clients are cut).
+#[derive(Args, Clone)]
+pub(crate) struct ConnectionArgs {
+    /// Connections served at once; more wait in the listen backlog (1–1000000; default 10000).
+    /// The process's file limit (ulimit -n, LimitNOFILE) must be higher.
+    #[arg(long, env = "CIVKEY_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
+    /// Seconds a request head may take, from the connection's start or its previous response;
+    /// also how long an idle keep-alive connection stays open (1–300; default 15).
+    #[arg(long, env = "CIVKEY_HEADER_READ_TIMEOUT_SECS")]
+    pub(crate) header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body may take after its head (1–600; default 30).
+    #[arg(long, env = "CIVKEY_BODY_READ_TIMEOUT_SECS")]
+    pub(crate) body_read_timeout_secs: Option<u64>,
 }
 
 /// How notifications are delivered (push endpoints, SMS, retries).

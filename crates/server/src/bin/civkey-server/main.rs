@@ -71,6 +71,14 @@ async fn run() -> anyhow::Result<()> {
         file,
     )
     .with_bok_flags(bok_ttl, bok_max);
+    let config = match &cli.command {
+        Command::Serve(a) | Command::Demo(a) => config.with_connection_flags(
+            a.connections.max_connections,
+            a.connections.header_read_timeout_secs,
+            a.connections.body_read_timeout_secs,
+        ),
+        _ => config,
+    };
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;

@@ -1,7 +1,6 @@
 //! `civkey-server serve` and `demo`: the listener, the delivery worker, housekeeping and the
 //! router, until Ctrl+C; `demo` first makes a citizen and a clerk to try it with.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -119,16 +118,11 @@ pub(crate) async fn serve(
     );
     devices::spawn_housekeeping(state.services().clone(), std::time::Duration::from_secs(60));
     tracing::info!(%origin, "listening on {bound}");
-    let listener = civkey_server::without_delay(listener);
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    civkey_server::serving::serve(listener, router(state), config.serve_limits()?, async {
         let _ = tokio::signal::ctrl_c().await;
     })
-    .await
-    .context("server failed")
+    .await;
+    Ok(())
 }
 
 /// The demo clerk's login name and password, and the demo citizen's BOK (printed by

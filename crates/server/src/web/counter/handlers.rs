@@ -92,6 +92,15 @@ pub(in crate::web) fn error(
 }
 
 pub(in crate::web) fn internal(visitor: &Visitor, e: ServiceError) -> Response {
+    if let ServiceError::Busy { retry_after } = e {
+        let page = error(
+            visitor,
+            None,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "portal.error.busy",
+        );
+        return crate::web::session::busy(page, retry_after);
+    }
     tracing::error!(error = %e, "counter request failed");
     error(
         visitor,
@@ -493,6 +502,9 @@ fn onboard_refusal(error: &OnboardError) -> (Msg, StatusCode) {
             let msg = Msg::new("counter.onboard.error.rate_limited")
                 .with("seconds", retry_after.to_string());
             return (msg, StatusCode::TOO_MANY_REQUESTS);
+        }
+        OnboardError::Failed(ServiceError::Busy { .. }) => {
+            ("portal.error.busy", StatusCode::SERVICE_UNAVAILABLE)
         }
         OnboardError::Failed(_) => ("portal.error.internal", StatusCode::INTERNAL_SERVER_ERROR),
     };
