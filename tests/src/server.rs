@@ -80,7 +80,13 @@ impl TestServer {
     /// Starts a server that believes it is reached at `public_origin` (as behind a TLS proxy);
     /// `None` means its own `http://127.0.0.1:PORT`.
     pub async fn start_with_origin(public_origin: Option<&str>) -> Self {
-        Self::start_inner(public_origin, None, false).await
+        Self::start_inner(public_origin, None, false, &[]).await
+    }
+
+    /// Starts a server that believes the forwarding headers of the proxies in `proxies` (CIDR
+    /// blocks, as `--trusted-proxy` takes them).
+    pub async fn start_behind_proxies(proxies: &[&str]) -> Self {
+        Self::start_inner(None, None, false, proxies).await
     }
 
     /// Starts a server whose delivery worker sends through `delivery` (a real SMTP server, push
@@ -88,19 +94,20 @@ impl TestServer {
     pub async fn start_with_delivery(
         delivery: civkey_server::services::delivery::Delivery,
     ) -> Self {
-        Self::start_inner(None, Some(delivery), false).await
+        Self::start_inner(None, Some(delivery), false, &[]).await
     }
 
     /// Starts a server on the system's clock (its `clock` field then moves nothing): for
     /// benchmarks, whose rate-limit windows and expiry must move on with real time.
     pub async fn start_on_system_clock() -> Self {
-        Self::start_inner(None, None, true).await
+        Self::start_inner(None, None, true, &[]).await
     }
 
     async fn start_inner(
         public_origin: Option<&str>,
         delivery: Option<civkey_server::services::delivery::Delivery>,
         system_clock: bool,
+        trusted_proxies: &[&str],
     ) -> Self {
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
@@ -118,7 +125,9 @@ impl TestServer {
         } else {
             Arc::new(clock.clone())
         };
-        let state = AppState::with_clock(origin.clone(), store.clone(), server_clock);
+        let proxies = trusted_proxies.iter().map(|p| p.parse().unwrap()).collect();
+        let state = AppState::with_clock(origin.clone(), store.clone(), server_clock)
+            .with_trusted_proxies(civkey_proto::forwarded::TrustedProxies::new(proxies));
         let mailbox = dir.0.join("mailbox.txt");
         let delivery = delivery.unwrap_or_else(|| {
             civkey_server::services::delivery::Mailer::Mailbox(mailbox.clone()).into()

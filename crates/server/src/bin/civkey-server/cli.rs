@@ -52,6 +52,23 @@ pub(crate) struct ServeArgs {
     pub(crate) bok_max_wrong_answers: Option<u32>,
     #[command(flatten)]
     pub(crate) delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub(crate) proxies: ProxyArgs,
+}
+
+/// Which reverse proxies name the client.
+#[derive(Args, Clone)]
+pub(crate) struct ProxyArgs {
+    /// A reverse proxy (CIDR block, or one address) whose Forwarded / X-Forwarded-For header names
+    /// the client; repeat for several (CIVKEY_TRUSTED_PROXIES: comma-separated). Without one,
+    /// every request counts under its TCP peer's address: behind a proxy, all clients share it.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "CIVKEY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub(crate) trusted_proxies: Vec<civkey_proto::forwarded::Cidr>,
 }
 
 /// How notifications are delivered (push endpoints, SMS, retries).

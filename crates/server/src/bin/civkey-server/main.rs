@@ -71,6 +71,12 @@ async fn run() -> anyhow::Result<()> {
         file,
     )
     .with_bok_flags(bok_ttl, bok_max);
+    let config = match &cli.command {
+        Command::Serve(a) | Command::Demo(a) => {
+            config.with_trusted_proxy_flags(&a.proxies.trusted_proxies)
+        }
+        _ => config,
+    };
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
