@@ -12,7 +12,7 @@ use civkey_client::onboarding::PendingOnboarding;
 use civkey_client::profile::Profile;
 use civkey_proto::login::LoginPageEvent;
 use civkey_proto::onboard::{OnboardOutcome, OnboardStartResponse, OnboardStatus};
-use civkey_proto::sign::{sign, Decision, DevicePublicKey};
+use civkey_proto::sign::Decision;
 use civkey_proto::{paths, ApiError, ErrorCode};
 use civkey_server::services::oidc::authorize::AuthorizeParams;
 use civkey_tests::{TempDir, TestServer};

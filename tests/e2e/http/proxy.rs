@@ -57,7 +57,7 @@ async fn wrong_logins(
 
 /// A fresh address per request, in either header, as an attacker writes them.
 fn fresh_address(n: usize) -> (&'static str, String) {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         ("x-forwarded-for", format!("198.51.100.{n}"))
     } else {
         ("forwarded", format!("for=203.0.113.{n}"))
@@ -93,7 +93,7 @@ async fn forged_forwarding_headers_do_not_escape_the_lockout() {
 
     let behind = TestServer::start_behind_proxies(&["127.0.0.1"]).await;
     let statuses = wrong_logins(&behind, |n| {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             ("x-forwarded-for", format!("198.51.100.{n}, 192.0.2.44"))
         } else {
             ("forwarded", format!("for=203.0.113.{n}, for=192.0.2.44"))
