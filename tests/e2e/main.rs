@@ -13,6 +13,7 @@ mod http {
     mod abuse;
     mod pairing_api;
     mod portal_http;
+    mod proxy;
 }
 
 mod app_webdriver;

@@ -12,7 +12,7 @@ use civkey_client::onboarding::PendingOnboarding;
 use civkey_client::profile::Profile;
 use civkey_proto::login::LoginPageEvent;
 use civkey_proto::onboard::{OnboardOutcome, OnboardStartResponse, OnboardStatus};
-use civkey_proto::sign::{sign, Decision, DevicePublicKey, OnboardingProof};
+use civkey_proto::sign::Decision;
 use civkey_proto::{paths, ApiError, ErrorCode};
 use civkey_server::services::oidc::authorize::AuthorizeParams;
 use civkey_tests::{TempDir, TestServer};
@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use civkey_tests::counter::add_clerk;
+use civkey_tests::http::onboarding_start_body as start_body;
 
 use civkey_tests::http::browser;
 
@@ -83,28 +84,6 @@ fn petr(code: &str, username: &'static str) -> Vec<(&'static str, String)> {
 
 fn fields<'a>(owned: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     owned.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// A start request signed by `key` at `timestamp`, as JSON.
-fn start_body(server: &TestServer, key: &SigningKey, timestamp: u64) -> Value {
-    let public_key = DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()));
-    let proof = OnboardingProof {
-        origin: &server.origin,
-        public_key: &public_key,
-        device_name: "Pixel 8",
-        device_model: "Pixel 8 Pro",
-        device_kind: "phone",
-        timestamp,
-    }
-    .signed_bytes();
-    json!({
-        "public_key": public_key.to_text(),
-        "device_name": "Pixel 8",
-        "device_model": "Pixel 8 Pro",
-        "device_kind": "phone",
-        "timestamp": timestamp,
-        "proof": sign(key, &proof).to_text(),
-    })
 }
 
 async fn post_json(server: &TestServer, path: &str, body: &Value) -> reqwest::Response {

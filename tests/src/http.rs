@@ -174,3 +174,31 @@ pub async fn wait_for_event(response: reqwest::Response, needle: &str) -> String
         }
     }
 }
+
+/// An in-person onboarding start request (`POST /api/v1/onboarding`) signed by `key` at
+/// `timestamp`, as JSON.
+pub fn onboarding_start_body(
+    server: &TestServer,
+    key: &p256::ecdsa::SigningKey,
+    timestamp: u64,
+) -> serde_json::Value {
+    let public_key =
+        civkey_proto::sign::DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()));
+    let proof = civkey_proto::sign::OnboardingProof {
+        origin: &server.origin,
+        public_key: &public_key,
+        device_name: "Pixel 8",
+        device_model: "Pixel 8 Pro",
+        device_kind: "phone",
+        timestamp,
+    }
+    .signed_bytes();
+    serde_json::json!({
+        "public_key": public_key.to_text(),
+        "device_name": "Pixel 8",
+        "device_model": "Pixel 8 Pro",
+        "device_kind": "phone",
+        "timestamp": timestamp,
+        "proof": civkey_proto::sign::sign(key, &proof).to_text(),
+    })
+}

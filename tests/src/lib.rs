@@ -16,7 +16,7 @@ pub mod portal;
 pub mod server;
 pub mod x11;
 
-pub use server::{pair_profile, ServerProcess, TestServer};
+pub use server::{pair_profile, ServerOptions, ServerProcess, TestServer};
 
 use std::path::{Path, PathBuf};
 

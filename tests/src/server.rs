@@ -14,6 +14,23 @@ use civkey_testkit::ManualClock;
 
 use crate::TempDir;
 
+/// How [`TestServer::start_with`] sets up a server; the default is what [`TestServer::start`]
+/// starts.
+#[derive(Default)]
+pub struct ServerOptions<'a> {
+    /// The origin the server believes it is reached at (as behind a TLS proxy); `None` means its
+    /// own `http://127.0.0.1:PORT`.
+    pub public_origin: Option<&'a str>,
+    /// Where the delivery worker sends (default: the mailbox file).
+    pub delivery: Option<civkey_server::services::delivery::Delivery>,
+    /// The system's clock instead of a manual one.
+    pub system_clock: bool,
+    /// What one connection may hold.
+    pub limits: ServeLimits,
+    /// Proxies (CIDR blocks) whose forwarding headers are believed.
+    pub trusted_proxies: &'a [&'a str],
+}
+
 /// The real server on `127.0.0.1:0` with a fresh SQLite database, running until the test's
 /// runtime ends.
 pub struct TestServer {
@@ -81,7 +98,21 @@ impl TestServer {
     /// Starts a server that believes it is reached at `public_origin` (as behind a TLS proxy);
     /// `None` means its own `http://127.0.0.1:PORT`.
     pub async fn start_with_origin(public_origin: Option<&str>) -> Self {
-        Self::start_inner(public_origin, None, false, ServeLimits::default()).await
+        Self::start_with(ServerOptions {
+            public_origin,
+            ..ServerOptions::default()
+        })
+        .await
+    }
+
+    /// Starts a server that believes the forwarding headers of the proxies in `proxies` (CIDR
+    /// blocks, as `--trusted-proxy` takes them).
+    pub async fn start_behind_proxies(proxies: &[&str]) -> Self {
+        Self::start_with(ServerOptions {
+            trusted_proxies: proxies,
+            ..ServerOptions::default()
+        })
+        .await
     }
 
     /// Starts a server whose delivery worker sends through `delivery` (a real SMTP server, push
@@ -89,26 +120,41 @@ impl TestServer {
     pub async fn start_with_delivery(
         delivery: civkey_server::services::delivery::Delivery,
     ) -> Self {
-        Self::start_inner(None, Some(delivery), false, ServeLimits::default()).await
+        Self::start_with(ServerOptions {
+            delivery: Some(delivery),
+            ..ServerOptions::default()
+        })
+        .await
     }
 
     /// Starts a server on the system's clock (its `clock` field then moves nothing): for
     /// benchmarks, whose rate-limit windows and expiry must move on with real time.
     pub async fn start_on_system_clock() -> Self {
-        Self::start_inner(None, None, true, ServeLimits::default()).await
+        Self::start_with(ServerOptions {
+            system_clock: true,
+            ..ServerOptions::default()
+        })
+        .await
     }
 
     /// Starts a server whose connections are held to `limits` (short timeouts, a small cap).
     pub async fn start_with_limits(limits: ServeLimits) -> Self {
-        Self::start_inner(None, None, false, limits).await
+        Self::start_with(ServerOptions {
+            limits,
+            ..ServerOptions::default()
+        })
+        .await
     }
 
-    async fn start_inner(
-        public_origin: Option<&str>,
-        delivery: Option<civkey_server::services::delivery::Delivery>,
-        system_clock: bool,
-        limits: ServeLimits,
-    ) -> Self {
+    /// Starts a server set up as `options` say.
+    pub async fn start_with(options: ServerOptions<'_>) -> Self {
+        let ServerOptions {
+            public_origin,
+            delivery,
+            system_clock,
+            limits,
+            trusted_proxies,
+        } = options;
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
             .await
@@ -125,7 +171,9 @@ impl TestServer {
         } else {
             Arc::new(clock.clone())
         };
-        let state = AppState::with_clock(origin.clone(), store.clone(), server_clock);
+        let proxies = trusted_proxies.iter().map(|p| p.parse().unwrap()).collect();
+        let state = AppState::with_clock(origin.clone(), store.clone(), server_clock)
+            .with_trusted_proxies(civkey_proto::forwarded::TrustedProxies::new(proxies));
         let mailbox = dir.0.join("mailbox.txt");
         let delivery = delivery.unwrap_or_else(|| {
             civkey_server::services::delivery::Mailer::Mailbox(mailbox.clone()).into()

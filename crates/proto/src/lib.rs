@@ -15,6 +15,7 @@
 //! | [`oidc`] | the OpenID Connect bodies: discovery, token response, ID token claims, userinfo, JWKS |
 //! | [`bok`] | BOK-pad requests and answers |
 //! | [`events`] | the event stream to the app |
+//! | [`forwarded`] | the client address behind trusted reverse proxies (`Forwarded`, `X-Forwarded-For`), rate-limit keys |
 //! | [`clock`] | the [`clock::Clock`] trait that flows read the time through, and the system's clock |
 //! | [`rules`] | BOK (4–10 digits) and app PIN (6 digits) rules |
 //! | [`error`] | the wire error body `{ "code", "message" }` and this crate's parse [`Error`] |
@@ -29,6 +30,7 @@ pub mod device;
 mod encoding;
 pub mod error;
 pub mod events;
+pub mod forwarded;
 pub mod ids;
 pub mod login;
 pub mod notify;

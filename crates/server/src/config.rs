@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use civkey_proto::forwarded::{Cidr, TrustedProxies};
 use civkey_proto::Origin;
 use serde::Deserialize;
 
@@ -28,6 +29,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// max_connections = 10000
 /// header_read_timeout_secs = 15
 /// body_read_timeout_secs = 30
+/// trusted_proxies = ["10.0.0.0/24", "::1"]
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +60,8 @@ pub struct FileConfig {
     pub header_read_timeout_secs: Option<u64>,
     /// Seconds a request body may take after its head (1–600; default 30).
     pub body_read_timeout_secs: Option<u64>,
+    /// Reverse proxies (CIDR blocks) whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    pub trusted_proxies: Option<Vec<Cidr>>,
 }
 
 /// Why configuration could not be read.
@@ -139,6 +143,8 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Seconds a request body may take after its head.
     pub body_read_timeout_secs: u64,
+    /// Reverse proxies whose forwarding headers name the client (default: none).
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Config {
@@ -188,7 +194,22 @@ impl Config {
             body_read_timeout_secs: file
                 .body_read_timeout_secs
                 .unwrap_or(serving::DEFAULT_BODY_READ_TIMEOUT_SECS),
+            trusted_proxies: file.trusted_proxies.unwrap_or_default(),
         }
+    }
+
+    /// The trusted proxies given as `--trusted-proxy` flags (or `CIVKEY_TRUSTED_PROXIES`), when
+    /// any, instead of those from the file.
+    pub fn with_trusted_proxy_flags(mut self, flags: &[Cidr]) -> Config {
+        if !flags.is_empty() {
+            self.trusted_proxies = flags.to_vec();
+        }
+        self
+    }
+
+    /// The trusted proxies, as the server checks peers against them.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(self.trusted_proxies.clone())
     }
 
     /// How long identification codes are valid, checked against its bounds (5 minutes to a day).
@@ -370,5 +391,35 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_flags_over_the_file_and_bad_blocks_say_why() {
+        let file: FileConfig =
+            toml::from_str("trusted_proxies = [\"10.0.0.0/24\", \"::1\"]").unwrap();
+        let c = Config::merge(None, None, None, None, None, None, file);
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|b| b.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/24", "::1/128"]);
+        assert!(c.trusted_proxies().contains("10.0.0.7".parse().unwrap()));
+        let flag = Cidr::parse("192.0.2.1").unwrap();
+        let c = c.with_trusted_proxy_flags(&[flag]);
+        assert_eq!(c.trusted_proxies, [flag]);
+        let c = c.with_trusted_proxy_flags(&[]);
+        assert_eq!(
+            c.trusted_proxies,
+            [flag],
+            "no flag keeps what the file said"
+        );
+        let d = Config::merge(None, None, None, None, None, None, FileConfig::default());
+        assert!(d.trusted_proxies.is_empty(), "nobody is trusted by default");
+        let err = toml::from_str::<FileConfig>("trusted_proxies = [\"10.0.0.1/8\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1")
+                && err.contains("\"10.0.0.1/8\"")
+                && err.contains("first address"),
+            "{err}"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! the tests share.
 
 pub mod api;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -32,6 +33,7 @@ pub struct AppState {
 
 struct Inner {
     services: services::Services,
+    trusted_proxies: civkey_proto::forwarded::TrustedProxies,
 }
 
 impl AppState {
@@ -53,8 +55,27 @@ impl AppState {
     /// State around flows already set up (with the operator's BOK-pad settings, say).
     pub fn from_services(services: services::Services) -> Self {
         AppState {
-            inner: Arc::new(Inner { services }),
+            inner: Arc::new(Inner {
+                services,
+                trusted_proxies: Default::default(),
+            }),
         }
+    }
+
+    /// The same, believing the forwarding headers of the proxies in `proxies` (see
+    /// [`client_addr::ClientAddr`]).
+    pub fn with_trusted_proxies(self, proxies: civkey_proto::forwarded::TrustedProxies) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                services: self.inner.services.clone(),
+                trusted_proxies: proxies,
+            }),
+        }
+    }
+
+    /// The proxies whose forwarding headers are believed.
+    pub fn trusted_proxies(&self) -> &civkey_proto::forwarded::TrustedProxies {
+        &self.inner.trusted_proxies
     }
 
     /// The flows.

@@ -1,9 +1,8 @@
 //! `POST /api/v1/onboarding` and `POST /api/v1/onboarding/{onboarding_id}/outcome`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::Json;
 use civkey_proto::ids::OnboardingId;
@@ -14,6 +13,7 @@ use civkey_proto::pair::OUTCOME_POLL_MAX_SECS;
 use civkey_proto::ErrorCode;
 
 use super::{Body, Failure};
+use crate::client_addr::ClientAddr;
 use crate::AppState;
 
 /// The `{onboarding_id}` path segment, checked before any body is read.
@@ -33,32 +33,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Onboarding {
     }
 }
 
-/// The client's address, for the per-address limit on starts.
-pub(super) struct ClientAddress(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = Failure;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Failure> {
-        Ok(ClientAddress(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-                .unwrap_or_else(|| "unknown".to_string()),
-        ))
-    }
-}
-
 pub(super) async fn start(
     State(state): State<AppState>,
-    ClientAddress(address): ClientAddress,
+    client: ClientAddr,
     Body(request): Body<OnboardStartRequest>,
 ) -> Result<Json<OnboardStartResponse>, Failure> {
     Ok(Json(
         state
             .services()
-            .start_onboarding(&request, &address)
+            .start_onboarding(&request, &client.bucket())
             .await?,
     ))
 }

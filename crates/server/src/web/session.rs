@@ -5,9 +5,8 @@
 //! checks and the pre-login token are written here once, for every feature.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,6 +20,7 @@ use subtle::ConstantTimeEq;
 use super::counter::handlers as counter;
 use super::layout as pages;
 use super::views::{ClerkBadge, Msg, PageContext};
+use crate::client_addr::ClientAddr;
 use crate::services::ServiceError;
 use crate::store::{CitizenRecord, ClerkSession, WebSession};
 use crate::AppState;
@@ -351,6 +351,7 @@ pub(super) struct Visitor {
     pub(super) path: String,
     pub(super) session: Option<(WebSession, String)>,
     pub(super) cookies: Vec<(String, String)>,
+    /// The client's address as per-address rate limits count it ([`ClientAddr::bucket`]).
     pub(super) address: String,
     pub(super) secure: bool,
 }
@@ -404,11 +405,8 @@ impl FromRequestParts<AppState> for Visitor {
             },
             None => None,
         };
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
+        let Ok(address) = ClientAddr::from_request_parts(parts, state).await;
+        let address = address.bucket();
         Ok(Visitor {
             locale,
             chose_locale: query_lang.is_some(),

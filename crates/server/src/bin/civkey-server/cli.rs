@@ -54,6 +54,8 @@ pub(crate) struct ServeArgs {
     pub(crate) delivery: DeliveryArgs,
     #[command(flatten)]
     pub(crate) connections: ConnectionArgs,
+    #[command(flatten)]
+    pub(crate) proxies: ProxyArgs,
 }
 
 /// What one client connection may hold (slow and idle clients are cut).
@@ -70,6 +72,21 @@ pub(crate) struct ConnectionArgs {
     /// Seconds a request body may take after its head (1–600; default 30).
     #[arg(long, env = "CIVKEY_BODY_READ_TIMEOUT_SECS")]
     pub(crate) body_read_timeout_secs: Option<u64>,
+}
+
+/// Which reverse proxies name the client.
+#[derive(Args, Clone)]
+pub(crate) struct ProxyArgs {
+    /// A reverse proxy (CIDR block, or one address) whose Forwarded / X-Forwarded-For header names
+    /// the client; repeat for several (CIVKEY_TRUSTED_PROXIES: comma-separated). Without one,
+    /// every request counts under its TCP peer's address: behind a proxy, all clients share it.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "CIVKEY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub(crate) trusted_proxies: Vec<civkey_proto::forwarded::Cidr>,
 }
 
 /// How notifications are delivered (push endpoints, SMS, retries).

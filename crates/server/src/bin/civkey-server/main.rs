@@ -72,11 +72,13 @@ async fn run() -> anyhow::Result<()> {
     )
     .with_bok_flags(bok_ttl, bok_max);
     let config = match &cli.command {
-        Command::Serve(a) | Command::Demo(a) => config.with_connection_flags(
-            a.connections.max_connections,
-            a.connections.header_read_timeout_secs,
-            a.connections.body_read_timeout_secs,
-        ),
+        Command::Serve(a) | Command::Demo(a) => config
+            .with_connection_flags(
+                a.connections.max_connections,
+                a.connections.header_read_timeout_secs,
+                a.connections.body_read_timeout_secs,
+            )
+            .with_trusted_proxy_flags(&a.proxies.trusted_proxies),
         _ => config,
     };
     let store = Store::open(&config.database_url)

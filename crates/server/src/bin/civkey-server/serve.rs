@@ -83,7 +83,9 @@ pub(crate) async fn serve(
         services
             .with_bok_policy(policy)
             .with_onboarding_ttl(onboarding_ttl),
-    );
+    )
+    .with_trusted_proxies(config.trusted_proxies());
+    log_trusted_proxies(config, &origin);
     let sms = match &delivery.sms_gateway_url {
         Some(url) => {
             let parsed = url::Url::parse(url).context("invalid --sms-gateway-url")?;
@@ -123,6 +125,29 @@ pub(crate) async fn serve(
     })
     .await;
     Ok(())
+}
+
+/// Says whose forwarding headers are believed; warns when an https origin (so a TLS proxy in
+/// front) has no trusted proxy, since then every client shares the proxy's rate-limit buckets.
+fn log_trusted_proxies(config: &Config, origin: &civkey_proto::Origin) {
+    if config.trusted_proxies.is_empty() {
+        if origin.as_str().starts_with("https://") {
+            tracing::warn!(
+                "no --trusted-proxy: behind a reverse proxy every client counts under the proxy's \
+                 address (one client's failed logins make all wait); see docs/operations.md"
+            );
+        }
+        return;
+    }
+    let blocks: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    tracing::info!(
+        trusted_proxies = %blocks.join(", "),
+        "client addresses come from the Forwarded / X-Forwarded-For headers of these proxies"
+    );
 }
 
 /// The demo clerk's login name and password, and the demo citizen's BOK (printed by
