@@ -13,6 +13,7 @@ mod http {
     mod abuse;
     mod pairing_api;
     mod portal_http;
+    mod push_endpoints;
 }
 
 mod app_webdriver;
