@@ -14,6 +14,7 @@ mod http {
     mod pairing_api;
     mod portal_http;
     mod proxy;
+    mod push_endpoints;
 }
 
 mod app_webdriver;

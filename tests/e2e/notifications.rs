@@ -16,15 +16,15 @@ use axum::routing::post;
 use axum::Router;
 use civkey_client::server_api::{ApiFailure, ServerApi};
 use civkey_i18n::Locale;
-use civkey_proto::device::{DeviceCallAuth, PushEndpoint, PushRegistrationRequest};
+use civkey_proto::device::{DeviceCallAuth, PushRegistrationRequest};
 use civkey_proto::events::{Event, EventKind, LoginMeans, PushWakeUp};
 use civkey_proto::ids::{DeviceId, Nonce};
 use civkey_proto::notify::NotificationSettings;
-use civkey_proto::sign::{sign, DeviceCall, DevicePublicKey};
+use civkey_proto::sign::{sign, DeviceCall};
 use civkey_proto::{paths, ErrorCode};
 use civkey_server::services::delivery::{Delivery, Mailer, SmsGateway, OUTBOX_KEY};
 use civkey_server::services::notify::Informative;
-use civkey_server::store::{NewDevice, OutboxStatus};
+use civkey_server::store::OutboxStatus;
 use civkey_tests::{TempDir, TestServer};
 use p256::ecdsa::SigningKey;
 use reqwest::Method;
@@ -95,15 +95,7 @@ async fn outbox_until(
     what: &str,
     done: impl Fn(&[OutboxStatus]) -> bool,
 ) -> Vec<OutboxStatus> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = server.store.outbox_to(recipient).await.unwrap();
-        if done(&rows) {
-            return rows;
-        }
-        assert!(Instant::now() < deadline, "{what}: {rows:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.outbox_until(recipient, what, done).await
 }
 
 /// Moves the server's clock past the first retry's wait and wakes the worker.
@@ -122,23 +114,7 @@ async fn device_of(
     citizen: &civkey_server::domain::CitizenId,
     seed: u8,
 ) -> (DeviceId, SigningKey) {
-    let key = SigningKey::from_slice(&[seed; 32]).unwrap();
-    let id = DeviceId::from_bytes([seed; 16]);
-    server
-        .store
-        .insert_device(&NewDevice {
-            id,
-            citizen_id: citizen.clone(),
-            public_key: DevicePublicKey::from(&p256::PublicKey::from(key.verifying_key()))
-                .to_text(),
-            name: format!("Phone {seed}"),
-            model: "Pixel 8".into(),
-            kind: "phone".into(),
-            paired_at: server.clock_now(),
-        })
-        .await
-        .unwrap();
-    (id, key)
+    server.device_with_key(citizen, seed).await
 }
 
 fn api(server: &TestServer) -> ServerApi {
@@ -146,20 +122,7 @@ fn api(server: &TestServer) -> ServerApi {
 }
 
 async fn register_push(server: &TestServer, device: &(DeviceId, SigningKey), url: &str) {
-    let body = PushRegistrationRequest {
-        endpoint: Some(PushEndpoint::parse(url).unwrap()),
-        keys: None,
-    };
-    let _: () = api(server)
-        .device_call(
-            &device.0,
-            &device.1,
-            Method::POST,
-            paths::DEVICE_PUSH,
-            Some(&body),
-        )
-        .await
-        .unwrap();
+    server.register_push(device, url).await.unwrap();
 }
 
 /// What the test HTTP endpoint received.

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use civkey_proto::Origin;
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::domain::CitizenId;
+use civkey_server::services::push_guard::PushPolicy;
+use civkey_server::services::Services;
 use civkey_server::serving::ServeLimits;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
@@ -29,6 +31,8 @@ pub struct ServerOptions<'a> {
     pub limits: ServeLimits,
     /// Proxies (CIDR blocks) whose forwarding headers are believed.
     pub trusted_proxies: &'a [&'a str],
+    /// The rules push endpoints obey (default: the loopback test mode).
+    pub push: Option<PushPolicy>,
 }
 
 /// The real server on `127.0.0.1:0` with a fresh SQLite database, running until the test's
@@ -85,6 +89,74 @@ impl TestServer {
         (server, citizen, uri)
     }
 
+    /// A device of `citizen` made with a key held here (the API sees a paired device): its id and
+    /// key are `seed` repeated.
+    pub async fn device_with_key(
+        &self,
+        citizen: &CitizenId,
+        seed: u8,
+    ) -> (civkey_proto::ids::DeviceId, p256::ecdsa::SigningKey) {
+        let key = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+        let id = civkey_proto::ids::DeviceId::from_bytes([seed; 16]);
+        self.store
+            .insert_device(&civkey_server::store::NewDevice {
+                id,
+                citizen_id: citizen.clone(),
+                public_key: civkey_proto::sign::DevicePublicKey::from(&p256::PublicKey::from(
+                    key.verifying_key(),
+                ))
+                .to_text(),
+                name: format!("Phone {seed}"),
+                model: "Pixel 8".into(),
+                kind: "phone".into(),
+                paired_at: self.clock_now(),
+            })
+            .await
+            .unwrap();
+        (id, key)
+    }
+
+    /// The device registers `url` as its push endpoint (no keys) over the API.
+    pub async fn register_push(
+        &self,
+        device: &(civkey_proto::ids::DeviceId, p256::ecdsa::SigningKey),
+        url: &str,
+    ) -> Result<(), civkey_client::server_api::ApiFailure> {
+        let body = civkey_proto::device::PushRegistrationRequest {
+            endpoint: Some(civkey_proto::device::PushEndpoint::parse(url).unwrap()),
+            keys: None,
+        };
+        civkey_client::server_api::ServerApi::new(self.origin.clone())
+            .unwrap()
+            .device_call::<_, ()>(
+                &device.0,
+                &device.1,
+                reqwest::Method::POST,
+                civkey_proto::paths::DEVICE_PUSH,
+                Some(&body),
+            )
+            .await
+    }
+
+    /// The outbox rows to `recipient` once `done` says so; fails the test (naming `what`) after
+    /// 20 s.
+    pub async fn outbox_until(
+        &self,
+        recipient: &str,
+        what: &str,
+        done: impl Fn(&[civkey_server::store::OutboxStatus]) -> bool,
+    ) -> Vec<civkey_server::store::OutboxStatus> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let rows = self.store.outbox_to(recipient).await.unwrap();
+            if done(&rows) {
+                return rows;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {rows:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The server's time now.
     pub fn clock_now(&self) -> u64 {
         self.state.services().clock.now()
@@ -127,6 +199,16 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server whose push endpoints obey `policy` (production's rules, say) instead of the
+    /// loopback test mode every other test server runs in.
+    pub async fn start_with_push_policy(policy: PushPolicy) -> Self {
+        Self::start_with(ServerOptions {
+            push: Some(policy),
+            ..ServerOptions::default()
+        })
+        .await
+    }
+
     /// Starts a server on the system's clock (its `clock` field then moves nothing): for
     /// benchmarks, whose rate-limit windows and expiry must move on with real time.
     pub async fn start_on_system_clock() -> Self {
@@ -154,6 +236,7 @@ impl TestServer {
             system_clock,
             limits,
             trusted_proxies,
+            push,
         } = options;
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
@@ -172,8 +255,12 @@ impl TestServer {
             Arc::new(clock.clone())
         };
         let proxies = trusted_proxies.iter().map(|p| p.parse().unwrap()).collect();
-        let state = AppState::with_clock(origin.clone(), store.clone(), server_clock)
-            .with_trusted_proxies(civkey_proto::forwarded::TrustedProxies::new(proxies));
+        // Test push endpoints listen on 127.0.0.1: the loopback test mode unless told otherwise.
+        let push = push.unwrap_or_else(PushPolicy::loopback_test_mode);
+        let state = AppState::from_services(
+            Services::new(store.clone(), server_clock, origin.clone()).with_push_policy(push),
+        )
+        .with_trusted_proxies(civkey_proto::forwarded::TrustedProxies::new(proxies));
         let mailbox = dir.0.join("mailbox.txt");
         let delivery = delivery.unwrap_or_else(|| {
             civkey_server::services::delivery::Mailer::Mailbox(mailbox.clone()).into()

@@ -143,6 +143,7 @@ error_codes! {
     BokPadOff = "bok_pad_off",
     BokNotSet = "bok_not_set",
     BokNoDevice = "bok_no_device",
+    PushEndpointRefused = "push_endpoint_refused",
     Unknown = "unknown",
 }
 

@@ -155,6 +155,10 @@ pub enum ErrorCode {
     BokNotSet,
     /// The citizen has no connected mobile key with BOK-pad switched on.
     BokNoDevice,
+    // Push.
+    /// The push endpoint is not https, not one of the operator's push services, or is (or
+    /// resolves to) an address the server may not reach (loopback, private, link-local, …).
+    PushEndpointRefused,
     /// A code this client does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -165,7 +169,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            BadRequest | BokInvalidFormat | LoginQrInvalid => 400,
+            BadRequest | BokInvalidFormat | LoginQrInvalid | PushEndpointRefused => 400,
             Unauthorized | WrongCredentials | BadSignature | Replayed | DeviceUnknown => 401,
             Forbidden | CsrfFailed | DeviceDisconnected | BokPadOff => 403,
             NotFound | PairingUnknown | LoginUnknown | BokUnknown | LaunchTokenInvalid
@@ -224,6 +228,7 @@ impl ErrorCode {
             BokPadOff => "bok_pad_off",
             BokNotSet => "bok_not_set",
             BokNoDevice => "bok_no_device",
+            PushEndpointRefused => "push_endpoint_refused",
             Unknown => "unknown",
         }
     }
@@ -269,6 +274,7 @@ impl ErrorCode {
         ErrorCode::BokPadOff,
         ErrorCode::BokNotSet,
         ErrorCode::BokNoDevice,
+        ErrorCode::PushEndpointRefused,
     ];
 }
 

@@ -9,6 +9,7 @@ use civkey_proto::Origin;
 use serde::Deserialize;
 
 use crate::services::bok::BokPolicy;
+use crate::services::push_guard::{HostPattern, PushPolicy, SystemLookup};
 use crate::serving::{self, ServeLimits};
 
 /// The folder for the embedded database (and the demo's mailbox) unless configured otherwise.
@@ -62,6 +63,12 @@ pub struct FileConfig {
     pub body_read_timeout_secs: Option<u64>,
     /// Reverse proxies (CIDR blocks) whose `Forwarded` / `X-Forwarded-For` headers are believed.
     pub trusted_proxies: Option<Vec<Cidr>>,
+    /// Accept push endpoints on this computer (plain http to loopback): the test mode, only with a
+    /// loopback public URL (default false; `demo` on loopback turns it on).
+    pub allow_loopback_push: Option<bool>,
+    /// Only these push services: host names, `*.` for every name under a domain
+    /// (`["fcm.googleapis.com", "*.push.apple.com"]`); default any public https host.
+    pub push_allowed_hosts: Option<Vec<String>>,
 }
 
 /// Why configuration could not be read.
@@ -100,6 +107,12 @@ pub enum ConfigError {
     /// A connection limit is out of its bounds.
     #[error("invalid connection setting: {0}")]
     Connections(String),
+    /// An entry of the push services' allow-list is not a host name.
+    #[error("invalid push_allowed_hosts entry: {0}")]
+    PushAllowedHost(String),
+    /// Loopback push endpoints were asked for on a server reached from elsewhere.
+    #[error("allow_loopback_push is a test mode: it needs a loopback public URL, not {0}")]
+    LoopbackPush(String),
 }
 
 impl FileConfig {
@@ -145,6 +158,10 @@ pub struct Config {
     pub body_read_timeout_secs: u64,
     /// Reverse proxies whose forwarding headers name the client (default: none).
     pub trusted_proxies: Vec<Cidr>,
+    /// Whether push endpoints on this computer are accepted (the loopback test mode).
+    pub allow_loopback_push: bool,
+    /// The push services endpoints may point at (empty: any public https host).
+    pub push_allowed_hosts: Vec<String>,
 }
 
 impl Config {
@@ -195,6 +212,8 @@ impl Config {
                 .body_read_timeout_secs
                 .unwrap_or(serving::DEFAULT_BODY_READ_TIMEOUT_SECS),
             trusted_proxies: file.trusted_proxies.unwrap_or_default(),
+            allow_loopback_push: file.allow_loopback_push.unwrap_or(false),
+            push_allowed_hosts: file.push_allowed_hosts.unwrap_or_default(),
         }
     }
 
@@ -236,6 +255,34 @@ impl Config {
     pub fn bok_policy(&self) -> Result<BokPolicy, ConfigError> {
         BokPolicy::new(self.bok_request_ttl_secs, self.bok_max_wrong_answers)
             .map_err(ConfigError::Bok)
+    }
+
+    /// The push settings given as flags (or `CIVKEY_*` variables) over those from the file: the
+    /// test mode if either asks for it, the flags' allow-list if they give one.
+    pub fn with_push_flags(mut self, allow_loopback: bool, allowed_hosts: Vec<String>) -> Config {
+        self.allow_loopback_push |= allow_loopback;
+        if !allowed_hosts.is_empty() {
+            self.push_allowed_hosts = allowed_hosts;
+        }
+        self
+    }
+
+    /// Where push endpoints may point, for the server at `origin`: the allow-list read, and the
+    /// loopback test mode only on a loopback origin.
+    pub fn push_policy(&self, origin: &Origin) -> Result<PushPolicy, ConfigError> {
+        if self.allow_loopback_push && !origin.is_loopback() {
+            return Err(ConfigError::LoopbackPush(origin.to_string()));
+        }
+        let allowed = self
+            .push_allowed_hosts
+            .iter()
+            .map(|h| HostPattern::parse(h).map_err(ConfigError::PushAllowedHost))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PushPolicy::new(
+            self.allow_loopback_push,
+            allowed,
+            std::sync::Arc::new(SystemLookup),
+        ))
     }
 
     /// The public origin, given the address actually bound.
@@ -419,6 +466,40 @@ mod tests {
             err.contains("line 1")
                 && err.contains("\"10.0.0.1/8\"")
                 && err.contains("first address"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn push_settings_come_from_flags_over_the_file_and_the_test_mode_needs_loopback() {
+        let file: FileConfig =
+            toml::from_str("push_allowed_hosts = [\"fcm.googleapis.com\", \"*.push.apple.com\"]")
+                .unwrap();
+        let c = Config::merge(None, None, None, None, None, None, file);
+        assert_eq!(c.push_allowed_hosts.len(), 2);
+        let public = Origin::parse("https://id.example.gov").unwrap();
+        let local = Origin::parse("http://127.0.0.1:8080").unwrap();
+        let policy = c.push_policy(&public).unwrap();
+        assert!(!policy.allows_loopback());
+        let flagged = c
+            .clone()
+            .with_push_flags(true, vec!["updates.push.services.mozilla.com".into()]);
+        assert_eq!(
+            flagged.push_allowed_hosts,
+            ["updates.push.services.mozilla.com"]
+        );
+        assert!(flagged.push_policy(&local).unwrap().allows_loopback());
+        let err = flagged.push_policy(&public).err().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("allow_loopback_push is a test mode"),
+            "{err}"
+        );
+        let bad = c.with_push_flags(false, vec!["10.0.0.1".into()]);
+        let err = bad.push_policy(&public).err().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("invalid push_allowed_hosts entry"),
             "{err}"
         );
     }

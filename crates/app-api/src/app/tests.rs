@@ -587,6 +587,14 @@ mod real_server {
         start_with_onboarding_ttl(civkey_proto::onboard::ONBOARDING_TTL_SECS).await
     }
 
+    /// The server's push rules in production, with `push.example.org` resolving to a public
+    /// address without asking DNS (the tests' push endpoint).
+    fn push_policy() -> civkey_server::services::push_guard::PushPolicy {
+        use civkey_server::services::push_guard::{HostsTable, PushPolicy};
+        let hosts = HostsTable::default();
+        hosts.set("push.example.org", &["93.184.215.14".parse().unwrap()]);
+        PushPolicy::new(false, Vec::new(), Arc::new(hosts))
+    }
     /// A server whose identification codes are valid `ttl` seconds.
     async fn start_with_onboarding_ttl(ttl: u64) -> Server {
         // The server's database goes in a folder of its own (a fixture's, for the clean-up).
@@ -602,7 +610,8 @@ mod real_server {
             Arc::new(civkey_server::clock::SystemClock),
             origin,
         )
-        .with_onboarding_ttl(ttl);
+        .with_onboarding_ttl(ttl)
+        .with_push_policy(push_policy());
         let state = AppState::from_services(services);
         let app = router(state.clone());
         tokio::spawn(async move {

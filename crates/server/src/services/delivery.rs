@@ -16,6 +16,7 @@ use civkey_proto::device::{PushAuthSecret, PushPublicKey};
 use civkey_proto::events::PushWakeUp;
 
 use crate::domain::Channel;
+use crate::services::push_guard::{PushPolicy, PushRefusal};
 use crate::services::Services;
 use crate::store::OutboxMessage;
 
@@ -180,7 +181,8 @@ impl Delivery {
         http_timeout: Duration,
         first_retry_secs: u64,
     ) -> Delivery {
-        // No redirects: a push endpoint or gateway cannot send the request somewhere else.
+        // The SMS gateway's client (pushes go through the services' push policy, which checks
+        // where they go). No redirects: the gateway cannot send the request somewhere else.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(http_timeout)
@@ -325,9 +327,14 @@ impl Delivery {
         } else {
             "normal"
         };
-        let mut request = self
-            .http
-            .post(&m.recipient)
+        // Checked again at every send (DNS can change): through the push policy's own client,
+        // which connects only to the addresses it checked.
+        let request = match services.push.post(&m.recipient) {
+            Ok(request) => request,
+            Err(refusal) => return Attempt::GiveUp(refused_push(&refusal)),
+        };
+        let mut request = request
+            .timeout(self.http_timeout)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .header("TTL", ttl.to_string())
             .header("Urgency", urgency);
@@ -337,7 +344,12 @@ impl Delivery {
         let sent = request.body(body).send().await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(self.http_error("the push endpoint", e)),
+            Err(e) => {
+                return match PushPolicy::refusal_in(&e) {
+                    Some(refusal) => Attempt::GiveUp(refused_push(&refusal)),
+                    None => Attempt::Retry(self.http_error("the push endpoint", e)),
+                }
+            }
         };
         let status = response.status().as_u16();
         match status {
@@ -357,6 +369,11 @@ impl Delivery {
             _ => Attempt::Retry(format!("the push endpoint answered HTTP {status}")),
         }
     }
+}
+
+/// The recorded reason of a push the policy refused (it names the host, never the path).
+fn refused_push(refusal: &PushRefusal) -> String {
+    format!("the push endpoint is refused: {refusal}")
 }
 
 /// How long a delivery worker holds the messages it claimed before another may try them (when it

@@ -43,7 +43,8 @@ pub(crate) async fn fixture() -> Fixture {
         store.clone(),
         Arc::new(clock.clone()),
         Origin::parse("https://id.example.gov").unwrap(),
-    );
+    )
+    .with_push_policy(test_push_policy());
     let e = citizens::add_citizen(
         &store,
         T0,
@@ -105,8 +106,18 @@ pub(crate) async fn services_at(t: u64) -> (Services, ManualClock, TempDir) {
         store,
         Arc::new(clock.clone()),
         civkey_proto::Origin::parse("https://id.example.gov").unwrap_or_else(|e| panic!("{e}")),
-    );
+    )
+    .with_push_policy(test_push_policy());
     (services, clock, dir)
+}
+
+/// The push policy of the tests: the loopback test mode (their push endpoints listen on
+/// 127.0.0.1), with `push.example.org` resolving to a public address without asking DNS.
+pub(crate) fn test_push_policy() -> crate::services::push_guard::PushPolicy {
+    use crate::services::push_guard::{HostsTable, PushPolicy};
+    let hosts = HostsTable::default();
+    hosts.set("push.example.org", &["93.184.215.14".parse().unwrap()]);
+    PushPolicy::new(true, Vec::new(), Arc::new(hosts))
 }
 
 /// Pairs a device with `key` and returns its id.

@@ -13,6 +13,7 @@ pub mod oidc;
 pub mod onboarding;
 pub mod pairing;
 pub mod portal_signin;
+pub mod push_guard;
 pub mod secrets;
 pub mod step_up;
 pub mod webpush;
@@ -44,6 +45,8 @@ pub struct Services {
     pub(crate) bok: bok::BokPolicy,
     /// How long an identification code for in-person onboarding is valid.
     pub(crate) onboarding_ttl_secs: u64,
+    /// Where devices' push endpoints may point, and the client that POSTs to them.
+    pub(crate) push: push_guard::PushPolicy,
 }
 
 impl Services {
@@ -57,6 +60,7 @@ impl Services {
             cache: Arc::default(),
             bok: bok::BokPolicy::default(),
             onboarding_ttl_secs: civkey_proto::onboard::ONBOARDING_TTL_SECS,
+            push: push_guard::PushPolicy::default(),
         }
     }
 
@@ -69,6 +73,13 @@ impl Services {
     /// The same flows with the operator's BOK-pad settings instead of the defaults.
     pub fn with_bok_policy(mut self, policy: bok::BokPolicy) -> Services {
         self.bok = policy;
+        self
+    }
+
+    /// The same flows with another push policy than production's (the loopback test mode, the
+    /// operator's list of push services).
+    pub fn with_push_policy(mut self, policy: push_guard::PushPolicy) -> Services {
+        self.push = policy;
         self
     }
 }

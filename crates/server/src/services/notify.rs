@@ -589,13 +589,24 @@ impl Services {
 
     /// Registers (or with `None` removes) the calling device's push endpoint, with the keys its
     /// pushes are then encrypted to (RFC 8291), or none for clear-text wake-ups. A registration
-    /// replaces the previous one whole: endpoint and keys.
+    /// replaces the previous one whole: endpoint and keys. An endpoint the push policy refuses
+    /// (not https, not an allowed push service, or an address inside the operator's network once
+    /// resolved) is `push_endpoint_refused`; the delivery worker checks again at every send.
     pub async fn register_push(
         &self,
         device: &DeviceRecord,
         endpoint: Option<&PushEndpoint>,
         keys: Option<&PushKeys>,
     ) -> Result<(), ServiceError> {
+        if let Some(endpoint) = endpoint {
+            if let Err(refusal) = self.push.check_endpoint(endpoint.as_str()).await {
+                tracing::info!(device = %device.id, %refusal, "push endpoint refused");
+                return Err(ServiceError::refused(
+                    ErrorCode::PushEndpointRefused,
+                    format!("the push endpoint is refused: {refusal}"),
+                ));
+            }
+        }
         let keys = keys.map(|k| {
             (
                 k.p256dh.to_text(),

@@ -105,6 +105,18 @@ pub(crate) struct DeliveryArgs {
     #[arg(long, env = "CIVKEY_DELIVERY_TIMEOUT_SECS", default_value_t = delivery::DEFAULT_HTTP_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=120))]
     pub(crate) delivery_timeout_secs: u64,
+    /// Accept push endpoints on this computer (plain http to loopback): a test mode, refused
+    /// unless the public URL is on loopback (`demo` on loopback has it on).
+    #[arg(long, env = "CIVKEY_ALLOW_LOOPBACK_PUSH")]
+    pub(crate) allow_loopback_push: bool,
+    /// Accept push endpoints only at this push service (repeatable; `*.push.apple.com` for every
+    /// name under a domain); default any public https host.
+    #[arg(
+        long = "push-allowed-host",
+        env = "CIVKEY_PUSH_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub(crate) push_allowed_hosts: Vec<String>,
 }
 
 #[derive(Subcommand)]

@@ -78,11 +78,20 @@ pub(crate) async fn serve(
             Mailer::Mailbox(mailbox)
         }
     };
+    // Loopback push endpoints in the demo on this computer (a UnifiedPush distributor beside it).
+    let push = config
+        .clone()
+        .with_push_flags(
+            delivery.allow_loopback_push || (demo && origin.is_loopback()),
+            delivery.push_allowed_hosts.clone(),
+        )
+        .push_policy(&origin)?;
     let services = Services::new(store, Arc::new(SystemClock), origin.clone());
     let state = AppState::from_services(
         services
             .with_bok_policy(policy)
-            .with_onboarding_ttl(onboarding_ttl),
+            .with_onboarding_ttl(onboarding_ttl)
+            .with_push_policy(push),
     )
     .with_trusted_proxies(config.trusted_proxies());
     log_trusted_proxies(config, &origin);
