@@ -24,6 +24,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// bok_request_ttl_secs = 120
 /// bok_max_wrong_answers = 5
 /// onboarding_ttl_secs = 1800
+/// key_file = "/etc/civkey/civkey.key"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +48,8 @@ pub struct FileConfig {
     /// How long an identification code for in-person onboarding is valid (seconds, 300–86400;
     /// default 1800).
     pub onboarding_ttl_secs: Option<u64>,
+    /// The file holding the key-encryption key (readable by its owner only); `--key-file` wins.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Why configuration could not be read.
