@@ -27,4 +27,5 @@ mod oidc_rp;
 mod onboarding;
 mod portal_browser;
 mod server;
+mod stolen_database;
 mod totp;

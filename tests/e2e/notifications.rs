@@ -1260,10 +1260,12 @@ async fn an_operator_sees_the_outbox_and_retries_failed_deliveries_from_the_comm
     );
 
     // A worker's attempt failed (the SMTP server refused): it waits for its backoff.
-    let store =
-        civkey_server::store::Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-            .await
-            .unwrap();
+    let store = civkey_server::store::Store::open(
+        &format!("sqlite://{}/civkey.db", dir.0.display()),
+        civkey_server::store::Kek::read_file(&civkey_tests::cli::data_dir_key(&dir.0)).unwrap(),
+    )
+    .await
+    .unwrap();
     let row = store.outbox_to("petr@example.cz").await.unwrap().remove(0);
     let far = 4_000_000_000;
     store

@@ -75,15 +75,9 @@ async fn unknown_paths_get_the_documented_error_body() {
 
 /// `civkey-server ARGS…` on a fresh database in `dir`.
 fn admin(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(
-        civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
-    )
-    .arg("--data-dir")
-    .arg(dir)
-    .args(args)
-    .env("CIVKEY_LOG", "warn")
-    .output()
-    .unwrap()
+    civkey_tests::cli::admin_command(dir, args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -144,4 +138,195 @@ fn an_operator_registers_a_service_and_rotates_the_signing_key() {
         serde_json::from_slice(&admin(&dir.0, &["keys", "list"]).stdout).unwrap();
     let kids: Vec<&str> = jwks.keys.iter().map(|k| k.kid.as_str()).collect();
     assert_eq!(kids, vec![kid(&second), kid(&first)]);
+}
+
+/// Every sealed column of the database in `dir`, read with plain SQL as a copy would be.
+async fn sealed_columns(dir: &std::path::Path) -> Vec<Option<String>> {
+    use sqlx::{Connection, Row};
+    let mut db =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}/civkey.db?mode=ro", dir.display()))
+            .await
+            .unwrap();
+    let mut values = Vec::new();
+    for sql in [
+        "SELECT totp_secret FROM citizens ORDER BY id",
+        "SELECT bok_hash FROM citizens ORDER BY id",
+        "SELECT totp_secret FROM clerks ORDER BY id",
+        "SELECT private_pkcs8 FROM signing_keys ORDER BY id",
+        "SELECT value FROM server_secrets ORDER BY name",
+    ] {
+        for row in sqlx::query(sql).fetch_all(&mut db).await.unwrap() {
+            values.push(row.try_get::<Option<String>, _>(0).unwrap());
+        }
+    }
+    values
+}
+
+/// A citizen with TOTP and a BOK, and a signing key, made from the command line in `dir`;
+/// returns the citizen's TOTP secret as `citizen add` printed it.
+fn citizen_with_secrets(dir: &std::path::Path) -> String {
+    let added = civkey_tests::cli::admin(
+        dir,
+        &[
+            "citizen",
+            "add",
+            "jana",
+            "--name",
+            "Jana",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let added: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    let uri = added["totp_uri"].as_str().unwrap().to_string();
+    let secret = url::Url::parse(&uri)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "secret")
+        .unwrap()
+        .1
+        .to_string();
+    let bok =
+        civkey_tests::cli::admin(dir, &["citizen", "set-bok", "--username", "jana"], "0042\n");
+    assert!(
+        bok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bok.stderr)
+    );
+    assert!(admin(dir, &["keys", "rotate"]).status.success());
+    secret
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_at_start_and_changes_nothing() {
+    let dir = civkey_tests::TempDir::new("civkey-wrong-key");
+    citizen_with_secrets(&dir.0);
+    let before = sealed_columns(&dir.0).await;
+    let other = dir.0.join("other.key");
+    civkey_server::store::Kek::write_new_file(&other).unwrap();
+    for args in [
+        vec!["--key-file", other.to_str().unwrap(), "citizen", "list"],
+        vec!["--key-file", other.to_str().unwrap(), "keys", "list"],
+    ] {
+        let refused = std::process::Command::new(
+            civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
+        )
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .args(&args)
+        .env_remove("CIVKEY_KEY")
+        .output()
+        .unwrap();
+        assert_eq!(refused.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("sealed under the key with id"), "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    assert_eq!(sealed_columns(&dir.0).await, before, "nothing changed");
+    // No key at all: refused with what to do.
+    let none = std::process::Command::new(
+        civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
+    )
+    .arg("--data-dir")
+    .arg(&dir.0)
+    .args(["citizen", "list"])
+    .env_remove("CIVKEY_KEY")
+    .env_remove("CIVKEY_KEY_FILE")
+    .output()
+    .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no key-encryption key"));
+    assert!(admin(&dir.0, &["citizen", "list"]).status.success());
+}
+
+#[tokio::test]
+async fn rotating_the_key_keeps_logins_totp_and_bok_working_and_the_old_key_opens_nothing() {
+    use civkey_server::store::{Kek, Store};
+    let dir = civkey_tests::TempDir::new("civkey-rotate-key");
+    let totp_secret = citizen_with_secrets(&dir.0);
+    let old_key = civkey_tests::cli::data_dir_key(&dir.0);
+    let old_copy = dir.0.join("old.key");
+    std::fs::copy(&old_key, &old_copy).unwrap();
+    let new_key = dir.0.join("new.key");
+    let made = admin(
+        &dir.0,
+        &["key", "generate", "--out", new_key.to_str().unwrap()],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let before = sealed_columns(&dir.0).await;
+
+    let rotated = admin(
+        &dir.0,
+        &["key", "rotate", "--new-key-file", new_key.to_str().unwrap()],
+    );
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let rotated: serde_json::Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    // TOTP seed, BOK hash, signing key, pairwise key… and the key check.
+    assert!(rotated["resealed"].as_u64().unwrap() >= 4, "{rotated}");
+    let after = sealed_columns(&dir.0).await;
+    assert_eq!(before.len(), after.len());
+    assert!(before
+        .iter()
+        .zip(&after)
+        .all(|(b, a)| b.is_none() == a.is_none() && (b.is_none() || b != a)));
+
+    // The old key opens nothing: the server refuses to start with it.
+    let url = format!("sqlite://{}/civkey.db", dir.0.display());
+    let err = Store::open(&url, Kek::read_file(&old_copy).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("sealed under the key with id"),
+        "{err}"
+    );
+
+    // With the new key, everything works: the TOTP seed, the BOK, signing ID tokens.
+    let store = Store::open(&url, Kek::read_file(&new_key).unwrap())
+        .await
+        .unwrap();
+    let citizen = store.citizen_by_username("jana").await.unwrap().unwrap();
+    assert_eq!(citizen.totp_secret.as_deref(), Some(totp_secret.as_str()));
+    let bok = store.bok_citizen(&citizen.id).await.unwrap().unwrap();
+    assert!(
+        civkey_server::services::secrets::verify_secret("0042", &bok.bok_hash.unwrap())
+            .await
+            .unwrap()
+    );
+    let services = civkey_server::services::Services::new(
+        store,
+        std::sync::Arc::new(civkey_server::clock::SystemClock),
+        civkey_proto::Origin::normalise("http://127.0.0.1:1").unwrap(),
+    );
+    let jwks = services.jwks().await.unwrap();
+    let token = services
+        .sign_jwt(&serde_json::json!({"sub": "x"}))
+        .await
+        .unwrap();
+    let kid = serde_json::from_slice::<serde_json::Value>(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()["kid"]
+        .clone();
+    assert_eq!(
+        kid,
+        serde_json::json!(jwks.keys[0].kid),
+        "the same signing key signs"
+    );
 }

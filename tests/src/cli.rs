@@ -30,20 +30,43 @@ pub fn json_lines(bytes: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// The key-encryption key file of the server data in `dir`: DIR/demo.key, the file `demo` makes
+/// and uses when given no key, made here if it is not there yet (so admin commands and `demo`
+/// share it, in either order).
+pub fn data_dir_key(dir: &Path) -> PathBuf {
+    let path = dir.join("demo.key");
+    if !path.exists() {
+        std::fs::create_dir_all(dir).unwrap();
+        civkey_server::store::Kek::write_new_file(&path).unwrap();
+    }
+    path
+}
+
+/// `civkey-server --data-dir DIR --key-file DIR/demo.key ARGS…`, as an operator runs it on the
+/// server data in `dir`.
+pub fn admin_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(built_binary("civkey-server", "civkey-server").unwrap());
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--key-file")
+        .arg(data_dir_key(dir))
+        .args(args)
+        .env_remove("CIVKEY_KEY")
+        .env("CIVKEY_LOG", "warn");
+    command
+}
+
 /// `civkey-server ARGS…` on the database in `dir`, with `stdin`.
 pub fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
-    let mut child =
-        std::process::Command::new(built_binary("civkey-server", "civkey-server").unwrap())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(args)
-            .env("CIVKEY_LOG", "warn")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+    let mut child = admin_command(dir, args)
+        .env("CIVKEY_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     child
         .stdin
         .take()

@@ -239,9 +239,12 @@ impl TestServer {
             push,
         } = options;
         let dir = TempDir::new("civkey-e2e");
-        let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-            .await
-            .unwrap();
+        let store = Store::open(
+            &format!("sqlite://{}/civkey.db", dir.0.display()),
+            civkey_server::store::Kek::generate().unwrap(),
+        )
+        .await
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let origin = Origin::normalise(

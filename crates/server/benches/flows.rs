@@ -33,10 +33,10 @@ fn services(rt: &tokio::runtime::Runtime) -> (Services, tempfile::TempDir) {
         .tempdir()
         .unwrap();
     let store = rt
-        .block_on(Store::open(&format!(
-            "sqlite://{}/civkey.db",
-            dir.path().display()
-        )))
+        .block_on(Store::open(
+            &format!("sqlite://{}/civkey.db", dir.path().display()),
+            civkey_server::store::Kek::generate().unwrap(),
+        ))
         .unwrap();
     let services = Services::new(
         store,

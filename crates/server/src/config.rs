@@ -31,6 +31,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// header_read_timeout_secs = 15
 /// body_read_timeout_secs = 30
 /// trusted_proxies = ["10.0.0.0/24", "::1"]
+/// key_file = "/etc/civkey/civkey.key"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +70,8 @@ pub struct FileConfig {
     /// Only these push services: host names, `*.` for every name under a domain
     /// (`["fcm.googleapis.com", "*.push.apple.com"]`); default any public https host.
     pub push_allowed_hosts: Option<Vec<String>>,
+    /// The file holding the key-encryption key (readable by its owner only); `--key-file` wins.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Why configuration could not be read.

@@ -599,9 +599,12 @@ mod real_server {
     async fn start_with_onboarding_ttl(ttl: u64) -> Server {
         // The server's database goes in a folder of its own (a fixture's, for the clean-up).
         let dir = Fixture::new("server-db");
-        let store = Store::open(&format!("sqlite://{}/civkey.db", dir.dir.path().display()))
-            .await
-            .unwrap();
+        let store = Store::open(
+            &format!("sqlite://{}/civkey.db", dir.dir.path().display()),
+            civkey_server::store::Kek::generate().unwrap(),
+        )
+        .await
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let origin = Origin::normalise(&format!("http://{address}")).unwrap();

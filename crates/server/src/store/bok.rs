@@ -108,12 +108,13 @@ pub struct BokUnblock {
 const CITIZEN_COLUMNS: &str =
     "id, username, full_name, bok_hash, bok_wrong_answers, bok_blocked_at";
 
-fn read_citizen(row: &AnyRow) -> Result<BokCitizen, StoreError> {
+fn read_citizen(store: &Store, row: &AnyRow) -> Result<BokCitizen, StoreError> {
+    let id: CitizenId = get_id(row, "id")?;
     Ok(BokCitizen {
-        id: get_id(row, "id")?,
+        bok_hash: store.unseal_opt("citizens.bok_hash", id.as_str(), row.try_get("bok_hash")?)?,
+        id,
         username: row.try_get("username")?,
         full_name: row.try_get("full_name")?,
-        bok_hash: row.try_get("bok_hash")?,
         wrong_answers: get_u64(row, "bok_wrong_answers")?,
         blocked_at: get_opt_u64(row, "bok_blocked_at")?,
     })
@@ -146,9 +147,19 @@ impl Store {
         username: &str,
         bok_hash: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE citizens SET bok_hash = $2 WHERE username = $1")
+        let row = sqlx::query("SELECT id FROM citizens WHERE username = $1")
             .bind(username)
-            .bind(bok_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        // Sealed for the citizen's row: the hash cannot be tried (or copied to another citizen)
+        // without the key-encryption key.
+        let id: String = row.try_get("id")?;
+        let done = sqlx::query("UPDATE citizens SET bok_hash = $2 WHERE id = $1")
+            .bind(&id)
+            .bind(self.seal("citizens.bok_hash", &id, bok_hash)?)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
@@ -162,7 +173,7 @@ impl Store {
         .bind(id.as_str())
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(read_citizen).transpose()
+        row.as_ref().map(|row| read_citizen(self, row)).transpose()
     }
 
     /// The citizen `username` as the BOK-pad sees them.
@@ -176,7 +187,7 @@ impl Store {
         .bind(username)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(read_citizen).transpose()
+        row.as_ref().map(|row| read_citizen(self, row)).transpose()
     }
 
     /// How many connected devices of the citizen have BOK-pad on.

@@ -62,14 +62,19 @@ const COLUMNS: &str =
     "id, username, full_name, email, password_hash, totp_secret, totp_last_step, \
                        totp_deletion_hash, created_at";
 
-fn read(row: &AnyRow) -> Result<CitizenRecord, StoreError> {
+fn read(store: &Store, row: &AnyRow) -> Result<CitizenRecord, StoreError> {
+    let id: CitizenId = get_id(row, "id")?;
     Ok(CitizenRecord {
-        id: get_id(row, "id")?,
+        totp_secret: store.unseal_opt(
+            "citizens.totp_secret",
+            id.as_str(),
+            row.try_get("totp_secret")?,
+        )?,
+        id,
         username: row.try_get("username")?,
         full_name: row.try_get("full_name")?,
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
-        totp_secret: row.try_get("totp_secret")?,
         totp_last_step: get_opt_u64(row, "totp_last_step")?,
         totp_deletion_hash: row.try_get("totp_deletion_hash")?,
         created_at: get_u64(row, "created_at")?,
@@ -79,6 +84,11 @@ fn read(row: &AnyRow) -> Result<CitizenRecord, StoreError> {
 impl Store {
     /// Creates a citizen; [`StoreError::Duplicate`] when the username is taken.
     pub async fn insert_citizen(&self, c: &NewCitizen, now: u64) -> Result<(), StoreError> {
+        let totp_secret = c
+            .totp_secret
+            .as_deref()
+            .map(|secret| self.seal("citizens.totp_secret", c.id.as_str(), secret))
+            .transpose()?;
         sqlx::query(
             "INSERT INTO citizens (id, username, full_name, email, phone, password_hash, totp_secret, \
              totp_last_step, totp_deletion_hash, created_at) \
@@ -89,7 +99,7 @@ impl Store {
         .bind(&c.full_name)
         .bind(&c.email)
         .bind(&c.password_hash)
-        .bind(&c.totp_secret)
+        .bind(totp_secret)
         .bind(&c.totp_deletion_hash)
         .bind(to_db(now))
         .execute(self.pool())
@@ -109,7 +119,7 @@ impl Store {
         .bind(username)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(read).transpose()
+        row.as_ref().map(|row| read(self, row)).transpose()
     }
 
     /// The citizen with `id`.
@@ -118,7 +128,7 @@ impl Store {
             .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(read).transpose()
+        row.as_ref().map(|row| read(self, row)).transpose()
     }
 
     /// Every citizen, by username.
@@ -126,7 +136,7 @@ impl Store {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM citizens ORDER BY username"))
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(read).collect()
+        rows.iter().map(|row| read(self, row)).collect()
     }
 
     /// Records that the TOTP code of time step `step` was used. False when that step (or a later

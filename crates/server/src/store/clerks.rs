@@ -84,14 +84,19 @@ pub struct ClerkSession {
 const COLUMNS: &str =
     "id, username, full_name, office_name, password_hash, totp_secret, created_at";
 
-fn read(row: &AnyRow) -> Result<ClerkRecord, StoreError> {
+fn read(store: &Store, row: &AnyRow) -> Result<ClerkRecord, StoreError> {
+    let id: ClerkId = get_id(row, "id")?;
     Ok(ClerkRecord {
-        id: get_id(row, "id")?,
+        totp_secret: store.unseal_opt(
+            "clerks.totp_secret",
+            id.as_str(),
+            row.try_get("totp_secret")?,
+        )?,
+        id,
         username: row.try_get("username")?,
         full_name: row.try_get("full_name")?,
         office_name: row.try_get("office_name")?,
         password_hash: row.try_get("password_hash")?,
-        totp_secret: row.try_get("totp_secret")?,
         created_at: get_u64(row, "created_at")?,
     })
 }
@@ -99,6 +104,7 @@ fn read(row: &AnyRow) -> Result<ClerkRecord, StoreError> {
 impl Store {
     /// Creates a clerk; [`StoreError::Duplicate`] when the username is taken.
     pub async fn insert_clerk(&self, c: &NewClerk, now: u64) -> Result<(), StoreError> {
+        let totp_secret = self.seal("clerks.totp_secret", c.id.as_str(), &c.totp_secret)?;
         sqlx::query(
             "INSERT INTO clerks \
              (id, username, full_name, office_name, password_hash, totp_secret, created_at) \
@@ -109,7 +115,7 @@ impl Store {
         .bind(&c.full_name)
         .bind(&c.office_name)
         .bind(&c.password_hash)
-        .bind(&c.totp_secret)
+        .bind(totp_secret)
         .bind(to_db(now))
         .execute(self.pool())
         .await
@@ -126,7 +132,7 @@ impl Store {
             .bind(username)
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(read).transpose()
+        row.as_ref().map(|row| read(self, row)).transpose()
     }
 
     /// Marks the TOTP time step `step` used by the clerk: true if it is later than every step
@@ -156,18 +162,19 @@ impl Store {
         totp_secret: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "UPDATE clerks SET totp_secret = $2, totp_last_step = NULL WHERE username = $1 \
-             RETURNING id",
-        )
-        .bind(username)
-        .bind(totp_secret)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = sqlx::query("SELECT id FROM clerks WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(row) = row else {
             return Ok(false);
         };
         let id: String = row.try_get("id")?;
+        sqlx::query("UPDATE clerks SET totp_secret = $2, totp_last_step = NULL WHERE id = $1")
+            .bind(&id)
+            .bind(self.seal("clerks.totp_secret", &id, totp_secret)?)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM clerk_sessions WHERE clerk_id = $1")
             .bind(&id)
             .execute(&mut *tx)
@@ -181,7 +188,7 @@ impl Store {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM clerks ORDER BY username"))
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(read).collect()
+        rows.iter().map(|row| read(self, row)).collect()
     }
 
     /// Starts a counter session (the token is stored only as its hash).

@@ -586,19 +586,23 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         if let Some(row) = existing {
-            return Ok(row.try_get("value")?);
+            return self.unseal_secret(name, &row.try_get::<String, _>("value")?);
         }
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(fresh)
+        .bind(self.seal("server_secrets.value", name, fresh)?)
         .execute(self.pool())
         .await?;
         let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)
             .fetch_one(self.pool())
             .await?;
-        Ok(row.try_get("value")?)
+        self.unseal_secret(name, &row.try_get::<String, _>("value")?)
+    }
+
+    fn unseal_secret(&self, name: &str, stored: &str) -> Result<String, StoreError> {
+        self.unseal("server_secrets.value", name, stored)
     }
 }

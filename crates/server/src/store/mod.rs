@@ -8,12 +8,14 @@ mod citizens;
 mod clerks;
 mod devices;
 mod housekeeping;
+mod kek;
 mod logins;
 mod notify;
 mod oidc;
 mod onboarding;
 mod outbox;
 mod pairing;
+mod sealed;
 mod sessions;
 
 pub use bok::{BokCitizen, BokRequestRecord, BokUnblock, NewBokRequest, WrongAnswer};
@@ -21,6 +23,7 @@ pub use citizens::{CitizenRecord, NewCitizen};
 pub use clerks::{ClerkRecord, ClerkSession, NewClerk};
 pub use devices::{DeviceRecord, NewDevice};
 pub use housekeeping::{Cutoffs, Pruned};
+pub use kek::{Kek, KekError};
 pub use logins::{
     AccessToken, Approval, LoginHistoryEntry, LoginHolder, LoginRecord, NewLoginRequest,
 };
@@ -32,6 +35,7 @@ pub use pairing::{Claim, PairingRecord};
 pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -118,6 +122,20 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database's secrets are sealed under another key-encryption key.
+    #[error(
+        "the database's secrets are sealed under the key with id {found}, not under the key given \
+         (id {given}): start with the key this database was sealed with (nothing was changed)"
+    )]
+    WrongKey {
+        /// The id of the key the database is sealed under.
+        found: String,
+        /// The id of the key given.
+        given: String,
+    },
+    /// Sealing failed.
+    #[error(transparent)]
+    Key(#[from] KekError),
     /// The database's folder could not be created.
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
@@ -128,17 +146,20 @@ pub enum StoreError {
     },
 }
 
-/// A handle to the database; cheap to clone.
+/// A handle to the database and the key its secrets are sealed under; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    kek: Arc<Kek>,
 }
 
 impl Store {
-    /// Opens (creating it if needed) the database at `url` and brings its schema up to date.
+    /// Opens (creating it if needed) the database at `url`, brings its schema up to date and
+    /// seals under `kek` the secrets still stored in clear ([`StoreError::WrongKey`], changing
+    /// no row, when the database is sealed under another key).
     ///
     /// `sqlite://PATH` (the folder is created; WAL journal, foreign keys on) or `postgres://…`.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, kek: Kek) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let (url, sqlite) = if let Some(path) = url.strip_prefix("sqlite://") {
             let file = path.split('?').next().unwrap_or_default();
@@ -181,8 +202,18 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            kek: Arc::new(kek),
+        };
         store.migrate().await?;
+        let sealed = store.seal_rows_in_clear().await?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "sealed secrets stored in clear under the key-encryption key"
+            );
+        }
         Ok(store)
     }
 
@@ -232,6 +263,11 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The id of the key-encryption key this store seals under.
+    pub fn key_id(&self) -> &str {
+        self.kek.id()
     }
 }
 
@@ -291,12 +327,20 @@ pub(crate) fn unique(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 pub(crate) mod tests {
     use super::*;
 
+    /// The key-encryption key of the tests' stores (one, so that a test can reopen a store).
+    pub(crate) fn test_kek() -> Kek {
+        Kek::from_bytes(&[0x42; 32])
+    }
+
     /// A fresh SQLite database in its own temporary folder (kept alive by the returned guard).
     pub(crate) async fn temp_store() -> (Store, TempDir) {
         let dir = TempDir::new();
-        let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-            .await
-            .unwrap();
+        let store = Store::open(
+            &format!("sqlite://{}/civkey.db", dir.0.display()),
+            test_kek(),
+        )
+        .await
+        .unwrap();
         (store, dir)
     }
 
@@ -335,9 +379,12 @@ pub(crate) mod tests {
     async fn reopening_applies_nothing_twice() {
         let (store, dir) = temp_store().await;
         drop(store);
-        let again = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-            .await
-            .unwrap();
+        let again = Store::open(
+            &format!("sqlite://{}/civkey.db", dir.0.display()),
+            test_kek(),
+        )
+        .await
+        .unwrap();
         assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
     }
 
@@ -360,9 +407,12 @@ pub(crate) mod tests {
         .await
         .unwrap();
         drop(store);
-        let again = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-            .await
-            .unwrap();
+        let again = Store::open(
+            &format!("sqlite://{}/civkey.db", dir.0.display()),
+            test_kek(),
+        )
+        .await
+        .unwrap();
         assert!(again.list_clerks().await.unwrap().is_empty());
         assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
     }
@@ -376,9 +426,12 @@ pub(crate) mod tests {
             .await
             .unwrap();
         drop(store);
-        let err = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-            .await
-            .unwrap_err();
+        let err = Store::open(
+            &format!("sqlite://{}/civkey.db", dir.0.display()),
+            test_kek(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
             "{err}"
@@ -387,7 +440,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn other_database_urls_are_refused_with_the_reason() {
-        let err = Store::open("mysql://x").await.unwrap_err();
+        let err = Store::open("mysql://x", test_kek()).await.unwrap_err();
         assert!(
             err.to_string().contains("use sqlite://PATH or postgres://"),
             "{err}"

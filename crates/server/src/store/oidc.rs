@@ -30,7 +30,7 @@ pub struct ClientRecord {
 pub struct SigningKeyRecord {
     /// The key id (`kid`).
     pub id: String,
-    /// The private key, PKCS#8 DER in base64url.
+    /// The private key, PKCS#8 DER in base64url (stored sealed under the key-encryption key).
     pub private_pkcs8: String,
     /// The public key, SEC1 uncompressed in base64url.
     pub public_key: String,
@@ -67,10 +67,15 @@ fn read_client(row: &AnyRow) -> Result<ClientRecord, StoreError> {
     })
 }
 
-fn read_key(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
+fn read_key(store: &Store, row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
+    let id: String = row.try_get("id")?;
     Ok(SigningKeyRecord {
-        id: row.try_get("id")?,
-        private_pkcs8: row.try_get("private_pkcs8")?,
+        private_pkcs8: store.unseal(
+            "signing_keys.private_pkcs8",
+            &id,
+            &row.try_get::<String, _>("private_pkcs8")?,
+        )?,
+        id,
         public_key: row.try_get("public_key")?,
         created_at: get_u64(row, "created_at")?,
         retired_at: get_opt_u64(row, "retired_at")?,
@@ -142,7 +147,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(read_key)
+        .map(|row| read_key(self, row))
         .collect()
     }
 
@@ -167,7 +172,7 @@ impl Store {
              VALUES ($1, $2, $3, $4)",
         )
         .bind(&key.id)
-        .bind(&key.private_pkcs8)
+        .bind(self.seal("signing_keys.private_pkcs8", &key.id, &key.private_pkcs8)?)
         .bind(&key.public_key)
         .bind(to_db(key.created_at))
         .execute(&mut *tx)

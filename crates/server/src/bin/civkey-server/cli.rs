@@ -30,6 +30,12 @@ pub(crate) struct Cli {
     /// Sender address of e-mail.
     #[arg(long, env = "CIVKEY_MAIL_FROM", global = true)]
     pub(crate) mail_from: Option<String>,
+    /// The key-encryption key the database's secrets are sealed under: a file only its owner can
+    /// read, holding 32 bytes as 64 hex digits or base64 (`civkey-server key generate` makes
+    /// one). Or the key itself in CIVKEY_KEY. Required, except by `demo`, which makes
+    /// DATA_DIR/demo.key.
+    #[arg(long, env = "CIVKEY_KEY_FILE", global = true)]
+    pub(crate) key_file: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -140,6 +146,27 @@ pub(crate) enum Command {
     /// See and retry the deliveries waiting in the outbox (e-mail, SMS, push).
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Manage the key-encryption key the database's secrets are sealed under.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Make a new key-encryption key in a new file (readable by its owner only); prints its id.
+    Generate {
+        /// The file to write (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Re-seal every secret in the database under the key in NEW_KEY_FILE, in one transaction;
+    /// the current key (--key-file or CIVKEY_KEY) opens nothing afterwards. Stop every server
+    /// using the database first and start them with the new key afterwards.
+    Rotate {
+        /// The new key's file (from `civkey-server key generate`).
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

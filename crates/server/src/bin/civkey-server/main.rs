@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod key;
 mod serve;
 
 use std::io::IsTerminal;
@@ -48,6 +49,10 @@ async fn run() -> anyhow::Result<()> {
         Some(path) => FileConfig::read(path)?,
         None => FileConfig::default(),
     };
+    if let Command::Key(cli::KeyCommand::Generate { out }) = &cli.command {
+        return key::generate(out);
+    }
+    let key_file = cli.key_file.clone().or_else(|| file.key_file.clone());
     let (listen, public_url, bok_ttl, bok_max) = match &cli.command {
         Command::Serve(a) | Command::Demo(a) => (
             a.listen,
@@ -59,7 +64,8 @@ async fn run() -> anyhow::Result<()> {
         | Command::Clerk(_)
         | Command::Client(_)
         | Command::Keys(_)
-        | Command::Outbox(_) => (None, None, None, None),
+        | Command::Outbox(_)
+        | Command::Key(_) => (None, None, None, None),
     };
     let config = Config::merge(
         listen,
@@ -81,7 +87,12 @@ async fn run() -> anyhow::Result<()> {
             .with_trusted_proxy_flags(&a.proxies.trusted_proxies),
         _ => config,
     };
-    let store = Store::open(&config.database_url)
+    let kek = key::server_key(
+        key_file.as_deref(),
+        &config.data_dir,
+        matches!(cli.command, Command::Demo(_)),
+    )?;
+    let store = Store::open(&config.database_url, kek)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
 
@@ -93,5 +104,6 @@ async fn run() -> anyhow::Result<()> {
         Command::Client(command) => admin::client(command, &config, store).await,
         Command::Keys(command) => admin::keys(command, &config, store).await,
         Command::Outbox(command) => admin::outbox(command, &config, store).await,
+        Command::Key(command) => key::key(command, store).await,
     }
 }

@@ -105,9 +105,12 @@ async fn email_is_delivered_over_smtp() {
 async fn two_workers_on_one_database_send_each_message_once() {
     let (first, clock, dir) = services_at(1000).await;
     // A second server instance: its own connections to the same database.
-    let store = crate::store::Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
-        .await
-        .unwrap();
+    let store = crate::store::Store::open(
+        &format!("sqlite://{}/civkey.db", dir.0.display()),
+        crate::store::tests::test_kek(),
+    )
+    .await
+    .unwrap();
     let second = Services::new(store, Arc::new(clock.clone()), first.origin.clone());
     let (url, mut received) = smtp_server().await;
     let mailer = || Mailer::smtp(&url, "civkey <noreply@civkey.invalid>").unwrap();
