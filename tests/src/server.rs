@@ -7,6 +7,7 @@ use std::sync::Arc;
 use civkey_proto::Origin;
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::domain::CitizenId;
+use civkey_server::services::limits::RequestLimits;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 use civkey_testkit::ManualClock;
@@ -80,7 +81,7 @@ impl TestServer {
     /// Starts a server that believes it is reached at `public_origin` (as behind a TLS proxy);
     /// `None` means its own `http://127.0.0.1:PORT`.
     pub async fn start_with_origin(public_origin: Option<&str>) -> Self {
-        Self::start_inner(public_origin, None, false).await
+        Self::start_inner(public_origin, None, false, RequestLimits::default()).await
     }
 
     /// Starts a server whose delivery worker sends through `delivery` (a real SMTP server, push
@@ -88,19 +89,27 @@ impl TestServer {
     pub async fn start_with_delivery(
         delivery: civkey_server::services::delivery::Delivery,
     ) -> Self {
-        Self::start_inner(None, Some(delivery), false).await
+        Self::start_inner(None, Some(delivery), false, RequestLimits::default()).await
     }
 
     /// Starts a server on the system's clock (its `clock` field then moves nothing): for
     /// benchmarks, whose rate-limit windows and expiry must move on with real time.
     pub async fn start_on_system_clock() -> Self {
-        Self::start_inner(None, None, true).await
+        Self::start_inner(None, None, true, RequestLimits::default()).await
+    }
+
+    /// Starts a server with the request-rate limits `limits` instead of the defaults (tests of
+    /// one limit; the logins benchmark, whose load all comes from one address), on the system
+    /// clock when `system_clock`.
+    pub async fn start_with_limits(limits: RequestLimits, system_clock: bool) -> Self {
+        Self::start_inner(None, None, system_clock, limits).await
     }
 
     async fn start_inner(
         public_origin: Option<&str>,
         delivery: Option<civkey_server::services::delivery::Delivery>,
         system_clock: bool,
+        limits: RequestLimits,
     ) -> Self {
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(&format!("sqlite://{}/civkey.db", dir.0.display()))
@@ -118,7 +127,10 @@ impl TestServer {
         } else {
             Arc::new(clock.clone())
         };
-        let state = AppState::with_clock(origin.clone(), store.clone(), server_clock);
+        let state = AppState::from_services(
+            civkey_server::services::Services::new(store.clone(), server_clock, origin.clone())
+                .with_request_limits(limits),
+        );
         let mailbox = dir.0.join("mailbox.txt");
         let delivery = delivery.unwrap_or_else(|| {
             civkey_server::services::delivery::Mailer::Mailbox(mailbox.clone()).into()

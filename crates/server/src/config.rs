@@ -8,6 +8,7 @@ use civkey_proto::Origin;
 use serde::Deserialize;
 
 use crate::services::bok::BokPolicy;
+use crate::services::limits::RequestLimits;
 
 /// The folder for the embedded database (and the demo's mailbox) unless configured otherwise.
 pub const DEFAULT_DATA_DIR: &str = "civkey-data";
@@ -24,6 +25,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// bok_request_ttl_secs = 120
 /// bok_max_wrong_answers = 5
 /// onboarding_ttl_secs = 1800
+///
+/// [limits]                            # per minute, except streams_per_device
+/// authorize_per_address = 60
+/// authorize_per_client = 6000
+/// page_streams_per_address = 120
+/// streams_per_device = 3
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +54,22 @@ pub struct FileConfig {
     /// How long an identification code for in-person onboarding is valid (seconds, 300–86400;
     /// default 1800).
     pub onboarding_ttl_secs: Option<u64>,
+    /// Request-rate limits (`[limits]`; see [`crate::services::limits::RequestLimits`]).
+    pub limits: Option<FileLimits>,
+}
+
+/// The `[limits]` table: each a whole number of at least 1; those left out keep their default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    /// Authorization requests one client address may make a minute (default 60).
+    pub authorize_per_address: Option<u64>,
+    /// Authorization requests for one service a minute, from all addresses (default 6,000).
+    pub authorize_per_client: Option<u64>,
+    /// Page event streams one client address may open a minute (default 120).
+    pub page_streams_per_address: Option<u64>,
+    /// Event streams one device may hold open at once (default 3).
+    pub streams_per_device: Option<usize>,
 }
 
 /// Why configuration could not be read.
@@ -82,6 +105,9 @@ pub enum ConfigError {
     /// A BOK-pad setting is out of its bounds.
     #[error("invalid BOK-pad setting: {0}")]
     Bok(String),
+    /// A request-rate limit is 0.
+    #[error("invalid limit: [limits] {0} must be at least 1")]
+    Limit(&'static str),
 }
 
 impl FileConfig {
@@ -119,6 +145,8 @@ pub struct Config {
     pub bok_max_wrong_answers: u32,
     /// How long an identification code for in-person onboarding is valid (seconds).
     pub onboarding_ttl_secs: u64,
+    /// Request-rate limits and the device stream cap.
+    pub request_limits: RequestLimits,
 }
 
 impl Config {
@@ -159,6 +187,36 @@ impl Config {
             onboarding_ttl_secs: file
                 .onboarding_ttl_secs
                 .unwrap_or(civkey_proto::onboard::ONBOARDING_TTL_SECS),
+            request_limits: file.limits.map_or_else(RequestLimits::default, |l| {
+                let d = RequestLimits::default();
+                RequestLimits {
+                    authorize_per_address: l
+                        .authorize_per_address
+                        .unwrap_or(d.authorize_per_address),
+                    authorize_per_client: l.authorize_per_client.unwrap_or(d.authorize_per_client),
+                    page_streams_per_address: l
+                        .page_streams_per_address
+                        .unwrap_or(d.page_streams_per_address),
+                    streams_per_device: l.streams_per_device.unwrap_or(d.streams_per_device),
+                }
+            }),
+        }
+    }
+
+    /// The request-rate limits, each at least 1.
+    pub fn request_limits(&self) -> Result<RequestLimits, ConfigError> {
+        let l = self.request_limits;
+        let zero = [
+            ("authorize_per_address", l.authorize_per_address == 0),
+            ("authorize_per_client", l.authorize_per_client == 0),
+            ("page_streams_per_address", l.page_streams_per_address == 0),
+            ("streams_per_device", l.streams_per_device == 0),
+        ]
+        .into_iter()
+        .find(|(_, zero)| *zero);
+        match zero {
+            Some((name, _)) => Err(ConfigError::Limit(name)),
+            None => Ok(l),
         }
     }
 
@@ -223,6 +281,34 @@ mod tests {
         let d = Config::merge(None, None, None, None, None, None, FileConfig::default());
         assert_eq!(d.database_url, "sqlite://civkey-data/civkey.db");
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn request_limits_come_from_the_limits_table_over_defaults_and_zero_is_refused() {
+        let merge = |text: &str| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            Config::merge(None, None, None, None, None, None, file)
+        };
+        assert_eq!(
+            merge("").request_limits().unwrap(),
+            RequestLimits::default()
+        );
+        let set = merge("[limits]\nauthorize_per_address = 10\nstreams_per_device = 2");
+        let limits = set.request_limits().unwrap();
+        assert_eq!(
+            (limits.authorize_per_address, limits.streams_per_device),
+            (10, 2)
+        );
+        assert_eq!(
+            limits.authorize_per_client,
+            RequestLimits::default().authorize_per_client
+        );
+        let zero = merge("[limits]\npage_streams_per_address = 0");
+        assert!(matches!(
+            zero.request_limits(),
+            Err(ConfigError::Limit("page_streams_per_address"))
+        ));
+        assert!(toml::from_str::<FileConfig>("[limits]\nper_hour = 5").is_err());
     }
 
     #[test]

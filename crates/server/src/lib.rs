@@ -7,6 +7,7 @@
 //! the tests share.
 
 pub mod api;
+mod client_address;
 pub mod clock;
 pub mod config;
 pub mod domain;

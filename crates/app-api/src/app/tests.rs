@@ -701,6 +701,7 @@ mod real_server {
                     ..AuthorizeParams::default()
                 },
                 None,
+                "127.0.0.1",
             )
             .await
             .unwrap();
@@ -727,6 +728,7 @@ mod real_server {
                     ..AuthorizeParams::default()
                 },
                 None,
+                "127.0.0.1",
             )
             .await
             .unwrap();

@@ -1,9 +1,8 @@
 //! `POST /api/v1/onboarding` and `POST /api/v1/onboarding/{onboarding_id}/outcome`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::Json;
 use civkey_proto::ids::OnboardingId;
@@ -40,13 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Failure> {
-        Ok(ClientAddress(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-                .unwrap_or_else(|| "unknown".to_string()),
-        ))
+        Ok(ClientAddress(crate::client_address::client_address(parts)))
     }
 }
 

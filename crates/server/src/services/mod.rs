@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod devices;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod limits;
 pub mod notify;
 pub mod oidc;
 pub mod onboarding;
@@ -44,6 +45,10 @@ pub struct Services {
     pub(crate) bok: bok::BokPolicy,
     /// How long an identification code for in-person onboarding is valid.
     pub(crate) onboarding_ttl_secs: u64,
+    /// The request-rate limits and the device stream cap (see [`limits`]).
+    pub(crate) limits: limits::RequestLimits,
+    /// The device event streams open in this process (see [`limits::DeviceStreams`]).
+    pub device_streams: Arc<limits::DeviceStreams>,
 }
 
 impl Services {
@@ -57,6 +62,8 @@ impl Services {
             cache: Arc::default(),
             bok: bok::BokPolicy::default(),
             onboarding_ttl_secs: civkey_proto::onboard::ONBOARDING_TTL_SECS,
+            limits: limits::RequestLimits::default(),
+            device_streams: Arc::default(),
         }
     }
 
@@ -69,6 +76,12 @@ impl Services {
     /// The same flows with the operator's BOK-pad settings instead of the defaults.
     pub fn with_bok_policy(mut self, policy: bok::BokPolicy) -> Services {
         self.bok = policy;
+        self
+    }
+
+    /// The same flows with other request-rate limits (see [`limits`]).
+    pub fn with_request_limits(mut self, limits: limits::RequestLimits) -> Services {
+        self.limits = limits;
         self
     }
 }

@@ -5,9 +5,8 @@
 //! checks and the pre-login token are written here once, for every feature.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -404,11 +403,7 @@ impl FromRequestParts<AppState> for Visitor {
             },
             None => None,
         };
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
+        let address = crate::client_address::client_address(parts);
         Ok(Visitor {
             locale,
             chose_locale: query_lang.is_some(),
@@ -593,6 +588,19 @@ impl Visitor {
     pub(super) fn failed(&self, e: ServiceError) -> PageError {
         internal(self, e).into()
     }
+}
+
+/// The answer to a request over a rate limit: 429 with `Retry-After` and the page that says to
+/// wait a moment; any other failure is internal.
+pub(super) fn limited(visitor: &Visitor, e: ServiceError) -> Response {
+    let ServiceError::RateLimited { retry_after } = e else {
+        return internal(visitor, e);
+    };
+    let mut response = visitor.error(StatusCode::TOO_MANY_REQUESTS, "portal.error.rate_limited");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 pub(super) fn internal(visitor: &Visitor, e: ServiceError) -> Response {

@@ -83,7 +83,8 @@ pub(crate) async fn serve(
     let state = AppState::from_services(
         services
             .with_bok_policy(policy)
-            .with_onboarding_ttl(onboarding_ttl),
+            .with_onboarding_ttl(onboarding_ttl)
+            .with_request_limits(config.request_limits()?),
     );
     let sms = match &delivery.sms_gateway_url {
         Some(url) => {
