@@ -34,6 +34,28 @@ async fn event_streams_asked_for_unknown_logins_leave_nothing_behind() {
 
 const REDIRECT: &str = "https://shop.example/callback";
 
+/// The service "Shop", registered with [`REDIRECT`].
+async fn shop(server: &TestServer) -> civkey_server::services::oidc::clients::NewClient {
+    server
+        .state
+        .services()
+        .register_client("Shop", &[REDIRECT.to_string()], None)
+        .await
+        .unwrap()
+}
+
+/// A valid authorization request for `client_id` at `server` (state `st`).
+fn authorize_url(server: &TestServer, client_id: &str) -> url::Url {
+    civkey_tests::authorize_url(
+        &format!("{}/oidc/authorize", server.base),
+        client_id,
+        REDIRECT,
+        "st",
+        "nn",
+        "verifier-0123456789-0123456789-0123456789-0123",
+    )
+}
+
 /// The login requests named by the login pages among `pages` (each page is one stored row).
 fn stored_logins(pages: &[String]) -> Vec<String> {
     pages
@@ -55,14 +77,7 @@ async fn authorize_many(
     client_id: &str,
     count: usize,
 ) -> (Vec<String>, Vec<String>) {
-    let url = civkey_tests::authorize_url(
-        &format!("{}/oidc/authorize", server.base),
-        client_id,
-        REDIRECT,
-        "st",
-        "nn",
-        "verifier-0123456789-0123456789-0123456789-0123",
-    );
+    let url = authorize_url(server, client_id);
     let (mut pages, mut redirects) = (Vec::new(), Vec::new());
     for _ in 0..count.div_ceil(50) {
         let mut batch = tokio::task::JoinSet::new();
@@ -94,12 +109,7 @@ async fn authorize_many(
 #[tokio::test]
 async fn thousands_of_authorization_requests_from_one_address_store_no_more_than_its_limit() {
     let server = TestServer::start().await;
-    let client = server
-        .state
-        .services()
-        .register_client("Shop", &[REDIRECT.to_string()], None)
-        .await
-        .unwrap();
+    let client = shop(&server).await;
     let http = no_redirects();
     let (pages, redirects) = authorize_many(&server, &http, client.client.id.as_str(), 2_000).await;
     let stored = stored_logins(&pages);
@@ -130,21 +140,9 @@ async fn thousands_of_authorization_requests_from_one_address_store_no_more_than
 #[tokio::test]
 async fn page_event_streams_opened_again_and_again_from_one_address_are_limited() {
     let server = TestServer::start().await;
-    let client = server
-        .state
-        .services()
-        .register_client("Shop", &[REDIRECT.to_string()], None)
-        .await
-        .unwrap();
+    let client = shop(&server).await;
     let http = no_redirects();
-    let url = civkey_tests::authorize_url(
-        &format!("{}/oidc/authorize", server.base),
-        client.client.id.as_str(),
-        REDIRECT,
-        "st",
-        "nn",
-        "verifier-0123456789-0123456789-0123456789-0123",
-    );
+    let url = authorize_url(&server, client.client.id.as_str());
     let page = http.get(url).send().await.unwrap();
     let cookie = page.headers()["set-cookie"]
         .to_str()
