@@ -114,9 +114,12 @@ impl Services {
 /// the dead stream's keep-alive fails.
 #[derive(Default)]
 pub struct DeviceStreams {
-    open: Mutex<HashMap<DeviceId, VecDeque<(u64, oneshot::Sender<()>)>>>,
+    open: Mutex<HashMap<DeviceId, VecDeque<OpenStream>>>,
     next: Mutex<u64>,
 }
+
+/// An open stream: its number, and what ends it when dropped.
+type OpenStream = (u64, oneshot::Sender<()>);
 
 /// One open stream's place: dropping it (the stream ended) gives the place back.
 pub struct StreamSlot {
