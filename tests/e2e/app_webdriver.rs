@@ -332,6 +332,7 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
                 ..AuthorizeParams::default()
             },
             None,
+            "127.0.0.1",
         )
         .await
         .unwrap();

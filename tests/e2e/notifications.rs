@@ -1300,3 +1300,160 @@ async fn an_operator_sees_the_outbox_and_retries_failed_deliveries_from_the_comm
         "due now"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Abuse: held streams, a tarpit push endpoint
+
+/// Whether `response`'s body ends within `within` (whatever it sends before is read and dropped).
+async fn ends_within(response: &mut reqwest::Response, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Err(_) => return false,
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None)) | Ok(Err(_)) => return true,
+        }
+    }
+}
+
+/// The attack: one device opens its event stream again and again and keeps every one (each held
+/// stream is a connection and a wake-up on every event of the citizen's). A device holds at most
+/// three: a new one ends the oldest, so a phone that reconnects after its connection silently
+/// died is never locked out by its own dead stream.
+#[tokio::test]
+async fn a_device_holds_at_most_three_event_streams_and_a_new_one_ends_the_oldest() {
+    let server = TestServer::start().await;
+    let citizen = server.add_citizen("jana").await;
+    let device = device_of(&server, &citizen, 1).await;
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let response = open_stream(&server, &device, None).await;
+        assert_eq!(response.status(), 200);
+        streams.push(response);
+    }
+    let mut ended = Vec::new();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let within = Duration::from_millis(if i < 17 { 5_000 } else { 300 });
+        ended.push(ends_within(stream, within).await);
+    }
+    let expected: Vec<bool> = (0..20).map(|i| i < 17).collect();
+    assert_eq!(
+        ended, expected,
+        "the 17 oldest ended, the 3 newest are open"
+    );
+    // The newest still brings the device its events.
+    server
+        .state
+        .services()
+        .notify_login(&citizen, "Portál občana", LoginMeans::PasswordTotp)
+        .await;
+    let mut newest = Stream::new(streams.pop().unwrap());
+    assert_eq!(newest.next().await.name, "login_notification");
+}
+
+/// A TCP listener on loopback that accepts every connection and never answers (it holds them
+/// open): the base URL, and how many connections it accepted.
+async fn tarpit() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (base, accepted)
+}
+
+/// How long until the outbox rows to `recipient` are all delivered (at most a minute).
+async fn delivered_after(server: &TestServer, recipient: &str, since: Instant) -> Duration {
+    loop {
+        let rows = server.store.outbox_to(recipient).await.unwrap();
+        if !rows.is_empty() && rows.iter().all(|r| r.delivered_at.is_some()) {
+            return since.elapsed();
+        }
+        if since.elapsed() > Duration::from_secs(60) {
+            return since.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The attack: a paired device registers a push endpoint that accepts the connection and never
+/// answers, then makes events for itself (here 120 login notifications). Every push to it waits
+/// for the whole timeout (10 s by default); the worker used to wait for its whole batch of 50
+/// before claiming more, so another citizen's e-mail code and BOK request waited behind them.
+/// Now pushes run beside e-mail, a citizen's pushes hold at most two delivery slots, and the
+/// rest wait their turn without a slot: the e-mail code and the BOK push go out at once.
+#[tokio::test]
+async fn a_tarpit_push_endpoint_does_not_hold_up_another_citizens_email_code_and_bok_request() {
+    let (base, _endpoint) = endpoint().await;
+    let (tarpit, accepted) = tarpit().await;
+    let dir = TempDir::new("civkey-tarpit");
+    let server = TestServer::start_with_delivery(Delivery::new(
+        Mailer::Mailbox(dir.0.join("mailbox.txt")),
+        None,
+        Duration::from_secs(civkey_server::services::delivery::DEFAULT_HTTP_TIMEOUT_SECS),
+        1,
+    ))
+    .await;
+    let services = server.state.services();
+    let mallory = server.add_citizen("mallory").await;
+    let device = device_of(&server, &mallory, 9).await;
+    register_push(&server, &device, &format!("{tarpit}/up")).await;
+    for _ in 0..120 {
+        services
+            .notify_login(&mallory, "Shop", LoginMeans::PasswordTotp)
+            .await;
+    }
+    civkey_tests::wait_until("the tarpit is held", Duration::from_secs(10), || async {
+        (accepted.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
+
+    let eva = eva_in_english(&server).await;
+    let phone = device_of(&server, &eva, 1).await;
+    register_push(&server, &phone, &format!("{base}/ok")).await;
+    let asked = Instant::now();
+    // Eva asks for an e-mail code on the portal's login page.
+    let http = civkey_tests::http::browser();
+    let login = http
+        .get(format!("{}/portal/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = civkey_tests::http::cookie_pair(
+        &civkey_tests::http::set_cookies(&login),
+        &civkey_tests::http::host_cookie(&server, "civkey_pre"),
+    );
+    let csrf = csrf_of(&login.text().await.unwrap(), "/portal/login/email");
+    let sent = http
+        .post(format!("{}/portal/login/email", server.base))
+        .header("cookie", &pre)
+        .form(&[("csrf", csrf.as_str()), ("username", "eva"), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    // A clerk asks her device for her BOK.
+    let now = server.clock_now();
+    let request = civkey_proto::bok::BokRequest {
+        id: civkey_proto::ids::BokRequestId::from_bytes([5; 16]),
+        office_name: "Czech POINT, Praha 1".into(),
+        challenge: civkey_proto::ids::Challenge::from_bytes([6; 32]),
+        created_at: now,
+        expires_at: now + 120,
+    };
+    services.notify_bok_request(&eva, &request).await;
+
+    let email = delivered_after(&server, "eva", asked).await;
+    let bok = delivered_after(&server, &format!("{base}/ok"), asked).await;
+    assert!(
+        email < Duration::from_secs(3) && bok < Duration::from_secs(3),
+        "with a tarpit push endpoint held: the e-mail code went out after {email:?}, the BOK \
+         push after {bok:?}"
+    );
+}

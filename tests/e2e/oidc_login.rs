@@ -346,7 +346,10 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
     };
 
     // Denied: the page learns it.
-    let started = services.authorize(&params, None).await.unwrap();
+    let started = services
+        .authorize(&params, None, "127.0.0.1")
+        .await
+        .unwrap();
     let denied = civkey_cli(&home.0, &["--json", "login", &started.launch_uri, "--deny"]).await;
     assert!(
         denied.status.success(),
@@ -363,13 +366,19 @@ async fn civkey_login_denies_tells_the_page_and_refuses_bad_links() {
     );
 
     // Without a terminal it will not guess the answer.
-    let started = services.authorize(&params, None).await.unwrap();
+    let started = services
+        .authorize(&params, None, "127.0.0.1")
+        .await
+        .unwrap();
     let unanswered = civkey_cli(&home.0, &["login", &started.launch_uri]).await;
     assert_eq!(unanswered.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unanswered.stderr).contains("--approve or --deny"));
 
     // A photographed QR code, scanned six seconds later.
-    let started = services.authorize(&params, None).await.unwrap();
+    let started = services
+        .authorize(&params, None, "127.0.0.1")
+        .await
+        .unwrap();
     let (qr, _) = services.login_qr_uri(&started.request_id).await.unwrap();
     server.clock.advance(6);
     let stale = civkey_cli(&home.0, &["login", &qr, "--approve"]).await;

@@ -121,7 +121,10 @@ async fn log_in_to_a_service(server: &TestServer, profile: &Profile) -> String {
         code_challenge_method: Some("S256".into()),
         ..AuthorizeParams::default()
     };
-    let started = services.authorize(&params, None).await.unwrap();
+    let started = services
+        .authorize(&params, None, "127.0.0.1")
+        .await
+        .unwrap();
     let opened = profile.open_login(&started.launch_uri).await.unwrap();
     assert_eq!(opened.info.service_name, "Daňový portál");
     assert_eq!(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use civkey_proto::Origin;
 use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::domain::CitizenId;
+use civkey_server::services::limits::RequestLimits;
 use civkey_server::services::push_guard::PushPolicy;
 use civkey_server::services::Services;
 use civkey_server::serving::ServeLimits;
@@ -33,6 +34,8 @@ pub struct ServerOptions<'a> {
     pub trusted_proxies: &'a [&'a str],
     /// The rules push endpoints obey (default: the loopback test mode).
     pub push: Option<PushPolicy>,
+    /// Request-rate limits (default: production's).
+    pub request_limits: RequestLimits,
 }
 
 /// The real server on `127.0.0.1:0` with a fresh SQLite database, running until the test's
@@ -228,6 +231,18 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server with the request-rate limits `limits` instead of the defaults (tests of
+    /// one limit; the logins benchmark, whose load all comes from one address), on the system
+    /// clock when `system_clock`.
+    pub async fn start_with_request_limits(limits: RequestLimits, system_clock: bool) -> Self {
+        Self::start_with(ServerOptions {
+            request_limits: limits,
+            system_clock,
+            ..ServerOptions::default()
+        })
+        .await
+    }
+
     /// Starts a server set up as `options` say.
     pub async fn start_with(options: ServerOptions<'_>) -> Self {
         let ServerOptions {
@@ -237,6 +252,7 @@ impl TestServer {
             limits,
             trusted_proxies,
             push,
+            request_limits,
         } = options;
         let dir = TempDir::new("civkey-e2e");
         let store = Store::open(
@@ -261,7 +277,9 @@ impl TestServer {
         // Test push endpoints listen on 127.0.0.1: the loopback test mode unless told otherwise.
         let push = push.unwrap_or_else(PushPolicy::loopback_test_mode);
         let state = AppState::from_services(
-            Services::new(store.clone(), server_clock, origin.clone()).with_push_policy(push),
+            Services::new(store.clone(), server_clock, origin.clone())
+                .with_push_policy(push)
+                .with_request_limits(request_limits),
         )
         .with_trusted_proxies(civkey_proto::forwarded::TrustedProxies::new(proxies));
         let mailbox = dir.0.join("mailbox.txt");

@@ -9,6 +9,7 @@ use civkey_proto::Origin;
 use serde::Deserialize;
 
 use crate::services::bok::BokPolicy;
+use crate::services::limits::RequestLimits;
 use crate::services::push_guard::{HostPattern, PushPolicy, SystemLookup};
 use crate::serving::{self, ServeLimits};
 
@@ -32,6 +33,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// body_read_timeout_secs = 30
 /// trusted_proxies = ["10.0.0.0/24", "::1"]
 /// key_file = "/etc/civkey/civkey.key"
+///
+/// [limits]                            # per minute, except streams_per_device
+/// authorize_per_address = 60
+/// authorize_per_client = 6000
+/// page_streams_per_address = 120
+/// streams_per_device = 3
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +79,22 @@ pub struct FileConfig {
     pub push_allowed_hosts: Option<Vec<String>>,
     /// The file holding the key-encryption key (readable by its owner only); `--key-file` wins.
     pub key_file: Option<PathBuf>,
+    /// Request-rate limits (`[limits]`; see [`crate::services::limits::RequestLimits`]).
+    pub limits: Option<FileLimits>,
+}
+
+/// The `[limits]` table: each a whole number of at least 1; those left out keep their default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    /// Authorization requests one client address may make a minute (default 60).
+    pub authorize_per_address: Option<u64>,
+    /// Authorization requests for one service a minute, from all addresses (default 6,000).
+    pub authorize_per_client: Option<u64>,
+    /// Page event streams one client address may open a minute (default 120).
+    pub page_streams_per_address: Option<u64>,
+    /// Event streams one device may hold open at once (default 3).
+    pub streams_per_device: Option<usize>,
 }
 
 /// Why configuration could not be read.
@@ -116,6 +139,9 @@ pub enum ConfigError {
     /// Loopback push endpoints were asked for on a server reached from elsewhere.
     #[error("allow_loopback_push is a test mode: it needs a loopback public URL, not {0}")]
     LoopbackPush(String),
+    /// A request-rate limit is 0.
+    #[error("invalid limit: [limits] {0} must be at least 1")]
+    Limit(&'static str),
 }
 
 impl FileConfig {
@@ -165,6 +191,8 @@ pub struct Config {
     pub allow_loopback_push: bool,
     /// The push services endpoints may point at (empty: any public https host).
     pub push_allowed_hosts: Vec<String>,
+    /// Request-rate limits and the device stream cap.
+    pub request_limits: RequestLimits,
 }
 
 impl Config {
@@ -217,6 +245,36 @@ impl Config {
             trusted_proxies: file.trusted_proxies.unwrap_or_default(),
             allow_loopback_push: file.allow_loopback_push.unwrap_or(false),
             push_allowed_hosts: file.push_allowed_hosts.unwrap_or_default(),
+            request_limits: file.limits.map_or_else(RequestLimits::default, |l| {
+                let d = RequestLimits::default();
+                RequestLimits {
+                    authorize_per_address: l
+                        .authorize_per_address
+                        .unwrap_or(d.authorize_per_address),
+                    authorize_per_client: l.authorize_per_client.unwrap_or(d.authorize_per_client),
+                    page_streams_per_address: l
+                        .page_streams_per_address
+                        .unwrap_or(d.page_streams_per_address),
+                    streams_per_device: l.streams_per_device.unwrap_or(d.streams_per_device),
+                }
+            }),
+        }
+    }
+
+    /// The request-rate limits, each at least 1.
+    pub fn request_limits(&self) -> Result<RequestLimits, ConfigError> {
+        let l = self.request_limits;
+        let zero = [
+            ("authorize_per_address", l.authorize_per_address == 0),
+            ("authorize_per_client", l.authorize_per_client == 0),
+            ("page_streams_per_address", l.page_streams_per_address == 0),
+            ("streams_per_device", l.streams_per_device == 0),
+        ]
+        .into_iter()
+        .find(|(_, zero)| *zero);
+        match zero {
+            Some((name, _)) => Err(ConfigError::Limit(name)),
+            None => Ok(l),
         }
     }
 
@@ -361,6 +419,34 @@ mod tests {
         let d = Config::merge(None, None, None, None, None, None, FileConfig::default());
         assert_eq!(d.database_url, "sqlite://civkey-data/civkey.db");
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn request_limits_come_from_the_limits_table_over_defaults_and_zero_is_refused() {
+        let merge = |text: &str| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            Config::merge(None, None, None, None, None, None, file)
+        };
+        assert_eq!(
+            merge("").request_limits().unwrap(),
+            RequestLimits::default()
+        );
+        let set = merge("[limits]\nauthorize_per_address = 10\nstreams_per_device = 2");
+        let limits = set.request_limits().unwrap();
+        assert_eq!(
+            (limits.authorize_per_address, limits.streams_per_device),
+            (10, 2)
+        );
+        assert_eq!(
+            limits.authorize_per_client,
+            RequestLimits::default().authorize_per_client
+        );
+        let zero = merge("[limits]\npage_streams_per_address = 0");
+        assert!(matches!(
+            zero.request_limits(),
+            Err(ConfigError::Limit("page_streams_per_address"))
+        ));
+        assert!(toml::from_str::<FileConfig>("[limits]\nper_hour = 5").is_err());
     }
 
     #[test]

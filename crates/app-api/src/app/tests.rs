@@ -713,6 +713,7 @@ mod real_server {
                     ..AuthorizeParams::default()
                 },
                 None,
+                "127.0.0.1",
             )
             .await
             .unwrap();
@@ -739,6 +740,7 @@ mod real_server {
                     ..AuthorizeParams::default()
                 },
                 None,
+                "127.0.0.1",
             )
             .await
             .unwrap();

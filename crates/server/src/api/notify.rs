@@ -16,6 +16,7 @@ use civkey_proto::events::Event;
 use civkey_proto::notify::NotificationSettings;
 use civkey_proto::ErrorCode;
 use futures_util::stream::{self, Stream};
+use futures_util::StreamExt;
 
 use super::{DeviceCaller, Failure};
 use crate::services::notify::events_key;
@@ -52,7 +53,19 @@ pub(super) async fn events(
         .services()
         .events_for_device(&caller.device, after)
         .await?;
-    let stream = event_stream(state, caller.device, first.into(), last);
+    // At most a few streams per device: a new one beyond the cap ends the oldest (see
+    // `services::limits::DeviceStreams` for why the oldest goes, not the new one).
+    let services = state.services();
+    let (slot, ended) = services
+        .device_streams
+        .open(&caller.device.id, services.limits.streams_per_device);
+    let stream = event_stream(state, caller.device, first.into(), last)
+        .take_until(ended)
+        .map(move |event| {
+            // The stream holds its place until it ends.
+            let _holds = &slot;
+            event
+        });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(KEEP_ALIVE_SECS)))
         .into_response())

@@ -5,15 +5,20 @@
 //! delivers what is due, retries failures with exponential backoff, records every attempt, and
 //! gives up only on what can no longer matter (an expired BOK request, an endpoint that is gone).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use civkey_proto::device::{PushAuthSecret, PushPublicKey};
 use civkey_proto::events::PushWakeUp;
+use civkey_proto::ids::DeviceId;
 
 use crate::domain::Channel;
 use crate::services::push_guard::{PushPolicy, PushRefusal};
@@ -116,6 +121,9 @@ pub const DEFAULT_FIRST_RETRY_SECS: u64 = 5;
 pub const MAX_RETRY_SECS: u64 = 3600;
 /// How long a push endpoint or the SMS gateway may take to answer unless configured.
 pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 10;
+/// The longest wait for a push endpoint's or the SMS gateway's TCP connection (and TLS), within
+/// the whole request's timeout.
+pub const CONNECT_TIMEOUT_SECS: u64 = 5;
 
 /// An HTTP SMS gateway: `POST {url}` with `{"to": "+420…", "text": "…"}`, and the bearer token
 /// when one is set. Its `Debug` output never shows the token.
@@ -186,7 +194,7 @@ impl Delivery {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(http_timeout)
-            .connect_timeout(http_timeout)
+            .connect_timeout(http_timeout.min(Duration::from_secs(CONNECT_TIMEOUT_SECS)))
             .user_agent(concat!("civkey-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
@@ -380,63 +388,250 @@ fn refused_push(refusal: &PushRefusal) -> String {
 /// stopped mid-attempt). Far longer than an attempt takes (HTTP and SMTP time out sooner).
 pub const CLAIM_LEASE_SECS: u64 = 300;
 
-/// Claims the due messages and delivers each once (concurrently); returns how many were
-/// delivered. Each attempt is recorded: delivered, failed with its error and the next attempt's
-/// time, or given up. Workers of several server instances on one database share the work: each
-/// message is claimed by one of them.
-pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
-    let now = services.clock.now();
-    let claimed = services
-        .store
-        .claim_due_messages(now, now + CLAIM_LEASE_SECS, 50)
-        .await;
-    let due = match claimed {
-        Ok(due) => due,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the outbox");
-            return 0;
-        }
-    };
-    let attempts = due.iter().map(|message| async move {
-        let attempt = delivery.attempt(services, message, now).await;
-        let now = services.clock.now();
-        let (delivered, recorded) = match attempt {
-            Attempt::Delivered => {
-                tracing::info!(id = %message.id, channel = %message.channel, "message delivered");
-                (true, services.store.mark_delivered(&message.id, now).await)
-            }
-            Attempt::Retry(error) => {
-                let wait = backoff_from(delivery.first_retry_secs, message.attempts);
-                tracing::warn!(id = %message.id, channel = %message.channel, %error, retry_in = wait, "delivery failed");
-                (false, services.store.mark_failed(&message.id, &error, now + wait).await)
-            }
-            Attempt::GiveUp(error) => {
-                tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
-                (false, services.store.mark_given_up(&message.id, &error, now).await)
-            }
-            Attempt::Gone(error) => {
-                tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
-                (false, services.store.mark_gone(&message.id, &error, now).await)
-            }
-        };
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, "cannot record a delivery attempt");
-        }
-        delivered
-    });
-    let results = futures_util::future::join_all(attempts).await;
-    results.into_iter().filter(|d| *d).count() as u64
+/// How long one attempt may take in all, whatever the channel: well inside the claim's lease, so
+/// an attempt never outlives its claim (and another worker never sends the message while this one
+/// still is). Each send has its own, shorter timeouts (HTTP: [`Delivery::http_timeout`]; SMTP:
+/// 20 s per exchange).
+pub const ATTEMPT_DEADLINE_SECS: u64 = CLAIM_LEASE_SECS / 2;
+
+/// A worker's delivery lanes: each channel family sends through its own slots, so pushes (to
+/// endpoints that devices chose, any of which may be slow or a tarpit) never take the slots of
+/// e-mail and SMS, and a push to one device never waits for another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Mail,
+    Sms,
+    Push,
 }
 
-/// Runs the delivery worker until the process ends: delivers what is due, then waits for a new
-/// message (the change signal) or at most `poll` for retries that come due.
+impl Lane {
+    const ALL: [Lane; 3] = [Lane::Mail, Lane::Sms, Lane::Push];
+
+    fn channels(self) -> &'static [Channel] {
+        match self {
+            Lane::Mail => &[Channel::Email, Channel::EmailCode],
+            Lane::Sms => &[Channel::Sms],
+            Lane::Push => &[Channel::Push],
+        }
+    }
+
+    /// Attempts in flight at once in the lane.
+    fn slots(self) -> usize {
+        match self {
+            Lane::Mail => MAIL_SLOTS,
+            Lane::Sms => SMS_SLOTS,
+            Lane::Push => PUSH_SLOTS,
+        }
+    }
+}
+
+/// E-mail attempts (codes and notifications) in flight at once.
+pub const MAIL_SLOTS: usize = 16;
+/// SMS attempts in flight at once.
+pub const SMS_SLOTS: usize = 8;
+/// Push attempts in flight at once; each device has at most one of them, so a device whose
+/// endpoint never answers holds one slot, and its other pushes wait unclaimed.
+pub const PUSH_SLOTS: usize = 32;
+
+/// The devices with a push in flight in this worker.
+type BusyDevices = Arc<Mutex<HashSet<DeviceId>>>;
+
+/// A device's turn to be pushed to: while it lives, no other push to the device starts.
+struct DeviceTurn {
+    busy: BusyDevices,
+    device: DeviceId,
+}
+
+impl DeviceTurn {
+    fn take(busy: &BusyDevices, device: DeviceId) -> Option<DeviceTurn> {
+        let mut devices = busy.lock().unwrap_or_else(|p| p.into_inner());
+        devices.insert(device).then(|| DeviceTurn {
+            busy: Arc::clone(busy),
+            device,
+        })
+    }
+}
+
+impl Drop for DeviceTurn {
+    fn drop(&mut self) {
+        let mut devices = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        devices.remove(&self.device);
+    }
+}
+
+/// The slots of a worker's lanes and its devices with a push in flight.
+struct Lanes {
+    slots: [Arc<Semaphore>; 3],
+    busy: BusyDevices,
+}
+
+impl Lanes {
+    fn new() -> Lanes {
+        Lanes {
+            slots: Lane::ALL.map(|lane| Arc::new(Semaphore::new(lane.slots()))),
+            busy: BusyDevices::default(),
+        }
+    }
+
+    /// Claims what is due for each lane's free slots (pushes only to devices with none in
+    /// flight, one per device) and starts each attempt in `tasks`, which answer whether the
+    /// message was delivered. Returns at once: the attempts run on.
+    async fn start_due(&self, services: &Services, delivery: &Delivery, tasks: &mut JoinSet<bool>) {
+        for (lane, slots) in Lane::ALL.into_iter().zip(&self.slots) {
+            loop {
+                let free = slots.available_permits();
+                if free == 0 {
+                    break;
+                }
+                let skip: Vec<DeviceId> = if lane == Lane::Push {
+                    let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+                    busy.iter().copied().collect()
+                } else {
+                    Vec::new()
+                };
+                let now = services.clock.now();
+                let claimed = services
+                    .store
+                    .claim_due_on(
+                        lane.channels(),
+                        &skip,
+                        now,
+                        now + CLAIM_LEASE_SECS,
+                        free as i64,
+                    )
+                    .await;
+                let claimed = match claimed {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the outbox");
+                        break;
+                    }
+                };
+                let mut released = false;
+                for message in claimed {
+                    let turn = match message.device_id.filter(|_| lane == Lane::Push) {
+                        Some(device) => match DeviceTurn::take(&self.busy, device) {
+                            Some(turn) => Some(turn),
+                            None => {
+                                // A second push to the device in this claim: it waits its turn.
+                                release(services, &message).await;
+                                released = true;
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let Ok(slot) = Arc::clone(slots).try_acquire_owned() else {
+                        release(services, &message).await;
+                        continue;
+                    };
+                    let (services, delivery) = (services.clone(), delivery.clone());
+                    tasks.spawn(async move {
+                        let delivered = deliver_one(&services, &delivery, &message).await;
+                        drop((slot, turn));
+                        delivered
+                    });
+                }
+                // What was let go may have kept others out of this claim: claim again, now
+                // without the devices that have their push in flight.
+                if !released {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Lets go of a claimed message unattempted.
+async fn release(services: &Services, message: &OutboxMessage) {
+    if let Err(e) = services.store.release_claim(&message.id).await {
+        tracing::error!(error = %e, "cannot let go of an outbox message");
+    }
+}
+
+/// Attempts `message` once (within [`ATTEMPT_DEADLINE_SECS`]) and records the outcome: delivered,
+/// failed with its error and the next attempt's time, or given up. Answers whether it was
+/// delivered.
+async fn deliver_one(services: &Services, delivery: &Delivery, message: &OutboxMessage) -> bool {
+    let now = services.clock.now();
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(ATTEMPT_DEADLINE_SECS),
+        delivery.attempt(services, message, now),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Attempt::Retry(format!(
+            "the attempt did not end within {ATTEMPT_DEADLINE_SECS} s"
+        ))
+    });
+    let now = services.clock.now();
+    let (delivered, recorded) = match attempt {
+        Attempt::Delivered => {
+            tracing::info!(id = %message.id, channel = %message.channel, "message delivered");
+            (true, services.store.mark_delivered(&message.id, now).await)
+        }
+        Attempt::Retry(error) => {
+            let wait = backoff_from(delivery.first_retry_secs, message.attempts);
+            tracing::warn!(id = %message.id, channel = %message.channel, %error, retry_in = wait, "delivery failed");
+            (
+                false,
+                services
+                    .store
+                    .mark_failed(&message.id, &error, now + wait)
+                    .await,
+            )
+        }
+        Attempt::GiveUp(error) => {
+            tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
+            (
+                false,
+                services.store.mark_given_up(&message.id, &error, now).await,
+            )
+        }
+        Attempt::Gone(error) => {
+            tracing::warn!(id = %message.id, channel = %message.channel, %error, "delivery given up");
+            (
+                false,
+                services.store.mark_gone(&message.id, &error, now).await,
+            )
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "cannot record a delivery attempt");
+    }
+    delivered
+}
+
+/// Claims the due messages (as far as the lanes' slots go) and delivers each once, concurrently;
+/// returns how many were delivered. Workers of several server instances on one database share
+/// the work: each message is claimed by one of them.
+pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
+    let mut tasks = JoinSet::new();
+    Lanes::new().start_due(services, delivery, &mut tasks).await;
+    let mut delivered = 0;
+    while let Some(done) = tasks.join_next().await {
+        delivered += u64::from(done.unwrap_or(false));
+    }
+    delivered
+}
+
+/// Runs the delivery worker until the process ends: starts what is due in each lane's free slots,
+/// then waits for a new message (the change signal), an attempt that ends (a slot comes free), or
+/// at most `poll` for retries that come due. Attempts run on while the worker claims more, so a
+/// slow endpoint delays only its own messages.
 pub fn spawn_worker(services: Services, delivery: impl Into<Delivery>, poll: Duration) {
     let delivery = delivery.into();
     tokio::spawn(async move {
+        let lanes = Lanes::new();
+        let mut tasks = JoinSet::new();
         loop {
             let mut wake = services.signal.subscribe(OUTBOX_KEY);
-            deliver_due(&services, &delivery).await;
-            wake.changed(poll).await;
+            lanes.start_due(&services, &delivery, &mut tasks).await;
+            tokio::select! {
+                () = wake.changed(poll) => {}
+                Some(_) = tasks.join_next() => {}
+            }
+            while tasks.try_join_next().is_some() {}
         }
     });
 }

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod devices;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod limits;
 pub mod notify;
 pub mod oidc;
 pub mod onboarding;
@@ -47,6 +48,10 @@ pub struct Services {
     pub(crate) onboarding_ttl_secs: u64,
     /// Where devices' push endpoints may point, and the client that POSTs to them.
     pub(crate) push: push_guard::PushPolicy,
+    /// The request-rate limits and the device stream cap (see [`limits`]).
+    pub(crate) limits: limits::RequestLimits,
+    /// The device event streams open in this process (see [`limits::DeviceStreams`]).
+    pub device_streams: Arc<limits::DeviceStreams>,
 }
 
 impl Services {
@@ -61,6 +66,8 @@ impl Services {
             bok: bok::BokPolicy::default(),
             onboarding_ttl_secs: civkey_proto::onboard::ONBOARDING_TTL_SECS,
             push: push_guard::PushPolicy::default(),
+            limits: limits::RequestLimits::default(),
+            device_streams: Arc::default(),
         }
     }
 
@@ -80,6 +87,12 @@ impl Services {
     /// operator's list of push services).
     pub fn with_push_policy(mut self, policy: push_guard::PushPolicy) -> Services {
         self.push = policy;
+        self
+    }
+
+    /// The same flows with other request-rate limits (see [`limits`]).
+    pub fn with_request_limits(mut self, limits: limits::RequestLimits) -> Services {
+        self.limits = limits;
         self
     }
 }

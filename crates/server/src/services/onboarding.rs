@@ -234,18 +234,13 @@ impl Services {
         request: &OnboardStartRequest,
         address: &str,
     ) -> Result<OnboardStartResponse, ServiceError> {
+        self.count_request(
+            &format!("onboard-start:{address}"),
+            MAX_STARTS_PER_ADDRESS,
+            START_WINDOW_SECS,
+        )
+        .await?;
         let now = self.clock.now();
-        let bucket = format!("onboard-start:{address}");
-        // Counted first and decided on the count the statement returns, so parallel starts
-        // cannot all see room left. A refused start does not move the window's end.
-        let (starts, started) = self
-            .store
-            .count_in_window(&bucket, now, now.saturating_sub(START_WINDOW_SECS))
-            .await?;
-        if starts > MAX_STARTS_PER_ADDRESS {
-            let retry_after = (started + START_WINDOW_SECS).saturating_sub(now).max(1);
-            return Err(ServiceError::RateLimited { retry_after });
-        }
         if now.abs_diff(request.timestamp) > DEVICE_CALL_MAX_SKEW_SECS {
             return Err(ServiceError::refused(
                 ErrorCode::Replayed,

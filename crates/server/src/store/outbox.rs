@@ -303,6 +303,65 @@ impl Store {
         rows.iter().map(read_message).collect()
     }
 
+    /// [`Store::claim_due_messages`] for the messages on `channels` only, leaving out pushes to
+    /// the devices in `skip_devices` (each has a push in flight already): what one delivery lane
+    /// claims for its free slots.
+    pub async fn claim_due_on(
+        &self,
+        channels: &[Channel],
+        skip_devices: &[DeviceId],
+        now: u64,
+        lease_until: u64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        // $1 now, $2 the lease, $3 the limit; then the channels, then the devices.
+        let placeholders = |from: usize, count: usize| {
+            (from..from + count)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let channels_in = placeholders(4, channels.len());
+        let skip = if skip_devices.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND (device_id IS NULL OR device_id NOT IN ({}))",
+                placeholders(4 + channels.len(), skip_devices.len())
+            )
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = $2 WHERE {DUE_AT_1} AND id IN \
+                 (SELECT id FROM outbox WHERE {DUE_AT_1} AND channel IN ({channels_in}){skip} \
+                  ORDER BY created_at, id LIMIT $3) \
+                 RETURNING {MESSAGE_COLUMNS}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(to_db(now))
+            .bind(to_db(lease_until))
+            .bind(limit);
+        for channel in channels {
+            query = query.bind(channel.as_str());
+        }
+        for device in skip_devices {
+            query = query.bind(device.to_text());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(read_message).collect()
+    }
+
+    /// Lets go of a claimed message without attempting it: it is due again at once (its device
+    /// had a push in flight, or no slot was free after all).
+    pub async fn release_claim(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET claimed_until = NULL WHERE id = $1 AND delivered_at IS NULL",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Undelivered messages whose next attempt is due and that no worker holds, oldest first (a
     /// look, claiming nothing).
     pub async fn due_messages(

@@ -593,6 +593,19 @@ impl Visitor {
     }
 }
 
+/// The answer to a request over a rate limit: 429 with `Retry-After` and the page that says to
+/// wait a moment; any other failure is internal.
+pub(super) fn limited(visitor: &Visitor, e: ServiceError) -> Response {
+    let ServiceError::RateLimited { retry_after } = e else {
+        return internal(visitor, e);
+    };
+    let mut response = visitor.error(StatusCode::TOO_MANY_REQUESTS, "portal.error.rate_limited");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
 pub(super) fn internal(visitor: &Visitor, e: ServiceError) -> Response {
     if let ServiceError::Busy { retry_after } = e {
         return busy(

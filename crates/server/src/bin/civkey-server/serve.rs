@@ -91,7 +91,8 @@ pub(crate) async fn serve(
         services
             .with_bok_policy(policy)
             .with_onboarding_ttl(onboarding_ttl)
-            .with_push_policy(push),
+            .with_push_policy(push)
+            .with_request_limits(config.request_limits()?),
     )
     .with_trusted_proxies(config.trusted_proxies());
     log_trusted_proxies(config, &origin);

@@ -328,10 +328,15 @@ impl Services {
     /// `prompt=none` is always refused: civkey never logs a citizen in to a service without the
     /// citizen's own act (an approval in the app, or "Continue as NAME"), so the answer is
     /// `login_required` without a portal session and `interaction_required` with one.
+    ///
+    /// A request that would store a login request counts towards the limits of its client
+    /// `address` and of its service (see [`crate::services::limits`]); over either, the browser
+    /// goes back with `temporarily_unavailable` (RFC 6749 section 4.1.2.1) and nothing is stored.
     pub async fn authorize(
         &self,
         p: &AuthorizeParams,
         session: Option<&WebSession>,
+        address: &str,
     ) -> Result<StartedLogin, AuthorizeError> {
         let internal = |e: ServiceError| AuthorizeError::Show(e.to_string());
         let client_id = p.client_id.as_ref().ok_or_else(|| {
@@ -473,6 +478,15 @@ impl Services {
                 }
             }
         };
+        self.count_authorization(address, &client.id)
+            .await
+            .map_err(|e| match e {
+                ServiceError::RateLimited { retry_after } => refuse(
+                    "temporarily_unavailable",
+                    &format!("too many login requests; try again in {retry_after} s"),
+                ),
+                other => internal(other),
+            })?;
         let fresh_login = prompts.contains(&"login") || max_age == Some(0);
         let request_id = LoginRequestId::generate(&mut rand::rngs::OsRng);
         self.open_request(

@@ -65,7 +65,7 @@ impl Login {
     pub(crate) async fn start(&self) -> StartedLogin {
         self.f
             .services
-            .authorize(&params(&self.client_id), None)
+            .authorize(&params(&self.client_id), None, "127.0.0.1")
             .await
             .unwrap()
     }

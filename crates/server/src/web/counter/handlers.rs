@@ -412,6 +412,9 @@ async fn events(
         }
         Err(e) => return internal(&visitor, e),
     }
+    if let Err(e) = state.services().page_stream_opened(&visitor.address).await {
+        return crate::web::session::limited(&visitor, e);
+    }
     Sse::new(bok_events(state, clerk.session.clerk_id, id))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

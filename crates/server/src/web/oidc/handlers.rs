@@ -127,7 +127,10 @@ async fn authorize(
     Query(params): Query<AuthorizeParams>,
 ) -> Response {
     let services = state.services();
-    let started = match services.authorize(&params, visitor.session()).await {
+    let started = match services
+        .authorize(&params, visitor.session(), &visitor.address)
+        .await
+    {
         Ok(started) => started,
         Err(refused) => {
             return match refused.redirect_url() {
@@ -326,6 +329,16 @@ async fn portal_key_login(
     Query(query): Query<NextQuery>,
 ) -> Response {
     let next = session::safe_next(query.next.as_deref());
+    // The portal's own login page stores a login request too: counted like a service's.
+    let portal =
+        crate::domain::ClientId::from_stored(crate::services::oidc::authorize::PORTAL_CLIENT_ID);
+    if let Err(e) = state
+        .services()
+        .count_authorization(&visitor.address, &portal)
+        .await
+    {
+        return session::limited(&visitor, e);
+    }
     let started = match state.services().start_portal_login(&next).await {
         Ok(started) => started,
         Err(e) => return session::internal(&visitor, e),
@@ -411,6 +424,9 @@ async fn events(
         }
         Err(other) => return session::internal(&visitor, other),
     };
+    if let Err(e) = state.services().page_stream_opened(&visitor.address).await {
+        return session::limited(&visitor, e);
+    }
     Sse::new(login_events(state, id, browser, subscription, first))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

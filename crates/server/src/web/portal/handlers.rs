@@ -482,6 +482,9 @@ async fn connect_events(
         Ok(None) => return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found"),
         Err(e) => return internal(&visitor, e),
     }
+    if let Err(e) = state.services().page_stream_opened(&visitor.address).await {
+        return crate::web::session::limited(&visitor, e);
+    }
     Sse::new(pairing_events(state, session.citizen_id, id))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

@@ -59,7 +59,7 @@ async fn a_session_answers_only_what_the_service_asked_for() {
     let start = |extra: fn(&mut AuthorizeParams)| {
         let mut p = params(&l.client_id);
         extra(&mut p);
-        async move { s.authorize(&p, None).await.unwrap() }
+        async move { s.authorize(&p, None, "127.0.0.1").await.unwrap() }
     };
     let fit = |started: StartedLogin, means: Means| async move {
         s.open_login_for_session(
@@ -341,7 +341,7 @@ async fn bad_authorization_requests_are_refused_the_standard_way() {
     let s = &l.f.services;
     let mut p = params(&ClientId::from_stored("nobody"));
     assert!(matches!(
-        s.authorize(&p, None).await,
+        s.authorize(&p, None, "127.0.0.1").await,
         Err(AuthorizeError::Show(_))
     ));
     // Redirect URIs match exactly: another host, and near misses of the registered one.
@@ -356,7 +356,10 @@ async fn bad_authorization_requests_are_refused_the_standard_way() {
         p = params(&l.client_id);
         p.redirect_uri = Some(near.clone());
         assert!(
-            matches!(s.authorize(&p, None).await, Err(AuthorizeError::Show(_))),
+            matches!(
+                s.authorize(&p, None, "127.0.0.1").await,
+                Err(AuthorizeError::Show(_))
+            ),
             "{near}"
         );
     }
@@ -383,7 +386,7 @@ async fn bad_authorization_requests_are_refused_the_standard_way() {
     ] {
         let mut p = params(&l.client_id);
         change(&mut p);
-        let refused = s.authorize(&p, None).await.unwrap_err();
+        let refused = s.authorize(&p, None, "127.0.0.1").await.unwrap_err();
         let url = refused.redirect_url().unwrap();
         assert!(url.starts_with(REDIRECT), "{url}");
         assert!(url.contains(&format!("error={error}")), "{url}");
@@ -391,7 +394,7 @@ async fn bad_authorization_requests_are_refused_the_standard_way() {
     let mut p = params(&l.client_id);
     p.code_challenge = None;
     let url = s
-        .authorize(&p, None)
+        .authorize(&p, None, "127.0.0.1")
         .await
         .unwrap_err()
         .redirect_url()

@@ -91,7 +91,7 @@ async fn a_pkce_verifier_outside_rfc_7636s_alphabet_is_refused_even_when_its_has
     ] {
         let mut p = params(&l.client_id);
         p.code_challenge = Some(challenge(verifier));
-        let started = s.authorize(&p, None).await.unwrap();
+        let started = s.authorize(&p, None, "127.0.0.1").await.unwrap();
         let info = l.scan(&started).await.unwrap();
         let id = started.request_id;
         s.decide_login(&id, &l.decision(&info, &l.device_key, Decision::Approve))
