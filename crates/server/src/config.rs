@@ -35,8 +35,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// key_file = "/etc/civkey/civkey.key"
 ///
 /// [limits]                            # per minute, except streams_per_device
-/// authorize_per_address = 60
-/// authorize_per_client = 6000
+/// authorize_per_address = 600
+/// authorize_per_client = 120000
 /// page_streams_per_address = 120
 /// streams_per_device = 3
 /// ```
@@ -89,7 +89,7 @@ pub struct FileConfig {
 pub struct FileLimits {
     /// Authorization requests one client address may make a minute (default 60).
     pub authorize_per_address: Option<u64>,
-    /// Authorization requests for one service a minute, from all addresses (default 6,000).
+    /// Authorization requests for one service a minute, from all addresses (default 120,000).
     pub authorize_per_client: Option<u64>,
     /// Page event streams one client address may open a minute (default 120).
     pub page_streams_per_address: Option<u64>,

@@ -39,14 +39,17 @@ pub struct RequestLimits {
 }
 
 impl Default for RequestLimits {
-    /// 60 logins a minute from one address (one a second, far above a person's; an office behind
-    /// one address shares it), 6,000 a minute for one service (100 a second), 120 page streams a
+    /// 600 logins a minute from one address (ten a second: far above a person's, but an office, a
+    /// university or a mobile carrier's shared IPv4 address (CGNAT) puts many people behind one
+    /// address), 120,000 a minute for one service (2,000 a second: twice what one
+    /// server core completes, so a big service's deadline-day peak is not refused by default —
+    /// operators size it to their largest service's peak), 120 page streams a
     /// minute from one address (a browser reconnects an `EventSource` every few seconds at most),
     /// 3 streams per device (the app, and the overlap while a dropped connection is replaced).
     fn default() -> Self {
         RequestLimits {
-            authorize_per_address: 60,
-            authorize_per_client: 6_000,
+            authorize_per_address: 600,
+            authorize_per_client: 120_000,
             page_streams_per_address: 120,
             streams_per_device: 3,
         }
