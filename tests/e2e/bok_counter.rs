@@ -524,18 +524,9 @@ async fn counter_logins_are_limited_like_the_portals() {
 /// office-counter line.
 fn demo(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(
-        civkey_tests::built_binary("civkey-server", "civkey-server").unwrap(),
-    )
-    .arg("--data-dir")
-    .arg(dir)
-    .args(["demo", "--listen", "127.0.0.1:0"])
-    .env("CIVKEY_LOG", "warn")
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = civkey_tests::server::demo_command(dir, "warn")
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

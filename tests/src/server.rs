@@ -341,24 +341,28 @@ pub struct ServerProcess {
     _dir: TempDir,
 }
 
+/// The built `civkey-server demo` on a free loopback port with its data in `dir`, logging at
+/// `log` (to nowhere), its standard output piped for the lines it prints.
+pub fn demo_command(dir: &std::path::Path, log: &str) -> std::process::Command {
+    let mut command =
+        std::process::Command::new(crate::built_binary("civkey-server", "civkey-server").unwrap());
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("CIVKEY_LOG", log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 impl ServerProcess {
     /// Starts the server and waits for the line that names its address.
     pub fn start(flags: &[&str]) -> ServerProcess {
         use std::io::BufRead;
         let dir = TempDir::new("civkey-process");
-        let mut child = std::process::Command::new(
-            crate::built_binary("civkey-server", "civkey-server").unwrap(),
-        )
-        .arg("--data-dir")
-        .arg(&dir.0)
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .args(flags)
-        .env("CIVKEY_LOG", "error")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        let mut child = demo_command(&dir.0, "error").args(flags).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         // Reads every line (the pipe never fills), sending the first that names the address.
