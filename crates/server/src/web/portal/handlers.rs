@@ -135,7 +135,7 @@ async fn login_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Respons
     if visitor.session.is_some() && query.fresh.is_none() {
         return Redirect::to(&safe_next(query.next.as_deref())).into_response();
     }
-    render_login(&visitor, None, String::new(), query.next)
+    render_login(&visitor, None, String::new(), query.next, StatusCode::OK)
 }
 
 /// The login page with a fresh pre-login anti-forgery token bound to a short-lived cookie.
@@ -144,12 +144,8 @@ fn render_login(
     error: Option<Msg>,
     username: String,
     next: Option<String>,
+    status: StatusCode,
 ) -> Response {
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
     visitor.with_prelogin_token(PRELOGIN_COOKIE, |csrf| {
         let view = LoginView {
             csrf,
@@ -179,8 +175,13 @@ async fn login(
     }: PreLoginForm<LoginForm, PortalLogin>,
 ) -> Response {
     if !token_ok {
-        let error = Some(Msg::new("portal.login.error.csrf"));
-        return render_login(&visitor, error, form.username, form.next);
+        return render_login(
+            &visitor,
+            Some(Msg::new("portal.login.error.csrf")),
+            form.username,
+            form.next,
+            StatusCode::UNAUTHORIZED,
+        );
     }
     let username = form.username.trim().to_lowercase();
     let result = state
@@ -197,9 +198,13 @@ async fn login(
         Ok(session) => logged_in(&visitor, &session, form.next.as_deref()),
         Err(ServiceError::RateLimited { retry_after }) => {
             let error = Some(rate_limited_error(retry_after));
-            let mut response = render_login(&visitor, error, form.username, form.next);
-            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            response
+            render_login(
+                &visitor,
+                error,
+                form.username,
+                form.next,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
         }
         Err(ServiceError::Refused {
             code: ErrorCode::WrongCredentials,
@@ -209,6 +214,7 @@ async fn login(
             Some(Msg::new("portal.login.error.wrong")),
             form.username,
             form.next,
+            StatusCode::UNAUTHORIZED,
         ),
         Err(e) => internal(&visitor, e),
     }
@@ -250,8 +256,13 @@ async fn email_code_request(
     }: PreLoginForm<EmailRequestForm, PortalLogin>,
 ) -> Response {
     if !token_ok {
-        let error = Some(Msg::new("portal.login.error.csrf"));
-        return render_login(&visitor, error, form.username, form.next);
+        return render_login(
+            &visitor,
+            Some(Msg::new("portal.login.error.csrf")),
+            form.username,
+            form.next,
+            StatusCode::UNAUTHORIZED,
+        );
     }
     let username = form.username.trim().to_lowercase();
     let subject = civkey_i18n::tr(visitor.locale, "mail.code.subject");
@@ -264,9 +275,13 @@ async fn email_code_request(
         Ok(()) => render_email_code(&visitor, username, None, form.next, StatusCode::OK),
         Err(ServiceError::RateLimited { retry_after }) => {
             let error = Some(rate_limited_error(retry_after));
-            let mut response = render_login(&visitor, error, form.username, form.next);
-            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            response
+            render_login(
+                &visitor,
+                error,
+                form.username,
+                form.next,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
         }
         Err(e) => internal(&visitor, e),
     }
