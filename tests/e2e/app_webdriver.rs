@@ -338,6 +338,8 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
         .unwrap();
     paste_link(&app, &started.launch_uri).await;
     on_screen(&app, "login").await;
+    // The screen shows "Fetching the request…" until the request has come; then the service.
+    shown(&app, "[data-testid=\"login-service\"]").await;
     let asked = text(&app, "[data-screen=\"login\"]").await;
     assert!(asked.contains("Daňový portál"), "{asked}");
     assert!(asked.contains("http://127.0.0.1:9"), "{asked}");
@@ -391,7 +393,9 @@ async fn a_citizen_uses_the_real_app_from_first_run_to_an_approved_login() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let told = loop {
         let told = text(&app, "[data-screen=\"notifications\"]").await;
-        if told.contains("Daňový portál") || Instant::now() > deadline {
+        let complete =
+            told.contains("Daňový portál") && told.contains("A new mobile key was connected");
+        if complete || Instant::now() > deadline {
             break told;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
