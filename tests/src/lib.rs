@@ -1,7 +1,7 @@
 //! Shared fixtures for civkey's end-to-end tests (the tests themselves are in `e2e/`): the one
 //! way to boot a test server ([`server`]), a browser's view over HTTP ([`http`]), the portal and
 //! the counter logged in ([`portal`], [`counter`]), real Chromium ([`chromium`]), the real Secret
-//! Service ([`keyring`]), the built binaries ([`cli`]), the app's window under Xvfb ([`x11`]),
+//! Service ([`keyring`]), the suite's PostgreSQL server ([`postgres`]), the built binaries ([`cli`]), the app's window under Xvfb ([`x11`]),
 //! and waiting for a condition ([`wait_until`], from `civkey_testkit`).
 
 // Test-only code: fixtures fail loudly on broken setup.
@@ -13,6 +13,7 @@ pub mod counter;
 pub mod http;
 pub mod keyring;
 pub mod portal;
+pub mod postgres;
 pub mod server;
 pub mod x11;
 

@@ -36,6 +36,11 @@ pub struct ServerOptions<'a> {
     pub push: Option<PushPolicy>,
     /// Request-rate limits (default: production's).
     pub request_limits: RequestLimits,
+    /// The database's URL (`postgres://…` from [`crate::postgres::fresh_database`], or one
+    /// shared with another instance); `None` means a fresh SQLite database in the test's folder.
+    pub database: Option<String>,
+    /// The key-encryption key (instances sharing a database share it); `None` means a new one.
+    pub kek: Option<civkey_server::store::Kek>,
 }
 
 /// The real server on `127.0.0.1:0` with a fresh SQLite database, running until the test's
@@ -253,14 +258,14 @@ impl TestServer {
             trusted_proxies,
             push,
             request_limits,
+            database,
+            kek,
         } = options;
         let dir = TempDir::new("civkey-e2e");
-        let store = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            civkey_server::store::Kek::generate().unwrap(),
-        )
-        .await
-        .unwrap();
+        let database =
+            database.unwrap_or_else(|| format!("sqlite://{}/civkey.db", dir.0.display()));
+        let kek = kek.unwrap_or_else(|| civkey_server::store::Kek::generate().unwrap());
+        let store = Store::open(&database, kek).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let origin = Origin::normalise(
