@@ -31,9 +31,13 @@ pub fn ca_file() -> PathBuf {
 /// Creates a new empty database on the suite's server and returns its URL
 /// (`postgres://postgres@127.0.0.1:PORT/civkey_<random>`).
 pub async fn fresh_database() -> String {
-    let admin = admin_url();
+    fresh_database_on(&admin_url()).await
+}
+
+/// Creates a new empty database on the server whose superuser URL is `admin`; returns its URL.
+pub async fn fresh_database_on(admin: &str) -> String {
     let name = format!("civkey_{}", hex::encode(rand_bytes()));
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    let mut conn = sqlx::PgConnection::connect(admin)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL at {admin}: {e}"));
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -41,7 +45,7 @@ pub async fn fresh_database() -> String {
         .await
         .unwrap();
     let _ = conn.close().await;
-    let mut url = url::Url::parse(&admin).unwrap();
+    let mut url = url::Url::parse(admin).unwrap();
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
@@ -50,4 +54,62 @@ fn rand_bytes() -> [u8; 8] {
     let mut bytes = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
     bytes
+}
+
+/// A private PostgreSQL server of its own (`scripts/lib/postgres-server start`, default settings:
+/// fsync and synchronous commit on), for benchmarks, which run outside `scripts/test`; stopped
+/// and removed when dropped.
+pub struct PrivateServer {
+    /// The superuser's URL (`postgres://postgres@127.0.0.1:PORT/postgres`).
+    pub admin_url: String,
+    dir: PathBuf,
+}
+
+impl PrivateServer {
+    /// Starts one, under `taskset -c CPUS` when `cpus` is given (the postmaster and every process
+    /// it forks stay on those cores).
+    pub fn start(cpus: Option<&str>) -> PrivateServer {
+        let dir = std::env::temp_dir().join(format!("civkey-pg-{}", hex::encode(rand_bytes())));
+        let script = server_script();
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut taskset = std::process::Command::new("taskset");
+                taskset.args(["-c", cpus]).arg(&script);
+                taskset
+            }
+            None => std::process::Command::new(&script),
+        };
+        let output = command.arg("start").arg(&dir).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let admin_url = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("CIVKEY_TEST_POSTGRES="))
+            .unwrap_or_else(|| {
+                panic!(
+                    "postgres-server start failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+            .to_string();
+        PrivateServer { admin_url, dir }
+    }
+
+    /// The postmaster's process id (the first line of `postmaster.pid`).
+    pub fn postmaster_pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).unwrap();
+        text.lines().next().unwrap().trim().parse().unwrap()
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(server_script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn server_script() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/postgres-server")
 }
