@@ -84,8 +84,9 @@ async fn server_on(database: &str, extra: &[&str]) -> (ServerProcess, Services) 
 }
 
 /// One closed-loop run of complete logins against a server process on `database`; `postmaster`
-/// is PostgreSQL's when the database is there.
-async fn logins_run(label: &str, database: &str, postmaster: Option<u32>, verify: Duration) {
+/// is PostgreSQL's when the database is there. Returns the number of logins since the server
+/// started (the warm-up's too).
+async fn logins_run(label: &str, database: &str, postmaster: Option<u32>, verify: Duration) -> u64 {
     let seconds = env_number("CIVKEY_BENCH_SECONDS", 10);
     let dir = TempDir::new("civkey-bench-pg-logins");
     let (server, services) = server_on(database, &[]).await;
@@ -149,22 +150,87 @@ async fn logins_run(label: &str, database: &str, postmaster: Option<u32>, verify
             count / db_cpu,
         );
     }
+    done.load(Ordering::Relaxed) + DEVICES as u64
+}
+
+/// The statements PostgreSQL ran for `database` (pg_stat_statements), most time first, per
+/// login of `logins`: calls and execution time (planning is not tracked by default), and the
+/// transactions committed.
+async fn print_statements(database: &str, logins: u64) {
+    use sqlx::{Connection as _, Row as _};
+    let mut conn = sqlx::PgConnection::connect(database).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT s.calls, s.total_exec_time, s.query FROM pg_stat_statements s \
+         JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() \
+         ORDER BY s.total_exec_time DESC LIMIT 25",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let logins = logins as f64;
+    let mut total = (0.0, 0.0);
+    for row in &rows {
+        let (calls, time, query) = (
+            row.get::<i64, _>(0) as f64,
+            row.get::<f64, _>(1),
+            row.get::<String, _>(2),
+        );
+        total = (total.0 + calls, total.1 + time);
+        let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!(
+            "    {:5.2} calls, {:5.0} µs per login: {}",
+            calls / logins,
+            time * 1e3 / logins,
+            &query[..query.len().min(110)]
+        );
+    }
+    let commits: i64 = sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    println!(
+        "  PostgreSQL per login: {:.1} statements ({:.0} µs executing, top 25), {:.1} commits",
+        total.0 / logins,
+        total.1 * 1e3 / logins,
+        commits as f64 / logins
+    );
 }
 
 async fn logins(verify: Duration) {
     // This process (the load generator) on CPU 1 with PostgreSQL; the server alone on CPU 0.
     bench::pin_this_process("1");
-    let postgres = PrivateServer::start(Some("1"));
+    // With CIVKEY_BENCH_STATEMENTS=1, PostgreSQL counts its statements (pg_stat_statements) and
+    // each PostgreSQL run prints where its time went, per login.
+    let statements = std::env::var("CIVKEY_BENCH_STATEMENTS").as_deref() == Ok("1");
+    let settings: &[&str] = if statements {
+        &["shared_preload_libraries=pg_stat_statements"]
+    } else {
+        &[]
+    };
+    let postgres = PrivateServer::start(Some("1"), settings);
     for round in 1..=env_number("CIVKEY_BENCH_ROUNDS", 2) {
         let database = fresh_database_on(&postgres.admin_url).await;
+        if statements {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&database).await.unwrap();
+            sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
         let postmaster = Some(postgres.postmaster_pid());
-        logins_run(
+        let count = logins_run(
             &format!("round {round}, PostgreSQL"),
             &database,
             postmaster,
             verify,
         )
         .await;
+        if statements {
+            print_statements(&database, count).await;
+        }
         let dir = TempDir::new("civkey-bench-sqlite");
         let database = format!("sqlite://{}/civkey.db", dir.0.display());
         logins_run(&format!("round {round}, SQLite"), &database, None, verify).await;
@@ -310,10 +376,18 @@ struct Held {
 }
 
 async fn held(verify: Duration) {
-    let count = env_number("CIVKEY_BENCH_HELD", 10_000) as usize;
-    // Two sockets per held stream in this machine, the pool's, and room.
-    bench::raise_file_limit(4 * count as u64 + 10_000);
-    let postgres = PrivateServer::start(Some("1"));
+    let wanted = env_number("CIVKEY_BENCH_HELD", 10_000) as usize;
+    // The server and this process each hold one socket per stream, within their open-file
+    // limit (inherited from this process; raising the hard limit needs CAP_SYS_RESOURCE).
+    let limit = bench::open_file_limit();
+    let count = wanted.min((limit.saturating_sub(200) / 2) as usize);
+    if count < wanted {
+        println!(
+            "held: {count} streams of each kind instead of {wanted}: the open-file limit is \
+             {limit} (ulimit -n; raise the hard limit to hold more)"
+        );
+    }
+    let postgres = PrivateServer::start(Some("1"), &[]);
     let database = fresh_database_on(&postgres.admin_url).await;
     let max = (3 * count + 1_000).to_string();
     let (server, services) = server_on(&database, &["--max-connections", &max]).await;
@@ -404,11 +478,19 @@ async fn held(verify: Duration) {
         })
     };
     let open_pages = |from: usize, to: usize| {
-        let (pages, address, http, authorize) =
-            (pages.clone(), address.clone(), http.clone(), authorize.clone());
+        let (pages, address, http, authorize) = (
+            pages.clone(),
+            address.clone(),
+            http.clone(),
+            authorize.clone(),
+        );
         for_each(to - from, 32, move |i| {
-            let (pages, address, http, authorize) =
-                (pages.clone(), address.clone(), http.clone(), authorize.clone());
+            let (pages, address, http, authorize) = (
+                pages.clone(),
+                address.clone(),
+                http.clone(),
+                authorize.clone(),
+            );
             async move {
                 let i = from + i;
                 let client = client_address(i as u64);

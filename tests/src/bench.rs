@@ -77,7 +77,11 @@ pub fn postgres_cpu_secs(postmaster: u32) -> f64 {
         ticks += f[10] + f[11] + f[12] + f[13];
     }
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if let Some(f) = stat_fields(pid) {
@@ -107,14 +111,15 @@ pub fn pin_this_process(cpus: &str) {
     );
 }
 
-/// Raises this process's open-file limit to `files` (soft and hard, with `prlimit`; as root
-/// beyond the hard limit). Processes it starts afterwards inherit it.
-pub fn raise_file_limit(files: u64) {
-    let limit = format!("--nofile={files}:{files}");
-    run(
-        "prlimit",
-        &["--pid", &std::process::id().to_string(), &limit],
-    );
+/// This process's open-file limit (the soft one, `Max open files` in `/proc/self/limits`);
+/// the processes it starts inherit it.
+pub fn open_file_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(1024)
 }
 
 /// The machine's load average over 1, 5 and 15 minutes (`/proc/loadavg`).

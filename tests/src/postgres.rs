@@ -67,8 +67,8 @@ pub struct PrivateServer {
 
 impl PrivateServer {
     /// Starts one, under `taskset -c CPUS` when `cpus` is given (the postmaster and every process
-    /// it forks stay on those cores).
-    pub fn start(cpus: Option<&str>) -> PrivateServer {
+    /// it forks stay on those cores), with the server settings `settings` (`NAME=VALUE`).
+    pub fn start(cpus: Option<&str>, settings: &[&str]) -> PrivateServer {
         let dir = std::env::temp_dir().join(format!("civkey-pg-{}", hex::encode(rand_bytes())));
         let script = server_script();
         let mut command = match cpus {
@@ -79,7 +79,12 @@ impl PrivateServer {
             }
             None => std::process::Command::new(&script),
         };
-        let output = command.arg("start").arg(&dir).output().unwrap();
+        let output = command
+            .arg("start")
+            .arg(&dir)
+            .args(settings)
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         let admin_url = stdout
             .lines()
