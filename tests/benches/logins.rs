@@ -130,6 +130,7 @@ fn main() {
         &dir,
         test_server.state.services(),
         &test_server.base,
+        1,
         DEVICES,
     )));
     runtime.block_on(async {

@@ -90,7 +90,9 @@ async fn logins_run(label: &str, database: &str, postmaster: Option<u32>, verify
     let seconds = env_number("CIVKEY_BENCH_SECONDS", 10);
     let dir = TempDir::new("civkey-bench-pg-logins");
     let (server, services) = server_on(database, &[]).await;
-    let bench = Arc::new(LoginBench::setup(&dir, &services, &server.base, DEVICES).await);
+    // One citizen per device: the logins of a country are many people's (one citizen's logins
+    // would all wait on her row: her event counter, taken by each approval's notification).
+    let bench = Arc::new(LoginBench::setup(&dir, &services, &server.base, DEVICES, DEVICES).await);
     drop(services);
     let next_address = Arc::new(AtomicU64::new(0));
     // Warm up: every device logs in once (this also opens the server's database connections).
@@ -204,12 +206,17 @@ async fn logins(verify: Duration) {
     // With CIVKEY_BENCH_STATEMENTS=1, PostgreSQL counts its statements (pg_stat_statements) and
     // each PostgreSQL run prints where its time went, per login.
     let statements = std::env::var("CIVKEY_BENCH_STATEMENTS").as_deref() == Ok("1");
-    let settings: &[&str] = if statements {
-        &["shared_preload_libraries=pg_stat_statements"]
-    } else {
-        &[]
-    };
-    let postgres = PrivateServer::start(Some("1"), settings);
+    let mut settings = vec![];
+    if statements {
+        settings.push("shared_preload_libraries=pg_stat_statements".to_string());
+    }
+    // Settings to try (`synchronous_commit=off`, say): the figures are then not the defaults'.
+    if let Ok(more) = std::env::var("CIVKEY_BENCH_POSTGRES_SETTINGS") {
+        println!("PostgreSQL settings: {more}");
+        settings.extend(more.split_whitespace().map(str::to_string));
+    }
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let postgres = PrivateServer::start(Some("1"), &settings);
     for round in 1..=env_number("CIVKEY_BENCH_ROUNDS", 2) {
         let database = fresh_database_on(&postgres.admin_url).await;
         if statements {

@@ -193,26 +193,31 @@ pub async fn next_event(stream: &mut reqwest::Response, needle: &str) -> String 
 }
 
 impl LoginBench {
-    /// Adds the citizen `jana`, registers a service and pairs `devices` devices in `dir`, through
-    /// `services` (whose origin is the server's at `base`: in this process or another sharing
-    /// its database).
+    /// Adds `citizens` citizens, registers a service and pairs `devices` devices in `dir`, in
+    /// turn to each citizen, through `services` (whose origin is the server's at `base`: in this
+    /// process or another sharing its database).
     pub async fn setup(
         dir: &crate::TempDir,
         services: &civkey_server::services::Services,
         base: &str,
+        citizens: usize,
         devices: usize,
     ) -> LoginBench {
-        let citizen = civkey_server::services::citizens::add_citizen(
-            &services.store,
-            0,
-            "jana",
-            "Jana Nováková",
-            None,
-            "correct horse battery",
-        )
-        .await
-        .unwrap()
-        .citizen_id;
+        let mut people = Vec::new();
+        for i in 0..citizens {
+            let citizen = civkey_server::services::citizens::add_citizen(
+                &services.store,
+                0,
+                &format!("jana{i}"),
+                "Jana Nováková",
+                None,
+                "correct horse battery",
+            )
+            .await
+            .unwrap()
+            .citizen_id;
+            people.push(citizen);
+        }
         let client = services
             .register_client("Bench service", &[LOGIN_REDIRECT.to_string()], None)
             .await
@@ -222,7 +227,7 @@ impl LoginBench {
             let home = dir.0.join(format!("device-{i}"));
             let keys = std::sync::Arc::new(civkey_client::keystore::MemoryKeyStore::new());
             let profile = civkey_client::profile::Profile::open(&home, keys).unwrap();
-            crate::pair_profile(services, &profile, &citizen).await;
+            crate::pair_profile(services, &profile, &people[i % citizens]).await;
             profiles.push(profile);
         }
         let authorize = crate::authorize_url(
