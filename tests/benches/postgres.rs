@@ -400,17 +400,7 @@ async fn held(verify: Duration) {
     let (server, services) = server_on(&database, &["--max-connections", &max]).await;
     let address = server.base.trim_start_matches("http://").to_string();
     let origin = services.origin.clone();
-    let citizen = civkey_server::services::citizens::add_citizen(
-        &services.store,
-        0,
-        "jana",
-        "Jana Nováková",
-        None,
-        "correct horse battery",
-    )
-    .await
-    .unwrap()
-    .citizen_id;
+    let citizen = civkey_tests::server::add_citizen(&services.store, "jana").await;
     let client = services
         .register_client("Bench service", &[bench::LOGIN_REDIRECT.to_string()], None)
         .await
@@ -501,29 +491,8 @@ async fn held(verify: Duration) {
             async move {
                 let i = from + i;
                 let client = client_address(i as u64);
-                let page = http
-                    .get(&authorize)
-                    .header("x-forwarded-for", &client)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(page.status(), 200, "the login page");
-                let cookie = page
-                    .headers()
-                    .get_all("set-cookie")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find(|c| c.starts_with("civkey_login="))
-                    .and_then(|c| c.split(';').next())
-                    .unwrap()
-                    .to_string();
-                let text = page.text().await.unwrap();
-                let events = text
-                    .split("data-signin-events=\"")
-                    .nth(1)
-                    .and_then(|rest| rest.split('"').next())
-                    .unwrap()
-                    .to_string();
+                let page = bench::login_page(&http, &authorize, Some(&client)).await;
+                let (events, cookie) = (page.events, page.cookie);
                 let head = format!(
                     "GET {events} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\
                      Cookie: {cookie}\r\nX-Forwarded-For: {client}\r\n\r\n"

@@ -192,6 +192,47 @@ pub async fn next_event(stream: &mut reqwest::Response, needle: &str) -> String 
     }
 }
 
+/// A login page as a browser got it.
+pub struct LoginPage {
+    /// Its `civkey_login` cookie, `name=value`: what makes this browser the login's.
+    pub cookie: String,
+    /// The path of its event stream (`/oidc/login/ID/events`).
+    pub events: String,
+}
+
+/// Asks for the login page at `authorize_url` (from `address` through a trusted proxy when
+/// given: `X-Forwarded-For`), as a service's redirect sends the browser.
+pub async fn login_page(
+    http: &reqwest::Client,
+    authorize_url: &str,
+    address: Option<&str>,
+) -> LoginPage {
+    let mut request = http.get(authorize_url);
+    if let Some(address) = address {
+        request = request.header("x-forwarded-for", address);
+    }
+    let page = request.send().await.unwrap();
+    assert_eq!(page.status(), 200, "the login page");
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("civkey_login="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let text = page.text().await.unwrap();
+    assert!(text.contains("data-qr-uri=\"civkey://login?"));
+    let events = text
+        .split("data-signin-events=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    LoginPage { cookie, events }
+}
+
 impl LoginBench {
     /// Adds `citizens` citizens, registers a service and pairs `devices` devices in `dir`, in
     /// turn to each citizen, through `services` (whose origin is the server's at `base`: in this
@@ -205,18 +246,7 @@ impl LoginBench {
     ) -> LoginBench {
         let mut people = Vec::new();
         for i in 0..citizens {
-            let citizen = civkey_server::services::citizens::add_citizen(
-                &services.store,
-                0,
-                &format!("jana{i}"),
-                "Jana Nováková",
-                None,
-                "correct horse battery",
-            )
-            .await
-            .unwrap()
-            .citizen_id;
-            people.push(citizen);
+            people.push(crate::server::add_citizen(&services.store, &format!("jana{i}")).await);
         }
         let client = services
             .register_client("Bench service", &[LOGIN_REDIRECT.to_string()], None)
@@ -263,43 +293,18 @@ impl LoginBench {
         use civkey_proto::sign::Decision;
         let started = Instant::now();
         let mut since = started;
+        let page = login_page(&self.http, &self.authorize_url, address).await;
         let from = |request: reqwest::RequestBuilder| match address {
             Some(address) => request.header("x-forwarded-for", address),
             None => request,
         };
-        let page = from(self.http.get(&self.authorize_url))
+        lap(0, &mut since);
+        // As a browser does: the page's event stream, whose first event is this second's QR code.
+        let mut stream = from(self.http.get(format!("{}{}", self.base, page.events)))
+            .header("cookie", &page.cookie)
             .send()
             .await
             .unwrap();
-        assert_eq!(page.status(), 200, "the login page");
-        // The cookie that makes this "browser" the one the login belongs to.
-        let login_cookie = page
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("civkey_login="))
-            .and_then(|c| c.split(';').next())
-            .unwrap()
-            .to_string();
-        let page = page.text().await.unwrap();
-        let events = page
-            .split("data-signin-events=\"/oidc/login/")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap()
-            .to_string();
-        assert!(page.contains("data-qr-uri=\"civkey://login?"));
-        lap(0, &mut since);
-        // As a browser does: the page's event stream, whose first event is this second's QR code.
-        let mut stream = from(
-            self.http
-                .get(format!("{}/oidc/login/{events}/events", self.base)),
-        )
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
         assert_eq!(stream.status(), 200, "the login page's event stream");
         let frame = next_event(&mut stream, "\"uri\"").await;
         let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();

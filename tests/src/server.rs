@@ -65,17 +65,7 @@ impl TestServer {
     /// Adds the citizen `username` ("Jana Nováková", password `correct horse battery`); returns
     /// the citizen id.
     pub async fn add_citizen(&self, username: &str) -> CitizenId {
-        civkey_server::services::citizens::add_citizen(
-            &self.store,
-            0,
-            username,
-            "Jana Nováková",
-            None,
-            "correct horse battery",
-        )
-        .await
-        .unwrap()
-        .citizen_id
+        add_citizen(&self.store, username).await
     }
 
     /// A new pairing session for `citizen`, as "Connect mobile key" starts one.
@@ -474,4 +464,20 @@ pub async fn hold_idle_connections(address: &str, count: usize) -> Vec<tokio::ne
         held.push(tcp);
     }
     held
+}
+
+/// Adds the citizen `username` ("Jana Nováková", password `correct horse battery`) to `store`;
+/// returns the citizen id.
+pub async fn add_citizen(store: &Store, username: &str) -> CitizenId {
+    civkey_server::services::citizens::add_citizen(
+        store,
+        0,
+        username,
+        "Jana Nováková",
+        None,
+        "correct horse battery",
+    )
+    .await
+    .unwrap()
+    .citizen_id
 }
