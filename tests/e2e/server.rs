@@ -143,10 +143,10 @@ fn an_operator_registers_a_service_and_rotates_the_signing_key() {
 /// Every sealed column of the database in `dir`, read with plain SQL as a copy would be.
 async fn sealed_columns(dir: &std::path::Path) -> Vec<Option<String>> {
     use sqlx::{Connection, Row};
-    let mut db =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}/civkey.db?mode=ro", dir.display()))
-            .await
-            .unwrap();
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&civkey_tests::cli::data_dir_database(dir))
+        .await
+        .unwrap();
     let mut values = Vec::new();
     for sql in [
         "SELECT totp_secret FROM citizens ORDER BY id",
@@ -219,6 +219,7 @@ async fn a_wrong_key_is_refused_at_start_and_changes_nothing() {
         .arg("--data-dir")
         .arg(&dir.0)
         .args(&args)
+        .env("CIVKEY_DATABASE", civkey_tests::cli::data_dir_database(&dir.0))
         .env_remove("CIVKEY_KEY")
         .output()
         .unwrap();
@@ -235,6 +236,7 @@ async fn a_wrong_key_is_refused_at_start_and_changes_nothing() {
     .arg("--data-dir")
     .arg(&dir.0)
     .args(["citizen", "list"])
+    .env("CIVKEY_DATABASE", civkey_tests::cli::data_dir_database(&dir.0))
     .env_remove("CIVKEY_KEY")
     .env_remove("CIVKEY_KEY_FILE")
     .output()
@@ -284,7 +286,7 @@ async fn rotating_the_key_keeps_logins_totp_and_bok_working_and_the_old_key_open
         .all(|(b, a)| b.is_none() == a.is_none() && (b.is_none() || b != a)));
 
     // The old key opens nothing: the server refuses to start with it.
-    let url = format!("sqlite://{}/civkey.db", dir.0.display());
+    let url = civkey_tests::cli::data_dir_database(&dir.0);
     let err = Store::open(&url, Kek::read_file(&old_copy).unwrap())
         .await
         .unwrap_err();

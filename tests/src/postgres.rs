@@ -51,3 +51,84 @@ fn rand_bytes() -> [u8; 8] {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
     bytes
 }
+
+/// Whether this test binary runs its servers on PostgreSQL: true in `e2e_postgres` (the e2e suite
+/// compiled a second time, tests/Cargo.toml), false in `e2e` and everywhere else (benchmarks,
+/// the library's own tests). Cargo names a test binary `NAME-HASH`, so the running executable's
+/// file name says which one this is; nothing else has to be set for either run.
+///
+/// The tests that stay on SQLite in `e2e_postgres` (the app's own window and WebDriver tests,
+/// which test the app and not the database) are left out of that binary in one place,
+/// `.config/nextest.toml`'s `default-filter`.
+pub fn this_binary_runs_on_postgres() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .is_some_and(|name| name.starts_with("e2e_postgres"))
+}
+
+/// A fresh database for one test server whose files go in `dir`: a new database on the suite's
+/// PostgreSQL server when [`this_binary_runs_on_postgres`], else a new SQLite file
+/// `dir/civkey.db` (the same path `civkey-server --data-dir DIR` uses).
+pub async fn test_database(dir: &std::path::Path) -> String {
+    if this_binary_runs_on_postgres() {
+        fresh_database().await
+    } else {
+        format!("sqlite://{}/civkey.db", dir.display())
+    }
+}
+
+/// [`fresh_database`] for code outside an async runtime (or inside one that must not block):
+/// made on a thread of its own.
+pub fn fresh_database_blocking() -> String {
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(fresh_database())
+    })
+    .join()
+    .unwrap()
+}
+
+/// A backup of the database at `url` restored elsewhere, as a thief would hold one: `pg_dump`
+/// (plain SQL) of it loaded by `psql` into a fresh database on the suite's server; returns the
+/// copy's URL.
+pub fn dump_and_restore(url: &str) -> String {
+    let copy = fresh_database_blocking();
+    let dump = std::process::Command::new(server_program("pg_dump"))
+        .args(["--no-owner", "--dbname", url])
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let mut psql = std::process::Command::new(server_program("psql"))
+        .args(["--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", &copy])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut psql.stdin.take().unwrap(), &dump.stdout).unwrap();
+    assert!(psql.wait().unwrap().success(), "psql loaded the dump");
+    copy
+}
+
+/// A program of Debian's PostgreSQL (`/usr/lib/postgresql/VERSION/bin/NAME`, the newest version
+/// installed), as scripts/lib/postgres-server finds them.
+fn server_program(name: &str) -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin").join(name))
+        .filter(|program| program.exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("no {name} under /usr/lib/postgresql: install postgresql"))
+}
