@@ -17,6 +17,7 @@ mod outbox;
 mod pairing;
 mod sealed;
 mod sessions;
+mod transport;
 
 pub use bok::{BokCitizen, BokRequestRecord, BokUnblock, NewBokRequest, WrongAnswer};
 pub use citizens::{CitizenRecord, NewCitizen};
