@@ -26,6 +26,7 @@ mod oidc_login;
 mod oidc_rp;
 mod onboarding;
 mod portal_browser;
+mod postgres_tls;
 mod server;
 mod stolen_database;
 mod totp;
