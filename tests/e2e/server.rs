@@ -219,7 +219,10 @@ async fn a_wrong_key_is_refused_at_start_and_changes_nothing() {
         .arg("--data-dir")
         .arg(&dir.0)
         .args(&args)
-        .env("CIVKEY_DATABASE", civkey_tests::cli::data_dir_database(&dir.0))
+        .env(
+            "CIVKEY_DATABASE",
+            civkey_tests::cli::data_dir_database(&dir.0),
+        )
         .env_remove("CIVKEY_KEY")
         .output()
         .unwrap();
@@ -236,7 +239,10 @@ async fn a_wrong_key_is_refused_at_start_and_changes_nothing() {
     .arg("--data-dir")
     .arg(&dir.0)
     .args(["citizen", "list"])
-    .env("CIVKEY_DATABASE", civkey_tests::cli::data_dir_database(&dir.0))
+    .env(
+        "CIVKEY_DATABASE",
+        civkey_tests::cli::data_dir_database(&dir.0),
+    )
     .env_remove("CIVKEY_KEY")
     .env_remove("CIVKEY_KEY_FILE")
     .output()
