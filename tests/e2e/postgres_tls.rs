@@ -2,7 +2,8 @@
 //! own CA (scripts/lib/postgres-server). With `sslmode=verify-full` and that CA the server's
 //! connections are encrypted; with another CA — a machine in the middle presenting its own
 //! certificate — the server refuses to start and says why; `sslmode=require` encrypts without
-//! checking whom it talks to. These tests need PostgreSQL and run in `e2e_postgres` only
+//! checking whom it talks to. And the password in a database URL is not printed when the database
+//! cannot be opened. These tests need PostgreSQL and run in `e2e_postgres` only
 //! (.config/nextest.toml).
 
 use civkey_server::store::{Kek, Store};
@@ -143,4 +144,29 @@ async fn without_sslmode_the_connection_is_reported_unencrypted() {
     let url = with_tls(&postgres::fresh_database().await, "disable", None);
     let store = Store::open(&url, Kek::generate().unwrap()).await.unwrap();
     assert_eq!(store.database_tls_version().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_database_password_is_not_printed_when_the_database_cannot_be_opened() {
+    // The attack: the operator's terminal, a CI log or a log collector gathers what
+    // civkey-server prints when it cannot open its database — and with it the password in the
+    // URL. Here the server answers (the suite's server accepts any password) but the database
+    // does not exist.
+    let password = "S3cret-db-pw";
+    let mut url = url::Url::parse(&postgres::admin_url()).unwrap();
+    url.set_username("civkey").unwrap();
+    url.set_password(Some(password)).unwrap();
+    url.set_path("/no_such_database");
+    let dir = civkey_tests::TempDir::new("civkey-pg-password");
+    let refused = citizen_list_configured(&dir.0, url.as_str());
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("no_such_database") && stderr.contains("does not exist"),
+        "the reason is given: {stderr}"
+    );
+    assert!(
+        !stderr.contains(password),
+        "the password was printed: {stderr}"
+    );
 }

@@ -34,6 +34,7 @@ pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
 pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
+pub use transport::redacted_url;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -184,7 +185,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (url.to_string(), false)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::UnsupportedUrl(redacted_url(url)));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })

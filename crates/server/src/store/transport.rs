@@ -25,3 +25,39 @@ impl Store {
             .flatten())
     }
 }
+
+/// `url` as it may be shown or logged: a password in it replaced by `***`
+/// (`postgres://civkey:***@db/civkey`); text that is no URL is shown as it is.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            if parsed.set_password(Some("***")).is_ok() {
+                parsed.to_string()
+            } else {
+                "(a database URL with a password)".to_string()
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn a_password_in_a_database_url_is_redacted_and_the_rest_kept() {
+        assert_eq!(
+            redacted_url("postgres://civkey:pa%40ss@db:5432/civkey?sslmode=verify-full"),
+            "postgres://civkey:***@db:5432/civkey?sslmode=verify-full"
+        );
+        assert_eq!(
+            redacted_url("postgres://civkey@db/civkey"),
+            "postgres://civkey@db/civkey"
+        );
+        assert_eq!(
+            redacted_url("sqlite://civkey-data/civkey.db"),
+            "sqlite://civkey-data/civkey.db"
+        );
+    }
+}
