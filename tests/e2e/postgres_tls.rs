@@ -170,3 +170,18 @@ async fn the_database_password_is_not_printed_when_the_database_cannot_be_opened
         "the password was printed: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_certificate_authority_file_is_named_in_the_error() {
+    let dir = civkey_tests::TempDir::new("civkey-pg-no-ca");
+    let missing = dir.0.join("no-such-ca.crt");
+    let url = with_tls(&postgres::admin_url(), "verify-full", Some(&missing));
+    let refused = citizen_list_configured(&dir.0, &url);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("cannot read the database's certificate authority (sslrootcert)")
+            && stderr.contains(missing.to_str().unwrap()),
+        "{stderr}"
+    );
+}

@@ -146,6 +146,14 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The certificate authority named by the database URL's `sslrootcert` cannot be read.
+    #[error("cannot read the database's certificate authority (sslrootcert) {path}: {source}")]
+    RootCertificate {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A handle to the database and the key its secrets are sealed under; cheap to clone.
@@ -183,6 +191,7 @@ impl Store {
             };
             (url, true)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            transport::check_root_certificate(url)?;
             (url.to_string(), false)
         } else {
             return Err(StoreError::UnsupportedUrl(redacted_url(url)));

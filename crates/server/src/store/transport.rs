@@ -41,6 +41,23 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
+/// The file a PostgreSQL URL's `sslrootcert` names can be read: sqlx alone would say only "No
+/// such file or directory", without the file's name.
+pub(super) fn check_root_certificate(url: &str) -> Result<(), StoreError> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(()); // sqlx says what is wrong with it
+    };
+    for (name, path) in parsed.query_pairs() {
+        if name == "sslrootcert" {
+            std::fs::File::open(path.as_ref()).map_err(|source| StoreError::RootCertificate {
+                path: path.to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::redacted_url;
