@@ -57,9 +57,9 @@ fn rand_bytes() -> [u8; 8] {
 /// the library's own tests). Cargo names a test binary `NAME-HASH`, so the running executable's
 /// file name says which one this is; nothing else has to be set for either run.
 ///
-/// The tests that stay on SQLite in `e2e_postgres` (the app's own window and WebDriver tests,
-/// which test the app and not the database) are left out of that binary in one place,
-/// `.config/nextest.toml`'s `default-filter`.
+/// The tests that stay on SQLite (the app's own window and WebDriver tests, which test the app and
+/// not the database, and the one-time code accounts, which use no server) are left out of
+/// `e2e_postgres` in one place, `.config/nextest.toml`'s `default-filter`.
 pub fn this_binary_runs_on_postgres() -> bool {
     std::env::current_exe()
         .ok()
