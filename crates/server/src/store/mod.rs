@@ -4,6 +4,7 @@
 //! for every state change, so two instances racing for one row cannot both win).
 
 mod bok;
+mod changes;
 mod citizens;
 mod clerks;
 mod devices;
@@ -151,6 +152,8 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     kek: Arc<Kek>,
+    /// Wakes live updates: in-process on SQLite, across instances on PostgreSQL.
+    signal: crate::signal::ChangeSignal,
 }
 
 impl Store {
@@ -202,11 +205,15 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Store {
+        let mut store = Store {
             pool,
             kek: Arc::new(kek),
+            signal: crate::signal::ChangeSignal::default(),
         };
         store.migrate().await?;
+        if !sqlite {
+            store.signal = changes::bridge(&url, store.pool.clone()).await?;
+        }
         let sealed = store.seal_rows_in_clear().await?;
         if sealed > 0 {
             tracing::info!(
@@ -259,6 +266,12 @@ impl Store {
             tracing::info!(version, "applied database migration");
         }
         Ok(())
+    }
+
+    /// The change signal of this database (see [`crate::signal`]): in-process on SQLite; on
+    /// PostgreSQL also sent to and heard from the other instances (LISTEN/NOTIFY).
+    pub fn change_signal(&self) -> crate::signal::ChangeSignal {
+        self.signal.clone()
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
