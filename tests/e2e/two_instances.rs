@@ -347,3 +347,113 @@ async fn a_browser_on_one_instance_learns_within_a_second_what_the_app_told_the_
         .unwrap();
     assert_eq!(onboarded.account_name.as_deref(), Some("Petr Svoboda"));
 }
+
+/// Ten stores (as ten instances starting at once) open one new PostgreSQL database together,
+/// in several rounds: all start, and each migration is applied and recorded once, with its
+/// checksum (the advisory lock lets one migrate while the others wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_at_once_on_a_new_database_apply_each_migration_once() {
+    use sqlx::{Connection as _, Row as _};
+    let key = [0x17; 32];
+    for _ in 0..5 {
+        let database = civkey_tests::postgres::fresh_database().await;
+        // Each its own thread and runtime, as separate processes would be.
+        let opens: Vec<_> = (0..10)
+            .map(|_| {
+                let database = database.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Runtime::new().unwrap();
+                    runtime.block_on(async {
+                        let store = civkey_server::store::Store::open(
+                            &database,
+                            civkey_server::store::Kek::from_bytes(&key),
+                        )
+                        .await?;
+                        store.schema_current().await
+                    })
+                })
+            })
+            .collect();
+        for open in opens {
+            let current = tokio::task::spawn_blocking(move || open.join().unwrap())
+                .await
+                .unwrap();
+            assert!(current.unwrap(), "started with the current schema");
+        }
+        let mut conn = sqlx::PgConnection::connect(&database).await.unwrap();
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(checksum) AS summed, MAX(version) AS newest \
+             FROM civkey_schema",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let newest: i64 = row.get("newest");
+        assert_eq!(newest, civkey_server::store::SCHEMA_VERSION);
+        assert_eq!(row.get::<i64, _>("n"), row.get::<i64, _>("summed"));
+        assert!(row.get::<i64, _>("n") >= 13);
+        let _ = conn.close().await;
+    }
+}
+
+/// The listening connection of an instance is killed (a database restart, a proxy timing out):
+/// it connects again, wakes every waiter of its own (they re-read, as notifications may have
+/// been lost meanwhile), and hears the other instance again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_listener_was_cut_wakes_its_waiters_and_hears_again() {
+    use sqlx::Connection as _;
+    let database = civkey_tests::postgres::fresh_database().await;
+    let key = [0x18; 32];
+    let kek = || civkey_server::store::Kek::from_bytes(&key);
+    let one = civkey_server::store::Store::open(&database, kek())
+        .await
+        .unwrap();
+    let two = civkey_server::store::Store::open(&database, kek())
+        .await
+        .unwrap();
+    let (here, there) = (one.change_signal(), two.change_signal());
+
+    // Across instances, promptly.
+    let mut waiter = here.subscribe("pairing:cut");
+    let sent = Instant::now();
+    there.notify("pairing:cut");
+    waiter.changed(Duration::from_secs(10)).await;
+    assert!(sent.elapsed() < PROMPTLY, "{:?}", sent.elapsed());
+
+    // Every listening session of this database is cut.
+    let mut admin = sqlx::PgConnection::connect(&civkey_tests::postgres::admin_url())
+        .await
+        .unwrap();
+    let name = url::Url::parse(&database).unwrap().path()[1..].to_string();
+    let cut = Instant::now();
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = $1 AND query LIKE 'LISTEN %'",
+    )
+    .bind(&name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(killed, 2, "both instances' listeners");
+    // Nobody notifies: the waiter wakes because its instance reconnected.
+    waiter.changed(Duration::from_secs(10)).await;
+    assert!(
+        cut.elapsed() < Duration::from_secs(5),
+        "woken after the reconnect: {:?}",
+        cut.elapsed()
+    );
+    // And the other instance is heard again (the reconnect may still be under way: retry).
+    let mut heard = false;
+    for _ in 0..20 {
+        let mut waiter = here.subscribe("pairing:after");
+        let sent = Instant::now();
+        there.notify("pairing:after");
+        waiter.changed(Duration::from_millis(500)).await;
+        if sent.elapsed() < Duration::from_millis(450) {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "the other instance's notifications arrive again");
+    let _ = admin.close().await;
+}
