@@ -19,7 +19,7 @@ use civkey_proto::events::EventKind;
 use civkey_proto::pair::PairingPageEvent;
 use civkey_proto::rules::Bok;
 use civkey_proto::sign::Decision;
-use civkey_server::services::{bok, citizens};
+use civkey_server::services::bok;
 use civkey_tests::counter::{add_clerk, Counter};
 use civkey_tests::http::{
     csrf_of, events_url_of, get_with_cookie, launch_link_of, login_cookie_of, no_redirects,
@@ -112,17 +112,7 @@ async fn next_bok_request(stream: &mut EventStream) -> BokRequest {
 async fn a_browser_on_one_instance_learns_within_a_second_what_the_app_told_the_other() {
     let (one, two) = two_instances().await;
     let http = no_redirects();
-    let enrolment = citizens::add_citizen(
-        &one.store,
-        0,
-        "jana",
-        "Jana Nováková",
-        None,
-        "correct horse battery",
-    )
-    .await
-    .unwrap();
-    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let account = civkey_tests::portal::jana_with_authenticator(&one).await;
     let home = TempDir::new("civkey-two-instances");
     let profile = Profile::open(&home.0, Arc::new(MemoryKeyStore::new())).unwrap();
 

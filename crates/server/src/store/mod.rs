@@ -490,12 +490,7 @@ pub(crate) mod tests {
     /// A fresh SQLite database in its own temporary folder (kept alive by the returned guard).
     pub(crate) async fn temp_store() -> (Store, TempDir) {
         let dir = TempDir::new();
-        let store = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap();
+        let store = reopen(&dir).await.unwrap();
         (store, dir)
     }
 
@@ -517,6 +512,15 @@ pub(crate) mod tests {
         }
     }
 
+    /// Opens the database of `dir` (made by [`temp_store`]) again.
+    async fn reopen(dir: &TempDir) -> Result<Store, StoreError> {
+        Store::open(
+            &format!("sqlite://{}/civkey.db", dir.0.display()),
+            test_kek(),
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn a_new_database_gets_the_current_schema_in_wal_mode() {
         let (store, _dir) = temp_store().await;
@@ -534,12 +538,7 @@ pub(crate) mod tests {
     async fn reopening_applies_nothing_twice() {
         let (store, dir) = temp_store().await;
         drop(store);
-        let again = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap();
+        let again = reopen(&dir).await.unwrap();
         assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
     }
 
@@ -562,12 +561,7 @@ pub(crate) mod tests {
         .await
         .unwrap();
         drop(store);
-        let again = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap();
+        let again = reopen(&dir).await.unwrap();
         assert!(again.list_clerks().await.unwrap().is_empty());
         assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
     }
@@ -581,12 +575,7 @@ pub(crate) mod tests {
             .await
             .unwrap();
         drop(store);
-        let err = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap_err();
+        let err = reopen(&dir).await.unwrap_err();
         assert!(
             matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
             "{err}"
@@ -636,12 +625,7 @@ pub(crate) mod tests {
             .await
             .unwrap();
         drop(store);
-        let err = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap_err();
+        let err = reopen(&dir).await.unwrap_err();
         assert!(
             matches!(err, StoreError::MigrationChanged { version: 7, .. }),
             "{err}"
@@ -657,12 +641,7 @@ pub(crate) mod tests {
             .await
             .unwrap();
         drop(store);
-        let again = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap();
+        let again = reopen(&dir).await.unwrap();
         let unfilled: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM civkey_schema WHERE checksum IS NULL")
                 .fetch_one(again.pool())
