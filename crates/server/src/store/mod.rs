@@ -257,7 +257,7 @@ impl Store {
     /// and compared at every start ([`StoreError::MigrationChanged`]).
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        if conn.backend_name() == SQLITE {
+        if self.sqlite {
             let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
             migrate_in(&mut tx, true).await?;
             tx.commit().await?;
@@ -321,9 +321,6 @@ impl Store {
         self.kek.id()
     }
 }
-
-/// The backend name sqlx's `Any` driver gives SQLite connections.
-const SQLITE: &str = "SQLite";
 
 /// The PostgreSQL advisory lock key held while migrating ("civkey" and 1).
 const MIGRATION_LOCK: i64 = 0x6369_766b_6579_0001;
