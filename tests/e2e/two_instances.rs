@@ -447,3 +447,63 @@ async fn an_instance_whose_listener_was_cut_wakes_its_waiters_and_hears_again() 
     assert!(heard, "the other instance's notifications arrive again");
     let _ = admin.close().await;
 }
+
+/// On PostgreSQL: a database from before checksums gets them filled in at its next start; a
+/// changed applied migration is refused by number (and the refusal leaves the migration lock
+/// free: the next start, with the record put right, goes ahead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_checksums_are_filled_in_then_a_changed_migration_is_refused() {
+    use civkey_server::store::{Kek, Store, StoreError};
+    use sqlx::{Connection as _, Row as _};
+    let database = civkey_tests::postgres::fresh_database().await;
+    let key = [0x19; 32];
+    drop(Store::open(&database, Kek::from_bytes(&key)).await.unwrap());
+    let mut conn = sqlx::PgConnection::connect(&database).await.unwrap();
+    let original: String = sqlx::query("SELECT checksum FROM civkey_schema WHERE version = 7")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get("checksum");
+    sqlx::query("ALTER TABLE civkey_schema DROP COLUMN checksum")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(Store::open(&database, Kek::from_bytes(&key)).await.unwrap());
+    let row = sqlx::query(
+        "SELECT COUNT(*) - COUNT(checksum) AS unfilled, \
+         MAX(CASE WHEN version = 7 THEN checksum END) AS seventh FROM civkey_schema",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(row.get::<i64, _>("unfilled"), 0);
+    assert_eq!(row.get::<String, _>("seventh"), original);
+
+    sqlx::query("UPDATE civkey_schema SET checksum = 'edited' WHERE version = 7")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let err = Store::open(&database, Kek::from_bytes(&key))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::MigrationChanged { version: 7, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("migration 0007 "), "{err}");
+
+    sqlx::query("UPDATE civkey_schema SET checksum = $1 WHERE version = 7")
+        .bind(&original)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let again = tokio::time::timeout(
+        Duration::from_secs(20),
+        Store::open(&database, Kek::from_bytes(&key)),
+    )
+    .await
+    .expect("the lock was left free")
+    .unwrap();
+    assert!(again.schema_current().await.unwrap());
+    let _ = conn.close().await;
+}
