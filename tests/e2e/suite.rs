@@ -23,3 +23,4 @@ mod postgres_tls;
 mod server;
 mod stolen_database;
 mod totp;
+mod two_instances;

@@ -1,7 +1,7 @@
 //! How the server's connections reach the database: on PostgreSQL, whether they are encrypted
 //! (`sslmode=require` / `verify-full` in the database URL; sqlx over rustls).
 
-use sqlx::{Acquire as _, Row};
+use sqlx::Row;
 
 use super::{Store, StoreError};
 
@@ -10,14 +10,13 @@ impl Store {
     /// reports it for that connection (`pg_stat_ssl`); `None` when it is not encrypted, and
     /// always for SQLite (a file, no connection to encrypt).
     pub async fn database_tls_version(&self) -> Result<Option<String>, StoreError> {
-        let mut pooled = self.pool().acquire().await?;
-        let conn = pooled.acquire().await?;
-        if conn.backend_name() != "PostgreSQL" {
+        if self.sqlite {
             return Ok(None);
         }
+        // One statement, so pg_backend_pid() is the connection the pool lent it.
         let row =
             sqlx::query("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl")
-                .fetch_optional(&mut *conn)
+                .fetch_optional(self.pool())
                 .await?;
         Ok(row
             .map(|row| row.try_get::<Option<String>, _>("version"))
