@@ -185,3 +185,24 @@ async fn a_missing_certificate_authority_file_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_database_that_refuses_connections_is_named_with_the_reason() {
+    // Nothing listens on this port: the operator must learn that, not that "the pool timed out"
+    // (what sqlx's pool says after retrying for 30 s).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = civkey_tests::TempDir::new("civkey-pg-refused");
+    let url = format!("postgres://civkey@127.0.0.1:{port}/civkey");
+    let refused = citizen_list_configured(&dir.0, &url);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("cannot open the database {url}"))
+            && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+}

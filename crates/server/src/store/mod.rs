@@ -212,6 +212,7 @@ impl Store {
             (url, true)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             transport::check_root_certificate(url)?;
+            transport::try_connect(url).await?;
             (url.to_string(), false)
         } else {
             return Err(StoreError::UnsupportedUrl(redacted_url(url)));

@@ -57,6 +57,15 @@ pub(super) fn check_root_certificate(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Opens one connection to the PostgreSQL database at `url` and closes it: what is wrong (the
+/// server refuses connections, the certificate, the password, no such database) comes back at
+/// once as it is. Through the pool, sqlx retries for 30 s and then says only that it timed out.
+pub(super) async fn try_connect(url: &str) -> Result<(), StoreError> {
+    use sqlx::Connection as _;
+    sqlx::AnyConnection::connect(url).await?.close().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::redacted_url;
