@@ -338,3 +338,34 @@ async fn rotating_the_key_keeps_logins_totp_and_bok_working_and_the_old_key_open
         "the same signing key signs"
     );
 }
+
+#[tokio::test]
+async fn two_citizens_added_at_once_under_one_username_make_one_and_the_other_is_told_it_is_taken()
+{
+    // On both engines (this test runs in e2e and e2e_postgres): the database's unique constraint
+    // decides the race, and its violation is recognised as "taken", not an internal error.
+    let server = civkey_tests::TestServer::start().await;
+    let add = || {
+        civkey_server::services::citizens::add_citizen(
+            &server.store,
+            0,
+            "jana",
+            "Jana Nováková",
+            None,
+            "correct horse battery",
+        )
+    };
+    let (first, second) = tokio::join!(add(), add());
+    let (made, refused) = match (first, second) {
+        (Ok(made), Err(refused)) | (Err(refused), Ok(made)) => (made, refused),
+        (first, second) => panic!(
+            "one citizen made and one refused, not {:?} and {:?}",
+            first.map(|e| e.citizen_id),
+            second.map(|e| e.citizen_id)
+        ),
+    };
+    assert_eq!(refused.code(), ErrorCode::BadRequest, "{refused}");
+    assert!(refused.to_string().contains("already taken"), "{refused}");
+    let stored = server.store.citizen_by_username("jana").await.unwrap();
+    assert_eq!(stored.map(|c| c.id), Some(made.citizen_id));
+}
