@@ -155,20 +155,24 @@ async fn the_database_password_is_not_printed_when_the_database_cannot_be_opened
     let password = "S3cret-db-pw";
     let mut url = url::Url::parse(&postgres::admin_url()).unwrap();
     url.set_username("civkey").unwrap();
-    url.set_password(Some(password)).unwrap();
     url.set_path("/no_such_database");
+    // Before the host, and as the `password` parameter (the driver takes both).
+    let mut in_query = url.clone();
+    in_query
+        .query_pairs_mut()
+        .append_pair("password", password);
+    url.set_password(Some(password)).unwrap();
     let dir = civkey_tests::TempDir::new("civkey-pg-password");
-    let refused = citizen_list_configured(&dir.0, url.as_str());
-    assert_eq!(refused.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        stderr.contains("no_such_database") && stderr.contains("does not exist"),
-        "the reason is given: {stderr}"
-    );
-    assert!(
-        !stderr.contains(password),
-        "the password was printed: {stderr}"
-    );
+    for url in [url, in_query] {
+        let refused = citizen_list_configured(&dir.0, url.as_str());
+        assert_eq!(refused.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("no_such_database") && stderr.contains("does not exist"),
+            "the reason is given: {stderr}"
+        );
+        assert!(!stderr.contains(password), "the password was printed: {stderr}");
+    }
 }
 
 #[tokio::test]

@@ -25,19 +25,31 @@ impl Store {
     }
 }
 
-/// `url` as it may be shown or logged: a password in it replaced by `***`
+/// `url` as it may be shown or logged: a password in it — before the host or as the `password`
+/// parameter, both of which the PostgreSQL driver takes — replaced by `***`
 /// (`postgres://civkey:***@db/civkey`); text that is no URL is shown as it is.
 pub fn redacted_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            if parsed.set_password(Some("***")).is_ok() {
-                parsed.to_string()
-            } else {
-                "(a database URL with a password)".to_string()
-            }
-        }
-        _ => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+        return "(a database URL with a password)".to_string();
     }
+    if parsed.query_pairs().any(|(name, _)| name == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if name == "password" {
+                    "***".into()
+                } else {
+                    value
+                };
+                (name.into_owned(), value.into_owned())
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// The file a PostgreSQL URL's `sslrootcert` names can be read: sqlx alone would say only "No
@@ -47,7 +59,8 @@ pub(super) fn check_root_certificate(url: &str) -> Result<(), StoreError> {
         return Ok(()); // sqlx says what is wrong with it
     };
     for (name, path) in parsed.query_pairs() {
-        if name == "sslrootcert" {
+        // The names the PostgreSQL driver takes for it.
+        if ["sslrootcert", "ssl-root-cert", "ssl-ca"].contains(&name.as_ref()) {
             std::fs::File::open(path.as_ref()).map_err(|source| StoreError::RootCertificate {
                 path: path.to_string(),
                 source,
@@ -79,6 +92,10 @@ mod tests {
         assert_eq!(
             redacted_url("postgres://civkey@db/civkey"),
             "postgres://civkey@db/civkey"
+        );
+        assert_eq!(
+            redacted_url("postgres://db/civkey?user=civkey&password=pa%26ss&sslmode=require"),
+            "postgres://db/civkey?user=civkey&password=***&sslmode=require"
         );
         assert_eq!(
             redacted_url("sqlite://civkey-data/civkey.db"),
