@@ -15,6 +15,7 @@ mod oidc;
 mod onboarding;
 mod outbox;
 mod pairing;
+mod readiness;
 mod sealed;
 mod sessions;
 
@@ -32,6 +33,7 @@ pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
+pub use readiness::{PoolStats, SchemaState};
 pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
 
 use std::path::Path;
