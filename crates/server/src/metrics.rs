@@ -233,10 +233,20 @@ pub async fn count_requests(
         .map_or(UNMATCHED, MatchedPath::as_str)
         .to_string();
     let response = next.run(request).await;
+    let took = started.elapsed();
+    // The access log: the route's template, never the raw path (a query can carry a token).
+    tracing::debug!(
+        target: "civkey_server::access",
+        %method,
+        %route,
+        status = response.status().as_u16(),
+        micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        "answered"
+    );
     state
         .services()
         .metrics
-        .request(&route, &method, response.status(), started.elapsed());
+        .request(&route, &method, response.status(), took);
     response
 }
 
