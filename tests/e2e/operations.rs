@@ -7,9 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use civkey_tests::http::{
-    cookie_pair, csrf_of, events_url_of, get_with_cookie, login_cookie_of, set_cookies,
-};
+use civkey_tests::http::{cookie_pair, csrf_of, set_cookies};
 use civkey_tests::postgres::OwnServer;
 use civkey_tests::{ServerOptions, ServerProcess, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,27 +54,13 @@ async fn sigterm_ends_streams_finishes_requests_in_flight_refuses_new_ones_and_e
     let http = reqwest::Client::new();
 
     // An event stream: the portal's own login page with the mobile key.
-    let page = http
-        .get(format!("{base}/portal/login/key"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login_cookie_of(&page);
-    let events_url = events_url_of(&page.text().await.unwrap());
-    let mut events = get_with_cookie(&http, format!("{base}{events_url}"), &cookie).await;
-    assert_eq!(events.status(), 200);
+    let mut events = civkey_tests::portal::key_login_events(&http, &base).await;
     let first = events.chunk().await.unwrap().expect("the first QR code");
     assert!(String::from_utf8_lossy(&first).contains("event: qr"));
 
     // A password post in flight: on a connection that has been served once (so it is accepted),
     // the head and half the body.
-    let login = http
-        .get(format!("{base}/portal/login"))
-        .send()
-        .await
-        .unwrap();
-    let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
-    let csrf = csrf_of(&login.text().await.unwrap(), "/portal/login");
+    let (pre, csrf) = civkey_tests::portal::login_form(&http, &base).await;
     let form = format!("csrf={csrf}&username=nobody&password=a+guessed+password&totp=123456&next=");
     let (part, rest) = form.split_at(form.len() / 2);
     let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use axum::routing::get;
-use civkey_tests::http::{events_url_of, get_with_cookie, login_cookie_of};
 use civkey_tests::{ServerOptions, TestServer};
 
 /// A handler with a bug: it panics (what an `unwrap` on a broken invariant does).
@@ -182,15 +181,7 @@ async fn metrics_count_logins_requests_and_streams_on_their_own_listener_only() 
             .await
             .unwrap();
     }
-    let page = http
-        .get(format!("{}/portal/login/key", server.base))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login_cookie_of(&page);
-    let events_url = events_url_of(&page.text().await.unwrap());
-    let events = get_with_cookie(&http, format!("{}{events_url}", server.base), &cookie).await;
-    assert_eq!(events.status(), 200);
+    let events = civkey_tests::portal::key_login_events(&http, &server.base).await;
 
     let after = scrape().await;
     for line in [
