@@ -129,6 +129,32 @@ async fn the_app_learns_the_browser_decision_without_polling() {
 }
 
 #[tokio::test]
+async fn at_shutdown_the_apps_long_poll_answers_at_once_with_where_it_stands() {
+    let f = fixture().await;
+    let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
+    let claimed = f
+        .services
+        .claim_pairing(&pairing.uri.session_id, &claim(&pairing.uri, &key(1)))
+        .await
+        .unwrap();
+    let services = f.services.clone();
+    let session = pairing.uri.session_id;
+    let waiter = tokio::spawn(async move {
+        let start = std::time::Instant::now();
+        let outcome = services
+            .pairing_outcome(&session, &claimed.claim_token, Duration::from_secs(20))
+            .await;
+        (outcome, start.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiter.is_finished(), "the poll waits for the decision");
+    f.services.shutdown.begin();
+    let (outcome, took) = waiter.await.unwrap();
+    assert_eq!(outcome.unwrap().status, PairStatus::Claimed);
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[tokio::test]
 async fn two_apps_racing_for_one_qr_code_exactly_one_wins() {
     let f = fixture().await;
     let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
