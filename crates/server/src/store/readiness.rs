@@ -65,6 +65,12 @@ impl Store {
         })
     }
 
+    /// Closes the database connections (at shutdown: PostgreSQL then sees each session end
+    /// instead of a dropped connection); waits for connections in use to come back.
+    pub async fn close(&self) {
+        self.pool().close().await;
+    }
+
     /// The connection pool's figures (no query).
     pub fn pool_stats(&self) -> PoolStats {
         let pool = self.pool();

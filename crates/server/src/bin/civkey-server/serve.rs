@@ -96,6 +96,7 @@ pub(crate) async fn serve(
         None => None,
     };
     let shutdown = Shutdown::default();
+    let database = store.clone();
     let services = Services::new(store, Arc::new(SystemClock), origin.clone());
     let state = AppState::from_services(
         services
@@ -179,6 +180,7 @@ pub(crate) async fn serve(
             }
         }
     }
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), database.close()).await;
     tracing::info!("stopped");
     Ok(())
 }
