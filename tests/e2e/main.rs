@@ -31,3 +31,4 @@ mod portal_browser;
 mod server;
 mod stolen_database;
 mod totp;
+mod two_instances;

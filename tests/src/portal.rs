@@ -78,6 +78,22 @@ pub async fn eva(server: &TestServer) {
     eva_with_authenticator(server).await;
 }
 
+/// Adds the citizen `jana` ("Jana Nováková", password `correct horse battery`, no e-mail address,
+/// an authenticator), as [`TestServer::add_citizen`] does; returns her authenticator's account.
+pub async fn jana_with_authenticator(server: &TestServer) -> civkey_proto::otp::OtpAccount {
+    let enrolment = citizens::add_citizen(
+        &server.store,
+        0,
+        "jana",
+        "Jana Nováková",
+        None,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
+    civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap()
+}
+
 /// Adds the citizen `eva` (password `eva's long password`, an e-mail address, an authenticator);
 /// returns her authenticator's account.
 pub async fn eva_with_authenticator(server: &TestServer) -> civkey_proto::otp::OtpAccount {

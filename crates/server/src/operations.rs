@@ -15,7 +15,6 @@ use civkey_proto::ErrorCode;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use crate::store::SchemaState;
 use crate::AppState;
 
 /// The header a request's id comes in (from a trusted proxy) and goes back in.
@@ -119,26 +118,24 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.services().shutdown.has_begun() {
         return not_ready("shutting down", "the process is stopping".into());
     }
-    match tokio::time::timeout(READY_TIMEOUT, state.store().schema_state()).await {
+    match tokio::time::timeout(READY_TIMEOUT, state.store().schema_current()).await {
         Err(_) => not_ready(
             "database unavailable",
             format!("no answer within {} s", READY_TIMEOUT.as_secs()),
         ),
         Ok(Err(e)) => not_ready("database unavailable", e.to_string()),
-        Ok(Ok(SchemaState::Behind { missing })) => not_ready(
-            "migrations pending",
-            format!("migrations not applied: {missing:?}"),
-        ),
-        Ok(Ok(SchemaState::TooNew { found })) => not_ready(
-            "database schema too new",
-            format!(
-                "the database has schema version {found}, newer than this server's {}",
-                crate::store::SCHEMA_VERSION
-            ),
-        ),
-        Ok(Ok(SchemaState::Current)) => {
-            Json(serde_json::json!({ "status": "ready" })).into_response()
+        Ok(Ok(false)) => {
+            let version = state.store().schema_version().await;
+            not_ready(
+                "database schema not current",
+                format!(
+                    "the database's schema version is {version:?}; this server's is {} \
+                     (migrations pending, or a newer server migrated it)",
+                    crate::store::SCHEMA_VERSION
+                ),
+            )
         }
+        Ok(Ok(true)) => Json(serde_json::json!({ "status": "ready" })).into_response(),
     }
 }
 

@@ -62,9 +62,9 @@ impl Services {
     /// The flows over `store`, on `clock`, for the server at `origin`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, origin: Origin) -> Services {
         Services {
+            signal: store.change_signal(),
             store,
             clock,
-            signal: ChangeSignal::default(),
             origin,
             cache: Arc::default(),
             bok: bok::BokPolicy::default(),
