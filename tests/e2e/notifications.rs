@@ -1475,15 +1475,6 @@ async fn a_devices_event_stream_ends_when_the_server_shuts_down() {
         "the stream is open and quiet before the shutdown"
     );
     server.state.services().shutdown.begin();
-    let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match stream.chunk().await {
-                Ok(Some(_)) => continue,
-                other => return other.map(|_| ()),
-            }
-        }
-    })
-    .await
-    .expect("the stream ended within 5 s");
+    let ended = civkey_tests::http::stream_end(&mut stream, Duration::from_secs(5)).await;
     assert!(ended.is_ok(), "the stream ended cleanly: {ended:?}");
 }

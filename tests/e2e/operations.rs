@@ -82,16 +82,7 @@ async fn sigterm_ends_streams_finishes_requests_in_flight_refuses_new_ones_and_e
     server.terminate();
 
     // The stream ends: the end of the body, not an error.
-    let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match events.chunk().await {
-                Ok(Some(_)) => continue,
-                other => return other.map(|_| ()),
-            }
-        }
-    })
-    .await
-    .expect("the event stream ended within 5 s of SIGTERM");
+    let ended = civkey_tests::http::stream_end(&mut events, Duration::from_secs(5)).await;
     assert!(ended.is_ok(), "the stream ended cleanly: {ended:?}");
 
     // New connections are refused.
