@@ -11,6 +11,7 @@
 /// HTTP only: the real server on loopback, its API and pages, in-process clients.
 mod http {
     mod abuse;
+    mod operations;
     mod pairing_api;
     mod portal_http;
     mod proxy;
@@ -25,6 +26,7 @@ mod notifications;
 mod oidc_login;
 mod oidc_rp;
 mod onboarding;
+mod operations;
 mod portal_browser;
 mod server;
 mod stolen_database;
