@@ -4,6 +4,7 @@
 /// HTTP only: the real server on loopback, its API and pages, in-process clients.
 mod http {
     mod abuse;
+    mod operations;
     mod pairing_api;
     mod portal_http;
     mod proxy;
@@ -18,6 +19,7 @@ mod notifications;
 mod oidc_login;
 mod oidc_rp;
 mod onboarding;
+mod operations;
 mod portal_browser;
 mod postgres_tls;
 mod server;

@@ -132,3 +132,99 @@ fn server_program(name: &str) -> PathBuf {
         .pop()
         .unwrap_or_else(|| panic!("no {name} under /usr/lib/postgresql: install postgresql"))
 }
+
+/// A PostgreSQL server of the test's own (`scripts/lib/postgres-server start`, in a temporary
+/// folder), which the test can stop and start again on the same port — to see what the civkey
+/// server does while its database is down. Removed when dropped.
+pub struct OwnServer {
+    /// The superuser's URL (`postgres://postgres@127.0.0.1:PORT/postgres`).
+    pub url: String,
+    folder: PathBuf,
+    _dir: crate::TempDir,
+}
+
+impl OwnServer {
+    /// Starts a new server (initdb and all: a second or two).
+    pub fn start() -> OwnServer {
+        let dir = crate::TempDir::new("civkey-own-postgres");
+        // The server runs as `postgres` when the tests run as root: it must reach its folder.
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        let folder = dir.path().join("server");
+        let out = std::process::Command::new(script())
+            .arg("start")
+            .arg(&folder)
+            .arg("fsync=off")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postgres-server start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("CIVKEY_TEST_POSTGRES="))
+            .expect("postgres-server names its URL")
+            .to_string();
+        OwnServer {
+            url,
+            folder,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server (fast shutdown: its connections are cut); [`OwnServer::start_again`]
+    /// brings it back on the same port with the same data.
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts the stopped server again, with the options it first started with.
+    pub fn start_again(&self) {
+        let log = self.folder.join("server.log");
+        self.pg_ctl(&["-l", &log.display().to_string(), "-w", "restart"]);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let pg_ctl = server_program("pg_ctl");
+        let data = self.folder.join("data");
+        let mut command = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(pg_ctl);
+            c
+        } else {
+            std::process::Command::new(pg_ctl)
+        };
+        let out = command.arg("-D").arg(&data).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(script())
+            .arg("stop")
+            .arg(&self.folder)
+            .output();
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/postgres-server")
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}

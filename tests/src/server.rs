@@ -42,6 +42,9 @@ pub struct ServerOptions<'a> {
     pub database: Option<String>,
     /// The key-encryption key (instances sharing a database share it); `None` means a new one.
     pub kek: Option<civkey_server::store::Kek>,
+    /// Routes of the test's own added to the server's (a handler that panics, say), behind the
+    /// same layers as the server's (`civkey_server::operations::with_layers`).
+    pub routes: Option<axum::Router<AppState>>,
 }
 
 /// The real server on `127.0.0.1:0` with a fresh database ([`crate::postgres::test_database`]),
@@ -264,6 +267,7 @@ impl TestServer {
             request_limits,
             database,
             kek,
+            routes,
         } = options;
         let dir = TempDir::new("civkey-e2e");
         let database = match database {
@@ -302,9 +306,16 @@ impl TestServer {
             delivery,
             std::time::Duration::from_secs(1),
         );
+        let app = match routes {
+            Some(routes) => civkey_server::operations::with_layers(
+                civkey_server::routes().merge(routes),
+                state.clone(),
+            ),
+            None => router(state.clone()),
+        };
         tokio::spawn(civkey_server::serving::serve(
             listener,
-            router(state.clone()),
+            app,
             limits,
             std::future::pending(),
         ));
@@ -452,4 +463,29 @@ pub async fn hold_idle_connections(address: &str, count: usize) -> Vec<tokio::ne
         held.push(tcp);
     }
     held
+}
+
+impl ServerProcess {
+    /// Sends the process SIGTERM, as a service manager stops it.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// The process's exit status once it has exited, if it does within `limit`.
+    pub fn exit_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod oidc;
 mod onboarding;
 mod outbox;
 mod pairing;
+mod readiness;
 mod sealed;
 mod sessions;
 mod transport;
@@ -34,6 +35,7 @@ pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
+pub use readiness::PoolStats;
 pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
 pub use transport::redacted_url;
 
