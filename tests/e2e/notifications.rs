@@ -1261,7 +1261,7 @@ async fn an_operator_sees_the_outbox_and_retries_failed_deliveries_from_the_comm
 
     // A worker's attempt failed (the SMTP server refused): it waits for its backoff.
     let store = civkey_server::store::Store::open(
-        &format!("sqlite://{}/civkey.db", dir.0.display()),
+        &civkey_tests::cli::data_dir_database(&dir.0),
         civkey_server::store::Kek::read_file(&civkey_tests::cli::data_dir_key(&dir.0)).unwrap(),
     )
     .await

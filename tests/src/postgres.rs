@@ -52,6 +52,87 @@ fn rand_bytes() -> [u8; 8] {
     bytes
 }
 
+/// Whether this test binary runs its servers on PostgreSQL: true in `e2e_postgres` (the e2e suite
+/// compiled a second time, tests/Cargo.toml), false in `e2e` and everywhere else (benchmarks,
+/// the library's own tests). Cargo names a test binary `NAME-HASH`, so the running executable's
+/// file name says which one this is; nothing else has to be set for either run.
+///
+/// The tests that stay on SQLite (the app's own window and WebDriver tests, which test the app and
+/// not the database, and the one-time code accounts, which use no server) are left out of
+/// `e2e_postgres` in one place, `.config/nextest.toml`'s `default-filter`.
+pub fn this_binary_runs_on_postgres() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .is_some_and(|name| name.starts_with("e2e_postgres"))
+}
+
+/// A fresh database for one test server whose files go in `dir`: a new database on the suite's
+/// PostgreSQL server when [`this_binary_runs_on_postgres`], else a new SQLite file
+/// `dir/civkey.db` (the same path `civkey-server --data-dir DIR` uses).
+pub async fn test_database(dir: &std::path::Path) -> String {
+    if this_binary_runs_on_postgres() {
+        fresh_database().await
+    } else {
+        format!("sqlite://{}/civkey.db", dir.display())
+    }
+}
+
+/// [`fresh_database`] for code outside an async runtime (or inside one that must not block):
+/// made on a thread of its own.
+pub fn fresh_database_blocking() -> String {
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(fresh_database())
+    })
+    .join()
+    .unwrap()
+}
+
+/// A backup of the database at `url` restored elsewhere, as a thief would hold one: `pg_dump`
+/// (plain SQL) of it loaded by `psql` into a fresh database on the suite's server; returns the
+/// copy's URL.
+pub fn dump_and_restore(url: &str) -> String {
+    let copy = fresh_database_blocking();
+    let dump = std::process::Command::new(server_program("pg_dump"))
+        .args(["--no-owner", "--dbname", url])
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let mut psql = std::process::Command::new(server_program("psql"))
+        .args(["--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", &copy])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut psql.stdin.take().unwrap(), &dump.stdout).unwrap();
+    assert!(psql.wait().unwrap().success(), "psql loaded the dump");
+    copy
+}
+
+/// A program of Debian's PostgreSQL (`/usr/lib/postgresql/VERSION/bin/NAME`, the newest version
+/// installed), as scripts/lib/postgres-server finds them.
+fn server_program(name: &str) -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin").join(name))
+        .filter(|program| program.exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("no {name} under /usr/lib/postgresql: install postgresql"))
+}
+
 /// A PostgreSQL server of the test's own (`scripts/lib/postgres-server start`, in a temporary
 /// folder), which the test can stop and start again on the same port — to see what the civkey
 /// server does while its database is down. Removed when dropped.
@@ -109,20 +190,14 @@ impl OwnServer {
     }
 
     fn pg_ctl(&self, args: &[&str]) {
-        let bindir = std::fs::read_dir("/usr/lib/postgresql")
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("bin"))
-            .filter(|p| p.join("pg_ctl").is_file())
-            .max()
-            .expect("PostgreSQL's server programs are installed");
+        let pg_ctl = server_program("pg_ctl");
         let data = self.folder.join("data");
         let mut command = if is_root() {
             let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(bindir.join("pg_ctl"));
+            c.args(["-u", "postgres", "--"]).arg(pg_ctl);
             c
         } else {
-            std::process::Command::new(bindir.join("pg_ctl"))
+            std::process::Command::new(pg_ctl)
         };
         let out = command.arg("-D").arg(&data).args(args).output().unwrap();
         assert!(

@@ -1,5 +1,5 @@
-//! The one way to boot a test server: the real server on `127.0.0.1:0` with a fresh SQLite
-//! database, in-process (its store, services and clock at hand), and pairing a client with it.
+//! The one way to boot a test server: the real server on `127.0.0.1:0` with a fresh database
+//! (SQLite, or PostgreSQL in the `e2e_postgres` binary: [`crate::postgres::test_database`]), in-process (its store, services and clock at hand), and pairing a client with it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +37,8 @@ pub struct ServerOptions<'a> {
     /// Request-rate limits (default: production's).
     pub request_limits: RequestLimits,
     /// The database's URL (`postgres://…` from [`crate::postgres::fresh_database`], or one
-    /// shared with another instance); `None` means a fresh SQLite database in the test's folder.
+    /// shared with another instance); `None` means a fresh one of the kind this test binary runs
+    /// on ([`crate::postgres::test_database`]).
     pub database: Option<String>,
     /// The key-encryption key (instances sharing a database share it); `None` means a new one.
     pub kek: Option<civkey_server::store::Kek>,
@@ -46,8 +47,8 @@ pub struct ServerOptions<'a> {
     pub routes: Option<axum::Router<AppState>>,
 }
 
-/// The real server on `127.0.0.1:0` with a fresh SQLite database, running until the test's
-/// runtime ends.
+/// The real server on `127.0.0.1:0` with a fresh database ([`crate::postgres::test_database`]),
+/// running until the test's runtime ends.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -62,6 +63,9 @@ pub struct TestServer {
     /// Where the server's e-mail goes (a mailbox file).
     pub mailbox: PathBuf,
     _dir: TempDir,
+    /// The database's URL: `sqlite://…` in the test's folder, or `postgres://…` (see
+    /// [`crate::postgres::this_binary_runs_on_postgres`]).
+    pub database: String,
 }
 
 impl TestServer {
@@ -266,8 +270,10 @@ impl TestServer {
             routes,
         } = options;
         let dir = TempDir::new("civkey-e2e");
-        let database =
-            database.unwrap_or_else(|| format!("sqlite://{}/civkey.db", dir.0.display()));
+        let database = match database {
+            Some(url) => url,
+            None => crate::postgres::test_database(&dir.0).await,
+        };
         let kek = kek.unwrap_or_else(|| civkey_server::store::Kek::generate().unwrap());
         let store = Store::open(&database, kek).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -321,6 +327,7 @@ impl TestServer {
             clock,
             mailbox,
             _dir: dir,
+            database,
         }
     }
 }
@@ -366,6 +373,7 @@ pub fn demo_command(dir: &std::path::Path, log: &str) -> std::process::Command {
         .arg("--data-dir")
         .arg(dir)
         .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("CIVKEY_DATABASE", crate::cli::data_dir_database(dir))
         .env("CIVKEY_LOG", log)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

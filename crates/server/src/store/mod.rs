@@ -19,6 +19,7 @@ mod pairing;
 mod readiness;
 mod sealed;
 mod sessions;
+mod transport;
 
 pub use bok::{BokCitizen, BokRequestRecord, BokUnblock, NewBokRequest, WrongAnswer};
 pub use citizens::{CitizenRecord, NewCitizen};
@@ -36,6 +37,7 @@ pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
 pub use readiness::PoolStats;
 pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
+pub use transport::redacted_url;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -162,6 +164,14 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The certificate authority named by the database URL's `sslrootcert` cannot be read.
+    #[error("cannot read the database's certificate authority (sslrootcert) {path}: {source}")]
+    RootCertificate {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A handle to the database and the key its secrets are sealed under; cheap to clone.
@@ -203,9 +213,11 @@ impl Store {
             };
             (url, true)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            transport::check_root_certificate(url)?;
+            transport::try_connect(url).await?;
             (url.to_string(), false)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::UnsupportedUrl(redacted_url(url)));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })

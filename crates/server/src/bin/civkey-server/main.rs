@@ -122,7 +122,12 @@ async fn run() -> anyhow::Result<()> {
     )?;
     let store = Store::open(&config.database_url, kek)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database_url))?;
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                civkey_server::store::redacted_url(&config.database_url)
+            )
+        })?;
 
     match cli.command {
         Command::Serve(a) => serve::serve(&config, &a.delivery, store, false).await,
