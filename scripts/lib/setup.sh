@@ -57,24 +57,29 @@ need_system_packages() {
   if [ ${#missing[@]} -eq 0 ]; then
     return 0
   fi
-  say "installing ${#missing[@]} missing package(s): ${missing[*]}"
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-      sudo=(sudo)
-    else
-      printf 'error: these packages are missing: %s\n' "${missing[*]}" >&2
-      printf 'install them as root with:\n  apt-get update && apt-get install -y --no-install-recommends %s\n' \
-        "${missing[*]}" >&2
-      exit 1
-    fi
+  apt_install "${missing[@]}"
+}
+
+# as_root COMMAND…: runs COMMAND as root (through sudo when not root); fails when neither works.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    return 1
   fi
-  if ! "${sudo[@]}" apt-get update -q \
-    || ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-    printf 'error: could not install: %s\n' "${missing[*]}" >&2
+}
+
+# apt_install PACKAGE…: installs Debian/Ubuntu packages, or stops saying how to.
+apt_install() {
+  say "installing ${#} missing package(s): $*"
+  if ! as_root apt-get update -q \
+    || ! as_root env DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1 \
+      apt-get install -y -q --no-install-recommends "$@"; then
+    printf 'error: could not install: %s\n' "$*" >&2
     printf 'install them as root with:\n  apt-get update && apt-get install -y --no-install-recommends %s\n' \
-      "${missing[*]}" >&2
+      "$*" >&2
     exit 1
   fi
 }
@@ -228,4 +233,26 @@ need_cargo_fuzz() {
   say "installing cargo-fuzz (cargo install cargo-fuzz --locked; about a minute, once)"
   cargo install cargo-fuzz --version "=${CIVKEY_CARGO_FUZZ_VERSION}" --locked \
     || die "could not install cargo-fuzz"
+}
+
+# The suite's private PostgreSQL (scripts/lib/postgres-server, started by scripts/lib/with-postgres
+# for each run) needs PostgreSQL's server programs (initdb, pg_ctl, postgres; pg_dump and psql for
+# the stolen-backup test): Debian's package postgresql. Only the programs: on a machine without
+# postgresql-common yet, its createcluster.conf is written first with create_main_cluster = false
+# (kept by the install, UCF_FORCE_CONFFOLD), so the package creates and starts no cluster of its own.
+need_postgres() {
+  say "checking PostgreSQL's server programs (the tests' private PostgreSQL server)"
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    return 0
+  fi
+  if [ "${CIVKEY_SKIP_SYSTEM_PACKAGES:-0}" = "1" ] || ! command -v apt-get >/dev/null 2>&1; then
+    die "PostgreSQL's server programs (initdb, pg_ctl) are missing: install PostgreSQL 13 or newer (Debian: the package postgresql)"
+  fi
+  local conf=/etc/postgresql-common/createcluster.conf
+  if [ ! -e "$conf" ]; then
+    as_root mkdir -p "$(dirname "$conf")" \
+      && printf 'create_main_cluster = false\n' | as_root tee "$conf" >/dev/null \
+      || die "cannot write ${conf} (run as root, or install the Debian package postgresql yourself)"
+  fi
+  apt_install postgresql
 }

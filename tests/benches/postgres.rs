@@ -39,7 +39,7 @@ use civkey_server::clock::SystemClock;
 use civkey_server::services::Services;
 use civkey_server::store::{Kek, Store};
 use civkey_tests::bench::{self, percentile, LoginBench};
-use civkey_tests::postgres::{fresh_database_on, PrivateServer};
+use civkey_tests::postgres::{fresh_database_on, OwnServer};
 use civkey_tests::{ServerProcess, TempDir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -216,9 +216,9 @@ async fn logins(verify: Duration) {
         settings.extend(more.split_whitespace().map(str::to_string));
     }
     let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-    let postgres = PrivateServer::start(Some("1"), &settings);
+    let postgres = OwnServer::start_with(Some("1"), &settings);
     for round in 1..=env_number("CIVKEY_BENCH_ROUNDS", 2) {
-        let database = fresh_database_on(&postgres.admin_url).await;
+        let database = fresh_database_on(&postgres.url).await;
         if statements {
             use sqlx::Connection as _;
             let mut conn = sqlx::PgConnection::connect(&database).await.unwrap();
@@ -394,8 +394,8 @@ async fn held(verify: Duration) {
              {limit} (ulimit -n; raise the hard limit to hold more)"
         );
     }
-    let postgres = PrivateServer::start(Some("1"), &[]);
-    let database = fresh_database_on(&postgres.admin_url).await;
+    let postgres = OwnServer::start_with(Some("1"), &[]);
+    let database = fresh_database_on(&postgres.url).await;
     let max = (3 * count + 1_000).to_string();
     let (server, services) = server_on(&database, &["--max-connections", &max]).await;
     let address = server.base.trim_start_matches("http://").to_string();

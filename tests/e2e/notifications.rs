@@ -1261,7 +1261,7 @@ async fn an_operator_sees_the_outbox_and_retries_failed_deliveries_from_the_comm
 
     // A worker's attempt failed (the SMTP server refused): it waits for its backoff.
     let store = civkey_server::store::Store::open(
-        &format!("sqlite://{}/civkey.db", dir.0.display()),
+        &civkey_tests::cli::data_dir_database(&dir.0),
         civkey_server::store::Kek::read_file(&civkey_tests::cli::data_dir_key(&dir.0)).unwrap(),
     )
     .await
@@ -1456,4 +1456,25 @@ async fn a_tarpit_push_endpoint_does_not_hold_up_another_citizens_email_code_and
         "with a tarpit push endpoint held: the e-mail code went out after {email:?}, the BOK \
          push after {bok:?}"
     );
+}
+
+/// When the server begins to shut down (SIGTERM), a device's event stream ends — cleanly, so the
+/// app reconnects (with `Last-Event-ID`) to an instance that still serves — instead of holding the
+/// stopping process open.
+#[tokio::test]
+async fn a_devices_event_stream_ends_when_the_server_shuts_down() {
+    let server = TestServer::start().await;
+    let citizen = server.add_citizen("jana").await;
+    let device = server.device_with_key(&citizen, 7).await;
+    let mut stream = open_stream(&server, &device, None).await;
+    assert_eq!(stream.status(), 200);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.chunk())
+            .await
+            .is_err(),
+        "the stream is open and quiet before the shutdown"
+    );
+    server.state.services().shutdown.begin();
+    let ended = civkey_tests::http::stream_end(&mut stream, Duration::from_secs(5)).await;
+    assert!(ended.is_ok(), "the stream ended cleanly: {ended:?}");
 }

@@ -646,17 +646,7 @@ async fn portal_login_in_chromium(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_handed_to_another_browser_gives_the_attacker_nothing_in_chromium() {
     let server = TestServer::start().await;
-    let enrolment = civkey_server::services::citizens::add_citizen(
-        &server.store,
-        0,
-        "jana",
-        "Jana Nováková",
-        None,
-        "correct horse battery",
-    )
-    .await
-    .unwrap();
-    let account = civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let account = civkey_tests::portal::jana_with_authenticator(&server).await;
     let (service_base, app) = WebApp::start(&server, "Obec Lhota").await;
     let provider = Url::parse(&server.base).unwrap();
     let service = Url::parse(&service_base).unwrap();

@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 
 use civkey_client::server_api::{DeviceDescription, ServerApi};
 use civkey_proto::device::{DeviceKind, DeviceList, DeviceModel, DeviceName};
-use civkey_proto::otp::{totp, OtpAccount};
+use civkey_proto::otp::totp;
 use civkey_proto::pair::{PairStatus, PairingUri};
 use civkey_proto::{paths, ErrorCode};
 use civkey_server::clock::Clock;
-use civkey_server::services::citizens;
 use civkey_tests::chromium::wait_for_text;
 use civkey_tests::chromium::Driver;
 use civkey_tests::TestServer;
@@ -46,17 +45,7 @@ async fn submit_button(browser: &Client, label: &str) {
 #[tokio::test]
 async fn a_citizen_connects_renames_and_disconnects_a_mobile_key_in_chromium() {
     let server = TestServer::start().await;
-    let enrolment = citizens::add_citizen(
-        &server.store,
-        0,
-        "jana",
-        "Jana Nováková",
-        None,
-        "correct horse battery",
-    )
-    .await
-    .unwrap();
-    let account = OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap();
+    let account = civkey_tests::portal::jana_with_authenticator(&server).await;
     let driver = Driver::start();
     let browser = driver.browser().await;
 

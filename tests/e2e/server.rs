@@ -143,10 +143,10 @@ fn an_operator_registers_a_service_and_rotates_the_signing_key() {
 /// Every sealed column of the database in `dir`, read with plain SQL as a copy would be.
 async fn sealed_columns(dir: &std::path::Path) -> Vec<Option<String>> {
     use sqlx::{Connection, Row};
-    let mut db =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}/civkey.db?mode=ro", dir.display()))
-            .await
-            .unwrap();
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&civkey_tests::cli::data_dir_database(dir))
+        .await
+        .unwrap();
     let mut values = Vec::new();
     for sql in [
         "SELECT totp_secret FROM citizens ORDER BY id",
@@ -219,6 +219,10 @@ async fn a_wrong_key_is_refused_at_start_and_changes_nothing() {
         .arg("--data-dir")
         .arg(&dir.0)
         .args(&args)
+        .env(
+            "CIVKEY_DATABASE",
+            civkey_tests::cli::data_dir_database(&dir.0),
+        )
         .env_remove("CIVKEY_KEY")
         .output()
         .unwrap();
@@ -235,6 +239,10 @@ async fn a_wrong_key_is_refused_at_start_and_changes_nothing() {
     .arg("--data-dir")
     .arg(&dir.0)
     .args(["citizen", "list"])
+    .env(
+        "CIVKEY_DATABASE",
+        civkey_tests::cli::data_dir_database(&dir.0),
+    )
     .env_remove("CIVKEY_KEY")
     .env_remove("CIVKEY_KEY_FILE")
     .output()
@@ -284,7 +292,7 @@ async fn rotating_the_key_keeps_logins_totp_and_bok_working_and_the_old_key_open
         .all(|(b, a)| b.is_none() == a.is_none() && (b.is_none() || b != a)));
 
     // The old key opens nothing: the server refuses to start with it.
-    let url = format!("sqlite://{}/civkey.db", dir.0.display());
+    let url = civkey_tests::cli::data_dir_database(&dir.0);
     let err = Store::open(&url, Kek::read_file(&old_copy).unwrap())
         .await
         .unwrap_err();
@@ -329,4 +337,35 @@ async fn rotating_the_key_keeps_logins_totp_and_bok_working_and_the_old_key_open
         serde_json::json!(jwks.keys[0].kid),
         "the same signing key signs"
     );
+}
+
+#[tokio::test]
+async fn two_citizens_added_at_once_under_one_username_make_one_and_the_other_is_told_it_is_taken()
+{
+    // On both engines (this test runs in e2e and e2e_postgres): the database's unique constraint
+    // decides the race, and its violation is recognised as "taken", not an internal error.
+    let server = civkey_tests::TestServer::start().await;
+    let add = || {
+        civkey_server::services::citizens::add_citizen(
+            &server.store,
+            0,
+            "jana",
+            "Jana Nováková",
+            None,
+            "correct horse battery",
+        )
+    };
+    let (first, second) = tokio::join!(add(), add());
+    let (made, refused) = match (first, second) {
+        (Ok(made), Err(refused)) | (Err(refused), Ok(made)) => (made, refused),
+        (first, second) => panic!(
+            "one citizen made and one refused, not {:?} and {:?}",
+            first.map(|e| e.citizen_id),
+            second.map(|e| e.citizen_id)
+        ),
+    };
+    assert_eq!(refused.code(), ErrorCode::BadRequest, "{refused}");
+    assert!(refused.to_string().contains("already taken"), "{refused}");
+    let stored = server.store.citizen_by_username("jana").await.unwrap();
+    assert_eq!(stored.map(|c| c.id), Some(made.citizen_id));
 }

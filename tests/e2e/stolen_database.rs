@@ -1,6 +1,6 @@
 //! A stolen copy of the database. The attacker copies the SQLite files of a running server (a
-//! backup, a disk image, a misconfigured volume) and reads them with plain SQL, without the
-//! server's key-encryption key. Before issue 16 the copy held the citizens' TOTP seeds, the
+//! backup, a disk image, a misconfigured volume) — or, on PostgreSQL, takes a `pg_dump` backup and
+//! restores it elsewhere — and reads it with plain SQL, without the server's key-encryption key. Before issue 16 the copy held the citizens' TOTP seeds, the
 //! ID-token signing key and the pairwise-subject key in clear, and a BOK hash that fell to trying
 //! every 4-digit BOK with Argon2id; now each is sealed under a key that is not in the database.
 
@@ -22,7 +22,7 @@ fn crack_four_digit_bok(stored: &str) -> Option<String> {
 }
 
 /// One text column of the copy, by plain SQL.
-async fn read(db: &mut sqlx::SqliteConnection, sql: &str) -> String {
+async fn read(db: &mut sqlx::AnyConnection, sql: &str) -> String {
     sqlx::query(sql)
         .fetch_one(db)
         .await
@@ -57,20 +57,22 @@ async fn a_stolen_database_copy_yields_no_totp_seed_no_signing_key_and_no_cracka
         .unwrap();
     let signing_key = server.state.services().active_signing_key().await.unwrap();
 
-    // The theft: the database file and its write-ahead log, copied while the server runs.
-    let source = server.mailbox.parent().unwrap();
+    // The theft: the database file and its write-ahead log, copied while the server runs; on
+    // PostgreSQL a backup (`pg_dump`) restored into a database of the thief's.
     let thief = TempDir::new("civkey-thief");
-    for file in ["civkey.db", "civkey.db-wal"] {
-        if source.join(file).exists() {
-            std::fs::copy(source.join(file), thief.0.join(file)).unwrap();
+    let copy = if civkey_tests::postgres::this_binary_runs_on_postgres() {
+        civkey_tests::postgres::dump_and_restore(&server.database)
+    } else {
+        let source = server.mailbox.parent().unwrap();
+        for file in ["civkey.db", "civkey.db-wal"] {
+            if source.join(file).exists() {
+                std::fs::copy(source.join(file), thief.0.join(file)).unwrap();
+            }
         }
-    }
-    let mut db = sqlx::SqliteConnection::connect(&format!(
-        "sqlite://{}/civkey.db?mode=ro",
-        thief.0.display()
-    ))
-    .await
-    .unwrap();
+        format!("sqlite://{}/civkey.db?mode=ro", thief.0.display())
+    };
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&copy).await.unwrap();
 
     // Everything the thief gets, reported together.
     let mut found = Vec::new();

@@ -51,6 +51,7 @@ pub fn admin_command(dir: &Path, args: &[&str]) -> Command {
         .arg(dir)
         .arg("--key-file")
         .arg(data_dir_key(dir))
+        .env("CIVKEY_DATABASE", data_dir_database(dir))
         .args(args)
         .env_remove("CIVKEY_KEY")
         .env("CIVKEY_LOG", "warn");
@@ -74,4 +75,21 @@ pub fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process:
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// The database of the server data in `dir`: DIR/civkey.db (what `--data-dir DIR` uses), or in
+/// the `e2e_postgres` binary a fresh database on the suite's PostgreSQL server, its URL kept in
+/// DIR/postgres-url so that every command on `dir` (and `demo`) finds the same one.
+pub fn data_dir_database(dir: &Path) -> String {
+    if !crate::postgres::this_binary_runs_on_postgres() {
+        return format!("sqlite://{}/civkey.db", dir.display());
+    }
+    let file = dir.join("postgres-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return url;
+    }
+    let url = crate::postgres::fresh_database_blocking();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&file, &url).unwrap();
+    url
 }

@@ -202,3 +202,21 @@ pub fn onboarding_start_body(
         "proof": civkey_proto::sign::sign(key, &proof).to_text(),
     })
 }
+
+/// Reads a streamed response until its end, at most `limit`: `Ok` when it ended cleanly (the
+/// server finished the body), the error when it broke off; fails the test when it is still open.
+pub async fn stream_end(
+    response: &mut reqwest::Response,
+    limit: Duration,
+) -> Result<(), reqwest::Error> {
+    tokio::time::timeout(limit, async {
+        loop {
+            match response.chunk().await {
+                Ok(Some(_)) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the stream was still open after {limit:?}"))
+}

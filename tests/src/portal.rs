@@ -78,6 +78,22 @@ pub async fn eva(server: &TestServer) {
     eva_with_authenticator(server).await;
 }
 
+/// Adds the citizen `jana` ("Jana Nováková", password `correct horse battery`, no e-mail address,
+/// an authenticator), as [`TestServer::add_citizen`] does; returns her authenticator's account.
+pub async fn jana_with_authenticator(server: &TestServer) -> civkey_proto::otp::OtpAccount {
+    let enrolment = citizens::add_citizen(
+        &server.store,
+        0,
+        "jana",
+        "Jana Nováková",
+        None,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
+    civkey_proto::otp::OtpAccount::parse_uri(&enrolment.otpauth_uri).unwrap()
+}
+
 /// Adds the citizen `eva` (password `eva's long password`, an e-mail address, an authenticator);
 /// returns her authenticator's account.
 pub async fn eva_with_authenticator(server: &TestServer) -> civkey_proto::otp::OtpAccount {
@@ -172,13 +188,7 @@ pub async fn concurrent_password_posts(base: &str, count: usize) -> Vec<PostAnsw
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let login = http
-            .get(format!("{base}/portal/login"))
-            .send()
-            .await
-            .unwrap();
-        let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
-        let csrf = csrf_of(&login.text().await.unwrap(), "/portal/login");
+        let (pre, csrf) = login_form(&http, base).await;
         for i in 0..PER_ADDRESS.min(count - address * PER_ADDRESS) {
             let (http, pre, csrf) = (http.clone(), pre.clone(), csrf.clone());
             let url = format!("{base}/portal/login");
@@ -214,4 +224,32 @@ pub async fn concurrent_password_posts(base: &str, count: usize) -> Vec<PostAnsw
         answers.push(post.await.unwrap());
     }
     answers
+}
+
+/// The portal's login form at `base`, as a browser gets it: the `civkey_pre` cookie pair and the
+/// form's anti-forgery token, to post a login with.
+pub async fn login_form(http: &Client, base: &str) -> (String, String) {
+    let login = http
+        .get(format!("{base}/portal/login"))
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_pair(&set_cookies(&login), "civkey_pre");
+    let csrf = csrf_of(&login.text().await.unwrap(), "/portal/login");
+    (pre, csrf)
+}
+
+/// Opens the event stream of the portal's own login page with the mobile key (`/portal/login/key`)
+/// at `base`, as that page's browser does: the stream, answered `200`.
+pub async fn key_login_events(http: &Client, base: &str) -> reqwest::Response {
+    let page = http
+        .get(format!("{base}/portal/login/key"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = crate::http::login_cookie_of(&page);
+    let events_url = crate::http::events_url_of(&page.text().await.unwrap());
+    let events = crate::http::get_with_cookie(http, format!("{base}{events_url}"), &cookie).await;
+    assert_eq!(events.status(), 200, "the login page's event stream");
+    events
 }

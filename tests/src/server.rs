@@ -1,5 +1,5 @@
-//! The one way to boot a test server: the real server on `127.0.0.1:0` with a fresh SQLite
-//! database, in-process (its store, services and clock at hand), and pairing a client with it.
+//! The one way to boot a test server: the real server on `127.0.0.1:0` with a fresh database
+//! (SQLite, or PostgreSQL in the `e2e_postgres` binary: [`crate::postgres::test_database`]), in-process (its store, services and clock at hand), and pairing a client with it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,14 +37,18 @@ pub struct ServerOptions<'a> {
     /// Request-rate limits (default: production's).
     pub request_limits: RequestLimits,
     /// The database's URL (`postgres://…` from [`crate::postgres::fresh_database`], or one
-    /// shared with another instance); `None` means a fresh SQLite database in the test's folder.
+    /// shared with another instance); `None` means a fresh one of the kind this test binary runs
+    /// on ([`crate::postgres::test_database`]).
     pub database: Option<String>,
     /// The key-encryption key (instances sharing a database share it); `None` means a new one.
     pub kek: Option<civkey_server::store::Kek>,
+    /// Routes of the test's own added to the server's (a handler that panics, say), behind the
+    /// same layers as the server's (`civkey_server::operations::with_layers`).
+    pub routes: Option<axum::Router<AppState>>,
 }
 
-/// The real server on `127.0.0.1:0` with a fresh SQLite database, running until the test's
-/// runtime ends.
+/// The real server on `127.0.0.1:0` with a fresh database ([`crate::postgres::test_database`]),
+/// running until the test's runtime ends.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -59,6 +63,9 @@ pub struct TestServer {
     /// Where the server's e-mail goes (a mailbox file).
     pub mailbox: PathBuf,
     _dir: TempDir,
+    /// The database's URL: `sqlite://…` in the test's folder, or `postgres://…` (see
+    /// [`crate::postgres::this_binary_runs_on_postgres`]).
+    pub database: String,
 }
 
 impl TestServer {
@@ -250,10 +257,13 @@ impl TestServer {
             request_limits,
             database,
             kek,
+            routes,
         } = options;
         let dir = TempDir::new("civkey-e2e");
-        let database =
-            database.unwrap_or_else(|| format!("sqlite://{}/civkey.db", dir.0.display()));
+        let database = match database {
+            Some(url) => url,
+            None => crate::postgres::test_database(&dir.0).await,
+        };
         let kek = kek.unwrap_or_else(|| civkey_server::store::Kek::generate().unwrap());
         let store = Store::open(&database, kek).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -286,9 +296,16 @@ impl TestServer {
             delivery,
             std::time::Duration::from_secs(1),
         );
+        let app = match routes {
+            Some(routes) => civkey_server::operations::with_layers(
+                civkey_server::routes().merge(routes),
+                state.clone(),
+            ),
+            None => router(state.clone()),
+        };
         tokio::spawn(civkey_server::serving::serve(
             listener,
-            router(state.clone()),
+            app,
             limits,
             std::future::pending(),
         ));
@@ -300,6 +317,7 @@ impl TestServer {
             clock,
             mailbox,
             _dir: dir,
+            database,
         }
     }
 }
@@ -362,6 +380,7 @@ pub fn demo_command_on(
         .arg("--data-dir")
         .arg(dir)
         .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("CIVKEY_DATABASE", crate::cli::data_dir_database(dir))
         .env("CIVKEY_LOG", log)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -464,6 +483,31 @@ pub async fn hold_idle_connections(address: &str, count: usize) -> Vec<tokio::ne
         held.push(tcp);
     }
     held
+}
+
+impl ServerProcess {
+    /// Sends the process SIGTERM, as a service manager stops it.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// The process's exit status once it has exited, if it does within `limit`.
+    pub fn exit_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 /// Adds the citizen `username` ("Jana Nováková", password `correct horse battery`) to `store`;

@@ -33,6 +33,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// body_read_timeout_secs = 30
 /// trusted_proxies = ["10.0.0.0/24", "::1"]
 /// key_file = "/etc/civkey/civkey.key"
+/// metrics_listen = "127.0.0.1:9090"
+/// log_format = "json"
 ///
 /// [limits]                            # per minute, except streams_per_device
 /// authorize_per_address = 600
@@ -81,6 +83,11 @@ pub struct FileConfig {
     pub key_file: Option<PathBuf>,
     /// Request-rate limits (`[limits]`; see [`crate::services::limits::RequestLimits`]).
     pub limits: Option<FileLimits>,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the public listener;
+    /// default: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How log lines are written: `text` (default) or `json` (one object a line).
+    pub log_format: Option<LogFormat>,
 }
 
 /// The `[limits]` table: each a whole number of at least 1; those left out keep their default.
@@ -142,6 +149,11 @@ pub enum ConfigError {
     /// A request-rate limit is 0.
     #[error("invalid limit: [limits] {0} must be at least 1")]
     Limit(&'static str),
+    /// The metrics address is the public listener's.
+    #[error(
+        "metrics_listen {0} is the public listen address: metrics need an address of their own"
+    )]
+    MetricsListen(SocketAddr),
 }
 
 impl FileConfig {
@@ -193,6 +205,10 @@ pub struct Config {
     pub push_allowed_hosts: Vec<String>,
     /// Request-rate limits and the device stream cap.
     pub request_limits: RequestLimits,
+    /// Where Prometheus metrics are served, if anywhere (never on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -258,6 +274,8 @@ impl Config {
                     streams_per_device: l.streams_per_device.unwrap_or(d.streams_per_device),
                 }
             }),
+            metrics_listen: file.metrics_listen,
+            log_format: file.log_format.unwrap_or_default(),
         }
     }
 
@@ -391,6 +409,54 @@ impl Config {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs),
         })
+    }
+}
+
+impl Config {
+    /// The operator's settings given as flags (or `CIVKEY_*` variables) over those from the file:
+    /// the metrics address and the log format.
+    pub fn with_operator_flags(
+        mut self,
+        metrics_listen: Option<SocketAddr>,
+        log_format: Option<LogFormat>,
+    ) -> Config {
+        self.metrics_listen = metrics_listen.or(self.metrics_listen);
+        self.log_format = log_format.unwrap_or(self.log_format);
+        self
+    }
+
+    /// The metrics address, refused when it is the public listener's (metrics are never served
+    /// there).
+    pub fn metrics_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.metrics_listen {
+            Some(address) if address == self.listen && address.port() != 0 => {
+                Err(ConfigError::MetricsListen(address))
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one line of text an event.
+    #[default]
+    Text,
+    /// For log collectors: one JSON object a line, with the request's id in its span.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}: use text or json")),
+        }
     }
 }
 
@@ -591,5 +657,28 @@ mod tests {
                 .starts_with("invalid push_allowed_hosts entry"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_and_log_format_come_from_flags_over_the_file_and_never_share_the_listener() {
+        let file: FileConfig =
+            toml::from_str("metrics_listen = \"127.0.0.1:9090\"\nlog_format = \"json\"").unwrap();
+        let c = Config::merge(None, None, None, None, None, None, file);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(
+            c.metrics_listen().unwrap(),
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        let c = c.with_operator_flags(
+            Some("127.0.0.1:8080".parse().unwrap()),
+            Some(LogFormat::Text),
+        );
+        assert_eq!(c.log_format, LogFormat::Text);
+        let err = c.metrics_listen().unwrap_err().to_string();
+        assert!(err.contains("an address of their own"), "{err}");
+        let d = Config::merge(None, None, None, None, None, None, FileConfig::default());
+        assert_eq!((d.metrics_listen, d.log_format), (None, LogFormat::Text));
+        assert!(toml::from_str::<FileConfig>("log_format = \"xml\"").is_err());
+        assert!("xml".parse::<LogFormat>().is_err());
     }
 }

@@ -11,8 +11,11 @@ pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod metrics;
+pub mod operations;
 pub mod services;
 pub mod serving;
+pub mod shutdown;
 pub mod signal;
 pub mod store;
 pub mod web;
@@ -94,14 +97,19 @@ impl AppState {
     }
 }
 
-/// The whole HTTP interface.
+/// The whole HTTP interface: [`routes`] with [`operations::with_layers`].
 pub fn router(state: AppState) -> Router {
+    operations::with_layers(routes(), state)
+}
+
+/// Every route and the fallback, without the layers around them.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(operations::readyz))
         .merge(api::routes())
         .merge(web::routes())
         .fallback(not_found)
-        .with_state(state)
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -18,9 +18,11 @@
 //!   limits of the routes stay as they are.
 //! - `TCP_NODELAY` on every connection: small responses and server-sent events go out at once
 //!   instead of waiting for the peer's delayed ACK (p99 54 ms → 14 ms in the login benchmark).
-//! - Graceful shutdown: when `shutdown` completes, the loop stops accepting, idle connections
-//!   close and requests in progress finish; streams that never end (event streams) are cut after
-//!   [`SHUTDOWN_GRACE`].
+//! - Graceful shutdown: when `shutdown` completes, the loop stops accepting (the listener is
+//!   closed: new connections are refused, and a proxy sends them to another instance), idle
+//!   connections close and requests in progress finish. Event streams end on their own when the
+//!   server's [`crate::shutdown::Shutdown`] begins; a connection still open after
+//!   [`SHUTDOWN_GRACE`] is cut, and the count is logged.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -40,8 +42,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Sleep;
 
-/// How long connections still open at shutdown may take to finish.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long connections still open at shutdown may take to finish (under the 10 s a service
+/// manager commonly waits after SIGTERM).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// What one connection may hold of the server (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,8 +135,22 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     // Every connection holds a place until it ends: all places back means all connections closed.
+    let open = limits.max_connections - places.available_permits();
+    if open > 0 {
+        tracing::info!(open, "waiting for the open connections to finish");
+    }
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE * 2, places.acquire_many(all)).await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, places.acquire_many(all))
+        .await
+        .is_err()
+    {
+        let cut = limits.max_connections - places.available_permits();
+        tracing::warn!(
+            cut,
+            "connections still open {} s after the shutdown began are cut",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
 }
 
 /// An accept that failed: a connection reset before it was taken is nothing; out of file

@@ -6,19 +6,61 @@
 //! nothing, and the last subscription to a key removes its entry when it is dropped, so requests
 //! for ids that never existed (or logins long finished) leave no memory behind.
 //!
-//! On SQLite (one process) the signal is in-process. Several instances on PostgreSQL need
-//! LISTEN/NOTIFY behind the same interface; until that lands, waiters also re-read on a timeout.
+//! On SQLite (one process) the signal is in-process. On PostgreSQL (several instances on one
+//! database) it is also *bridged*: [`ChangeSignal::notify`] wakes this process's waiters at once
+//! and hands the key to a background task that sends it to the other instances (batched
+//! `pg_notify`), whose listeners wake their own waiters ([`ChangeSignal::wake`]); see
+//! `store::changes`. Waiters still re-read on a timeout, a backstop for a lost notification.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Wakes waiters interested in a key (`pairing:ID`, `device:ID`, …).
 #[derive(Clone, Default)]
 pub struct ChangeSignal {
     channels: Channels,
+    /// Where notified keys go to reach other instances (PostgreSQL); `None` in-process only.
+    outbound: Option<Outbound>,
+}
+
+/// The sending half of the bridge to other instances.
+#[derive(Clone)]
+struct Outbound {
+    keys: mpsc::Sender<String>,
+    /// Set when a key did not fit in the queue: the other instances must wake everyone.
+    overflowed: Arc<AtomicBool>,
+}
+
+/// How many notified keys may wait to be sent to other instances; beyond it they are replaced by
+/// one "wake everyone" (the database is slow or down; waiters re-read anyway).
+pub const OUTBOUND_QUEUE: usize = 10_000;
+
+/// The receiving end of a bridged signal's outgoing keys (see [`ChangeSignal::bridged`]).
+pub struct OutboundKeys {
+    /// The keys notified here, in order.
+    pub keys: mpsc::Receiver<String>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl OutboundKeys {
+    /// Whether keys were dropped since the last call (the queue was full): then the receiver
+    /// must tell the other instances to wake everyone.
+    pub fn take_overflow(&self) -> bool {
+        self.overflowed.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl std::fmt::Debug for ChangeSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeSignal")
+            .field("waiting_keys", &self.waiting_keys())
+            .field("bridged", &self.outbound.is_some())
+            .finish()
+    }
 }
 
 type Channels = Arc<Mutex<HashMap<String, watch::Sender<u64>>>>;
@@ -28,10 +70,49 @@ fn lock(channels: &Channels) -> std::sync::MutexGuard<'_, HashMap<String, watch:
 }
 
 impl ChangeSignal {
-    /// Tells every waiter on `key` to look again.
+    /// A signal whose notifications also go to the returned receiver (to be sent to the other
+    /// instances), and a handle on the same waiters without that bridge, for the task that wakes
+    /// them when other instances notify (it must not send back what it hears).
+    pub fn bridged() -> (ChangeSignal, ChangeSignal, OutboundKeys) {
+        let (keys, receiver) = mpsc::channel(OUTBOUND_QUEUE);
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let local = ChangeSignal::default();
+        let signal = ChangeSignal {
+            channels: Arc::clone(&local.channels),
+            outbound: Some(Outbound {
+                keys,
+                overflowed: Arc::clone(&overflowed),
+            }),
+        };
+        let outbound = OutboundKeys {
+            keys: receiver,
+            overflowed,
+        };
+        (signal, local, outbound)
+    }
+
+    /// Tells every waiter on `key` to look again, here and (bridged) in the other instances.
     pub fn notify(&self, key: &str) {
+        self.wake(key);
+        if let Some(outbound) = &self.outbound {
+            if outbound.keys.try_send(key.to_string()).is_err() {
+                outbound.overflowed.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Wakes this process's waiters on `key` only (a key another instance notified).
+    pub fn wake(&self, key: &str) {
         // An entry always has a waiter: the last subscription dropped takes it away.
         if let Some(sender) = lock(&self.channels).get(key) {
+            sender.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Wakes every waiter of this process (notifications from other instances may have been
+    /// lost: everyone re-reads).
+    pub fn wake_all(&self) {
+        for sender in lock(&self.channels).values() {
             sender.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
@@ -152,6 +233,44 @@ mod tests {
         let start = std::time::Instant::now();
         sub.changed(Duration::from_millis(20)).await;
         assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[tokio::test]
+    async fn a_bridged_signal_wakes_here_and_queues_the_key_for_the_others() {
+        let (signal, local, mut outbound) = ChangeSignal::bridged();
+        let mut sub = signal.subscribe("pairing:1");
+        signal.notify("pairing:1");
+        tokio::time::timeout(Duration::from_secs(5), sub.receiver.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outbound.keys.recv().await.as_deref(), Some("pairing:1"));
+        // What another instance notified wakes the waiters here and is not sent back.
+        local.wake("pairing:1");
+        tokio::time::timeout(Duration::from_secs(5), sub.receiver.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        local.wake_all();
+        assert!(sub.receiver.has_changed().unwrap());
+        assert!(outbound.keys.try_recv().is_err(), "nothing echoed");
+        assert!(!outbound.take_overflow());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_turns_into_one_wake_everyone() {
+        let (signal, _local, mut outbound) = ChangeSignal::bridged();
+        for i in 0..OUTBOUND_QUEUE + 5 {
+            signal.notify(&format!("login:{i}"));
+        }
+        assert!(outbound.take_overflow());
+        assert!(!outbound.take_overflow(), "taken once");
+        let mut queued = 0;
+        while outbound.keys.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, OUTBOUND_QUEUE);
+        assert_eq!(signal.waiting_keys(), 0, "notifying adds no entries");
     }
 
     #[tokio::test]

@@ -142,6 +142,22 @@ impl Services {
         totp_code: &str,
         address: &str,
     ) -> Result<LoggedIn, ServiceError> {
+        let result = self
+            .login_clerk_attempt(username, password, totp_code, address)
+            .await;
+        self.metrics
+            .login(crate::metrics::LoginMeans::Clerk, &result);
+        result
+    }
+
+    /// The attempt [`Services::login_clerk`] counts in the metrics.
+    async fn login_clerk_attempt(
+        &self,
+        username: &str,
+        password: &str,
+        totp_code: &str,
+        address: &str,
+    ) -> Result<LoggedIn, ServiceError> {
         let buckets = super::portal_signin::login_buckets("clerk", username, address);
         self.reserve_attempt(&buckets).await?;
         let clerk = self.store.clerk_by_username(username).await?;

@@ -615,26 +615,53 @@ pub async fn deliver_due(services: &Services, delivery: &Delivery) -> u64 {
     delivered
 }
 
-/// Runs the delivery worker until the process ends: starts what is due in each lane's free slots,
-/// then waits for a new message (the change signal), an attempt that ends (a slot comes free), or
-/// at most `poll` for retries that come due. Attempts run on while the worker claims more, so a
-/// slow endpoint delays only its own messages.
-pub fn spawn_worker(services: Services, delivery: impl Into<Delivery>, poll: Duration) {
+/// Runs the delivery worker until the services' shutdown begins: starts what is due in each
+/// lane's free slots, then waits for a new message (the change signal), an attempt that ends (a
+/// slot comes free), or at most `poll` for retries that come due. Attempts run on while the
+/// worker claims more, so a slow endpoint delays only its own messages.
+///
+/// At shutdown it claims nothing more and waits for the attempts under way, at most `grace`;
+/// those still running then are dropped, and their messages, claimed for a while only, are sent
+/// by another instance (or this one after its restart) once the claim runs out. The returned
+/// handle completes when the worker has stopped.
+pub fn spawn_worker(
+    services: Services,
+    delivery: impl Into<Delivery>,
+    poll: Duration,
+) -> tokio::task::JoinHandle<()> {
     let delivery = delivery.into();
     tokio::spawn(async move {
         let lanes = Lanes::new();
         let mut tasks = JoinSet::new();
+        let stopping = services.shutdown.begun();
+        tokio::pin!(stopping);
         loop {
             let mut wake = services.signal.subscribe(OUTBOX_KEY);
             lanes.start_due(&services, &delivery, &mut tasks).await;
             tokio::select! {
                 () = wake.changed(poll) => {}
                 Some(_) = tasks.join_next() => {}
+                () = &mut stopping => break,
             }
             while tasks.try_join_next().is_some() {}
         }
-    });
+        let grace = WORKER_SHUTDOWN_GRACE;
+        let under_way = tasks.len();
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                cut = tasks.len(),
+                of = under_way,
+                "delivery worker stopped: attempts still under way after {} s were cut (sent later)",
+                grace.as_secs()
+            );
+        }
+    })
 }
+
+/// How long the delivery worker waits at shutdown for the attempts under way.
+pub const WORKER_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests;

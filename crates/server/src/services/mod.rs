@@ -52,15 +52,19 @@ pub struct Services {
     pub(crate) limits: limits::RequestLimits,
     /// The device event streams open in this process (see [`limits::DeviceStreams`]).
     pub device_streams: Arc<limits::DeviceStreams>,
+    /// This process's counters (see [`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Begun when the process stops (see [`crate::shutdown`]).
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl Services {
     /// The flows over `store`, on `clock`, for the server at `origin`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, origin: Origin) -> Services {
         Services {
+            signal: store.change_signal(),
             store,
             clock,
-            signal: ChangeSignal::default(),
             origin,
             cache: Arc::default(),
             bok: bok::BokPolicy::default(),
@@ -68,6 +72,8 @@ impl Services {
             push: push_guard::PushPolicy::default(),
             limits: limits::RequestLimits::default(),
             device_streams: Arc::default(),
+            metrics: Arc::default(),
+            shutdown: crate::shutdown::Shutdown::default(),
         }
     }
 
@@ -93,6 +99,12 @@ impl Services {
     /// The same flows with other request-rate limits (see [`limits`]).
     pub fn with_request_limits(mut self, limits: limits::RequestLimits) -> Services {
         self.limits = limits;
+        self
+    }
+
+    /// The same flows, letting go of clients when `shutdown` begins (see [`crate::shutdown`]).
+    pub fn with_shutdown(mut self, shutdown: crate::shutdown::Shutdown) -> Services {
+        self.shutdown = shutdown;
         self
     }
 }

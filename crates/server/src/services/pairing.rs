@@ -165,7 +165,8 @@ impl Services {
             let now = self.clock.now();
             let status = status(&record, now);
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if status.is_final() || remaining.is_zero() {
+            // At shutdown the app hears where things stand now, and asks again elsewhere.
+            if status.is_final() || remaining.is_zero() || self.shutdown.has_begun() {
                 let account_name = match status {
                     PairStatus::Confirmed => self
                         .store
@@ -183,7 +184,10 @@ impl Services {
             }
             // Wake on a change, at the latest at expiry or the deadline.
             let until_expiry = Duration::from_secs(record.expires_at.saturating_sub(now).max(1));
-            subscription.changed(remaining.min(until_expiry)).await;
+            tokio::select! {
+                () = subscription.changed(remaining.min(until_expiry)) => {}
+                () = self.shutdown.begun() => {}
+            }
         }
     }
 

@@ -139,6 +139,23 @@ impl Services {
         address: &str,
         known_browser: Option<&str>,
     ) -> Result<LoggedIn, ServiceError> {
+        let result = self
+            .login_password_totp_in_attempt(username, password, totp_code, address, known_browser)
+            .await;
+        self.metrics
+            .login(crate::metrics::LoginMeans::PasswordTotp, &result);
+        result
+    }
+
+    /// The attempt [`Services::login_password_totp_in`] counts in the metrics.
+    async fn login_password_totp_in_attempt(
+        &self,
+        username: &str,
+        password: &str,
+        totp_code: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<LoggedIn, ServiceError> {
         let (buckets, known) = self
             .account_buckets(username, address, known_browser)
             .await?;
@@ -243,6 +260,22 @@ impl Services {
     /// [`Services::login_email_code`] from a browser that sent its `civkey_known` token (see
     /// [`Services::login_password_totp_in`]).
     pub async fn login_email_code_in(
+        &self,
+        username: &str,
+        code: &str,
+        address: &str,
+        known_browser: Option<&str>,
+    ) -> Result<LoggedIn, ServiceError> {
+        let result = self
+            .login_email_code_in_attempt(username, code, address, known_browser)
+            .await;
+        self.metrics
+            .login(crate::metrics::LoginMeans::EmailCode, &result);
+        result
+    }
+
+    /// The attempt [`Services::login_email_code_in`] counts in the metrics.
+    async fn login_email_code_in_attempt(
         &self,
         username: &str,
         code: &str,

@@ -4,6 +4,7 @@
 //! for every state change, so two instances racing for one row cannot both win).
 
 mod bok;
+mod changes;
 mod citizens;
 mod clerks;
 mod devices;
@@ -15,8 +16,10 @@ mod oidc;
 mod onboarding;
 mod outbox;
 mod pairing;
+mod readiness;
 mod sealed;
 mod sessions;
+mod transport;
 
 pub use bok::{BokCitizen, BokRequestRecord, BokUnblock, NewBokRequest, WrongAnswer};
 pub use citizens::{CitizenRecord, NewCitizen};
@@ -32,13 +35,15 @@ pub use oidc::{ClientRecord, SigningKeyRecord};
 pub use onboarding::{NewOnboarding, OnboardedCitizen, OnboardingRecord};
 pub use outbox::{ChannelSummary, DeliveryError, OutboxMessage, OutboxStatus};
 pub use pairing::{Claim, PairingRecord};
+pub use readiness::PoolStats;
 pub use sessions::{AttemptLimit, Means, Reservation, WebSession};
+pub use transport::redacted_url;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection as _, Executor, Row};
 
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{StoredId, StoredText, UnknownValue};
@@ -107,6 +112,21 @@ pub enum StoreError {
         /// This build's version.
         supported: i64,
     },
+    /// A migration applied to this database is not the one this build has (a released
+    /// migration was edited): refused before anything is changed.
+    #[error(
+        "migration {version:04} as applied to this database differs from this server's copy \
+         (SHA-256 {recorded} recorded, {expected} built in): a released migration was edited; \
+         run a server whose migrations are the released ones (nothing was changed)"
+    )]
+    MigrationChanged {
+        /// The migration's number (its file is `migrations/NNNN_….sql`).
+        version: i64,
+        /// The checksum recorded when it was applied.
+        recorded: String,
+        /// The checksum of this build's copy.
+        expected: String,
+    },
     /// The database URL names an engine civkey does not support.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
@@ -144,6 +164,14 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The certificate authority named by the database URL's `sslrootcert` cannot be read.
+    #[error("cannot read the database's certificate authority (sslrootcert) {path}: {source}")]
+    RootCertificate {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A handle to the database and the key its secrets are sealed under; cheap to clone.
@@ -151,6 +179,10 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     kek: Arc<Kek>,
+    /// Wakes live updates: in-process on SQLite, across instances on PostgreSQL.
+    signal: crate::signal::ChangeSignal,
+    /// Whether the database is SQLite (else PostgreSQL).
+    sqlite: bool,
 }
 
 impl Store {
@@ -181,9 +213,11 @@ impl Store {
             };
             (url, true)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            transport::check_root_certificate(url)?;
+            transport::try_connect(url).await?;
             (url.to_string(), false)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::UnsupportedUrl(redacted_url(url)));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })
@@ -212,11 +246,16 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Store {
+        let mut store = Store {
             pool,
             kek: Arc::new(kek),
+            signal: crate::signal::ChangeSignal::default(),
+            sqlite,
         };
         store.migrate().await?;
+        if !sqlite {
+            store.signal = changes::bridge(&url, store.pool.clone()).await?;
+        }
         let sealed = store.seal_rows_in_clear().await?;
         if sealed > 0 {
             tracing::info!(
@@ -235,40 +274,66 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>("version")?.unwrap_or(0))
     }
 
+    /// Brings the schema up to date, safely when several instances start at once: on
+    /// PostgreSQL under a session advisory lock held on one connection (the others wait, then
+    /// find nothing left to apply), on SQLite in one `BEGIN IMMEDIATE` transaction (the file's
+    /// write lock; another process waits for it). Every applied migration's SHA-256 is recorded
+    /// and compared at every start ([`StoreError::MigrationChanged`]).
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS civkey_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
-        let current = self.schema_version().await?;
-        if current > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                found: current,
-                supported: SCHEMA_VERSION,
-            });
+        let mut conn = self.pool.acquire().await?;
+        if self.sqlite {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            migrate_in(&mut tx, true).await?;
+            tx.commit().await?;
+            return Ok(());
         }
-        // Every migration not yet applied, not only those above the highest applied one: changes
-        // developed side by side may land out of order (version 7 before 6), and each migration
-        // depends only on those numbered below it that it names.
+        sqlx::query("SELECT COUNT(*) AS locked FROM (SELECT pg_advisory_lock($1)) AS l")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        // No early return while the lock is held: the connection must be closed below.
+        let migrated = match conn.begin().await {
+            Ok(mut tx) => match migrate_in(&mut tx, false).await {
+                Ok(()) => tx.commit().await.map_err(StoreError::from),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.into()),
+        };
+        // Closing the session releases its lock, whatever state the connection is in.
+        conn.close().await?;
+        migrated
+    }
+
+    /// Whether the database's schema is this build's: every migration it knows applied, none
+    /// newer (what a readiness check asks).
+    pub async fn schema_current(&self) -> Result<bool, StoreError> {
         let applied: Vec<i64> = sqlx::query("SELECT version FROM civkey_schema")
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|row| row.try_get::<i64, _>("version"))
             .collect::<Result<_, _>>()?;
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
-            let mut tx = self.pool.begin().await?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO civkey_schema (version, applied_at) VALUES ($1, $2)")
-                .bind(*version)
-                .bind(to_db(SystemClock.now()))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            tracing::info!(version, "applied database migration");
-        }
-        Ok(())
+        Ok(MIGRATIONS.iter().all(|(v, _)| applied.contains(v))
+            && applied.iter().all(|v| *v <= SCHEMA_VERSION))
+    }
+
+    /// The change signal of this database (see [`crate::signal`]): in-process on SQLite; on
+    /// PostgreSQL also sent to and heard from the other instances (LISTEN/NOTIFY).
+    pub fn change_signal(&self) -> crate::signal::ChangeSignal {
+        self.signal.clone()
+    }
+
+    /// A transaction that reads and then writes: on SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting for another writer like any write), so that a write after its
+    /// reads never fails because another connection wrote in between (`SQLITE_BUSY_SNAPSHOT`).
+    pub(crate) async fn begin_writing(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -279,6 +344,107 @@ impl Store {
     pub fn key_id(&self) -> &str {
         self.kek.id()
     }
+}
+
+/// The PostgreSQL advisory lock key held while migrating ("civkey" and 1).
+const MIGRATION_LOCK: i64 = 0x6369_766b_6579_0001;
+
+/// A migration's checksum as recorded: the SHA-256 of its text, in hex.
+fn checksum(sql: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(sql.as_bytes()))
+}
+
+/// The migration steps, in the one transaction (under the lock) of [`Store::migrate`].
+async fn migrate_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sqlite: bool,
+) -> Result<(), StoreError> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS civkey_schema (version BIGINT PRIMARY KEY, \
+         applied_at BIGINT NOT NULL, checksum TEXT)",
+    )
+    .execute(&mut **tx)
+    .await?;
+    // Databases from before checksums: add the column (their checksums are filled in below).
+    let has_checksum = if sqlite {
+        "SELECT COUNT(*) AS n FROM pragma_table_info('civkey_schema') WHERE name = 'checksum'"
+    } else {
+        "SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = \
+         current_schema() AND table_name = 'civkey_schema' AND column_name = 'checksum'"
+    };
+    let n: i64 = sqlx::query(has_checksum)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("n")?;
+    if n == 0 {
+        sqlx::raw_sql("ALTER TABLE civkey_schema ADD COLUMN checksum TEXT")
+            .execute(&mut **tx)
+            .await?;
+    }
+    let applied: Vec<(i64, Option<String>)> =
+        sqlx::query("SELECT version, checksum FROM civkey_schema")
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("version")?, row.try_get("checksum")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+    if let Some(found) = applied.iter().map(|(v, _)| *v).max() {
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+    }
+    // Decided before any await: references into the list held across one make the future
+    // not `Send` (a compiler limitation with higher-ranked lifetimes).
+    let mut fill = Vec::new();
+    for (version, recorded) in &applied {
+        let Some(sql) = MIGRATIONS.iter().find(|m| m.0 == *version).map(|m| m.1) else {
+            continue;
+        };
+        let expected = checksum(sql);
+        match recorded {
+            Some(recorded) if *recorded == expected => {}
+            Some(recorded) => {
+                return Err(StoreError::MigrationChanged {
+                    version: *version,
+                    recorded: recorded.clone(),
+                    expected,
+                })
+            }
+            None => fill.push((*version, expected)),
+        }
+    }
+    for (version, expected) in fill {
+        sqlx::query("UPDATE civkey_schema SET checksum = $1 WHERE version = $2")
+            .bind(expected)
+            .bind(version)
+            .execute(&mut **tx)
+            .await?;
+    }
+    // Every migration not yet applied, not only those above the highest applied one: changes
+    // developed side by side may land out of order (version 7 before 6), and each migration
+    // depends only on those numbered below it that it names.
+    let pending: Vec<(i64, &'static str)> = MIGRATIONS
+        .iter()
+        .copied()
+        .filter(|(v, _)| !applied.iter().any(|(a, _)| a == v))
+        .collect();
+    for (version, sql) in pending {
+        sqlx::raw_sql(sql).execute(&mut **tx).await?;
+        sqlx::query(
+            "INSERT INTO civkey_schema (version, applied_at, checksum) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(to_db(SystemClock.now()))
+        .bind(checksum(sql))
+        .execute(&mut **tx)
+        .await?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
 }
 
 /// Unix seconds as stored (BIGINT). Times beyond i64 do not occur; they saturate.
@@ -349,12 +515,7 @@ pub(crate) mod tests {
     /// A fresh SQLite database in its own temporary folder (kept alive by the returned guard).
     pub(crate) async fn temp_store() -> (Store, TempDir) {
         let dir = TempDir::new();
-        let store = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap();
+        let store = reopen(&dir).await.unwrap();
         (store, dir)
     }
 
@@ -376,6 +537,15 @@ pub(crate) mod tests {
         }
     }
 
+    /// Opens the database of `dir` (made by [`temp_store`]) again.
+    async fn reopen(dir: &TempDir) -> Result<Store, StoreError> {
+        Store::open(
+            &format!("sqlite://{}/civkey.db", dir.0.display()),
+            test_kek(),
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn a_new_database_gets_the_current_schema_in_wal_mode() {
         let (store, _dir) = temp_store().await;
@@ -393,12 +563,7 @@ pub(crate) mod tests {
     async fn reopening_applies_nothing_twice() {
         let (store, dir) = temp_store().await;
         drop(store);
-        let again = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap();
+        let again = reopen(&dir).await.unwrap();
         assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
     }
 
@@ -421,12 +586,7 @@ pub(crate) mod tests {
         .await
         .unwrap();
         drop(store);
-        let again = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap();
+        let again = reopen(&dir).await.unwrap();
         assert!(again.list_clerks().await.unwrap().is_empty());
         assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
     }
@@ -440,12 +600,7 @@ pub(crate) mod tests {
             .await
             .unwrap();
         drop(store);
-        let err = Store::open(
-            &format!("sqlite://{}/civkey.db", dir.0.display()),
-            test_kek(),
-        )
-        .await
-        .unwrap_err();
+        let err = reopen(&dir).await.unwrap_err();
         assert!(
             matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
             "{err}"
@@ -459,5 +614,85 @@ pub(crate) mod tests {
             err.to_string().contains("use sqlite://PATH or postgres://"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn stores_opening_one_new_sqlite_file_at_once_apply_each_migration_once() {
+        for _ in 0..5 {
+            let dir = TempDir::new();
+            let url = format!("sqlite://{}/civkey.db", dir.0.display());
+            let opens = (0..10).map(|_| Store::open(&url, test_kek()));
+            let stores: Vec<Store> = futures_util::future::join_all(opens)
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let rows = sqlx::query("SELECT version, checksum FROM civkey_schema")
+                .fetch_all(stores[0].pool())
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), MIGRATIONS.len());
+            for row in rows {
+                let version: i64 = row.try_get("version").unwrap();
+                let sql = MIGRATIONS.iter().find(|(v, _)| *v == version).unwrap().1;
+                let recorded: String = row.try_get("checksum").unwrap();
+                assert_eq!(recorded, checksum(sql));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_applied_migration_is_refused_by_number() {
+        let (store, dir) = temp_store().await;
+        sqlx::query("UPDATE civkey_schema SET checksum = $1 WHERE version = 7")
+            .bind(checksum("-- edited after release"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        drop(store);
+        let err = reopen(&dir).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::MigrationChanged { version: 7, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("migration 0007 "), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_database_from_before_checksums_gets_them_filled_in() {
+        let (store, dir) = temp_store().await;
+        sqlx::raw_sql("ALTER TABLE civkey_schema DROP COLUMN checksum")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        drop(store);
+        let again = reopen(&dir).await.unwrap();
+        let unfilled: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM civkey_schema WHERE checksum IS NULL")
+                .fetch_one(again.pool())
+                .await
+                .unwrap()
+                .try_get("n")
+                .unwrap();
+        assert_eq!(unfilled, 0);
+        assert!(again.schema_current().await.unwrap());
+        let first: String = sqlx::query("SELECT checksum FROM civkey_schema WHERE version = 1")
+            .fetch_one(again.pool())
+            .await
+            .unwrap()
+            .try_get("checksum")
+            .unwrap();
+        assert_eq!(first, checksum(MIGRATIONS[0].1));
+    }
+
+    #[tokio::test]
+    async fn schema_current_says_whether_every_migration_is_applied() {
+        let (store, _dir) = temp_store().await;
+        assert!(store.schema_current().await.unwrap());
+        sqlx::query("DELETE FROM civkey_schema WHERE version = 13")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(!store.schema_current().await.unwrap());
     }
 }

@@ -95,7 +95,7 @@ impl Store {
                 }
             }
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_writing().await?;
         let sealed = self.reseal(&mut tx, &self.kek, true).await?;
         let check = self.seal("server_secrets.value", KEY_CHECK, KEY_CHECK_VALUE)?;
         sqlx::query(

@@ -325,11 +325,10 @@ impl Store {
         now: u64,
         window_start: u64,
     ) -> Result<(u64, u64), StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        let values = if conn.backend_name() == "PostgreSQL" {
-            "SELECT $1, $2, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s"
-        } else {
+        let values = if self.sqlite {
             "VALUES ($1, $2, 1)"
+        } else {
+            "SELECT $1, $2, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s"
         };
         let row = sqlx::query(&format!(
             "INSERT INTO rate_limits (bucket, window_start, failures) {values} \
@@ -341,7 +340,7 @@ impl Store {
         .bind(bucket)
         .bind(to_db(now))
         .bind(to_db(window_start))
-        .fetch_one(&mut *conn)
+        .fetch_one(self.pool())
         .await?;
         Ok((get_u64(&row, "failures")?, get_u64(&row, "window_start")?))
     }

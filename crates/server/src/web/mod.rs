@@ -22,6 +22,8 @@ pub mod bench {
 
 use axum::Router;
 
+pub(crate) use session::internal_error_page;
+
 use crate::AppState;
 
 /// Every page's route: the static assets, the portal, the notification settings, the OpenID

@@ -367,6 +367,47 @@ pub(super) fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The language the query asks for (`?lang=`), if any.
+fn query_locale(uri: &axum::http::Uri) -> Option<Locale> {
+    uri.query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("lang=")))
+        .and_then(Locale::from_tag)
+}
+
+/// The page's language: the query's, the language cookie's, the browser's, or the default.
+fn locale_of(uri: &axum::http::Uri, headers: &HeaderMap, cookies: &[(String, String)]) -> Locale {
+    query_locale(uri)
+        .or_else(|| {
+            cookies
+                .iter()
+                .find(|(k, _)| k == LANG_COOKIE)
+                .and_then(|(_, v)| Locale::from_tag(v))
+        })
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Locale::from_accept_language)
+        })
+        .unwrap_or(Locale::DEFAULT)
+}
+
+/// The "something went wrong on our side" page (500) for a request whose handler never answered
+/// (it panicked): in the visitor's language, without a session (nothing more is looked up).
+pub(crate) fn internal_error_page(uri: &axum::http::Uri, headers: &HeaderMap) -> Response {
+    let cookies = cookies(headers);
+    let visitor = Visitor {
+        locale: locale_of(uri, headers, &cookies),
+        chose_locale: false,
+        path: uri.path().to_string(),
+        session: None,
+        cookies,
+        address: "unknown".to_string(),
+        secure: false,
+    };
+    visitor.error(StatusCode::INTERNAL_SERVER_ERROR, "portal.error.internal")
+}
+
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = Infallible;
 
@@ -379,21 +420,8 @@ impl FromRequestParts<AppState> for Visitor {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         };
-        let query_lang = parts
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("lang=")))
-            .and_then(Locale::from_tag);
-        let locale = query_lang
-            .or_else(|| cookie(LANG_COOKIE).as_deref().and_then(Locale::from_tag))
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(Locale::from_accept_language)
-            })
-            .unwrap_or(Locale::DEFAULT);
+        let query_lang = query_locale(&parts.uri);
+        let locale = locale_of(&parts.uri, &parts.headers, &cookies);
         let session = match cookie(&SESSION_COOKIE.name_for(secure)) {
             Some(token) => match state.services().web_session(&token).await {
                 Ok(Some(session)) => Some((session, token)),

@@ -38,6 +38,9 @@ pub(crate) struct Cli {
     pub(crate) key_file: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// How log lines are written: text (default) or json (one object a line, with the request id).
+    #[arg(long, env = "CIVKEY_LOG_FORMAT", global = true, value_name = "FORMAT")]
+    pub(crate) log_format: Option<civkey_server::config::LogFormat>,
 }
 
 #[derive(Args)]
@@ -62,6 +65,10 @@ pub(crate) struct ServeArgs {
     pub(crate) connections: ConnectionArgs,
     #[command(flatten)]
     pub(crate) proxies: ProxyArgs,
+    /// Serve Prometheus metrics (GET /metrics) on this address, never on the public one (default:
+    /// no metrics). Keep it reachable only by the monitoring system.
+    #[arg(long, env = "CIVKEY_METRICS_LISTEN", value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<SocketAddr>,
 }
 
 /// What one client connection may hold (slow and idle clients are cut).

@@ -8,6 +8,7 @@ use civkey_server::clock::{Clock, SystemClock};
 use civkey_server::config::Config;
 use civkey_server::services::delivery::{self, Mailer};
 use civkey_server::services::{bok, citizens, clerks, devices, Services};
+use civkey_server::shutdown::Shutdown;
 use civkey_server::store::Store;
 use civkey_server::{router, AppState};
 use zeroize::Zeroizing;
@@ -86,9 +87,20 @@ pub(crate) async fn serve(
             delivery.push_allowed_hosts.clone(),
         )
         .push_policy(&origin)?;
+    let metrics_listener = match config.metrics_listen()? {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot serve metrics on {address}"))?,
+        ),
+        None => None,
+    };
+    let shutdown = Shutdown::default();
+    let database = store.clone();
     let services = Services::new(store, Arc::new(SystemClock), origin.clone());
     let state = AppState::from_services(
         services
+            .with_shutdown(shutdown.clone())
             .with_bok_policy(policy)
             .with_onboarding_ttl(onboarding_ttl)
             .with_push_policy(push)
@@ -118,7 +130,7 @@ pub(crate) async fn serve(
             None
         }
     };
-    delivery::spawn_worker(
+    let worker = delivery::spawn_worker(
         state.services().clone(),
         delivery::Delivery::new(
             mailer,
@@ -129,12 +141,77 @@ pub(crate) async fn serve(
         std::time::Duration::from_secs(5),
     );
     devices::spawn_housekeeping(state.services().clone(), std::time::Duration::from_secs(60));
+    let limits = config.serve_limits()?;
+    if let Some(listener) = metrics_listener {
+        let address = listener.local_addr()?;
+        tracing::info!("metrics on http://{address}/metrics");
+        let app = civkey_server::metrics::router(state.clone());
+        tokio::spawn(civkey_server::serving::serve(
+            listener,
+            app,
+            limits,
+            shutdown.begun(),
+        ));
+    }
     tracing::info!(%origin, "listening on {bound}");
-    civkey_server::serving::serve(listener, router(state), config.serve_limits()?, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    let stop = shutdown.clone();
+    let serving = civkey_server::serving::serve(listener, router(state), limits, async move {
+        let signal = stop_signal().await;
+        tracing::info!(
+            "{signal}: shutting down (no new connections, event streams end, requests in flight finish)"
+        );
+        stop.begin();
+    });
+    tokio::pin!(serving);
+    tokio::select! {
+        () = &mut serving => {}
+        () = shutdown.begun() => {
+            // The hard deadline: whatever still runs then is cut, and the process exits.
+            let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+                (&mut serving).await;
+                let _ = worker.await;
+            })
+            .await;
+            if stopped.is_err() {
+                tracing::warn!(
+                    "shutdown deadline of {} s reached: cutting what still runs",
+                    SHUTDOWN_DEADLINE.as_secs()
+                );
+            }
+        }
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), database.close()).await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// How long the shutdown may take from the signal before the process exits anyway (the
+/// connections' own grace is shorter, so that this is a last resort).
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(9);
+
+/// Waits for SIGTERM (how service managers and container runtimes stop a process) or Ctrl-C
+/// (SIGINT), and says which came.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+                "Ctrl-C"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 /// Says whose forwarding headers are believed; warns when an https origin (so a TLS proxy in

@@ -374,3 +374,30 @@ fn backoff_doubles_up_to_an_hour() {
     assert_eq!(backoff(30), 3600);
     assert_eq!([backoff_from(1, 0), backoff_from(1, 3)], [1, 8]);
 }
+
+#[tokio::test]
+async fn at_shutdown_the_worker_stops_and_claims_nothing_more() {
+    let (services, _clock, dir) = services_at(1000).await;
+    let mailbox = dir.0.join("mailbox.txt");
+    services.store.enqueue(&message("m1"), 1000).await.unwrap();
+    let worker = spawn_worker(
+        services.clone(),
+        Mailer::Mailbox(mailbox.clone()),
+        Duration::from_secs(60),
+    );
+    civkey_testkit::wait_until("m1 delivered", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&mailbox).unwrap_or_default();
+        async move { text.contains("Your code is 123456.").then_some(()) }
+    })
+    .await;
+    services.shutdown.begin();
+    tokio::time::timeout(Duration::from_secs(2), worker)
+        .await
+        .expect("the worker stopped at once")
+        .unwrap();
+    services.store.enqueue(&message("m2"), 1000).await.unwrap();
+    services.signal.notify(OUTBOX_KEY);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = services.store.due_messages(99_999, 50).await.unwrap();
+    assert_eq!(waiting.len(), 1, "m2 waits for another instance");
+}

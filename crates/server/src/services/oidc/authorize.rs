@@ -819,6 +819,24 @@ impl Services {
         request_id: &LoginRequestId,
         request: &LoginDecisionRequest,
     ) -> Result<LoginDecisionResponse, ServiceError> {
+        let result = self.decide_login_attempt(request_id, request).await;
+        match &result {
+            Ok(r) if r.decision == Decision::Deny => self
+                .metrics
+                .login_outcome(crate::metrics::LoginMeans::MobileKey, "denied"),
+            other => self
+                .metrics
+                .login(crate::metrics::LoginMeans::MobileKey, other),
+        }
+        result
+    }
+
+    /// The attempt [`Services::decide_login`] counts in the metrics.
+    async fn decide_login_attempt(
+        &self,
+        request_id: &LoginRequestId,
+        request: &LoginDecisionRequest,
+    ) -> Result<LoginDecisionResponse, ServiceError> {
         // The request and the device holding it in one read.
         let (record, holder) = self
             .store

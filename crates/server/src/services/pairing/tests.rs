@@ -100,9 +100,17 @@ async fn a_claimed_session_confirmed_in_the_browser_pairs_the_device() {
     assert_eq!(devices[0].name.as_str(), "Pixel 8");
 }
 
-#[tokio::test]
-async fn the_app_learns_the_browser_decision_without_polling() {
-    let f = fixture().await;
+/// A session claimed by an app that then waits up to 20 s for the outcome (its long poll): the
+/// session's id and the poll, which answers the outcome and how long it took.
+async fn claimed_and_waiting(
+    f: &Fixture,
+) -> (
+    civkey_proto::ids::SessionId,
+    tokio::task::JoinHandle<(
+        Result<civkey_proto::pair::PairOutcome, ServiceError>,
+        Duration,
+    )>,
+) {
     let pairing = f.services.start_pairing(&f.citizen).await.unwrap();
     let claimed = f
         .services
@@ -119,12 +127,30 @@ async fn the_app_learns_the_browser_decision_without_polling() {
         (outcome, start.elapsed())
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
+    (session, waiter)
+}
+
+#[tokio::test]
+async fn the_app_learns_the_browser_decision_without_polling() {
+    let f = fixture().await;
+    let (session, waiter) = claimed_and_waiting(&f).await;
     f.services
         .decide_pairing(&f.citizen, &session, false)
         .await
         .unwrap();
     let (outcome, took) = waiter.await.unwrap();
     assert_eq!(outcome.unwrap().status, PairStatus::Refused);
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[tokio::test]
+async fn at_shutdown_the_apps_long_poll_answers_at_once_with_where_it_stands() {
+    let f = fixture().await;
+    let (_session, waiter) = claimed_and_waiting(&f).await;
+    assert!(!waiter.is_finished(), "the poll waits for the decision");
+    f.services.shutdown.begin();
+    let (outcome, took) = waiter.await.unwrap();
+    assert_eq!(outcome.unwrap().status, PairStatus::Claimed);
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
 
