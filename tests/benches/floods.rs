@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use civkey_proto::ids::LoginRequestId;
+use civkey_tests::bench::{p256_verify, percentile};
 use civkey_tests::portal::concurrent_password_posts;
 use civkey_tests::server::hold_idle_connections;
 use civkey_tests::ServerProcess;
@@ -30,11 +31,6 @@ use civkey_tests::ServerProcess;
 const IDLE: usize = 1_000;
 const SAMPLES: usize = 2_000;
 const UNKNOWN_STREAMS: u64 = 100_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
 
 fn summary(name: &str, mut samples: Vec<Duration>, verify: Duration) -> Duration {
     samples.sort();
@@ -56,28 +52,6 @@ fn against_target(p99: Duration) {
         "  target p99 < 50 ms: {}",
         if met { "met" } else { "NOT met" }
     );
-}
-
-/// The median time of one ring P-256 (ECDSA, SHA-256) signature verification.
-fn p256_verify() -> Duration {
-    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED};
-    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED_SIGNING};
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let pair =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-    let message = b"civkey floods reference";
-    let signature = pair.sign(&rng, message).unwrap();
-    let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref());
-    let mut times: Vec<Duration> = (0..2_000)
-        .map(|_| {
-            let start = Instant::now();
-            public.verify(message, signature.as_ref()).unwrap();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
 }
 
 async fn timed_gets(http: &reqwest::Client, url: &str, n: usize) -> Vec<Duration> {

@@ -23,198 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use civkey_client::keystore::MemoryKeyStore;
-use civkey_client::profile::Profile;
-use civkey_proto::sign::Decision;
-use civkey_tests::{authorize_url, pair_profile, TempDir, TestServer};
+use civkey_tests::bench::{percentile, LoginBench, LOGIN_STEPS, LOGIN_STEP_NAMES};
+use civkey_tests::{TempDir, TestServer};
 
-const VERIFIER: &str = "bench-verifier-0123456789-0123456789-0123456789-abcdef";
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const CONCURRENCY: usize = 32;
 const DEVICES: usize = 32;
-
-struct Bench {
-    base: String,
-    client_id: String,
-    secret: String,
-    profiles: Vec<Profile>,
-    http: reqwest::Client,
-    authorize_url: String,
-}
-
-async fn setup(dir: &TempDir, server: &TestServer) -> Bench {
-    let (state, base) = (&server.state, &server.base);
-    let store = state.store();
-    let services = state.services();
-    let citizen = civkey_server::services::citizens::add_citizen(
-        store,
-        0,
-        "jana",
-        "Jana Nováková",
-        None,
-        "correct horse battery",
-    )
-    .await
-    .unwrap()
-    .citizen_id;
-    let client = services
-        .register_client("Bench service", &[REDIRECT.to_string()], None)
-        .await
-        .unwrap();
-    // Several paired devices (in memory: the keystore is not what is measured here).
-    let mut profiles = Vec::new();
-    for i in 0..DEVICES {
-        let home = dir.0.join(format!("device-{i}"));
-        let profile = Profile::open(&home, Arc::new(MemoryKeyStore::new())).unwrap();
-        pair_profile(services, &profile, &citizen).await;
-        profiles.push(profile);
-    }
-    let authorize = authorize_url(
-        &format!("{base}/oidc/authorize"),
-        client.client.id.as_str(),
-        REDIRECT,
-        "s",
-        "n",
-        VERIFIER,
-    );
-    Bench {
-        base: base.clone(),
-        client_id: client.client.id.to_string(),
-        secret: client.secret.to_string(),
-        profiles,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap(),
-        authorize_url: authorize.to_string(),
-    }
-}
-
-/// Time spent in each step, summed over all logins (nanoseconds).
-static STAGES: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
-const STAGE_NAMES: [&str; 7] = [
-    "authorize page",
-    "first QR event",
-    "open (device call)",
-    "decision",
-    "approval event",
-    "token",
-    "userinfo",
-];
-
-/// Reads the event stream until an event whose data contains `needle`; returns that data.
-async fn next_event(stream: &mut reqwest::Response, needle: &str) -> String {
-    let mut text = String::new();
-    loop {
-        if let Some(data) = text
-            .split("\n\n")
-            .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data:")))
-            .find(|data| data.contains(needle))
-        {
-            return data.trim().to_string();
-        }
-        let chunk = stream
-            .chunk()
-            .await
-            .unwrap()
-            .expect("the event stream ended");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
-
-fn lap(stage: usize, since: &mut Instant) {
-    let now = Instant::now();
-    STAGES[stage].fetch_add((now - *since).as_nanos() as u64, Ordering::Relaxed);
-    *since = now;
-}
-
-/// One complete login; returns its duration.
-async fn login(bench: &Bench, profile: &Profile) -> Duration {
-    let started = Instant::now();
-    let mut since = started;
-    let page = bench.http.get(&bench.authorize_url).send().await.unwrap();
-    // The cookie that makes this "browser" the one the login belongs to.
-    let login_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("civkey_login="))
-        .and_then(|c| c.split(';').next())
-        .unwrap()
-        .to_string();
-    let page = page.text().await.unwrap();
-    let events = page
-        .split("data-signin-events=\"/oidc/login/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_string();
-    assert!(page.contains("data-qr-uri=\"civkey://login?"));
-    lap(0, &mut since);
-    // As a browser does: the page's event stream, whose first event is this second's QR code.
-    let mut stream = bench
-        .http
-        .get(format!("{}/oidc/login/{events}/events", bench.base))
-        .header("cookie", &login_cookie)
-        .send()
-        .await
-        .unwrap();
-    let frame = next_event(&mut stream, "\"uri\"").await;
-    let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();
-    lap(1, &mut since);
-    // The phone scans the code.
-    let opened = profile
-        .open_login(frame["uri"].as_str().unwrap())
-        .await
-        .unwrap();
-    lap(2, &mut since);
-    profile
-        .decide_login(&opened, Decision::Approve)
-        .await
-        .unwrap();
-    lap(3, &mut since);
-    // The page's next event carries the redirect with the code.
-    let data = next_event(&mut stream, "redirect_to").await;
-    drop(stream);
-    let event: serde_json::Value = serde_json::from_str(&data).unwrap();
-    let redirect = url::Url::parse(event["redirect_to"].as_str().unwrap()).unwrap();
-    let code = redirect
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    lap(4, &mut since);
-    let tokens: serde_json::Value = bench
-        .http
-        .post(format!("{}/oidc/token", bench.base))
-        .basic_auth(&bench.client_id, Some(&bench.secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    lap(5, &mut since);
-    let info = bench
-        .http
-        .get(format!("{}/oidc/userinfo", bench.base))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(info.status(), 200);
-    lap(6, &mut since);
-    started.elapsed()
-}
 
 /// Whether the thread named `comm` is the server's: its runtime's threads and SQLite's workers.
 fn is_server_thread(comm: &str) -> bool {
@@ -268,14 +81,6 @@ fn pin_threads() -> String {
         .join(", ")
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
 fn report(label: &str, count: u64, elapsed: Duration, mut latencies: Vec<Duration>) {
     latencies.sort();
     println!(
@@ -321,11 +126,17 @@ fn main() {
         ..Default::default()
     };
     let test_server = server.block_on(TestServer::start_with_request_limits(limits, true));
-    let bench = Arc::new(runtime.block_on(setup(&dir, &test_server)));
+    let bench = Arc::new(runtime.block_on(LoginBench::setup(
+        &dir,
+        test_server.state.services(),
+        &test_server.base,
+        1,
+        DEVICES,
+    )));
     runtime.block_on(async {
         // Warm up (this also opens the server's database connections).
         for profile in &bench.profiles {
-            login(&bench, profile).await;
+            bench.login(profile, None).await;
         }
         if pinned {
             println!("pinned: {}", pin_threads());
@@ -345,7 +156,7 @@ fn main() {
                 let mut latencies = Vec::new();
                 let profile = &bench.profiles[worker % bench.profiles.len()];
                 while Instant::now() < deadline {
-                    latencies.push(login(&bench, profile).await);
+                    latencies.push(bench.login(profile, None).await);
                     done.fetch_add(1, Ordering::Relaxed);
                 }
                 latencies
@@ -370,7 +181,7 @@ fn main() {
             1e9 / cpu_per_login
         );
 
-        for stage in &STAGES {
+        for stage in &LOGIN_STEPS {
             stage.store(0, Ordering::Relaxed);
         }
         if pinned {
@@ -392,7 +203,7 @@ fn main() {
             let profile = n % bench.profiles.len();
             n += 1;
             tasks.push(tokio::spawn(async move {
-                login(&bench, &bench.profiles[profile]).await
+                bench.login(&bench.profiles[profile], None).await
             }));
         }
         let mut latencies = Vec::new();
@@ -406,9 +217,9 @@ fn main() {
             started.elapsed(),
             latencies,
         );
-        let steps: Vec<String> = STAGE_NAMES
+        let steps: Vec<String> = LOGIN_STEP_NAMES
             .iter()
-            .zip(&STAGES)
+            .zip(&LOGIN_STEPS)
             .map(|(name, total)| {
                 let mean = total.load(Ordering::Relaxed) as f64 / count.max(1) as f64 / 1e6;
                 format!("{name} {mean:.2} ms")

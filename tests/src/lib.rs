@@ -7,6 +7,7 @@
 // Test-only code: fixtures fail loudly on broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bench;
 pub mod chromium;
 pub mod cli;
 pub mod counter;

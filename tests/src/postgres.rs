@@ -31,9 +31,13 @@ pub fn ca_file() -> PathBuf {
 /// Creates a new empty database on the suite's server and returns its URL
 /// (`postgres://postgres@127.0.0.1:PORT/civkey_<random>`).
 pub async fn fresh_database() -> String {
-    let admin = admin_url();
+    fresh_database_on(&admin_url()).await
+}
+
+/// Creates a new empty database on the server whose superuser URL is `admin`; returns its URL.
+pub async fn fresh_database_on(admin: &str) -> String {
     let name = format!("civkey_{}", hex::encode(rand_bytes()));
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    let mut conn = sqlx::PgConnection::connect(admin)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL at {admin}: {e}"));
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -41,7 +45,7 @@ pub async fn fresh_database() -> String {
         .await
         .unwrap();
     let _ = conn.close().await;
-    let mut url = url::Url::parse(&admin).unwrap();
+    let mut url = url::Url::parse(admin).unwrap();
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
@@ -146,6 +150,13 @@ pub struct OwnServer {
 impl OwnServer {
     /// Starts a new server (initdb and all: a second or two).
     pub fn start() -> OwnServer {
+        Self::start_with(None, &["fsync=off"])
+    }
+
+    /// Starts a new server with the settings `settings` (`NAME=VALUE`; none: Debian's defaults,
+    /// fsync and synchronous commit on, as the benchmarks want), under `taskset -c CPUS` when
+    /// `cpus` is given (the postmaster and every process it forks stay on those cores).
+    pub fn start_with(cpus: Option<&str>, settings: &[&str]) -> OwnServer {
         let dir = crate::TempDir::new("civkey-own-postgres");
         // The server runs as `postgres` when the tests run as root: it must reach its folder.
         std::process::Command::new("chmod")
@@ -154,10 +165,18 @@ impl OwnServer {
             .status()
             .unwrap();
         let folder = dir.path().join("server");
-        let out = std::process::Command::new(script())
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut taskset = std::process::Command::new("taskset");
+                taskset.args(["-c", cpus]).arg(script());
+                taskset
+            }
+            None => std::process::Command::new(script()),
+        };
+        let out = command
             .arg("start")
             .arg(&folder)
-            .arg("fsync=off")
+            .args(settings)
             .output()
             .unwrap();
         assert!(
@@ -187,6 +206,13 @@ impl OwnServer {
     pub fn start_again(&self) {
         let log = self.folder.join("server.log");
         self.pg_ctl(&["-l", &log.display().to_string(), "-w", "restart"]);
+    }
+
+    /// The postmaster's process id (the first line of `postmaster.pid`).
+    pub fn postmaster_pid(&self) -> u32 {
+        let pid_file = self.folder.join("data/postmaster.pid");
+        let text = std::fs::read_to_string(pid_file).unwrap();
+        text.lines().next().unwrap().trim().parse().unwrap()
     }
 
     fn pg_ctl(&self, args: &[&str]) {

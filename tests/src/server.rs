@@ -72,17 +72,7 @@ impl TestServer {
     /// Adds the citizen `username` ("Jana Nováková", password `correct horse battery`); returns
     /// the citizen id.
     pub async fn add_citizen(&self, username: &str) -> CitizenId {
-        civkey_server::services::citizens::add_citizen(
-            &self.store,
-            0,
-            username,
-            "Jana Nováková",
-            None,
-            "correct horse battery",
-        )
-        .await
-        .unwrap()
-        .citizen_id
+        add_citizen(&self.store, username).await
     }
 
     /// A new pairing session for `citizen`, as "Connect mobile key" starts one.
@@ -367,8 +357,25 @@ pub struct ServerProcess {
 /// The built `civkey-server demo` on a free loopback port with its data in `dir`, logging at
 /// `log` (to nowhere), its standard output piped for the lines it prints.
 pub fn demo_command(dir: &std::path::Path, log: &str) -> std::process::Command {
-    let mut command =
-        std::process::Command::new(crate::built_binary("civkey-server", "civkey-server").unwrap());
+    demo_command_on(dir, log, None)
+}
+
+/// [`demo_command`] started under `taskset -c CPUS` when `cpus` is given (the server then sees
+/// only those cores: one Tokio worker per core).
+pub fn demo_command_on(
+    dir: &std::path::Path,
+    log: &str,
+    cpus: Option<&str>,
+) -> std::process::Command {
+    let binary = crate::built_binary("civkey-server", "civkey-server").unwrap();
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut taskset = std::process::Command::new("taskset");
+            taskset.args(["-c", cpus]).arg(binary);
+            taskset
+        }
+        None => std::process::Command::new(binary),
+    };
     command
         .arg("--data-dir")
         .arg(dir)
@@ -384,9 +391,17 @@ pub fn demo_command(dir: &std::path::Path, log: &str) -> std::process::Command {
 impl ServerProcess {
     /// Starts the server and waits for the line that names its address.
     pub fn start(flags: &[&str]) -> ServerProcess {
+        Self::start_with(flags, &[], None)
+    }
+
+    /// Starts the server with `flags`, the environment variables `env` and, when `cpus` is
+    /// given, pinned to those cores (`taskset -c`); waits for the line that names its address.
+    pub fn start_with(flags: &[&str], env: &[(&str, &str)], cpus: Option<&str>) -> ServerProcess {
         use std::io::BufRead;
         let dir = TempDir::new("civkey-process");
-        let mut child = demo_command(&dir.0, "error").args(flags).spawn().unwrap();
+        let mut command = demo_command_on(&dir.0, "error", cpus);
+        command.args(flags).envs(env.iter().copied());
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         // Reads every line (the pipe never fills), sending the first that names the address.
@@ -418,6 +433,11 @@ impl ServerProcess {
                 panic!("civkey-server demo printed no address: {e}");
             }
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The process's resident memory in KiB (`VmRSS` in `/proc/PID/status`).
@@ -488,4 +508,20 @@ impl ServerProcess {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+/// Adds the citizen `username` ("Jana Nováková", password `correct horse battery`) to `store`;
+/// returns the citizen id.
+pub async fn add_citizen(store: &Store, username: &str) -> CitizenId {
+    civkey_server::services::citizens::add_citizen(
+        store,
+        0,
+        username,
+        "Jana Nováková",
+        None,
+        "correct horse battery",
+    )
+    .await
+    .unwrap()
+    .citizen_id
 }

@@ -167,6 +167,14 @@ impl Subscription {
     pub async fn changed(&mut self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.receiver.changed()).await;
     }
+
+    /// Like [`Subscription::changed`], saying whether the key was notified (`false`: the
+    /// timeout passed first), for waiters that need not read again after a mere timeout.
+    pub async fn notified_within(&mut self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.receiver.changed())
+            .await
+            .is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -263,5 +271,18 @@ mod tests {
         }
         assert_eq!(queued, OUTBOUND_QUEUE);
         assert_eq!(signal.waiting_keys(), 0, "notifying adds no entries");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_can_tell_a_notification_from_a_timeout() {
+        let signal = ChangeSignal::default();
+        let mut sub = signal.subscribe("login:1");
+        assert!(!sub.notified_within(Duration::from_millis(20)).await);
+        signal.notify("login:1");
+        assert!(sub.notified_within(Duration::from_secs(10)).await);
+        assert!(
+            !sub.notified_within(Duration::from_millis(20)).await,
+            "a notification is seen once"
+        );
     }
 }

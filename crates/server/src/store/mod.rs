@@ -222,8 +222,18 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })
             // sqlx pings a connection before every use by default: for SQLite (a file, no peer to
-            // lose) that doubles every query's round trip to its worker thread for nothing.
-            .test_before_acquire(!sqlite)
+            // lose) that doubles every query's round trip to its worker thread for nothing; for
+            // PostgreSQL it is a round trip per query, so only a connection idle for a while
+            // (one the database may have dropped) is pinged first.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if !sqlite && meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
@@ -488,6 +498,10 @@ pub(crate) fn unique(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
         _ => StoreError::Database(e),
     }
 }
+
+/// A pooled PostgreSQL connection idle this long is pinged before use (one the database or a
+/// network device may have dropped); busier ones are used at once (a ping is a round trip).
+const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -231,6 +231,10 @@ pub enum LoginPageUpdate {
     Done(LoginPageEvent),
 }
 
+/// A login request as its page's stream last read it while it waited: enough to draw each
+/// second's QR code ([`Services::login_page_frame`]) without reading it again.
+pub struct WaitingLogin(LoginRecord);
+
 /// A login request still open to an answer, as the "log in another way" page shows it.
 #[derive(Debug, Clone)]
 pub struct OpenLogin {
@@ -686,12 +690,42 @@ impl Services {
         request_id: &LoginRequestId,
         browser: Option<&str>,
     ) -> Result<LoginPageUpdate, ServiceError> {
+        Ok(self.login_page_watch(request_id, browser).await?.0)
+    }
+
+    /// [`Services::login_page_update`], and while the request waits, what draws the QR codes
+    /// of the seconds to come without reading the request again ([`Services::login_page_frame`]).
+    pub async fn login_page_watch(
+        &self,
+        request_id: &LoginRequestId,
+        browser: Option<&str>,
+    ) -> Result<(LoginPageUpdate, Option<WaitingLogin>), ServiceError> {
         let record = self.login_record(request_id).await?;
         check_browser(&record, browser)?;
-        let now = self.clock.now();
-        Ok(match self.page_event_of(&record, now)? {
+        let update = self.page_update_of(&record, self.clock.now())?;
+        let waiting = matches!(update, LoginPageUpdate::Waiting(_)).then_some(WaitingLogin(record));
+        Ok((update, waiting))
+    }
+
+    /// This second's update of a login that [`Services::login_page_watch`] read as waiting: its
+    /// QR code, or `Expired` once its time is up — from what was read then, so an answer given
+    /// since shows only when the page reads again (its stream does when the change signal
+    /// says so, and every few seconds).
+    pub fn login_page_frame(
+        &self,
+        waiting: &WaitingLogin,
+    ) -> Result<LoginPageUpdate, ServiceError> {
+        self.page_update_of(&waiting.0, self.clock.now())
+    }
+
+    fn page_update_of(
+        &self,
+        record: &LoginRecord,
+        now: u64,
+    ) -> Result<LoginPageUpdate, ServiceError> {
+        Ok(match self.page_event_of(record, now)? {
             LoginPageEvent::Waiting => {
-                let (uri, seconds_left) = self.qr_uri_of(&record, now)?;
+                let (uri, seconds_left) = self.qr_uri_of(record, now)?;
                 LoginPageUpdate::Waiting(LoginQrFrame { uri, seconds_left })
             }
             done => LoginPageUpdate::Done(done),

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::pages;
 use crate::services::oidc::authorize::{
     login_request_id, signal_key, AuthorizeError, AuthorizeParams, LoginPageUpdate, SessionFit,
+    WaitingLogin,
 };
 use crate::services::oidc::token::OAuthError;
 use crate::services::ServiceError;
@@ -409,11 +410,7 @@ async fn events(
         return visitor.error(StatusCode::NOT_FOUND, "portal.error.not_found");
     };
     let subscription = state.services().signal.subscribe(&signal_key(&id));
-    let first = match state
-        .services()
-        .login_page_update(&id, Some(&browser))
-        .await
-    {
+    let first = match state.services().login_page_watch(&id, Some(&browser)).await {
         Ok(update) => update,
         Err(ServiceError::Refused {
             code: ErrorCode::Forbidden,
@@ -432,30 +429,54 @@ async fn events(
         .into_response()
 }
 
+/// How often a login page's stream reads its request even when no change was signalled (a
+/// change signal lost between instances costs at most this long); between reads it draws each
+/// second's QR code from the last read, so 10,000 waiting pages are not 10,000 reads a second.
+const PAGE_REREAD: Duration = Duration::from_secs(5);
+
 /// The page's events: `first` at once, then a QR code every second (sooner when something
-/// changed) until the outcome, which ends the stream.
+/// changed) until the outcome, which ends the stream. The request is read again when the change
+/// signal says so and every [`PAGE_REREAD`]; the frames in between come from the last read.
 fn login_events(
     state: AppState,
     id: civkey_proto::ids::LoginRequestId,
     browser: String,
     subscription: Subscription,
-    first: LoginPageUpdate,
+    first: (LoginPageUpdate, Option<WaitingLogin>),
 ) -> impl Stream<Item = Result<Event, Infallible>> {
+    let (first, waiting) = first;
+    let read_at = tokio::time::Instant::now();
     stream::unfold(
-        (state, id, browser, subscription, Some(first), false),
-        |(state, id, browser, mut subscription, ready, done)| async move {
+        (
+            state,
+            id,
+            browser,
+            subscription,
+            Some(first),
+            waiting,
+            read_at,
+            false,
+        ),
+        |(state, id, browser, mut subscription, ready, mut waiting, mut read_at, done)| async move {
             if done {
                 return None;
             }
             let update = match ready {
                 Some(update) => update,
                 None => {
-                    subscription.changed(Duration::from_secs(1)).await;
-                    state
-                        .services()
-                        .login_page_update(&id, Some(&browser))
-                        .await
-                        .ok()?
+                    let notified = subscription.notified_within(Duration::from_secs(1)).await;
+                    let services = state.services();
+                    match &waiting {
+                        Some(last) if !notified && read_at.elapsed() < PAGE_REREAD => {
+                            services.login_page_frame(last).ok()?
+                        }
+                        _ => {
+                            let (update, now_waiting) =
+                                services.login_page_watch(&id, Some(&browser)).await.ok()?;
+                            (waiting, read_at) = (now_waiting, tokio::time::Instant::now());
+                            update
+                        }
+                    }
                 }
             };
             let (event, done) = match update {
@@ -470,7 +491,17 @@ fn login_events(
                     true,
                 ),
             };
-            Some((Ok(event), (state, id, browser, subscription, None, done)))
+            let next = (
+                state,
+                id,
+                browser,
+                subscription,
+                None,
+                waiting,
+                read_at,
+                done,
+            );
+            Some((Ok(event), next))
         },
     )
 }

@@ -3,6 +3,7 @@
 
 use crate::domain::ClientId;
 use crate::services::fixtures::*;
+use crate::services::oidc::authorize::LoginPageUpdate;
 use crate::services::oidc::fixtures::*;
 
 #[tokio::test]
@@ -696,4 +697,53 @@ async fn an_email_code_is_enough_for_step_up_only_without_anything_stronger() {
         .await
         .unwrap();
     assert_eq!(s.step_up_needed(&fresh, STEP_UP_SECS).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_waiting_login_page_draws_each_seconds_code_from_one_read_until_it_expires() {
+    use crate::store::Means;
+    let l = login_fixture().await;
+    let s = &l.f.services;
+    let started = l.start().await;
+    let id = started.request_id;
+    let browser = Some(started.browser_token.as_str());
+    let (first, waiting) = s.login_page_watch(&id, browser).await.unwrap();
+    let waiting = waiting.expect("a waiting request can be drawn from");
+    let frame = |update: LoginPageUpdate| match update {
+        LoginPageUpdate::Waiting(frame) => frame,
+        done => panic!("expected a QR code, got {done:?}"),
+    };
+    let first = frame(first);
+    l.f.clock.advance(1);
+    let next = frame(s.login_page_frame(&waiting).unwrap());
+    assert_ne!(next.uri, first.uri, "a new code every second");
+    assert_eq!(next.seconds_left, first.seconds_left - 1);
+    // The drawn code is the one a read would give, and the app can open it.
+    assert_eq!(
+        next,
+        frame(s.login_page_update(&id, browser).await.unwrap())
+    );
+    // An answer shows only on reading again (the stream does when the signal says so).
+    s.approve_login_with_session(&id, browser, &session(&l, Means::PasswordTotp))
+        .await
+        .unwrap();
+    frame(s.login_page_frame(&waiting).unwrap());
+    let (read, none) = s.login_page_watch(&id, browser).await.unwrap();
+    assert!(matches!(
+        read,
+        LoginPageUpdate::Done(LoginPageEvent::Approved { .. })
+    ));
+    assert!(none.is_none(), "nothing to draw for a finished request");
+    // Time alone ends a waiting request's codes.
+    let other = l.start().await;
+    let (_, waiting) = s
+        .login_page_watch(&other.request_id, Some(&other.browser_token))
+        .await
+        .unwrap();
+    l.f.clock
+        .advance(civkey_proto::login::LOGIN_REQUEST_TTL_SECS);
+    assert_eq!(
+        s.login_page_frame(&waiting.unwrap()).unwrap(),
+        LoginPageUpdate::Done(LoginPageEvent::Expired)
+    );
 }
