@@ -1,5 +1,8 @@
 //! The server's hot paths: checking a device's signature, authenticating a whole device call
-//! (signature, nonce and last-used written to SQLite), and claiming a pairing session.
+//! (signature, nonce and last-used written to SQLite), claiming a pairing session, and what the
+//! layers around every route cost a request (`operations::with_layers`: the request id and its
+//! span, the metrics' count, the panic guard, the event streams' shutdown) — `GET /healthz`
+//! through the whole router with and without them, in-process (no socket).
 //! Run with `cargo bench -p civkey-server --bench flows`; figures are in docs/benchmarks.md.
 
 // Benchmark set-up fails loudly on a broken environment.
@@ -7,6 +10,8 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::Request;
 use civkey_proto::device::{DeviceCallAuth, DeviceKind, DeviceModel, DeviceName};
 use civkey_proto::ids::{DeviceId, Nonce};
 use civkey_proto::pair::{PairClaimRequest, PairingUri};
@@ -18,6 +23,7 @@ use civkey_server::store::{NewDevice, Store};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use p256::ecdsa::SigningKey;
 use rand::RngCore;
+use tower_service::Service;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -188,5 +194,26 @@ fn pairing_claim(c: &mut Criterion) {
     drop(dir);
 }
 
-criterion_group!(benches, signature_check, device_call, pairing_claim);
+fn layers(c: &mut Criterion) {
+    let rt = runtime();
+    let (services, dir) = services(&rt);
+    let state = civkey_server::AppState::from_services(services);
+    let mut group = c.benchmark_group("healthz_in_process");
+    let with = civkey_server::router(state.clone());
+    let without = civkey_server::routes().with_state(state);
+    for (name, router) in [("with layers", with), ("routes only", without)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut router = router.clone();
+                let request = Request::get("/healthz").body(Body::empty()).unwrap();
+                let response = rt.block_on(router.call(request)).unwrap();
+                assert_eq!(response.status(), 200);
+            })
+        });
+    }
+    group.finish();
+    drop(dir);
+}
+
+criterion_group!(benches, signature_check, device_call, pairing_claim, layers);
 criterion_main!(benches);
