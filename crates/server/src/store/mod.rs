@@ -219,21 +219,26 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redacted_url(url)));
         };
-        let pool = AnyPoolOptions::new()
+        // sqlx pings a connection before every use by default: for SQLite (a file, no peer to
+        // lose) that doubles every query's round trip to its worker thread for nothing, so it is
+        // off; for PostgreSQL it is a round trip per query, so only a connection idle for a while
+        // (one the database may have dropped) is pinged first.
+        let options = AnyPoolOptions::new()
             .max_connections(if sqlite { 8 } else { 16 })
-            // sqlx pings a connection before every use by default: for SQLite (a file, no peer to
-            // lose) that doubles every query's round trip to its worker thread for nothing; for
-            // PostgreSQL it is a round trip per query, so only a connection idle for a while
-            // (one the database may have dropped) is pinged first.
-            .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
+            .test_before_acquire(false);
+        let options = if sqlite {
+            options
+        } else {
+            options.before_acquire(|conn, meta| {
                 Box::pin(async move {
-                    if !sqlite && meta.idle_for >= PING_AFTER_IDLE {
+                    if meta.idle_for >= PING_AFTER_IDLE {
                         sqlx::Connection::ping(conn).await?;
                     }
                     Ok(true)
                 })
             })
+        };
+        let pool = options
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
