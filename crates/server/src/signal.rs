@@ -165,7 +165,7 @@ impl Drop for Subscription {
 impl Subscription {
     /// Waits until the key is notified or `timeout` passes (then the caller re-reads anyway).
     pub async fn changed(&mut self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.receiver.changed()).await;
+        self.notified_within(timeout).await;
     }
 
     /// Like [`Subscription::changed`], saying whether the key was notified (`false`: the
